@@ -1,0 +1,1 @@
+"""Credentials: secrets encrypted at rest (and, later, OAuth2 tokens and their refresh)."""

@@ -1,0 +1,1 @@
+"""One module per mail protocol, all meeting the contract in ``base``."""

@@ -1,0 +1,52 @@
+"""Errors a connector raises, each with a sentence a user can act on.
+
+    ConnectorError
+    ├── ConnectFailed       the server could not be reached (DNS, refused, timeout)
+    ├── TLSFailed           the TLS handshake or certificate check failed
+    ├── LoginFailed         the server refused the credentials
+    ├── FolderMissing       a configured folder does not exist on the server
+    └── ProtocolFailed      the server answered a command with an error
+
+``transient`` says whether retrying later may help (network trouble) or not (a wrong password).
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Something went wrong talking to a mail server."""
+
+    transient = True
+
+
+class ConnectFailed(ConnectorError):
+    """The server could not be reached."""
+
+
+class TLSFailed(ConnectorError):
+    """The TLS handshake or the certificate check failed."""
+
+    transient = False
+
+
+class LoginFailed(ConnectorError):
+    """The server refused the credentials."""
+
+    transient = False
+
+
+class FolderMissing(ConnectorError):
+    """A configured folder does not exist on the server."""
+
+    transient = False
+
+    def __init__(self, folder: str, existing: list[str]) -> None:
+        self.folder = folder
+        self.existing = existing
+        super().__init__(
+            f'folder "{folder}" does not exist; folders are: {", ".join(existing) or "(none)"}'
+        )
+
+
+class ProtocolFailed(ConnectorError):
+    """The server answered a command with an error."""

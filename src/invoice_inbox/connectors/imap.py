@@ -1,0 +1,270 @@
+"""IMAP connector on IMAPClient (RFC 3501 / RFC 9051), the reference for the connector contract.
+
+Reading never changes a message: bodies are fetched with ``BODY.PEEK[]`` (RFC 3501 §6.4.5), so
+\\Seen is not set as a side effect. Moving uses UID MOVE (RFC 6851) where the server offers it,
+otherwise COPY + UID STORE \\Deleted + UID EXPUNGE (RFC 4315 §2.1) on exactly the moved uids.
+A mailbox-wide EXPUNGE is never sent: it would also remove mail another client flagged \\Deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from typing import Literal
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import SEEN, SocketTimeout
+
+from invoice_inbox.connectors.base import FolderStatus
+from invoice_inbox.connectors.errors import (
+    ConnectFailed,
+    ConnectorError,
+    FolderMissing,
+    LoginFailed,
+    ProtocolFailed,
+    TLSFailed,
+)
+
+Security = Literal["ssl", "starttls", "none"]
+DEFAULT_PORTS: dict[str, int] = {"ssl": 993, "starttls": 143, "none": 143}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImapSettings:
+    """How to reach and log in to one IMAP mailbox.
+
+    A *username* like ``user@domain.com\\sharedbox`` (Exchange-style shared-mailbox login) is sent
+    unchanged; the IMAP string quoting escapes the backslash on the wire.
+    """
+
+    host: str
+    port: int | None = None
+    security: Security = "ssl"
+    ca_file: str | None = None
+    username: str
+    password: str
+    connect_timeout: float = 15.0
+    read_timeout: float = 120.0
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.security]
+
+
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """Certificate and host name verification on; *ca_file* trusts a private CA instead of the
+    system store."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise TLSFailed(f"cannot read the CA file {ca_file}: {exc}") from exc
+
+
+class ImapConnector:
+    """One logged-in IMAP session for one source. Not thread-safe; one per worker."""
+
+    def __init__(self, settings: ImapSettings) -> None:
+        self.settings = settings
+        self._client: IMAPClient | None = None
+        self._selected: str | None = None
+
+    # -- connection ---------------------------------------------------------------------
+
+    @property
+    def where(self) -> str:
+        return f"{self.settings.host}:{self.settings.effective_port}"
+
+    def _connect(self) -> IMAPClient:
+        s = self.settings
+        timeout = SocketTimeout(connect=s.connect_timeout, read=s.read_timeout)
+        ctx = tls_context(s.ca_file) if s.security != "none" else None
+        try:
+            client = IMAPClient(
+                s.host,
+                port=s.effective_port,
+                ssl=s.security == "ssl",
+                ssl_context=ctx,
+                timeout=timeout,
+            )
+            if s.security == "starttls":
+                client.starttls(ctx)
+        except ssl.SSLCertVerificationError as exc:
+            raise TLSFailed(
+                f"TLS certificate not trusted for {self.where}: {exc.verify_message}"
+                " (use --ca-file for a private CA)"
+            ) from exc
+        except ssl.SSLError as exc:
+            raise TLSFailed(f"TLS handshake with {self.where} failed: {exc.reason}") from exc
+        except socket.gaierror as exc:
+            raise ConnectFailed(
+                f"cannot connect to {self.where}: unknown host ({exc.strerror})"
+            ) from exc
+        except TimeoutError as exc:
+            raise ConnectFailed(f"cannot connect to {self.where}: timed out") from exc
+        except OSError as exc:
+            raise ConnectFailed(f"cannot connect to {self.where}: {exc.strerror or exc}") from exc
+        except IMAPClientError as exc:  # e.g. STARTTLS not offered
+            raise ProtocolFailed(f"{self.where}: {_text(exc)}") from exc
+        try:
+            client.login(s.username, s.password)
+        except LoginError as exc:
+            client.shutdown()
+            raise LoginFailed(f"login refused by server: {_text(exc)}") from exc
+        except (OSError, IMAPClientError) as exc:
+            client.shutdown()
+            raise ConnectFailed(f"connection to {self.where} lost during login: {exc}") from exc
+        return client
+
+    @property
+    def client(self) -> IMAPClient:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is None:
+            return
+        try:
+            self._client.logout()
+        except Exception:  # logging out of a dead connection: nothing left to do
+            with contextlib.suppress(Exception):
+                self._client.shutdown()
+        self._client = None
+        self._selected = None
+
+    def __enter__(self) -> ImapConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+        """Run one command, translating library errors into ours."""
+        try:
+            return fn(*args, **kwargs)
+        except ConnectorError:
+            raise
+        except IMAPClientError as exc:
+            raise ProtocolFailed(f"{what} failed on {self.where}: {_text(exc)}") from exc
+        except (OSError, EOFError) as exc:
+            self._client = None
+            raise ConnectFailed(f"connection to {self.where} lost during {what}: {exc}") from exc
+
+    # -- contract -----------------------------------------------------------------------
+
+    def check(self) -> list[str]:
+        return self.list_folders()
+
+    def list_folders(self) -> list[str]:
+        """LIST "" "*" (RFC 3501 §6.3.8); folders flagged \\Noselect are left out."""
+        entries = self._call("LIST", self.client.list_folders)
+        return [name for flags, _delim, name in entries if b"\\Noselect" not in flags]
+
+    def status(self, folder: str) -> FolderStatus:
+        """STATUS folder (UIDVALIDITY UIDNEXT MESSAGES): cheap, no SELECT needed.
+
+        Example answer: ``* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 1700000000)``."""
+        try:
+            st = self.client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
+        except IMAPClientError as exc:
+            existing = self.list_folders()
+            if folder not in existing:
+                raise FolderMissing(folder, existing) from exc
+            raise ProtocolFailed(f"STATUS {folder} failed on {self.where}: {_text(exc)}") from exc
+        except OSError as exc:
+            raise ConnectFailed(f"connection to {self.where} lost during STATUS: {exc}") from exc
+        return FolderStatus(
+            name=folder,
+            uidvalidity=int(st[b"UIDVALIDITY"]),
+            uidnext=int(st[b"UIDNEXT"]),
+            messages=int(st[b"MESSAGES"]),
+        )
+
+    def open_folder(self, folder: str) -> FolderStatus:
+        """SELECT folder read-write (moves and flags follow) and return its cursor facts."""
+        info = self._call("SELECT", self.client.select_folder, folder)
+        self._selected = folder
+        return FolderStatus(
+            name=folder,
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info.get(b"UIDNEXT", 0)),
+            messages=int(info.get(b"EXISTS", 0)),
+        )
+
+    def list_new(
+        self, *, after_uid: int, unread_only: bool = False, since: date | None = None
+    ) -> list[int]:
+        """UID SEARCH UID n:* [UNSEEN] [SINCE d] in the open folder, ascending.
+
+        ``n:*`` always matches the highest uid even when it is below n (RFC 3501 §6.4.4 / 9051
+        §6.4.4), so the result is filtered again here."""
+        criteria: list[object] = ["UID", f"{after_uid + 1}:*"]
+        if unread_only:
+            criteria.append("UNSEEN")
+        if since is not None:
+            criteria += ["SINCE", since]
+        uids = self._call("UID SEARCH", self.client.search, criteria)
+        return sorted(u for u in uids if u > after_uid)
+
+    def fetch(self, uids: Iterable[int], *, batch: int = 100) -> Iterator[tuple[int, bytes]]:
+        """UID FETCH uids (BODY.PEEK[]) in batches; yields (uid, raw bytes) ascending. Uids that
+        vanished meanwhile (moved or expunged by another client) are simply not yielded."""
+        pending = sorted(uids)
+        for i in range(0, len(pending), batch):
+            chunk = pending[i : i + batch]
+            data = self._call("UID FETCH", self.client.fetch, chunk, [b"BODY.PEEK[]"])
+            for uid in chunk:
+                item = data.get(uid)
+                if item is not None and b"BODY[]" in item:
+                    yield uid, item[b"BODY[]"]
+
+    def ensure_folder(self, folder: str) -> None:
+        """CREATE folder unless it exists (a concurrent create by someone else is fine)."""
+        if self._call("LIST", self.client.folder_exists, folder):
+            return
+        try:
+            self.client.create_folder(folder)
+        except IMAPClientError as exc:
+            if not self.client.folder_exists(folder):
+                raise ProtocolFailed(f'cannot create folder "{folder}": {_text(exc)}') from exc
+
+    def move(self, uids: Iterable[int], target: str) -> None:
+        """Move these uids of the open folder to *target*.
+
+        UID MOVE (RFC 6851) when offered; otherwise UID COPY, UID STORE +FLAGS (\\Deleted) and
+        UID EXPUNGE (RFC 4315 §2.1) of exactly these uids. Never a mailbox-wide EXPUNGE, which
+        would also remove messages another client flagged \\Deleted. Uids no longer in the folder
+        are ignored by the server, so repeating a move after a crash is harmless."""
+        uid_list = sorted(uids)
+        if not uid_list:
+            return
+        caps = self.client.capabilities()
+        if b"MOVE" in caps:
+            self._call("UID MOVE", self.client.move, uid_list, target)
+        elif b"UIDPLUS" in caps:
+            self._call("UID COPY", self.client.copy, uid_list, target)
+            self._call("UID STORE", self.client.add_flags, uid_list, [b"\\Deleted"])
+            self._call("UID EXPUNGE", self.client.uid_expunge, uid_list)
+        else:
+            raise ProtocolFailed(
+                f"{self.where} offers neither MOVE nor UIDPLUS: moving would need a mailbox-wide"
+                " EXPUNGE, which could delete other mail; leave the mail in place instead"
+            )
+
+    def mark_seen(self, uids: Iterable[int]) -> None:
+        """UID STORE +FLAGS (\\Seen)."""
+        uid_list = sorted(uids)
+        if uid_list:
+            self._call("UID STORE", self.client.add_flags, uid_list, [SEEN])
+
+
+def _text(exc: BaseException) -> str:
+    msg = str(exc)
+    if msg.startswith("b'") or msg.startswith('b"'):
+        msg = msg[2:-1]
+    return msg.strip()

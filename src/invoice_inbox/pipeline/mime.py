@@ -1,0 +1,209 @@
+"""Parse raw message bytes into the facts the pipeline needs: headers and decoded leaf parts.
+
+Parsing uses the standard library's ``email`` package with the ``compat32`` policy, which is about
+twice as fast as ``policy.default`` on a 50 KB invoice mail; the headers we use are decoded here
+explicitly (RFC 2047 encoded-words, RFC 2231 parameters, raw 8-bit bytes). Parsing never raises
+for malformed input: problems become ``defects`` on the result.
+"""
+
+from __future__ import annotations
+
+import email.header
+import email.utils
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import policy
+from email.message import Message
+from email.parser import BytesHeaderParser, BytesParser
+
+_parser = BytesParser(policy=policy.compat32)
+_header_parser = BytesHeaderParser(policy=policy.compat32)
+
+
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """The envelope facts of a message.
+
+    ``sender`` is the bare, lower-cased address of the first ``From:`` mailbox, or None when the
+    header is missing or holds no address. ``date`` is None when ``Date:`` is missing or unreadable.
+    """
+
+    sender: str | None
+    sender_name: str
+    to: str
+    subject: str
+    message_id: str | None
+    date: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One non-multipart part of a message, decoded.
+
+    ``filename`` is the decoded name as the mail gives it (not yet safe for a path) or None when the
+    part has none. ``disposition`` is ``attachment``, ``inline`` or None when the header is missing.
+    ``content_type`` is what the mail *declares*; the pipeline judges files by their bytes.
+    """
+
+    content_type: str
+    filename: str | None
+    disposition: str | None
+    data: bytes
+    defects: tuple[str, ...] = ()
+
+    @property
+    def is_attachment(self) -> bool:
+        """A part a person would call an attachment rather than the text of the mail."""
+        if self.disposition == "attachment" or self.filename:
+            return True
+        return not self.content_type.startswith("text/")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """Headers plus every leaf part in document order, and what was wrong with the structure."""
+
+    headers: Headers
+    parts: tuple[Part, ...]
+    defects: tuple[str, ...] = field(default=())
+
+
+def decode_header_value(value: object) -> str:
+    """Decode an RFC 2047 header value to text; undecodable bytes are replaced, never raised."""
+    if value is None:
+        return ""
+    raw = str(value) if isinstance(value, email.header.Header) else _fix_8bit(str(value))
+    try:
+        chunks = email.header.decode_header(raw)
+    except Exception:  # malformed encoded-words: keep the text as it is
+        return raw
+    out = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            out.append(_bytes_to_text(chunk, charset))
+        else:
+            out.append(chunk)
+    return "".join(out).replace("\r", "").replace("\n", "")
+
+
+def _bytes_to_text(data: bytes, charset: str | None) -> str:
+    for cs in (charset, "utf-8"):
+        if cs and cs != "unknown-8bit":
+            try:
+                return data.decode(cs)
+            except (LookupError, UnicodeDecodeError):
+                continue
+    return data.decode("cp1252", errors="replace")
+
+
+def _fix_8bit(text: str) -> str:
+    """Header text from BytesParser carries raw 8-bit bytes as surrogates: decode them as UTF-8,
+    falling back to Windows-1252 (what mail clients that send raw 8-bit use most)."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+        return text
+    raw = text.encode("ascii", errors="surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _headers_of(msg: Message) -> Headers:
+    from_value = decode_header_value(msg.get("From"))
+    name, addr = email.utils.parseaddr(from_value)
+    addr = addr.strip().lower() or None
+    if addr and "@" not in addr:
+        addr = None
+    date = None
+    if msg.get("Date"):
+        try:
+            date = email.utils.parsedate_to_datetime(str(msg.get("Date")))
+        except (TypeError, ValueError, IndexError):
+            date = None
+    mid = str(msg.get("Message-ID") or "").strip() or None
+    return Headers(
+        sender=addr,
+        sender_name=name,
+        to=decode_header_value(msg.get("To")),
+        subject=decode_header_value(msg.get("Subject")),
+        message_id=mid,
+        date=date,
+    )
+
+
+def parse_headers(raw: bytes) -> Headers:
+    """Read only the header block: cheap, for decisions that need no body."""
+    return _headers_of(_header_parser.parsebytes(raw))
+
+
+def _with_8bit_headers_decoded(part: Message) -> Message:
+    """compat32 turns a header with raw 8-bit bytes into a Header whose str() has lost them;
+    rebuild the two headers that carry file names from the original bytes."""
+    fixed = None
+    for name in ("Content-Disposition", "Content-Type"):
+        value = part.get(name)
+        if isinstance(value, email.header.Header):
+            if fixed is None:
+                fixed = Message()
+            raw = b"".join(
+                c if isinstance(c, bytes) else c.encode("utf-8", "surrogateescape")
+                for c, _ in email.header.decode_header(value)
+            )
+            fixed[name] = _bytes_to_text(raw, None)
+        elif value is not None and fixed is not None:
+            fixed[name] = value
+    if fixed is None:
+        return part
+    for name in ("Content-Disposition", "Content-Type"):
+        if name not in fixed and part.get(name) is not None:
+            fixed[name] = part.get(name)
+    return fixed
+
+
+def _filename(part: Message) -> str | None:
+    part = _with_8bit_headers_decoded(part)
+    name = part.get_filename() or part.get_param("name", header="content-type")
+    if name is None:
+        return None
+    if isinstance(name, tuple):  # an RFC 2231 value get_param did not collapse
+        name = email.utils.collapse_rfc2231_value(name)
+    return decode_header_value(name) or None
+
+
+def _disposition(part: Message) -> str | None:
+    value = part.get("Content-Disposition")
+    if value is None:
+        return None
+    return str(value).split(";", 1)[0].strip().lower() or None
+
+
+def _payload(part: Message) -> tuple[bytes, list[str]]:
+    defects_before = len(part.defects)
+    data = part.get_payload(decode=True)
+    defects = [type(d).__name__ for d in part.defects[defects_before:]]
+    if data is None:
+        data = b""
+    return data, defects
+
+
+def parse(raw: bytes) -> ParsedMessage:
+    """Parse a whole message. Attached messages (message/rfc822) are kept as one part here;
+    following them is a later pipeline step."""
+    msg = _parser.parsebytes(raw)
+    parts: list[Part] = []
+    defects = [type(d).__name__ for d in msg.defects]
+    for node in msg.walk():
+        if node.is_multipart():
+            defects.extend(type(d).__name__ for d in node.defects if node is not msg)
+            continue
+        data, part_defects = _payload(node)
+        parts.append(
+            Part(
+                content_type=node.get_content_type().lower(),
+                filename=_filename(node),
+                disposition=_disposition(node),
+                data=data,
+                defects=tuple(part_defects),
+            )
+        )
+    return ParsedMessage(headers=_headers_of(msg), parts=tuple(parts), defects=tuple(defects))

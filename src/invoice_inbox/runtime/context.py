@@ -1,0 +1,40 @@
+"""The application context: data directory, database, blob store and secret box, opened once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from invoice_inbox.auth.secrets import SecretBox
+from invoice_inbox.store.blobs import BlobStore
+from invoice_inbox.store.db import Database
+
+DEFAULT_DATA_DIR = "./invoice-inbox-data"
+
+
+def resolve_data_dir(option: str | Path | None) -> Path:
+    """``--data-dir``, else ``INVOICE_INBOX_HOME``, else ``./invoice-inbox-data``."""
+    chosen = option or os.environ.get("INVOICE_INBOX_HOME") or DEFAULT_DATA_DIR
+    return Path(chosen).expanduser().resolve()
+
+
+@dataclass
+class App:
+    data_dir: Path
+    db: Database
+    blobs: BlobStore
+    secrets: SecretBox
+
+    @classmethod
+    def open(cls, data_dir: Path) -> App:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            data_dir=data_dir,
+            db=Database.in_data_dir(data_dir),
+            blobs=BlobStore(data_dir / "blobs"),
+            secrets=SecretBox.for_data_dir(data_dir),
+        )
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,81 @@
+"""Open the database: engine, sessions, and schema migrations (Alembic) on start.
+
+The embedded default is SQLite in the data directory, in WAL mode with ``synchronous=FULL``: a
+committed decision must survive a power cut, because the mail is moved right after the commit.
+``INVOICE_INBOX_DATABASE_URL`` selects another database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str) -> Engine:
+    engine = create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, lock_dir: Path | None = None) -> None:
+    """Bring the schema to the newest revision. Processes starting at once take turns."""
+    cfg = alembic_config(engine)
+    if lock_dir is None:
+        command.upgrade(cfg, "head")
+        return
+    with open(lock_dir / ".migrate.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        command.upgrade(cfg, "head")
+
+
+class Database:
+    """An engine plus a session factory; one per process."""
+
+    def __init__(self, url: str, *, lock_dir: Path | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        migrate(self.engine, lock_dir)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def in_data_dir(cls, data_dir: Path) -> Database:
+        url = os.environ.get("INVOICE_INBOX_DATABASE_URL") or (
+            f"sqlite:///{data_dir / 'invoice-inbox.db'}"
+        )
+        return cls(url, lock_dir=data_dir)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits when the block ends without error and rolls back otherwise."""
+        with self._sessions() as s, s.begin():
+            yield s
+
+    def close(self) -> None:
+        self.engine.dispose()

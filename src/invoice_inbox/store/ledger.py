@@ -1,0 +1,80 @@
+"""The message ledger: which messages a source has seen, what was decided, where they went."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from invoice_inbox.store.models import FolderState, Message, MessageState
+
+
+def folder_state(s: Session, source_id: int, folder: str) -> FolderState:
+    st = s.scalar(
+        select(FolderState).where(FolderState.source_id == source_id, FolderState.folder == folder)
+    )
+    if st is None:
+        st = FolderState(source_id=source_id, folder=folder, last_uid=0)
+        s.add(st)
+        s.flush()
+    return st
+
+
+def known_uids(
+    s: Session, source_id: int, folder: str, uidvalidity: int, uids: Iterable[int]
+) -> set[int]:
+    """The uids of this folder epoch that already have a ledger row."""
+    wanted = list(uids)
+    found: set[int] = set()
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        found.update(
+            s.scalars(
+                select(Message.uid).where(
+                    Message.source_id == source_id,
+                    Message.folder == folder,
+                    Message.uidvalidity == uidvalidity,
+                    Message.uid.in_(chunk),
+                )
+            )
+        )
+    return found
+
+
+def first_with_raw(s: Session, source_id: int, raw_sha256: str) -> Message | None:
+    """The earliest ledger row of this source holding exactly these bytes (not a duplicate)."""
+    return s.scalar(
+        select(Message)
+        .where(
+            Message.source_id == source_id,
+            Message.raw_sha256 == raw_sha256,
+            Message.duplicate_of_id.is_(None),
+        )
+        .order_by(Message.id)
+        .limit(1)
+    )
+
+
+def undisposed(s: Session, source_id: int, folder: str, uidvalidity: int) -> list[Message]:
+    """Rows committed but not yet filed on the server (a run stopped between the two)."""
+    return list(
+        s.scalars(
+            select(Message)
+            .where(
+                Message.source_id == source_id,
+                Message.folder == folder,
+                Message.uidvalidity == uidvalidity,
+                Message.state == MessageState.DECIDED,
+            )
+            .order_by(Message.uid)
+        )
+    )
+
+
+def mark_disposed(s: Session, ids: Iterable[int]) -> None:
+    ids = list(ids)
+    if ids:
+        s.execute(
+            update(Message).where(Message.id.in_(ids)).values(state=MessageState.DISPOSED)
+        )

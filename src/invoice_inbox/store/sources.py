@@ -1,0 +1,51 @@
+"""Companies and sources: create, find, list, remove."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from invoice_inbox.store.errors import AlreadyExists, NotFound
+from invoice_inbox.store.models import Company, Source
+
+
+def company(s: Session, name: str, *, create: bool = False) -> Company:
+    """The company called *name*; created when missing and *create* is true."""
+    found = s.scalar(select(Company).where(Company.name == name))
+    if found is not None:
+        return found
+    if not create:
+        raise NotFound(f'no company "{name}"')
+    new = Company(name=name)
+    s.add(new)
+    s.flush()
+    return new
+
+
+def add(s: Session, *, name: str, company_name: str, **fields: object) -> Source:
+    if s.scalar(select(Source.id).where(Source.name == name)) is not None:
+        raise AlreadyExists(f'a source named "{name}" exists already')
+    src = Source(name=name, company=company(s, company_name, create=True), **fields)
+    s.add(src)
+    s.flush()
+    return src
+
+
+def get(s: Session, name: str) -> Source:
+    src = s.scalar(select(Source).where(Source.name == name))
+    if src is None:
+        names = s.scalars(select(Source.name).order_by(Source.name)).all()
+        hint = f"; sources are: {', '.join(names)}" if names else "; there are no sources yet"
+        raise NotFound(f'no source named "{name}"{hint}')
+    return src
+
+
+def all_sources(s: Session, *, active_only: bool = False) -> list[Source]:
+    q = select(Source).order_by(Source.name)
+    if active_only:
+        q = q.where(Source.active.is_(True))
+    return list(s.scalars(q))
+
+
+def remove(s: Session, name: str) -> None:
+    s.delete(get(s, name))

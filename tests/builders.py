@@ -1,0 +1,219 @@
+"""Test data builders: small valid PDFs and raw RFC 5322 messages, always returned as bytes.
+
+    pdf = make_pdf("Invoice 4711")
+    raw = make_mail(subject="Invoice 4711", attachments=[Attachment("INV-4711.pdf", pdf)])
+    tricky = make_mail(attachments=[Attachment("scan.txt", pdf, "text/plain")])
+    nested = make_nested_mail(inner="related")
+"""
+
+from __future__ import annotations
+
+import email.policy
+import itertools
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.message import EmailMessage, MIMEPart
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Literal
+
+MESSAGE_ID_DOMAIN = "builders.invoice-inbox.test"
+_counter = itertools.count(1)
+
+
+def _pdf_literal(text: str) -> bytes:
+    """A PDF literal string for Helvetica with WinAnsiEncoding (cp1252; others become '?')."""
+    raw = text.encode("cp1252", "replace")
+    return b"(" + raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b")"
+
+
+def make_pdf(text: str = "Invoice") -> bytes:
+    """A small, valid one-page A4 PDF showing ``text`` (one line per ``\\n``).
+
+    Hand-written with a correct xref table; the full text is also stored as the document
+    title (UTF-16), so different texts always give different bytes.
+    """
+    lines = text.split("\n") or [""]
+    ops = [b"BT", b"/F1 18 Tf", b"22 TL", b"72 770 Td"]
+    for i, line in enumerate(lines):
+        ops.append(_pdf_literal(line) + (b" Tj" if i == 0 else b" '"))
+    ops.append(b"ET")
+    content = b"\n".join(ops) + b"\n"
+    title = b"<FEFF" + text.encode("utf-16-be").hex().upper().encode() + b">"
+
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
+        b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
+        b"<< /Title " + title + b" /Producer (invoice-inbox tests) >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref_at = len(out)
+    out += b"xref\n0 %d\n" % (len(objects) + 1)
+    out += b"0000000000 65535 f \n"
+    for offset in offsets:
+        out += b"%010d 00000 n \n" % offset
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Info 6 0 R >>\n" % (len(objects) + 1)
+    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+@dataclass
+class Attachment:
+    """One MIME leaf part. ``disposition=None`` leaves out Content-Disposition entirely."""
+
+    filename: str | None
+    data: bytes
+    content_type: str = "application/pdf"
+    disposition: str | None = "attachment"
+
+
+def new_message_id() -> str:
+    return f"<{next(_counter)}.{uuid.uuid4().hex}@{MESSAGE_ID_DOMAIN}>"
+
+
+def _leaf(att: Attachment) -> MIMEPart:
+    maintype, _, subtype = att.content_type.partition("/")
+    part = MIMEPart(policy=email.policy.default)
+    part.set_content(
+        att.data,
+        maintype=maintype,
+        subtype=subtype or "octet-stream",
+        disposition=att.disposition,
+        filename=att.filename,
+    )
+    if att.disposition is None and "Content-Disposition" in part:
+        del part["Content-Disposition"]
+    return part
+
+
+def _headers(
+    msg: EmailMessage,
+    *,
+    from_: str,
+    to: str,
+    subject: str,
+    date: str | None,
+    message_id: str | None,
+    extra_headers: dict[str, str] | None,
+) -> None:
+    msg["From"] = from_
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = date or format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = message_id or new_message_id()
+    msg["MIME-Version"] = "1.0"
+    for name, value in (extra_headers or {}).items():
+        msg[name] = value
+
+
+def _serialize(msg: EmailMessage, crlf: bool) -> bytes:
+    policy = email.policy.SMTP if crlf else email.policy.default
+    return msg.as_bytes(policy=policy)
+
+
+def make_mail(
+    *,
+    from_: str = "Billing <billing@supplier.example>",
+    to: str = "invoices@buyer.example",
+    subject: str = "Invoice 1",
+    date: str | None = None,
+    message_id: str | None = None,
+    body: str = "Please find the invoice attached.",
+    html: str | None = None,
+    attachments: Iterable[Attachment] = (),
+    crlf: bool = True,
+    extra_headers: dict[str, str] | None = None,
+) -> bytes:
+    """A raw message: text/plain body (+ text/html alternative), then the attachments in a
+    multipart/mixed. ``message_id=None`` gives a fresh unique Message-ID."""
+    msg = EmailMessage(policy=email.policy.default)
+    _headers(
+        msg,
+        from_=from_,
+        to=to,
+        subject=subject,
+        date=date,
+        message_id=message_id,
+        extra_headers=extra_headers,
+    )
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    attachments = list(attachments)
+    if attachments:
+        msg.make_mixed()
+        for att in attachments:
+            msg.attach(_leaf(att))
+    return _serialize(msg, crlf)
+
+
+def make_nested_mail(
+    *,
+    inner: Literal["related", "alternative"] = "related",
+    pdf: bytes | None = None,
+    filename: str | None = "invoice.pdf",
+    disposition: str | None = "attachment",
+    from_: str = "Billing <billing@supplier.example>",
+    to: str = "invoices@buyer.example",
+    subject: str = "Invoice 1",
+    date: str | None = None,
+    message_id: str | None = None,
+    body: str = "Please find the invoice attached.",
+    crlf: bool = True,
+) -> bytes:
+    """A PDF that is not a direct child of the top-level multipart.
+
+    ``inner="related"`` (Apple Mail style)::
+
+        multipart/mixed
+          multipart/alternative
+            text/plain
+            multipart/related
+              text/html
+              application/pdf   <- the PDF
+          text/plain (footer)
+
+    ``inner="alternative"``: ``multipart/mixed > multipart/alternative > [text/plain,
+    application/pdf]``.
+    """
+    pdf = make_pdf("Nested invoice") if pdf is None else pdf
+    pdf_part = _leaf(Attachment(filename, pdf, "application/pdf", disposition))
+
+    alternative = MIMEPart(policy=email.policy.default)
+    alternative.set_content(body)
+    alternative.make_alternative()
+    if inner == "related":
+        related = MIMEPart(policy=email.policy.default)
+        related.set_content(f"<html><body><p>{body}</p></body></html>", subtype="html")
+        related.make_related()
+        related.attach(pdf_part)
+        alternative.attach(related)
+    elif inner == "alternative":
+        alternative.attach(pdf_part)
+    else:
+        raise ValueError(f"inner must be 'related' or 'alternative', not {inner!r}")
+
+    msg = EmailMessage(policy=email.policy.default)
+    _headers(
+        msg,
+        from_=from_,
+        to=to,
+        subject=subject,
+        date=date,
+        message_id=message_id,
+        extra_headers=None,
+    )
+    msg.set_content("-- \nSent from the supplier portal")
+    msg.make_mixed()
+    footer = msg.get_payload()[0]
+    msg.set_payload([alternative, footer])
+    return _serialize(msg, crlf)

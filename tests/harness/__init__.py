@@ -1,0 +1,1 @@
+"""Test infrastructure: private servers for the test suite."""
