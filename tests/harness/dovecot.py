@@ -19,6 +19,7 @@ import atexit
 import base64
 import contextlib
 import imaplib
+import json
 import os
 import pwd
 import re
@@ -30,13 +31,16 @@ import stat
 import subprocess
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 
 HOST = "127.0.0.1"
+TLS_SERVER_NAME = "localhost"  # in the cert's SAN (as are 127.0.0.1 and ::1)
 POOL_PREFIX = "u"
 DEFAULT_POOL_SIZE = 80
 START_TIMEOUT = 20.0
@@ -199,6 +203,7 @@ class DovecotServer:
     """Private Dovecot on free loopback ports; see the module docstring."""
 
     host = HOST
+    tls_server_name = TLS_SERVER_NAME
 
     def __init__(
         self,
@@ -580,6 +585,11 @@ service anvil {{
             raise
         return conn
 
+    def tls_context(self) -> ssl.SSLContext:
+        """A verifying client context that trusts only this server's self-signed cert; use
+        server name ``localhost`` (or ``127.0.0.1``) while connecting to 127.0.0.1."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
     @contextlib.contextmanager
     def _session(
         self, user: str, folder: str | None = None, *, readonly: bool = True
@@ -856,3 +866,80 @@ def _link_tree(source: Path, target: Path) -> None:
     shutil.copytree(source, target, copy_function=link_or_copy)
     for dirpath, _dirs, _files in os.walk(target):
         os.chmod(dirpath, 0o755)
+
+
+class IntrospectionServer:
+    """RFC 7662-style token introspection endpoint for Dovecot's oauth2 passdb, on 127.0.0.1.
+
+    ``POST token=<bearer>`` answers ``{"active": true, "username": USER}`` for a token in
+    ``tokens`` (token -> user, changeable while running), else ``{"active": false}``. Pass
+    ``url`` as ``DovecotServer(..., oauth2_introspection_url=...)``.
+    """
+
+    def __init__(self, tokens: dict[str, str] | None = None) -> None:
+        self.tokens: dict[str, str] = dict(tokens or {})
+        self.requests: list[str] = []  # tokens asked for, in order
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        if self._httpd is None:
+            raise HarnessError("introspection server not started")
+        return f"http://{HOST}:{self._httpd.server_address[1]}/introspect"
+
+    def __enter__(self) -> IntrospectionServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # Dovecot's http client keeps connections alive
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+                token = (form.get("token") or [""])[0]
+                owner.requests.append(token)
+                user = owner.tokens.get(token)
+                reply = {"active": True, "username": user, "scope": "mail"} if user else {
+                    "active": False
+                }
+                body = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer((HOST, 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+
+def xoauth2_response(user: str, token: str) -> bytes:
+    """Initial client response for ``AUTHENTICATE XOAUTH2``."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+
+
+def oauthbearer_response(user: str, token: str, port: int, host: str = HOST) -> bytes:
+    """Initial client response for ``AUTHENTICATE OAUTHBEARER`` (RFC 7628)."""
+    return f"n,a={user},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01".encode()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import email.header
 import email.utils
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
@@ -120,6 +120,8 @@ def _headers_of(msg: Message) -> Headers:
             date = email.utils.parsedate_to_datetime(str(msg.get("Date")))
         except (TypeError, ValueError, IndexError):
             date = None
+        if date is not None and date.tzinfo is None:  # "-0000": UTC, origin zone unknown
+            date = date.replace(tzinfo=UTC)
     mid = str(msg.get("Message-ID") or "").strip() or None
     return Headers(
         sender=addr,

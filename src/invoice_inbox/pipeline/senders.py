@@ -14,9 +14,7 @@ def normalize_pattern(pattern: str) -> str:
     p = pattern.strip().lower()
     local, at, domain = p.rpartition("@")
     if not at or not domain or "." not in domain or not local or " " in p:
-        raise InvalidPattern(
-            f"allowed sender {pattern!r} is not an address or a *@domain pattern"
-        )
+        raise InvalidPattern(f"allowed sender {pattern!r} is not an address or a *@domain pattern")
     if "*" in local and local != "*":
         raise InvalidPattern(f"allowed sender {pattern!r}: only *@domain wildcards are supported")
     if "*" in domain:

@@ -124,9 +124,16 @@ class RunSummary:
 
     def store_into(self, run: Run) -> None:
         for name in (
-            "messages_seen", "imported", "not_imported", "quarantined",
-            "duplicates", "documents_created", "errors", "error", "status",
-        ):  # fmt: skip
+            "messages_seen",
+            "imported",
+            "not_imported",
+            "quarantined",
+            "duplicates",
+            "documents_created",
+            "errors",
+            "error",
+            "status",
+        ):
             setattr(run, name, getattr(self, name))
 
 
@@ -269,20 +276,44 @@ class FolderSync:
         sha = hashlib.sha256(raw).hexdigest()
         earlier = seen_here.get(sha)
         if earlier is not None:
-            return _Item(uid, raw, sha, earlier.headers, (), DUPLICATE,
-                         f"the same message was already handled ({earlier.reason})",
-                         earlier.target, duplicate_of=_SAME_BATCH)  # fmt: skip
+            return _Item(
+                uid,
+                raw,
+                sha,
+                earlier.headers,
+                (),
+                DUPLICATE,
+                f"the same message was already handled ({earlier.reason})",
+                earlier.target,
+                duplicate_of=_SAME_BATCH,
+            )
         with self.app.db.session() as s:
             original = ledger.first_with_raw(s, self.plan.id, sha)
             if original is not None:
-                return _Item(uid, raw, sha, mime.parse_headers(raw), (), DUPLICATE,
-                             f"the same message was already handled ({original.reason})",
-                             original.filed_to, duplicate_of=original.id)  # fmt: skip
+                return _Item(
+                    uid,
+                    raw,
+                    sha,
+                    mime.parse_headers(raw),
+                    (),
+                    DUPLICATE,
+                    f"the same message was already handled ({original.reason})",
+                    original.filed_to,
+                    duplicate_of=original.id,
+                )
         decision = decide(raw, self.plan.policy)
         when = decision.headers.date if decision.headers else None
-        item = _Item(uid, raw, sha, decision.headers, decision.documents, decision.verdict,
-                     decision.reason, self.plan.target(decision.verdict, when),
-                     hits=decision.hits)  # fmt: skip
+        item = _Item(
+            uid,
+            raw,
+            sha,
+            decision.headers,
+            decision.documents,
+            decision.verdict,
+            decision.reason,
+            self.plan.target(decision.verdict, when),
+            hits=decision.hits,
+        )
         seen_here[sha] = item
         return item
 
@@ -302,7 +333,7 @@ class FolderSync:
                     message_id=h.message_id if h else None,
                     sender=h.sender if h else None,
                     subject=(h.subject if h else "")[:1000],
-                    sent_at=h.date if h and h.date and h.date.tzinfo else None,
+                    sent_at=h.date if h else None,
                     decision=it.verdict,
                     reason=it.reason,
                     hits=list(it.hits),
@@ -392,10 +423,16 @@ def sync_source(
         try:
             for folder in plan.folders:
                 FolderSync(
-                    app, plan, conn, summary, folder,
-                    owner=owner, observer=observer or _noop,
-                    progress=tracker, created_folders=created,
-                ).run()  # fmt: skip
+                    app,
+                    plan,
+                    conn,
+                    summary,
+                    folder,
+                    owner=owner,
+                    observer=observer or _noop,
+                    progress=tracker,
+                    created_folders=created,
+                ).run()
         except (ConnectorError, lease.LeaseLost) as exc:
             summary.status, summary.error = RunStatus.FAILED, str(exc)
             summary.errors += 1

@@ -75,6 +75,4 @@ def undisposed(s: Session, source_id: int, folder: str, uidvalidity: int) -> lis
 def mark_disposed(s: Session, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
-        s.execute(
-            update(Message).where(Message.id.in_(ids)).values(state=MessageState.DISPOSED)
-        )
+        s.execute(update(Message).where(Message.id.in_(ids)).values(state=MessageState.DISPOSED))

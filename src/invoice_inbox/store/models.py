@@ -99,13 +99,9 @@ class Source(Base):
     require_pdf: Mapped[bool] = mapped_column(Boolean, default=True)
     # lease: at most one worker syncs a source at a time (DESIGN invariant 7)
     lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime(), nullable=True
-    )
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     company: Mapped[Company] = relationship(back_populates="sources")
 
@@ -122,9 +118,7 @@ class FolderState(Base):
     uidvalidity: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_uid: Mapped[int] = mapped_column(Integer, default=0)
     uidnext: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime(), default=utcnow, onupdate=utcnow
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
 class Run(Base):

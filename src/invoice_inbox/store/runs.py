@@ -27,6 +27,4 @@ def start(s: Session, source_id: int, trigger: str) -> Run:
 
 
 def latest(s: Session, source_id: int) -> Run | None:
-    return s.scalar(
-        select(Run).where(Run.source_id == source_id).order_by(Run.id.desc()).limit(1)
-    )
+    return s.scalar(select(Run).where(Run.source_id == source_id).order_by(Run.id.desc()).limit(1))

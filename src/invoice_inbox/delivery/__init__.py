@@ -1,0 +1,1 @@
+"""Handing documents on: the export folder (webhooks and the outbox come later)."""
