@@ -712,21 +712,29 @@ service anvil {{
             messages.append((int(uid_m.group(1)), flags, date_m.group(1).decode(), body))
         return sorted(messages, key=lambda m: m[0])
 
-    def recreate_folder_with_same_mails(self, user: str, folder: str) -> int:
+    def recreate_folder_with_same_mails(self, user: str, folder: str, *, kick: bool = True) -> int:
         """Rebuild ``folder`` with the same messages so that its UIDVALIDITY changes.
 
         Reads every message (bytes, flags, INTERNALDATE), removes the folder, re-creates it
-        and APPENDs the same bytes again in the old UID order; returns the new UIDVALIDITY.
+        and APPENDs the same bytes again in the old UID order (so UIDs restart at 1); checks
+        that UIDVALIDITY changed and the count is unchanged, and returns the new UIDVALIDITY.
 
         Any folder but INBOX is removed with IMAP DELETE. Dovecot refuses ``DELETE INBOX``
-        ("NO INBOX can't be deleted"), so for INBOX the Maildir root's message files and its
-        INBOX state (``dovecot-uidlist``, ``dovecot.index*``) are removed instead; Dovecot then
-        makes a fresh uidlist with the next value of its per-user ``dovecot-uidvalidity``
-        counter. Close your own connections first: a session that has the folder selected
-        sees the change as the server tearing the mailbox away (as a real server would).
+        ("NO INBOX can't be deleted"), so for INBOX the message files in the Maildir root's
+        cur/new/tmp and its INBOX state (``dovecot-uidlist``, ``dovecot.index*``) are removed
+        instead; Dovecot then writes a fresh uidlist with the next value of its per-user
+        ``dovecot-uidvalidity`` counter (always larger, even within the same second).
+
+        ``kick=True`` first disconnects the user's open IMAP/POP3 sessions (``doveadm kick``),
+        as a server-side rebuild would: their next command gets ``BYE Server shutting down.``
+        With ``kick=False`` they stay connected, but a session that has the folder selected
+        gets ``[SERVERBUG]``/``NO Internal error`` replies; a new connection (or, except for
+        INBOX, a new SELECT) sees the new UIDVALIDITY.
         """
         old = self.uidvalidity(user, folder)
         messages = self.fetch_messages(user, folder)
+        if kick:
+            self.kick(user)
         if folder.upper() == "INBOX":
             self._wipe_inbox_storage(user)
         else:
@@ -741,9 +749,25 @@ service anvil {{
             raise HarnessError(f"UIDVALIDITY of {user}/{folder} did not change ({old})")
         count = self.folder_count(user, folder)
         if count != len(messages):
-            raise HarnessError(f"{user}/{folder}: {count} messages after rebuild, "
-                               f"expected {len(messages)}")
+            raise HarnessError(
+                f"{user}/{folder}: {count} messages after the rebuild, expected {len(messages)}"
+            )
         return new
+
+    def kick(self, user: str, timeout: float = 5.0) -> int:
+        """Disconnect all IMAP/POP3 sessions of ``user`` and wait until their processes have
+        exited; returns how many there were."""
+        who = self.doveadm("who", "-1", user, check=False).stdout.splitlines()[1:]
+        pids = [int(f[2]) for f in (line.split() for line in who) if len(f) >= 3 and f[0] == user]
+        if not pids:
+            return 0
+        self.doveadm("kick", user, check=False)
+        deadline = time.monotonic() + timeout
+        while any(_process_alive(pid) for pid in pids):
+            if time.monotonic() > deadline:
+                raise HarnessError(f"sessions of {user} still alive after doveadm kick: {pids}")
+            time.sleep(0.01)
+        return len(pids)
 
     def _wipe_inbox_storage(self, user: str) -> None:
         root = self.maildir(user)
@@ -823,6 +847,16 @@ def _validate_credential(name: str, password: str) -> None:
     for value in (name, password):
         if not value or any(c in value for c in ":\n\r"):
             raise ValueError(f"unusable test credential {value!r} (empty or contains ':'/newline)")
+
+
+def _process_alive(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != b"Z"
 
 
 def _dovecot_gid() -> int:

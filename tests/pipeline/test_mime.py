@@ -1,0 +1,51 @@
+"""Parsing hard mails: encoded file names, raw 8-bit headers, dates, missing headers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from invoice_inbox.pipeline import mime
+from invoice_inbox.pipeline.filenames import sanitize
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+def names(file: str) -> list[str | None]:
+    return [p.filename for p in mime.parse((CORPUS / file).read_bytes()).parts if p.filename]
+
+
+def test_rfc2231_and_rfc2047_and_raw_8bit_file_names() -> None:
+    assert names("mikel-mail__japanese_attachment.eml") == ["てすと.txt"]
+    assert names("zbateson-mmp__m1015.eml") == ["HasenundFrösche.txt"]
+    assert "HasenundFrösche.txt" in names("zbateson-mmp__m2012.eml")
+
+
+def test_headers() -> None:
+    raw = (
+        b"From: =?utf-8?q?M=C3=BCller_GmbH?= <Billing@Mueller.Example>\r\n"
+        b"Subject: =?iso-8859-1?q?Rechnung_f=FCr_Mai?=\r\n"
+        b"Date: Mon, 04 May 2026 10:00:00 -0000\r\n"
+        b"Message-ID: <abc@mueller.example>\r\n\r\nbody\r\n"
+    )
+    h = mime.parse_headers(raw)
+    assert h.sender == "billing@mueller.example"
+    assert h.sender_name == "Müller GmbH"
+    assert h.subject == "Rechnung für Mai"
+    assert h.message_id == "<abc@mueller.example>"
+    assert h.date == datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+
+
+def test_missing_and_broken_headers_become_none() -> None:
+    h = mime.parse_headers(b"Date: not a date\r\nFrom: nobody\r\n\r\n")
+    assert (h.sender, h.date, h.message_id, h.subject) == (None, None, None, "")
+
+
+def test_sanitize() -> None:
+    assert sanitize("../../etc/passwd") == "passwd"
+    assert sanitize("C:\\Users\\x\\invoice.pdf") == "invoice.pdf"
+    assert sanitize("..") == "document"
+    assert sanitize(None, default="a.pdf") == "a.pdf"
+    assert sanitize("a\x00b\nc.pdf") == "a_b_c.pdf"
+    long = sanitize("x" * 400 + ".pdf")
+    assert len(long) == 150 and long.endswith(".pdf")
