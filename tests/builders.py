@@ -1,5 +1,7 @@
 """Test data builders: small valid PDFs and raw RFC 5322 messages, always returned as bytes.
 
+Usage::
+
     pdf = make_pdf("Invoice 4711")
     raw = make_mail(subject="Invoice 4711", attachments=[Attachment("INV-4711.pdf", pdf)])
     tricky = make_mail(attachments=[Attachment("scan.txt", pdf, "text/plain")])
@@ -13,8 +15,8 @@ import itertools
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from email.message import EmailMessage, MIMEPart
 from datetime import UTC, datetime
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from typing import Literal
 

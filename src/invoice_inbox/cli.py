@@ -90,6 +90,9 @@ def _global(
         ),
     ] = None,
 ) -> None:
+    if state._app is not None:  # a new invocation in the same process (tests)
+        state._app.close()
+        state._app = None
     state.data_dir = data_dir
 
 

@@ -222,7 +222,6 @@ class DovecotServer:
             _validate_credential(name, password)
         self._pool: list[str] = []
         self._pool_passwords: dict[str, str] = {}
-        self._handed_out: set[str] = set()
         self._next_pool_index = 1
         self._lock = threading.Lock()
         self._add_pool_users(pool_size)
@@ -274,7 +273,9 @@ class DovecotServer:
             raise HarnessError("already running")
         binary = find_dovecot()
         if binary is None:
-            raise HarnessError("dovecot binary not found (apt-get install dovecot-imapd dovecot-pop3d)")
+            raise HarnessError(
+                "dovecot binary not found (apt-get install dovecot-imapd dovecot-pop3d)"
+            )
         began = time.perf_counter()
         self._prepare_dirs()
         self._make_cert()
@@ -557,7 +558,6 @@ service anvil {{
                 self._write_users()
                 time.sleep(1.1)
             name = self._pool.pop(0)
-            self._handed_out.add(name)
             return name, self._pool_passwords[name]
 
     def password(self, user: str) -> str:
@@ -628,9 +628,7 @@ service anvil {{
             raise HarnessError(f"no APPENDUID in {data!r}")
         return int(m.group(2))
 
-    def append(
-        self, user: str, folder: str, raw: bytes, flags: tuple[str, ...] = ()
-    ) -> int:
+    def append(self, user: str, folder: str, raw: bytes, flags: tuple[str, ...] = ()) -> int:
         """APPEND ``raw`` (creating ``folder`` if missing) and return its new UID."""
         with self._session(user) as conn:
             self._ensure_folder(conn, folder)
@@ -777,9 +775,9 @@ service anvil {{
                 for f in d.iterdir():
                     f.unlink()
         for f in root.iterdir():
-            if f.is_file() and (f.name in _INBOX_STATE_FILES or f.name.startswith(
-                _INBOX_STATE_PREFIX
-            )):
+            if f.is_file() and (
+                f.name in _INBOX_STATE_FILES or f.name.startswith(_INBOX_STATE_PREFIX)
+            ):
                 f.unlink()
 
     # ------------------------------------------------------------------ doveadm
@@ -941,9 +939,11 @@ class IntrospectionServer:
                 token = (form.get("token") or [""])[0]
                 owner.requests.append(token)
                 user = owner.tokens.get(token)
-                reply = {"active": True, "username": user, "scope": "mail"} if user else {
-                    "active": False
-                }
+                reply = (
+                    {"active": True, "username": user, "scope": "mail"}
+                    if user
+                    else {"active": False}
+                )
                 body = json.dumps(reply).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.registry import open_connector
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import Observer, RunSummary, sync_source
+from invoice_inbox.runtime.sync import BATCH, Observer, RunSummary, sync_source
 from invoice_inbox.store import sources
 
 
@@ -32,11 +32,18 @@ def fetch(
     trigger: str = "manual",
     observer: Observer | None = None,
     progress: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH,
 ) -> RunSummary:
     conn = connector_for(app, source_name)
     try:
         return sync_source(
-            app, source_name, conn, trigger=trigger, observer=observer, progress=progress
+            app,
+            source_name,
+            conn,
+            trigger=trigger,
+            observer=observer,
+            progress=progress,
+            batch_size=batch_size,
         )
     finally:
         conn.close()

@@ -193,10 +193,12 @@ class FolderSync:
         observer: Observer,
         progress: _Progress,
         created_folders: set[str],
+        batch_size: int = BATCH,
     ) -> None:
         self.app, self.plan, self.conn, self.summary = app, plan, conn, summary
         self.folder, self.owner, self.observer, self.progress = folder, owner, observer, progress
         self.created_folders = created_folders
+        self.batch_size = batch_size
 
     def run(self) -> None:
         with self.app.db.session() as s:
@@ -226,8 +228,8 @@ class FolderSync:
             known = ledger.known_uids(s, self.plan.id, self.folder, validity, uids)
         todo = [u for u in uids if u not in known]
         self.progress.add_total(len(todo))
-        for i in range(0, len(todo), BATCH):
-            self._batch(validity, todo[i : i + BATCH], opened.uidnext)
+        for i in range(0, len(todo), self.batch_size):
+            self._batch(validity, todo[i : i + self.batch_size], opened.uidnext)
             lease.renew(self.app.db, self.plan.id, self.owner)
         if uids and (not todo or max(uids) > max(todo)):
             self._advance_cursor(validity, max(uids), opened.uidnext)
@@ -404,6 +406,7 @@ def sync_source(
     trigger: str = "manual",
     observer: Observer | None = None,
     progress: Callable[[int, int], None] | None = None,
+    batch_size: int = BATCH,
 ) -> RunSummary:
     """Run one fetch of a source on *conn*: take the lease, sync every folder, record the run.
 
@@ -432,6 +435,7 @@ def sync_source(
                     observer=observer or _noop,
                     progress=tracker,
                     created_folders=created,
+                    batch_size=batch_size,
                 ).run()
         except (ConnectorError, lease.LeaseLost) as exc:
             summary.status, summary.error = RunStatus.FAILED, str(exc)
