@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import select
+from typer.core import TyperGroup
 
 from invoice_inbox.auth.secrets import SecretError
 from invoice_inbox.connectors.errors import ConnectorError
@@ -37,7 +38,29 @@ from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.errors import StoreError
 from invoice_inbox.store.models import Message, Run, Source
 
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one sentence."""
+
+
+# The errors a user can cause or fix: printed as one sentence, exit status 1.
+USER_ERRORS = (UserError, StoreError, ConnectorError, lease.SourceBusy, InvalidPattern, SecretError)
+
+
+class _Group(TyperGroup):
+    """Turns user errors from any command into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            msg = f"source {exc}" if isinstance(exc, lease.SourceBusy) else str(exc)
+            err.print(f"error: {msg}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="invoice-inbox",
     help="Get supplier invoices out of e-mail and into accounts payable, exactly once.",
     no_args_is_help=True,
@@ -52,10 +75,6 @@ app.add_typer(documents_app, name="documents")
 # Piped output is for programs and logs: no wrapping at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 250, soft_wrap=not sys.stdout.isatty())
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
-
-
-class UserError(Exception):
-    """A mistake the user can fix; printed as one sentence."""
 
 
 class Security(StrEnum):
@@ -582,19 +601,6 @@ def serve(
 def main() -> None:
     try:
         app()
-    except (
-        UserError,
-        StoreError,
-        ConnectorError,
-        lease.SourceBusy,
-        InvalidPattern,
-        SecretError,
-    ) as exc:
-        msg = str(exc)
-        if isinstance(exc, lease.SourceBusy):
-            msg = f"source {msg}"
-        err.print(f"error: {msg}", highlight=False, markup=False)
-        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_inbox.pipeline.decide import CHECKS, Policy, Verdict, decide
 from builders import Attachment, make_mail, make_nested_mail, make_pdf
+from invoice_inbox.pipeline.decide import CHECKS, Policy, Verdict, decide
 
 PDF = make_pdf("Invoice 4711")
 
@@ -102,7 +102,9 @@ def test_non_pdf_attachments_are_documents_only_when_the_source_allows_them() ->
     d = decide(mail, Policy(require_pdf=False))
     assert d.verdict is Verdict.IMPORT
     assert d.documents[0].media_type == "image/png"
-    exe = make_mail(attachments=[Attachment("setup.pdf.exe", b"MZ\x90\x00" * 10, "application/pdf")])
+    exe = make_mail(
+        attachments=[Attachment("setup.pdf.exe", b"MZ\x90\x00" * 10, "application/pdf")]
+    )
     assert decide(exe, Policy(require_pdf=False)).verdict is Verdict.NOT_IMPORTED
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from builders import Attachment, make_mail, make_pdf
 from conftest import AP
-from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
+from invoice_inbox.connectors.imap import ImapConnector
 
 HELPER = str(Path(__file__).with_name("fetch_with_observer.py"))
 FILED = ("--move-imported-to", "Imported", "--move-not-imported-to", "Not imported")
