@@ -60,15 +60,29 @@ class AP:
             **kw,
         )
 
-    def add_source(self, *extra: str, name: str = "ap", port: int | None = None,
-                   security: str = "none") -> None:  # fmt: skip
+    def add_source(
+        self, *extra: str, name: str = "ap", port: int | None = None, security: str = "none"
+    ) -> None:
         srv = self.mailbox.server
         port = port or (srv.imaps_port if security == "ssl" else srv.imap_port)
         args: Sequence[str] = [
-            "source", "add", name, "--company", "ACME", "--host", "127.0.0.1",
-            "--port", str(port), "--security", security, "--username", self.mailbox.user,
-            "--password-env", "MB_PASSWORD", *extra,
-        ]  # fmt: skip
+            "source",
+            "add",
+            name,
+            "--company",
+            "ACME",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--security",
+            security,
+            "--username",
+            self.mailbox.user,
+            "--password-env",
+            "MB_PASSWORD",
+            *extra,
+        ]
         if security != "none" and "--ca-file" not in extra:
             args = [*args, "--ca-file", str(srv.ca_file)]
         self.ok(*args, env={"MB_PASSWORD": self.mailbox.password})

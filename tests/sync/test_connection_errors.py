@@ -67,8 +67,20 @@ def test_unreachable_server(ap: AP) -> None:
 
 
 def test_unknown_host(ap: AP) -> None:
-    ap.ok("source", "add", "x", "--company", "C", "--host", "no-such-host.invalid",
-          "--username", "u", "--password-env", "P", env={"P": "p"})  # fmt: skip
+    ap.ok(
+        "source",
+        "add",
+        "x",
+        "--company",
+        "C",
+        "--host",
+        "no-such-host.invalid",
+        "--username",
+        "u",
+        "--password-env",
+        "P",
+        env={"P": "p"},
+    )
     assert expect_error(ap, "source", "check", "x").startswith(
         "error: cannot connect to no-such-host.invalid:993: unknown host"
     )
@@ -78,21 +90,67 @@ def test_unknown_host(ap: AP) -> None:
     ("args", "message"),
     [
         (["fetch", "nope"], 'error: no source named "nope"; there are no sources yet'),
-        (["source", "add", "s", "--company", "C", "--host", "h", "--username", "u"],
-         "error: give the password with exactly one of --password-env VAR or --password-stdin"),
-        (["source", "add", "s", "--company", "C", "--host", "h", "--username", "u",
-          "--password-env", "NOT_SET_ANYWHERE"],
-         "error: the environment variable NOT_SET_ANYWHERE is not set or empty"),
-        (["source", "add", "s", "--company", "C", "--host", "h", "--username", "u",
-          "--password-stdin", "--since", "yesterday"],
-         "error: --since must be a date like 2026-01-31, not 'yesterday'"),
-        (["source", "add", "s", "--company", "C", "--host", "h", "--username", "u",
-          "--password-stdin", "--allow-sender", "supplier.example"],
-         "error: allowed sender 'supplier.example' is not an address or a *@domain pattern"),
-        (["inspect", "/no/such/file.eml"], "error: cannot read /no/such/file.eml: No such file or directory"),
+        (
+            ["source", "add", "s", "--company", "C", "--host", "h", "--username", "u"],
+            "error: give the password with exactly one of --password-env VAR or --password-stdin",
+        ),
+        (
+            [
+                "source",
+                "add",
+                "s",
+                "--company",
+                "C",
+                "--host",
+                "h",
+                "--username",
+                "u",
+                "--password-env",
+                "NOT_SET_ANYWHERE",
+            ],
+            "error: the environment variable NOT_SET_ANYWHERE is not set or empty",
+        ),
+        (
+            [
+                "source",
+                "add",
+                "s",
+                "--company",
+                "C",
+                "--host",
+                "h",
+                "--username",
+                "u",
+                "--password-stdin",
+                "--since",
+                "yesterday",
+            ],
+            "error: --since must be a date like 2026-01-31, not 'yesterday'",
+        ),
+        (
+            [
+                "source",
+                "add",
+                "s",
+                "--company",
+                "C",
+                "--host",
+                "h",
+                "--username",
+                "u",
+                "--password-stdin",
+                "--allow-sender",
+                "supplier.example",
+            ],
+            "error: allowed sender 'supplier.example' is not an address or a *@domain pattern",
+        ),
+        (
+            ["inspect", "/no/such/file.eml"],
+            "error: cannot read /no/such/file.eml: No such file or directory",
+        ),
         (["fetch"], "error: name one source, or use --all"),
     ],
-)  # fmt: skip
+)
 def test_user_mistakes_print_one_sentence(ap: AP, args: list[str], message: str) -> None:
     r = ap.run(*args, input="secret\n")
     assert r.code == 1
@@ -101,8 +159,19 @@ def test_user_mistakes_print_one_sentence(ap: AP, args: list[str], message: str)
 
 def test_duplicate_source_name_and_password_never_shown(ap: AP) -> None:
     ap.add_source()
-    r = ap.run("source", "add", "ap", "--company", "C", "--host", "h", "--username", "u",
-               "--password-stdin", input="pw\n")  # fmt: skip
+    r = ap.run(
+        "source",
+        "add",
+        "ap",
+        "--company",
+        "C",
+        "--host",
+        "h",
+        "--username",
+        "u",
+        "--password-stdin",
+        input="pw\n",
+    )
     assert r.stderr.strip() == 'error: a source named "ap" exists already'
     shown = ap.ok("source", "show", "ap", "--json").stdout
     assert ap.mailbox.password not in shown

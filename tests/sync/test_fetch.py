@@ -21,16 +21,28 @@ def test_fetch_imports_allowed_pdfs_files_every_mail_and_is_idempotent(ap: AP) -
     pdf1, pdf2, pdf3 = make_pdf("INV-1"), make_pdf("INV-2"), make_pdf("INV-3")
     date = "Tue, 03 Mar 2026 10:00:00 +0100"
     mails = {
-        "a": make_mail(from_="billing@acme-supplies.example", date=date,
-                       attachments=[Attachment("INV-1.pdf", pdf1)]),
-        "b": make_mail(from_="Invoices <AR@Parts.Example>", date=date,
-                       attachments=[Attachment("INV-2.pdf", pdf2), Attachment("INV-3.pdf", pdf3)]),
-        "spam": make_mail(from_="spam@elsewhere.example", date=date,
-                          attachments=[Attachment("INV-9.pdf", make_pdf("INV-9"))]),
-        "nopdf": make_mail(from_="billing@acme-supplies.example", date=date,
-                           attachments=[Attachment("notes.txt", b"hello", "text/plain")]),
+        "a": make_mail(
+            from_="billing@acme-supplies.example",
+            date=date,
+            attachments=[Attachment("INV-1.pdf", pdf1)],
+        ),
+        "b": make_mail(
+            from_="Invoices <AR@Parts.Example>",
+            date=date,
+            attachments=[Attachment("INV-2.pdf", pdf2), Attachment("INV-3.pdf", pdf3)],
+        ),
+        "spam": make_mail(
+            from_="spam@elsewhere.example",
+            date=date,
+            attachments=[Attachment("INV-9.pdf", make_pdf("INV-9"))],
+        ),
+        "nopdf": make_mail(
+            from_="billing@acme-supplies.example",
+            date=date,
+            attachments=[Attachment("notes.txt", b"hello", "text/plain")],
+        ),
         "noatt": make_mail(from_="billing@acme-supplies.example", date=date),
-    }  # fmt: skip
+    }
     for raw in mails.values():
         ap.mailbox.append("INBOX", raw)
     ap.add_source(
@@ -68,8 +80,13 @@ def test_fetch_imports_allowed_pdfs_files_every_mail_and_is_idempotent(ap: AP) -
     assert runs[1]["imported"] == 2 and runs[0]["imported"] == 0
 
     # new mail after the first runs is picked up, and only it
-    ap.mailbox.append("INBOX", make_mail(from_="billing@acme-supplies.example",
-                                         attachments=[Attachment("INV-4.pdf", make_pdf("INV-4"))]))  # fmt: skip
+    ap.mailbox.append(
+        "INBOX",
+        make_mail(
+            from_="billing@acme-supplies.example",
+            attachments=[Attachment("INV-4.pdf", make_pdf("INV-4"))],
+        ),
+    )
     third = ap.ok("fetch", "ap", "--json").json()
     assert (third["messages_seen"], third["imported"]) == (1, 1)
     assert len(ap.documents()) == 4
@@ -89,8 +106,9 @@ def test_mail_stays_in_place_when_no_folders_are_set_and_is_not_marked_read(ap: 
 
 
 def test_unread_only_skips_read_mail_and_marks_handled_mail_read(ap: AP) -> None:
-    read = ap.mailbox.append("INBOX", make_mail(attachments=[Attachment("r.pdf", make_pdf("r"))]),
-                             ("\\Seen",))  # fmt: skip
+    read = ap.mailbox.append(
+        "INBOX", make_mail(attachments=[Attachment("r.pdf", make_pdf("r"))]), ("\\Seen",)
+    )
     unread = ap.mailbox.append("INBOX", make_mail(attachments=[Attachment("u.pdf", make_pdf("u"))]))
     ap.add_source("--unread-only")
     summary = ap.ok("fetch", "ap", "--json").json()
@@ -109,8 +127,16 @@ def test_since_skips_older_mail_and_several_folders_are_read(ap: AP) -> None:
     conn.logout()
     ap.mailbox.append("INBOX", make_mail(attachments=[Attachment("new.pdf", make_pdf("new"))]))
     ap.mailbox.append("Junk", make_mail(attachments=[Attachment("junk.pdf", make_pdf("junk"))]))
-    ap.add_source("--since", "2025-01-01", "--folder", "INBOX", "--folder", "Junk",
-                  "--move-imported-to", "Done")  # fmt: skip
+    ap.add_source(
+        "--since",
+        "2025-01-01",
+        "--folder",
+        "INBOX",
+        "--folder",
+        "Junk",
+        "--move-imported-to",
+        "Done",
+    )
     summary = ap.ok("fetch", "ap", "--json").json()
     assert summary["imported"] == 2
     assert sorted(d["filename"] for d in ap.documents()) == ["junk.pdf", "new.pdf"]
@@ -120,8 +146,14 @@ def test_since_skips_older_mail_and_several_folders_are_read(ap: AP) -> None:
 
 def test_documents_export_names_files_by_date_sender_and_name(ap: AP, tmp_path) -> None:  # type: ignore[no-untyped-def]
     pdf = make_pdf("export")
-    ap.mailbox.append("INBOX", make_mail(from_="ar@parts.example", date="Fri, 06 Mar 2026 09:00:00 +0000",
-                                         attachments=[Attachment("../INV 7.pdf", pdf)]))  # fmt: skip
+    ap.mailbox.append(
+        "INBOX",
+        make_mail(
+            from_="ar@parts.example",
+            date="Fri, 06 Mar 2026 09:00:00 +0000",
+            attachments=[Attachment("../INV 7.pdf", pdf)],
+        ),
+    )
     ap.add_source()
     ap.ok("fetch", "ap")
     out = tmp_path / "export"

@@ -24,22 +24,34 @@ def seed(ap: AP, invoices: int = 5, others: int = 2) -> dict[str, bytes]:
     pdfs = {}
     for i in range(invoices):
         pdfs[f"INV-{i}.pdf"] = make_pdf(f"invoice {i}")
-        ap.mailbox.append("INBOX", make_mail(
-            from_="billing@supplier.example", subject=f"Invoice {i}",
-            attachments=[Attachment(f"INV-{i}.pdf", pdfs[f"INV-{i}.pdf"])]))  # fmt: skip
+        ap.mailbox.append(
+            "INBOX",
+            make_mail(
+                from_="billing@supplier.example",
+                subject=f"Invoice {i}",
+                attachments=[Attachment(f"INV-{i}.pdf", pdfs[f"INV-{i}.pdf"])],
+            ),
+        )
     for i in range(others):
-        ap.mailbox.append("INBOX", make_mail(
-            from_="someone@elsewhere.example", subject=f"Other {i}",
-            attachments=[Attachment(f"X-{i}.pdf", make_pdf(f"other {i}"))]))  # fmt: skip
+        ap.mailbox.append(
+            "INBOX",
+            make_mail(
+                from_="someone@elsewhere.example",
+                subject=f"Other {i}",
+                attachments=[Attachment(f"X-{i}.pdf", make_pdf(f"other {i}"))],
+            ),
+        )
     return pdfs
 
 
 def run_helper(ap: AP, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, HELPER, str(ap.data_dir), "ap", *args],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**__import__("os").environ, "PYTHONPATH": ":".join(sys.path)},
-    )  # fmt: skip
+    )
 
 
 def assert_exactly_once(ap: AP, pdfs: dict[str, bytes], others: int) -> None:
@@ -85,8 +97,10 @@ def test_uidvalidity_change_reimports_nothing_and_loses_nothing(ap: AP) -> None:
     after = ap.mailbox.server.recreate_folder_with_same_mails(ap.mailbox.user, "INBOX")
     assert after != before
     late = make_pdf("arrived with the new epoch")
-    ap.mailbox.append("INBOX", make_mail(from_="billing@supplier.example",
-                                         attachments=[Attachment("late.pdf", late)]))  # fmt: skip
+    ap.mailbox.append(
+        "INBOX",
+        make_mail(from_="billing@supplier.example", attachments=[Attachment("late.pdf", late)]),
+    )
     summary = ap.ok("fetch", "ap", "--json").json()
     assert (summary["messages_seen"], summary["duplicates"], summary["imported"]) == (6, 5, 1)
     docs = ap.documents()
@@ -133,9 +147,11 @@ def test_two_fetches_at_once_do_not_both_process_the_source(ap: AP, tmp_path: Pa
     ready, go = tmp_path / "ready", tmp_path / "go"
     holder = subprocess.Popen(
         [sys.executable, HELPER, str(ap.data_dir), "ap", "hold", "downloaded", str(ready), str(go)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env={**__import__("os").environ, "PYTHONPATH": ":".join(sys.path)},
-    )  # fmt: skip
+    )
     try:
         deadline = time.monotonic() + 60
         while not ready.exists():
@@ -143,7 +159,7 @@ def test_two_fetches_at_once_do_not_both_process_the_source(ap: AP, tmp_path: Pa
             assert time.monotonic() < deadline
             time.sleep(0.02)
         second = ap.spawn("fetch", "ap")
-        out, err = second.communicate(timeout=60)
+        _out, err = second.communicate(timeout=60)
         assert second.returncode == 1
         assert err.startswith("error: source is being fetched by another process (pid")
         assert "Traceback" not in err
