@@ -17,6 +17,10 @@ import pytest
 
 from harness.dovecot import DovecotServer, Mailbox, find_dovecot
 
+# An Exchange-style shared-mailbox login ("user@domain\\sharedbox"), to prove it is sent unchanged.
+SHARED_MAILBOX_LOGIN = "ap@buyer.example\\invoices"
+SHARED_MAILBOX_PASSWORD = "sharedpw"
+
 _FALSE_VALUES = {"", "0", "false", "no", "off"}
 
 
@@ -58,7 +62,7 @@ def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]
         pytest.skip(message)
     base = tmp_path_factory.mktemp("dovecot")
     _allow_traverse(base, tmp_path_factory.getbasetemp())
-    server = DovecotServer(base, {})
+    server = DovecotServer(base, {SHARED_MAILBOX_LOGIN: SHARED_MAILBOX_PASSWORD})
     server.start()
     try:
         yield server

@@ -376,8 +376,12 @@ class DovecotServer:
     def _passwd_lines(self) -> str:
         # user:{PLAIN}password:uid:gid:gecos:home:shell:extra - the empty fields matter,
         # without them the passwd-file userdb answers "missing userdb info"
+        # (the passwd-file reader treats a backslash as an escape, so a literal one is doubled)
         accounts = {**self._pool_passwords, **self.users}
-        return "".join(f"{name}:{{PLAIN}}{pw}::::::\n" for name, pw in accounts.items())
+        return "".join(
+            f"{name.replace(chr(92), chr(92) * 2)}:{{PLAIN}}{pw}::::::\n"
+            for name, pw in accounts.items()
+        )
 
     def _write_users(self) -> None:
         tmp = self.users_file.with_suffix(".tmp")
@@ -433,6 +437,8 @@ ssl_min_protocol = TLSv1.2
 
 auth_mechanisms = {mechanisms}
 disable_plaintext_auth = no
+# accept any character in user names, as Exchange does for "user@domain\\sharedbox" logins
+auth_username_chars =
 auth_failure_delay = 0
 {oauth_block}passdb {{
   driver = passwd-file

@@ -7,7 +7,9 @@ import socket
 
 import pytest
 
+from builders import Attachment, make_mail, make_pdf
 from conftest import AP
+from harness.dovecot import Mailbox
 
 
 def expect_error(ap: AP, *args: str) -> str:
@@ -177,3 +179,14 @@ def test_duplicate_source_name_and_password_never_shown(ap: AP) -> None:
     assert ap.mailbox.password not in shown
     db = (ap.data_dir / "invoice-inbox.db").read_bytes()
     assert ap.mailbox.password.encode() not in db, "secrets are encrypted at rest"
+
+
+def test_shared_mailbox_login_with_backslash_is_sent_unchanged(ap: AP) -> None:
+    srv = ap.mailbox.server
+    login = next(u for u in srv.users if "\\" in u)
+    srv.append(login, "INBOX", make_mail(attachments=[Attachment("shared.pdf", make_pdf("s"))]))
+    ap.mailbox = Mailbox(user=login, password=srv.users[login], server=srv)
+    ap.add_source()
+    assert ap.ok("source", "show", "ap", "--json").json()["username"] == login
+    assert "INBOX" in ap.ok("source", "check", "ap", "--json").json()["folders"]
+    assert ap.ok("fetch", "ap", "--json").json()["imported"] == 1

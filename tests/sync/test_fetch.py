@@ -162,3 +162,14 @@ def test_documents_export_names_files_by_date_sender_and_name(ap: AP, tmp_path) 
     assert [f.name for f in files] == ["2026-03-06_ar@parts.example_INV 7.pdf"]
     assert files[0].read_bytes() == pdf
     assert "0 files written" in ap.ok("documents", "export", "--to", str(out)).stdout
+
+
+def test_serve_once_fetches_every_active_source_and_says_where_data_lives(ap: AP) -> None:
+    ap.mailbox.append("INBOX", make_mail(attachments=[Attachment("s.pdf", make_pdf("serve"))]))
+    ap.add_source()
+    ap.add_source("--inactive", name="off")
+    r = ap.ok("serve", "--once")
+    assert f"data in {ap.data_dir}" in r.stdout
+    assert "1 active sources" in r.stdout
+    assert [d["filename"] for d in ap.documents()] == ["s.pdf"]
+    assert [run["source"] for run in ap.ok("runs", "--json").json()] == ["ap"]
