@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from corpus import CORPUS
 from invoice_inbox.cli import app
 from invoice_inbox.pipeline.decide import Verdict, decide
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 def manifest() -> dict[str, dict[str, str]]:

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
+from corpus import CORPUS
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.filenames import sanitize
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 
 def names(file: str) -> list[str | None]:
