@@ -578,6 +578,7 @@ def serve(
     if interval <= 0:
         raise UserError("--interval must be a positive number of minutes")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     a = state.open()
     with a.db.session() as s:
         count = len(sources_store.all_sources(s, active_only=True))
