@@ -47,3 +47,12 @@ def test_sanitize() -> None:
     assert sanitize("a\x00b\nc.pdf") == "a_b_c.pdf"
     long = sanitize("x" * 400 + ".pdf")
     assert len(long) == 150 and long.endswith(".pdf")
+
+
+def test_header_block_stops_at_the_first_empty_line() -> None:
+    assert mime.header_block(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\nmore") == b"A: 1\r\nB: 2\r\n\r\n"
+    assert mime.header_block(b"A: 1\nB: 2\n\nbody") == b"A: 1\nB: 2\n\n"
+    assert mime.header_block(b"A: 1") == b"A: 1"
+    for path in sorted(CORPUS.glob("*.eml")):
+        raw = path.read_bytes()
+        assert mime.parse_headers(raw) == mime.parse(raw).headers, path.name

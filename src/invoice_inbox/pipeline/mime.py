@@ -133,9 +133,19 @@ def _headers_of(msg: Message) -> Headers:
     )
 
 
+def header_block(raw: bytes) -> bytes:
+    """The bytes up to the first empty line (CRLF or LF style); the whole message if none."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    if not ends:
+        return raw
+    end = min(ends)
+    return raw[: end + (4 if raw.startswith(b"\r\n\r\n", end) else 2)]
+
+
 def parse_headers(raw: bytes) -> Headers:
-    """Read only the header block: cheap, for decisions that need no body."""
-    return _headers_of(_header_parser.parsebytes(raw))
+    """Read only the header block: cheap, for decisions that need no body (the parser would
+    otherwise still split the whole body into lines)."""
+    return _headers_of(_header_parser.parsebytes(header_block(raw)))
 
 
 def _with_8bit_headers_decoded(part: Message) -> Message:

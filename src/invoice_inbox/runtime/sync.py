@@ -257,25 +257,37 @@ class FolderSync:
             self._file(rows)
 
     def _batch(self, validity: int, uids: list[int], uidnext: int) -> None:
-        items: list[_Item] = []
-        seen_here: dict[str, _Item] = {}
+        fetched: list[tuple[int, bytes, str]] = []
         for uid, raw in self.conn.fetch(uids, batch=len(uids)):
             self.observer(Step.DOWNLOADED, self.folder, [uid])
-            items.append(self._decide(uid, raw, seen_here))
-        for it in items:
-            self.app.blobs.put(it.raw, it.sha256)
-            for doc in it.documents:
-                self.app.blobs.put(doc.data, doc.sha256)
+            fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
+        with self.app.db.session() as s:
+            known = {
+                sha: (row.id, row.reason, row.filed_to)
+                for sha, row in ledger.originals(s, self.plan.id, (f[2] for f in fetched)).items()
+            }
+        seen_here: dict[str, _Item] = {}
+        items = [self._decide(uid, raw, sha, known, seen_here) for uid, raw, sha in fetched]
+        self.app.blobs.put_many(
+            [(it.sha256, it.raw) for it in items]
+            + [(doc.sha256, doc.data) for it in items for doc in it.documents]
+        )
         self.observer(Step.BLOBS_WRITTEN, self.folder, uids)
         self._commit(validity, uids, uidnext, items)
         self.observer(Step.COMMITTED, self.folder, uids)
         self._file([(it.row_id, it.uid, it.target) for it in items if it.row_id is not None])
         self.progress.advance(len(uids))
 
-    def _decide(self, uid: int, raw: bytes, seen_here: dict[str, _Item]) -> _Item:
+    def _decide(
+        self,
+        uid: int,
+        raw: bytes,
+        sha: str,
+        known: dict[str, tuple[int, str, str | None]],
+        seen_here: dict[str, _Item],
+    ) -> _Item:
         """Decide for one message, or recognise it as a copy of one already handled (same raw
         bytes: a re-listed folder, or the same mail in two folders)."""
-        sha = hashlib.sha256(raw).hexdigest()
         earlier = seen_here.get(sha)
         if earlier is not None:
             return _Item(
@@ -289,20 +301,19 @@ class FolderSync:
                 earlier.target,
                 duplicate_of=_SAME_BATCH,
             )
-        with self.app.db.session() as s:
-            original = ledger.first_with_raw(s, self.plan.id, sha)
-            if original is not None:
-                return _Item(
-                    uid,
-                    raw,
-                    sha,
-                    mime.parse_headers(raw),
-                    (),
-                    DUPLICATE,
-                    f"the same message was already handled ({original.reason})",
-                    original.filed_to,
-                    duplicate_of=original.id,
-                )
+        if sha in known:
+            original_id, reason, target = known[sha]
+            return _Item(
+                uid,
+                raw,
+                sha,
+                mime.parse_headers(raw),
+                (),
+                DUPLICATE,
+                f"the same message was already handled ({reason})",
+                target,
+                duplicate_of=original_id,
+            )
         decision = decide(raw, self.plan.policy)
         when = decision.headers.date if decision.headers else None
         item = _Item(
@@ -320,48 +331,20 @@ class FolderSync:
         return item
 
     def _commit(self, validity: int, uids: list[int], uidnext: int, items: list[_Item]) -> None:
-        by_sha: dict[str, Message] = {}
+        """One transaction: ledger rows, documents, the folder cursor and the run counters."""
         with self.app.db.session() as s:
-            for it in items:
-                h = it.headers
-                row = Message(
-                    source_id=self.plan.id,
-                    run_id=self.summary.run_id,
-                    folder=self.folder,
-                    uidvalidity=validity,
-                    uid=it.uid,
-                    raw_sha256=it.sha256,
-                    raw_size=len(it.raw),
-                    message_id=h.message_id if h else None,
-                    sender=h.sender if h else None,
-                    subject=(h.subject if h else "")[:1000],
-                    sent_at=h.date if h else None,
-                    decision=it.verdict,
-                    reason=it.reason,
-                    hits=list(it.hits),
-                    state=MessageState.DECIDED,
-                    filed_to=it.target,
-                )
+            rows = [self._row(it, validity) for it in items]
+            s.add_all(rows)
+            s.flush()
+            first = {
+                it.sha256: row.id
+                for it, row in zip(items, rows, strict=True)
+                if it.duplicate_of is None
+            }
+            for it, row in zip(items, rows, strict=True):
                 if it.duplicate_of == _SAME_BATCH:
-                    row.duplicate_of_id = by_sha[it.sha256].id
-                else:
-                    row.duplicate_of_id = it.duplicate_of
-                s.add(row)
-                for doc in it.documents:
-                    s.add(
-                        DocumentRow(
-                            message=row,
-                            company_id=self.plan.company_id,
-                            sha256=doc.sha256,
-                            size=doc.size,
-                            media_type=doc.media_type,
-                            filename=doc.filename,
-                            kind=doc.kind,
-                        )
-                    )
-                s.flush()
+                    row.duplicate_of_id = first[it.sha256]
                 it.row_id = row.id
-                by_sha.setdefault(it.sha256, row)
                 self.summary.count(it.verdict, len(it.documents))
             st = ledger.folder_state(s, self.plan.id, self.folder)
             st.uidvalidity = validity
@@ -370,6 +353,40 @@ class FolderSync:
             run = s.get(Run, self.summary.run_id)
             assert run is not None
             self.summary.store_into(run)
+
+    def _row(self, it: _Item, validity: int) -> Message:
+        h = it.headers
+        row = Message(
+            source_id=self.plan.id,
+            run_id=self.summary.run_id,
+            folder=self.folder,
+            uidvalidity=validity,
+            uid=it.uid,
+            raw_sha256=it.sha256,
+            raw_size=len(it.raw),
+            message_id=h.message_id if h else None,
+            sender=h.sender if h else None,
+            subject=(h.subject if h else "")[:1000],
+            sent_at=h.date if h else None,
+            decision=it.verdict,
+            reason=it.reason,
+            hits=list(it.hits),
+            state=MessageState.DECIDED,
+            filed_to=it.target,
+            duplicate_of_id=None if it.duplicate_of == _SAME_BATCH else it.duplicate_of,
+        )
+        row.documents = [
+            DocumentRow(
+                company_id=self.plan.company_id,
+                sha256=doc.sha256,
+                size=doc.size,
+                media_type=doc.media_type,
+                filename=doc.filename,
+                kind=doc.kind,
+            )
+            for doc in it.documents
+        ]
+        return row
 
     def _advance_cursor(self, validity: int, last_uid: int, uidnext: int) -> None:
         with self.app.db.session() as s:

@@ -42,18 +42,24 @@ def known_uids(
     return found
 
 
-def first_with_raw(s: Session, source_id: int, raw_sha256: str) -> Message | None:
-    """The earliest ledger row of this source holding exactly these bytes (not a duplicate)."""
-    return s.scalar(
-        select(Message)
-        .where(
-            Message.source_id == source_id,
-            Message.raw_sha256 == raw_sha256,
-            Message.duplicate_of_id.is_(None),
+def originals(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str, Message]:
+    """For each raw SHA-256, the earliest ledger row of this source holding exactly those bytes
+    (never a row that is itself a duplicate); hashes never seen are absent."""
+    wanted = list(set(raw_sha256s))
+    found: dict[str, Message] = {}
+    for i in range(0, len(wanted), 500):
+        rows = s.scalars(
+            select(Message)
+            .where(
+                Message.source_id == source_id,
+                Message.raw_sha256.in_(wanted[i : i + 500]),
+                Message.duplicate_of_id.is_(None),
+            )
+            .order_by(Message.id)
         )
-        .order_by(Message.id)
-        .limit(1)
-    )
+        for row in rows:
+            found.setdefault(row.raw_sha256, row)
+    return found
 
 
 def undisposed(s: Session, source_id: int, folder: str, uidvalidity: int) -> list[Message]:
