@@ -35,7 +35,7 @@ def test_blob_store_is_content_addressed(tmp_path: Path) -> None:
     data = b"%PDF-1.4 invoice"
     digest = store.put(data)
     assert digest == hashlib.sha256(data).hexdigest()
-    assert store.path(digest) == tmp_path / "blobs" / digest[:2] / digest[2:4] / digest
+    assert store.path(digest) == tmp_path / "blobs" / digest[:2] / digest
     assert store.get(digest) == data
     assert store.put(data) == digest  # again: a no-op
     assert [p.name for p in store.path(digest).parent.iterdir()] == [digest]  # no temp files
@@ -45,3 +45,14 @@ def test_public_api_is_the_documented_list() -> None:
     assert invoice_inbox.__all__ == sorted(invoice_inbox.__all__)
     for name in invoice_inbox.__all__:
         assert getattr(invoice_inbox, name) is not None
+
+
+def test_put_many_stores_each_blob_once(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    blobs = [(hashlib.sha256(d).hexdigest(), d) for d in (b"a", b"b", b"a", b"c" * 100_000)]
+    store.put_many(blobs)
+    store.put_many(blobs)
+    for digest, data in blobs:
+        assert store.get(digest) == data
+    files = sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file())
+    assert files == sorted({d for d, _ in blobs})

@@ -14,6 +14,7 @@ import pytest
 from builders import Attachment, make_mail, make_pdf
 from conftest import AP
 from invoice_inbox.connectors.imap import ImapConnector
+from invoice_inbox.store.blobs import BlobStore
 
 HELPER = str(Path(__file__).with_name("fetch_with_observer.py"))
 FILED = ("--move-imported-to", "Imported", "--move-not-imported-to", "Not imported")
@@ -57,10 +58,9 @@ def run_helper(ap: AP, *args: str) -> subprocess.CompletedProcess[str]:
 def assert_exactly_once(ap: AP, pdfs: dict[str, bytes], others: int) -> None:
     docs = ap.documents()
     assert Counter(d["filename"] for d in docs) == Counter(pdfs.keys()), "each invoice once"
+    blobs = BlobStore(ap.data_dir / "blobs")
     for d in docs:
-        assert (
-            ap.data_dir / "blobs" / d["sha256"][:2] / d["sha256"][2:4] / d["sha256"]
-        ).read_bytes() == pdfs[d["filename"]]
+        assert blobs.get(d["sha256"]) == pdfs[d["filename"]]
     messages = ap.messages()
     keys = Counter((m["folder"], m["uidvalidity"], m["uid"]) for m in messages)
     assert all(n == 1 for n in keys.values())
