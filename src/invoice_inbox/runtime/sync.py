@@ -25,9 +25,10 @@ from enum import StrEnum
 from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.errors import ConnectorError
 from invoice_inbox.pipeline import mime
-from invoice_inbox.pipeline.decide import Document, Policy, Verdict, decide
+from invoice_inbox.pipeline.decide import Document, Policy, Verdict
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.store import ledger, runs
 from invoice_inbox.store.models import Document as DocumentRow
 from invoice_inbox.store.models import (
@@ -193,12 +194,14 @@ class FolderSync:
         observer: Observer,
         progress: _Progress,
         created_folders: set[str],
+        decider: Decider,
         batch_size: int = BATCH,
     ) -> None:
         self.app, self.plan, self.conn, self.summary = app, plan, conn, summary
         self.folder, self.owner, self.observer, self.progress = folder, owner, observer, progress
         self.created_folders = created_folders
         self.batch_size = batch_size
+        self.decider = decider
 
     def run(self) -> None:
         with self.app.db.session() as s:
@@ -261,13 +264,7 @@ class FolderSync:
         for uid, raw in self.conn.fetch(uids, batch=len(uids)):
             self.observer(Step.DOWNLOADED, self.folder, [uid])
             fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
-        with self.app.db.session() as s:
-            known = {
-                sha: (row.id, row.reason, row.filed_to)
-                for sha, row in ledger.originals(s, self.plan.id, (f[2] for f in fetched)).items()
-            }
-        seen_here: dict[str, _Item] = {}
-        items = [self._decide(uid, raw, sha, known, seen_here) for uid, raw, sha in fetched]
+        items = self._decide(fetched)
         self.app.blobs.put_many(
             [(it.sha256, it.raw) for it in items]
             + [(doc.sha256, doc.data) for it in items for doc in it.documents]
@@ -278,57 +275,70 @@ class FolderSync:
         self._file([(it.row_id, it.uid, it.target) for it in items if it.row_id is not None])
         self.progress.advance(len(uids))
 
-    def _decide(
-        self,
-        uid: int,
-        raw: bytes,
-        sha: str,
-        known: dict[str, tuple[int, str, str | None]],
-        seen_here: dict[str, _Item],
-    ) -> _Item:
-        """Decide for one message, or recognise it as a copy of one already handled (same raw
-        bytes: a re-listed folder, or the same mail in two folders)."""
-        earlier = seen_here.get(sha)
-        if earlier is not None:
-            return _Item(
-                uid,
-                raw,
-                sha,
-                earlier.headers,
-                (),
-                DUPLICATE,
-                f"the same message was already handled ({earlier.reason})",
-                earlier.target,
-                duplicate_of=_SAME_BATCH,
-            )
-        if sha in known:
-            original_id, reason, target = known[sha]
-            return _Item(
-                uid,
-                raw,
-                sha,
-                mime.parse_headers(raw),
-                (),
-                DUPLICATE,
-                f"the same message was already handled ({reason})",
-                target,
-                duplicate_of=original_id,
-            )
-        decision = decide(raw, self.plan.policy)
-        when = decision.headers.date if decision.headers else None
-        item = _Item(
-            uid,
-            raw,
-            sha,
-            decision.headers,
-            decision.documents,
-            decision.verdict,
-            decision.reason,
-            self.plan.target(decision.verdict, when),
-            hits=decision.hits,
-        )
-        seen_here[sha] = item
-        return item
+    def _decide(self, fetched: list[tuple[int, bytes, str]]) -> list[_Item]:
+        """Decide for each message, or recognise it as a copy of one already handled (same raw
+        bytes: a re-listed folder, the same mail in two folders, or twice in this batch)."""
+        with self.app.db.session() as s:
+            known = {
+                sha: (row.id, row.reason, row.filed_to)
+                for sha, row in ledger.originals(s, self.plan.id, (f[2] for f in fetched)).items()
+            }
+        first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
+        fresh = []
+        for i, (_, raw, sha) in enumerate(fetched):
+            if sha not in known and sha not in first:
+                first[sha] = i
+                fresh.append(raw)
+        decisions = iter(self.decider.decide_many(fresh))
+        items: list[_Item] = []
+        for i, (uid, raw, sha) in enumerate(fetched):
+            if sha in known:
+                original_id, reason, target = known[sha]
+                items.append(
+                    _Item(
+                        uid,
+                        raw,
+                        sha,
+                        mime.parse_headers(raw),
+                        (),
+                        DUPLICATE,
+                        f"the same message was already handled ({reason})",
+                        target,
+                        duplicate_of=original_id,
+                    )
+                )
+            elif first[sha] != i:
+                earlier = items[first[sha]]
+                items.append(
+                    _Item(
+                        uid,
+                        raw,
+                        sha,
+                        earlier.headers,
+                        (),
+                        DUPLICATE,
+                        f"the same message was already handled ({earlier.reason})",
+                        earlier.target,
+                        duplicate_of=_SAME_BATCH,
+                    )
+                )
+            else:
+                d = next(decisions)
+                when = d.headers.date if d.headers else None
+                items.append(
+                    _Item(
+                        uid,
+                        raw,
+                        sha,
+                        d.headers,
+                        d.documents,
+                        d.verdict,
+                        d.reason,
+                        self.plan.target(d.verdict, when),
+                        hits=d.hits,
+                    )
+                )
+        return items
 
     def _commit(self, validity: int, uids: list[int], uidnext: int, items: list[_Item]) -> None:
         """One transaction: ledger rows, documents, the folder cursor and the run counters."""
@@ -440,6 +450,7 @@ def sync_source(
             summary = RunSummary(run_id=runs.start(s, plan.id, trigger).id, source=plan.name)
         tracker = _Progress(hook=progress)
         created: set[str] = set()
+        decider = Decider(plan.policy)
         try:
             for folder in plan.folders:
                 FolderSync(
@@ -452,6 +463,7 @@ def sync_source(
                     observer=observer or _noop,
                     progress=tracker,
                     created_folders=created,
+                    decider=decider,
                     batch_size=batch_size,
                 ).run()
         except (ConnectorError, lease.LeaseLost) as exc:
@@ -459,6 +471,8 @@ def sync_source(
             summary.errors += 1
             _finish(app, summary)
             raise
+        finally:
+            decider.close()
         summary.status = RunStatus.SUCCEEDED
         _finish(app, summary)
         return summary
