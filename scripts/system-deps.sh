@@ -2,7 +2,11 @@
 # Install the Debian packages invoice-inbox and its tests need, only those that are missing.
 # usage: scripts/system-deps.sh run|test      (run: the service; test: also Dovecot)
 set -euo pipefail
-want=(python3 python3-venv python3-pip openssl ca-certificates)
+want=(openssl ca-certificates make)
+# A Python that already has venv and pip (e.g. a pyenv build) needs no Debian python packages.
+if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+  want+=(python3 python3-venv python3-pip)
+fi
 if [ "${1:-run}" = test ]; then
   want+=(dovecot-imapd dovecot-pop3d)
 fi
@@ -10,14 +14,7 @@ missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
-# A Python that already has venv and pip (e.g. a pyenv build) needs no Debian python packages.
-if python3 -c 'import venv, ensurepip' 2>/dev/null; then
-  missing=("${missing[@]/python3-venv}"); missing=("${missing[@]/python3-pip}"); missing=("${missing[@]/python3}")
-fi
-missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
+[ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "missing Debian packages: ${missing[*]}; install them as root (apt-get install ${missing[*]})" >&2
   exit 1
