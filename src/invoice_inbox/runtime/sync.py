@@ -234,10 +234,8 @@ class FolderSync:
         for i in range(0, len(todo), self.batch_size):
             self._batch(validity, todo[i : i + self.batch_size], opened.uidnext)
             lease.renew(self.app.db, self.plan.id, self.owner)
-        if uids and (not todo or max(uids) > max(todo)):
-            self._advance_cursor(validity, max(uids), opened.uidnext)
-        elif not uids and known_validity != validity:
-            self._advance_cursor(validity, after, opened.uidnext)
+        # past uids that needed no batch too (known ones, or vanished before the fetch)
+        self._advance_cursor(validity, max(uids, default=after), opened.uidnext)
 
     # -- steps ----------------------------------------------------------------------------
 
