@@ -71,7 +71,6 @@ class ImapConnector:
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
         self._client: IMAPClient | None = None
-        self._selected: str | None = None
 
     # -- connection ---------------------------------------------------------------------
 
@@ -135,7 +134,6 @@ class ImapConnector:
             with contextlib.suppress(Exception):
                 self._client.shutdown()
         self._client = None
-        self._selected = None
 
     def __enter__(self) -> ImapConnector:
         return self
@@ -188,7 +186,6 @@ class ImapConnector:
     def open_folder(self, folder: str) -> FolderStatus:
         """SELECT folder read-write (moves and flags follow) and return its cursor facts."""
         info = self._call("SELECT", self.client.select_folder, folder)
-        self._selected = folder
         return FolderStatus(
             name=folder,
             uidvalidity=int(info[b"UIDVALIDITY"]),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store.models import Run, RunStatus, utcnow
@@ -25,6 +25,3 @@ def start(s: Session, source_id: int, trigger: str) -> Run:
     s.flush()
     return run
 
-
-def latest(s: Session, source_id: int) -> Run | None:
-    return s.scalar(select(Run).where(Run.source_id == source_id).order_by(Run.id.desc()).limit(1))
