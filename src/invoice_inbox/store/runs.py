@@ -24,4 +24,3 @@ def start(s: Session, source_id: int, trigger: str) -> Run:
     s.add(run)
     s.flush()
     return run
-
