@@ -3,6 +3,8 @@
 # usage: scripts/system-deps.sh run|test      (run: the service; test: also Dovecot)
 set -euo pipefail
 want=(openssl ca-certificates make)
+# WeasyPrint (mail bodies rendered to PDF) draws text with Pango and embeds DejaVu fonts.
+want+=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fontconfig)
 # A Python that already has venv and pip (e.g. a pyenv build) needs no Debian python packages.
 if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   want+=(python3 python3-venv python3-pip)

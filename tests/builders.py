@@ -10,9 +10,13 @@ Usage::
 
 from __future__ import annotations
 
+import email
 import email.policy
+import io
 import itertools
+import struct
 import uuid
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -219,3 +223,59 @@ def make_nested_mail(
     footer = msg.get_payload()[0]
     msg.set_payload([alternative, footer])
     return _serialize(msg, crlf)
+
+
+def make_forward(
+    inner: bytes,
+    *,
+    from_: str = "Clerk <clerk@buyer.example>",
+    to: str = "invoices@buyer.example",
+    subject: str = "Fwd: invoice",
+    filename: str | None = "forwarded.eml",
+    crlf: bool = True,
+) -> bytes:
+    """A mail forwarding *inner* as an attachment (``message/rfc822``), as mail clients do."""
+    msg = EmailMessage(policy=email.policy.default)
+    _headers(
+        msg, from_=from_, to=to, subject=subject, date=None, message_id=None, extra_headers=None
+    )
+    msg.set_content("See the forwarded mail.")
+    msg.make_mixed()
+    part = MIMEPart(policy=email.policy.default)
+    part.set_content(email.message_from_bytes(inner, policy=email.policy.default))
+    if filename:
+        part["Content-Disposition"] = f'attachment; filename="{filename}"'
+    msg.attach(part)
+    return _serialize(msg, crlf)
+
+
+def make_zip(files: dict[str, bytes]) -> bytes:
+    """A ZIP archive (deflated) holding *files* in order."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def _tnef_attribute(level: int, kind: int, ident: int, data: bytes) -> bytes:
+    """One TNEF attribute: level, id (type << 16 | id), length, data, 16-bit checksum."""
+    checksum = sum(data) & 0xFFFF
+    return struct.pack("<BII", level, (kind << 16) | ident, len(data)) + data + struct.pack(
+        "<H", checksum
+    )
+
+
+def make_tnef(files: dict[str, bytes]) -> bytes:
+    """A winmail.dat (TNEF) stream carrying *files* as attachments, as Outlook writes them
+    (MS-OXTNEF: attTnefVersion, attOemCodepage, then per file attAttachRendData,
+    attAttachTitle and attAttachData)."""
+    out = bytearray(struct.pack("<IH", 0x223E9F78, 0x0001))
+    out += _tnef_attribute(1, 0x0008, 0x9006, struct.pack("<I", 0x00010000))  # version
+    out += _tnef_attribute(1, 0x0006, 0x9007, struct.pack("<II", 1252, 0))  # code page
+    for name, data in files.items():
+        rend = struct.pack("<HIHHI", 1, 0xFFFFFFFF, 0, 0, 0)  # file attachment, no position
+        out += _tnef_attribute(2, 0x0006, 0x9002, rend)
+        out += _tnef_attribute(2, 0x0001, 0x8010, name.encode("cp1252") + b"\x00")
+        out += _tnef_attribute(2, 0x0006, 0x800F, data)
+    return bytes(out)

@@ -28,15 +28,18 @@ from invoice_inbox.auth.secrets import SecretError
 from invoice_inbox.connectors.errors import ConnectorError
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.delivery.export import export
-from invoice_inbox.pipeline.decide import Policy, decide
+from invoice_inbox.pipeline.decide import Document, Policy, decide
+from invoice_inbox.pipeline.rules import InvalidRule, Rule
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
+from invoice_inbox.pipeline.wrap import is_document_file, wrap_in_mail
 from invoice_inbox.runtime import lease, runner, scheduler
 from invoice_inbox.runtime.context import App, resolve_data_dir
-from invoice_inbox.runtime.sync import RunSummary
+from invoice_inbox.runtime.sync import RunSummary, SourcePlan
 from invoice_inbox.store import documents as documents_store
+from invoice_inbox.store import rules as rules_store
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.errors import StoreError
-from invoice_inbox.store.models import Message, Run, Source
+from invoice_inbox.store.models import ImportRule, Message, Run, Source
 
 
 class UserError(Exception):
@@ -44,7 +47,15 @@ class UserError(Exception):
 
 
 # The errors a user can cause or fix: printed as one sentence, exit status 1.
-USER_ERRORS = (UserError, StoreError, ConnectorError, lease.SourceBusy, InvalidPattern, SecretError)
+USER_ERRORS = (
+    UserError,
+    StoreError,
+    ConnectorError,
+    lease.SourceBusy,
+    InvalidPattern,
+    InvalidRule,
+    SecretError,
+)
 
 
 class _Group(TyperGroup):
@@ -70,7 +81,12 @@ app = typer.Typer(
 source_app = typer.Typer(help="Connect and manage mailboxes (sources).", no_args_is_help=True)
 documents_app = typer.Typer(help="The documents queue.", no_args_is_help=True)
 app.add_typer(source_app, name="source")
+rule_app = typer.Typer(
+    help="Import rules: per source, in order, the first match says what to do with a mail.",
+    no_args_is_help=True,
+)
 app.add_typer(documents_app, name="documents")
+app.add_typer(rule_app, name="rule")
 
 # Piped output is for programs and logs: no wrapping at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 250, soft_wrap=not sys.stdout.isatty())
@@ -189,6 +205,13 @@ def source_add(
     require_pdf: Annotated[
         bool, typer.Option(help="Only PDF attachments make an invoice mail.")
     ] = True,
+    allow_images: Annotated[
+        bool, typer.Option(help="Import scanned images (JPEG, PNG, TIFF) as documents.")
+    ] = False,
+    import_body: Annotated[
+        bool,
+        typer.Option(help="Import the mail body as a PDF when there is no document attachment."),
+    ] = False,
     description: Annotated[str, typer.Option(help="A note for people.")] = "",
     inactive: Annotated[bool, typer.Option(help="Add it switched off.")] = False,
 ) -> None:
@@ -220,6 +243,8 @@ def source_add(
             since=since_date,
             allowed_senders=patterns,
             require_pdf=require_pdf,
+            allow_images=allow_images,
+            body_fallback=import_body,
         )
     out.print(f'Source "{name}" added. Check it with: invoice-inbox source check {name}')
 
@@ -244,7 +269,14 @@ def _source_json(src: Source) -> dict[str, Any]:
         "allowed_senders": list(src.allowed_senders),
         "require_attachment": src.require_attachment,
         "require_pdf": src.require_pdf,
+        "allow_images": src.allow_images,
+        "import_body": src.body_fallback,
+        "rules": [_rule_json(r) for r in src.rules],
     }
+
+
+def _rule_json(r: ImportRule) -> dict[str, Any]:
+    return {"name": r.name, "sender": r.sender, "keyword": r.keyword, "action": r.action}
 
 
 @source_app.command("list")
@@ -305,6 +337,39 @@ def source_check(name: str, as_json: JsonOpt = False) -> None:
         raise UserError(f'folder "{missing[0]}" does not exist; folders are: {", ".join(folders)}')
 
 
+@source_app.command("set")
+def source_set(
+    name: str,
+    require_pdf: Annotated[
+        bool | None, typer.Option(help="Only PDF attachments make an invoice mail.")
+    ] = None,
+    allow_images: Annotated[
+        bool | None, typer.Option(help="Import scanned images (JPEG, PNG, TIFF) as documents.")
+    ] = None,
+    import_body: Annotated[
+        bool | None,
+        typer.Option(help="Import the mail body as a PDF when there is no document attachment."),
+    ] = None,
+    active: Annotated[bool | None, typer.Option(help="Switch the source on or off.")] = None,
+) -> None:
+    """Change what a source imports; options not given stay as they are."""
+    changes = {
+        "require_pdf": require_pdf,
+        "allow_images": allow_images,
+        "body_fallback": import_body,
+        "active": active,
+    }
+    changes = {k: v for k, v in changes.items() if v is not None}
+    if not changes:
+        raise UserError("nothing to change; see invoice-inbox source set --help")
+    a = state.open()
+    with a.db.session() as s:
+        src = sources_store.get(s, name)
+        for key, value in changes.items():
+            setattr(src, key, value)
+    out.print(f'Source "{name}" updated.')
+
+
 @source_app.command("remove")
 def source_remove(name: str) -> None:
     """Remove a source with its ledger and runs (documents' files stay in the blob store)."""
@@ -312,6 +377,66 @@ def source_remove(name: str) -> None:
     with a.db.session() as s:
         sources_store.remove(s, name)
     out.print(f'Source "{name}" removed.')
+
+
+# -- rules --------------------------------------------------------------------------------
+
+
+class RuleAction(StrEnum):
+    attachments = "attachments"
+    body = "body"
+    skip = "skip"
+
+
+@rule_app.command("add")
+def rule_add(
+    source: str,
+    name: str,
+    sender: Annotated[str, typer.Option(help="The sender it matches: address or *@domain.")],
+    keyword: Annotated[
+        str | None, typer.Option(help="Text that must also appear in the subject or body.")
+    ] = None,
+    action: Annotated[
+        RuleAction,
+        typer.Option(
+            help="attachments: import the attachments; body: import the mail body as the "
+            "invoice (PDF); skip: do not import."
+        ),
+    ] = RuleAction.attachments,
+) -> None:
+    """Add an import rule after the source's other rules."""
+    rule = Rule.make(name, sender, keyword, action.value)
+    a = state.open()
+    with a.db.session() as s:
+        rules_store.add(s, sources_store.get(s, source), rule)
+    out.print(f'Rule "{rule.name}" added to source "{source}".')
+
+
+@rule_app.command("list")
+def rule_list(source: str, as_json: JsonOpt = False) -> None:
+    """A source's rules, in the order they are tried."""
+    a = state.open()
+    with a.db.session() as s:
+        rows = [_rule_json(r) for r in sources_store.get(s, source).rules]
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print(f'Source "{source}" has no rules: every mail is judged by its attachments.')
+        return
+    t = Table("#", "name", "sender", "keyword", "action")
+    for i, r in enumerate(rows, start=1):
+        t.add_row(str(i), r["name"], r["sender"], r["keyword"] or "", r["action"])
+    out.print(t)
+
+
+@rule_app.command("remove")
+def rule_remove(source: str, name: str) -> None:
+    """Remove one rule of a source."""
+    a = state.open()
+    with a.db.session() as s:
+        rules_store.remove(s, sources_store.get(s, source), name)
+    out.print(f'Rule "{name}" removed from source "{source}".')
 
 
 # -- fetching -----------------------------------------------------------------------------
@@ -487,28 +612,41 @@ def messages_cmd(
 @documents_app.command("list")
 def documents_list(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    company: Annotated[str | None, typer.Option(help="Only this company.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="Only this kind: pdf, einvoice_pdf, einvoice_xml, body_pdf, image."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The documents in the queue."""
+    """The documents, oldest first; duplicates show what they repeat."""
     a = state.open()
     with a.db.session() as s:
-        docs = documents_store.listing(s, source=source)
+        docs = documents_store.listing(s, source=source, company=company, kind=kind)
     if as_json:
         _print_json([d.as_json() for d in docs])
         return
-    t = Table("id", "company", "source", "file", "size", "sender", "subject", "received")
+    t = Table("id", "company", "source", "file", "kind", "invoice", "sender", "duplicate of")
     for d in docs:
         t.add_row(
             str(d.id),
             d.company,
             d.source,
             d.filename,
-            str(d.size),
-            d.sender or "",
-            d.subject[:40],
-            d.received_at.isoformat()[:19],
+            d.kind,
+            _invoice_summary(d.einvoice),
+            d.origin_sender or d.sender or "",
+            f"{d.duplicate_of} ({d.duplicate_kind})" if d.duplicate_of else "",
         )
     out.print(t)
+
+
+def _invoice_summary(fields: dict[str, str | None] | None) -> str:
+    if not fields:
+        return ""
+    parts = [fields.get("number"), fields.get("seller_name"), fields.get("total")]
+    text = " · ".join(p for p in parts if p)
+    return f"{text} {fields.get('currency') or ''}".strip()
 
 
 @documents_app.command("export")
@@ -519,7 +657,7 @@ def documents_export(
     """Write the documents' files into a folder, named by date, sender and original name."""
     a = state.open()
     with a.db.session() as s:
-        docs = documents_store.listing(s, source=source)
+        docs = documents_store.listing(s, source=source, queue_only=True)
     written, skipped = export(docs, a.blobs, to)
     out.print(f"{written} files written to {to}, {skipped} already there.")
 
@@ -529,41 +667,86 @@ def documents_export(
 
 @app.command("inspect")
 def inspect_cmd(
-    file: Annotated[Path, typer.Argument(help="A message file (.eml).")],
+    file: Annotated[Path, typer.Argument(help="A message file (.eml), or a PDF or XML file.")],
+    source: Annotated[
+        str | None,
+        typer.Option(help="Judge it as this source would (its senders, rules and options)."),
+    ] = None,
     allow_sender: Annotated[
         list[str] | None, typer.Option(help="Allowed sender pattern (repeatable).")
     ] = None,
+    allow_images: Annotated[bool, typer.Option(help="Images count as documents.")] = False,
+    import_body: Annotated[
+        bool, typer.Option(help="No document attachment: render the mail body to PDF.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the decision and the documents for one message file; no mailbox needed."""
+    """Show the decision, the documents and the skipped parts for one file; no mailbox needed.
+
+    A PDF or XML file is inspected as if it came attached to a mail."""
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror}") from None
-    policy = Policy(allowed_senders=tuple(normalize_pattern(p) for p in allow_sender or []))
+    if is_document_file(raw):
+        raw = wrap_in_mail(file.name, raw)
+    policy = Policy(
+        allowed_senders=tuple(normalize_pattern(p) for p in allow_sender or []),
+        allow_images=allow_images,
+        body_fallback=import_body,
+    )
+    company_id = None
+    if source is not None:
+        a = state.open()
+        with a.db.session() as s:
+            plan = SourcePlan.of(sources_store.get(s, source))
+        policy, company_id = plan.policy, plan.company_id
     d = decide(raw, policy)
+    duplicates: dict[str, tuple[int, str]] = {}
+    if company_id is not None and d.documents:
+        with state.open().db.session() as s:
+            duplicates = documents_store.find_duplicates(s, company_id, d.documents)
     result = {
         "decision": str(d.verdict),
         "reason": d.reason,
-        "documents": [
-            {
-                "filename": doc.filename,
-                "media_type": doc.media_type,
-                "sha256": doc.sha256,
-                "size": doc.size,
-                "kind": doc.kind,
-            }
-            for doc in d.documents
-        ],
+        "rule": d.rule,
+        "documents": [_document_json(doc, duplicates.get(doc.sha256)) for doc in d.documents],
+        "skipped": [{"name": p.name, "reason": p.reason} for p in d.skipped],
     }
     if as_json:
         _print_json(result)
         return
     out.print(f"{d.verdict}: {d.reason}", highlight=False)
     for doc in result["documents"]:
-        out.print(
-            f"  {doc['filename']}  {doc['media_type']}  {doc['size']} bytes  {doc['sha256'][:16]}"
-        )
+        line = f"  {doc['filename']}  {doc['kind']}  {doc['size']} bytes"
+        if doc["einvoice"]:
+            ei = doc["einvoice"]
+            line += f"  {ei['format']} {ei['document_type']} {_invoice_summary(ei)}"
+        if doc["duplicate_of"]:
+            line += f"  (duplicate of document {doc['duplicate_of']})"
+        out.print(line, highlight=False, markup=False)
+    for p in result["skipped"]:
+        out.print(f"  skipped {p['name']}: {p['reason']}", highlight=False, markup=False)
+
+
+def _document_json(doc: Document, duplicate: tuple[int, str] | None) -> dict[str, Any]:
+    return {
+        "filename": doc.filename,
+        "media_type": doc.media_type,
+        "sha256": doc.sha256,
+        "size": doc.size,
+        "kind": doc.kind,
+        "einvoice": doc.einvoice.as_dict() if doc.einvoice else None,
+        "rule": doc.rule,
+        "origin": {
+            "sender": doc.origin_sender,
+            "date": doc.origin_date.isoformat() if doc.origin_date else None,
+        }
+        if doc.origin_sender or doc.origin_date
+        else None,
+        "duplicate_of": duplicate[0] if duplicate else None,
+        "duplicate_kind": duplicate[1] if duplicate else None,
+    }
 
 
 # -- serve --------------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from invoice_inbox.store.documents import DocumentView
 
 
 def export_name(doc: DocumentView) -> str:
-    when = doc.sent_at or doc.received_at
-    sender = doc.sender or "unknown-sender"
+    """For a forwarded mail, the date and sender are the original supplier's."""
+    when = doc.origin_date or doc.sent_at or doc.received_at
+    sender = doc.origin_sender or doc.sender or "unknown-sender"
     return sanitize(f"{when:%Y-%m-%d}_{sender}_{doc.filename}")
 
 

@@ -7,14 +7,17 @@ message pass), so the ledger can answer "why?" for every mail.
 
 from __future__ import annotations
 
-import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cached_property
 
-from invoice_inbox.pipeline import mime, senders, sniff
+from invoice_inbox.pipeline import extract, mime, render, senders
+from invoice_inbox.pipeline.extract import Document, Kind, Skipped
 from invoice_inbox.pipeline.filenames import sanitize
+from invoice_inbox.pipeline.rules import Action, Rule, first_match
+
+__all__ = ["CHECKS", "Decision", "Document", "Policy", "Skipped", "Verdict", "decide"]
 
 
 class Verdict(StrEnum):
@@ -31,25 +34,10 @@ class Policy:
 
     allowed_senders: tuple[str, ...] = ()
     require_attachment: bool = True  # a valid invoice mail has an attachment
-    require_pdf: bool = True  # ... and that attachment is a PDF, judged by its bytes
-
-
-@dataclass(frozen=True)
-class Document:
-    """One file taken from a message. ``kind`` says how it was found (``attachment``)."""
-
-    filename: str
-    media_type: str
-    data: bytes = field(repr=False)
-    kind: str = "attachment"
-
-    @cached_property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-    @property
-    def size(self) -> int:
-        return len(self.data)
+    require_pdf: bool = True  # ... that is a PDF or an e-invoice, judged by its bytes
+    allow_images: bool = False  # scanned JPEG/PNG/TIFF attachments are documents too
+    body_fallback: bool = False  # no document attachment: the mail body becomes the document
+    rules: tuple[Rule, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -62,6 +50,8 @@ class Decision:
     documents: tuple[Document, ...] = ()
     hits: tuple[str, ...] = ()
     misses: tuple[str, ...] = ()
+    skipped: tuple[Skipped, ...] = ()  # parts that did not become documents, and why
+    rule: str | None = None  # the name of the import rule that matched
 
 
 @dataclass
@@ -72,19 +62,32 @@ class _Work:
     policy: Policy
     headers: mime.Headers
     parsed: mime.ParsedMessage | None = None
+    rule: Rule | None = None
     documents: list[Document] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
     def full(self) -> mime.ParsedMessage:
         if self.parsed is None:
             self.parsed = mime.parse(self.raw)
         return self.parsed
 
+    def body_text(self) -> str:
+        """The mail text for keyword rules: the plain part, else the HTML without its tags."""
+        parsed = self.full()
+        text = parsed.body("plain")
+        if text is None:
+            text = _TAGS.sub(" ", parsed.body("html") or "")
+        return text
+
+    @property
+    def wants_body(self) -> bool:
+        return self.rule is not None and self.rule.action is Action.BODY
+
 
 # A check returns None to let the message pass, or (verdict, reason) to stop it.
 Check = Callable[[_Work], "tuple[Verdict, str] | None"]
 
-# Executables and scripts are never documents, whatever a source allows.
-_NEVER = (b"MZ", b"\x7fELF", b"#!", b"\xca\xfe\xba\xbe", b"\xcf\xfa\xed\xfe")
+_TAGS = re.compile(r"<[^>]*>")
 
 
 def check_allowed_sender(w: _Work) -> tuple[Verdict, str] | None:
@@ -95,9 +98,18 @@ def check_allowed_sender(w: _Work) -> tuple[Verdict, str] | None:
     return Verdict.NOT_IMPORTED, f"sender {who} is not on the allowed list"
 
 
+def check_rules(w: _Work) -> tuple[Verdict, str] | None:
+    """The first import rule matching the sender (and keyword) says what to do; a rule that
+    says "skip" stops the message here."""
+    w.rule = first_match(w.policy.rules, w.headers.sender, w.headers.subject, w.body_text)
+    if w.rule is not None and w.rule.action is Action.SKIP:
+        return Verdict.NOT_IMPORTED, f"rule {w.rule.name!r} says not to import mail like this"
+    return None
+
+
 def check_has_attachment(w: _Work) -> tuple[Verdict, str] | None:
-    """A valid invoice mail has an attachment."""
-    if not w.policy.require_attachment:
+    """A valid invoice mail has an attachment, unless its body is to be the invoice."""
+    if not w.policy.require_attachment or w.wants_body or w.policy.body_fallback:
         return None
     if any(p.is_attachment for p in w.full().parts):
         return None
@@ -105,39 +117,59 @@ def check_has_attachment(w: _Work) -> tuple[Verdict, str] | None:
 
 
 def check_documents(w: _Work) -> tuple[Verdict, str] | None:
-    """PDF attachments (judged by their bytes) become documents; other attachments only when
-    the source does not require a PDF."""
-    seen: set[bytes] = set()
-    others: list[str] = []
-    for index, part in enumerate(w.full().parts, start=1):
-        media = sniff.media_type(part.data)
-        if media == sniff.PDF:
-            wanted = True
-        elif not w.policy.require_pdf and part.is_attachment and part.data:
-            wanted = not part.data.startswith(_NEVER)
-            media = part.content_type or "application/octet-stream"
-        else:
-            wanted = False
-        if not wanted:
-            if part.is_attachment:
-                others.append(part.filename or part.content_type)
-            continue
-        digest = hashlib.sha256(part.data).digest()
-        if digest in seen:  # the same file attached twice is one document
-            continue
-        seen.add(digest)
-        default = f"attachment-{index}.pdf" if media == sniff.PDF else f"attachment-{index}"
-        w.documents.append(Document(sanitize(part.filename, default=default), media, part.data))
+    """PDFs and e-invoices (judged by their bytes, also inside forwarded mails, archives and
+    winmail.dat) become documents; images and other files only when the source allows them.
+    With a "body" rule, or the body fallback and no document attachment, the mail text is
+    rendered to a PDF instead. Unreadable parts quarantine the message."""
+    parsed = w.full()
+    options = extract.Options(
+        allow_images=w.policy.allow_images, any_attachment=not w.policy.require_pdf
+    )
+    try:
+        found = extract.extract(parsed, options)
+    except extract.Unreadable as exc:
+        return Verdict.QUARANTINED, str(exc)
+    w.skipped.extend(found.skipped)
+    if w.wants_body or (w.policy.body_fallback and not found.documents):
+        try:
+            w.documents.append(_body_document(w.headers, parsed, found.tnef_html))
+        except render.RenderError as exc:
+            return Verdict.QUARANTINED, f"the mail text could not be rendered to PDF: {exc}"
+    else:
+        w.documents.extend(found.documents)
     if w.documents:
         return None
+    others = [s.name for s in found.skipped]
     if others:
-        return Verdict.NOT_IMPORTED, f"no PDF attachment (found: {', '.join(others[:5])})"
-    return Verdict.NOT_IMPORTED, "no PDF attachment"
+        return (
+            Verdict.NOT_IMPORTED,
+            f"no PDF or e-invoice attachment (found: {', '.join(others[:5])})",
+        )
+    return Verdict.NOT_IMPORTED, "no PDF or e-invoice attachment"
+
+
+def _body_document(
+    headers: mime.Headers, parsed: mime.ParsedMessage, tnef_html: str | None
+) -> Document:
+    sender = f"{headers.sender_name} <{headers.sender}>" if headers.sender_name else headers.sender
+    body = render.Body(
+        sender=sender or "",
+        to=headers.to,
+        date=headers.date.strftime("%a, %d %b %Y %H:%M %z") if headers.date else "",
+        subject=headers.subject,
+        html=parsed.body("html") or tnef_html,
+        text=parsed.body("plain"),
+        inline=parsed.inline_images(),
+    )
+    pdf = render.body_to_pdf(body)
+    name = sanitize(headers.subject[:80], default="mail") + ".pdf"
+    return Document(name, "application/pdf", pdf, kind=Kind.BODY_PDF)
 
 
 # The whole policy, in order (Mailman's chain, as a table).
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("allowed-sender", check_allowed_sender),
+    ("rules", check_rules),
     ("has-attachment", check_has_attachment),
     ("documents", check_documents),
 )
@@ -154,14 +186,39 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
     for name, check in CHECKS:
         try:
             stop = check(w)
-        except Exception as exc:
+        except mime.MessageTooComplex as exc:
+            return Decision(Verdict.QUARANTINED, str(exc), w.headers, hits=(name,))
+        except Exception as exc:  # a bug or a case nobody foresaw: keep the mail, say why
             reason = f"could not read the message ({name}): {type(exc).__name__}: {exc}"
             return Decision(Verdict.QUARANTINED, reason, w.headers, hits=(name,))
         if stop is not None:
             verdict, reason = stop
-            return Decision(verdict, reason, w.headers, hits=(name,), misses=tuple(misses))
+            return Decision(
+                verdict,
+                _with_rule(w.rule, reason),
+                w.headers,
+                hits=(name,),
+                misses=tuple(misses),
+                skipped=tuple(w.skipped),
+                rule=w.rule.name if w.rule else None,
+            )
         misses.append(name)
+    rule = w.rule.name if w.rule else None
     names = ", ".join(d.filename for d in w.documents)
     count = len(w.documents)
     reason = f"{count} document{'s' if count != 1 else ''} from {w.headers.sender}: {names}"
-    return Decision(Verdict.IMPORT, reason, w.headers, tuple(w.documents), misses=tuple(misses))
+    return Decision(
+        Verdict.IMPORT,
+        _with_rule(w.rule, reason),
+        w.headers,
+        tuple(d.with_rule(rule) for d in w.documents),
+        misses=tuple(misses),
+        skipped=tuple(w.skipped),
+        rule=rule,
+    )
+
+
+def _with_rule(rule: Rule | None, reason: str) -> str:
+    if rule is None or rule.name in reason:
+        return reason
+    return f"rule {rule.name!r}: {reason}"

@@ -43,6 +43,8 @@ class Part:
     ``filename`` is the decoded name as the mail gives it (not yet safe for a path) or None when the
     part has none. ``disposition`` is ``attachment``, ``inline`` or None when the header is missing.
     ``content_type`` is what the mail *declares*; the pipeline judges files by their bytes.
+    ``origin`` is the header of the forwarded mail (``message/rfc822``) the part came in, the
+    innermost one when forwards are nested, or None for the mail's own parts.
     """
 
     content_type: str
@@ -50,6 +52,9 @@ class Part:
     disposition: str | None
     data: bytes
     defects: tuple[str, ...] = ()
+    content_id: str | None = None
+    charset: str | None = None
+    origin: Headers | None = None
 
     @property
     def is_attachment(self) -> bool:
@@ -57,6 +62,21 @@ class Part:
         if self.disposition == "attachment" or self.filename:
             return True
         return not self.content_type.startswith("text/")
+
+    @property
+    def is_body(self) -> bool:
+        """The mail's own text: a text/plain or text/html part that is not an attachment."""
+        return not self.is_attachment and self.content_type in ("text/plain", "text/html")
+
+    @property
+    def damaged(self) -> bool:
+        """The transfer encoding could not be fully decoded (bytes were skipped or left raw)."""
+        return any(d.startswith("InvalidBase64") for d in self.defects)
+
+    def text(self) -> str:
+        """The part's bytes as text in its declared charset (UTF-8, then Windows-1252 when the
+        declaration is missing or wrong); never raises."""
+        return _bytes_to_text(self.data, self.charset)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +86,29 @@ class ParsedMessage:
     headers: Headers
     parts: tuple[Part, ...]
     defects: tuple[str, ...] = field(default=())
+
+    def body(self, subtype: str) -> str | None:
+        """The first ``text/<subtype>`` body part as text, preferring the mail's own over a
+        forwarded one's; None when there is none."""
+        wanted = f"text/{subtype}"
+        candidates = [p for p in self.parts if p.is_body and p.content_type == wanted]
+        candidates.sort(key=lambda p: p.origin is not None)
+        return candidates[0].text() if candidates else None
+
+    def inline_images(self) -> dict[str, tuple[str, bytes]]:
+        """Parts with a Content-ID, by id (without ``<>``), for ``cid:`` references."""
+        return {
+            p.content_id: (p.content_type, p.data) for p in self.parts if p.content_id and p.data
+        }
+
+
+class MessageTooComplex(ValueError):
+    """The MIME structure exceeds what we read (nesting depth, number of parts)."""
+
+
+# Forwarded mails inside forwarded mails: real ones stop at a handful of levels.
+MAX_FORWARD_DEPTH = 20
+MAX_PARTS = 5000
 
 
 def decode_header_value(value: object) -> str:
@@ -198,24 +241,75 @@ def _payload(part: Message) -> tuple[bytes, list[str]]:
     return data, defects
 
 
+def _content_id(part: Message) -> str | None:
+    value = part.get("Content-ID")
+    if value is None:
+        return None
+    return str(value).strip().strip("<>").strip() or None
+
+
+def _leaf(node: Message, origin: Headers | None) -> Part:
+    data, defects = _payload(node)
+    charset = node.get_content_charset()
+    return Part(
+        content_type=node.get_content_type().lower(),
+        filename=_filename(node),
+        disposition=_disposition(node),
+        data=data,
+        defects=tuple(defects),
+        content_id=_content_id(node),
+        charset=str(charset) if charset else None,
+        origin=origin,
+    )
+
+
+def _parse_bytes(raw: bytes) -> Message:
+    try:
+        return _parser.parsebytes(raw)
+    except RecursionError:
+        raise MessageTooComplex("the MIME structure is nested too deeply to read") from None
+
+
 def parse(raw: bytes) -> ParsedMessage:
-    """Parse a whole message. Attached messages (message/rfc822) are kept as one part here;
-    following them is a later pipeline step."""
-    msg = _parser.parsebytes(raw)
+    """Parse a whole message into its leaf parts, following forwarded mails (``message/rfc822``)
+    to any depth up to ``MAX_FORWARD_DEPTH``. Raises ``MessageTooComplex`` for structures beyond
+    the limits; every other problem becomes a defect."""
+    msg = _parse_bytes(raw)
     parts: list[Part] = []
     defects = [type(d).__name__ for d in msg.defects]
-    for node in msg.walk():
+    # an explicit stack, not recursion: a hostile mail may nest thousands of levels
+    stack: list[tuple[Message, Headers | None, int]] = [(msg, None, 0)]
+    while stack:
+        node, origin, depth = stack.pop()
+        if len(parts) >= MAX_PARTS:
+            raise MessageTooComplex(f"the message has more than {MAX_PARTS} parts")
+        if node.get_content_maintype() == "message" and node.get_content_subtype() == "rfc822":
+            inner = _forwarded(node)
+            if inner is not None:
+                if depth >= MAX_FORWARD_DEPTH:
+                    raise MessageTooComplex(
+                        f"forwarded mails are nested more than {MAX_FORWARD_DEPTH} levels deep"
+                    )
+                defects.extend(type(d).__name__ for d in inner.defects)
+                stack.append((inner, _headers_of(inner), depth + 1))
+                continue
         if node.is_multipart():
-            defects.extend(type(d).__name__ for d in node.defects if node is not msg)
+            if node is not msg:
+                defects.extend(type(d).__name__ for d in node.defects)
+            children = node.get_payload()
+            stack.extend((child, origin, depth) for child in reversed(children))
             continue
-        data, part_defects = _payload(node)
-        parts.append(
-            Part(
-                content_type=node.get_content_type().lower(),
-                filename=_filename(node),
-                disposition=_disposition(node),
-                data=data,
-                defects=tuple(part_defects),
-            )
-        )
+        parts.append(_leaf(node, origin))
     return ParsedMessage(headers=_headers_of(msg), parts=tuple(parts), defects=tuple(defects))
+
+
+def _forwarded(node: Message) -> Message | None:
+    """The mail inside a message/rfc822 part: already parsed by the parser, or (when the part was
+    sent base64- or quoted-printable-encoded) parsed here from its decoded bytes."""
+    payload = node.get_payload()
+    if isinstance(payload, list):
+        return payload[0] if payload and isinstance(payload[0], Message) else None
+    data = node.get_payload(decode=True)
+    if not data:
+        return None
+    return _parse_bytes(data)

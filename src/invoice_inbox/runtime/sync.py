@@ -26,10 +26,12 @@ from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.errors import ConnectorError
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document, Policy, Verdict
+from invoice_inbox.pipeline.rules import Action, Rule
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.store import ledger, runs
+from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
 from invoice_inbox.store.models import (
     Message,
@@ -86,6 +88,9 @@ class SourcePlan:
                 allowed_senders=tuple(src.allowed_senders or ()),
                 require_attachment=src.require_attachment,
                 require_pdf=src.require_pdf,
+                allow_images=src.allow_images,
+                body_fallback=src.body_fallback,
+                rules=tuple(Rule(r.name, r.sender, r.keyword, Action(r.action)) for r in src.rules),
             ),
         )
 
@@ -342,6 +347,7 @@ class FolderSync:
         """One transaction: ledger rows, documents, the folder cursor and the run counters."""
         with self.app.db.session() as s:
             rows = [self._row(it, validity) for it in items]
+            originals = QueueOriginals.for_rows(s, self.plan.company_id, rows)
             s.add_all(rows)
             s.flush()
             first = {
@@ -353,7 +359,7 @@ class FolderSync:
                 if it.duplicate_of == _SAME_BATCH:
                     row.duplicate_of_id = first[it.sha256]
                 it.row_id = row.id
-                self.summary.count(it.verdict, len(it.documents))
+                self.summary.count(it.verdict, originals.mark(row))
             st = ledger.folder_state(s, self.plan.id, self.folder)
             st.uidvalidity = validity
             st.last_uid = max(st.last_uid, max(uids))
@@ -391,6 +397,11 @@ class FolderSync:
                 media_type=doc.media_type,
                 filename=doc.filename,
                 kind=doc.kind,
+                einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
+                einvoice_key=doc.einvoice.key if doc.einvoice else None,
+                rule=doc.rule,
+                origin_sender=doc.origin_sender,
+                origin_date=doc.origin_date,
             )
             for doc in it.documents
         ]

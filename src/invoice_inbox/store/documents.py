@@ -1,13 +1,16 @@
-"""The documents queue: listing documents with the mail they came from."""
+"""The documents queue: listing documents with the mail they came from, and finding the
+documents a new one repeats (the same bytes, or the same e-invoice as other bytes)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.pipeline.extract import Document as DocumentLike
 from invoice_inbox.store.models import Company, Document, Message, Source
 
 
@@ -21,6 +24,12 @@ class DocumentView:
     sha256: str
     size: int
     kind: str
+    einvoice: dict[str, str | None] | None
+    rule: str | None
+    duplicate_of: int | None
+    duplicate_kind: str | None  # "exact" (not queued again) or "probable" (same e-invoice)
+    origin_sender: str | None  # the sender of the forwarded mail the document came in
+    origin_date: datetime | None
     message_id: str | None
     sender: str | None
     subject: str
@@ -31,10 +40,19 @@ class DocumentView:
         d = asdict(self)
         d["sent_at"] = self.sent_at.isoformat() if self.sent_at else None
         d["received_at"] = self.received_at.isoformat()
+        d["origin_date"] = self.origin_date.isoformat() if self.origin_date else None
         return d
 
 
-def listing(s: Session, *, source: str | None = None) -> list[DocumentView]:
+def listing(
+    s: Session,
+    *,
+    source: str | None = None,
+    company: str | None = None,
+    kind: str | None = None,
+    queue_only: bool = False,
+) -> list[DocumentView]:
+    """Documents in arrival order; *queue_only* leaves out exact duplicates."""
     q = (
         select(Document, Message, Source.name, Company.name)
         .join(Message, Document.message_id == Message.id)
@@ -44,6 +62,12 @@ def listing(s: Session, *, source: str | None = None) -> list[DocumentView]:
     )
     if source:
         q = q.where(Source.name == source)
+    if company:
+        q = q.where(Company.name == company)
+    if kind:
+        q = q.where(Document.kind == kind)
+    if queue_only:
+        q = q.where(or_(Document.duplicate_kind.is_(None), Document.duplicate_kind != "exact"))
     return [
         DocumentView(
             id=d.id,
@@ -54,6 +78,12 @@ def listing(s: Session, *, source: str | None = None) -> list[DocumentView]:
             sha256=d.sha256,
             size=d.size,
             kind=d.kind,
+            einvoice=d.einvoice,
+            rule=d.rule,
+            duplicate_of=d.duplicate_of_id,
+            duplicate_kind=d.duplicate_kind,
+            origin_sender=d.origin_sender,
+            origin_date=d.origin_date,
             message_id=m.message_id,
             sender=m.sender,
             subject=m.subject,
@@ -62,3 +92,79 @@ def listing(s: Session, *, source: str | None = None) -> list[DocumentView]:
         )
         for d, m, src, company in s.execute(q)
     ]
+
+
+@dataclass
+class QueueOriginals:
+    """The first document of each content (bytes) and of each e-invoice (seller, number, type)
+    in a company's queue, to mark new documents as duplicates of them."""
+
+    by_sha: dict[str, int]
+    by_key: dict[str, int]
+
+    @classmethod
+    def load(cls, s: Session, company_id: int, shas: set[str], keys: set[str]) -> QueueOriginals:
+        """One query for all the contents and invoice keys asked about."""
+        found = cls({}, {})
+        if not shas and not keys:
+            return found
+        q = select(Document.id, Document.sha256, Document.einvoice_key).where(
+            Document.company_id == company_id,
+            Document.duplicate_of_id.is_(None),
+            or_(Document.sha256.in_(shas), Document.einvoice_key.in_(keys)),
+        )
+        for doc_id, sha, key in s.execute(q.order_by(Document.id)):
+            found.by_sha.setdefault(sha, doc_id)
+            if key:
+                found.by_key.setdefault(key, doc_id)
+        return found
+
+    @classmethod
+    def for_rows(cls, s: Session, company_id: int, rows: Iterable[Message]) -> QueueOriginals:
+        docs = [d for row in rows for d in row.documents]
+        shas = {d.sha256 for d in docs}
+        return cls.load(s, company_id, shas, {d.einvoice_key for d in docs if d.einvoice_key})
+
+    def match(self, sha256: str, key: str | None) -> tuple[int, str] | None:
+        """(the original's id, "exact" or "probable") when a document repeats one, else None."""
+        if sha256 in self.by_sha:
+            return self.by_sha[sha256], "exact"
+        if key and key in self.by_key:
+            return self.by_key[key], "probable"
+        return None
+
+    def mark(self, row: Message) -> int:
+        """Mark *row*'s (flushed) documents that repeat an earlier one, remember the others as
+        originals; the reason of the row names the repeats. Returns how many are queued."""
+        queued = 0
+        repeated: list[str] = []
+        for doc in row.documents:
+            found = self.match(doc.sha256, doc.einvoice_key)
+            if found is not None:
+                doc.duplicate_of_id, doc.duplicate_kind = found
+                if found[1] == "exact":
+                    repeated.append(doc.filename)
+                    continue
+            queued += 1
+            if found is None:
+                self.by_sha[doc.sha256] = doc.id
+                if doc.einvoice_key:
+                    self.by_key[doc.einvoice_key] = doc.id
+        if repeated:
+            row.reason += f"; already in the queue: {', '.join(repeated)}"
+        return queued
+
+
+def find_duplicates(
+    s: Session, company_id: int, docs: Iterable[DocumentLike]
+) -> dict[str, tuple[int, str]]:
+    """For documents not stored yet: by sha256, the queued document each one repeats."""
+    docs = list(docs)
+    keys = {d.einvoice.key for d in docs if d.einvoice and d.einvoice.key}
+    originals = QueueOriginals.load(s, company_id, {d.sha256 for d in docs}, keys)
+    found = {}
+    for d in docs:
+        match = originals.match(d.sha256, d.einvoice.key if d.einvoice else None)
+        if match:
+            found[d.sha256] = match
+    return found

@@ -97,6 +97,8 @@ class Source(Base):
     allowed_senders: Mapped[list[str]] = mapped_column(JSON, default=list)
     require_attachment: Mapped[bool] = mapped_column(Boolean, default=True)
     require_pdf: Mapped[bool] = mapped_column(Boolean, default=True)
+    allow_images: Mapped[bool] = mapped_column(Boolean, default=False)
+    body_fallback: Mapped[bool] = mapped_column(Boolean, default=False)  # no document: the body
     # lease: at most one worker syncs a source at a time (DESIGN invariant 7)
     lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -104,6 +106,26 @@ class Source(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     company: Mapped[Company] = relationship(back_populates="sources")
+    rules: Mapped[list[ImportRule]] = relationship(
+        back_populates="source", order_by="ImportRule.position", cascade="all, delete-orphan"
+    )
+
+
+class ImportRule(Base):
+    """A named import rule of a source; rules are tried in ``position`` order."""
+
+    __tablename__ = "import_rule"
+    __table_args__ = (UniqueConstraint("source_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    sender: Mapped[str] = mapped_column(String(320))
+    keyword: Mapped[str | None] = mapped_column(Text, nullable=True)
+    action: Mapped[str] = mapped_column(String(20), default="attachments")
+
+    source: Mapped[Source] = relationship(back_populates="rules")
 
 
 class FolderState(Base):
@@ -189,6 +211,18 @@ class Document(Base):
     media_type: Mapped[str] = mapped_column(String(100))
     filename: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(40))
+    einvoice: Mapped[dict[str, str | None] | None] = mapped_column(JSON, nullable=True)
+    # seller + number + document type of an e-invoice: the same invoice as different bytes
+    einvoice_key: Mapped[str | None] = mapped_column(String(400), nullable=True, index=True)
+    rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    origin_sender: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    origin_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # the first document of the company's queue this one repeats; "exact" (same bytes, not
+    # queued again) or "probable" (the same e-invoice as other bytes, queued but flagged)
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document.id", ondelete="SET NULL"), nullable=True
+    )
+    duplicate_kind: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     message: Mapped[Message] = relationship(back_populates="documents")

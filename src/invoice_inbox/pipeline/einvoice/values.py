@@ -1,0 +1,90 @@
+"""Small readers shared by the vocabularies: trimmed text, the first non-empty match, ISO dates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date
+
+from lxml import etree
+
+Namespaces = Mapping[str, str]
+
+_ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+_BASIC_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})")
+# UNTDID 2379 formats that start with a whole calendar date (102 CCYYMMDD, 203 ...HHMM, 204 ...SS).
+_DATE_FORMATS = frozenset({"102", "203", "204"})
+
+
+def clean(element: etree._Element | None) -> str | None:
+    """The element's text content, whitespace-trimmed; None when missing or blank."""
+    if element is None:
+        return None
+    value = "".join(element.itertext()).strip()
+    return value or None
+
+
+def first_text(node: etree._Element | None, paths: tuple[str, ...], ns: Namespaces) -> str | None:
+    """The first non-blank text among the elements the paths select, tried in order."""
+    if node is None:
+        return None
+    for path in paths:
+        for element in node.iterfind(path, ns):
+            value = clean(element)
+            if value:
+                return value
+    return None
+
+
+def first(
+    node: etree._Element | None, paths: tuple[str, ...], ns: Namespaces
+) -> etree._Element | None:
+    """The first element the paths select, tried in order."""
+    if node is None:
+        return None
+    for path in paths:
+        element = node.find(path, ns)
+        if element is not None:
+            return element
+    return None
+
+
+def iso_date(value: str | None, date_format: str | None = None) -> str | None:
+    """``yyyy-mm-dd`` from an ISO date (time and zone ignored) or a UNTDID 2379 102/203/204
+    string; None for anything else (a month, a week) or an impossible date."""
+    if not value:
+        return None
+    value = value.strip()
+    match = _ISO_DATE.match(value)
+    if match:
+        candidate = match.group(1)
+    elif date_format in (None, "", *_DATE_FORMATS) and (basic := _BASIC_DATE.match(value)):
+        candidate = "-".join(basic.groups())
+    else:
+        return None
+    try:
+        return date.fromisoformat(candidate).isoformat()
+    except ValueError:
+        return None
+
+
+def compact(value: str | None) -> str | None:
+    """``value`` without any whitespace (account numbers are often written in groups of four)."""
+    if value is None:
+        return None
+    return "".join(value.split()) or None
+
+
+def kebab(name: str) -> str:
+    """``OrderResponse`` → ``order-response``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+def local_name(element: etree._Element) -> str:
+    """The element's tag without its namespace."""
+    return etree.QName(element).localname
+
+
+def namespace(element: etree._Element) -> str:
+    """The element's namespace URI, "" when it has none."""
+    return etree.QName(element).namespace or ""

@@ -1,0 +1,251 @@
+"""Find the documents in a parsed message: PDFs, e-invoices (XML, or embedded in a PDF), files
+inside ZIP archives and Outlook's winmail.dat, and optionally scanned images.
+
+Every file is judged by its bytes. Containers are opened in memory, one level at a time, up to
+``Options.max_depth`` levels; their entry names are only ever used as display names, sanitised.
+Each part that does not become a document is listed with the reason. A part that cannot be read
+at all (damaged encoding, a refused archive, hostile XML) raises ``Unreadable``: the message is
+then quarantined with that reason rather than imported without it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from functools import cached_property
+
+from invoice_inbox.pipeline import containers, einvoice, mime, sniff
+from invoice_inbox.pipeline.filenames import sanitize
+
+
+class Kind(StrEnum):
+    """How a document was found; shown to users and stored on the document."""
+
+    PDF = "pdf"
+    EINVOICE_PDF = "einvoice_pdf"  # a PDF carrying e-invoice XML (ZUGFeRD, Factur-X)
+    EINVOICE_XML = "einvoice_xml"  # XRechnung, Peppol, UBL, CII, KSeF
+    BODY_PDF = "body_pdf"  # the mail text, rendered
+    IMAGE = "image"  # a scan, when the source imports images
+    FILE = "file"  # any other attachment, when the source does not require PDFs
+
+
+@dataclass(frozen=True)
+class Document:
+    """One file taken from a message, with what we learned about it."""
+
+    filename: str
+    media_type: str
+    data: bytes = field(repr=False)
+    kind: str = Kind.PDF
+    einvoice: einvoice.EInvoice | None = None
+    rule: str | None = None  # the import rule that matched the mail
+    origin_sender: str | None = None  # the sender of the forwarded mail it came in
+    origin_date: datetime | None = None
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def with_rule(self, rule: str | None) -> Document:
+        return replace(self, rule=rule) if rule else self
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    """A part, or a file inside a container, that did not become a document, and why."""
+
+    name: str
+    reason: str
+
+
+class Unreadable(ValueError):
+    """A part that cannot be read; the sentence names it. The message goes to quarantine."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    allow_images: bool = False  # JPEG, PNG and TIFF attachments become documents
+    any_attachment: bool = False  # other attachments become documents too (kind "file")
+    max_depth: int = 3  # archives inside archives (and winmail.dat inside them)
+    zip_limits: containers.ZipLimits = field(default_factory=containers.ZipLimits)
+
+
+@dataclass
+class Extraction:
+    documents: list[Document] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    tnef_html: str | None = None  # the HTML body Outlook packed into a winmail.dat, if any
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A candidate file: a MIME part or an entry of a container."""
+
+    label: str  # safe display name, with the container path ("a.zip/b.pdf")
+    filename: str  # safe file name for the document
+    declared: str  # the declared media type, or "" when a container gives none
+    data: bytes
+    origin: mime.Headers | None
+    inline: bool = False  # referenced from the mail text (cid:), e.g. a logo
+    damaged: bool = False
+
+
+def extract(parsed: mime.ParsedMessage, options: Options | None = None) -> Extraction:
+    """All documents of a message in document order, the same bytes only once."""
+    options = options or Options()
+    out = Extraction()
+    for index, part in enumerate(parsed.parts, start=1):
+        if part.is_body:
+            continue
+        fallback = f"attachment-{index}"
+        name = sanitize(part.filename, default=fallback)
+        if not part.data:
+            if part.is_attachment:
+                out.skipped.append(Skipped(name, "the attachment is empty"))
+            continue
+        f = _File(
+            label=name,
+            filename=name,
+            declared=part.content_type,
+            data=part.data,
+            origin=part.origin,
+            inline=bool(part.content_id) and part.disposition != "attachment",
+            damaged=part.damaged,
+        )
+        _classify(f, 0, options, out)
+    seen: set[str] = set()
+    unique = []
+    for doc in out.documents:
+        if doc.sha256 not in seen:  # the same file attached twice is one document
+            seen.add(doc.sha256)
+            unique.append(doc)
+    out.documents = unique
+    return out
+
+
+def _classify(f: _File, depth: int, options: Options, out: Extraction) -> None:
+    media = sniff.media_type(f.data)
+    if sniff.is_never_a_document(f.filename, f.data):
+        out.skipped.append(Skipped(f.label, "executable, script or macro file: never a document"))
+    elif media == sniff.PDF:
+        _pdf(f, out)
+    elif media == sniff.ZIP:
+        _archive(f, depth, options, out)
+    elif media == sniff.TNEF:
+        _tnef(f, depth, options, out)
+    elif media == sniff.XML:
+        _xml(f, out)
+    elif media in sniff.IMAGES:
+        if f.damaged:
+            raise _damaged(f)
+        if not options.allow_images:
+            out.skipped.append(Skipped(f.label, "image (this source does not import images)"))
+        elif f.inline:
+            out.skipped.append(Skipped(f.label, "image shown in the mail text"))
+        else:
+            out.documents.append(_document(f, media, Kind.IMAGE))
+    elif f.damaged:
+        raise _damaged(f)
+    elif options.any_attachment:
+        out.documents.append(_document(f, f.declared or "application/octet-stream", Kind.FILE))
+    else:
+        what = f.declared or "unknown type"
+        out.skipped.append(Skipped(f.label, f"not a PDF or e-invoice ({what})"))
+
+
+def _damaged(f: _File) -> Unreadable:
+    return Unreadable(f"{f.label}: the attachment's base64 encoding is damaged; it cannot be read")
+
+
+def _document(
+    f: _File, media: str, kind: Kind, invoice: einvoice.EInvoice | None = None
+) -> Document:
+    origin = f.origin
+    return Document(
+        filename=f.filename,
+        media_type=media,
+        data=f.data,
+        kind=kind,
+        einvoice=invoice,
+        origin_sender=origin.sender if origin else None,
+        origin_date=origin.date if origin else None,
+    )
+
+
+def _pdf(f: _File, out: Extraction) -> None:
+    try:
+        invoice = einvoice.read_pdf(f.data)
+    except einvoice.EInvoiceError as exc:
+        out.skipped.append(Skipped(f.label, f"embedded e-invoice XML refused: {exc}"))
+        invoice = None
+    if invoice is not None and not invoice.is_invoice:
+        note = f"embedded {invoice.format} XML is not an invoice; imported as a plain PDF"
+        out.skipped.append(Skipped(f.label, note))
+        invoice = None
+    kind = Kind.EINVOICE_PDF if invoice else Kind.PDF
+    out.documents.append(_document(f, sniff.PDF, kind, invoice))
+
+
+def _xml(f: _File, out: Extraction) -> None:
+    try:
+        invoice = einvoice.read_xml(f.data)
+    except einvoice.EInvoiceError as exc:
+        raise Unreadable(f"{f.label}: {exc}") from None
+    if invoice is None:
+        out.skipped.append(Skipped(f.label, "XML, but not an e-invoice"))
+    elif not invoice.is_invoice:
+        out.skipped.append(Skipped(f.label, f"{invoice.format} document, not an invoice"))
+    else:
+        out.documents.append(_document(f, "application/xml", Kind.EINVOICE_XML, invoice))
+
+
+def _archive(f: _File, depth: int, options: Options, out: Extraction) -> None:
+    if depth >= options.max_depth:
+        raise Unreadable(f"{f.label}: archives are nested more than {options.max_depth} deep")
+    try:
+        unpacked = containers.unzip(f.data, options.zip_limits)
+    except containers.ContainerRefused as exc:
+        raise Unreadable(f"{f.label}: {exc}") from None
+    names = {e.name for e in unpacked.entries}
+    if "[Content_Types].xml" in names:  # OOXML: a Word/Excel/PowerPoint file, not an archive
+        macro = any(n.endswith("vbaProject.bin") for n in names)
+        what = "Office file with macros" if macro else "Office document"
+        out.skipped.append(Skipped(f.label, f"{what}: not an invoice format"))
+        return
+    _unpacked(f, unpacked, depth, options, out)
+
+
+def _tnef(f: _File, depth: int, options: Options, out: Extraction) -> None:
+    if depth >= options.max_depth:
+        raise Unreadable(f"{f.label}: containers are nested more than {options.max_depth} deep")
+    try:
+        unpacked = containers.untnef(f.data)
+    except containers.ContainerRefused as exc:
+        raise Unreadable(f"{f.label}: {exc}") from None
+    if unpacked.html_body and out.tnef_html is None:
+        out.tnef_html = unpacked.html_body
+    if not unpacked.entries and not unpacked.skipped:
+        out.skipped.append(Skipped(f.label, "winmail.dat holds no files"))
+    _unpacked(f, unpacked, depth, options, out)
+
+
+def _unpacked(
+    f: _File, unpacked: containers.Unpacked, depth: int, options: Options, out: Extraction
+) -> None:
+    for number, entry in enumerate(unpacked.entries, start=1):
+        name = sanitize(entry.name, default=f"{f.filename}-{number}")
+        inner = _File(
+            label=f"{f.label}/{name}", filename=name, declared="", data=entry.data, origin=f.origin
+        )
+        if entry.data:
+            _classify(inner, depth + 1, options, out)
+        else:
+            out.skipped.append(Skipped(inner.label, "the file is empty"))
+    for name, reason in unpacked.skipped:
+        out.skipped.append(Skipped(f"{f.label}/{sanitize(name)}", reason))

@@ -1,0 +1,38 @@
+"""A source's import rules: add, list in order, remove."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from invoice_inbox.pipeline.rules import Rule
+from invoice_inbox.store.errors import AlreadyExists, NotFound
+from invoice_inbox.store.models import ImportRule, Source
+
+
+def add(s: Session, src: Source, rule: Rule) -> ImportRule:
+    """Append *rule* after the source's other rules."""
+    if any(r.name == rule.name for r in src.rules):
+        raise AlreadyExists(f'source "{src.name}" has a rule named "{rule.name}" already')
+    last = s.scalar(select(func.max(ImportRule.position)).where(ImportRule.source_id == src.id))
+    row = ImportRule(
+        source=src,
+        position=(last or 0) + 1,
+        name=rule.name,
+        sender=rule.sender,
+        keyword=rule.keyword,
+        action=rule.action.value,
+    )
+    s.add(row)
+    s.flush()
+    return row
+
+
+def remove(s: Session, src: Source, name: str) -> None:
+    for row in src.rules:
+        if row.name == name:
+            src.rules.remove(row)
+            return
+    names = ", ".join(r.name for r in src.rules)
+    hint = f"; its rules are: {names}" if names else "; it has no rules"
+    raise NotFound(f'source "{src.name}" has no rule named "{name}"{hint}')
