@@ -22,7 +22,7 @@ def test_pdf_attachment_from_allowed_sender_is_imported() -> None:
         ("INV-4711.pdf", "application/pdf", PDF)
     ]
     assert "INV-4711.pdf" in d.reason
-    assert d.misses == ("allowed-sender", "has-attachment", "documents")
+    assert d.misses == ("allowed-sender", "rules", "has-attachment", "documents")
 
 
 def test_sender_not_on_list_is_not_imported_with_reason() -> None:
@@ -65,7 +65,7 @@ def test_pdf_is_judged_by_bytes_not_name_or_type() -> None:
     fake = Attachment("invoice.pdf", b"this is not a pdf at all", content_type="application/pdf")
     d = decide(make_mail(attachments=[fake]))
     assert d.verdict is Verdict.NOT_IMPORTED
-    assert d.reason == "no PDF attachment (found: invoice.pdf)"
+    assert d.reason == "no PDF or e-invoice attachment (found: invoice.pdf)"
 
 
 def test_inline_and_nested_pdfs_become_documents() -> None:

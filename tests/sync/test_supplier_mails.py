@@ -114,8 +114,8 @@ def test_every_kind_of_supplier_mail_becomes_the_right_documents(ap: AP) -> None
     assert len(messages) == len(mails)
     assert all(m["decision"] == "import" for m in messages), messages
     assert any("hoster-body" in m["reason"] for m in messages)
-    assert ap.mailbox.folder_count("Imported") == len(mails)
-    assert ap.mailbox.folder_count("INBOX") == 0
+    assert ap.mailbox.count("Imported") == len(mails)
+    assert ap.mailbox.count("INBOX") == 0
 
     exported = ap.data_dir.parent / "out"
     ap.ok("documents", "export", "--to", str(exported))
@@ -186,4 +186,4 @@ def test_hostile_mail_is_quarantined_with_its_reason_and_the_run_goes_on(ap: AP)
     assert "invoice.pdf" in by_subject["exe"]["reason"]
     assert by_subject["fine"]["decision"] == "import"
     assert [d["filename"] for d in ap.documents()] == ["ok.pdf"]
-    assert ap.mailbox.folder_count("Not imported") == 3
+    assert ap.mailbox.count("Not imported") == 3

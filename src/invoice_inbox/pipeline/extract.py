@@ -71,7 +71,7 @@ class Unreadable(ValueError):
 @dataclass(frozen=True, kw_only=True)
 class Options:
     allow_images: bool = False  # JPEG, PNG and TIFF attachments become documents
-    any_attachment: bool = False  # other attachments become documents too (kind "file")
+    any_attachment: bool = False  # images and other attachments become documents too
     max_depth: int = 3  # archives inside archives (and winmail.dat inside them)
     zip_limits: containers.ZipLimits = field(default_factory=containers.ZipLimits)
 
@@ -144,7 +144,7 @@ def _classify(f: _File, depth: int, options: Options, out: Extraction) -> None:
     elif media in sniff.IMAGES:
         if f.damaged:
             raise _damaged(f)
-        if not options.allow_images:
+        if not (options.allow_images or options.any_attachment):
             out.skipped.append(Skipped(f.label, "image (this source does not import images)"))
         elif f.inline:
             out.skipped.append(Skipped(f.label, "image shown in the mail text"))
