@@ -261,8 +261,10 @@ def make_zip(files: dict[str, bytes]) -> bytes:
 def _tnef_attribute(level: int, kind: int, ident: int, data: bytes) -> bytes:
     """One TNEF attribute: level, id (type << 16 | id), length, data, 16-bit checksum."""
     checksum = sum(data) & 0xFFFF
-    return struct.pack("<BII", level, (kind << 16) | ident, len(data)) + data + struct.pack(
-        "<H", checksum
+    return (
+        struct.pack("<BII", level, (kind << 16) | ident, len(data))
+        + data
+        + struct.pack("<H", checksum)
     )
 
 

@@ -296,6 +296,15 @@ def test_unsupported_compression_method_is_skipped() -> None:
     assert unpacked.skipped == (("big.pdf", "compression method Deflate64 is not supported"),)
 
 
+def test_entry_zipfile_cannot_read_is_skipped() -> None:
+    data = make_zip([("patch.pdf", PDF_A), ("a.pdf", PDF_B)], compression=zipfile.ZIP_STORED)
+    data = patch_member(data, "patch.pdf", local_at=6, central_at=8, value=0x20)
+    unpacked = unzip(data)
+    assert unpacked.entries == (Entry("a.pdf", PDF_B),)
+    reason = "not supported: compressed patched data (flag bit 5)"
+    assert unpacked.skipped == (("patch.pdf", reason),)
+
+
 def test_bzip2_entry_is_skipped_because_its_output_cannot_be_bounded() -> None:
     unpacked = unzip(make_zip([("a.pdf", PDF_A)], compression=zipfile.ZIP_BZIP2))
     assert unpacked.entries == ()
@@ -316,7 +325,7 @@ def test_zip_bomb_is_refused_without_unpacking_it() -> None:
     finally:
         tracemalloc.stop()
     assert "'zeros.bin'" in str(caught.value)
-    assert peak < 64 * MIB  # refused after ~20 MiB, never near the declared 200 MiB
+    assert peak < 32 * MIB  # refused after ~20 MiB (100 x 200 KB), far from 200 MiB
 
 
 def test_ratio_bomb_below_the_size_limits_is_refused() -> None:

@@ -11,6 +11,7 @@ then quarantined with that reason rather than imported without it.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -192,11 +193,23 @@ def _pdf(f: _File, out: Extraction) -> None:
     out.documents.append(_document(f, sniff.PDF, kind, invoice))
 
 
+# Root elements of the e-invoice vocabularies (UBL, CII, ZUGFeRD 1, KSeF, Order-X, SBDH).
+_EINVOICE_ROOT = re.compile(
+    rb"<(?:!DOCTYPE\s+)?(?:[\w.-]+:)?(?:Invoice|CreditNote|CrossIndustryInvoice|"
+    rb"CrossIndustryDocument|Faktura|SCRDMCCBDACIOMessageStructure|StandardBusinessDocument)\b"
+)
+
+
 def _xml(f: _File, out: Extraction) -> None:
     try:
         invoice = einvoice.read_xml(f.data)
     except einvoice.EInvoiceError as exc:
-        raise Unreadable(f"{f.label}: {exc}") from None
+        # An unreadable or refused e-invoice quarantines the mail; other markup (an HTML page,
+        # a bookmarks file) is only skipped, with the same reason.
+        if _EINVOICE_ROOT.search(f.data[:8192]):
+            raise Unreadable(f"{f.label}: {exc}") from None
+        out.skipped.append(Skipped(f.label, f"not an e-invoice: {exc}"))
+        return
     if invoice is None:
         out.skipped.append(Skipped(f.label, "XML, but not an e-invoice"))
     elif not invoice.is_invoice:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.header
 import email.utils
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -238,7 +239,28 @@ def _payload(part: Message) -> tuple[bytes, list[str]]:
     defects = [type(d).__name__ for d in part.defects[defects_before:]]
     if data is None:
         data = b""
+    if defects and not _meant_as_base64(part):
+        # plain text under a wrong "base64" label (some clients do this): the text is the data
+        raw = part.get_payload(decode=False)
+        data = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else data
+        defects = ["MislabeledBase64Defect"]
     return data, defects
+
+
+_BASE64_LINE = re.compile(r"[A-Za-z0-9+/=]*")
+
+
+def _meant_as_base64(part: Message) -> bool:
+    """Damaged base64 still looks like base64: lines of the base64 alphabet, no spaces inside;
+    text lines with words are plain text that only claims to be base64."""
+    raw = part.get_payload(decode=False)
+    if not isinstance(raw, str):
+        return True
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    if not lines:
+        return True
+    clean = sum(1 for line in lines if _BASE64_LINE.fullmatch(line))
+    return clean >= 0.9 * len(lines)
 
 
 def _content_id(part: Message) -> str | None:

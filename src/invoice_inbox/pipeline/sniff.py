@@ -6,6 +6,7 @@ PDF = "application/pdf"
 ZIP = "application/zip"
 TNEF = "application/ms-tnef"
 XML = "application/xml"
+HTML = "text/html"
 JPEG = "image/jpeg"
 PNG = "image/png"
 TIFF = "image/tiff"
@@ -72,8 +73,21 @@ def media_type(data: bytes) -> str | None:
     if is_pdf(data):
         return PDF
     if looks_like_xml(data):
-        return XML
+        return HTML if _looks_like_html(data) else XML
     return None
+
+
+def _looks_like_html(data: bytes) -> bool:
+    """HTML starts like XML but is not: ``<!DOCTYPE html`` or an ``<html`` root."""
+    head = data[:512].lstrip(b"\xef\xbb\xbf").lstrip().lower()
+    if head.startswith(b"<?xml"):
+        head = head[head.find(b"?>") + 2 :].lstrip()
+    while head.startswith(b"<!--"):  # comments before the doctype
+        end = head.find(b"-->")
+        if end < 0:
+            return False
+        head = head[end + 3 :].lstrip()
+    return head.startswith((b"<!doctype html", b"<html"))
 
 
 def is_never_a_document(name: str | None, data: bytes) -> bool:
