@@ -162,6 +162,17 @@ def test_tnef_attachments_have_no_html_body() -> None:
     assert untnef((CORPUS / "mimekit__two-files.tnef").read_bytes()).html_body is None
 
 
+def test_legacy_attachment_title_is_read_in_the_oem_code_page() -> None:
+    stream = (
+        TNEF_HEADER
+        + tnef_record(1, 0x9007, 6, struct.pack("<II", 1252, 0))  # attOemCodepage
+        + tnef_record(2, 0x9002, 6, bytes(14))  # attAttachRendData starts an attachment
+        + tnef_record(2, 0x8010, 1, "Rechnung März.pdf".encode("cp1252") + b"\0")  # title
+        + tnef_record(2, 0x800F, 6, PDF_A)  # attAttachData
+    )
+    assert untnef(stream) == Unpacked((Entry("Rechnung März.pdf", PDF_A),))
+
+
 def test_embedded_message_comes_back_as_a_tnef_entry_for_the_caller() -> None:
     inner = (CORPUS / "mimekit__two-files.tnef").read_bytes()
     unpacked = untnef(embedding(inner, depth=1))

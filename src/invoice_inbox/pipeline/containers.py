@@ -227,12 +227,10 @@ def untnef(data: bytes) -> Unpacked:
     for number, attachment in enumerate(attachments, start=1):
         name = _attachment_name(attachment, number)
         content = attachment.data
-        if not isinstance(content, bytes):
-            skipped.append((name, "the attachment data is not binary"))
-        elif not content:
-            skipped.append((name, "the attachment is empty"))
+        if isinstance(content, bytes):
+            entries.append(Entry(name, content))  # empty files too, as unzip does: caller decides
         else:
-            entries.append(Entry(name, content))
+            skipped.append((name, "the attachment data is not binary"))
     return Unpacked(tuple(entries), tuple(skipped), _html_body(tnef))
 
 
@@ -240,8 +238,9 @@ def _attachment_name(attachment: TNEFAttachment, number: int) -> str:
     codepage = attachment.codepage
     try:
         long_name = _text(attachment.long_filename(), codepage)
-    except Exception:  # the short name behind it is bytes in an unknown code page
+    except Exception:  # it falls back to .name, which fails on non-UTF-8 bytes
         long_name = None
+    # .name decodes strictly as UTF-8, but short names are in the OEM code page: use the raw one.
     short_name = _text(getattr(attachment, "_name", None), codepage)
     return long_name or short_name or f"attachment-{number}"
 
@@ -270,7 +269,7 @@ def _text(value: object, codepage: str | None) -> str | None:
 # keeps it busy for many minutes, a multi-valued property with a huge count makes it build one
 # Python object per value until memory runs out, and each record re-copies the rest of the
 # stream. _TnefGuard reads the structure the way tnefparse will and refuses such shapes first.
-# Record and property layout: [MS-OXTNEF] 2.1.3.1 and 2.1.3.4.
+# Record and property layout: [MS-OXTNEF] section 2.1.3.
 
 _MAX_RECORDS = 1_000  # per stream; legitimate files have about 20 plus 6 per attachment
 _MAX_VALUES = 100_000  # property values over the stream and all embedded messages
