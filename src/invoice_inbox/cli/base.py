@@ -1,0 +1,120 @@
+"""What every command shares: the Typer app and its groups, the consoles, the open App,
+and the rule that a user's mistake is one sentence on stderr and exit status 1."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from invoice_inbox.auth.secrets import SecretError
+from invoice_inbox.connectors.errors import ConnectorError
+from invoice_inbox.pipeline.rules import InvalidRule
+from invoice_inbox.pipeline.senders import InvalidPattern
+from invoice_inbox.runtime import lease
+from invoice_inbox.runtime.context import App, resolve_data_dir
+from invoice_inbox.store.errors import StoreError
+
+
+class UserError(Exception):
+    """A mistake the user can fix; printed as one sentence."""
+
+
+# The errors a user can cause or fix: printed as one sentence, exit status 1.
+USER_ERRORS = (
+    UserError,
+    StoreError,
+    ConnectorError,
+    lease.SourceBusy,
+    InvalidPattern,
+    InvalidRule,
+    SecretError,
+)
+
+
+class _Group(TyperGroup):
+    """Turns user errors from any command into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except USER_ERRORS as exc:
+            msg = f"source {exc}" if isinstance(exc, lease.SourceBusy) else str(exc)
+            err.print(f"error: {msg}", highlight=False, markup=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    name="invoice-inbox",
+    help="Get supplier invoices out of e-mail and into accounts payable, exactly once.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+source_app = typer.Typer(help="Connect and manage mailboxes (sources).", no_args_is_help=True)
+documents_app = typer.Typer(help="The documents queue.", no_args_is_help=True)
+app.add_typer(source_app, name="source")
+rule_app = typer.Typer(
+    help="Import rules: per source, in order, the first match says what to do with a mail.",
+    no_args_is_help=True,
+)
+app.add_typer(documents_app, name="documents")
+app.add_typer(rule_app, name="rule")
+
+# Piped output is for programs and logs: no wrapping at 80 columns.
+out = Console(width=None if sys.stdout.isatty() else 250, soft_wrap=not sys.stdout.isatty())
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
+
+
+class Security(StrEnum):
+    ssl = "ssl"
+    starttls = "starttls"
+    none = "none"
+
+
+class _State:
+    data_dir: Path | None = None
+    _app: App | None = None
+
+    def open(self) -> App:
+        if self._app is None:
+            self._app = App.open(resolve_data_dir(self.data_dir))
+        return self._app
+
+
+state = _State()
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@app.callback()
+def _global(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Where the database and files live (env INVOICE_INBOX_HOME; "
+            "default ./invoice-inbox-data).",
+        ),
+    ] = None,
+) -> None:
+    if state._app is not None:  # a new invocation in the same process (tests)
+        state._app.close()
+        state._app = None
+    state.data_dir = data_dir
+
+
+def print_json(value: Any) -> None:
+    out.file.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None

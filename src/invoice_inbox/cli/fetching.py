@@ -1,0 +1,185 @@
+"""``invoice-inbox fetch``, ``runs`` and ``messages``: fetch now and read the log."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from invoice_inbox.auth.secrets import SecretError
+from invoice_inbox.cli.base import JsonOpt, UserError, app, err, iso, out, print_json, state
+from invoice_inbox.connectors.errors import ConnectorError
+from invoice_inbox.runtime import lease, runner
+from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.sync import RunSummary
+from invoice_inbox.store import sources as sources_store
+from invoice_inbox.store.errors import StoreError
+from invoice_inbox.store.models import Message, Run, Source
+
+
+def _summary_line(s: RunSummary) -> str:
+    return (
+        f"{s.source}: {s.messages_seen} new messages, {s.imported} imported, "
+        f"{s.not_imported} not imported, {s.quarantined} quarantined, "
+        f"{s.duplicates} duplicates, {s.documents_created} documents"
+    )
+
+
+def _fetch_one(a: App, name: str) -> RunSummary:
+    if not sys.stderr.isatty():
+        return runner.fetch(a, name)
+    with Progress(
+        TextColumn(f"[bold]{name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("fetch", total=None)
+        return runner.fetch(
+            a, name, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+
+@app.command("fetch")
+def fetch_cmd(
+    name: Annotated[str | None, typer.Argument(help="The source to fetch now.")] = None,
+    all_sources: Annotated[bool, typer.Option("--all", help="Fetch every active source.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fetch a source now and print the run summary."""
+    if bool(name) == all_sources:
+        raise UserError("name one source, or use --all")
+    a = state.open()
+    if name:
+        names = [name]
+    else:
+        with a.db.session() as s:
+            names = [src.name for src in sources_store.all_sources(s, active_only=True)]
+    results: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for n in names:
+        try:
+            summary = _fetch_one(a, n)
+        except (ConnectorError, lease.SourceBusy, StoreError, SecretError) as exc:
+            if name:
+                raise
+            failures.append(f"{n}: {exc}")
+            results.append({"source": n, "status": "failed", "error": str(exc)})
+            continue
+        results.append(vars(summary) | {"status": str(summary.status)})
+        if not as_json:
+            out.print(_summary_line(summary))
+    if as_json:
+        print_json(results if all_sources else results[0])
+    for f in failures:
+        err.print(f"error: {f}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command("runs")
+def runs_cmd(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The log: one line per fetch with its counts."""
+    a = state.open()
+    with a.db.session() as s:
+        q = select(Run, Source.name).join(Source).order_by(Run.id.desc()).limit(limit)
+        if source:
+            q = q.where(Source.name == source)
+        rows = [
+            {
+                "id": r.id,
+                "source": name,
+                "trigger": r.trigger,
+                "status": r.status,
+                "started_at": iso(r.started_at),
+                "finished_at": iso(r.finished_at),
+                "messages_seen": r.messages_seen,
+                "imported": r.imported,
+                "not_imported": r.not_imported,
+                "quarantined": r.quarantined,
+                "duplicates": r.duplicates,
+                "documents_created": r.documents_created,
+                "errors": r.errors,
+                "error": r.error,
+            }
+            for r, name in s.execute(q)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    t = Table("id", "source", "started", "status", "seen", "imported", "not imp.", "docs", "error")
+    for r in rows:
+        t.add_row(
+            str(r["id"]),
+            r["source"],
+            (r["started_at"] or "")[:19],
+            r["status"],
+            str(r["messages_seen"]),
+            str(r["imported"]),
+            str(r["not_imported"]),
+            str(r["documents_created"]),
+            r["error"] or "",
+        )
+    out.print(t)
+
+
+@app.command("messages")
+def messages_cmd(
+    source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
+    limit: Annotated[int, typer.Option(help="How many, newest first.")] = 200,
+    as_json: JsonOpt = False,
+) -> None:
+    """The ledger: every mail seen, with its decision and the reason."""
+    a = state.open()
+    with a.db.session() as s:
+        q = select(Message, Source.name).join(Source).order_by(Message.id.desc()).limit(limit)
+        if source:
+            q = q.where(Source.name == source)
+        rows = [
+            {
+                "id": m.id,
+                "source": name,
+                "folder": m.folder,
+                "uidvalidity": m.uidvalidity,
+                "uid": m.uid,
+                "message_id": m.message_id,
+                "sender": m.sender,
+                "subject": m.subject,
+                "sent_at": iso(m.sent_at),
+                "received_at": iso(m.received_at),
+                "decision": m.decision,
+                "reason": m.reason,
+                "state": m.state,
+                "filed_to": m.filed_to,
+                "raw_sha256": m.raw_sha256,
+                "duplicate_of": m.duplicate_of_id,
+                "documents": len(m.documents),
+            }
+            for m, name in s.execute(q)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    t = Table("id", "source", "folder", "uid", "sender", "subject", "decision", "reason")
+    for r in rows:
+        t.add_row(
+            str(r["id"]),
+            r["source"],
+            r["folder"],
+            str(r["uid"]),
+            r["sender"] or "",
+            r["subject"][:40],
+            r["decision"],
+            r["reason"],
+        )
+    out.print(t)

@@ -1,0 +1,101 @@
+"""``invoice-inbox inspect FILE``: judge one mail or document file, no mailbox needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from invoice_inbox.cli.base import JsonOpt, UserError, app, out, print_json, state
+from invoice_inbox.cli.documents import invoice_summary
+from invoice_inbox.pipeline.decide import Document, Policy, decide
+from invoice_inbox.pipeline.senders import normalize_pattern
+from invoice_inbox.pipeline.wrap import is_document_file, wrap_in_mail
+from invoice_inbox.runtime.sync import SourcePlan
+from invoice_inbox.store import documents as documents_store
+from invoice_inbox.store import sources as sources_store
+
+
+@app.command("inspect")
+def inspect_cmd(
+    file: Annotated[Path, typer.Argument(help="A message file (.eml), or a PDF or XML file.")],
+    source: Annotated[
+        str | None,
+        typer.Option(help="Judge it as this source would (its senders, rules and options)."),
+    ] = None,
+    allow_sender: Annotated[
+        list[str] | None, typer.Option(help="Allowed sender pattern (repeatable).")
+    ] = None,
+    allow_images: Annotated[bool, typer.Option(help="Images count as documents.")] = False,
+    import_body: Annotated[
+        bool, typer.Option(help="No document attachment: render the mail body to PDF.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the decision, the documents and the skipped parts for one file; no mailbox needed.
+
+    A PDF or XML file is inspected as if it came attached to a mail."""
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise UserError(f"cannot read {file}: {exc.strerror}") from None
+    if is_document_file(raw):
+        raw = wrap_in_mail(file.name, raw)
+    policy = Policy(
+        allowed_senders=tuple(normalize_pattern(p) for p in allow_sender or []),
+        allow_images=allow_images,
+        body_fallback=import_body,
+    )
+    company_id = None
+    if source is not None:
+        a = state.open()
+        with a.db.session() as s:
+            plan = SourcePlan.of(sources_store.get(s, source))
+        policy, company_id = plan.policy, plan.company_id
+    d = decide(raw, policy)
+    duplicates: dict[str, tuple[int, str]] = {}
+    if company_id is not None and d.documents:
+        with state.open().db.session() as s:
+            duplicates = documents_store.find_duplicates(s, company_id, d.documents)
+    result = {
+        "decision": str(d.verdict),
+        "reason": d.reason,
+        "rule": d.rule,
+        "documents": [_document_json(doc, duplicates.get(doc.sha256)) for doc in d.documents],
+        "skipped": [{"name": p.name, "reason": p.reason} for p in d.skipped],
+    }
+    if as_json:
+        print_json(result)
+        return
+    out.print(f"{d.verdict}: {d.reason}", highlight=False)
+    for doc in result["documents"]:
+        line = f"  {doc['filename']}  {doc['kind']}  {doc['size']} bytes"
+        if doc["einvoice"]:
+            ei = doc["einvoice"]
+            line += f"  {ei['format']} {ei['document_type']} {invoice_summary(ei)}"
+        if doc["duplicate_of"]:
+            line += f"  (duplicate of document {doc['duplicate_of']})"
+        out.print(line, highlight=False, markup=False)
+    for p in result["skipped"]:
+        out.print(f"  skipped {p['name']}: {p['reason']}", highlight=False, markup=False)
+
+
+def _document_json(doc: Document, duplicate: tuple[int, str] | None) -> dict[str, Any]:
+    return {
+        "filename": doc.filename,
+        "media_type": doc.media_type,
+        "sha256": doc.sha256,
+        "size": doc.size,
+        "kind": doc.kind,
+        "einvoice": doc.einvoice.as_dict() if doc.einvoice else None,
+        "rule": doc.rule,
+        "origin": {
+            "sender": doc.origin_sender,
+            "date": doc.origin_date.isoformat() if doc.origin_date else None,
+        }
+        if doc.origin_sender or doc.origin_date
+        else None,
+        "duplicate_of": duplicate[0] if duplicate else None,
+        "duplicate_kind": duplicate[1] if duplicate else None,
+    }
