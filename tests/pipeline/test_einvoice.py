@@ -574,3 +574,14 @@ def test_key_falls_back_to_the_normalised_seller_name() -> None:
     assert EInvoice(format="ubl", document_type="invoice", number="7").key is None
     spaced = EInvoice(format="ubl", document_type="invoice", number="7", seller_vat_id="de 123")
     assert spaced.key == "DE123|7|invoice"
+
+
+def test_pdfs_without_embedded_files_are_not_parsed_but_every_einvoice_pdf_is() -> None:
+    from invoice_inbox.pipeline.einvoice.pdf import may_embed_files
+
+    assert not may_embed_files(b"%PDF-1.4\n" + bytes(range(256)) * 100)
+    assert may_embed_files(b"%PDF-1.5\n1 0 obj << /Type /ObjStm /N 3 >> stream")
+    einvoice_pdfs = [p for p in CORPUS.glob("*.pdf") if "plain" not in p.name]
+    assert einvoice_pdfs
+    for path in einvoice_pdfs:
+        assert may_embed_files(path.read_bytes()), path.name

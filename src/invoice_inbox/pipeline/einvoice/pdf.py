@@ -62,8 +62,18 @@ def _as_embedded(document: EInvoice, name: str) -> EInvoice:
     return replace(document, format=container)
 
 
+def may_embed_files(data: bytes) -> bool:
+    """False when the PDF provably embeds no file, without parsing it: an embedded file needs an
+    /EmbeddedFiles name tree or an /AF array, and both sit in uncompressed objects unless the
+    PDF packs objects into compressed object streams (/ObjStm). Saves pypdf's repair scan of
+    damaged PDFs, by far its slowest path."""
+    return b"/EmbeddedFile" in data or b"/AF" in data or b"/ObjStm" in data
+
+
 def _candidates(data: bytes) -> list[tuple[str, bytes]]:
     """Embedded ``*.xml`` files, known names first; [] for a PDF pypdf cannot read."""
+    if not may_embed_files(data):
+        return []
     with _quiet_pypdf():
         try:
             reader = PdfReader(io.BytesIO(data), strict=False)
