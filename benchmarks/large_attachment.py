@@ -1,0 +1,281 @@
+"""Large-attachment benchmark: how much memory and time does ``decide`` need for a mail with one
+big PDF attachment, compared with the standard library only parsing and decoding the same mail?
+
+One run, nothing on the network:
+
+1. for each size (``--sizes-mb``, default 10 and 50), write a mail with one PDF of exactly that
+   size (a valid one-page PDF padded with a stream of random bytes, as a scan is) as
+   base64 in 76-character CRLF lines, as mail carries it, to a temporary file;
+2. baseline, in a fresh process: ``email.message_from_bytes(raw, policy=compat32)``, then
+   ``get_payload(decode=True)`` of every part from ``walk()``;
+3. decide, in a fresh process: ``decide(raw)``, checked to import one document with the PDF's
+   exact size and SHA-256;
+4. each process reads the mail from the file, runs the step ``--runs`` times (3) for the time
+   (the best run counts), reports its peak RSS growth over the first run (``ru_maxrss`` after
+   minus before: what the step added on top of the interpreter, the imports and the raw mail),
+   then runs it once more under ``tracemalloc`` for the peak of Python allocations;
+5. print a table: time, tracemalloc peak and RSS growth per step, and decide / baseline.
+
+Run it from the repository root::
+
+    .venv/bin/python benchmarks/large_attachment.py [--sizes-mb 10 50] [--runs 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+MB = 1024 * 1024
+STEPS = ("baseline", "decide")
+
+
+# -- the mail -------------------------------------------------------------------------------
+
+
+def big_pdf(size: int, seed: int = 2024) -> bytes:
+    """A well-formed one-page PDF of exactly *size* bytes; a stream of random bytes fills it."""
+
+    def build(filler: int) -> bytes:
+        bodies = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+            b"<< /Length %d >>\nstream\n" % filler
+            + random.Random(seed).randbytes(filler)
+            + b"\nendstream",
+        ]
+        out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for number, body in enumerate(bodies, start=1):
+            offsets.append(len(out))
+            out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+        xref = len(out)
+        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+        out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+        out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(bodies) + 1)
+        out += b"startxref\n%d\n%%%%EOF\n" % xref
+        return bytes(out)
+
+    filler = size - len(build(0))
+    data = build(filler)
+    data = build(filler + size - len(data))  # the /Length and xref digits may have grown
+    if len(data) != size:
+        raise AssertionError(f"PDF is {len(data)} bytes, not {size}")
+    return data
+
+
+def mail_with(pdf: bytes, name: str) -> bytes:
+    head = (
+        "From: Scanner <scans@supplier.example>\r\n"
+        "To: Accounts Payable <ap@buyer.example>\r\n"
+        f"Subject: Scanned invoice {name}\r\n"
+        "Date: Mon, 04 Mar 2024 10:00:00 +0100\r\n"
+        f"Message-ID: <{name}@bench.invoice-inbox.example>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="=_bench"\r\n'
+        "\r\n"
+        "--=_bench\r\n"
+        "Content-Type: text/plain; charset=us-ascii\r\n"
+        "\r\n"
+        "Please find the scanned invoice attached.\r\n"
+        "--=_bench\r\n"
+        f'Content-Type: application/pdf; name="{name}"\r\n'
+        f'Content-Disposition: attachment; filename="{name}"\r\n'
+        "Content-Transfer-Encoding: base64\r\n"
+        "\r\n"
+    ).encode()
+    body = base64.encodebytes(pdf).replace(b"\n", b"\r\n")
+    return head + body + b"--=_bench--\r\n"
+
+
+# -- one step, in a child process -----------------------------------------------------------
+
+
+def _baseline(raw: bytes) -> int:
+    import email
+    from email import policy
+
+    msg = email.message_from_bytes(raw, policy=policy.compat32)
+    decoded = 0
+    for part in msg.walk():
+        data = part.get_payload(decode=True)
+        decoded += len(data) if isinstance(data, bytes) else 0
+    return decoded
+
+
+def _decide_step(expect_size: int, expect_sha256: str) -> Callable[[bytes], int]:
+    sys.path.insert(0, str(REPO / "src"))
+    from invoice_inbox.pipeline.decide import Verdict, decide
+
+    def step(raw: bytes) -> int:
+        d = decide(raw)
+        if d.verdict is not Verdict.IMPORT or len(d.documents) != 1:
+            raise SystemExit(f"decide did not import one document: {d.verdict}: {d.reason}")
+        doc = d.documents[0]
+        if doc.size != expect_size or doc.sha256 != expect_sha256:
+            raise SystemExit(f"document is {doc.size} bytes, sha256 {doc.sha256}: wrong")
+        return doc.size
+
+    return step
+
+
+def _max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _timed(step: Callable[[bytes], int], raw: bytes) -> float:
+    began = time.perf_counter()
+    step(raw)
+    return time.perf_counter() - began
+
+
+def child(step_name: str, mail: Path, runs: int, size: int, sha256: str) -> dict[str, float]:
+    """Measure one step on the mail in *mail*, in this (fresh) process."""
+    step = _baseline if step_name == "baseline" else _decide_step(size, sha256)
+    raw = mail.read_bytes()
+    rss_before = _max_rss_mb()
+    seconds = [_timed(step, raw)]
+    rss_after = _max_rss_mb()  # the first run only: later runs reuse freed memory
+    seconds += [_timed(step, raw) for _ in range(runs - 1)]
+    tracemalloc.start()
+    step(raw)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {
+        "seconds": min(seconds),
+        "seconds_runs": seconds,
+        "tracemalloc_peak_mb": peak / MB,
+        "rss_before_mb": rss_before,
+        "rss_delta_mb": rss_after - rss_before,
+    }
+
+
+def run_child(step_name: str, mail: Path, runs: int, size: int, sha256: str) -> dict[str, float]:
+    argv = [sys.executable, str(Path(__file__).resolve()), "--child", step_name]
+    argv += ["--mail", str(mail), "--runs", str(runs), "--size", str(size), "--sha256", sha256]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{step_name} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    return json.loads(out.stdout)
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    pdf_mb: float
+    mail_mb: float
+    step: str
+    seconds: float
+    seconds_runs: list[float]
+    tracemalloc_peak_mb: float
+    rss_before_mb: float
+    rss_delta_mb: float
+
+
+@dataclass
+class Report:
+    python: str
+    platform: str
+    nproc: int
+    runs: int
+    rows: list[Row] = field(default_factory=list)
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.1f}x" if b > 0 else "-"
+
+
+def print_report(r: Report) -> None:
+    print("invoice-inbox large-attachment benchmark: decide vs. stdlib parse + decode")
+    print(f"machine : {r.nproc} CPUs, Python {r.python}, {r.platform}; best of {r.runs} runs")
+    header = (
+        f"{'PDF MB':>7} {'mail MB':>8}  {'step':<8} {'time s':>7} "
+        f"{'tracemalloc peak MB':>20} {'RSS delta MB':>13} {'peak / mail':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in r.rows:
+        print(
+            f"{row.pdf_mb:>7.1f} {row.mail_mb:>8.1f}  {row.step:<8} {row.seconds:>7.2f} "
+            f"{row.tracemalloc_peak_mb:>20.1f} {row.rss_delta_mb:>13.1f} "
+            f"{_ratio(row.tracemalloc_peak_mb, row.mail_mb):>12}"
+        )
+    for size in sorted({row.pdf_mb for row in r.rows}):
+        base, dec = (next(x for x in r.rows if x.pdf_mb == size and x.step == s) for s in STEPS)
+        print(
+            f"{size:g} MB PDF: decide / baseline = time {_ratio(dec.seconds, base.seconds)}, "
+            f"tracemalloc peak {_ratio(dec.tracemalloc_peak_mb, base.tracemalloc_peak_mb)}, "
+            f"RSS delta {_ratio(dec.rss_delta_mb, base.rss_delta_mb)}"
+        )
+
+
+def run(args: argparse.Namespace) -> Report:
+    nproc = os.cpu_count() or 0
+    if hasattr(os, "sched_getaffinity"):
+        nproc = len(os.sched_getaffinity(0))
+    report = Report(
+        python=platform.python_version(),
+        platform=f"{platform.system()} {platform.release()} {platform.machine()}",
+        nproc=nproc,
+        runs=args.runs,
+    )
+    log = (lambda msg: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
+    with tempfile.TemporaryDirectory(prefix="invoice-inbox-bench-") as tmp:
+        for size_mb in args.sizes_mb:
+            size = int(size_mb * MB)
+            pdf = big_pdf(size)
+            sha256 = hashlib.sha256(pdf).hexdigest()
+            mail = Path(tmp) / f"mail-{size_mb:g}mb.eml"
+            mail.write_bytes(mail_with(pdf, f"scan-{size_mb:g}mb.pdf"))
+            mail_mb = mail.stat().st_size / MB
+            del pdf
+            for step in STEPS:
+                log(f"{size_mb:g} MB PDF ({mail_mb:.1f} MB mail): {step} ...")
+                figures = run_child(step, mail, args.runs, size, sha256)
+                report.rows.append(Row(size / MB, mail_mb, step, **figures))
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p.add_argument("--sizes-mb", type=float, nargs="+", default=[10, 50], help="PDF sizes (10 50)")
+    p.add_argument("--runs", type=int, default=3, help="timed runs per step, best counts (3)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
+    p.add_argument("--mail", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--sha256", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.runs < 1 or any(s <= 0 for s in args.sizes_mb):
+        p.error("--runs and --sizes-mb must be positive")
+    if args.child:
+        print(json.dumps(child(args.child, args.mail, args.runs, args.size, args.sha256)))
+        return 0
+    report = run(args)
+    if args.json:
+        print(json.dumps(asdict(report), indent=2))
+    else:
+        print_report(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
