@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import pytest
 from einvoice_samples import ORDER_X, UBL_CREDIT_NOTE, cii_invoice, pdf_with_files
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -88,29 +87,16 @@ def corpus_mails() -> tuple[bytes, ...]:
     return tuple(p.read_bytes() for p in sorted(CORPUS.glob("*.eml")))
 
 
-def check(raw: bytes, policy: Policy, *, tolerate_known: bool = False) -> Decision:
-    """The properties every decision has, for any input. With *tolerate_known*, the product
-    bugs already pinned by the xfail tests below pass, so that the test still catches new ones."""
+def check(raw: bytes, policy: Policy) -> Decision:
+    """The properties every decision has, for any input."""
     d = decide(raw, policy)  # must not raise
     assert isinstance(d, Decision) and d.reason
-    if not (tolerate_known and any(sign in d.reason for sign in KNOWN_BUGS)):
-        assert not d.reason.startswith(BUG_PREFIXES), d.reason
+    assert not d.reason.startswith(BUG_PREFIXES), d.reason
     if d.verdict is Verdict.IMPORT:
         assert d.documents
     else:
         assert d.documents == ()
     return d
-
-
-# What the reasons of the known bugs (see the xfail tests) hold.
-KNOWN_BUGS = (
-    "embedded null character",  # a NUL in a charset name
-    "codec failed (UnicodeError",  # the codecs 'undefined', 'idna', 'punycode'
-    "Python int too large to convert",  # Date numbers beyond a C long ...
-    "signed integer is greater than maximum",
-    "must have magnitude <=",  # ... or beyond timedelta
-    "maximum recursion depth exceeded",  # From with ~1,000 nested comments
-)
 
 
 # -- strategies ------------------------------------------------------------------------------
@@ -328,22 +314,9 @@ def test_valid_builder_mails(recipe: Recipe, policy: Policy) -> None:
     check(recipe.build(), policy)
 
 
-CHARSET_BUG = (
-    "BUG (found by the searches of the three mutation tests that carry it): a "
-    "charset name from the mail that Python's codecs reject with something other than "
-    "LookupError/UnicodeDecodeError escapes decide's checks. A NUL in the name raises "
-    "ValueError('embedded null character'); the codecs 'undefined', 'idna' and 'punycode' "
-    "raise plain UnicodeError. mime._bytes_to_text catches neither (RFC 2047 words in "
-    "From/To/Subject and file names, body text for keyword rules), nor do the compat32 helpers "
-    "mime calls (get_filename -> collapse_rfc2231_value, get_content_charset). 'From: "
-    "=?\\x00tf-8?q?=C2=A0?= <0@supplier.example>' gives 'could not read the message headers: "
-    "embedded null character'; 'filename*=undefined''a.pdf' gives 'could not read the "
-    "message (has-attachment): UnicodeError: ...'."
-)
 NBSP_SENDER = Recipe("mail", {"from_": "\xa0 <0@supplier.example>", "crlf": True})
 
 
-@pytest.mark.xfail(strict=True, reason=CHARSET_BUG)
 @PROPERTY
 @given(
     recipe=builder_mails(),
@@ -370,10 +343,9 @@ def test_mutated_mails_fail_in_no_new_way(
 ) -> None:
     """While the known bugs are open, this keeps the search running for other ones."""
     raw = recipe.build() if isinstance(recipe, Recipe) else recipe
-    check(mutate(raw, steps), policy, tolerate_known=True)
+    check(mutate(raw, steps), policy)
 
 
-@pytest.mark.xfail(strict=True, reason=CHARSET_BUG)
 @PROPERTY
 @given(
     raw=corpus_mail(),
@@ -396,7 +368,6 @@ def test_every_corpus_mail_as_it_is() -> None:
             check(raw, policy)
 
 
-@pytest.mark.xfail(strict=True, reason=CHARSET_BUG)
 @PROPERTY
 @given(
     recipe=st.one_of(builder_mails(), corpus_mail()),
@@ -420,15 +391,6 @@ def test_mails_mutated_with_mime_tokens(
     check(mutate(raw, steps), policy)
 
 
-DATE_BUG = (
-    "BUG (found by this test): a Date header with a number out of range makes "
-    "email.utils.parsedate_to_datetime raise OverflowError ('Python int too large to convert "
-    "to C long' for a year of 99999999999999999999, 'signed integer is greater than maximum' "
-    "for 2147483648, 'days=...; must have magnitude <= 999999999' for a huge zone), which "
-    "mime._headers_of does not catch (only TypeError, ValueError, IndexError): the mail and "
-    "its PDF are quarantined as 'could not read the message headers: ...' instead of being "
-    "read with date=None."
-)
 DATED_PDF = make_pdf("dated")
 DATED = make_mail(
     attachments=[Attachment("a.pdf", DATED_PDF)], date="Mon, 04 Mar 2024 10:00:00 +0000"
@@ -436,7 +398,6 @@ DATED = make_mail(
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-@pytest.mark.xfail(strict=True, reason=DATE_BUG)
 @PROPERTY
 @given(
     day=st.integers(),
@@ -470,16 +431,6 @@ def test_sanitize_removes_directories_and_ascii_controls(name: str | None) -> No
     assert out.strip() == out or len(out) == 150
 
 
-SANITIZE_BUG = (
-    "BUG: filenames.sanitize does not give a safe single component. (1) Found by this test: "
-    "it keeps C1 control characters U+0080-U+009F ('a\\x85b' keeps NEL, a line break; "
-    "U+009B is a terminal CSI). Pinned by hand: (2) it strips leading dots before spaces, so "
-    "'. ..' -> '..' (the parent directory) and '. .bashrc' -> '.bashrc'; (3) it limits names "
-    "to 150 characters, not bytes: 150 CJK characters are 442+ UTF-8 bytes, over the 255-byte "
-    "NAME_MAX of Linux file systems, so writing such a document to disk fails."
-)
-
-
 def is_safe_component(name: str) -> bool:
     return (
         bool(name)
@@ -492,7 +443,6 @@ def is_safe_component(name: str) -> bool:
     )
 
 
-@pytest.mark.xfail(strict=True, reason=SANITIZE_BUG)
 @PROPERTY
 @given(name=st.one_of(st.text(), st.text(st.sampled_from("./\\ .\x00\x85\u202eab"))))
 @example(name=". ..")

@@ -207,6 +207,9 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
     names = ", ".join(d.filename for d in w.documents)
     count = len(w.documents)
     reason = f"{count} document{'s' if count != 1 else ''} from {w.headers.sender}: {names}"
+    damaged = [d.filename for d in w.documents if d.damaged]
+    if damaged:
+        reason += f"; damaged in transfer, imported as far as readable: {', '.join(damaged)}"
     return Decision(
         Verdict.IMPORT,
         _with_rule(w.rule, reason),

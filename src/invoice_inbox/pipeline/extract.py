@@ -44,6 +44,7 @@ class Document:
     rule: str | None = None  # the import rule that matched the mail
     origin_sender: str | None = None  # the sender of the forwarded mail it came in
     origin_date: datetime | None = None
+    damaged: bool = False  # its base64 was damaged: imported as far as it could be decoded
 
     @cached_property
     def sha256(self) -> str:
@@ -82,6 +83,7 @@ class Extraction:
     documents: list[Document] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     tnef_html: str | None = None  # the HTML body Outlook packed into a winmail.dat, if any
+    unpacked: int = 0  # bytes taken out of archives so far, over all levels
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,8 @@ def extract(parsed: mime.ParsedMessage, options: Options | None = None) -> Extra
 
 def _classify(f: _File, depth: int, options: Options, out: Extraction) -> None:
     media = sniff.media_type(f.data)
+    if f.damaged and media is None:  # nothing recognisable could be decoded
+        raise _damaged(f)
     if sniff.is_never_a_document(f.filename, f.data):
         out.skipped.append(Skipped(f.label, "executable, script or macro file: never a document"))
     elif media == sniff.PDF:
@@ -143,16 +147,12 @@ def _classify(f: _File, depth: int, options: Options, out: Extraction) -> None:
     elif media == sniff.XML:
         _xml(f, out)
     elif media in sniff.IMAGES:
-        if f.damaged:
-            raise _damaged(f)
         if not (options.allow_images or options.any_attachment):
             out.skipped.append(Skipped(f.label, "image (this source does not import images)"))
         elif f.inline:
             out.skipped.append(Skipped(f.label, "image shown in the mail text"))
         else:
             out.documents.append(_document(f, media, Kind.IMAGE))
-    elif f.damaged:
-        raise _damaged(f)
     elif options.any_attachment:
         out.documents.append(_document(f, f.declared or "application/octet-stream", Kind.FILE))
     else:
@@ -176,6 +176,7 @@ def _document(
         einvoice=invoice,
         origin_sender=origin.sender if origin else None,
         origin_date=origin.date if origin else None,
+        damaged=f.damaged,
     )
 
 
@@ -206,7 +207,7 @@ def _xml(f: _File, out: Extraction) -> None:
     except einvoice.EInvoiceError as exc:
         # An unreadable or refused e-invoice quarantines the mail; other markup (an HTML page,
         # a bookmarks file) is only skipped, with the same reason.
-        if _EINVOICE_ROOT.search(f.data[:8192]):
+        if _EINVOICE_ROOT.search(_ascii_head(f.data)):
             raise Unreadable(f"{f.label}: {exc}") from None
         out.skipped.append(Skipped(f.label, f"not an e-invoice: {exc}"))
         return
@@ -218,13 +219,29 @@ def _xml(f: _File, out: Extraction) -> None:
         out.documents.append(_document(f, "application/xml", Kind.EINVOICE_XML, invoice))
 
 
+def _ascii_head(data: bytes) -> bytes:
+    """The start of an XML file as UTF-8, also when it is UTF-16 (with a byte-order mark)."""
+    head = data[:8192]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return head.decode("utf-16", "ignore").encode("utf-8")
+    return head
+
+
 def _archive(f: _File, depth: int, options: Options, out: Extraction) -> None:
     if depth >= options.max_depth:
         raise Unreadable(f"{f.label}: archives are nested more than {options.max_depth} deep")
+    # one budget for the whole mail: archives inside archives share the total size limit
+    budget = options.zip_limits.max_total_size - out.unpacked
     try:
-        unpacked = containers.unzip(f.data, options.zip_limits)
+        if budget <= 0:
+            raise containers.ContainerRefused(
+                f"the archives of this mail unpack to more than "
+                f"{options.zip_limits.max_total_size:,} bytes"
+            )
+        unpacked = containers.unzip(f.data, replace(options.zip_limits, max_total_size=budget))
     except containers.ContainerRefused as exc:
         raise Unreadable(f"{f.label}: {exc}") from None
+    out.unpacked += sum(len(e.data) for e in unpacked.entries)
     names = {e.name for e in unpacked.entries}
     if "[Content_Types].xml" in names:  # OOXML: a Word/Excel/PowerPoint file, not an archive
         macro = any(n.endswith("vbaProject.bin") for n in names)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-_MAX_LEN = 150
+# C0 and C1 controls, DEL, and what Windows or POSIX refuse in a file name
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f-\x9f/\\:*?"<>|]+')
+_MAX_LEN = 150  # characters
+_MAX_BYTES = 240  # UTF-8 bytes; file systems allow 255
 
 
 def sanitize(name: str | None, *, default: str = "document") -> str:
-    """Return a single path component: no directories, no control characters, no leading dots.
+    """Return a single path component: no directories, no control characters, no leading or
+    trailing dots and spaces (Windows drops trailing ones, turning ``invoice.js.`` into a script).
 
     ``../../etc/passwd`` becomes ``passwd``; ``C:\\x\\y.pdf`` becomes ``y.pdf``; an empty or
     missing name becomes *default*. Long names are shortened, keeping the extension.
@@ -19,13 +22,23 @@ def sanitize(name: str | None, *, default: str = "document") -> str:
         return default
     name = unicodedata.normalize("NFC", name)
     name = re.split(r"[/\\]", name)[-1]
-    name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
+    name = _UNSAFE.sub("_", name)
+    previous = None
+    while name != previous:
+        previous, name = name, name.strip().strip(".")
     if not name:
         return default
-    if len(name) > _MAX_LEN:
-        stem, dot, ext = name.rpartition(".")
-        if dot and 0 < len(ext) <= 10:
-            name = stem[: _MAX_LEN - len(ext) - 1] + "." + ext
-        else:
-            name = name[:_MAX_LEN]
-    return name
+    return _shorten(name)
+
+
+def _shorten(name: str) -> str:
+    if len(name) <= _MAX_LEN and len(name.encode("utf-8")) <= _MAX_BYTES:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not (dot and 0 < len(ext) <= 10 and stem):
+        stem, ext = name, ""
+    suffix = f".{ext}" if ext else ""
+    stem = stem[: _MAX_LEN - len(suffix)]
+    while len((stem + suffix).encode("utf-8")) > _MAX_BYTES:
+        stem = stem[:-1]
+    return stem.rstrip(" .") + suffix

@@ -8,8 +8,11 @@ for malformed input: problems become ``defects`` on the result.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.header
 import email.utils
+import quopri
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -110,6 +113,7 @@ class MessageTooComplex(ValueError):
 # Forwarded mails inside forwarded mails: real ones stop at a handful of levels.
 MAX_FORWARD_DEPTH = 20
 MAX_PARTS = 5000
+MAX_HEADER_CHARS = 16 * 1024
 
 
 def decode_header_value(value: object) -> str:
@@ -117,6 +121,8 @@ def decode_header_value(value: object) -> str:
     if value is None:
         return ""
     raw = str(value) if isinstance(value, email.header.Header) else _fix_8bit(str(value))
+    # the standard decoder is quadratic in the number of encoded words; no real header is long
+    raw = raw[:MAX_HEADER_CHARS]
     try:
         chunks = email.header.decode_header(raw)
     except Exception:  # malformed encoded-words: keep the text as it is
@@ -135,9 +141,21 @@ def _bytes_to_text(data: bytes, charset: str | None) -> str:
         if cs and cs != "unknown-8bit":
             try:
                 return data.decode(cs)
-            except (LookupError, UnicodeDecodeError):
+            # unknown names, and codecs that are not for text ("undefined", "idna", "utf\0-8")
+            except (LookupError, UnicodeError, ValueError):
                 continue
     return data.decode("cp1252", errors="replace")
+
+
+def _declared_text(data: bytes, charset: str | None) -> str:
+    """Text in the charset the mail declares, bad bytes replaced (U+FFFD); when the name is not
+    a usable codec at all, as ``_bytes_to_text`` guesses it."""
+    if charset:
+        try:
+            return data.decode(charset, errors="replace")
+        except (LookupError, UnicodeError, ValueError):
+            pass
+    return _bytes_to_text(data, None)
 
 
 def _fix_8bit(text: str) -> str:
@@ -154,7 +172,10 @@ def _fix_8bit(text: str) -> str:
 
 def _headers_of(msg: Message) -> Headers:
     from_value = decode_header_value(msg.get("From"))
-    name, addr = email.utils.parseaddr(from_value)
+    try:
+        name, addr = email.utils.parseaddr(from_value)
+    except RecursionError:  # thousands of nested (comments): no address can be read
+        name, addr = "", ""
     addr = addr.strip().lower() or None
     if addr and "@" not in addr:
         addr = None
@@ -162,7 +183,7 @@ def _headers_of(msg: Message) -> Headers:
     if msg.get("Date"):
         try:
             date = email.utils.parsedate_to_datetime(str(msg.get("Date")))
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
             date = None
         if date is not None and date.tzinfo is None:  # "-0000": UTC, origin zone unknown
             date = date.replace(tzinfo=UTC)
@@ -217,13 +238,22 @@ def _with_8bit_headers_decoded(part: Message) -> Message:
 
 
 def _filename(part: Message) -> str | None:
+    """``filename`` of Content-Disposition, else ``name`` of Content-Type, decoded (RFC 2231
+    with any charset, even a broken one; RFC 2047)."""
     part = _with_8bit_headers_decoded(part)
-    name = part.get_filename() or part.get_param("name", header="content-type")
-    if name is None:
-        return None
-    if isinstance(name, tuple):  # an RFC 2231 value get_param did not collapse
-        name = email.utils.collapse_rfc2231_value(name)
-    return decode_header_value(name) or None
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        value = part.get_param(param, header=header)
+        if not value:
+            continue
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded text)
+            charset, _, text = value
+            try:
+                raw = bytes(str(text), "raw-unicode-escape")
+            except (UnicodeError, ValueError):
+                raw = str(text).encode("utf-8", "replace")
+            value = _declared_text(raw, str(charset) if charset else None)
+        return decode_header_value(email.utils.unquote(str(value))) or None
+    return None
 
 
 def _disposition(part: Message) -> str | None:
@@ -247,20 +277,25 @@ def _payload(part: Message) -> tuple[bytes, list[str]]:
     return data, defects
 
 
-_BASE64_LINE = re.compile(r"[A-Za-z0-9+/=]*")
+_BASE64_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
 
 
 def _meant_as_base64(part: Message) -> bool:
-    """Damaged base64 still looks like base64: lines of the base64 alphabet, no spaces inside;
-    text lines with words are plain text that only claims to be base64."""
+    """Damaged base64 still looks like base64: lines without spaces, nearly all of the base64
+    alphabet; lines of words are plain text that only claims to be base64."""
     raw = part.get_payload(decode=False)
     if not isinstance(raw, str):
         return True
     lines = [line.strip() for line in raw.splitlines() if line.strip()]
     if not lines:
         return True
-    clean = sum(1 for line in lines if _BASE64_LINE.fullmatch(line))
-    return clean >= 0.9 * len(lines)
+    encoded = 0
+    for line in lines:
+        if " " in line or "\t" in line:
+            continue
+        if sum(ch in _BASE64_ALPHABET for ch in line) >= 0.9 * len(line):
+            encoded += 1
+    return encoded >= 0.9 * len(lines)
 
 
 def _content_id(part: Message) -> str | None:
@@ -272,7 +307,10 @@ def _content_id(part: Message) -> str | None:
 
 def _leaf(node: Message, origin: Headers | None) -> Part:
     data, defects = _payload(node)
-    charset = node.get_content_charset()
+    try:
+        charset = node.get_content_charset()
+    except (LookupError, UnicodeError, ValueError):  # a charset parameter that is not a name
+        charset = None
     return Part(
         content_type=node.get_content_type().lower(),
         filename=_filename(node),
@@ -326,12 +364,42 @@ def parse(raw: bytes) -> ParsedMessage:
 
 
 def _forwarded(node: Message) -> Message | None:
-    """The mail inside a message/rfc822 part: already parsed by the parser, or (when the part was
-    sent base64- or quoted-printable-encoded) parsed here from its decoded bytes."""
+    """The mail inside a message/rfc822 part. The parser has already parsed it, but when the part
+    was sent base64- or quoted-printable-encoded (RFC 2046 forbids it; some clients do it) what
+    it parsed is the encoded text: decode that and parse the mail."""
     payload = node.get_payload()
-    if isinstance(payload, list):
-        return payload[0] if payload and isinstance(payload[0], Message) else None
-    data = node.get_payload(decode=True)
-    if not data:
+    inner = payload[0] if isinstance(payload, list) and payload else None
+    if inner is not None and not isinstance(inner, Message):
         return None
-    return _parse_bytes(data)
+    cte = str(node.get("Content-Transfer-Encoding", "")).strip().lower()
+    if cte not in ("base64", "quoted-printable"):
+        return inner
+    encoded = _source_of(inner) if inner is not None else _as_bytes(payload)
+    try:
+        data = (
+            base64.b64decode(_NOT_BASE64.sub(b"", encoded))
+            if cte == "base64"
+            else quopri.decodestring(encoded)
+        )
+    except (binascii.Error, ValueError):
+        return inner
+    return _parse_bytes(data) if data.strip() else inner
+
+
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=]")
+
+
+def _source_of(msg: Message) -> bytes:
+    """The text a (mis)parsed message came from, as closely as the parser kept it: header lines
+    as they were, and no blank line added where the text had none (encoded text is no mail)."""
+    lines = [f"{name}: {value}\r\n" for name, value in msg.raw_items()]
+    separated = not any(type(d).__name__ == "MissingHeaderBodySeparatorDefect" for d in msg.defects)
+    body = msg.get_payload()
+    text = "".join(lines) + ("\r\n" if lines and separated else "")
+    return text.encode("ascii", "surrogateescape") + _as_bytes(body)
+
+
+def _as_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    return str(payload or "").encode("ascii", "surrogateescape")
