@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import platform
-import random
 import resource
 import subprocess
 import sys
@@ -41,43 +40,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+from builders import make_sized_pdf  # noqa: E402
+
 MB = 1024 * 1024
 STEPS = ("baseline", "decide")
 
 
 # -- the mail -------------------------------------------------------------------------------
-
-
-def big_pdf(size: int, seed: int = 2024) -> bytes:
-    """A well-formed one-page PDF of exactly *size* bytes; a stream of random bytes fills it."""
-
-    def build(filler: int) -> bytes:
-        bodies = [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
-            b"<< /Length %d >>\nstream\n" % filler
-            + random.Random(seed).randbytes(filler)
-            + b"\nendstream",
-        ]
-        out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-        offsets = []
-        for number, body in enumerate(bodies, start=1):
-            offsets.append(len(out))
-            out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-        xref = len(out)
-        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
-        out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-        out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(bodies) + 1)
-        out += b"startxref\n%d\n%%%%EOF\n" % xref
-        return bytes(out)
-
-    filler = size - len(build(0))
-    data = build(filler)
-    data = build(filler + size - len(data))  # the /Length and xref digits may have grown
-    if len(data) != size:
-        raise AssertionError(f"PDF is {len(data)} bytes, not {size}")
-    return data
 
 
 def mail_with(pdf: bytes, name: str) -> bytes:
@@ -241,7 +212,7 @@ def run(args: argparse.Namespace) -> Report:
     with tempfile.TemporaryDirectory(prefix="invoice-inbox-bench-") as tmp:
         for size_mb in args.sizes_mb:
             size = int(size_mb * MB)
-            pdf = big_pdf(size)
+            pdf = make_sized_pdf(size, seed=2024)
             sha256 = hashlib.sha256(pdf).hexdigest()
             mail = Path(tmp) / f"mail-{size_mb:g}mb.eml"
             mail.write_bytes(mail_with(pdf, f"scan-{size_mb:g}mb.pdf"))

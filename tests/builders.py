@@ -14,6 +14,7 @@ import email
 import email.policy
 import io
 import itertools
+import random
 import struct
 import uuid
 import zipfile
@@ -281,3 +282,35 @@ def make_tnef(files: dict[str, bytes]) -> bytes:
         out += _tnef_attribute(2, 0x0001, 0x8010, name.encode("cp1252") + b"\x00")
         out += _tnef_attribute(2, 0x0006, 0x800F, data)
     return bytes(out)
+
+
+def make_sized_pdf(size: int, seed: int = 50) -> bytes:
+    """A well-formed one-page PDF of exactly *size* bytes; a stream of random bytes fills it."""
+
+    def build(filler: int) -> bytes:
+        bodies = [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+            b"<< /Length %d >>\nstream\n" % filler
+            + random.Random(seed).randbytes(filler)
+            + b"\nendstream",
+        ]
+        out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+        offsets = []
+        for number, body in enumerate(bodies, start=1):
+            offsets.append(len(out))
+            out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+        xref = len(out)
+        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
+        out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+        out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(bodies) + 1)
+        out += b"startxref\n%d\n%%%%EOF\n" % xref
+        return bytes(out)
+
+    filler = size - len(build(0))
+    data = build(filler)
+    data = build(filler + size - len(data))  # the /Length and xref digits may have grown
+    if len(data) != size:
+        raise AssertionError(f"PDF is {len(data)} bytes, not {size}")
+    return data

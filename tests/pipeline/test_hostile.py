@@ -11,7 +11,6 @@ import email.utils
 import hashlib
 import io
 import quopri
-import random
 import unicodedata
 import uuid
 import zipfile
@@ -25,6 +24,7 @@ from builders import (
     make_forward,
     make_mail,
     make_pdf,
+    make_sized_pdf,
     make_tnef,
     make_zip,
 )
@@ -86,37 +86,6 @@ def html_only_mail(html: str, *, subject: str = "Your bill", sender: str = SENDE
         "Content-Type: text/html; charset=utf-8\r\n\r\n"
         f"{html}\r\n"
     ).encode()
-
-
-def big_pdf(size: int, seed: int = 50) -> bytes:
-    """A well-formed one-page PDF of exactly *size* bytes; a stream of random bytes fills it."""
-
-    def build(filler: int) -> bytes:
-        bodies = [
-            b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
-            b"<< /Length %d >>\nstream\n" % filler
-            + random.Random(seed).randbytes(filler)
-            + b"\nendstream",
-        ]
-        out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-        offsets = []
-        for number, body in enumerate(bodies, start=1):
-            offsets.append(len(out))
-            out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-        xref = len(out)
-        out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(bodies) + 1)
-        out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-        out += b"trailer\n<< /Size %d /Root 1 0 R >>\n" % (len(bodies) + 1)
-        out += b"startxref\n%d\n%%%%EOF\n" % xref
-        return bytes(out)
-
-    filler = size - len(build(0))
-    data = build(filler)
-    data = build(filler + size - len(data))  # the /Length and xref digits may have grown
-    assert len(data) == size
-    return data
 
 
 def assert_safe_component(name: str) -> None:
@@ -292,7 +261,7 @@ def test_more_parts_than_the_limit_are_quarantined() -> None:
 
 
 def test_50_mb_pdf_is_imported_exactly() -> None:
-    pdf = big_pdf(50 * MIB)
+    pdf = make_sized_pdf(50 * MIB)
     d = decide(raw_mail(part(b'filename="scan-50mb.pdf"', pdf)))
     assert d.verdict is Verdict.IMPORT
     [doc] = d.documents
