@@ -22,7 +22,7 @@ def test_pdf_attachment_from_allowed_sender_is_imported() -> None:
         ("INV-4711.pdf", "application/pdf", PDF)
     ]
     assert "INV-4711.pdf" in d.reason
-    assert d.misses == ("allowed-sender", "rules", "has-attachment", "documents")
+    assert d.misses == ("size", "allowed-sender", "rules", "has-attachment", "documents")
 
 
 def test_sender_not_on_list_is_not_imported_with_reason() -> None:
@@ -119,3 +119,13 @@ def test_every_check_has_a_unique_name_and_a_docstring() -> None:
     names = [name for name, _ in CHECKS]
     assert len(names) == len(set(names))
     assert all(check.__doc__ and check.__doc__.strip() for _, check in CHECKS)
+
+
+def test_a_mail_over_the_size_limit_is_quarantined_unparsed() -> None:
+    mail = make_mail(attachments=[Attachment("big.pdf", PDF + bytes(200_000))])
+    d = decide(mail, Policy(max_message_bytes=100_000))
+    assert d.verdict is Verdict.QUARANTINED
+    size = len(mail) / 1024 / 1024
+    assert d.reason == f"the message is {size:,.1f} MB; the limit is 0.1 MB"
+    assert d.hits == ("size",) and d.headers is not None
+    assert decide(mail).verdict is Verdict.IMPORT

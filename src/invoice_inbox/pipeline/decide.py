@@ -38,6 +38,8 @@ class Policy:
     allow_images: bool = False  # scanned JPEG/PNG/TIFF attachments are documents too
     body_fallback: bool = False  # no document attachment: the mail body becomes the document
     rules: tuple[Rule, ...] = ()
+    # Parsing holds about 8 times a mail's size in memory; bigger mails wait for a person.
+    max_message_bytes: int = 150 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,15 @@ class _Work:
 Check = Callable[[_Work], "tuple[Verdict, str] | None"]
 
 _TAGS = re.compile(r"<[^>]*>")
+
+
+def check_size(w: _Work) -> tuple[Verdict, str] | None:
+    """A mail bigger than the limit is not parsed: it is quarantined, never dropped."""
+    limit = w.policy.max_message_bytes
+    if len(w.raw) <= limit:
+        return None
+    size, most = len(w.raw) / 1024 / 1024, limit / 1024 / 1024
+    return Verdict.QUARANTINED, f"the message is {size:,.1f} MB; the limit is {most:,.1f} MB"
 
 
 def check_allowed_sender(w: _Work) -> tuple[Verdict, str] | None:
@@ -168,6 +179,7 @@ def _body_document(
 
 # The whole policy, in order (Mailman's chain, as a table).
 CHECKS: tuple[tuple[str, Check], ...] = (
+    ("size", check_size),
     ("allowed-sender", check_allowed_sender),
     ("rules", check_rules),
     ("has-attachment", check_has_attachment),
