@@ -57,7 +57,8 @@ def inspect_cmd(
     duplicates: dict[str, tuple[int, str]] = {}
     if company_id is not None and d.documents:
         with state.open().db.session() as s:
-            duplicates = documents_store.find_duplicates(s, company_id, d.documents)
+            contents = [(x.sha256, x.einvoice.key if x.einvoice else None) for x in d.documents]
+            duplicates = documents_store.find_duplicates(s, company_id, contents)
     result = {
         "decision": str(d.verdict),
         "reason": d.reason,

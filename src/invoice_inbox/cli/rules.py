@@ -45,7 +45,14 @@ def rule_add(
     rule = Rule.make(name, sender, keyword, action.value)
     a = state.open()
     with a.db.session() as s:
-        rules_store.add(s, sources_store.get(s, source), rule)
+        rules_store.add(
+            s,
+            sources_store.get(s, source),
+            name=rule.name,
+            sender=rule.sender,
+            keyword=rule.keyword,
+            action=rule.action.value,
+        )
     out.print(f'Rule "{rule.name}" added to source "{source}".')
 
 

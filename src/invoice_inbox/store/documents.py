@@ -10,7 +10,6 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.pipeline.extract import Document as DocumentLike
 from invoice_inbox.store.models import Company, Document, Message, Source
 
 
@@ -156,15 +155,16 @@ class QueueOriginals:
 
 
 def find_duplicates(
-    s: Session, company_id: int, docs: Iterable[DocumentLike]
+    s: Session, company_id: int, contents: Iterable[tuple[str, str | None]]
 ) -> dict[str, tuple[int, str]]:
-    """For documents not stored yet: by sha256, the queued document each one repeats."""
-    docs = list(docs)
-    keys = {d.einvoice.key for d in docs if d.einvoice and d.einvoice.key}
-    originals = QueueOriginals.load(s, company_id, {d.sha256 for d in docs}, keys)
+    """For documents not stored yet, given as (sha256, e-invoice key or None): by sha256, the
+    queued document each one repeats."""
+    contents = list(contents)
+    keys = {key for _, key in contents if key}
+    originals = QueueOriginals.load(s, company_id, {sha for sha, _ in contents}, keys)
     found = {}
-    for d in docs:
-        match = originals.match(d.sha256, d.einvoice.key if d.einvoice else None)
+    for sha, key in contents:
+        match = originals.match(sha, key)
         if match:
-            found[d.sha256] = match
+            found[sha] = match
     return found

@@ -5,23 +5,24 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.pipeline.rules import Rule
 from invoice_inbox.store.errors import AlreadyExists, NotFound
 from invoice_inbox.store.models import ImportRule, Source
 
 
-def add(s: Session, src: Source, rule: Rule) -> ImportRule:
-    """Append *rule* after the source's other rules."""
-    if any(r.name == rule.name for r in src.rules):
-        raise AlreadyExists(f'source "{src.name}" has a rule named "{rule.name}" already')
+def add(
+    s: Session, src: Source, *, name: str, sender: str, keyword: str | None, action: str
+) -> ImportRule:
+    """Append a rule (already checked by ``pipeline.rules.Rule.make``) after the others."""
+    if any(r.name == name for r in src.rules):
+        raise AlreadyExists(f'source "{src.name}" has a rule named "{name}" already')
     last = s.scalar(select(func.max(ImportRule.position)).where(ImportRule.source_id == src.id))
     row = ImportRule(
         source=src,
         position=(last or 0) + 1,
-        name=rule.name,
-        sender=rule.sender,
-        keyword=rule.keyword,
-        action=rule.action.value,
+        name=name,
+        sender=sender,
+        keyword=keyword,
+        action=action,
     )
     s.add(row)
     s.flush()
