@@ -4,8 +4,18 @@ A connector is opened for one source, used by one thread, and closed. It never m
 read, moves or deletes it unless asked to by ``runtime.sync`` — and sync asks only after the
 decision is committed (DESIGN invariant 2).
 
-Cursor model (IMAP's, which the others map onto): a folder has a ``uidvalidity`` epoch and
-strictly increasing ``uid`` numbers inside it; ``uidnext`` is the uid the next message will get.
+Two cursor models, told apart by ``cursor_kind``:
+
+- ``"uid"`` (IMAP, :class:`UidConnector`): a folder has a ``uidvalidity`` epoch and strictly
+  increasing ``uid`` numbers inside it; ``uidnext`` is the uid the next message will get.
+- ``"token"`` (Microsoft Graph, Gmail API, later POP3; :class:`TokenConnector`): messages have
+  stable string ids (Graph immutable ids, Gmail message ids, POP3 UIDLs) and a folder has an
+  opaque cursor (a Graph deltaLink, a Gmail historyId). ``changes`` returns the ids that arrived
+  since the cursor and the next cursor; the caller stores the cursor only after every listed
+  message is committed, so a crash replays the listing and the ledger skips what it knows.
+
+Both kinds work on an *open folder*: ``open_folder`` first, then ``fetch``, ``move`` and
+``mark_seen`` act on messages of that folder.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Protocol
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +36,68 @@ class FolderStatus:
     messages: int
 
 
-class Connector(Protocol):
-    """Check, list folders, list new messages since a cursor, read raw bytes, move or flag."""
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a token connector found in the open folder since a cursor."""
+
+    ids: list[str]  # messages now in the folder that arrived since the cursor, oldest first
+    cursor: str  # store this once all of ``ids`` are committed
+    full: bool = False  # True when this was a full listing (no cursor, or it had expired)
+
+
+class TokenConnector(Protocol):
+    """A connector whose messages have stable string ids and whose folders have opaque cursors.
+
+    Errors are the ConnectorError family; ``LoginFailed`` (not transient) when the credentials
+    or token are refused. An expired cursor (Graph 410 ``syncStateNotFound``, Gmail history 404)
+    is handled inside ``changes`` by listing the folder in full and returning ``full=True``."""
+
+    cursor_kind: Literal["token"]
+
+    def check(self) -> list[str]:
+        """Connect, authenticate and return the folder names."""
+        ...
+
+    def list_folders(self) -> list[str]:
+        """All folder names; nested folders as ``parent/child``."""
+        ...
+
+    def open_folder(self, folder: str) -> None:
+        """Make *folder* the open folder; FolderMissing when absent."""
+        ...
+
+    def changes(
+        self, cursor: str | None, *, unread_only: bool = False, since: date | None = None
+    ) -> Changes:
+        """Ids of messages that arrived in the open folder since *cursor* (all when None)."""
+        ...
+
+    def fetch(self, ids: Iterable[str], *, batch: int = 100) -> Iterator[tuple[str, bytes]]:
+        """Yield (id, exact raw MIME bytes) without marking anything read; ids that vanished
+        meanwhile are not yielded."""
+        ...
+
+    def ensure_folder(self, folder: str) -> None:
+        """Create *folder* (``parent/child`` creates both) when it does not exist."""
+        ...
+
+    def move(self, ids: Iterable[str], target: str) -> None:
+        """Move these messages of the open folder to *target*; their ids stay the same."""
+        ...
+
+    def mark_seen(self, ids: Iterable[str]) -> None:
+        """Mark these messages read."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; never raises."""
+        ...
+
+
+class UidConnector(Protocol):
+    """Check, list folders, list new messages since a uid cursor, read raw bytes, move or flag."""
+
+    cursor_kind: Literal["uid"]
 
     def check(self) -> list[str]:
         """Connect, log in and return the folder names. Raises a ConnectorError with a
@@ -71,3 +141,6 @@ class Connector(Protocol):
     def close(self) -> None:
         """Log out and close the connection; never raises."""
         ...
+
+
+Connector = UidConnector | TokenConnector

@@ -68,6 +68,8 @@ def tls_context(ca_file: str | None) -> ssl.SSLContext:
 class ImapConnector:
     """One logged-in IMAP session for one source. Not thread-safe; one per worker."""
 
+    cursor_kind: Literal["uid"] = "uid"
+
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
         self._client: IMAPClient | None = None

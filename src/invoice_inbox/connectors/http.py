@@ -1,0 +1,163 @@
+"""A JSON-over-HTTPS client for the mail REST APIs (Microsoft Graph, Gmail), on httpx.
+
+It adds what both APIs ask of a well-behaved client:
+
+- a fresh bearer token on every request from a *token* callable (which refreshes it when due);
+  a 401 gets one retry with a token fetched anew, then ``LoginFailed``;
+- throttling: 429 and 503 wait for ``Retry-After`` (seconds or an HTTP date, capped), other
+  5xx and network errors back off exponentially with full jitter, up to ``retries`` times;
+- errors become ConnectorErrors carrying the service's own message
+  (``{"error": {"code": ..., "message": ...}}`` on both services).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from invoice_inbox.connectors.errors import (
+    ConnectFailed,
+    ConnectorError,
+    LoginFailed,
+    ProtocolFailed,
+)
+
+
+class TokenFn(Protocol):
+    """Gives a valid access token; ``renew=True`` asks for a new one even if the cached one
+    looks valid (the service refused it)."""
+
+    def __call__(self, renew: bool = False) -> str: ...
+
+
+MAX_WAIT = 120.0  # never sleep longer than this for one Retry-After
+
+
+class HttpError(ProtocolFailed):
+    """The service answered with an error status; ``status`` and ``code`` say which."""
+
+    def __init__(self, message: str, *, status: int, code: str | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+def retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    current = datetime.fromtimestamp(now if now is not None else time.time(), UTC)
+    return max(0.0, (when - current).total_seconds())
+
+
+def error_of(response: httpx.Response) -> tuple[str | None, str]:
+    """(code, message) from an error body of Graph or Google, else the status text."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping):
+            code = err.get("code") or err.get("status")
+            return (str(code) if code is not None else None), str(err.get("message") or "")
+        if isinstance(err, str):  # OAuth-style {"error": "invalid_grant", ...}
+            return err, str(body.get("error_description") or err)
+    return None, response.reason_phrase or f"HTTP {response.status_code}"
+
+
+class RestClient:
+    """One service, one mailbox, one thread. ``request`` returns the httpx.Response (2xx)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: TokenFn,
+        *,
+        service: str,
+        headers: Mapping[str, str] | None = None,
+        retries: int = 5,
+        backoff: float = 1.0,
+        timeout: float = 60.0,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.service = service
+        self._token = token
+        self._retries = retries
+        self._backoff = backoff
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=base_url,
+            headers=dict(headers or {}),
+            timeout=timeout,
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.waits: list[float] = []  # every throttling / backoff pause, for runs and tests
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _pause(self, attempt: int, response: httpx.Response | None) -> None:
+        wait = retry_after(response.headers.get("Retry-After")) if response is not None else None
+        if wait is None:
+            wait = random.uniform(0, self._backoff * (2**attempt))  # full jitter
+        wait = min(wait, MAX_WAIT)
+        self.waits.append(wait)
+        self._sleep(wait)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send with auth, retries and throttling; raise a ConnectorError on failure."""
+        extra = dict(kwargs.pop("headers", None) or {})
+        fresh_token = False
+        attempt = 0
+        while True:
+            try:
+                headers = {**extra, "Authorization": f"Bearer {self._token(renew=fresh_token)}"}
+                response = self._http.request(method, url, headers=headers, **kwargs)
+            except ConnectorError:
+                raise
+            except httpx.TransportError as exc:
+                if attempt >= self._retries:
+                    raise ConnectFailed(f"cannot reach {self.service}: {exc}") from exc
+                self._pause(attempt, None)
+                attempt += 1
+                continue
+            status = response.status_code
+            if status < 400:
+                return response
+            code, message = error_of(response)
+            if status == 401 and not fresh_token:
+                fresh_token = True  # the token may have been revoked early: try one new one
+                continue
+            if status == 401:
+                raise LoginFailed(f"{self.service} refused the access token: {message}")
+            if (status in (429, 503) or status >= 500) and attempt < self._retries:
+                self._pause(attempt, response)
+                attempt += 1
+                continue
+            raise HttpError(
+                f"{self.service} answered {status} {code or ''}: {message}".replace("  ", " "),
+                status=status,
+                code=code,
+            )
+
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        response = self.request(method, url, **kwargs)
+        return response.json() if response.content else None
