@@ -96,12 +96,15 @@ class RestClient:
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
+        throttled: Callable[[httpx.Response], bool] | None = None,
     ) -> None:
         self.service = service
         self._token = token
         self._retries = retries
         self._backoff = backoff
         self._sleep = sleep
+        # a service-specific "slow down" answer besides 429/503 (Gmail: 403 rateLimitExceeded)
+        self._throttled = throttled or (lambda _response: False)
         self._http = httpx.Client(
             base_url=base_url,
             headers=dict(headers or {}),
@@ -148,7 +151,8 @@ class RestClient:
                 continue
             if status == 401:
                 raise LoginFailed(f"{self.service} refused the access token: {message}")
-            if (status in (429, 503) or status >= 500) and attempt < self._retries:
+            retryable = status in (429, 503) or status >= 500 or self._throttled(response)
+            if retryable and attempt < self._retries:
                 self._pause(attempt, response)
                 attempt += 1
                 continue
