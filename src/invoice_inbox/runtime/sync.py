@@ -1,7 +1,8 @@
 """Sync one source: the one place that combines connector, pipeline and store.
 
-For each folder, in this order, so that a crash at any point re-runs cleanly (nothing lost,
-nothing imported twice, no mail moved before its documents are committed):
+For each folder of an IMAP (uid-cursor) connector, in this order, so that a crash at any point
+re-runs cleanly (nothing lost, nothing imported twice, no mail moved before its documents are
+committed):
 
 1. STATUS the folder; if nothing is new and nothing is left to file, stop (no SELECT).
 2. SELECT it; a changed UIDVALIDITY restarts the cursor and is de-duplicated by the raw
@@ -11,6 +12,11 @@ nothing imported twice, no mail moved before its documents are committed):
 4. Per batch: read raw (BODY.PEEK[]) → decide → write blobs (fsync) → one transaction with the
    ledger rows, documents, folder cursor and run counters → file on the server (\\Seen, move) →
    mark the rows disposed.
+
+Token connectors (Graph, Gmail API) differ only in how new messages are found: rows a cut-off
+run committed but did not file are filed first, then ``changes`` lists the ids since the stored
+cursor, known ids are skipped, batches go as above, and the new cursor is stored only after the
+last batch is committed. A crash replays the listing; the ledger skips what it already has.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from invoice_inbox.connectors.base import Connector
+from invoice_inbox.connectors.base import Connector, TokenConnector
 from invoice_inbox.connectors.errors import ConnectorError
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document, Policy, Verdict
@@ -44,6 +50,9 @@ from invoice_inbox.store.models import (
 
 BATCH = 100
 DUPLICATE = "duplicate"
+TOKEN_EPOCH = 0  # the ledger's uidvalidity for messages keyed by a remote id
+
+Key = int | str  # an IMAP uid or a token connector's message id
 
 
 class Step(StrEnum):
@@ -56,7 +65,7 @@ class Step(StrEnum):
     DISPOSED = "disposed"
 
 
-Observer = Callable[[Step, str, Sequence[int]], None]
+Observer = Callable[[Step, str, Sequence[Key]], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +124,7 @@ class RunSummary:
     documents_created: int = 0
     errors: int = 0
     error: str | None = None
+    resynced: list[str] = field(default_factory=list)  # folders whose sync state had expired
 
     def count(self, decision: str, documents: int) -> None:
         self.messages_seen += 1
@@ -150,7 +160,7 @@ _SAME_BATCH = -1  # duplicate_of placeholder: the original is an earlier item of
 class _Item:
     """One fetched message on its way through a batch."""
 
-    uid: int
+    uid: Key
     raw: bytes
     sha256: str
     headers: mime.Headers | None
@@ -180,7 +190,7 @@ class _Progress:
             self.hook(self.done, self.total)
 
 
-def _noop(step: Step, folder: str, uids: Sequence[int]) -> None:
+def _noop(step: Step, folder: str, uids: Sequence[Key]) -> None:
     return None
 
 
@@ -209,6 +219,10 @@ class FolderSync:
         self.decider = decider
 
     def run(self) -> None:
+        if self.conn.cursor_kind == "token":
+            self._run_token(self.conn)
+            return
+        conn = self.conn
         with self.app.db.session() as s:
             st = ledger.folder_state(s, self.plan.id, self.folder)
             known_validity, after = st.uidvalidity, st.last_uid
@@ -216,20 +230,20 @@ class FolderSync:
                 known_validity is not None
                 and ledger.undisposed(s, self.plan.id, self.folder, known_validity)
             )
-        status = self.conn.status(self.folder)
+        status = conn.status(self.folder)
         if (
             status.uidvalidity == known_validity
             and status.uidnext <= after + 1
             and not pending_before
         ):
             return  # nothing arrived since the last run: no SELECT needed
-        opened = self.conn.open_folder(self.folder)
+        opened = conn.open_folder(self.folder)
         validity = opened.uidvalidity
         if known_validity is not None and validity != known_validity:
             self._forget_epoch(known_validity)
             after = 0
         self._file_undisposed(validity)
-        uids = self.conn.list_new(
+        uids = conn.list_new(
             after_uid=after, unread_only=self.plan.unread_only, since=self.plan.since
         )
         with self.app.db.session() as s:
@@ -241,6 +255,24 @@ class FolderSync:
             lease.renew(self.app.db, self.plan.id, self.owner)
         # past uids that needed no batch too (known ones, or vanished before the fetch)
         self._advance_cursor(validity, max(uids, default=after), opened.uidnext)
+
+    def _run_token(self, conn: TokenConnector) -> None:
+        with self.app.db.session() as s:
+            cursor = ledger.folder_state(s, self.plan.id, self.folder).cursor
+        conn.open_folder(self.folder)
+        self._file_undisposed(TOKEN_EPOCH)
+        found = conn.changes(cursor, unread_only=self.plan.unread_only, since=self.plan.since)
+        with self.app.db.session() as s:
+            known = ledger.known_ids(s, self.plan.id, self.folder, found.ids)
+        todo = [i for i in found.ids if i not in known]
+        self.progress.add_total(len(todo))
+        for i in range(0, len(todo), self.batch_size):
+            self._batch(TOKEN_EPOCH, todo[i : i + self.batch_size], None)
+            lease.renew(self.app.db, self.plan.id, self.owner)
+        with self.app.db.session() as s:
+            ledger.folder_state(s, self.plan.id, self.folder).cursor = found.cursor
+        if found.full and cursor is not None:
+            self.summary.resynced.append(self.folder)
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -256,14 +288,14 @@ class FolderSync:
     def _file_undisposed(self, validity: int) -> None:
         with self.app.db.session() as s:
             rows = [
-                (m.id, m.uid, m.filed_to)
+                (m.id, m.remote_id if m.remote_id is not None else m.uid, m.filed_to)
                 for m in ledger.undisposed(s, self.plan.id, self.folder, validity)
             ]
         if rows:
             self._file(rows)
 
-    def _batch(self, validity: int, uids: list[int], uidnext: int) -> None:
-        fetched: list[tuple[int, bytes, str]] = []
+    def _batch(self, validity: int, uids: Sequence[Key], uidnext: int | None) -> None:
+        fetched: list[tuple[Key, bytes, str]] = []
         for uid, raw in self.conn.fetch(uids, batch=len(uids)):
             self.observer(Step.DOWNLOADED, self.folder, [uid])
             fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
@@ -278,7 +310,7 @@ class FolderSync:
         self._file([(it.row_id, it.uid, it.target) for it in items if it.row_id is not None])
         self.progress.advance(len(uids))
 
-    def _decide(self, fetched: list[tuple[int, bytes, str]]) -> list[_Item]:
+    def _decide(self, fetched: list[tuple[Key, bytes, str]]) -> list[_Item]:
         """Decide for each message, or recognise it as a copy of one already handled (same raw
         bytes: a re-listed folder, the same mail in two folders, or twice in this batch)."""
         with self.app.db.session() as s:
@@ -343,7 +375,9 @@ class FolderSync:
                 )
         return items
 
-    def _commit(self, validity: int, uids: list[int], uidnext: int, items: list[_Item]) -> None:
+    def _commit(
+        self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[_Item]
+    ) -> None:
         """One transaction: ledger rows, documents, the folder cursor and the run counters."""
         with self.app.db.session() as s:
             rows = [self._row(it, validity) for it in items]
@@ -360,10 +394,11 @@ class FolderSync:
                     row.duplicate_of_id = first[it.sha256]
                 it.row_id = row.id
                 self.summary.count(it.verdict, originals.mark(row))
-            st = ledger.folder_state(s, self.plan.id, self.folder)
-            st.uidvalidity = validity
-            st.last_uid = max(st.last_uid, max(uids))
-            st.uidnext = uidnext
+            if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
+                st = ledger.folder_state(s, self.plan.id, self.folder)
+                st.uidvalidity = validity
+                st.last_uid = max(st.last_uid, *(int(u) for u in uids))
+                st.uidnext = uidnext
             run = s.get(Run, self.summary.run_id)
             assert run is not None
             self.summary.store_into(run)
@@ -375,7 +410,8 @@ class FolderSync:
             run_id=self.summary.run_id,
             folder=self.folder,
             uidvalidity=validity,
-            uid=it.uid,
+            uid=it.uid if isinstance(it.uid, int) else None,
+            remote_id=it.uid if isinstance(it.uid, str) else None,
             raw_sha256=it.sha256,
             raw_size=len(it.raw),
             message_id=h.message_id if h else None,
@@ -414,12 +450,12 @@ class FolderSync:
             st.last_uid = max(st.last_uid, last_uid)
             st.uidnext = uidnext
 
-    def _file(self, rows: list[tuple[int, int, str | None]]) -> None:
+    def _file(self, rows: list[tuple[int, Key, str | None]]) -> None:
         """Flag and move committed messages as decided, then mark their rows disposed."""
         uids = [uid for _, uid, _ in rows]
         if self.plan.unread_only:
             self.conn.mark_seen(uids)
-        groups: dict[str, list[int]] = defaultdict(list)
+        groups: dict[str, list[Key]] = defaultdict(list)
         for _, uid, target in rows:
             if target and target != self.folder:
                 groups[target].append(uid)

@@ -42,6 +42,23 @@ def known_uids(
     return found
 
 
+def known_ids(s: Session, source_id: int, folder: str, ids: Iterable[str]) -> set[str]:
+    """The remote ids (token connectors) of this folder that already have a ledger row."""
+    wanted = list(ids)
+    found: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        found.update(
+            s.scalars(
+                select(Message.remote_id).where(
+                    Message.source_id == source_id,
+                    Message.folder == folder,
+                    Message.remote_id.in_(wanted[i : i + 500]),
+                )
+            )
+        )
+    return found
+
+
 def originals(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str, Message]:
     """For each raw SHA-256, the earliest ledger row of this source holding exactly those bytes
     (never a row that is itself a duplicate); hashes never seen are absent."""
@@ -73,7 +90,7 @@ def undisposed(s: Session, source_id: int, folder: str, uidvalidity: int) -> lis
                 Message.uidvalidity == uidvalidity,
                 Message.state == MessageState.DECIDED,
             )
-            .order_by(Message.uid)
+            .order_by(Message.uid, Message.id)
         )
     )
 

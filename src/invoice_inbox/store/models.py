@@ -59,6 +59,14 @@ class RunStatus(StrEnum):
     FAILED = "failed"  # the run stopped early (connection, login, ...); see ``error``
 
 
+class AuthState(StrEnum):
+    """Whether a source's credentials work, as far as we know."""
+
+    OK = "ok"
+    NEEDS_AUTHENTICATION = "needs_authentication"  # OAuth2 delegated: nobody has signed in yet
+    NEEDS_REAUTHENTICATION = "needs_reauthentication"  # the provider refused the refresh token
+
+
 class Company(Base):
     __tablename__ = "company"
 
@@ -79,14 +87,25 @@ class Source(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    provider: Mapped[str] = mapped_column(String(40), default="imap")
+    provider: Mapped[str] = mapped_column(String(40), default="imap")  # a preset's name
+    protocol: Mapped[str] = mapped_column(String(20), default="imap")  # imap | graph | gmail-api
+    auth: Mapped[str] = mapped_column(String(20), default="password")  # password | oauth | app
     # connection
     host: Mapped[str] = mapped_column(String(255))
     port: Mapped[int] = mapped_column(Integer)
     security: Mapped[str] = mapped_column(String(20), default="ssl")
     ca_file: Mapped[str | None] = mapped_column(Text, nullable=True)
     username: Mapped[str] = mapped_column(String(320))
-    secret: Mapped[str] = mapped_column(Text)  # Fernet token, never the plain password
+    secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet, never plain
+    # OAuth2 (Microsoft Entra ID, Google); every secret and token is a Fernet token
+    tenant_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    client_secret: Mapped[str | None] = mapped_column(Text, nullable=True)
+    secret_expires: Mapped[date | None] = mapped_column(Date, nullable=True)
+    shared_mailbox: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    token: Mapped[str | None] = mapped_column(Text, nullable=True)  # access + refresh token
+    auth_state: Mapped[str] = mapped_column(String(30), default=AuthState.OK)
+    auth_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     # folder settings
     folders: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["INBOX"])
     move_imported_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
@@ -140,6 +159,8 @@ class FolderState(Base):
     uidvalidity: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_uid: Mapped[int] = mapped_column(Integer, default=0)
     uidnext: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # token connectors (Graph deltaLink, Gmail historyId): stored once a listing is committed
+    cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
@@ -165,10 +186,16 @@ class Run(Base):
 
 
 class Message(Base):
-    """The ledger: one row per message seen, with its decision and reason."""
+    """The ledger: one row per message seen, with its decision and reason.
+
+    IMAP rows are keyed by (folder, uidvalidity, uid); token connectors' rows by (folder,
+    remote_id): a Graph immutable id, a Gmail message id, a POP3 UIDL (uidvalidity 0, no uid)."""
 
     __tablename__ = "message"
-    __table_args__ = (UniqueConstraint("source_id", "folder", "uidvalidity", "uid"),)
+    __table_args__ = (
+        UniqueConstraint("source_id", "folder", "uidvalidity", "uid"),
+        UniqueConstraint("source_id", "folder", "remote_id", name="uq_message_remote_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
@@ -177,7 +204,8 @@ class Message(Base):
     )
     folder: Mapped[str] = mapped_column(String(255))
     uidvalidity: Mapped[int] = mapped_column(Integer)
-    uid: Mapped[int] = mapped_column(Integer)
+    uid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    remote_id: Mapped[str | None] = mapped_column(String(400), nullable=True)
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
     raw_size: Mapped[int] = mapped_column(Integer)
     message_id: Mapped[str | None] = mapped_column(Text, nullable=True)
