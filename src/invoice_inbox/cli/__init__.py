@@ -9,7 +9,15 @@ from __future__ import annotations
 import sys
 
 # the command modules register themselves on the app when imported
-from invoice_inbox.cli import documents, fetching, inspect, rules, serve, sources  # noqa: F401
+from invoice_inbox.cli import (  # noqa: F401
+    documents,
+    fetching,
+    inspect,
+    rules,
+    serve,
+    signin,
+    sources,
+)
 from invoice_inbox.cli.base import app, err
 
 __all__ = ["app", "main"]

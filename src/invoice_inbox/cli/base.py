@@ -112,6 +112,11 @@ def _global(
     state.data_dir = data_dir
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr; the command still succeeds."""
+    err.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
 def print_json(value: Any) -> None:
     out.file.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 

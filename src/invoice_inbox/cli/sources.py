@@ -5,19 +5,42 @@ from __future__ import annotations
 import os
 import sys
 from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from invoice_inbox.cli.base import JsonOpt, Security, UserError, out, print_json, source_app, state
+from invoice_inbox.auth.expiry import secret_expiry_warning
+from invoice_inbox.cli.base import (
+    JsonOpt,
+    Security,
+    UserError,
+    out,
+    print_json,
+    source_app,
+    state,
+    warn,
+)
 from invoice_inbox.cli.rules import rule_json
+from invoice_inbox.connectors import presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.pipeline.senders import normalize_pattern
 from invoice_inbox.runtime import runner
 from invoice_inbox.store import sources as sources_store
-from invoice_inbox.store.models import Source
+from invoice_inbox.store.models import AuthState, Source
+
+
+def source_warnings(src: Source) -> list[str]:
+    """What a person should know about a source before it stops working."""
+    found = []
+    if src.provider == "microsoft365" and src.auth == presets.PASSWORD:
+        found.append(presets.MICROSOFT_PASSWORD_WARNING)
+    expiry = secret_expiry_warning(src.secret_expires, date.today())
+    if expiry:
+        found.append(expiry.replace("NAME", src.name))
+    return found
 
 
 def _read_password(password_env: str | None, password_stdin: bool) -> str:
@@ -36,25 +59,114 @@ def _read_password(password_env: str | None, password_stdin: bool) -> str:
     return value
 
 
-def _parse_since(since: str | None) -> date | None:
-    if since is None:
+def _parse_date(option: str, value: str | None) -> date | None:
+    if value is None:
         return None
     try:
-        return date.fromisoformat(since)
+        return date.fromisoformat(value)
     except ValueError:
-        raise UserError(f"--since must be a date like 2026-01-31, not {since!r}") from None
+        raise UserError(f"{option} must be a date like 2026-01-31, not {value!r}") from None
+
+
+def _read_env(option: str, var: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise UserError(f"the environment variable {var} given with {option} is not set or empty")
+    return value
+
+
+class Provider(StrEnum):
+    microsoft365 = "microsoft365"
+    gmail = "gmail"
+    icloud = "icloud"
+    imap = "imap"
+    pop3 = "pop3"
+
+
+class Protocol(StrEnum):
+    imap = "imap"
+    graph = "graph"
+    gmail_api = "gmail-api"
+
+
+class Auth(StrEnum):
+    password = "password"
+    oauth = "oauth"
+    app = "app"
+
+
+def _sign_in_fields(
+    preset: presets.Preset,
+    protocol: str,
+    auth: str,
+    *,
+    tenant_id: str | None,
+    client_id: str | None,
+    client_secret_env: str | None,
+    shared_mailbox: str | None,
+) -> dict[str, Any]:
+    """Check that the provider offers this protocol and sign-in, and what it needs."""
+    if protocol not in preset.protocols:
+        offered = " or ".join(preset.protocols)
+        raise UserError(f"{preset.label} is reached with --protocol {offered}, not {protocol}")
+    if auth not in preset.auths:
+        offered = " or ".join(preset.auths)
+        raise UserError(f"{preset.label} signs in with --auth {offered}, not {auth}")
+    if auth == presets.PASSWORD and protocol != presets.IMAP:
+        raise UserError(f"the {protocol} protocol needs OAuth2: use --auth oauth or --auth app")
+    if shared_mailbox and preset.oauth != "microsoft":
+        raise UserError("--shared-mailbox is for Microsoft 365 sources")
+    if auth == presets.PASSWORD:
+        for given, flag in ((tenant_id, "--tenant-id"), (client_id, "--client-id")):
+            if given:
+                raise UserError(f"{flag} is for OAuth2 sign-in (--auth oauth or --auth app)")
+        return {}
+    if not client_id:
+        raise UserError(f"--auth {auth} needs --client-id (the app registration's client ID)")
+    needs_secret = auth == presets.APP or preset.oauth == "google"
+    if needs_secret and not client_secret_env:
+        raise UserError(f"--auth {auth} with {preset.label} needs --client-secret-env VAR")
+    if auth == presets.APP and not tenant_id:
+        raise UserError("--auth app needs --tenant-id (the directory (tenant) ID)")
+    return {
+        "tenant_id": tenant_id if preset.oauth == "microsoft" else None,
+        "client_id": client_id,
+        "client_secret": (
+            _read_env("--client-secret-env", client_secret_env) if client_secret_env else None
+        ),
+    }
 
 
 @source_app.command("add")
 def source_add(
     name: Annotated[str, typer.Argument(help="A name for this mailbox connection.")],
     company: Annotated[str, typer.Option(help="The company whose invoices these are.")],
-    host: Annotated[str, typer.Option(help="IMAP server host name.")],
     username: Annotated[
-        str, typer.Option(help="Login name (user@domain\\shared for Exchange shared mailboxes).")
+        str,
+        typer.Option(
+            help="The mailbox address / login name (user@domain\\shared for Exchange shared"
+            " mailboxes over IMAP with a password)."
+        ),
     ],
+    provider: Annotated[
+        Provider, typer.Option(help="Fills in the server: microsoft365, gmail, icloud, imap.")
+    ] = Provider.imap,
+    protocol: Annotated[
+        Protocol | None,
+        typer.Option(help="imap, graph (Microsoft 365) or gmail-api; default by provider."),
+    ] = None,
+    auth: Annotated[
+        Auth | None,
+        typer.Option(
+            help="password (also app passwords), oauth (a user signs in) or app (Microsoft"
+            " app-only: tenant, client ID and secret); default by provider."
+        ),
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option(help="IMAP server host name (given by the provider preset).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port (993 for ssl, 143 otherwise).")] = None,
-    security: Annotated[Security, typer.Option(help="ssl, starttls or none.")] = Security.ssl,
+    security: Annotated[Security | None, typer.Option(help="ssl, starttls or none.")] = None,
     ca_file: Annotated[Path | None, typer.Option(help="Trust this CA certificate (PEM).")] = None,
     password_env: Annotated[
         str | None, typer.Option(help="Read the password from this environment variable.")
@@ -62,6 +174,22 @@ def source_add(
     password_stdin: Annotated[
         bool, typer.Option(help="Read the password from standard input.")
     ] = False,
+    tenant_id: Annotated[
+        str | None, typer.Option(help="Microsoft Entra directory (tenant) ID or domain.")
+    ] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="OAuth2 client (application) ID of your app registration.")
+    ] = None,
+    client_secret_env: Annotated[
+        str | None, typer.Option(help="Read the OAuth2 client secret from this variable.")
+    ] = None,
+    secret_expires: Annotated[
+        str | None,
+        typer.Option(help="When the client secret expires (YYYY-MM-DD); warns 30 days before."),
+    ] = None,
+    shared_mailbox: Annotated[
+        str | None, typer.Option(help="Microsoft 365: read this shared mailbox (its address).")
+    ] = None,
     folder: Annotated[
         list[str] | None, typer.Option(help="Folder to read from (repeatable; default INBOX).")
     ] = None,
@@ -93,13 +221,38 @@ def source_add(
     description: Annotated[str, typer.Option(help="A note for people.")] = "",
     inactive: Annotated[bool, typer.Option(help="Add it switched off.")] = False,
 ) -> None:
-    """Connect an IMAP mailbox as a source (the company is created when new)."""
-    password = _read_password(password_env, password_stdin)
-    since_date = _parse_since(since)
+    """Connect a mailbox as a source (the company is created when new)."""
+    preset = presets.PRESETS[provider.value]
+    if preset.name == "pop3":
+        raise UserError("POP3 sources are not supported yet; connect the mailbox over IMAP")
+    chosen_auth = auth.value if auth else preset.auths[0]
+    chosen_protocol = protocol.value if protocol else preset.default_protocol(chosen_auth)
+    oauth_fields = _sign_in_fields(
+        preset,
+        chosen_protocol,
+        chosen_auth,
+        tenant_id=tenant_id,
+        client_id=client_id,
+        client_secret_env=client_secret_env,
+        shared_mailbox=shared_mailbox,
+    )
+    if chosen_auth == presets.PASSWORD:
+        password: str | None = _read_password(password_env, password_stdin)
+    elif password_env or password_stdin:
+        raise UserError(f"--auth {chosen_auth} signs in without a password; leave out --password-*")
+    else:
+        password = None
+    server = host or preset.host
+    if server is None:
+        raise UserError("--host is needed for a generic IMAP server")
+    sec = security.value if security else preset.security
+    since_date = _parse_date("--since", since)
+    expires = _parse_date("--secret-expires", secret_expires)
     patterns = [normalize_pattern(p) for p in allow_sender or []]
     if ca_file is not None and not ca_file.is_file():
         raise UserError(f"the CA file {ca_file} does not exist")
     a = state.open()
+    secret = oauth_fields.pop("client_secret", None)
     with a.db.session() as s:
         sources_store.add(
             s,
@@ -107,13 +260,21 @@ def source_add(
             company_name=company,
             description=description,
             active=not inactive,
-            provider="imap",
-            host=host,
-            port=port or DEFAULT_PORTS[security.value],
-            security=security.value,
+            provider=preset.name,
+            protocol=chosen_protocol,
+            auth=chosen_auth,
+            host=server,
+            port=port or (preset.port if sec == preset.security else DEFAULT_PORTS[sec]),
+            security=sec,
             ca_file=str(ca_file.resolve()) if ca_file else None,
             username=username,
-            secret=a.secrets.encrypt(password),
+            secret=a.secrets.encrypt(password) if password is not None else None,
+            client_secret=a.secrets.encrypt(secret) if secret else None,
+            secret_expires=expires,
+            shared_mailbox=shared_mailbox,
+            auth_state=(
+                AuthState.NEEDS_AUTHENTICATION if chosen_auth == presets.OAUTH else AuthState.OK
+            ),
             folders=list(folder or ["INBOX"]),
             move_imported_to=move_imported_to,
             move_not_imported_to=move_not_imported_to,
@@ -123,8 +284,21 @@ def source_add(
             require_pdf=require_pdf,
             allow_images=allow_images,
             body_fallback=import_body,
+            **oauth_fields,
         )
-    out.print(f'Source "{name}" added. Check it with: invoice-inbox source check {name}')
+    if preset.oauth == "microsoft" and chosen_auth == presets.PASSWORD:
+        warn(presets.MICROSOFT_PASSWORD_WARNING)
+    if (w := secret_expiry_warning(expires, date.today())) is not None:
+        warn(w.replace("NAME", name))
+    out.print(f'Source "{name}" added.')
+    if chosen_auth == presets.OAUTH:
+        out.print(f"Sign in to the mailbox with: invoice-inbox source authenticate {name}")
+    elif chosen_auth == presets.APP:
+        out.print(
+            "An administrator of the tenant must consent once; the link is printed by:"
+            f" invoice-inbox source consent-url {name}"
+        )
+    out.print(f"Check it with: invoice-inbox source check {name}")
 
 
 def _source_json(src: Source) -> dict[str, Any]:
@@ -134,11 +308,21 @@ def _source_json(src: Source) -> dict[str, Any]:
         "description": src.description,
         "active": src.active,
         "provider": src.provider,
+        "protocol": src.protocol,
+        "auth": src.auth,
+        "auth_state": src.auth_state,
+        "auth_error": src.auth_error,
+        "warnings": source_warnings(src),
         "host": src.host,
         "port": src.port,
         "security": src.security,
         "ca_file": src.ca_file,
         "username": src.username,
+        "shared_mailbox": src.shared_mailbox,
+        "tenant_id": src.tenant_id,
+        "client_id": src.client_id,
+        "client_secret_set": src.client_secret is not None,
+        "secret_expires": src.secret_expires.isoformat() if src.secret_expires else None,
         "folders": list(src.folders),
         "move_imported_to": src.move_imported_to,
         "move_not_imported_to": src.move_not_imported_to,
@@ -165,17 +349,29 @@ def source_list(as_json: JsonOpt = False) -> None:
     if not rows:
         out.print("No sources yet. Add one with: invoice-inbox source add --help")
         return
-    t = Table("name", "company", "active", "server", "user", "folders")
+    t = Table("name", "company", "active", "connection", "mailbox", "folders", "state")
     for r in rows:
         t.add_row(
             r["name"],
             r["company"],
             "yes" if r["active"] else "no",
-            f"{r['host']}:{r['port']} ({r['security']})",
-            r["username"],
+            _connection(r),
+            r["shared_mailbox"] or r["username"],
             ", ".join(r["folders"]),
+            r["auth_state"].replace("_", " ") + ("; warning" if r["warnings"] else ""),
         )
     out.print(t)
+    for r in rows:
+        for w in r["warnings"]:
+            warn(f'source "{r["name"]}": {w}')
+
+
+def _connection(r: dict[str, Any]) -> str:
+    if r["protocol"] == presets.GRAPH:
+        return f"Microsoft Graph ({r['auth']})"
+    if r["protocol"] == presets.GMAIL_API:
+        return f"Gmail API ({r['auth']})"
+    return f"{r['host']}:{r['port']} ({r['security']}, {r['auth']})"
 
 
 @source_app.command("show")
@@ -195,14 +391,15 @@ def source_show(name: str, as_json: JsonOpt = False) -> None:
 def source_check(name: str, as_json: JsonOpt = False) -> None:
     """Connect, log in and list the folders."""
     a = state.open()
-    conn = runner.connector_for(a, name)
-    try:
-        folders = conn.check()
-        with a.db.session() as s:
-            wanted = list(sources_store.get(s, name).folders)
-        missing = [f for f in wanted if f not in folders]
-    finally:
-        conn.close()
+    with a.db.session() as s:
+        src = sources_store.get(s, name)
+        wanted = list(src.folders)
+        warnings = source_warnings(src)
+    folders = runner.check(a, name)
+    known = {f.casefold() for f in folders}
+    missing = [f for f in wanted if f not in folders and f.casefold() not in known]
+    for w in warnings:
+        warn(w)
     if as_json:
         print_json({"ok": not missing, "folders": folders, "missing": missing})
     else:
@@ -225,23 +422,38 @@ def source_set(
         typer.Option(help="Import the mail body as a PDF when there is no document attachment."),
     ] = None,
     active: Annotated[bool | None, typer.Option(help="Switch the source on or off.")] = None,
+    client_secret_env: Annotated[
+        str | None, typer.Option(help="A new OAuth2 client secret, read from this variable.")
+    ] = None,
+    secret_expires: Annotated[
+        str | None, typer.Option(help="When the client secret expires (YYYY-MM-DD).")
+    ] = None,
 ) -> None:
-    """Change what a source imports; options not given stay as they are."""
-    changes = {
+    """Change a source; options not given stay as they are."""
+    changes: dict[str, object] = {
         "require_pdf": require_pdf,
         "allow_images": allow_images,
         "body_fallback": import_body,
         "active": active,
+        "secret_expires": _parse_date("--secret-expires", secret_expires),
     }
     changes = {k: v for k, v in changes.items() if v is not None}
-    if not changes:
+    new_secret = _read_env("--client-secret-env", client_secret_env) if client_secret_env else None
+    if not changes and new_secret is None:
         raise UserError("nothing to change; see invoice-inbox source set --help")
     a = state.open()
     with a.db.session() as s:
         src = sources_store.get(s, name)
+        if new_secret is not None:
+            if src.auth == presets.PASSWORD:
+                raise UserError(f'source "{name}" signs in with a password, not a client secret')
+            changes["client_secret"] = a.secrets.encrypt(new_secret)
         for key, value in changes.items():
             setattr(src, key, value)
+        warnings = source_warnings(src)
     out.print(f'Source "{name}" updated.')
+    for w in warnings:
+        warn(w)
 
 
 @source_app.command("remove")

@@ -12,7 +12,7 @@ import contextlib
 import socket
 import ssl
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -29,6 +29,7 @@ from invoice_inbox.connectors.errors import (
     ProtocolFailed,
     TLSFailed,
 )
+from invoice_inbox.connectors.http import TokenFn
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 993, "starttls": 143, "none": 143}
@@ -40,6 +41,10 @@ class ImapSettings:
 
     A *username* like ``user@domain.com\\sharedbox`` (Exchange-style shared-mailbox login) is sent
     unchanged; the IMAP string quoting escapes the backslash on the wire.
+
+    With *token* the login is SASL XOAUTH2 (``user=<username>`` and the bearer token; for a
+    Microsoft 365 shared mailbox *username* is the shared mailbox's address) instead of a
+    password LOGIN.
     """
 
     host: str
@@ -47,7 +52,8 @@ class ImapSettings:
     security: Security = "ssl"
     ca_file: str | None = None
     username: str
-    password: str
+    password: str = field(default="", repr=False)
+    token: TokenFn | None = field(default=None, repr=False)
     connect_timeout: float = 15.0
     read_timeout: float = 120.0
 
@@ -112,14 +118,28 @@ class ImapConnector:
         except IMAPClientError as exc:  # e.g. STARTTLS not offered
             raise ProtocolFailed(f"{self.where}: {_text(exc)}") from exc
         try:
-            client.login(s.username, s.password)
+            if s.token is not None:
+                self._oauth2_login(client, s.token)
+            else:
+                client.login(s.username, s.password)
         except LoginError as exc:
             client.shutdown()
             raise LoginFailed(f"login refused by server: {_text(exc)}") from exc
         except (OSError, IMAPClientError) as exc:
             client.shutdown()
             raise ConnectFailed(f"connection to {self.where} lost during login: {exc}") from exc
+        except ConnectorError:  # the token could not be had (e.g. needs re-authentication)
+            client.shutdown()
+            raise
         return client
+
+    def _oauth2_login(self, client: IMAPClient, token: TokenFn) -> None:
+        """AUTHENTICATE XOAUTH2; a refused token is renewed once (it may have been revoked or
+        expired early) before the refusal stands."""
+        try:
+            client.oauth2_login(self.settings.username, token())
+        except LoginError:
+            client.oauth2_login(self.settings.username, token(renew=True))
 
     @property
     def client(self) -> IMAPClient:

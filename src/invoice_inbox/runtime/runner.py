@@ -1,28 +1,210 @@
-"""Fetch a source end to end: decrypt its credentials, open its connector, sync, close."""
+"""Fetch a source end to end: decrypt its credentials, open its connector, sync, close.
+
+This is where a source's sign-in becomes a connector: a password, a delegated OAuth2 token
+(refreshed when due; a rotated refresh token is stored, encrypted, before it is used) or an
+app-only token (client credentials). A refresh token the provider refuses puts the source into
+"needs re-authentication" with the provider's words, and the source is not tried again until
+someone signs in anew: auth failures are never retried in a loop.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
+from sqlalchemy import update
+
+from invoice_inbox.auth import oauth
+from invoice_inbox.connectors import presets
 from invoice_inbox.connectors.base import Connector
-from invoice_inbox.connectors.registry import open_connector
+from invoice_inbox.connectors.errors import LoginFailed
+from invoice_inbox.connectors.http import TokenFn
+from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import BATCH, Observer, RunSummary, sync_source
 from invoice_inbox.store import sources
+from invoice_inbox.store.models import AuthState, Source
+
+
+class NeedsAuthentication(LoginFailed):
+    """The source cannot sign in until someone runs ``source authenticate`` (again)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Login:
+    """A source's connection and sign-in settings, decrypted, outside any session."""
+
+    id: int
+    name: str
+    provider: str
+    protocol: str
+    auth: str
+    host: str
+    port: int
+    security: str
+    ca_file: str | None
+    username: str
+    shared_mailbox: str | None
+    tenant_id: str | None
+    client_id: str | None
+    password: str | None
+    client_secret: str | None
+    token: str | None
+
+    endpoints: oauth.Endpoints | None
+    scopes: list[str]
+
+    @property
+    def mailbox(self) -> str:
+        return self.shared_mailbox or self.username
+
+
+def endpoints_for(src: Source) -> oauth.Endpoints | None:
+    """The source's authorization server, or None for password sign-in."""
+    preset = presets.PRESETS[src.provider]
+    if src.auth == presets.PASSWORD or preset.oauth is None:
+        return None
+    if preset.oauth == "google":
+        return oauth.google()
+    return oauth.microsoft(src.tenant_id or "organizations")
+
+
+def scopes_for(src: Source) -> list[str]:
+    """The OAuth2 scopes the source's protocol and sign-in need."""
+    preset = presets.PRESETS[src.provider]
+    if src.auth == presets.PASSWORD or preset.oauth is None:
+        return []
+    return presets.scopes(
+        preset.oauth,
+        src.protocol,
+        src.auth,
+        shared=src.shared_mailbox is not None,
+        modify=bool(src.move_imported_to or src.move_not_imported_to or src.unread_only),
+    )
+
+
+def _login(app: App, src: Source) -> _Login:
+    if src.auth_state != AuthState.OK:
+        what = (
+            "has not been signed in yet"
+            if src.auth_state == AuthState.NEEDS_AUTHENTICATION
+            else f"needs re-authentication ({src.auth_error or 'the sign-in was refused'})"
+        )
+        raise NeedsAuthentication(
+            f'source "{src.name}" {what}: run invoice-inbox source authenticate {src.name}'
+        )
+
+    def plain(value: str | None) -> str | None:
+        return app.secrets.decrypt(value) if value else None
+
+    return _Login(
+        id=src.id,
+        name=src.name,
+        provider=src.provider,
+        protocol=src.protocol,
+        auth=src.auth,
+        host=src.host,
+        port=src.port,
+        security=src.security,
+        ca_file=src.ca_file,
+        username=src.username,
+        shared_mailbox=src.shared_mailbox,
+        tenant_id=src.tenant_id,
+        client_id=src.client_id,
+        password=plain(src.secret),
+        client_secret=plain(src.client_secret),
+        token=plain(src.token),
+        endpoints=endpoints_for(src),
+        scopes=scopes_for(src),
+    )
+
+
+def _token_fn(app: App, login: _Login) -> TokenFn | None:
+    if login.auth == presets.PASSWORD:
+        return None
+    assert login.client_id is not None and login.endpoints is not None
+    if login.auth == presets.APP:
+        return oauth.AppTokens.shared(
+            login.endpoints, login.client_id, login.client_secret or "", login.scopes[0]
+        )
+    if login.token is None:
+        raise NeedsAuthentication(
+            f'source "{login.name}" has not been signed in yet:'
+            f" run invoice-inbox source authenticate {login.name}"
+        )
+
+    def save(token: oauth.Token) -> None:
+        store_token(app, login.id, token)
+
+    return oauth.DelegatedTokens(
+        login.endpoints,
+        login.client_id,
+        login.client_secret,
+        login.scopes,
+        oauth.Token.from_json(login.token),
+        save,
+    )
+
+
+def store_token(app: App, source_id: int, token: oauth.Token) -> None:
+    """Store a (new or rotated) token, encrypted, in its own transaction, and mark the source
+    signed in."""
+    with app.db.session() as s:
+        s.execute(
+            update(Source)
+            .where(Source.id == source_id)
+            .values(
+                token=app.secrets.encrypt(token.to_json()),
+                auth_state=AuthState.OK,
+                auth_error=None,
+            )
+        )
 
 
 def connector_for(app: App, source_name: str) -> Connector:
+    """The source's connector, ready to connect lazily on its first command."""
     with app.db.session() as s:
-        src = sources.get(s, source_name)
-        return open_connector(
-            provider=src.provider,
-            host=src.host,
-            port=src.port,
-            security=src.security,
-            ca_file=src.ca_file,
-            username=src.username,
-            password=app.secrets.decrypt(src.secret),
+        login = _login(app, sources.get(s, source_name))
+    token = _token_fn(app, login)
+    if login.protocol == presets.GRAPH:
+        from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
+
+        assert token is not None
+        return GraphConnector(
+            GraphSettings(mailbox=login.mailbox, token=token, base_url=presets.graph_url())
         )
+    if login.protocol == presets.GMAIL_API:
+        from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
+
+        assert token is not None
+        return GmailConnector(
+            GmailSettings(user=login.username, token=token, base_url=presets.gmail_url())
+        )
+    return ImapConnector(
+        ImapSettings(
+            host=login.host,
+            port=login.port,
+            security=login.security,  # type: ignore[arg-type]
+            ca_file=login.ca_file,
+            username=login.mailbox if token is not None else login.username,
+            password=login.password or "",
+            token=token,
+        )
+    )
+
+
+@contextlib.contextmanager
+def signed_in(app: App, source_name: str) -> Iterator[None]:
+    """Turn a refused refresh token into the source's "needs re-authentication" state."""
+    try:
+        yield
+    except oauth.NeedsReauth as exc:
+        with app.db.session() as s:
+            src = sources.get(s, source_name)
+            src.auth_state = AuthState.NEEDS_REAUTHENTICATION
+            src.auth_error = str(exc)
+        raise
 
 
 def fetch(
@@ -34,16 +216,27 @@ def fetch(
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH,
 ) -> RunSummary:
-    conn = connector_for(app, source_name)
-    try:
-        return sync_source(
-            app,
-            source_name,
-            conn,
-            trigger=trigger,
-            observer=observer,
-            progress=progress,
-            batch_size=batch_size,
-        )
-    finally:
-        conn.close()
+    with signed_in(app, source_name):
+        conn = connector_for(app, source_name)
+        try:
+            return sync_source(
+                app,
+                source_name,
+                conn,
+                trigger=trigger,
+                observer=observer,
+                progress=progress,
+                batch_size=batch_size,
+            )
+        finally:
+            conn.close()
+
+
+def check(app: App, source_name: str) -> list[str]:
+    """Connect, sign in and list the folders."""
+    with signed_in(app, source_name):
+        conn = connector_for(app, source_name)
+        try:
+            return conn.check()
+        finally:
+            conn.close()

@@ -15,13 +15,18 @@ from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.runner import fetch
 from invoice_inbox.store import sources
+from invoice_inbox.store.models import AuthState
 
 log = logging.getLogger(__name__)
 
 
 def run_due(app: App) -> None:
     with app.db.session() as s:
-        names = [src.name for src in sources.all_sources(s, active_only=True)]
+        active = sources.all_sources(s, active_only=True)
+        names = [src.name for src in active if src.auth_state == AuthState.OK]
+        waiting = [src.name for src in active if src.auth_state != AuthState.OK]
+    for name in waiting:  # asking the provider again would only be refused again
+        log.warning("source %s skipped: it needs (re-)authentication", name)
     for name in names:
         try:
             summary = fetch(app, name, trigger="schedule")

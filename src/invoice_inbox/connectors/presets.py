@@ -1,0 +1,105 @@
+"""Provider presets: where a mailbox provider's servers are, which protocols and sign-in methods
+it offers, and the OAuth2 scopes each combination needs.
+
+A preset fills in what a user would otherwise look up (host, port, security) and rules out
+combinations the provider does not offer. Service base URLs can be pointed elsewhere with
+environment variables (tests point them at local stand-ins):
+
+- ``INVOICE_INBOX_GRAPH_URL`` (default ``https://graph.microsoft.com/v1.0``)
+- ``INVOICE_INBOX_GMAIL_URL`` (default ``https://gmail.googleapis.com``)
+- ``INVOICE_INBOX_MICROSOFT_LOGIN_URL``, ``INVOICE_INBOX_GOOGLE_AUTH_URL``,
+  ``INVOICE_INBOX_GOOGLE_TOKEN_URL`` (see ``auth.oauth``)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+PASSWORD, OAUTH, APP = "password", "oauth", "app"
+IMAP, GRAPH, GMAIL_API = "imap", "graph", "gmail-api"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    label: str
+    host: str | None  # None: the user gives it
+    port: int
+    security: str
+    protocols: tuple[str, ...]  # the first is the default with OAuth2
+    auths: tuple[str, ...]  # the first is the default
+    oauth: str | None = None  # "microsoft" | "google": whose authorization server
+
+    def default_protocol(self, auth: str) -> str:
+        return self.protocols[0] if auth != PASSWORD else IMAP
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "microsoft365",
+            "Microsoft 365 / Exchange Online",
+            "outlook.office365.com",
+            993,
+            "ssl",
+            (GRAPH, IMAP),
+            (OAUTH, APP, PASSWORD),
+            oauth="microsoft",
+        ),
+        Preset(
+            "gmail",
+            "Gmail / Google Workspace",
+            "imap.gmail.com",
+            993,
+            "ssl",
+            (GMAIL_API, IMAP),
+            (OAUTH, PASSWORD),
+            oauth="google",
+        ),
+        Preset("icloud", "iCloud Mail", "imap.mail.me.com", 993, "ssl", (IMAP,), (PASSWORD,)),
+        Preset("imap", "Other IMAP server", None, 993, "ssl", (IMAP,), (PASSWORD,)),
+        Preset("pop3", "POP3 server", None, 995, "ssl", ("pop3",), (PASSWORD,)),
+    )
+}
+
+MICROSOFT_PASSWORD_WARNING = (
+    "Microsoft no longer accepts passwords (basic authentication) for Exchange Online IMAP and"
+    " POP since 2022-2023, so this source will most likely be refused; use --auth oauth"
+    " (sign in as the mailbox user) or --auth app (tenant ID, client ID and client secret)"
+)
+
+
+def scopes(oauth: str, protocol: str, auth: str, *, shared: bool, modify: bool) -> list[str]:
+    """The OAuth2 scopes to ask for.
+
+    Microsoft: delegated IMAP needs ``IMAP.AccessAsUser.All`` on the Outlook resource, Graph
+    ``Mail.ReadWrite`` (``.Shared`` for mailboxes shared with the user), both with
+    ``offline_access`` for a refresh token; app-only asks for the resource's ``/.default``
+    (the application permissions an admin consented to). Google: IMAP needs the full
+    ``https://mail.google.com/`` scope; the Gmail API ``gmail.modify`` when mail is moved or
+    marked read, else ``gmail.readonly``."""
+    if oauth == "microsoft":
+        if protocol == IMAP:
+            if auth == APP:
+                return ["https://outlook.office365.com/.default"]
+            return ["https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"]
+        if auth == APP:
+            return ["https://graph.microsoft.com/.default"]
+        wanted = ["https://graph.microsoft.com/Mail.ReadWrite"]
+        if shared:
+            wanted.append("https://graph.microsoft.com/Mail.ReadWrite.Shared")
+        return [*wanted, "offline_access"]
+    if protocol == IMAP:
+        return ["https://mail.google.com/"]
+    access = "gmail.modify" if modify else "gmail.readonly"
+    return [f"https://www.googleapis.com/auth/{access}"]
+
+
+def graph_url() -> str:
+    return os.environ.get("INVOICE_INBOX_GRAPH_URL", "https://graph.microsoft.com/v1.0")
+
+
+def gmail_url() -> str:
+    return os.environ.get("INVOICE_INBOX_GMAIL_URL", "https://gmail.googleapis.com")
