@@ -15,7 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from fakes.gmail import FakeGmail
+from fakes.graph import FakeGraph
+from fakes.oauth import FakeIdentityProvider
 from harness.dovecot import DovecotServer, Mailbox, find_dovecot
+from invoice_inbox.auth.oauth import AppTokens
 
 # An Exchange-style shared-mailbox login ("user@domain\\sharedbox"), to prove it is sent unchanged.
 SHARED_MAILBOX_LOGIN = "ap@buyer.example\\invoices"
@@ -46,7 +50,7 @@ def _allow_traverse(path: Path, basetemp: Path) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if {"dovecot", "mailbox"} & set(getattr(item, "fixturenames", ())):
+        if {"dovecot", "mailbox", "oauth_dovecot"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.dovecot)
 
 
@@ -74,3 +78,68 @@ def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]
 def mailbox(dovecot: DovecotServer) -> Mailbox:
     user, password = dovecot.new_user()
     return Mailbox(user=user, password=password, server=dovecot)
+
+
+# ---------------------------------------------------------------- OAuth2 and the cloud stand-ins
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[FakeIdentityProvider]:
+    """The local stand-in for Microsoft Entra ID and Google sign-in (shared; tests use their
+    own tenants, clients and users)."""
+    with FakeIdentityProvider() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def graph(idp: FakeIdentityProvider) -> Iterator[FakeGraph]:
+    """The local Microsoft Graph stand-in; it accepts the idp's tokens for the mailboxes they
+    may open."""
+    with FakeGraph(authorize=idp.may_open) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gmail(idp: FakeIdentityProvider) -> Iterator[FakeGmail]:
+    """The local Gmail API stand-in; ``users/me`` is the user the idp's token speaks for."""
+
+    def who(token: str) -> str | None:
+        principal = idp.principal(token)
+        return principal.subject if principal else None
+
+    with FakeGmail(authorize=idp.may_open, who=who) as server:
+        yield server
+
+
+@pytest.fixture
+def cloud(
+    monkeypatch: pytest.MonkeyPatch, idp: FakeIdentityProvider
+) -> Iterator[FakeIdentityProvider]:
+    """Point invoice-inbox's Microsoft and Google endpoints at the local stand-ins (also for
+    processes the test starts); forget cached app-only tokens afterwards."""
+    auth_url, token_url = idp.google_urls()
+    monkeypatch.setenv("INVOICE_INBOX_MICROSOFT_LOGIN_URL", idp.microsoft_base())
+    monkeypatch.setenv("INVOICE_INBOX_GOOGLE_AUTH_URL", auth_url)
+    monkeypatch.setenv("INVOICE_INBOX_GOOGLE_TOKEN_URL", token_url)
+    yield idp
+    AppTokens.forget_shared()
+
+
+@pytest.fixture(scope="session")
+def oauth_dovecot(
+    tmp_path_factory: pytest.TempPathFactory, idp: FakeIdentityProvider
+) -> Iterator[DovecotServer]:
+    """A second Dovecot whose oauth2 passdb asks the idp's introspection endpoint (RFC 7662)
+    about XOAUTH2 / OAUTHBEARER bearer tokens."""
+    if find_dovecot() is None:
+        if running_under_ci():
+            pytest.fail("dovecot binary not found (CI is set, so this is an error)", pytrace=False)
+        pytest.skip("dovecot binary not found")
+    base = tmp_path_factory.mktemp("dovecot-oauth")
+    _allow_traverse(base, tmp_path_factory.getbasetemp())
+    server = DovecotServer(base, {}, oauth2_introspection_url=f"{idp.url}/introspect", pool_size=20)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

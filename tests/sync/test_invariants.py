@@ -62,7 +62,7 @@ def assert_exactly_once(ap: AP, pdfs: dict[str, bytes], others: int) -> None:
     for d in docs:
         assert blobs.get(d["sha256"]) == pdfs[d["filename"]]
     messages = ap.messages()
-    keys = Counter((m["folder"], m["uidvalidity"], m["uid"]) for m in messages)
+    keys = Counter((m["folder"], m["uidvalidity"], m["uid"], m["remote_id"]) for m in messages)
     assert all(n == 1 for n in keys.values())
     assert len(messages) == len(pdfs) + others
     assert {m["state"] for m in messages} == {"disposed"}

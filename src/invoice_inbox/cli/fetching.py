@@ -152,6 +152,7 @@ def messages_cmd(
                 "folder": m.folder,
                 "uidvalidity": m.uidvalidity,
                 "uid": m.uid,
+                "remote_id": m.remote_id,
                 "message_id": m.message_id,
                 "sender": m.sender,
                 "subject": m.subject,
@@ -170,13 +171,13 @@ def messages_cmd(
     if as_json:
         print_json(rows)
         return
-    t = Table("id", "source", "folder", "uid", "sender", "subject", "decision", "reason")
+    t = Table("id", "source", "folder", "uid / id", "sender", "subject", "decision", "reason")
     for r in rows:
         t.add_row(
             str(r["id"]),
             r["source"],
             r["folder"],
-            str(r["uid"]),
+            str(r["uid"] if r["uid"] is not None else r["remote_id"]),
             r["sender"] or "",
             r["subject"][:40],
             r["decision"],
