@@ -113,11 +113,13 @@ def gmail(idp: FakeIdentityProvider) -> Iterator[FakeGmail]:
 
 @pytest.fixture
 def cloud(
-    monkeypatch: pytest.MonkeyPatch, idp: FakeIdentityProvider
+    monkeypatch: pytest.MonkeyPatch, idp: FakeIdentityProvider, graph: FakeGraph, gmail: FakeGmail
 ) -> Iterator[FakeIdentityProvider]:
     """Point invoice-inbox's Microsoft and Google endpoints at the local stand-ins (also for
     processes the test starts); forget cached app-only tokens afterwards."""
     auth_url, token_url = idp.google_urls()
+    monkeypatch.setenv("INVOICE_INBOX_GRAPH_URL", graph.url)
+    monkeypatch.setenv("INVOICE_INBOX_GMAIL_URL", gmail.url)
     monkeypatch.setenv("INVOICE_INBOX_MICROSOFT_LOGIN_URL", idp.microsoft_base())
     monkeypatch.setenv("INVOICE_INBOX_GOOGLE_AUTH_URL", auth_url)
     monkeypatch.setenv("INVOICE_INBOX_GOOGLE_TOKEN_URL", token_url)
