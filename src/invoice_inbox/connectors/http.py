@@ -53,8 +53,10 @@ def retry_after(value: str | None, *, now: float | None = None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -128,11 +130,13 @@ class RestClient:
     def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """Send with auth, retries and throttling; raise a ConnectorError on failure."""
         extra = dict(kwargs.pop("headers", None) or {})
-        fresh_token = False
+        fresh_token = False  # a new token was asked for once already in this request
+        renew = False  # ask for a new token on this attempt (right after a 401)
         attempt = 0
         while True:
             try:
-                headers = {**extra, "Authorization": f"Bearer {self._token(renew=fresh_token)}"}
+                headers = {**extra, "Authorization": f"Bearer {self._token(renew=renew)}"}
+                renew = False
                 response = self._http.request(method, url, headers=headers, **kwargs)
             except ConnectorError:
                 raise
@@ -147,7 +151,7 @@ class RestClient:
                 return response
             code, message = error_of(response)
             if status == 401 and not fresh_token:
-                fresh_token = True  # the token may have been revoked early: try one new one
+                fresh_token = renew = True  # revoked or expired early: try one new token
                 continue
             if status == 401:
                 raise LoginFailed(f"{self.service} refused the access token: {message}")
