@@ -115,7 +115,7 @@ def test_microsoft365_app_only_over_graph_needs_consent_then_imports_once(
     assert ap.ok("fetch", "ap", "--json").json()["messages_seen"] == 0
     assert box.count("Invoices/Imported") == 3 and box.count("INBOX") == 0
     assert sorted(d["filename"] for d in ap.documents()) == ["INV-0.pdf", "INV-1.pdf", "INV-2.pdf"]
-    assert all('IdType="ImmutableId"' in str(h.get("Prefer")) for _, _, h in graph.requests[-5:])
+    assert all('IdType="ImmutableId"' in h.get("prefer", "") for _, _, h in graph.requests[-5:])
 
 
 def test_microsoft365_delegated_over_imap_xoauth2_with_browser_sign_in(
