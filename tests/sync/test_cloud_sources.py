@@ -479,3 +479,33 @@ def test_no_secret_or_token_in_output_logs_or_database(
         assert value and len(value) >= 8
         assert value not in text, f"the {what} was printed"
         assert value.encode() not in stored, f"the {what} is in the database in clear text"
+
+
+def test_an_expired_client_secret_stops_the_source_until_a_new_one_is_set(
+    tmp_path: Path, cloud: FakeIdentityProvider, graph: FakeGraph
+) -> None:
+    t = tag()
+    tenant, client, address = f"tenant-{t}", f"app-{t}", f"ap-{t}@contoso.example"
+    cloud.register_client(client, secret=CLIENT_SECRET, tenant=tenant, secret_expired=True)
+    cloud.grant_consent(tenant, client)
+    cloud.app_mailbox(client, address)
+    box = graph.mailbox(address)
+    box.append("INBOX", invoice(0))
+    ap = AP(tmp_path / "data", box)  # type: ignore[arg-type]
+    add(
+        ap,
+        *("--provider", "microsoft365", "--auth", "app", "--tenant-id", tenant),
+        *("--client-id", client, "--client-secret-env", "CS", "--username", address),
+    )
+    failed = ap.run("fetch", "ap")
+    assert failed.code == 1 and "AADSTS7000222" in failed.stderr
+    shown = ap.ok("source", "show", "ap", "--json").json()
+    assert shown["auth_state"] == "needs_reauthentication"
+    asked = len(cloud.token_requests)
+    again = ap.run("fetch", "ap")
+    assert again.code == 1 and "--client-secret-env" in again.stderr
+    assert len(cloud.token_requests) == asked, "refused credentials are not tried again"
+
+    cloud.register_client(client, secret="a-new-secret-0123", tenant=tenant)
+    ap.ok("source", "set", "ap", "--client-secret-env", "NEW", env={"NEW": "a-new-secret-0123"})
+    assert ap.ok("fetch", "ap", "--json").json()["imported"] == 1

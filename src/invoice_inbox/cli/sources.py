@@ -448,6 +448,8 @@ def source_set(
             if src.auth == presets.PASSWORD:
                 raise UserError(f'source "{name}" signs in with a password, not a client secret')
             changes["client_secret"] = a.secrets.encrypt(new_secret)
+            if src.auth == presets.APP:  # refused app credentials get their next chance
+                changes |= {"auth_state": AuthState.OK, "auth_error": None}
         for key, value in changes.items():
             setattr(src, key, value)
         warnings = source_warnings(src)

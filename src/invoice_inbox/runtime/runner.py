@@ -91,9 +91,12 @@ def _login(app: App, src: Source) -> _Login:
             if src.auth_state == AuthState.NEEDS_AUTHENTICATION
             else f"needs re-authentication ({src.auth_error or 'the sign-in was refused'})"
         )
-        raise NeedsAuthentication(
-            f'source "{src.name}" {what}: run invoice-inbox source authenticate {src.name}'
+        fix = (
+            f"invoice-inbox source set {src.name} --client-secret-env VAR"
+            if src.auth == presets.APP
+            else f"invoice-inbox source authenticate {src.name}"
         )
+        raise NeedsAuthentication(f'source "{src.name}" {what}: run {fix}')
 
     def plain(value: str | None) -> str | None:
         return app.secrets.decrypt(value) if value else None
@@ -196,14 +199,17 @@ def connector_for(app: App, source_name: str) -> Connector:
 
 @contextlib.contextmanager
 def signed_in(app: App, source_name: str) -> Iterator[None]:
-    """Turn a refused refresh token into the source's "needs re-authentication" state."""
+    """Turn a refused refresh token, or refused app credentials (a wrong or expired client
+    secret), into the source's "needs re-authentication" state. Missing admin consent is not
+    one: an administrator may consent any time, and the next run then simply works."""
     try:
         yield
-    except oauth.NeedsReauth as exc:
-        with app.db.session() as s:
-            src = sources.get(s, source_name)
-            src.auth_state = AuthState.NEEDS_REAUTHENTICATION
-            src.auth_error = str(exc)
+    except oauth.OAuthFailed as exc:
+        if isinstance(exc, oauth.NeedsReauth) or exc.error == "invalid_client":
+            with app.db.session() as s:
+                src = sources.get(s, source_name)
+                src.auth_state = AuthState.NEEDS_REAUTHENTICATION
+                src.auth_error = str(exc)
         raise
 
 
