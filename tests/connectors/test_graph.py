@@ -379,6 +379,80 @@ def test_mark_seen_sets_is_read(connect, box, fake):
     assert ("PATCH", f"/v1.0/users/{MAILBOX}/messages/{a}") in [(m, p) for m, p, _ in fake.requests]
 
 
+def batches(fake: FakeGraph) -> list[str]:
+    return [p for m, p, _ in fake.requests if (m, p) == ("POST", "/v1.0/$batch")]
+
+
+def test_move_sends_json_batches_of_20(connect, box, fake):
+    ids = [box.append("INBOX", mail(n)) for n in range(45)]
+    connector = connect()
+    connector.open_folder("INBOX")
+    connector.ensure_folder("Invoices")
+    sent = len(fake.requests)
+
+    connector.move(ids, "Invoices")
+
+    assert len(batches(fake)) == 3  # 20 + 20 + 5
+    moves = [p for m, p, _ in fake.requests[sent:] if m == "POST" and p.endswith("/move")]
+    assert len(moves) == 45  # sub-requests, recorded by the fake
+    assert sorted(box.ids("Invoices")) == sorted(ids)  # immutable ids: unchanged
+    assert box.ids("INBOX") == []
+
+
+def test_mark_seen_sends_json_batches_of_20(connect, box, fake):
+    ids = [box.append("INBOX", mail(n)) for n in range(25)]
+    connector = connect()
+    connector.open_folder("INBOX")
+    sent = len(fake.requests)
+
+    connector.mark_seen(ids)
+
+    assert len(batches(fake)) == 2
+    assert [m for m, _p, _h in fake.requests[sent:]].count("PATCH") == 25
+    assert box.flags() == {i: {"\\Seen"} for i in ids}
+
+
+def test_throttled_sub_requests_are_sent_again_after_retry_after(connect, box, fake, sleeps):
+    ids = [box.append("INBOX", mail(n)) for n in range(5)]
+    connector = connect()
+    connector.open_folder("INBOX")
+    connector.ensure_folder("Invoices")
+    sent = len(fake.requests)
+    fake.throttle_batch_items(2, retry_after="3")
+
+    connector.move(ids, "Invoices")
+
+    assert sleeps == [3.0]
+    assert len(batches(fake)) == 2
+    moves = [p for m, p, _ in fake.requests[sent:] if m == "POST" and p.endswith("/move")]
+    assert len(moves) == 5 + 2  # only the throttled two were sent again
+    assert sorted(box.ids("Invoices")) == sorted(ids)
+
+
+def test_throttled_sub_requests_past_the_retries_fail(connect, box, fake, sleeps):
+    message = box.append("INBOX", mail(1))
+    connector = connect(retries=2)
+    connector.open_folder("INBOX")
+    fake.throttle_batch_items(10, retry_after="2")
+    with pytest.raises(ProtocolFailed, match="429"):
+        connector.mark_seen([message])
+    assert sleeps == [2.0, 2.0]
+    assert len(batches(fake)) == 3
+
+
+def test_vanished_ids_in_a_batch_are_ignored(connect, box, fake):
+    ids = [box.append("INBOX", mail(n)) for n in range(22)]
+    box.delete(ids[3])
+    box.delete(ids[21])
+    connector = connect()
+    connector.open_folder("INBOX")
+    connector.move([*ids, "AAMkNeverExisted="], "Archive")
+    assert sorted(box.ids("Archive")) == sorted(ids[:3] + ids[4:21])
+    assert len(batches(fake)) == 2
+    connector.mark_seen(ids)
+    assert all(flags == {"\\Seen"} for flags in box.flags("Archive").values())
+
+
 def test_every_request_asks_for_immutable_ids(connect, box, fake):
     a = box.append("INBOX", mail(1))
     box.append("INBOX", mail(2))
@@ -458,6 +532,66 @@ def test_fake_reads_prefer_from_one_or_several_headers(fake, box):
     for page in (one, two):
         assert len(page["value"]) == 1 and "@odata.nextLink" in page
         assert page["value"][0]["id"] in box.ids()
+
+
+def test_fake_json_batch(fake, box):
+    """Sub-requests answered as if sent alone, with their own headers, in any order."""
+    message = box.append("INBOX", mail(1))
+    user = f"/users/{MAILBOX}"
+    batch = {
+        "requests": [
+            {"id": "1", "method": "GET", "url": f"{user}/messages/{message}"},
+            {
+                "id": "2",
+                "method": "GET",
+                "url": f"{user}/messages/{message}",
+                "headers": {"Prefer": IMMUTABLE},
+            },
+            {"id": "3", "method": "GET", "url": f"{user}/messages/AAMkNeverExisted="},
+            {
+                "id": "4",
+                "method": "PATCH",
+                "url": f"{user}/messages/{message}",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"isRead": True},
+            },
+        ]
+    }
+    with httpx.Client() as http:
+        unauthorized = http.post(f"{fake.url}/$batch", json=batch)
+        answer = http.post(f"{fake.url}/$batch", json=batch, headers={"Authorization": "Bearer t"})
+    assert unauthorized.status_code == 401
+    assert answer.status_code == 200
+    responses = {r["id"]: r for r in answer.json()["responses"]}
+    assert set(responses) == {"1", "2", "3", "4"}
+    for r in responses.values():
+        assert set(r) >= {"id", "status", "headers", "body"}
+        assert isinstance(r["headers"], dict)
+    assert [responses[n]["status"] for n in "1234"] == [200, 200, 404, 200]
+    rest_id = responses["1"]["body"]["id"]
+    assert rest_id != message  # no Prefer on this sub-request: the default REST id
+    assert responses["2"]["body"]["id"] == message
+    assert responses["3"]["body"]["error"]["code"] == "ErrorItemNotFound"
+    assert box.flags() == {message: {"\\Seen"}}
+    recorded = [(m, p) for m, p, _h in fake.requests]
+    assert ("PATCH", f"/v1.0{user}/messages/{message}") in recorded
+
+
+def test_fake_rejects_more_than_20_requests_in_a_batch(fake, box):
+    message = box.append("INBOX", mail(1))
+    url = f"/users/{MAILBOX}/messages/{message}"
+    batch = {"requests": [{"id": str(n), "method": "GET", "url": url} for n in range(21)]}
+    with httpx.Client() as http:
+        answer = http.post(f"{fake.url}/$batch", json=batch, headers={"Authorization": "Bearer t"})
+        twenty = http.post(
+            f"{fake.url}/$batch",
+            json={"requests": batch["requests"][:20]},
+            headers={"Authorization": "Bearer t"},
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "BadRequest"
+    assert twenty.status_code == 200
+    assert len(twenty.json()["responses"]) == 20
 
 
 # -- errors and throttling ----------------------------------------------------------------

@@ -22,6 +22,15 @@ documentation says Graph answers (learn.microsoft.com/graph/...):
   that changes whenever it is moved, and an immutable id that never does; a request carrying
   ``Prefer: IdType="ImmutableId"`` sees immutable ids, any other sees REST ids. Both kinds are
   accepted in URLs; a REST id from before a move answers 404 like real Graph.
+- ``POST /v1.0/$batch`` ("Combine multiple HTTP requests using JSON batching",
+  ``graph/json-batching``): ``{"requests": [{"id", "method", "url", "headers", "body"}]}``, at
+  most 20 (else 400 ``BadRequest``), ``url`` relative to ``/v1.0``, ``Content-Type`` required
+  with a ``body``. Each sub-request is answered as if sent alone, with the outer request's
+  ``Authorization`` but only its own other headers (``Prefer`` too), and is recorded in
+  ``requests`` after the batch itself. The answer is 200 ``{"responses": [{"id", "status",
+  "headers", "body"}]}`` in reverse order (Graph promises none); a non-JSON body is base64.
+  ``dependsOn`` is not supported (400). ``throttle_batch_items`` makes sub-requests answer 429
+  with ``Retry-After`` in their own headers, as throttled sub-requests do on Graph.
 - Errors are ``{"error": {"code", "message", "innerError"}}`` ("Microsoft Graph error
   responses"): 401 InvalidAuthenticationToken, 403 ErrorAccessDenied, 404 ErrorInvalidUser for
   an unknown mailbox and ErrorItemNotFound for an unknown item, 409 ErrorFolderExists, 410
@@ -34,6 +43,7 @@ Several ``Prefer`` preferences may come in one header, comma-separated, or in se
 
 from __future__ import annotations
 
+import base64
 import email.parser
 import email.policy
 import itertools
@@ -52,6 +62,7 @@ from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 API_ROOT = "/v1.0"
 DEFAULT_PAGE = 10  # Graph's default page size for mail folders and delta pages
+BATCH_LIMIT = 20  # requests in one JSON batch
 WELL_KNOWN: dict[str, str] = {  # well-known name -> display name of a new mailbox
     "inbox": "Inbox",
     "archive": "Archive",
@@ -484,6 +495,9 @@ class FakeGraph:
         self._throttle_left = 0
         self._throttle_status = 429
         self._throttle_retry_after: str | None = None
+        self._item_throttle_left = 0
+        self._item_throttle_status = 429
+        self._item_throttle_retry_after: str | None = None
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # header names lower case
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -536,6 +550,16 @@ class FakeGraph:
             self._throttle_status = status
             self._throttle_retry_after = retry_after
 
+    def throttle_batch_items(
+        self, count: int, *, status: int = 429, retry_after: str | None = "1"
+    ) -> None:
+        """The next *count* sub-requests of JSON batches are answered *status* (with
+        ``Retry-After`` in the sub-response's headers if given); the batch itself is 200."""
+        with self._lock:
+            self._item_throttle_left = count
+            self._item_throttle_status = status
+            self._item_throttle_retry_after = retry_after
+
     def expire_delta_tokens(self) -> None:
         """Every deltaLink issued so far answers 410 syncStateNotFound from now on."""
         with self._lock:
@@ -573,14 +597,13 @@ class FakeGraph:
     def _answer(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
         if self._throttle_left > 0:
             self._throttle_left -= 1
-            extra = {}
-            if self._throttle_retry_after is not None:
-                extra["Retry-After"] = self._throttle_retry_after
-            if self._throttle_status == 429:
-                raise GraphError(429, "TooManyRequests", "Too many requests.", extra)
-            raise GraphError(
-                self._throttle_status, "serviceNotAvailable", "Service unavailable.", extra
-            )
+            raise _throttled(self._throttle_status, self._throttle_retry_after)
+        if urlsplit(target).path == f"{API_ROOT}/$batch" and method == "POST":
+            return self._batch(headers, body)
+        return self._dispatch(method, target, headers, body)
+
+    def _dispatch(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Answer:
+        """One request, sent alone or inside a batch."""
         parts = urlsplit(target)
         if not parts.path.startswith(API_ROOT + "/"):
             raise GraphError(400, "BadRequest", "Invalid version.")
@@ -596,10 +619,14 @@ class FakeGraph:
             raise GraphError(404, "ErrorInvalidUser", f"The requested user '{address}' is invalid.")
         return self._route(box, request)
 
-    def _check_auth(self, headers: Mapping[str, str], address: str) -> None:
+    def _check_auth(self, headers: Mapping[str, str], address: str | None) -> None:
+        """Refuse a missing or invalid token (401) and, for a mailbox, a token that may not
+        open it (403). A batch (*address* None) needs only a valid token."""
         scheme, _, token = headers.get("authorization", "").partition(" ")
         token = token.strip() if scheme.lower() == "bearer" else ""
-        verdict = self._authorize(token, address) if token else 401
+        verdict = self._authorize(token, address or "") if token else 401
+        if address is None and verdict != 401:
+            return
         if verdict == 401:
             raise GraphError(
                 401,
@@ -643,6 +670,72 @@ class FakeGraph:
             if names[2:] == ["move"] and method == "POST":
                 return self._move(box, message, request)
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{rest[-1]}'.")
+
+    # -- JSON batching --------------------------------------------------------------------
+
+    def _batch(self, headers: dict[str, str], body: bytes) -> Answer:
+        self._check_auth(headers, None)
+        try:
+            payload = json.loads(body or b"{}")
+        except ValueError:
+            payload = None
+        requests = payload.get("requests") if isinstance(payload, dict) else None
+        if not isinstance(requests, list) or not requests:
+            raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+        if len(requests) > BATCH_LIMIT:
+            raise GraphError(
+                400,
+                "BadRequest",
+                f"Number of batch request steps exceeds the maximum of {BATCH_LIMIT}.",
+            )
+        seen: set[str] = set()
+        for item in requests:
+            if not (
+                isinstance(item, dict)
+                and isinstance(item.get("id"), str)
+                and item["id"]
+                and isinstance(item.get("method"), str)
+                and isinstance(item.get("url"), str)
+                and isinstance(item.get("headers", {}), dict)
+            ):
+                raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+            if item["id"] in seen:
+                raise GraphError(400, "BadRequest", "Batch request ids must be unique.")
+            if "dependsOn" in item:
+                raise GraphError(400, "BadRequest", "dependsOn is not supported by the fake.")
+            seen.add(item["id"])
+        responses = [self._batch_item(item, headers) for item in requests]
+        return 200, {"responses": responses[::-1]}, {}
+
+    def _batch_item(self, item: dict[str, Any], outer: Mapping[str, str]) -> dict[str, Any]:
+        method = item["method"].upper()
+        headers = {str(k).lower(): str(v) for k, v in item.get("headers", {}).items()}
+        if "authorization" in outer:
+            headers["authorization"] = outer["authorization"]
+        target = f"{API_ROOT}/{item['url'].lstrip('/')}"
+        self.requests.append((method, target, headers))
+        try:
+            if "body" in item and "content-type" not in headers:
+                raise GraphError(
+                    400, "BadRequest", "Content-Type header must be specified with a body."
+                )
+            body = json.dumps(item["body"]).encode() if "body" in item else b""
+            if urlsplit(target).path == f"{API_ROOT}/$batch" or "://" in item["url"]:
+                raise GraphError(400, "BadRequest", "Invalid request URL in a batch.")
+            if self._item_throttle_left > 0:
+                self._item_throttle_left -= 1
+                raise _throttled(self._item_throttle_status, self._item_throttle_retry_after)
+            status, payload, extra = self._dispatch(method, target, headers, body)
+        except GraphError as err:
+            status, payload, extra = err.status, err.body(), err.headers
+        answer: dict[str, Any] = {"id": item["id"], "status": status}
+        if isinstance(payload, bytes):
+            answer["headers"] = {"Content-Type": "text/plain", **extra}
+            answer["body"] = base64.b64encode(payload).decode()
+        else:
+            answer["headers"] = {"Content-Type": JSON_TYPE, **extra}
+            answer["body"] = payload
+        return answer
 
     # -- folders --------------------------------------------------------------------------
 
@@ -755,6 +848,13 @@ class FakeGraph:
         else:
             item.update({k: v for k, v in entry.fields.items() if k in round_.select})
         return item
+
+
+def _throttled(status: int, retry_after: str | None) -> GraphError:
+    extra = {"Retry-After": retry_after} if retry_after is not None else {}
+    if status == 429:
+        return GraphError(429, "TooManyRequests", "Too many requests.", extra)
+    return GraphError(status, "serviceNotAvailable", "Service unavailable.", extra)
 
 
 def _parse_filter(expression: str | None) -> tuple[str, datetime] | None:

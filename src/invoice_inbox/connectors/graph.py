@@ -19,6 +19,14 @@ What it relies on, from the Graph documentation (learn.microsoft.com/graph/...):
 - Folders: ``GET /users/{m}/mailFolders`` lists only the root's children ("List mailFolders",
   /api/user-list-mailfolders), so ``childFolders`` are walked; ``inbox``, ``archive``, ... are
   well-known names usable instead of ids ("mailFolder resource type", /api/resources/mailfolder).
+- Moves and ``isRead`` changes go in JSON batches ("Combine multiple HTTP requests using JSON
+  batching", /json-batching): ``POST /$batch`` with ``{"requests": [...]}``, at most 20 per
+  batch, each with its own ``id``, ``method``, ``url`` relative to the version root, ``headers``
+  (``Content-Type`` is required with a ``body``; headers such as ``Prefer`` apply only to the
+  sub-request they are on) and ``body``. The answer is ``{"responses": [...]}`` in any order,
+  matched by ``id``, each with its own ``status``, ``headers`` and ``body``. Sub-requests are
+  throttled one by one: a 429/503 inside a batch carries its ``Retry-After`` in its own headers
+  and only those sub-requests are sent again (/json-batching, /throttling).
 - Throttling (429/503 and ``Retry-After``, "Microsoft Graph throttling guidance", /throttling),
   token renewal and network retries are :class:`~.http.RestClient`'s.
 """
@@ -26,6 +34,7 @@ What it relies on, from the Graph documentation (learn.microsoft.com/graph/...):
 from __future__ import annotations
 
 import contextlib
+import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,12 +46,13 @@ import httpx
 
 from invoice_inbox.connectors.base import Changes
 from invoice_inbox.connectors.errors import FolderMissing, LoginFailed, ProtocolFailed
-from invoice_inbox.connectors.http import HttpError, RestClient, TokenFn
+from invoice_inbox.connectors.http import MAX_WAIT, HttpError, RestClient, TokenFn, retry_after
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 IMMUTABLE_IDS = 'IdType="ImmutableId"'
 FOLDER_PAGE = 100  # $top for folder listings; Graph's default page is only 10
 DELTA_SELECT = "id,isRead,receivedDateTime"
+BATCH_LIMIT = 20  # requests per JSON batch ("Combine multiple HTTP requests using JSON batching")
 WELL_KNOWN = frozenset({"inbox", "archive", "junkemail", "deleteditems", "sentitems", "drafts"})
 # 404 codes that mean the mailbox itself is unknown, not an item in it ("Microsoft Graph error
 # responses", /errors, and Outlook's own codes)
@@ -107,22 +117,29 @@ class GraphConnector:
         try:
             return self._rest.request(method, url, **kwargs)
         except HttpError as exc:
-            mailbox = self.settings.mailbox
-            if exc.status == 403:
-                raise LoginFailed(
-                    f'Microsoft Graph refused access to the mailbox "{mailbox}"'
-                    f" ({exc.code or exc.status}):"
-                    " grant the app the Mail.ReadWrite permission (application permissions need"
-                    " admin consent), or, when signed in as a user, give that user Full Access"
-                    " to the mailbox"
-                ) from exc
-            if exc.status == 404 and exc.code in NO_MAILBOX:
-                raise LoginFailed(
-                    f'mailbox "{mailbox}" not found by Microsoft Graph ({exc.code}): check the'
-                    " address; it must be an Exchange Online user or shared mailbox of the"
-                    " tenant the app signs in to"
-                ) from exc
+            refused = self._refusal(exc)
+            if refused is not None:
+                raise refused from exc
             raise
+
+    def _refusal(self, exc: HttpError) -> LoginFailed | None:
+        """The LoginFailed an error answer stands for, if it refuses the mailbox itself."""
+        mailbox = self.settings.mailbox
+        if exc.status == 403:
+            return LoginFailed(
+                f'Microsoft Graph refused access to the mailbox "{mailbox}"'
+                f" ({exc.code or exc.status}):"
+                " grant the app the Mail.ReadWrite permission (application permissions need"
+                " admin consent), or, when signed in as a user, give that user Full Access"
+                " to the mailbox"
+            )
+        if exc.status == 404 and exc.code in NO_MAILBOX:
+            return LoginFailed(
+                f'mailbox "{mailbox}" not found by Microsoft Graph ({exc.code}): check the'
+                " address; it must be an Exchange Online user or shared mailbox of the"
+                " tenant the app signs in to"
+            )
+        return None
 
     def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
         response = self._request(method, url, **kwargs)
@@ -368,9 +385,10 @@ class GraphConnector:
 
     def move(self, ids: Iterable[str], target: str) -> None:
         """``POST /users/{m}/messages/{id}/move`` with ``destinationId`` per message
-        ("message: move"), creating *target* first when missing. With immutable ids the
-        message keeps its id, so a move repeated after a crash finds it again and is
-        harmless; a 404 means it was moved or deleted meanwhile and is ignored."""
+        ("message: move"), sent in JSON batches of up to 20, creating *target* first when
+        missing. With immutable ids the message keeps its id, so a move repeated after a crash
+        finds it again and is harmless; a 404 means it was moved or deleted meanwhile and is
+        ignored."""
         pending = list(ids)
         if not pending:
             return
@@ -382,20 +400,10 @@ class GraphConnector:
             self._move_each(missed, self._ensure(target))
 
     def _move_each(self, ids: list[str], destination: str) -> list[str]:
-        """Move each message; the ids that answered 404."""
-        missed: list[str] = []
-        for message_id in ids:
-            try:
-                self._request(
-                    "POST",
-                    f"{self._message_url(message_id)}/move",
-                    json={"destinationId": destination},
-                )
-            except HttpError as exc:
-                if exc.status != 404:
-                    raise
-                missed.append(message_id)
-        return missed
+        """Move each message (in JSON batches); the ids that answered 404."""
+        body = {"destinationId": destination}
+        calls = [(i, f"{self._message_url(i)}/move", body) for i in ids]
+        return self._batched("POST", calls)
 
     def _folder_exists(self, folder_id: str) -> bool:
         try:
@@ -407,14 +415,107 @@ class GraphConnector:
         return True
 
     def mark_seen(self, ids: Iterable[str]) -> None:
-        """``PATCH /users/{m}/messages/{id}`` with ``{"isRead": true}`` ("Update message");
-        messages gone meanwhile (404) are skipped."""
-        for message_id in ids:
-            try:
-                self._request("PATCH", self._message_url(message_id), json={"isRead": True})
-            except HttpError as exc:
-                if exc.status != 404:
-                    raise
+        """``PATCH /users/{m}/messages/{id}`` with ``{"isRead": true}`` ("Update message") per
+        message, sent in JSON batches of up to 20; messages gone meanwhile (404) are skipped."""
+        calls = [(i, self._message_url(i), {"isRead": True}) for i in ids]
+        self._batched("PATCH", calls)
+
+    # -- JSON batching ------------------------------------------------------------------
+
+    def _batched(self, method: str, calls: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """Send ``(key, url, body)`` calls as *method* sub-requests of ``POST /$batch``, at
+        most :data:`BATCH_LIMIT` per batch; the keys whose sub-request answered 404. Any other
+        error answer is raised as the same request sent alone would raise it."""
+        missed: list[str] = []
+        for start in range(0, len(calls), BATCH_LIMIT):
+            missed += self._batch(method, calls[start : start + BATCH_LIMIT])
+        return missed
+
+    def _batch(self, method: str, calls: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+        """One batch; throttled sub-requests (429/503, other 5xx) are sent again, alone, after
+        the longest ``Retry-After`` among them (exponential backoff with jitter without one),
+        up to ``retries`` times."""
+        pending = {str(n): call for n, call in enumerate(calls, 1)}
+        missed: list[str] = []
+        attempt = 0
+        while pending:
+            requests = [
+                {
+                    "id": n,
+                    "method": method,
+                    "url": url,
+                    "headers": {"Content-Type": "application/json", "Prefer": IMMUTABLE_IDS},
+                    "body": body,
+                }
+                for n, (_key, url, body) in pending.items()
+            ]
+            answer = self._json("POST", "/$batch", json={"requests": requests})
+            responses = answer.get("responses")
+            if not isinstance(responses, list):
+                raise ProtocolFailed("Microsoft Graph answered a batch without responses")
+            by_id = {
+                r["id"]: r
+                for r in responses
+                if isinstance(r, dict) and isinstance(r.get("id"), str)
+            }
+            again: dict[str, tuple[str, str, dict[str, Any]]] = {}
+            waits: list[float | None] = []
+            last: HttpError | None = None
+            for n, call in pending.items():
+                sub = by_id.get(n)
+                status = sub.get("status") if sub is not None else None
+                if sub is None or not isinstance(status, int):
+                    raise ProtocolFailed(f"Microsoft Graph's batch answer lacks request {n}")
+                if 200 <= status < 300:
+                    continue
+                error = self._sub_error(method, call[1], status, sub.get("body"))
+                if status == 404 and error.code not in NO_MAILBOX:
+                    missed.append(call[0])  # moved or deleted meanwhile
+                elif status in (429, 503) or status >= 500:
+                    again[n] = call
+                    waits.append(retry_after(_header(sub.get("headers"), "Retry-After")))
+                    last = error
+                else:
+                    if status == 401:
+                        raise LoginFailed(f"Microsoft Graph refused the access token: {error}")
+                    raise self._refusal(error) or error
+            if not again:
+                break
+            if attempt >= self.settings.retries:
+                assert last is not None
+                raise last
+            self._pause(attempt, waits)
+            attempt += 1
+            pending = again
+        return missed
+
+    def _sub_error(self, method: str, url: str, status: int, body: object) -> HttpError:
+        code: str | None = None
+        message = f"HTTP {status}"
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            code = str(error["code"]) if error.get("code") is not None else None
+            message = str(error.get("message") or message)
+        text = f"Microsoft Graph answered {status} {code or ''}: {message} ({method} {url})"
+        return HttpError(text.replace("  ", " "), status=status, code=code)
+
+    def _pause(self, attempt: int, waits: list[float | None]) -> None:
+        """Wait as the throttled sub-requests ask, recorded like RestClient's own pauses."""
+        known = [w for w in waits if w is not None]
+        wait = max(known) if known else random.uniform(0, 2**attempt)  # full jitter
+        wait = min(wait, MAX_WAIT)
+        self._rest.waits.append(wait)
+        self.settings.sleep(wait)
+
+
+def _header(headers: object, name: str) -> str | None:
+    """A sub-response header, by case-insensitive name."""
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name.lower() and isinstance(value, str):
+            return value
+    return None
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
