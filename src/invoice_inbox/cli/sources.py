@@ -49,10 +49,7 @@ def _read_password(password_env: str | None, password_stdin: bool) -> str:
             "give the password with exactly one of --password-env VAR or --password-stdin"
         )
     if password_env:
-        value = os.environ.get(password_env)
-        if not value:
-            raise UserError(f"the environment variable {password_env} is not set or empty")
-        return value
+        return _read_env(password_env)
     value = sys.stdin.readline().rstrip("\r\n")
     if not value:
         raise UserError("no password was given on standard input")
@@ -68,10 +65,10 @@ def _parse_date(option: str, value: str | None) -> date | None:
         raise UserError(f"{option} must be a date like 2026-01-31, not {value!r}") from None
 
 
-def _read_env(option: str, var: str) -> str:
+def _read_env(var: str) -> str:
     value = os.environ.get(var)
     if not value:
-        raise UserError(f"the environment variable {var} given with {option} is not set or empty")
+        raise UserError(f"the environment variable {var} is not set or empty")
     return value
 
 
@@ -131,9 +128,7 @@ def _sign_in_fields(
     return {
         "tenant_id": tenant_id if preset.oauth == "microsoft" else None,
         "client_id": client_id,
-        "client_secret": (
-            _read_env("--client-secret-env", client_secret_env) if client_secret_env else None
-        ),
+        "client_secret": (_read_env(client_secret_env) if client_secret_env else None),
     }
 
 
@@ -438,7 +433,7 @@ def source_set(
         "secret_expires": _parse_date("--secret-expires", secret_expires),
     }
     changes = {k: v for k, v in changes.items() if v is not None}
-    new_secret = _read_env("--client-secret-env", client_secret_env) if client_secret_env else None
+    new_secret = _read_env(client_secret_env) if client_secret_env else None
     if not changes and new_secret is None:
         raise UserError("nothing to change; see invoice-inbox source set --help")
     a = state.open()

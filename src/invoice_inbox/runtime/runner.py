@@ -13,12 +13,12 @@ import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import update
-
 from invoice_inbox.auth import oauth
 from invoice_inbox.connectors import presets
 from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.errors import LoginFailed
+from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
+from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.runtime.context import App
@@ -37,7 +37,6 @@ class _Login:
 
     id: int
     name: str
-    provider: str
     protocol: str
     auth: str
     host: str
@@ -46,7 +45,6 @@ class _Login:
     ca_file: str | None
     username: str
     shared_mailbox: str | None
-    tenant_id: str | None
     client_id: str | None
     password: str | None
     client_secret: str | None
@@ -85,10 +83,11 @@ def scopes_for(src: Source) -> list[str]:
 
 
 def _login(app: App, src: Source) -> _Login:
-    if src.auth_state != AuthState.OK:
+    never_signed_in = src.auth == presets.OAUTH and src.token is None
+    if src.auth_state != AuthState.OK or never_signed_in:
         what = (
             "has not been signed in yet"
-            if src.auth_state == AuthState.NEEDS_AUTHENTICATION
+            if src.auth_state == AuthState.NEEDS_AUTHENTICATION or never_signed_in
             else f"needs re-authentication ({src.auth_error or 'the sign-in was refused'})"
         )
         fix = (
@@ -104,7 +103,6 @@ def _login(app: App, src: Source) -> _Login:
     return _Login(
         id=src.id,
         name=src.name,
-        provider=src.provider,
         protocol=src.protocol,
         auth=src.auth,
         host=src.host,
@@ -113,7 +111,6 @@ def _login(app: App, src: Source) -> _Login:
         ca_file=src.ca_file,
         username=src.username,
         shared_mailbox=src.shared_mailbox,
-        tenant_id=src.tenant_id,
         client_id=src.client_id,
         password=plain(src.secret),
         client_secret=plain(src.client_secret),
@@ -131,11 +128,7 @@ def _token_fn(app: App, login: _Login) -> TokenFn | None:
         return oauth.AppTokens.shared(
             login.endpoints, login.client_id, login.client_secret or "", login.scopes[0]
         )
-    if login.token is None:
-        raise NeedsAuthentication(
-            f'source "{login.name}" has not been signed in yet:'
-            f" run invoice-inbox source authenticate {login.name}"
-        )
+    assert login.token is not None  # _login refused a source nobody signed in to
 
     def save(token: oauth.Token) -> None:
         store_token(app, login.id, token)
@@ -154,15 +147,7 @@ def store_token(app: App, source_id: int, token: oauth.Token) -> None:
     """Store a (new or rotated) token, encrypted, in its own transaction, and mark the source
     signed in."""
     with app.db.session() as s:
-        s.execute(
-            update(Source)
-            .where(Source.id == source_id)
-            .values(
-                token=app.secrets.encrypt(token.to_json()),
-                auth_state=AuthState.OK,
-                auth_error=None,
-            )
-        )
+        sources.signed_in(s, source_id, app.secrets.encrypt(token.to_json()))
 
 
 def connector_for(app: App, source_name: str) -> Connector:
@@ -171,15 +156,11 @@ def connector_for(app: App, source_name: str) -> Connector:
         login = _login(app, sources.get(s, source_name))
     token = _token_fn(app, login)
     if login.protocol == presets.GRAPH:
-        from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
-
         assert token is not None
         return GraphConnector(
             GraphSettings(mailbox=login.mailbox, token=token, base_url=presets.graph_url())
         )
     if login.protocol == presets.GMAIL_API:
-        from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
-
         assert token is not None
         return GmailConnector(
             GmailSettings(user=login.username, token=token, base_url=presets.gmail_url())
@@ -207,9 +188,7 @@ def signed_in(app: App, source_name: str) -> Iterator[None]:
     except oauth.OAuthFailed as exc:
         if isinstance(exc, oauth.NeedsReauth) or exc.error == "invalid_client":
             with app.db.session() as s:
-                src = sources.get(s, source_name)
-                src.auth_state = AuthState.NEEDS_REAUTHENTICATION
-                src.auth_error = str(exc)
+                sources.sign_in_refused(s, source_name, str(exc))
         raise
 
 

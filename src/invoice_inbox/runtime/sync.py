@@ -222,7 +222,6 @@ class FolderSync:
         if self.conn.cursor_kind == "token":
             self._run_token(self.conn)
             return
-        conn = self.conn
         with self.app.db.session() as s:
             st = ledger.folder_state(s, self.plan.id, self.folder)
             known_validity, after = st.uidvalidity, st.last_uid
@@ -230,20 +229,20 @@ class FolderSync:
                 known_validity is not None
                 and ledger.undisposed(s, self.plan.id, self.folder, known_validity)
             )
-        status = conn.status(self.folder)
+        status = self.conn.status(self.folder)
         if (
             status.uidvalidity == known_validity
             and status.uidnext <= after + 1
             and not pending_before
         ):
             return  # nothing arrived since the last run: no SELECT needed
-        opened = conn.open_folder(self.folder)
+        opened = self.conn.open_folder(self.folder)
         validity = opened.uidvalidity
         if known_validity is not None and validity != known_validity:
             self._forget_epoch(known_validity)
             after = 0
         self._file_undisposed(validity)
-        uids = conn.list_new(
+        uids = self.conn.list_new(
             after_uid=after, unread_only=self.plan.unread_only, since=self.plan.since
         )
         with self.app.db.session() as s:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store.errors import AlreadyExists, NotFound
-from invoice_inbox.store.models import Company, Source
+from invoice_inbox.store.models import AuthState, Company, Source
 
 
 def company(s: Session, name: str, *, create: bool = False) -> Company:
@@ -49,3 +49,20 @@ def all_sources(s: Session, *, active_only: bool = False) -> list[Source]:
 
 def remove(s: Session, name: str) -> None:
     s.delete(get(s, name))
+
+
+def signed_in(s: Session, source_id: int, token_ciphertext: str) -> None:
+    """Store a source's (new or rotated) encrypted token and mark it signed in; one UPDATE, so
+    a token is never half-written."""
+    s.execute(
+        update(Source)
+        .where(Source.id == source_id)
+        .values(token=token_ciphertext, auth_state=AuthState.OK, auth_error=None)
+    )
+
+
+def sign_in_refused(s: Session, name: str, reason: str) -> None:
+    """The provider refused the source's sign-in: it waits for someone to sign in anew."""
+    src = get(s, name)
+    src.auth_state = AuthState.NEEDS_REAUTHENTICATION
+    src.auth_error = reason
