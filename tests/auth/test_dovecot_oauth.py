@@ -12,8 +12,8 @@ import pytest
 
 from fakes.oauth import FakeIdentityProvider
 from harness.dovecot import DovecotServer, oauthbearer_response, xoauth2_response
-from invoice_inbox.connectors.errors import LoginFailed
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
+from invoice_inbox.errors import LoginFailed
 
 SCOPES = ["https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"]
 

@@ -29,7 +29,7 @@ from invoice_inbox.auth.oauth import (
     microsoft,
     parse_callback,
 )
-from invoice_inbox.connectors.errors import ConnectFailed
+from invoice_inbox.errors import ConnectFailed
 
 TENANT = "buyer.example"
 CLIENT = "6731de76-14a6-49ae-97bc-6eba6914391e"

@@ -14,9 +14,9 @@ import pytest
 from builders import make_mail
 from fakes.gmail import FakeGmail, FakeGmailMailbox
 from invoice_inbox.connectors.base import TokenConnector
-from invoice_inbox.connectors.errors import FolderMissing, LoginFailed
 from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings, decode_raw
 from invoice_inbox.connectors.http import HttpError
+from invoice_inbox.errors import FolderMissing, LoginFailed
 
 USER = "ap@buyer.example"
 READONLY = "https://www.googleapis.com/auth/gmail.readonly"

@@ -13,13 +13,13 @@ import httpx
 import pytest
 
 from fakes.graph import FakeGraph, FakeGraphMailbox
-from invoice_inbox.connectors.errors import (
+from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
+from invoice_inbox.errors import (
     ConnectFailed,
     FolderMissing,
     LoginFailed,
     ProtocolFailed,
 )
-from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
 
 MAILBOX = "ap@buyer.example"
 IMMUTABLE = 'IdType="ImmutableId"'

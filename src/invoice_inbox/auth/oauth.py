@@ -34,7 +34,7 @@ import httpx
 from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from invoice_inbox.connectors.errors import ConnectFailed, LoginFailed, ProtocolFailed
+from invoice_inbox.errors import ConnectFailed, LoginFailed, ProtocolFailed
 
 MICROSOFT_LOGIN_URL = "https://login.microsoftonline.com"
 GOOGLE_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"

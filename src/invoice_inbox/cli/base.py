@@ -15,7 +15,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from invoice_inbox.auth.secrets import SecretError
-from invoice_inbox.connectors.errors import ConnectorError
+from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline.rules import InvalidRule
 from invoice_inbox.pipeline.senders import InvalidPattern
 from invoice_inbox.runtime import lease

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from invoice_inbox.auth.secrets import SecretError
 from invoice_inbox.cli.base import JsonOpt, UserError, app, err, iso, out, print_json, state
-from invoice_inbox.connectors.errors import ConnectorError
+from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import RunSummary

@@ -34,8 +34,8 @@ from typing import Any, Literal
 import httpx
 
 from invoice_inbox.connectors.base import Changes
-from invoice_inbox.connectors.errors import FolderMissing, LoginFailed, ProtocolFailed
 from invoice_inbox.connectors.http import HttpError, RestClient, TokenFn
+from invoice_inbox.errors import FolderMissing, LoginFailed, ProtocolFailed
 
 API = "/gmail/v1/users/me"  # "me": the user the delegated OAuth token belongs to
 MODIFY_SCOPE = "https://www.googleapis.com/auth/gmail.modify"

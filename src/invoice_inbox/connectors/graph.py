@@ -45,8 +45,8 @@ from urllib.parse import quote
 import httpx
 
 from invoice_inbox.connectors.base import Changes
-from invoice_inbox.connectors.errors import FolderMissing, LoginFailed, ProtocolFailed
 from invoice_inbox.connectors.http import MAX_WAIT, HttpError, RestClient, TokenFn, retry_after
+from invoice_inbox.errors import FolderMissing, LoginFailed, ProtocolFailed
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 IMMUTABLE_IDS = 'IdType="ImmutableId"'

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from invoice_inbox.connectors.errors import (
+from invoice_inbox.errors import (
     ConnectFailed,
     ConnectorError,
     LoginFailed,

@@ -21,7 +21,8 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
-from invoice_inbox.connectors.errors import (
+from invoice_inbox.connectors.http import TokenFn
+from invoice_inbox.errors import (
     ConnectFailed,
     ConnectorError,
     FolderMissing,
@@ -29,7 +30,6 @@ from invoice_inbox.connectors.errors import (
     ProtocolFailed,
     TLSFailed,
 )
-from invoice_inbox.connectors.http import TokenFn
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 993, "starttls": 143, "none": 143}

@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from invoice_inbox.auth import oauth
 from invoice_inbox.connectors import presets
 from invoice_inbox.connectors.base import Connector
-from invoice_inbox.connectors.errors import LoginFailed
 from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
 from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
+from invoice_inbox.errors import LoginFailed
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import BATCH, Observer, RunSummary, sync_source
 from invoice_inbox.store import sources

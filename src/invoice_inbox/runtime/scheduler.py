@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 
-from invoice_inbox.connectors.errors import ConnectorError
+from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.runner import fetch

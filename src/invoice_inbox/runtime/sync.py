@@ -29,7 +29,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from invoice_inbox.connectors.base import Connector, TokenConnector
-from invoice_inbox.connectors.errors import ConnectorError
+from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document, Policy, Verdict
 from invoice_inbox.pipeline.rules import Action, Rule

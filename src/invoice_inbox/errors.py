@@ -1,4 +1,8 @@
-"""Errors a connector raises, each with a sentence a user can act on.
+"""Errors from reaching a mail service or its sign-in, each with a sentence a user can act on.
+
+Below every layer (it imports nothing of ours): connectors raise them, and so does ``auth``
+when a token endpoint refuses or cannot be reached, so that sync, the scheduler and the CLI
+handle a refused token like a refused password.
 
     ConnectorError
     ├── ConnectFailed       the server could not be reached (DNS, refused, timeout)
