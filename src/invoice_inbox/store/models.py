@@ -65,6 +65,7 @@ class AuthState(StrEnum):
     OK = "ok"
     NEEDS_AUTHENTICATION = "needs_authentication"  # OAuth2 delegated: nobody has signed in yet
     NEEDS_REAUTHENTICATION = "needs_reauthentication"  # the provider refused the refresh token
+    LOGIN_REFUSED = "login_refused"  # the server refused the password: someone must set a new one
 
 
 class Company(Base):
@@ -72,6 +73,9 @@ class Company(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # the local part of the company's central import address (inbound SMTP), e.g. acme-k7p2q9
+    import_token: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    notify_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     sources: Mapped[list[Source]] = relationship(back_populates="company")
@@ -88,7 +92,8 @@ class Source(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     provider: Mapped[str] = mapped_column(String(40), default="imap")  # a preset's name
-    protocol: Mapped[str] = mapped_column(String(20), default="imap")  # imap | graph | gmail-api
+    # imap | graph | gmail-api | pop3 | smtp (the company's central import address)
+    protocol: Mapped[str] = mapped_column(String(20), default="imap")
     auth: Mapped[str] = mapped_column(String(20), default="password")  # password | oauth | app
     # connection
     host: Mapped[str] = mapped_column(String(255))
@@ -118,6 +123,17 @@ class Source(Base):
     require_pdf: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_images: Mapped[bool] = mapped_column(Boolean, default=False)
     body_fallback: Mapped[bool] = mapped_column(Boolean, default=False)  # no document: the body
+    delete_after_import: Mapped[bool] = mapped_column(Boolean, default=False)  # POP3 DELE
+    # when to run: "every 60m", "at 05:00,12:00 Europe/Warsaw", "manual" (runtime.schedules)
+    schedule: Mapped[str] = mapped_column(String(300), default="every 60m")
+    instant: Mapped[bool] = mapped_column(Boolean, default=False)  # IMAP IDLE wake-ups
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # failure accounting: consecutive failed runs, the last error, deactivation
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    max_failures: Mapped[int] = mapped_column(Integer, default=5)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    inactive_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # lease: at most one worker syncs a source at a time (DESIGN invariant 7)
     lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -171,7 +187,7 @@ class Run(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
-    trigger: Mapped[str] = mapped_column(String(20))  # manual | schedule
+    trigger: Mapped[str] = mapped_column(String(20))  # manual | schedule | retry | instant | smtp
     status: Mapped[str] = mapped_column(String(20), default=RunStatus.RUNNING)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -254,3 +270,35 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     message: Mapped[Message] = relationship(back_populates="documents")
+
+
+class Notification(Base):
+    """Something people must know about a source (deactivated, sign-in refused), and its delivery
+    by e-mail and webhook: an outbox row, delivered and retried by ``serve``."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("source.id", ondelete="SET NULL"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))  # source_deactivated | needs_attention
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # delivery: pending | sent | failed (gave up) | skipped (no channel configured)
+    email_state: Mapped[str] = mapped_column(String(20), default="pending")
+    webhook_state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Setting(Base):
+    """Service-wide settings, e.g. the import domain of the central import addresses."""
+
+    __tablename__ = "setting"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
