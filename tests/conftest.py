@@ -50,12 +50,12 @@ def _allow_traverse(path: Path, basetemp: Path) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if {"dovecot", "mailbox", "oauth_dovecot"} & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if {"dovecot", "mailbox", "oauth_dovecot", "own_dovecot"} & fixtures:
             item.add_marker(pytest.mark.dovecot)
 
 
-@pytest.fixture(scope="session")
-def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
+def _need_dovecot() -> None:
     if find_dovecot() is None:
         message = (
             "dovecot binary not found; install it with "
@@ -64,6 +64,25 @@ def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]
         if running_under_ci():
             pytest.fail(f"{message} (CI is set, so this is an error, not a skip)", pytrace=False)
         pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def own_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
+    """A Dovecot for one test module alone: its tests may stop and restart it."""
+    _need_dovecot()
+    base = tmp_path_factory.mktemp("dovecot-own")
+    _allow_traverse(base, tmp_path_factory.getbasetemp())
+    server = DovecotServer(base, {}, pool_size=10)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
+    _need_dovecot()
     base = tmp_path_factory.mktemp("dovecot")
     _allow_traverse(base, tmp_path_factory.getbasetemp())
     server = DovecotServer(base, {SHARED_MAILBOX_LOGIN: SHARED_MAILBOX_PASSWORD})

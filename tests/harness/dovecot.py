@@ -267,8 +267,9 @@ class DovecotServer:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self) -> None:
-        """Write config, users and cert, start ``dovecot -F`` and wait for every greeting."""
+    def start(self, *, same_ports: bool = False) -> None:
+        """Write config, users and cert, start ``dovecot -F`` and wait for every greeting.
+        *same_ports* restarts a stopped server where clients knew it."""
         if self.running:
             raise HarnessError("already running")
         binary = find_dovecot()
@@ -282,7 +283,8 @@ class DovecotServer:
         self._write_users()
         last_error = ""
         for _attempt in range(3):  # a picked port may be grabbed by someone else meanwhile
-            self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port = free_ports(4)
+            if not (same_ports and self.imap_port):
+                self.imap_port, self.imaps_port, self.pop3_port, self.pop3s_port = free_ports(4)
             self._write_config()
             with self.stderr_path.open("wb") as err:
                 self._proc = subprocess.Popen(

@@ -323,7 +323,11 @@ def test_icloud_with_an_app_password(tmp_path: Path, mailbox: Mailbox) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--provider", "pop3", "--host", "h"), "POP3 sources are not supported yet"),
+        (("--provider", "pop3", "--host", "h", "--instant"), "--instant needs IMAP (IDLE)"),
+        (("--provider", "pop3", "--host", "h", "--unread-only"), "POP3 has no read/unread"),
+        (("--provider", "pop3", "--host", "h", "--move-imported-to", "A"), "POP3 has no folders"),
+        (("--provider", "imap", "--host", "h", "--delete-after-import"), "is for POP3 sources"),
+        (("--provider", "imap", "--host", "h", "--schedule", "every 0m"), "every"),
         (("--provider", "icloud", "--auth", "oauth"), "signs in with --auth password"),
         (("--provider", "imap", "--protocol", "graph"), "--protocol imap, not graph"),
         (("--provider", "microsoft365", "--auth", "app", "--client-id", "c"), "--client-secret"),

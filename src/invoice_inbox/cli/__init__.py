@@ -10,9 +10,11 @@ import sys
 
 # the command modules register themselves on the app when imported
 from invoice_inbox.cli import (  # noqa: F401
+    companies,
     documents,
     fetching,
     inspect,
+    recheck,
     rules,
     serve,
     signin,

@@ -20,6 +20,7 @@ from invoice_inbox.pipeline.rules import InvalidRule
 from invoice_inbox.pipeline.senders import InvalidPattern
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App, resolve_data_dir
+from invoice_inbox.runtime.runner import NotFetchable
 from invoice_inbox.store.errors import StoreError
 
 
@@ -36,6 +37,7 @@ USER_ERRORS = (
     InvalidPattern,
     InvalidRule,
     SecretError,
+    NotFetchable,
 )
 
 
@@ -66,8 +68,12 @@ rule_app = typer.Typer(
     help="Import rules: per source, in order, the first match says what to do with a mail.",
     no_args_is_help=True,
 )
+company_app = typer.Typer(
+    help="Companies: the central import address and who is notified.", no_args_is_help=True
+)
 app.add_typer(documents_app, name="documents")
 app.add_typer(rule_app, name="rule")
+app.add_typer(company_app, name="company")
 
 # Piped output is for programs and logs: no wrapping at 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 250, soft_wrap=not sys.stdout.isatty())

@@ -60,7 +60,11 @@ def fetch_cmd(
         names = [name]
     else:
         with a.db.session() as s:
-            names = [src.name for src in sources_store.all_sources(s, active_only=True)]
+            names = [
+                src.name
+                for src in sources_store.all_sources(s, active_only=True)
+                if src.protocol != "smtp"  # the import address has nothing to fetch
+            ]
     results: list[dict[str, Any]] = []
     failures: list[str] = []
     for n in names:

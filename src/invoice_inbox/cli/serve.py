@@ -1,44 +1,152 @@
-"""``invoice-inbox serve``: the service that fetches every active source on schedule."""
+"""``invoice-inbox serve`` and ``worker``: the always-on service."""
 
 from __future__ import annotations
 
 import logging
 import signal
-import threading
+from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from invoice_inbox.cli.base import UserError, app, out, state
-from invoice_inbox.runtime import scheduler
+from invoice_inbox.connectors.smtp_inbound import InboundSettings
+from invoice_inbox.delivery.notify import Channels
+from invoice_inbox.runtime import logs
+from invoice_inbox.runtime.scheduler import Scheduler
+from invoice_inbox.runtime.service import Service, ServiceConfig
 from invoice_inbox.store import sources as sources_store
+
+
+class LogFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+LogOpt = Annotated[
+    LogFormat, typer.Option("--log-format", help="text, or json: one object per line.")
+]
+WorkersOpt = Annotated[int, typer.Option(help="How many sources are fetched at the same time.")]
+
+
+def _host_port(option: str, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit():
+        raise UserError(f"{option} must look like HOST:PORT, not {value!r}")
+    return host or "127.0.0.1", int(port)
+
+
+def _start_logging(fmt: LogFormat) -> None:
+    logs.configure(fmt.value)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _run_until_signal(service: Service) -> None:
+    signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: service.stop_event.set())
+    service.start()
+    try:
+        service.wait()
+    finally:
+        service.stop()
+    out.print("stopped.")
 
 
 @app.command("serve")
 def serve(
-    interval: Annotated[float, typer.Option(help="Minutes between fetches of every source.")] = 60,
-    once: Annotated[bool, typer.Option(help="Fetch every active source once, then exit.")] = False,
+    http: Annotated[
+        str | None,
+        typer.Option(help="Serve /metrics and /healthz on HOST:PORT, e.g. 127.0.0.1:8080."),
+    ] = "127.0.0.1:8080",
+    smtp_port: Annotated[
+        int | None, typer.Option(help="Receive mail for the import addresses on this port.")
+    ] = None,
+    smtp_host: Annotated[str, typer.Option(help="Address the SMTP receiver listens on.")] = (
+        "0.0.0.0"
+    ),
+    smtp_domain: Annotated[
+        str | None, typer.Option(help="The mail domain of the import addresses.")
+    ] = None,
+    smtp_max_size: Annotated[int, typer.Option(help="Largest mail accepted, in MB.")] = 25,
+    smtp_cert: Annotated[
+        Path | None, typer.Option(help="TLS certificate (PEM) to offer STARTTLS.")
+    ] = None,
+    smtp_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
+    notify_smtp: Annotated[
+        str | None,
+        typer.Option(
+            envvar="INVOICE_INBOX_NOTIFY_SMTP", help="Send notification e-mails via HOST:PORT."
+        ),
+    ] = None,
+    notify_from: Annotated[
+        str, typer.Option(envvar="INVOICE_INBOX_NOTIFY_FROM", help="Their From address.")
+    ] = "invoice-inbox@localhost",
+    notify_webhook: Annotated[
+        str | None,
+        typer.Option(envvar="INVOICE_INBOX_NOTIFY_WEBHOOK", help="POST notifications here."),
+    ] = None,
+    workers: WorkersOpt = 2,
+    log_format: LogOpt = LogFormat.text,
+    once: Annotated[
+        bool, typer.Option(help="Fetch every scheduled source once now, then exit.")
+    ] = False,
 ) -> None:
-    """Run the service: fetch every active source on schedule until stopped (Ctrl-C)."""
-    if interval <= 0:
-        raise UserError("--interval must be a positive number of minutes")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    """Run the service: schedules, instant pickup, the import addresses, notifications."""
+    if (smtp_port is None) != (smtp_domain is None):
+        raise UserError("the import addresses need both --smtp-port and --smtp-domain")
+    if (smtp_cert is None) != (smtp_key is None):
+        raise UserError("STARTTLS needs both --smtp-cert and --smtp-key")
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    relay = _host_port("--notify-smtp", notify_smtp) if notify_smtp else None
+    config = ServiceConfig(
+        workers=workers,
+        http_host=_host_port("--http", http)[0] if http else "127.0.0.1",
+        http_port=_host_port("--http", http)[1] if http else None,
+        smtp=(
+            InboundSettings(
+                host=smtp_host,
+                port=smtp_port,
+                domain=smtp_domain.lower(),
+                max_size=smtp_max_size * 1024 * 1024,
+                certfile=str(smtp_cert) if smtp_cert else None,
+                keyfile=str(smtp_key) if smtp_key else None,
+            )
+            if smtp_port is not None and smtp_domain
+            else None
+        ),
+        channels=Channels(
+            smtp_host=relay[0] if relay else None,
+            smtp_port=relay[1] if relay else 25,
+            sender=notify_from,
+            webhook_url=notify_webhook,
+        ),
+    )
+    _start_logging(log_format)
     a = state.open()
     with a.db.session() as s:
-        count = len(sources_store.all_sources(s, active_only=True))
-    out.print(f"invoice-inbox: data in {a.data_dir}")
-    out.print(f"{count} active sources; fetching every {interval:g} minutes.")
-    if count == 0:
-        out.print(
-            "Add a source with: invoice-inbox source add NAME --company C --host H "
-            "--username U --password-env VAR"
-        )
+        count = sum(1 for src in sources_store.all_sources(s, active_only=True))
+    out.print(f"invoice-inbox: data in {a.data_dir}; {count} active sources.")
     if once:
-        scheduler.run_due(a)
+        Scheduler(a).tick(every_scheduled=True)
         return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    scheduler.run_forever(a, interval, stop)
-    out.print("stopped.")
+    if count == 0 and config.smtp is None:
+        out.print("Add a source with: invoice-inbox source add --help")
+    if config.http_port is not None:
+        out.print(f"Metrics and health on http://{config.http_host}:{config.http_port}/metrics")
+    try:
+        _run_until_signal(Service(a, config))
+    except OSError as exc:  # a port in use, an unreadable certificate
+        raise UserError(f"cannot start the service: {exc}") from None
+
+
+@app.command("worker")
+def worker(workers: WorkersOpt = 2, log_format: LogOpt = LogFormat.text) -> None:
+    """Run only the scheduler (no SMTP, no HTTP): more workers for the same database."""
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+    _start_logging(log_format)
+    a = state.open()
+    _run_until_signal(Service(a, ServiceConfig(workers=workers)))

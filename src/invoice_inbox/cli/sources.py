@@ -24,10 +24,10 @@ from invoice_inbox.cli.base import (
     warn,
 )
 from invoice_inbox.cli.rules import rule_json
-from invoice_inbox.connectors import presets
+from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.pipeline.senders import normalize_pattern
-from invoice_inbox.runtime import runner
+from invoice_inbox.runtime import health, runner, schedules
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import AuthState, Source
 
@@ -40,7 +40,14 @@ def source_warnings(src: Source) -> list[str]:
     expiry = secret_expiry_warning(src.secret_expires, date.today())
     if expiry:
         found.append(expiry.replace("NAME", src.name))
-    return found
+    return found + health.warnings(src)
+
+
+def _schedule(text: str) -> str:
+    try:
+        return schedules.format(schedules.parse(text))
+    except schedules.ScheduleError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _read_password(password_env: str | None, password_stdin: bool) -> str:
@@ -84,6 +91,7 @@ class Protocol(StrEnum):
     imap = "imap"
     graph = "graph"
     gmail_api = "gmail-api"
+    pop3 = "pop3"
 
 
 class Auth(StrEnum):
@@ -109,7 +117,7 @@ def _sign_in_fields(
     if auth not in preset.auths:
         offered = " or ".join(preset.auths)
         raise UserError(f"{preset.label} signs in with --auth {offered}, not {auth}")
-    if auth == presets.PASSWORD and protocol != presets.IMAP:
+    if auth == presets.PASSWORD and protocol not in (presets.IMAP, presets.POP3):
         raise UserError(f"the {protocol} protocol needs OAuth2: use --auth oauth or --auth app")
     if shared_mailbox and preset.oauth != "microsoft":
         raise UserError("--shared-mailbox is for Microsoft 365 sources")
@@ -213,13 +221,27 @@ def source_add(
         bool,
         typer.Option(help="Import the mail body as a PDF when there is no document attachment."),
     ] = False,
+    delete_after_import: Annotated[
+        bool,
+        typer.Option(help="POP3: delete mail from the server once its documents are stored."),
+    ] = False,
+    schedule: Annotated[
+        str,
+        typer.Option(
+            help='When to fetch: "every 30m", "at 05:00,12:00 Europe/Warsaw" or "manual".'
+        ),
+    ] = "every 60m",
+    instant: Annotated[
+        bool, typer.Option(help="IMAP: fetch new mail within seconds (IDLE), not only on schedule.")
+    ] = False,
+    max_failures: Annotated[
+        int, typer.Option(help="Switch the source off after this many failed runs in a row.")
+    ] = 5,
     description: Annotated[str, typer.Option(help="A note for people.")] = "",
     inactive: Annotated[bool, typer.Option(help="Add it switched off.")] = False,
 ) -> None:
     """Connect a mailbox as a source (the company is created when new)."""
     preset = presets.PRESETS[provider.value]
-    if preset.name == "pop3":
-        raise UserError("POP3 sources are not supported yet; connect the mailbox over IMAP")
     chosen_auth = auth.value if auth else preset.auths[0]
     chosen_protocol = protocol.value if protocol else preset.default_protocol(chosen_auth)
     oauth_fields = _sign_in_fields(
@@ -231,16 +253,28 @@ def source_add(
         client_secret_env=client_secret_env,
         shared_mailbox=shared_mailbox,
     )
+    is_pop3 = chosen_protocol == presets.POP3
+    if is_pop3:
+        _check_pop3(folder, move_imported_to, move_not_imported_to, unread_only)
+    elif delete_after_import:
+        raise UserError("--delete-after-import is for POP3 sources; IMAP sources move mail")
+    if instant and chosen_protocol != presets.IMAP:
+        raise UserError("--instant needs IMAP (IDLE); this source is read over " + chosen_protocol)
+    if max_failures < 1:
+        raise UserError("--max-failures must be at least 1")
+    chosen_schedule = _schedule(schedule)
     if chosen_auth == presets.PASSWORD:
         password: str | None = _read_password(password_env, password_stdin)
     elif password_env or password_stdin:
         raise UserError(f"--auth {chosen_auth} signs in without a password; leave out --password-*")
     else:
         password = None
-    server = host or preset.host
+    server = host or (preset.pop3_host if is_pop3 and preset.pop3_host else preset.host)
     if server is None:
-        raise UserError("--host is needed for a generic IMAP server")
+        raise UserError(f"--host is needed for a generic {'POP3' if is_pop3 else 'IMAP'} server")
     sec = security.value if security else preset.security
+    ports = pop3.DEFAULT_PORTS if is_pop3 else DEFAULT_PORTS
+    default_port = 995 if is_pop3 and sec == "ssl" else preset.port
     since_date = _parse_date("--since", since)
     expires = _parse_date("--secret-expires", secret_expires)
     patterns = [normalize_pattern(p) for p in allow_sender or []]
@@ -259,7 +293,7 @@ def source_add(
             protocol=chosen_protocol,
             auth=chosen_auth,
             host=server,
-            port=port or (preset.port if sec == preset.security else DEFAULT_PORTS[sec]),
+            port=port or (default_port if sec == preset.security else ports[sec]),
             security=sec,
             ca_file=str(ca_file.resolve()) if ca_file else None,
             username=username,
@@ -279,6 +313,10 @@ def source_add(
             require_pdf=require_pdf,
             allow_images=allow_images,
             body_fallback=import_body,
+            delete_after_import=delete_after_import,
+            schedule=chosen_schedule,
+            instant=instant,
+            max_failures=max_failures,
             **oauth_fields,
         )
     if preset.oauth == "microsoft" and chosen_auth == presets.PASSWORD:
@@ -294,6 +332,20 @@ def source_add(
             f" invoice-inbox source consent-url {name}"
         )
     out.print(f"Check it with: invoice-inbox source check {name}")
+
+
+def _check_pop3(
+    folders: list[str] | None, imported: str | None, not_imported: str | None, unread: bool
+) -> None:
+    if folders and [f.casefold() for f in folders] != ["inbox"]:
+        raise UserError("a POP3 mailbox has only the inbox; leave out --folder")
+    if imported or not_imported:
+        raise UserError(
+            "POP3 has no folders to move mail to; keep it on the server (default) or use"
+            " --delete-after-import"
+        )
+    if unread:
+        raise UserError("POP3 has no read/unread flags; leave out --unread-only")
 
 
 def _source_json(src: Source) -> dict[str, Any]:
@@ -328,6 +380,15 @@ def _source_json(src: Source) -> dict[str, Any]:
         "require_pdf": src.require_pdf,
         "allow_images": src.allow_images,
         "import_body": src.body_fallback,
+        "delete_after_import": src.delete_after_import,
+        "schedule": src.schedule,
+        "instant": src.instant,
+        "next_run_at": src.next_run_at.isoformat() if src.next_run_at else None,
+        "failures": src.failures,
+        "max_failures": src.max_failures,
+        "failing_since": src.failing_since.isoformat() if src.failing_since else None,
+        "last_error": src.last_error,
+        "inactive_reason": src.inactive_reason,
         "rules": [rule_json(r) for r in src.rules],
     }
 
@@ -366,6 +427,10 @@ def _connection(r: dict[str, Any]) -> str:
         return f"Microsoft Graph ({r['auth']})"
     if r["protocol"] == presets.GMAIL_API:
         return f"Gmail API ({r['auth']})"
+    if r["protocol"] == "smtp":
+        return "central import address"
+    if r["protocol"] == presets.POP3:
+        return f"POP3 {r['host']}:{r['port']} ({r['security']}, {r['auth']})"
     return f"{r['host']}:{r['port']} ({r['security']}, {r['auth']})"
 
 
@@ -423,22 +488,57 @@ def source_set(
     secret_expires: Annotated[
         str | None, typer.Option(help="When the client secret expires (YYYY-MM-DD).")
     ] = None,
+    password_env: Annotated[
+        str | None, typer.Option(help="A new password, read from this environment variable.")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="A new password, read from standard input.")
+    ] = False,
+    allow_sender: Annotated[
+        list[str] | None,
+        typer.Option(help="Allowed senders, replacing the list (repeatable; '' = everyone)."),
+    ] = None,
+    max_failures: Annotated[
+        int | None, typer.Option(help="Switch off after this many failed runs in a row.")
+    ] = None,
+    delete_after_import: Annotated[
+        bool | None, typer.Option(help="POP3: delete mail once its documents are stored.")
+    ] = None,
 ) -> None:
     """Change a source; options not given stay as they are."""
     changes: dict[str, object] = {
         "require_pdf": require_pdf,
         "allow_images": allow_images,
         "body_fallback": import_body,
-        "active": active,
         "secret_expires": _parse_date("--secret-expires", secret_expires),
+        "max_failures": max_failures,
+        "delete_after_import": delete_after_import,
     }
+    if allow_sender is not None:
+        changes["allowed_senders"] = [normalize_pattern(p) for p in allow_sender if p.strip()]
+    if max_failures is not None and max_failures < 1:
+        raise UserError("--max-failures must be at least 1")
     changes = {k: v for k, v in changes.items() if v is not None}
     new_secret = _read_env(client_secret_env) if client_secret_env else None
-    if not changes and new_secret is None:
+    new_password = (
+        _read_password(password_env, password_stdin) if password_env or password_stdin else None
+    )
+    if not changes and new_secret is None and new_password is None and active is None:
         raise UserError("nothing to change; see invoice-inbox source set --help")
     a = state.open()
     with a.db.session() as s:
         src = sources_store.get(s, name)
+        if delete_after_import and src.protocol != presets.POP3:
+            raise UserError("--delete-after-import is for POP3 sources; IMAP sources move mail")
+        if new_password is not None:
+            if src.auth != presets.PASSWORD:
+                raise UserError(f'source "{name}" signs in with OAuth2, not a password')
+            changes["secret"] = a.secrets.encrypt(new_password)
+            changes |= {"auth_state": AuthState.OK, "auth_error": None}
+        if active:
+            health.reactivate(src)
+        elif active is False:
+            src.active = False
         if new_secret is not None:
             if src.auth == presets.PASSWORD:
                 raise UserError(f'source "{name}" signs in with a password, not a client secret')
@@ -451,6 +551,58 @@ def source_set(
     out.print(f'Source "{name}" updated.')
     for w in warnings:
         warn(w)
+
+
+@source_app.command("activate")
+def source_activate(name: str) -> None:
+    """Switch a source on again; its count of failed runs starts from zero."""
+    a = state.open()
+    with a.db.session() as s:
+        health.reactivate(sources_store.get(s, name))
+    out.print(f'Source "{name}" is active; it runs at its next scheduled time.')
+
+
+@source_app.command("schedule")
+def source_schedule(
+    name: str,
+    schedule: Annotated[
+        str,
+        typer.Argument(help='"every 30m", "at 05:00,12:00,14:00 Europe/Warsaw" or "manual".'),
+    ],
+) -> None:
+    """Set when a source is fetched."""
+    text = _schedule(schedule)
+    a = state.open()
+    with a.db.session() as s:
+        src = sources_store.get(s, name)
+        if src.protocol == "smtp":
+            raise UserError(f'source "{name}" receives mail as it arrives; it has no schedule')
+        src.schedule, src.next_run_at = text, None
+    out.print(
+        f'Source "{name}" is fetched {text}.'
+        if text != "manual"
+        else f'Source "{name}" is fetched only when asked (invoice-inbox fetch {name}).'
+    )
+
+
+class OnOff(StrEnum):
+    on = "on"
+    off = "off"
+
+
+@source_app.command("instant")
+def source_instant(name: str, switch: Annotated[OnOff, typer.Argument()]) -> None:
+    """Fetch new mail within seconds of its arrival (IMAP IDLE), besides the schedule."""
+    a = state.open()
+    with a.db.session() as s:
+        src = sources_store.get(s, name)
+        if switch == OnOff.on and src.protocol != presets.IMAP:
+            raise UserError(f"instant pickup needs IMAP (IDLE); {name} is read over {src.protocol}")
+        src.instant = switch == OnOff.on
+    out.print(
+        f'Instant pickup for "{name}" is {switch.value}; '
+        "a running serve picks this up within a minute."
+    )
 
 
 @source_app.command("remove")

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +141,16 @@ class UidConnector(Protocol):
     def close(self) -> None:
         """Log out and close the connection; never raises."""
         ...
+
+
+@runtime_checkable
+class Deleting(Protocol):
+    """A connector that can delete messages (POP3). Deletions are marked by ``delete`` and only
+    applied by ``commit``; closing without ``commit`` applies none of them."""
+
+    def delete(self, ids: Iterable[str]) -> None: ...
+
+    def commit(self) -> None: ...
 
 
 Connector = UidConnector | TokenConnector

@@ -230,6 +230,18 @@ class ImapConnector:
         uids = self._call("UID SEARCH", self.client.search, criteria)
         return sorted(u for u in uids if u > after_uid)
 
+    def find(self, message_id: str) -> list[int]:
+        """UID SEARCH HEADER Message-ID <id> in the open folder (RFC 3501 §6.4.4), ascending.
+
+        The server matches a substring, case-insensitively, so a hit is a candidate: confirm it
+        by its bytes. Example answer: ``* SEARCH 7 12``. An empty or non-ASCII id finds none
+        (SEARCH without CHARSET is US-ASCII)."""
+        wanted = message_id.strip()
+        if not wanted or not wanted.isascii():
+            return []
+        uids = self._call("UID SEARCH", self.client.search, ["HEADER", "Message-ID", wanted])
+        return sorted(uids)
+
     def fetch(self, uids: Iterable[int], *, batch: int = 100) -> Iterator[tuple[int, bytes]]:
         """UID FETCH uids (BODY.PEEK[]) in batches; yields (uid, raw bytes) ascending. Uids that
         vanished meanwhile (moved or expunged by another client) are simply not yielded."""

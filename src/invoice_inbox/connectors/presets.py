@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 
 PASSWORD, OAUTH, APP = "password", "oauth", "app"
-IMAP, GRAPH, GMAIL_API = "imap", "graph", "gmail-api"
+IMAP, GRAPH, GMAIL_API, POP3 = "imap", "graph", "gmail-api", "pop3"
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,11 @@ class Preset:
     protocols: tuple[str, ...]  # the first is the default with OAuth2
     auths: tuple[str, ...]  # the first is the default
     oauth: str | None = None  # "microsoft" | "google": whose authorization server
+    pop3_host: str | None = None  # where the provider serves POP3 (port 995, ssl)
 
     def default_protocol(self, auth: str) -> str:
+        if self.protocols == (POP3,):
+            return POP3
         return self.protocols[0] if auth != PASSWORD else IMAP
 
 
@@ -44,9 +47,10 @@ PRESETS: dict[str, Preset] = {
             "outlook.office365.com",
             993,
             "ssl",
-            (GRAPH, IMAP),
+            (GRAPH, IMAP, POP3),
             (OAUTH, APP, PASSWORD),
             oauth="microsoft",
+            pop3_host="outlook.office365.com",
         ),
         Preset(
             "gmail",
@@ -54,13 +58,14 @@ PRESETS: dict[str, Preset] = {
             "imap.gmail.com",
             993,
             "ssl",
-            (GMAIL_API, IMAP),
+            (GMAIL_API, IMAP, POP3),
             (OAUTH, PASSWORD),
             oauth="google",
+            pop3_host="pop.gmail.com",
         ),
         Preset("icloud", "iCloud Mail", "imap.mail.me.com", 993, "ssl", (IMAP,), (PASSWORD,)),
         Preset("imap", "Other IMAP server", None, 993, "ssl", (IMAP,), (PASSWORD,)),
-        Preset("pop3", "POP3 server", None, 995, "ssl", ("pop3",), (PASSWORD,)),
+        Preset("pop3", "POP3 server", None, 995, "ssl", (POP3,), (PASSWORD,)),
     )
 }
 
@@ -74,24 +79,26 @@ MICROSOFT_PASSWORD_WARNING = (
 def scopes(oauth: str, protocol: str, auth: str, *, shared: bool, modify: bool) -> list[str]:
     """The OAuth2 scopes to ask for.
 
-    Microsoft: delegated IMAP needs ``IMAP.AccessAsUser.All`` on the Outlook resource, Graph
+    Microsoft: delegated IMAP needs ``IMAP.AccessAsUser.All`` on the Outlook resource (POP3
+    ``POP.AccessAsUser.All``), Graph
     ``Mail.ReadWrite`` (``.Shared`` for mailboxes shared with the user), both with
     ``offline_access`` for a refresh token; app-only asks for the resource's ``/.default``
-    (the application permissions an admin consented to). Google: IMAP needs the full
+    (the application permissions an admin consented to). Google: IMAP and POP3 need the full
     ``https://mail.google.com/`` scope; the Gmail API ``gmail.modify`` when mail is moved or
     marked read, else ``gmail.readonly``."""
     if oauth == "microsoft":
-        if protocol == IMAP:
+        if protocol in (IMAP, POP3):
             if auth == APP:
                 return ["https://outlook.office365.com/.default"]
-            return ["https://outlook.office.com/IMAP.AccessAsUser.All", "offline_access"]
+            access = "IMAP" if protocol == IMAP else "POP"
+            return [f"https://outlook.office.com/{access}.AccessAsUser.All", "offline_access"]
         if auth == APP:
             return ["https://graph.microsoft.com/.default"]
         wanted = ["https://graph.microsoft.com/Mail.ReadWrite"]
         if shared:
             wanted.append("https://graph.microsoft.com/Mail.ReadWrite.Shared")
         return [*wanted, "offline_access"]
-    if protocol == IMAP:
+    if protocol in (IMAP, POP3):
         return ["https://mail.google.com/"]
     access = "gmail.modify" if modify else "gmail.readonly"
     return [f"https://www.googleapis.com/auth/{access}"]

@@ -10,6 +10,7 @@ someone signs in anew: auth failures are never retried in a loop.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,11 +21,17 @@ from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
 from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
-from invoice_inbox.errors import LoginFailed
+from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
+from invoice_inbox.errors import ConnectorError, LoginFailed
+from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import BATCH, Observer, RunSummary, sync_source
 from invoice_inbox.store import sources
 from invoice_inbox.store.models import AuthState, Source
+
+
+class NotFetchable(Exception):
+    """The source has no mailbox to fetch from (the company's central import address)."""
 
 
 class NeedsAuthentication(LoginFailed):
@@ -90,11 +97,12 @@ def _login(app: App, src: Source) -> _Login:
             if src.auth_state == AuthState.NEEDS_AUTHENTICATION or never_signed_in
             else f"needs re-authentication ({src.auth_error or 'the sign-in was refused'})"
         )
-        fix = (
-            f"invoice-inbox source set {src.name} --client-secret-env VAR"
-            if src.auth == presets.APP
-            else f"invoice-inbox source authenticate {src.name}"
-        )
+        if src.auth_state == AuthState.LOGIN_REFUSED:
+            what = f"cannot log in ({src.auth_error or 'the login was refused'})"
+        fix = {
+            presets.APP: f"invoice-inbox source set {src.name} --client-secret-env VAR",
+            presets.PASSWORD: f"invoice-inbox source set {src.name} --password-env VAR",
+        }.get(src.auth, f"invoice-inbox source authenticate {src.name}")
         raise NeedsAuthentication(f'source "{src.name}" {what}: run {fix}')
 
     def plain(value: str | None) -> str | None:
@@ -153,7 +161,12 @@ def store_token(app: App, source_id: int, token: oauth.Token) -> None:
 def connector_for(app: App, source_name: str) -> Connector:
     """The source's connector, ready to connect lazily on its first command."""
     with app.db.session() as s:
-        login = _login(app, sources.get(s, source_name))
+        src = sources.get(s, source_name)
+        if src.protocol == "smtp":
+            raise NotFetchable(
+                f'source "{source_name}" receives mail at its import address; nothing to fetch'
+            )
+        login = _login(app, src)
     token = _token_fn(app, login)
     if login.protocol == presets.GRAPH:
         assert token is not None
@@ -165,17 +178,40 @@ def connector_for(app: App, source_name: str) -> Connector:
         return GmailConnector(
             GmailSettings(user=login.username, token=token, base_url=presets.gmail_url())
         )
-    return ImapConnector(
-        ImapSettings(
-            host=login.host,
-            port=login.port,
-            security=login.security,  # type: ignore[arg-type]
-            ca_file=login.ca_file,
-            username=login.mailbox if token is not None else login.username,
-            password=login.password or "",
-            token=token,
+    if login.protocol == presets.POP3:
+        return Pop3Connector(
+            Pop3Settings(
+                host=login.host,
+                port=login.port,
+                security=login.security,  # type: ignore[arg-type]
+                ca_file=login.ca_file,
+                username=login.mailbox if token is not None else login.username,
+                password=login.password or "",
+                token=token,
+            )
         )
+    return ImapConnector(_imap_settings(login, token))
+
+
+def _imap_settings(login: _Login, token: TokenFn | None) -> ImapSettings:
+    return ImapSettings(
+        host=login.host,
+        port=login.port,
+        security=login.security,  # type: ignore[arg-type]
+        ca_file=login.ca_file,
+        username=login.mailbox if token is not None else login.username,
+        password=login.password or "",
+        token=token,
     )
+
+
+def imap_settings_for(app: App, source_name: str) -> ImapSettings:
+    """An IMAP source's connection settings with a live token function (for IDLE watchers)."""
+    with app.db.session() as s:
+        login = _login(app, sources.get(s, source_name))
+    if login.protocol != presets.IMAP:
+        raise ValueError(f'source "{source_name}" is not an IMAP source')
+    return _imap_settings(login, _token_fn(app, login))
 
 
 @contextlib.contextmanager
@@ -200,21 +236,32 @@ def fetch(
     observer: Observer | None = None,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH,
+    cancel: threading.Event | None = None,
 ) -> RunSummary:
-    with signed_in(app, source_name):
-        conn = connector_for(app, source_name)
-        try:
-            return sync_source(
-                app,
-                source_name,
-                conn,
-                trigger=trigger,
-                observer=observer,
-                progress=progress,
-                batch_size=batch_size,
-            )
-        finally:
-            conn.close()
+    """One run of a source; its outcome is recorded in the source's health (runtime.health)."""
+    try:
+        with signed_in(app, source_name):
+            conn = connector_for(app, source_name)
+            try:
+                summary = sync_source(
+                    app,
+                    source_name,
+                    conn,
+                    trigger=trigger,
+                    observer=observer,
+                    progress=progress,
+                    batch_size=batch_size,
+                    cancel=cancel,
+                )
+            finally:
+                conn.close()
+    except NeedsAuthentication:
+        raise  # nobody asked the server: not a failed run
+    except ConnectorError as exc:
+        health.record_failure(app, source_name, exc)
+        raise
+    health.record_success(app, source_name)
+    return summary
 
 
 def check(app: App, source_name: str) -> list[str]:

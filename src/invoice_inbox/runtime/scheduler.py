@@ -1,53 +1,243 @@
-"""The embedded scheduler: fetch every active source every N minutes until told to stop.
+"""The scheduler: run each active source when its schedule says, or at once when woken.
 
-A source that fails is logged and retried at its next turn; one source's trouble never stops
-the others. The lease keeps a source from running twice even with several schedulers.
+A source's ``next_run_at`` is when it is due: its schedule's next time after the start of its
+last run (``runtime.schedules``), or sooner after a transient failure (exponential backoff
+with jitter, never later than the schedule). Sources that need someone to sign in again are
+not run; a manual-only source runs only when asked (``fetch``) or woken.
+
+``tick`` runs what is due in the calling thread (the tests drive it with a fake clock);
+``serve`` runs due and woken sources on a pool of worker threads until told to stop. A source
+never runs twice at once: in one process the scheduler keeps a set of running sources, across
+processes the lease in the database does. A wake-up for a source that is running is kept and
+runs it again once the current run ends, so mail that arrived mid-run is not left waiting.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
 
 from invoice_inbox.errors import ConnectorError
-from invoice_inbox.runtime import lease
+from invoice_inbox.runtime import lease, runner, schedules
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.runner import fetch
+from invoice_inbox.runtime.logs import log_context
+from invoice_inbox.runtime.sync import RunCancelled, RunSummary
 from invoice_inbox.store import sources
-from invoice_inbox.store.models import AuthState
+from invoice_inbox.store.models import AuthState, Run, Source, utcnow
 
 log = logging.getLogger(__name__)
 
+Clock = Callable[[], datetime]
+FetchFn = Callable[..., RunSummary]
 
-def run_due(app: App) -> None:
-    with app.db.session() as s:
-        active = sources.all_sources(s, active_only=True)
-        names = [src.name for src in active if src.auth_state == AuthState.OK]
-        waiting = [src.name for src in active if src.auth_state != AuthState.OK]
-    for name in waiting:  # asking the provider again would only be refused again
-        log.warning("source %s skipped: it needs (re-)authentication", name)
-    for name in names:
+
+@dataclass
+class _State:
+    running: set[str] = field(default_factory=set)
+    woken: dict[str, str] = field(default_factory=dict)  # source -> trigger
+    again: set[str] = field(default_factory=set)  # woken while running
+
+
+class Scheduler:
+    def __init__(
+        self,
+        app: App,
+        *,
+        clock: Clock = utcnow,
+        fetch: FetchFn = runner.fetch,
+        retry_base: float = 300.0,
+        workers: int = 2,
+    ) -> None:
+        self.app, self.clock, self.fetch = app, clock, fetch
+        self.retry_base = retry_base
+        self.workers = workers
+        self.cancel = threading.Event()  # set on shutdown: running syncs stop between batches
+        self.last_tick: datetime | None = None
+        self._state = _State()
+        self._cv = threading.Condition()
+
+    # -- what is due ----------------------------------------------------------------------
+
+    def due(self, *, every_scheduled: bool = False) -> list[str]:
+        """Names of the sources due now, oldest due first; fills in missing due times. With
+        *every_scheduled*, every source with a schedule (not manual-only) counts as due."""
+        now = self.clock()
+        found: list[tuple[datetime, str]] = []
+        with self.app.db.session() as s:
+            for src in sources.all_sources(s, active_only=True):
+                if src.protocol == "smtp" or src.auth_state != AuthState.OK:
+                    continue
+                if every_scheduled and src.schedule != "manual":
+                    found.append((now, src.name))
+                    continue
+                if src.next_run_at is None:
+                    src.next_run_at = self._next(s, src, now)
+                if src.next_run_at is not None and src.next_run_at <= now:
+                    found.append((src.next_run_at, src.name))
+        return [name for _, name in sorted(found)]
+
+    def _next(self, s, src: Source, now: datetime) -> datetime | None:  # type: ignore[no-untyped-def]
+        last = s.scalar(select(func.max(Run.started_at)).where(Run.source_id == src.id))
+        return schedules.next_run(_schedule(src), last_started=last, now=now)
+
+    # -- running --------------------------------------------------------------------------
+
+    def run(self, name: str, trigger: str = "schedule") -> RunSummary | None:
+        """Run one source now and set its next due time. Errors are logged, not raised."""
+        started = self.clock()
+        summary: RunSummary | None = None
+        failed_transient = False
+        with log_context(source=name):
+            try:
+                summary = self.fetch(self.app, name, trigger=trigger, cancel=self.cancel)
+                log.info(
+                    "source %s: %d seen, %d imported, %d not imported, %d documents (run %d, %s)",
+                    name,
+                    summary.messages_seen,
+                    summary.imported,
+                    summary.not_imported,
+                    summary.documents_created,
+                    summary.run_id,
+                    trigger,
+                )
+            except lease.SourceBusy as exc:
+                log.info("skipped: %s", exc)
+                return None
+            except RunCancelled:
+                log.info("run stopped: the service is shutting down")
+                return None
+            except ConnectorError as exc:
+                failed_transient = exc.transient
+                log.warning("run failed: %s", exc)
+            except Exception:  # one broken source must not stop the scheduler
+                log.exception("run failed unexpectedly")
+            self._reschedule(name, started, failed_transient)
+        return summary
+
+    def _reschedule(self, name: str, started: datetime, failed_transient: bool) -> None:
+        now = self.clock()
+        with self.app.db.session() as s:
+            src = sources.get(s, name)
+            nxt = schedules.next_run(_schedule(src), last_started=started, now=now)
+            if failed_transient and src.active and src.failures:
+                cap = _interval(src) or 3600.0
+                retry = now + timedelta(
+                    seconds=schedules.backoff(src.failures, base=self.retry_base, cap=cap)
+                )
+                nxt = retry if nxt is None else min(nxt, retry)
+            src.next_run_at = nxt
+
+    def tick(self, *, every_scheduled: bool = False) -> list[str]:
+        """Run every due source, one after another, in this thread; returns their names."""
+        self.last_tick = self.clock()
+        names = self.due(every_scheduled=every_scheduled)
+        for name in names:
+            self.run(name, self._trigger(name))
+        return names
+
+    def _trigger(self, name: str) -> str:
+        with self.app.db.session() as s:
+            return "retry" if sources.get(s, name).failures else "schedule"
+
+    # -- the service ----------------------------------------------------------------------
+
+    def wake(self, name: str, trigger: str = "instant") -> None:
+        """Run *name* as soon as a worker is free (called by IDLE watchers; cheap)."""
+        with self._cv:
+            st = self._state
+            if name in st.running:
+                st.again.add(name)
+            else:
+                st.woken.setdefault(name, trigger)
+            self._cv.notify()
+
+    def serve(self, stop: threading.Event, *, poll: float = 1.0, grace: float = 30.0) -> None:
+        """Run due and woken sources on worker threads until *stop* is set; then let running
+        syncs stop at their next batch boundary (at most *grace* seconds)."""
+        pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sync")
         try:
-            summary = fetch(app, name, trigger="schedule")
-            log.info(
-                "source %s: %d seen, %d imported, %d not imported, %d documents",
-                name,
-                summary.messages_seen,
-                summary.imported,
-                summary.not_imported,
-                summary.documents_created,
-            )
-        except lease.SourceBusy as exc:
-            log.info("source %s %s", name, exc)
-        except ConnectorError as exc:
-            log.warning("source %s failed: %s", name, exc)
-        except Exception:  # one broken source must not stop the scheduler
-            log.exception("source %s failed unexpectedly", name)
+            while not stop.is_set():
+                self.last_tick = self.clock()
+                try:
+                    due = self.due()
+                except Exception:  # e.g. the database is locked for longer than its timeout
+                    log.exception("could not read the due sources")
+                    due = []
+                with self._cv:
+                    st = self._state
+                    todo = dict(st.woken)
+                    st.woken.clear()
+                    for name in due:
+                        todo.setdefault(name, "schedule")
+                    for name, trigger in todo.items():
+                        if name in st.running:
+                            continue
+                        st.running.add(name)
+                        pool.submit(self._job, name, trigger)
+                    self._cv.wait(timeout=poll)
+        finally:
+            self.cancel.set()
+            _shutdown(pool, grace)
+
+    def _job(self, name: str, trigger: str) -> None:
+        try:
+            if trigger == "schedule":
+                trigger = self._trigger(name)
+            self.run(name, trigger)
+        except Exception:
+            log.exception("source %s: the scheduler job failed", name)
+        finally:
+            with self._cv:
+                st = self._state
+                st.running.discard(name)
+                if name in st.again:
+                    st.again.discard(name)
+                    st.woken.setdefault(name, "instant")
+                self._cv.notify()
+
+    def health(self) -> tuple[bool, dict[str, object]]:
+        """For /healthz: alive when the loop ticked recently."""
+        last = self.last_tick
+        ok = last is not None and (self.clock() - last).total_seconds() < 120
+        with self._cv:
+            running = sorted(self._state.running)
+        return ok, {
+            "scheduler": "running" if ok else "stalled",
+            "last_tick": last,
+            "running": running,
+        }
 
 
-def run_forever(app: App, interval_minutes: float, stop: threading.Event) -> None:
-    while not stop.is_set():
-        started = time.monotonic()
-        run_due(app)
-        stop.wait(max(0.0, interval_minutes * 60 - (time.monotonic() - started)))
+def _shutdown(pool: ThreadPoolExecutor, grace: float) -> None:
+    done = threading.Event()
+
+    def wait() -> None:
+        pool.shutdown(wait=True, cancel_futures=True)
+        done.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    if not done.wait(grace):
+        log.warning(
+            "runs still going after %.0f s; leaving them (the next start re-runs them)", grace
+        )
+
+
+def _schedule(src: Source) -> schedules.Schedule:
+    try:
+        return schedules.parse(src.schedule)
+    except schedules.ScheduleError:
+        log.warning(
+            "source %s has an invalid schedule %r; using the default", src.name, src.schedule
+        )
+        return schedules.DEFAULT
+
+
+def _interval(src: Source) -> float | None:
+    sched = _schedule(src)
+    return sched.minutes * 60.0 if isinstance(sched, schedules.Every) else None

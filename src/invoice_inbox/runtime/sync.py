@@ -22,13 +22,14 @@ last batch is committed. A crash replays the listing; the ledger skips what it a
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from invoice_inbox.connectors.base import Connector, TokenConnector
+from invoice_inbox.connectors.base import Connector, Deleting, TokenConnector
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document, Policy, Verdict
@@ -68,6 +69,10 @@ class Step(StrEnum):
 Observer = Callable[[Step, str, Sequence[Key]], None]
 
 
+class RunCancelled(Exception):
+    """The service is shutting down; the run stopped between two batches."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class SourcePlan:
     """A source's settings as plain data, read once per run."""
@@ -80,6 +85,7 @@ class SourcePlan:
     move_not_imported_to: str | None
     unread_only: bool
     since: date | None
+    delete_after_import: bool
     policy: Policy
 
     @classmethod
@@ -93,6 +99,7 @@ class SourcePlan:
             move_not_imported_to=src.move_not_imported_to,
             unread_only=src.unread_only,
             since=src.since,
+            delete_after_import=src.delete_after_import,
             policy=Policy(
                 allowed_senders=tuple(src.allowed_senders or ()),
                 require_attachment=src.require_attachment,
@@ -194,6 +201,26 @@ def _noop(step: Step, folder: str, uids: Sequence[Key]) -> None:
     return None
 
 
+def document_rows(documents: Sequence[Document], company_id: int) -> list[DocumentRow]:
+    """The queue rows for a decision's documents (not yet marked against the queue)."""
+    return [
+        DocumentRow(
+            company_id=company_id,
+            sha256=doc.sha256,
+            size=doc.size,
+            media_type=doc.media_type,
+            filename=doc.filename,
+            kind=doc.kind,
+            einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
+            einvoice_key=doc.einvoice.key if doc.einvoice else None,
+            rule=doc.rule,
+            origin_sender=doc.origin_sender,
+            origin_date=doc.origin_date,
+        )
+        for doc in documents
+    ]
+
+
 class FolderSync:
     """Syncs one folder of one source on an open connector, within a run."""
 
@@ -211,12 +238,15 @@ class FolderSync:
         created_folders: set[str],
         decider: Decider,
         batch_size: int = BATCH,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.app, self.plan, self.conn, self.summary = app, plan, conn, summary
         self.folder, self.owner, self.observer, self.progress = folder, owner, observer, progress
         self.created_folders = created_folders
         self.batch_size = batch_size
         self.decider = decider
+        self.cancel = cancel
+        self.deleting = plan.delete_after_import and isinstance(conn, Deleting)
 
     def run(self) -> None:
         if self.conn.cursor_kind == "token":
@@ -250,6 +280,7 @@ class FolderSync:
         todo = [u for u in uids if u not in known]
         self.progress.add_total(len(todo))
         for i in range(0, len(todo), self.batch_size):
+            self._check_cancel()
             self._batch(validity, todo[i : i + self.batch_size], opened.uidnext)
             lease.renew(self.app.db, self.plan.id, self.owner)
         # past uids that needed no batch too (known ones, or vanished before the fetch)
@@ -266,12 +297,22 @@ class FolderSync:
         todo = [i for i in found.ids if i not in known]
         self.progress.add_total(len(todo))
         for i in range(0, len(todo), self.batch_size):
+            self._check_cancel()
             self._batch(TOKEN_EPOCH, todo[i : i + self.batch_size], None)
             lease.renew(self.app.db, self.plan.id, self.owner)
+        if self.deleting:
+            assert isinstance(conn, Deleting)
+            # mail an earlier run committed but could not delete (it stopped before QUIT)
+            conn.delete([i for i in found.ids if i in known])
+            conn.commit()  # QUIT: only now does the server delete anything
         with self.app.db.session() as s:
             ledger.folder_state(s, self.plan.id, self.folder).cursor = found.cursor
         if found.full and cursor is not None:
             self.summary.resynced.append(self.folder)
+
+    def _check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunCancelled("the service is shutting down; the run stopped between batches")
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -424,22 +465,7 @@ class FolderSync:
             filed_to=it.target,
             duplicate_of_id=None if it.duplicate_of == _SAME_BATCH else it.duplicate_of,
         )
-        row.documents = [
-            DocumentRow(
-                company_id=self.plan.company_id,
-                sha256=doc.sha256,
-                size=doc.size,
-                media_type=doc.media_type,
-                filename=doc.filename,
-                kind=doc.kind,
-                einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
-                einvoice_key=doc.einvoice.key if doc.einvoice else None,
-                rule=doc.rule,
-                origin_sender=doc.origin_sender,
-                origin_date=doc.origin_date,
-            )
-            for doc in it.documents
-        ]
+        row.documents = document_rows(it.documents, self.plan.company_id)
         return row
 
     def _advance_cursor(self, validity: int, last_uid: int, uidnext: int) -> None:
@@ -452,6 +478,9 @@ class FolderSync:
     def _file(self, rows: list[tuple[int, Key, str | None]]) -> None:
         """Flag and move committed messages as decided, then mark their rows disposed."""
         uids = [uid for _, uid, _ in rows]
+        if self.deleting:
+            assert isinstance(self.conn, Deleting)
+            self.conn.delete([str(u) for u in uids])  # applied by commit() at the folder's end
         if self.plan.unread_only:
             self.conn.mark_seen(uids)
         groups: dict[str, list[Key]] = defaultdict(list)
@@ -478,11 +507,13 @@ def sync_source(
     observer: Observer | None = None,
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH,
+    cancel: threading.Event | None = None,
 ) -> RunSummary:
     """Run one fetch of a source on *conn*: take the lease, sync every folder, record the run.
 
     Raises ``lease.SourceBusy`` when another worker holds the source. Connector errors end the
-    run as failed (recorded, with the server's message) and are re-raised for the caller."""
+    run as failed (recorded, with the server's message) and are re-raised for the caller; so
+    does *cancel* being set (``RunCancelled``), checked between batches."""
     from invoice_inbox.store import sources
 
     with app.db.session() as s:
@@ -509,8 +540,9 @@ def sync_source(
                     created_folders=created,
                     decider=decider,
                     batch_size=batch_size,
+                    cancel=cancel,
                 ).run()
-        except (ConnectorError, lease.LeaseLost) as exc:
+        except (ConnectorError, lease.LeaseLost, RunCancelled) as exc:
             summary.status, summary.error = RunStatus.FAILED, str(exc)
             summary.errors += 1
             _finish(app, summary)

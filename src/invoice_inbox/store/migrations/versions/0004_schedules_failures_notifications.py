@@ -17,23 +17,25 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-SOURCE_COLUMNS = (
-    sa.Column("delete_after_import", sa.Boolean(), nullable=False, server_default=sa.false()),
-    sa.Column("schedule", sa.String(length=300), nullable=False, server_default="every 60m"),
-    sa.Column("instant", sa.Boolean(), nullable=False, server_default=sa.false()),
-    sa.Column("next_run_at", sa.DateTime(), nullable=True),
-    sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
-    sa.Column("max_failures", sa.Integer(), nullable=False, server_default="5"),
-    sa.Column("failing_since", sa.DateTime(), nullable=True),
-    sa.Column("last_error", sa.Text(), nullable=True),
-    sa.Column("inactive_reason", sa.Text(), nullable=True),
-)
+
+def _source_columns() -> tuple[sa.Column, ...]:  # type: ignore[type-arg]
+    return (
+        sa.Column("delete_after_import", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("schedule", sa.String(length=300), nullable=False, server_default="every 60m"),
+        sa.Column("instant", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("next_run_at", sa.DateTime(), nullable=True),
+        sa.Column("failures", sa.Integer(), nullable=False, server_default="0"),
+        sa.Column("max_failures", sa.Integer(), nullable=False, server_default="5"),
+        sa.Column("failing_since", sa.DateTime(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("inactive_reason", sa.Text(), nullable=True),
+    )
 
 
 def upgrade() -> None:
     with op.batch_alter_table("source", schema=None) as batch_op:
-        for column in SOURCE_COLUMNS:
-            batch_op.add_column(column.copy())
+        for column in _source_columns():
+            batch_op.add_column(column)
     with op.batch_alter_table("company", schema=None) as batch_op:
         batch_op.add_column(sa.Column("import_token", sa.String(length=64), nullable=True))
         batch_op.add_column(
@@ -80,5 +82,5 @@ def downgrade() -> None:
         batch_op.drop_column("notify_emails")
         batch_op.drop_column("import_token")
     with op.batch_alter_table("source", schema=None) as batch_op:
-        for column in reversed(SOURCE_COLUMNS):
+        for column in reversed(_source_columns()):
             batch_op.drop_column(column.name)

@@ -1,0 +1,59 @@
+"""``invoice-inbox recheck``: decide not-imported mail again with the current settings."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from invoice_inbox.cli.base import JsonOpt, app, err, out, print_json, state, warn
+from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.recheck import RecheckSummary, recheck
+
+
+def _summary_line(s: RecheckSummary) -> str:
+    line = (
+        f"{s.source}: {s.checked} not-imported messages re-checked, {s.imported} imported now "
+        f"({s.documents_created} documents), {s.still_not_imported} still not imported, "
+        f"{s.filed} filed as imported"
+    )
+    if s.filing_errors:
+        line += f", {len(s.filing_errors)} could not be filed"
+    if s.missing_raw:
+        line += f", {len(s.missing_raw)} without their raw mail"
+    return line
+
+
+def _run(a: App, name: str) -> RecheckSummary:
+    if not sys.stderr.isatty():
+        return recheck(a, name)
+    with Progress(
+        TextColumn(f"[bold]{name}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("recheck", total=None)
+        return recheck(
+            a, name, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+
+
+@app.command("recheck")
+def recheck_cmd(
+    name: Annotated[str, typer.Argument(help="The source whose not-imported mail to re-check.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Decide the mail a source did not import again, with its current allowed senders and
+    rules; import what qualifies now (once) and file it on the server as imported."""
+    summary = _run(state.open(), name)
+    if as_json:
+        print_json(vars(summary))
+        return
+    out.print(_summary_line(summary), highlight=False)
+    for problem in [*summary.filing_errors, *summary.missing_raw]:
+        warn(problem)

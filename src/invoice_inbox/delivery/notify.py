@@ -1,0 +1,162 @@
+"""Deliver notifications: by e-mail through an SMTP relay and as a JSON POST to a webhook.
+
+Notifications are an outbox (``store.notifications``): whoever creates one only writes a row;
+``deliver_due`` sends what is due, records each channel's result, and retries a failed channel
+with exponential backoff until it gives up after ``MAX_ATTEMPTS``. A channel that is not
+configured (no relay, no recipients, no webhook URL) is marked "skipped", not failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+import httpx
+
+from invoice_inbox.store import notifications
+from invoice_inbox.store.db import Database
+from invoice_inbox.store.models import Company, Notification, Source, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 10
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Channels:
+    """Where notifications go. ``smtp_host`` None: no e-mail; ``webhook_url`` None: no webhook."""
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = field(default=None, repr=False)
+    sender: str = "invoice-inbox@localhost"
+    webhook_url: str | None = None
+    timeout: float = 30.0
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+def send_email(channels: Channels, recipients: list[str], subject: str, body: str) -> None:
+    assert channels.smtp_host is not None
+    msg = EmailMessage()
+    msg["From"] = channels.sender
+    msg["To"] = ", ".join(recipients)
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(utcnow())
+    msg["Message-ID"] = make_msgid(domain="invoice-inbox")
+    msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to this
+    msg.set_content(body)
+    try:
+        with smtplib.SMTP(channels.smtp_host, channels.smtp_port, timeout=channels.timeout) as c:
+            if channels.smtp_starttls:
+                c.starttls(context=ssl.create_default_context())
+            if channels.smtp_username:
+                c.login(channels.smtp_username, channels.smtp_password or "")
+            c.send_message(msg)
+    except (OSError, smtplib.SMTPException) as exc:
+        raise DeliveryFailed(
+            f"e-mail via {channels.smtp_host}:{channels.smtp_port} failed: {exc}"
+        ) from exc
+
+
+def post_webhook(channels: Channels, payload: dict[str, object]) -> None:
+    assert channels.webhook_url is not None
+    try:
+        r = httpx.post(channels.webhook_url, json=payload, timeout=channels.timeout)
+    except httpx.HTTPError as exc:
+        raise DeliveryFailed(f"webhook {channels.webhook_url} failed: {exc}") from exc
+    if not r.is_success:
+        raise DeliveryFailed(f"webhook {channels.webhook_url} answered {r.status_code}")
+
+
+def payload(n: Notification, company: str, source: str | None) -> dict[str, object]:
+    return {
+        "event": "notification",
+        "id": n.id,
+        "kind": n.kind,
+        "company": company,
+        "source": source,
+        "subject": n.subject,
+        "body": n.body,
+        "created_at": n.created_at.isoformat(),
+    }
+
+
+def deliver_due(db: Database, channels: Channels, *, now: datetime | None = None) -> int:
+    """Deliver every notification that is due; returns how many channels were delivered."""
+    now = now or utcnow()
+    delivered = 0
+    with db.session() as s:
+        due = [
+            (n.id, n.email_state, n.webhook_state, payload(n, *_names(s, n)), _recipients(s, n))
+            for n in notifications.due(s, now)
+        ]
+    for nid, email_state, webhook_state, body, recipients in due:
+        results: dict[str, str] = {}
+        errors: list[str] = []
+        if email_state == notifications.PENDING:
+            if channels.smtp_host is None or not recipients:
+                results["email_state"] = notifications.SKIPPED
+            else:
+                try:
+                    send_email(channels, recipients, str(body["subject"]), str(body["body"]))
+                    results["email_state"] = notifications.SENT
+                except DeliveryFailed as exc:
+                    errors.append(str(exc))
+        if webhook_state == notifications.PENDING:
+            if channels.webhook_url is None:
+                results["webhook_state"] = notifications.SKIPPED
+            else:
+                try:
+                    post_webhook(channels, body)
+                    results["webhook_state"] = notifications.SENT
+                except DeliveryFailed as exc:
+                    errors.append(str(exc))
+        delivered += sum(1 for v in results.values() if v == notifications.SENT)
+        _record(db, nid, results, errors, now)
+    return delivered
+
+
+def _record(
+    db: Database, nid: int, results: dict[str, str], errors: list[str], now: datetime
+) -> None:
+    with db.session() as s:
+        n = s.get(Notification, nid)
+        if n is None:
+            return
+        for key, value in results.items():
+            setattr(n, key, value)
+        if not errors:
+            n.last_error = None
+            return
+        n.attempts += 1
+        n.last_error = "; ".join(errors)
+        log.warning("notification %d not delivered (attempt %d): %s", nid, n.attempts, n.last_error)
+        if n.attempts >= MAX_ATTEMPTS:
+            for key in ("email_state", "webhook_state"):
+                if getattr(n, key) == notifications.PENDING:
+                    setattr(n, key, notifications.FAILED)
+            return
+        n.next_attempt_at = now + min(RETRY_CAP, RETRY_BASE * 2 ** (n.attempts - 1))
+
+
+def _names(s, n: Notification) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+    company = s.get(Company, n.company_id)
+    source = s.get(Source, n.source_id) if n.source_id else None
+    return (company.name if company else "?", source.name if source else None)
+
+
+def _recipients(s, n: Notification) -> list[str]:  # type: ignore[no-untyped-def]
+    company = s.get(Company, n.company_id)
+    return list(company.notify_emails or []) if company else []

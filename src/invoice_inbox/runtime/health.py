@@ -1,0 +1,127 @@
+"""Source health: what the outcome of a run means for its source.
+
+- A run that succeeds (importing nothing is a success) clears the failure count and warnings.
+- A refused login (a wrong password, a revoked token) puts the source into "needs attention":
+  it is not tried again until someone fixes its sign-in, and its company is notified once.
+- Any other failure is counted. The first one shows on the source as "connection lost" with the
+  server's words; after ``max_failures`` failed runs in a row the source is switched off and its
+  company is notified. Switching it on again (``source activate``) resets the count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from invoice_inbox.auth.oauth import ConsentMissing
+from invoice_inbox.errors import ConnectorError, LoginFailed
+from invoice_inbox.runtime.context import App
+from invoice_inbox.store import notifications, sources
+from invoice_inbox.store.models import AuthState, Source, utcnow
+
+DEACTIVATED = "source_deactivated"
+NEEDS_ATTENTION = "needs_attention"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    failures: int  # consecutive failed runs, this one included
+    transient: bool  # retrying soon may help
+    deactivated: bool = False
+    needs_attention: bool = False
+
+
+def record_success(app: App, source_name: str) -> None:
+    with app.db.session() as s:
+        src = sources.get(s, source_name)
+        src.failures, src.failing_since, src.last_error = 0, None, None
+
+
+def record_failure(
+    app: App, source_name: str, exc: ConnectorError, *, now: datetime | None = None
+) -> Outcome:
+    now = now or utcnow()
+    with app.db.session() as s:
+        src = sources.get(s, source_name)
+        if isinstance(exc, LoginFailed) and not isinstance(exc, ConsentMissing):
+            if src.auth == "password" and src.auth_state == AuthState.OK:
+                src.auth_state, src.auth_error = AuthState.LOGIN_REFUSED, str(exc)
+            # a refused token was marked by runner.signed_in already; other refusals over
+            # OAuth2 (a mailbox permission missing) are fixed elsewhere and simply counted
+            if src.auth_state != AuthState.OK:
+                notifications.create(
+                    s,
+                    src,
+                    NEEDS_ATTENTION,
+                    f'invoice-inbox: source "{src.name}" cannot sign in',
+                    _attention_body(src, exc),
+                    now=now,
+                )
+                return Outcome(src.failures, transient=False, needs_attention=True)
+        src.failures += 1
+        src.last_error = str(exc)
+        if src.failing_since is None:
+            src.failing_since = now
+        if src.failures < src.max_failures or not src.active:
+            return Outcome(src.failures, transient=exc.transient)
+        src.active = False
+        src.inactive_reason = (
+            f"switched off after {src.failures} failed runs in a row; last error: {exc}"
+        )
+        notifications.create(
+            s,
+            src,
+            DEACTIVATED,
+            f'invoice-inbox: source "{src.name}" was switched off after '
+            f"{src.failures} failed fetches",
+            _deactivated_body(src, exc),
+            now=now,
+        )
+        return Outcome(src.failures, transient=exc.transient, deactivated=True)
+
+
+def reactivate(src: Source) -> None:
+    """Switch a source on with a clean slate: the failure count starts again from zero."""
+    src.active = True
+    src.failures, src.failing_since, src.last_error, src.inactive_reason = 0, None, None, None
+    src.next_run_at = None
+
+
+def warnings(src: Source) -> list[str]:
+    """The health warnings a person sees on the source."""
+    found = []
+    if not src.active and src.inactive_reason:
+        found.append(
+            f"inactive: {src.inactive_reason}; switch it on with: "
+            f"invoice-inbox source activate {src.name}"
+        )
+    elif src.failures:
+        since = src.failing_since.strftime("%Y-%m-%d %H:%M UTC") if src.failing_since else "?"
+        found.append(
+            f"connection lost: {src.failures} failed run(s) since {since}: {src.last_error}"
+        )
+    if src.auth_state == AuthState.LOGIN_REFUSED:
+        found.append(f"needs attention: the login was refused ({src.auth_error})")
+    return found
+
+
+def _attention_body(src: Source, exc: ConnectorError) -> str:
+    return (
+        f'The source "{src.name}" of {src.company.name} could not sign in to its mailbox:\n\n'
+        f"    {exc}\n\n"
+        "invoice-inbox will not try again until the sign-in is fixed, so no invoices arrive "
+        "from this mailbox meanwhile. Fix it with one of:\n"
+        f"    invoice-inbox source set {src.name} --password-env VAR   (a new password)\n"
+        f"    invoice-inbox source authenticate {src.name}             (OAuth2: sign in again)\n"
+    )
+
+
+def _deactivated_body(src: Source, exc: ConnectorError) -> str:
+    since = src.failing_since.strftime("%Y-%m-%d %H:%M UTC") if src.failing_since else "?"
+    return (
+        f'The source "{src.name}" of {src.company.name} failed {src.failures} times in a row '
+        f"(since {since}) and has been switched off; no mail is fetched from it now.\n\n"
+        f"Last error: {exc}\n\n"
+        "When the mail server is reachable again, switch it back on with:\n"
+        f"    invoice-inbox source activate {src.name}\n"
+    )

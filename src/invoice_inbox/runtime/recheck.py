@@ -1,0 +1,310 @@
+"""Re-check the mail a source did not import, with the source's current settings.
+
+When a source's allowed senders or import rules change, its ledger rows decided "not imported"
+are decided again from their raw bytes in the blob store, oldest first, a batch at a time. A row
+that now qualifies is imported exactly once: one transaction per batch gives it its new decision
+and its documents, marked against the queue as a fetch marks them. Rows still not imported are
+left as they were. The run holds the source's lease, so it never overlaps a fetch.
+
+After each commit the newly imported mail is filed on the server where imported mail goes, best
+effort: a mail that cannot be moved is reported in ``filing_errors`` and its documents stay
+imported. Graph and Gmail ids survive moves; on IMAP a mail moved since its uid was recorded is
+found by its Message-ID and confirmed by its SHA-256. POP3 and the import address file nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from invoice_inbox.auth.secrets import SecretError
+from invoice_inbox.connectors.base import Connector
+from invoice_inbox.connectors.imap import ImapConnector
+from invoice_inbox.errors import ConnectorError
+from invoice_inbox.pipeline.decide import Decision, Verdict
+from invoice_inbox.runtime import lease, runner
+from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.decider import Decider
+from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
+from invoice_inbox.store import runs, sources
+from invoice_inbox.store.documents import QueueOriginals
+from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
+
+TRIGGER = "recheck"
+NOTHING_TO_FILE = frozenset({"pop3", "smtp"})  # no folders: the mail is not filed anywhere
+
+
+@dataclass
+class RecheckSummary:
+    """What one recheck did; its counts are also the run's (``runs``)."""
+
+    run_id: int
+    source: str
+    checked: int = 0  # not-imported rows decided again
+    imported: int = 0  # ... that are imported now
+    documents_created: int = 0  # their documents that joined the queue (exact repeats do not)
+    still_not_imported: int = 0
+    filed: int = 0  # newly imported mails moved to where imported mail goes
+    filing_errors: list[str] = field(default_factory=list)  # mails left where they were
+    missing_raw: list[str] = field(default_factory=list)  # rows whose raw bytes are gone
+
+    def store_into(self, run: Run) -> None:
+        run.messages_seen = self.checked
+        run.imported = self.imported
+        run.not_imported = self.still_not_imported
+        run.documents_created = self.documents_created
+        run.errors = len(self.filing_errors) + len(self.missing_raw)
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A committed, newly imported mail that sits in *current* and belongs in *target*."""
+
+    row_id: int
+    label: str  # names the mail in an error sentence
+    folder: str  # the folder the ledger row's uid belongs to
+    uidvalidity: int
+    uid: int | None
+    remote_id: str | None
+    message_id: str | None
+    raw_sha256: str
+    current: str
+    target: str
+    filed_to: str | None  # the row's filed_to once moved (None: left in its folder)
+
+
+class _NotOnServer(Exception):
+    """The mail is no longer where the ledger says it is."""
+
+
+def recheck(
+    app: App, source_name: str, *, progress: Callable[[int, int], None] | None = None
+) -> RecheckSummary:
+    """Decide the source's not-imported mail again and import what qualifies now.
+
+    Raises ``lease.SourceBusy`` while a fetch runs and ``store.errors.NotFound`` for an unknown
+    source. Filing problems and missing raw bytes are reported in the summary; anything else
+    ends the run as failed and is re-raised."""
+    with app.db.session() as s:
+        src = sources.get(s, source_name)
+        plan, protocol = SourcePlan.of(src), src.protocol
+    owner = lease.new_owner()
+    lease.acquire(app.db, plan.id, owner)
+    try:
+        with app.db.session() as s:
+            summary = RecheckSummary(runs.start(s, plan.id, TRIGGER).id, plan.name)
+            ids = list(
+                s.scalars(
+                    select(Message.id)
+                    .where(
+                        Message.source_id == plan.id,
+                        Message.decision == Verdict.NOT_IMPORTED,
+                    )
+                    .order_by(Message.id)
+                )
+            )
+        decider = Decider(plan.policy)
+        filer = None if protocol in NOTHING_TO_FILE else _Filer(app, plan.name)
+        try:
+            if progress:
+                progress(0, len(ids))
+            for i in range(0, len(ids), BATCH):
+                moves = _batch(app, plan, decider, ids[i : i + BATCH], summary, filer is not None)
+                if filer is not None:
+                    filer.file(moves, summary)
+                lease.renew(app.db, plan.id, owner)
+                if progress:
+                    progress(min(i + BATCH, len(ids)), len(ids))
+        except Exception as exc:  # whatever stopped it, the run is recorded as failed
+            _finish(app, summary, RunStatus.FAILED, str(exc))
+            raise
+        finally:
+            decider.close()
+            if filer is not None:
+                filer.close()
+        _finish(app, summary, RunStatus.SUCCEEDED, None)
+        return summary
+    finally:
+        lease.release(app.db, plan.id, owner)
+
+
+def _batch(
+    app: App,
+    plan: SourcePlan,
+    decider: Decider,
+    ids: list[int],
+    summary: RecheckSummary,
+    files: bool,
+) -> list[_Move]:
+    """Decide one batch again and commit what is imported now; the mails to move after."""
+    raws: dict[int, bytes] = {}
+    with app.db.session() as s:
+        for row in s.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)):
+            try:
+                raws[row.id] = app.blobs.get(row.raw_sha256)
+            except FileNotFoundError:
+                summary.missing_raw.append(
+                    f"{_label(row)}: its raw bytes ({row.raw_sha256}) are not in the blob store"
+                )
+    decisions = dict(zip(raws, decider.decide_many(list(raws.values())), strict=True))
+    now = {row_id: d for row_id, d in decisions.items() if d.verdict == Verdict.IMPORT}
+    summary.checked += len(decisions)
+    summary.still_not_imported += len(decisions) - len(now)
+    app.blobs.put_many((doc.sha256, doc.data) for d in now.values() for doc in d.documents)
+    moves: list[_Move] = []
+    with app.db.session() as s:
+        rows = list(s.scalars(select(Message).where(Message.id.in_(now)).order_by(Message.id)))
+        docs = [doc for d in now.values() for doc in d.documents]
+        originals = QueueOriginals.load(  # before the new documents join the session
+            s,
+            plan.company_id,
+            {doc.sha256 for doc in docs},
+            {doc.einvoice.key for doc in docs if doc.einvoice},
+        )
+        for row in rows:
+            _import(row, now[row.id], plan)
+        s.flush()
+        for row in rows:
+            summary.imported += 1
+            summary.documents_created += originals.mark(row)
+            if files:
+                move = _refile(row, plan)
+                if move is not None:
+                    moves.append(move)
+        run = s.get(Run, summary.run_id)
+        assert run is not None
+        summary.store_into(run)
+    return moves
+
+
+def _import(row: Message, d: Decision, plan: SourcePlan) -> None:
+    row.decision = Verdict.IMPORT
+    row.reason = f"re-checked: {d.reason}"
+    row.hits = list(d.hits)
+    row.documents = document_rows(d.documents, plan.company_id)
+
+
+def _refile(row: Message, plan: SourcePlan) -> _Move | None:
+    """Where the mail goes now. A row not filed yet (its run was cut off) only gets its new
+    target: the next fetch files it from its folder, as it files any such row."""
+    filed_to = plan.target(Verdict.IMPORT, row.sent_at)
+    target = filed_to or row.folder
+    current = (row.filed_to or row.folder) if row.state == MessageState.DISPOSED else None
+    if current is None or current == target:
+        row.filed_to = filed_to
+        return None
+    return _Move(
+        row_id=row.id,
+        label=_label(row),
+        folder=row.folder,
+        uidvalidity=row.uidvalidity,
+        uid=row.uid,
+        remote_id=row.remote_id,
+        message_id=row.message_id,
+        raw_sha256=row.raw_sha256,
+        current=current,
+        target=target,
+        filed_to=filed_to,
+    )
+
+
+class _Filer:
+    """Moves newly imported mail on one connection, opened at the first move."""
+
+    def __init__(self, app: App, source_name: str) -> None:
+        self.app, self.source_name = app, source_name
+        self.conn: Connector | None = None
+        self.open: str | None = None  # the open folder ...
+        self.uidvalidity: int | None = None  # ... and its UIDVALIDITY (IMAP)
+        self.created: set[str] = set()
+
+    def file(self, moves: list[_Move], summary: RecheckSummary) -> None:
+        """Move each mail; a failure is reported and the next mail is tried."""
+        done: list[_Move] = []
+        for m in sorted(moves, key=lambda m: m.current):
+            try:
+                with runner.signed_in(self.app, self.source_name):
+                    self._move(m)
+            except _NotOnServer:
+                summary.filing_errors.append(
+                    f'{m.label}: not found in "{m.current}" (moved or deleted on the server);'
+                    " its documents are imported"
+                )
+            except (ConnectorError, SecretError) as exc:
+                self.open = None  # a lost connection reconnects with no folder open
+                summary.filing_errors.append(
+                    f'{m.label}: not moved from "{m.current}" to "{m.target}": {exc}'
+                )
+            else:
+                done.append(m)
+        summary.filed += len(done)
+        with self.app.db.session() as s:
+            for m in done:
+                row = s.get(Message, m.row_id)
+                assert row is not None
+                row.filed_to = m.filed_to
+
+    def _move(self, m: _Move) -> None:
+        if self.conn is None:
+            self.conn = runner.connector_for(self.app, self.source_name)
+        conn = self.conn
+        if self.open != m.current:
+            opened = conn.open_folder(m.current)
+            self.open, self.uidvalidity = m.current, opened.uidvalidity if opened else None
+        if isinstance(conn, ImapConnector):
+            uid = self._imap_uid(conn, m)
+            self._ensure(conn, m.target)
+            conn.move([uid], m.target)
+        elif conn.cursor_kind == "token":
+            if m.remote_id is None or not any(True for _ in conn.fetch([m.remote_id])):
+                raise _NotOnServer
+            self._ensure(conn, m.target)
+            conn.move([m.remote_id], m.target)
+        else:
+            raise ConnectorError("this kind of source cannot move mail")
+
+    def _imap_uid(self, conn: ImapConnector, m: _Move) -> int:
+        """The mail's uid in the open folder: the recorded one while the mail was never moved
+        (same folder, same UIDVALIDITY), else a Message-ID match with the same bytes."""
+        if m.current == m.folder and self.uidvalidity == m.uidvalidity and m.uid is not None:
+            candidates = [m.uid]
+        else:
+            candidates = conn.find(_search_id(m.message_id)) if m.message_id else []
+        for uid, raw in conn.fetch(candidates):
+            if hashlib.sha256(raw).hexdigest() == m.raw_sha256:
+                return uid
+        raise _NotOnServer
+
+    def _ensure(self, conn: Connector, folder: str) -> None:
+        if folder not in self.created:
+            conn.ensure_folder(folder)
+            self.created.add(folder)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+_ANGLE_ADDR = re.compile(r"<[^<>\s]+>")
+
+
+def _search_id(message_id: str) -> str:
+    """The ``<id>`` of a Message-ID header value (comments and folding left out)."""
+    found = _ANGLE_ADDR.search(message_id)
+    return found.group(0) if found else " ".join(message_id.split())
+
+
+def _label(row: Message) -> str:
+    return f'message {row.id} ("{row.subject[:60]}" from {row.sender or "unknown sender"})'
+
+
+def _finish(app: App, summary: RecheckSummary, status: str, error: str | None) -> None:
+    with app.db.session() as s:
+        run = s.get(Run, summary.run_id)
+        assert run is not None
+        summary.store_into(run)
+        run.status, run.error, run.finished_at = status, error, utcnow()

@@ -1,0 +1,160 @@
+"""The always-on service behind ``invoice-inbox serve`` and ``worker``, assembled in one place.
+
+Threads, each with one job: the scheduler (due and woken sources on a worker pool), one IDLE
+watcher per folder of each instant source (a wake-up only: the run reads from the stored
+cursor), the notifier (delivers the notifications outbox), the SMTP receiver for the central
+import addresses, and the status server (``/metrics``, ``/healthz``). ``stop`` ends them all;
+running syncs stop at their next batch boundary, so nothing is half-done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from invoice_inbox.connectors.idle import IdleWaiter
+from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
+from invoice_inbox.delivery.notify import Channels, deliver_due
+from invoice_inbox.runtime import runner
+from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.inbound import Inbox
+from invoice_inbox.runtime.scheduler import Scheduler
+from invoice_inbox.runtime.status_http import StatusServer
+from invoice_inbox.runtime.watch import FolderWatcher
+from invoice_inbox.store import companies, sources
+from invoice_inbox.store.models import AuthState, Company, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(kw_only=True)
+class ServiceConfig:
+    workers: int = 2
+    poll: float = 1.0  # how often the scheduler looks for due sources (seconds)
+    http_host: str = "127.0.0.1"
+    http_port: int | None = None  # None: no /metrics, /healthz
+    smtp: InboundSettings | None = None  # None: no central import addresses
+    channels: Channels = field(default_factory=Channels)
+    notify_every: float = 30.0
+    watch_refresh: float = 30.0  # how often instant sources are looked up again
+    idle_reissue: float = 540.0
+    idle_check: float = 30.0
+    retry_base: float = 300.0
+    grace: float = 30.0
+
+
+class Service:
+    def __init__(
+        self, app: App, config: ServiceConfig, *, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.app, self.config = app, config
+        self.stop_event = threading.Event()
+        self.scheduler = Scheduler(
+            app, clock=clock, workers=config.workers, retry_base=config.retry_base
+        )
+        self.watchers: dict[tuple[str, str], tuple[FolderWatcher, threading.Event]] = {}
+        self.status: StatusServer | None = None
+        self.smtp: InboundServer | None = None
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        if self.config.smtp is not None:
+            with self.app.db.session() as s:
+                companies.set_setting(s, companies.SMTP_DOMAIN, self.config.smtp.domain)
+                for c in s.query(Company).all():  # every company gets its address
+                    companies.import_source(s, c)
+            inbox = Inbox(self.app)
+            self.smtp = InboundServer(self.config.smtp, inbox.resolve, inbox.deliver)
+            self.smtp.start()
+        if self.config.http_port is not None:
+            self.status = StatusServer(
+                self.config.http_host,
+                self.config.http_port,
+                self.app.db,
+                health=self.scheduler.health,
+            )
+            self.status.start()
+        self._spawn("scheduler", self._schedule)
+        self._spawn("watchers", self._watch)
+        self._spawn("notifier", self._notify)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        t = threading.Thread(target=target, name=name, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def wait(self) -> None:
+        """Block until ``stop`` (e.g. from a signal handler) has been called."""
+        while not self.stop_event.wait(1.0):
+            pass
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for _, stop in self.watchers.values():
+            stop.set()
+        if self.smtp is not None:
+            self.smtp.stop()  # finishes deliveries in progress: a 250 is never lost
+        for t in self._threads:
+            t.join(timeout=self.config.grace + 5)
+        for watcher, _ in self.watchers.values():
+            watcher.join(timeout=5)
+        if self.status is not None:
+            self.status.stop()
+
+    # -- threads --------------------------------------------------------------------------
+
+    def _schedule(self) -> None:
+        self.scheduler.serve(self.stop_event, poll=self.config.poll, grace=self.config.grace)
+
+    def _notify(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                deliver_due(self.app.db, self.config.channels)
+            except Exception:
+                log.exception("delivering notifications failed")
+            self.stop_event.wait(self.config.notify_every)
+
+    def _watch(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.refresh_watchers()
+            except Exception:
+                log.exception("could not update the IDLE watchers")
+            self.stop_event.wait(self.config.watch_refresh)
+
+    def refresh_watchers(self) -> None:
+        """One IDLE watcher per folder of every active, signed-in instant IMAP source."""
+        with self.app.db.session() as s:
+            wanted = {
+                (src.name, folder)
+                for src in sources.all_sources(s, active_only=True)
+                if src.instant and src.protocol == "imap" and src.auth_state == AuthState.OK
+                for folder in src.folders
+            }
+        for key in set(self.watchers) - wanted:
+            _, stop = self.watchers.pop(key)
+            stop.set()
+            log.info("source %s: stopped watching %s", *key)
+        for key in wanted - set(self.watchers):
+            self._start_watcher(*key)
+
+    def _start_watcher(self, name: str, folder: str) -> None:
+        stop = threading.Event()
+
+        def make_waiter() -> IdleWaiter:
+            return IdleWaiter(
+                runner.imap_settings_for(self.app, name),
+                folder,
+                reissue_after=self.config.idle_reissue,
+                check_every=self.config.idle_check,
+            )
+
+        watcher = FolderWatcher(
+            f"idle:{name}:{folder}", make_waiter, lambda: self.scheduler.wake(name), stop
+        )
+        watcher.start()
+        self.watchers[(name, folder)] = (watcher, stop)
+        log.info("source %s: watching %s for new mail (IDLE)", name, folder)

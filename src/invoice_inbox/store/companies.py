@@ -1,0 +1,98 @@
+"""Companies' central import addresses (inbound SMTP) and service-wide settings.
+
+Each company gets one address whose local part is its *import token*, e.g.
+``acme-k7p2q9@invoices.example.com``: a readable slug of the name plus six random characters,
+so addresses cannot be guessed from the company name. Mail to it is read by the company's
+import source (protocol ``smtp``), which has allowed senders and rules like any mailbox.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from invoice_inbox.store.models import Company, Setting, Source
+
+SMTP_DOMAIN = "smtp_domain"
+IMPORT_PROTOCOL = "smtp"
+_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud and typed by people
+
+
+def slug(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:24] or "company"
+
+
+def _new_token(company: Company) -> str:
+    return f"{slug(company.name)}-{''.join(secrets.choice(_ALPHABET) for _ in range(6))}"
+
+
+def import_source(s: Session, company: Company) -> Source:
+    """The company's import source, created (with its address) when missing."""
+    found = s.scalar(
+        select(Source).where(Source.company_id == company.id, Source.protocol == IMPORT_PROTOCOL)
+    )
+    if company.import_token is None:
+        company.import_token = _new_token(company)
+    if found is not None:
+        return found
+    name = f"{slug(company.name)}-import"
+    n = 1
+    while s.scalar(select(Source.id).where(Source.name == name)) is not None:
+        n += 1
+        name = f"{slug(company.name)}-import-{n}"
+    src = Source(
+        name=name,
+        company=company,
+        description=f"mail sent to the central import address of {company.name}",
+        provider="smtp",
+        protocol=IMPORT_PROTOCOL,
+        auth="none",
+        host="",
+        port=0,
+        security="none",
+        username="",
+        schedule="manual",
+    )
+    s.add(src)
+    s.flush()
+    return src
+
+
+def regenerate(s: Session, company: Company) -> str:
+    """Give the company a new import address; the old one is refused from now on."""
+    import_source(s, company)
+    company.import_token = _new_token(company)
+    return company.import_token
+
+
+def resolve(s: Session, local_part: str) -> str | None:
+    """The import source's name for an address's local part, or None."""
+    company = s.scalar(select(Company).where(Company.import_token == local_part.lower()))
+    if company is None:
+        return None
+    return import_source(s, company).name
+
+
+def address(s: Session, company: Company) -> str | None:
+    domain = setting(s, SMTP_DOMAIN)
+    if company.import_token is None or not domain:
+        return None
+    return f"{company.import_token}@{domain}"
+
+
+def setting(s: Session, key: str) -> str | None:
+    row = s.get(Setting, key)
+    return row.value if row else None
+
+
+def set_setting(s: Session, key: str, value: str) -> None:
+    row = s.get(Setting, key)
+    if row is None:
+        s.add(Setting(key=key, value=value))
+    else:
+        row.value = value
