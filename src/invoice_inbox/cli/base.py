@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperGroup
 
 from invoice_inbox.auth.secrets import SecretError
@@ -22,6 +24,9 @@ from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App, resolve_data_dir
 from invoice_inbox.runtime.runner import NotFetchable
 from invoice_inbox.store.errors import StoreError
+
+T = TypeVar("T")
+ProgressFn = Callable[[int, int], None]
 
 
 class UserError(Exception):
@@ -116,6 +121,22 @@ def _global(
         state._app.close()
         state._app = None
     state.data_dir = data_dir
+
+
+def with_progress(label: str, work: Callable[[ProgressFn | None], T]) -> T:
+    """Run *work*, giving it a progress callback that draws a bar on a terminal (stderr)."""
+    if not sys.stderr.isatty():
+        return work(None)
+    with Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        return work(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def warn(message: str) -> None:

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from sqlalchemy import select
 
 from invoice_inbox.auth.secrets import SecretError
-from invoice_inbox.cli.base import JsonOpt, UserError, app, err, iso, out, print_json, state
+from invoice_inbox.cli.base import (
+    JsonOpt,
+    UserError,
+    app,
+    err,
+    iso,
+    out,
+    print_json,
+    state,
+    with_progress,
+)
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
@@ -30,20 +38,7 @@ def _summary_line(s: RunSummary) -> str:
 
 
 def _fetch_one(a: App, name: str) -> RunSummary:
-    if not sys.stderr.isatty():
-        return runner.fetch(a, name)
-    with Progress(
-        TextColumn(f"[bold]{name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("fetch", total=None)
-        return runner.fetch(
-            a, name, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    return with_progress(name, lambda progress: runner.fetch(a, name, progress=progress))
 
 
 @app.command("fetch")

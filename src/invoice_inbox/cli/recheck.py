@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from invoice_inbox.cli.base import JsonOpt, app, err, out, print_json, state, warn
+from invoice_inbox.cli.base import JsonOpt, app, out, print_json, state, warn, with_progress
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.recheck import RecheckSummary, recheck
 
@@ -27,20 +25,7 @@ def _summary_line(s: RecheckSummary) -> str:
 
 
 def _run(a: App, name: str) -> RecheckSummary:
-    if not sys.stderr.isatty():
-        return recheck(a, name)
-    with Progress(
-        TextColumn(f"[bold]{name}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("recheck", total=None)
-        return recheck(
-            a, name, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    return with_progress(name, lambda progress: recheck(a, name, progress=progress))
 
 
 @app.command("recheck")

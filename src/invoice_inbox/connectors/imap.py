@@ -9,7 +9,6 @@ A mailbox-wide EXPUNGE is never sent: it would also remove mail another client f
 from __future__ import annotations
 
 import contextlib
-import socket
 import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
 from invoice_inbox.connectors.http import TokenFn
+from invoice_inbox.connectors.network import connect_errors
 from invoice_inbox.errors import (
     ConnectFailed,
     ConnectorError,
@@ -91,30 +91,16 @@ class ImapConnector:
         timeout = SocketTimeout(connect=s.connect_timeout, read=s.read_timeout)
         ctx = tls_context(s.ca_file) if s.security != "none" else None
         try:
-            client = IMAPClient(
-                s.host,
-                port=s.effective_port,
-                ssl=s.security == "ssl",
-                ssl_context=ctx,
-                timeout=timeout,
-            )
-            if s.security == "starttls":
-                client.starttls(ctx)
-        except ssl.SSLCertVerificationError as exc:
-            raise TLSFailed(
-                f"TLS certificate not trusted for {self.where}: {exc.verify_message}"
-                " (use --ca-file for a private CA)"
-            ) from exc
-        except ssl.SSLError as exc:
-            raise TLSFailed(f"TLS handshake with {self.where} failed: {exc.reason}") from exc
-        except socket.gaierror as exc:
-            raise ConnectFailed(
-                f"cannot connect to {self.where}: unknown host ({exc.strerror})"
-            ) from exc
-        except TimeoutError as exc:
-            raise ConnectFailed(f"cannot connect to {self.where}: timed out") from exc
-        except OSError as exc:
-            raise ConnectFailed(f"cannot connect to {self.where}: {exc.strerror or exc}") from exc
+            with connect_errors(self.where):
+                client = IMAPClient(
+                    s.host,
+                    port=s.effective_port,
+                    ssl=s.security == "ssl",
+                    ssl_context=ctx,
+                    timeout=timeout,
+                )
+                if s.security == "starttls":
+                    client.starttls(ctx)
         except IMAPClientError as exc:  # e.g. STARTTLS not offered
             raise ProtocolFailed(f"{self.where}: {_text(exc)}") from exc
         try:

@@ -29,7 +29,6 @@ import base64
 import contextlib
 import email.utils
 import poplib
-import socket
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Literal, TypeVar
 from invoice_inbox.connectors.base import Changes
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import tls_context
+from invoice_inbox.connectors.network import connect_errors
 from invoice_inbox.errors import (
     ConnectFailed,
     FolderMissing,
@@ -236,22 +236,8 @@ class Pop3Connector:
     def _connect_errors(self) -> Iterator[None]:
         """Translate what reaching the server and setting up TLS can raise."""
         try:
-            yield
-        except ssl.SSLCertVerificationError as exc:
-            raise TLSFailed(
-                f"TLS certificate not trusted for {self.where}: {exc.verify_message}"
-                " (use --ca-file for a private CA)"
-            ) from exc
-        except ssl.SSLError as exc:
-            raise TLSFailed(f"TLS handshake with {self.where} failed: {exc.reason}") from exc
-        except socket.gaierror as exc:
-            raise ConnectFailed(
-                f"cannot connect to {self.where}: unknown host ({exc.strerror})"
-            ) from exc
-        except TimeoutError as exc:
-            raise ConnectFailed(f"cannot connect to {self.where}: timed out") from exc
-        except OSError as exc:
-            raise ConnectFailed(f"cannot connect to {self.where}: {exc.strerror or exc}") from exc
+            with connect_errors(self.where):
+                yield
         except _Eof as exc:
             raise ConnectFailed(f"{self.where} closed the connection before greeting") from exc
         except poplib.error_proto as exc:

@@ -13,6 +13,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from invoice_inbox.auth import oauth
 from invoice_inbox.connectors import presets
@@ -179,30 +180,25 @@ def connector_for(app: App, source_name: str) -> Connector:
             GmailSettings(user=login.username, token=token, base_url=presets.gmail_url())
         )
     if login.protocol == presets.POP3:
-        return Pop3Connector(
-            Pop3Settings(
-                host=login.host,
-                port=login.port,
-                security=login.security,  # type: ignore[arg-type]
-                ca_file=login.ca_file,
-                username=login.mailbox if token is not None else login.username,
-                password=login.password or "",
-                token=token,
-            )
-        )
+        return Pop3Connector(Pop3Settings(**_server_login(login, token)))
     return ImapConnector(_imap_settings(login, token))
 
 
+def _server_login(login: _Login, token: TokenFn | None) -> dict[str, Any]:
+    """Host, TLS and sign-in of a mail server (IMAP or POP3); XOAUTH2 when *token* is given."""
+    return {
+        "host": login.host,
+        "port": login.port,
+        "security": login.security,
+        "ca_file": login.ca_file,
+        "username": login.mailbox if token is not None else login.username,
+        "password": login.password or "",
+        "token": token,
+    }
+
+
 def _imap_settings(login: _Login, token: TokenFn | None) -> ImapSettings:
-    return ImapSettings(
-        host=login.host,
-        port=login.port,
-        security=login.security,  # type: ignore[arg-type]
-        ca_file=login.ca_file,
-        username=login.mailbox if token is not None else login.username,
-        password=login.password or "",
-        token=token,
-    )
+    return ImapSettings(**_server_login(login, token))
 
 
 def imap_settings_for(app: App, source_name: str) -> ImapSettings:

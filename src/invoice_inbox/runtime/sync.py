@@ -21,6 +21,7 @@ last batch is committed. A crash replays the listing; the ledger skips what it a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import defaultdict
@@ -37,6 +38,7 @@ from invoice_inbox.pipeline.rules import Action, Rule
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
+from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.store import ledger, runs
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
@@ -520,9 +522,11 @@ def sync_source(
         plan = SourcePlan.of(sources.get(s, source_name))
     owner = lease.new_owner()
     lease.acquire(app.db, plan.id, owner)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(lease.release, app.db, plan.id, owner)
         with app.db.session() as s:
             summary = RunSummary(run_id=runs.start(s, plan.id, trigger).id, source=plan.name)
+        stack.enter_context(log_context(source=plan.name, run=summary.run_id))
         tracker = _Progress(hook=progress)
         created: set[str] = set()
         decider = Decider(plan.policy)
@@ -552,8 +556,6 @@ def sync_source(
         summary.status = RunStatus.SUCCEEDED
         _finish(app, summary)
         return summary
-    finally:
-        lease.release(app.db, plan.id, owner)
 
 
 def _finish(app: App, summary: RunSummary) -> None:
