@@ -551,6 +551,12 @@ def sync_source(
             summary.errors += 1
             _finish(app, summary)
             raise
+        except Exception as exc:  # e.g. the disk is full: the run is over, and says why
+            summary.status, summary.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
+            summary.errors += 1
+            with contextlib.suppress(Exception):  # the database may be what failed
+                _finish(app, summary)
+            raise
         finally:
             decider.close()
         summary.status = RunStatus.SUCCEEDED

@@ -11,6 +11,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -211,6 +212,7 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("source_id", "folder", "uidvalidity", "uid"),
         UniqueConstraint("source_id", "folder", "remote_id", name="uq_message_remote_id"),
+        Index("ix_message_source_decision", "source_id", "decision"),  # metrics, recheck
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -1,6 +1,6 @@
 """Always on: sources get a schedule, instant pickup, POP3 deletion and failure accounting;
 companies get a central import address and notification recipients; notifications (an outbox)
-and service-wide settings.
+and service-wide settings; an index for counting a source's messages by decision.
 
 Revision ID: 0004
 Revises: 0003
@@ -67,6 +67,7 @@ def upgrade() -> None:
         sa.Column("next_attempt_at", sa.DateTime(), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
     )
+    op.create_index("ix_message_source_decision", "message", ["source_id", "decision"])
     op.create_table(
         "setting",
         sa.Column("key", sa.String(length=100), primary_key=True),
@@ -76,6 +77,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("setting")
+    op.drop_index("ix_message_source_decision", table_name="message")
     op.drop_table("notification")
     with op.batch_alter_table("company", schema=None) as batch_op:
         batch_op.drop_constraint("uq_company_import_token", type_="unique")
