@@ -16,7 +16,7 @@ from datetime import date
 from typing import Literal
 
 from imapclient import IMAPClient
-from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
@@ -155,11 +155,11 @@ class ImapConnector:
             return fn(*args, **kwargs)
         except ConnectorError:
             raise
-        except IMAPClientError as exc:
-            raise ProtocolFailed(f"{what} failed on {self.where}: {_text(exc)}") from exc
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, IMAPClientAbortError) as exc:  # abort: the socket went away
             self._client = None
             raise ConnectFailed(f"connection to {self.where} lost during {what}: {exc}") from exc
+        except IMAPClientError as exc:
+            raise ProtocolFailed(f"{what} failed on {self.where}: {_text(exc)}") from exc
 
     # -- contract -----------------------------------------------------------------------
 
