@@ -209,7 +209,7 @@ class Scheduler:
             running = sorted(self._state.running)
         return ok, {
             "scheduler": "running" if ok else "stalled",
-            "last_tick": last,
+            "last_tick": last.isoformat() if last else None,
             "running": running,
         }
 
