@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from invoice_inbox.cli.base import JsonOpt, UserError, app, company_app, iso, out, print_json, state
 from invoice_inbox.pipeline.senders import normalize_pattern
@@ -15,7 +16,7 @@ from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import Company
 
 
-def company_json(s: Any, c: Company) -> dict[str, Any]:
+def company_json(s: Session, c: Company) -> dict[str, Any]:
     src = companies.import_source(s, c)
     return {
         "name": c.name,

@@ -101,10 +101,11 @@ def serve(
     if workers < 1:
         raise UserError("--workers must be at least 1")
     relay = _host_port("--notify-smtp", notify_smtp) if notify_smtp else None
+    http_host, http_port = _host_port("--http", http) if http else ("127.0.0.1", None)
     config = ServiceConfig(
         workers=workers,
-        http_host=_host_port("--http", http)[0] if http else "127.0.0.1",
-        http_port=_host_port("--http", http)[1] if http else None,
+        http_host=http_host,
+        http_port=http_port,
         smtp=(
             InboundSettings(
                 host=smtp_host,

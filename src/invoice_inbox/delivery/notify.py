@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import httpx
+from sqlalchemy.orm import Session
 
 from invoice_inbox.store import notifications
 from invoice_inbox.store.db import Database
@@ -151,12 +152,12 @@ def _record(
         n.next_attempt_at = now + min(RETRY_CAP, RETRY_BASE * 2 ** (n.attempts - 1))
 
 
-def _names(s, n: Notification) -> tuple[str, str | None]:  # type: ignore[no-untyped-def]
+def _names(s: Session, n: Notification) -> tuple[str, str | None]:
     company = s.get(Company, n.company_id)
     source = s.get(Source, n.source_id) if n.source_id else None
     return (company.name if company else "?", source.name if source else None)
 
 
-def _recipients(s, n: Notification) -> list[str]:  # type: ignore[no-untyped-def]
+def _recipients(s: Session, n: Notification) -> list[str]:
     company = s.get(Company, n.company_id)
     return list(company.notify_emails or []) if company else []

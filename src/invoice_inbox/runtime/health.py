@@ -96,13 +96,17 @@ def warnings(src: Source) -> list[str]:
             f"invoice-inbox source activate {src.name}"
         )
     elif src.failures:
-        since = src.failing_since.strftime("%Y-%m-%d %H:%M UTC") if src.failing_since else "?"
+        since = _failing_since(src)
         found.append(
             f"connection lost: {src.failures} failed run(s) since {since}: {src.last_error}"
         )
     if src.auth_state == AuthState.LOGIN_REFUSED:
         found.append(f"needs attention: the login was refused ({src.auth_error})")
     return found
+
+
+def _failing_since(src: Source) -> str:
+    return src.failing_since.strftime("%Y-%m-%d %H:%M UTC") if src.failing_since else "?"
 
 
 def _attention_body(src: Source, exc: ConnectorError) -> str:
@@ -117,7 +121,7 @@ def _attention_body(src: Source, exc: ConnectorError) -> str:
 
 
 def _deactivated_body(src: Source, exc: ConnectorError) -> str:
-    since = src.failing_since.strftime("%Y-%m-%d %H:%M UTC") if src.failing_since else "?"
+    since = _failing_since(src)
     return (
         f'The source "{src.name}" of {src.company.name} failed {src.failures} times in a row '
         f"(since {since}) and has been switched off; no mail is fetched from it now.\n\n"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease, runner, schedules
@@ -64,25 +65,27 @@ class Scheduler:
 
     # -- what is due ----------------------------------------------------------------------
 
-    def due(self, *, every_scheduled: bool = False) -> list[str]:
-        """Names of the sources due now, oldest due first; fills in missing due times. With
+    def due(self, *, every_scheduled: bool = False) -> list[tuple[str, str]]:
+        """(name, trigger) of the sources due now, oldest due first; the trigger is "retry"
+        after a failed run, else "schedule". Fills in missing due times. With
         *every_scheduled*, every source with a schedule (not manual-only) counts as due."""
         now = self.clock()
-        found: list[tuple[datetime, str]] = []
+        found: list[tuple[datetime, str, str]] = []
         with self.app.db.session() as s:
             for src in sources.all_sources(s, active_only=True):
                 if src.protocol == "smtp" or src.auth_state != AuthState.OK:
                     continue
+                trigger = "retry" if src.failures else "schedule"
                 if every_scheduled and src.schedule != "manual":
-                    found.append((now, src.name))
+                    found.append((now, src.name, trigger))
                     continue
                 if src.next_run_at is None:
                     src.next_run_at = self._next(s, src, now)
                 if src.next_run_at is not None and src.next_run_at <= now:
-                    found.append((src.next_run_at, src.name))
-        return [name for _, name in sorted(found)]
+                    found.append((src.next_run_at, src.name, trigger))
+        return [(name, trigger) for _, name, trigger in sorted(found)]
 
-    def _next(self, s, src: Source, now: datetime) -> datetime | None:  # type: ignore[no-untyped-def]
+    def _next(self, s: Session, src: Source, now: datetime) -> datetime | None:
         last = s.scalar(select(func.max(Run.started_at)).where(Run.source_id == src.id))
         return schedules.next_run(_schedule(src), last_started=last, now=now)
 
@@ -136,14 +139,10 @@ class Scheduler:
     def tick(self, *, every_scheduled: bool = False) -> list[str]:
         """Run every due source, one after another, in this thread; returns their names."""
         self.last_tick = self.clock()
-        names = self.due(every_scheduled=every_scheduled)
-        for name in names:
-            self.run(name, self._trigger(name))
-        return names
-
-    def _trigger(self, name: str) -> str:
-        with self.app.db.session() as s:
-            return "retry" if sources.get(s, name).failures else "schedule"
+        due = self.due(every_scheduled=every_scheduled)
+        for name, trigger in due:
+            self.run(name, trigger)
+        return [name for name, _ in due]
 
     # -- the service ----------------------------------------------------------------------
 
@@ -157,7 +156,7 @@ class Scheduler:
                 st.woken.setdefault(name, trigger)
             self._cv.notify()
 
-    def serve(self, stop: threading.Event, *, poll: float = 1.0, grace: float = 30.0) -> None:
+    def serve(self, stop: threading.Event, *, poll: float = 5.0, grace: float = 30.0) -> None:
         """Run due and woken sources on worker threads until *stop* is set; then let running
         syncs stop at their next batch boundary (at most *grace* seconds)."""
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sync")
@@ -173,10 +172,12 @@ class Scheduler:
                     st = self._state
                     todo = dict(st.woken)
                     st.woken.clear()
-                    for name in due:
-                        todo.setdefault(name, "schedule")
+                    for name, trigger in due:
+                        todo.setdefault(name, trigger)
                     for name, trigger in todo.items():
                         if name in st.running:
+                            if trigger == "instant":  # keep the wake-up for after this run
+                                st.again.add(name)
                             continue
                         st.running.add(name)
                         pool.submit(self._job, name, trigger)
@@ -187,8 +188,6 @@ class Scheduler:
 
     def _job(self, name: str, trigger: str) -> None:
         try:
-            if trigger == "schedule":
-                trigger = self._trigger(name)
             self.run(name, trigger)
         except Exception:
             log.exception("source %s: the scheduler job failed", name)

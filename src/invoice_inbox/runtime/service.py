@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import select
+
 from invoice_inbox.connectors.idle import IdleWaiter
 from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
 from invoice_inbox.delivery.notify import Channels, deliver_due
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 @dataclass(kw_only=True)
 class ServiceConfig:
     workers: int = 2
-    poll: float = 1.0  # how often the scheduler looks for due sources (seconds)
+    poll: float = 5.0  # how often due sources are looked up (wake-ups do not wait for it)
     http_host: str = "127.0.0.1"
     http_port: int | None = None  # None: no /metrics, /healthz
     smtp: InboundSettings | None = None  # None: no central import addresses
@@ -64,7 +66,7 @@ class Service:
         if self.config.smtp is not None:
             with self.app.db.session() as s:
                 companies.set_setting(s, companies.SMTP_DOMAIN, self.config.smtp.domain)
-                for c in s.query(Company).all():  # every company gets its address
+                for c in s.scalars(select(Company)):  # every company gets its address
                     companies.import_source(s, c)
             inbox = Inbox(self.app)
             self.smtp = InboundServer(self.config.smtp, inbox.resolve, inbox.deliver)

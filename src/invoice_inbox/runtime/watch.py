@@ -11,13 +11,13 @@ folder) are logged as errors and retried only every ``retry_max`` seconds.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable
 
 from invoice_inbox.connectors.idle import IdleWaiter
 from invoice_inbox.errors import ConnectorError
+from invoice_inbox.runtime import schedules
 
 log = logging.getLogger(__name__)
 
@@ -102,5 +102,4 @@ class FolderWatcher(threading.Thread):
     def _backoff(self) -> float:
         """retry_min, doubled per failure in a row, capped at retry_max; times 0.5-1 (jitter,
         so that many watchers of one server do not reconnect in step)."""
-        base = min(self.retry_max, self.retry_min * 2 ** min(self._streak - 1, 32))
-        return base * random.uniform(0.5, 1.0)
+        return schedules.backoff(self._streak, base=self.retry_min, cap=self.retry_max)
