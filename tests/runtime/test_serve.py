@@ -62,7 +62,7 @@ def test_serve_imports_instantly_receives_smtp_reports_and_stops_cleanly(
     proc = subprocess.Popen(
         [
             *(sys.executable, "-m", "invoice_inbox", "--data-dir", str(data), "serve"),
-            *("--http", f"127.0.0.1:{http_port}", "--smtp-host", "127.0.0.1"),
+            *("--host", "127.0.0.1", "--port", str(http_port), "--smtp-host", "127.0.0.1"),
             *("--smtp-port", str(smtp_port), "--smtp-domain", "invoices.test"),
             *("--log-format", "json"),
         ],

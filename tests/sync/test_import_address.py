@@ -38,7 +38,7 @@ class Receiver:
         self.service = Service(
             self.app,
             ServiceConfig(
-                smtp=settings, http_port=None, poll=0.05, notify_every=3600, watch_refresh=3600
+                smtp=settings, http=None, poll=0.05, notify_every=3600, watch_refresh=3600
             ),
         )
         self.service.start()

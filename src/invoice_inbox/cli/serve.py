@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -14,9 +15,13 @@ from invoice_inbox.cli.base import UserError, app, out, state
 from invoice_inbox.connectors.smtp_inbound import InboundSettings
 from invoice_inbox.delivery.notify import Channels
 from invoice_inbox.runtime import logs
+from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.scheduler import Scheduler
 from invoice_inbox.runtime.service import Service, ServiceConfig
 from invoice_inbox.store import sources as sources_store
+from invoice_inbox.store import users
+from invoice_inbox.web.app import create_app
+from invoice_inbox.web.server import WebServer
 
 
 class LogFormat(StrEnum):
@@ -43,10 +48,17 @@ def _start_logging(fmt: LogFormat) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _run_until_signal(service: Service) -> None:
+def _run_until_signal(service: Service, a: App | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: service.stop_event.set())
     service.start()
+    if service.http is not None and a is not None:
+        url = service.http.url
+        with a.db.session() as s:
+            first_run = users.count(s) == 0
+        out.print(f"Web admin on {url}/ (API: {url}/docs, metrics: {url}/metrics)")
+        if first_run:
+            out.print(f"First run: open {url}/setup to create the administrator.")
     try:
         service.wait()
     finally:
@@ -54,12 +66,29 @@ def _run_until_signal(service: Service) -> None:
     out.print("stopped.")
 
 
+def _web(host: str, port: int, behind_proxy: bool) -> Callable[[App, Scheduler], WebServer]:
+    def make(a: App, scheduler: Scheduler) -> WebServer:
+        asgi = create_app(
+            a, fetch_now=lambda name: scheduler.wake(name, "manual"), health=scheduler.health
+        )
+        return WebServer(asgi, host, port, proxy_headers=behind_proxy)
+
+    return make
+
+
 @app.command("serve")
 def serve(
-    http: Annotated[
-        str | None,
-        typer.Option(help="Serve /metrics and /healthz on HOST:PORT, e.g. 127.0.0.1:8080."),
-    ] = "127.0.0.1:8080",
+    host: Annotated[
+        str, typer.Option(help="Address of the web admin, the API, /metrics and /healthz.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Their port (0: any free port).")] = 8025,
+    behind_proxy: Annotated[
+        bool,
+        typer.Option(
+            help="Trust X-Forwarded-Proto/For from a TLS proxy on 127.0.0.1 (Secure cookies)."
+        ),
+    ] = False,
+    web: Annotated[bool, typer.Option(help="Serve the web admin and the API.")] = True,
     smtp_port: Annotated[
         int | None, typer.Option(help="Receive mail for the import addresses on this port.")
     ] = None,
@@ -101,11 +130,11 @@ def serve(
     if workers < 1:
         raise UserError("--workers must be at least 1")
     relay = _host_port("--notify-smtp", notify_smtp) if notify_smtp else None
-    http_host, http_port = _host_port("--http", http) if http else ("127.0.0.1", None)
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port must be between 0 and 65535, not {port}")
     config = ServiceConfig(
         workers=workers,
-        http_host=http_host,
-        http_port=http_port,
+        http=_web(host, port, behind_proxy) if web else None,
         smtp=(
             InboundSettings(
                 host=smtp_host,
@@ -135,10 +164,8 @@ def serve(
         return
     if count == 0 and config.smtp is None:
         out.print("Add a source with: invoice-inbox source add --help")
-    if config.http_port is not None:
-        out.print(f"Metrics and health on http://{config.http_host}:{config.http_port}/metrics")
     try:
-        _run_until_signal(Service(a, config))
+        _run_until_signal(Service(a, config), a)
     except OSError as exc:  # a port in use, an unreadable certificate
         raise UserError(f"cannot start the service: {exc}") from None
 

@@ -3,7 +3,9 @@
 Threads, each with one job: the scheduler (due and woken sources on a worker pool), one IDLE
 watcher per folder of each instant source (a wake-up only: the run reads from the stored
 cursor), the notifier (delivers the notifications outbox), the SMTP receiver for the central
-import addresses, and the status server (``/metrics``, ``/healthz``). ``stop`` ends them all;
+import addresses, and the HTTP server (the web admin, the API, ``/metrics``, ``/healthz``: built by
+the caller from the app and the scheduler, since the web layer sits above this one). ``stop``
+ends them all;
 running syncs stop at their next batch boundary, so nothing is half-done.
 """
 
@@ -14,6 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -24,7 +27,6 @@ from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.inbound import Inbox
 from invoice_inbox.runtime.scheduler import Scheduler
-from invoice_inbox.runtime.status_http import StatusServer
 from invoice_inbox.runtime.watch import FolderWatcher
 from invoice_inbox.store import companies, sources
 from invoice_inbox.store.models import AuthState, Company, utcnow
@@ -32,12 +34,20 @@ from invoice_inbox.store.models import AuthState, Company, utcnow
 log = logging.getLogger(__name__)
 
 
+class HttpServer(Protocol):
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+
+
 @dataclass(kw_only=True)
 class ServiceConfig:
     workers: int = 2
     poll: float = 5.0  # how often due sources are looked up (wake-ups do not wait for it)
-    http_host: str = "127.0.0.1"
-    http_port: int | None = None  # None: no /metrics, /healthz
+    # None: no HTTP server; else it is made (its port bound) when the service starts
+    http: Callable[[App, Scheduler], HttpServer] | None = None
     smtp: InboundSettings | None = None  # None: no central import addresses
     channels: Channels = field(default_factory=Channels)
     notify_every: float = 30.0
@@ -58,7 +68,7 @@ class Service:
             app, clock=clock, workers=config.workers, retry_base=config.retry_base
         )
         self.watchers: dict[tuple[str, str], tuple[FolderWatcher, threading.Event]] = {}
-        self.status: StatusServer | None = None
+        self.http: HttpServer | None = None
         self.smtp: InboundServer | None = None
         self._threads: list[threading.Thread] = []
 
@@ -71,14 +81,9 @@ class Service:
             inbox = Inbox(self.app)
             self.smtp = InboundServer(self.config.smtp, inbox.resolve, inbox.deliver)
             self.smtp.start()
-        if self.config.http_port is not None:
-            self.status = StatusServer(
-                self.config.http_host,
-                self.config.http_port,
-                self.app.db,
-                health=self.scheduler.health,
-            )
-            self.status.start()
+        if self.config.http is not None:
+            self.http = self.config.http(self.app, self.scheduler)
+            self.http.start()
         self._spawn("scheduler", self._schedule)
         self._spawn("watchers", self._watch)
         self._spawn("notifier", self._notify)
@@ -103,8 +108,8 @@ class Service:
             t.join(timeout=self.config.grace + 5)
         for watcher, _ in self.watchers.values():
             watcher.join(timeout=5)
-        if self.status is not None:
-            self.status.stop()
+        if self.http is not None:
+            self.http.stop()
 
     # -- threads --------------------------------------------------------------------------
 

@@ -43,7 +43,53 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-class StatusServer:
+class Status:
+    """The answers of ``/metrics`` and ``/healthz``, for any HTTP server (the web app's too)."""
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        health: HealthCheck | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._db = db
+        self._health = health
+        self._registry = CollectorRegistry(auto_describe=False)
+        self._registry.register(DatabaseCollector(db, clock=clock))
+
+    def metrics(self) -> tuple[int, str, bytes]:
+        """(status, content type, body) of ``GET /metrics``."""
+        try:
+            return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
+        except Exception as exc:  # a failed scrape must say why, not kill the thread
+            log.warning("metrics unavailable: %s", _reason(exc))
+            return 503, _TEXT, f"metrics unavailable: {_reason(exc)}\n".encode()
+
+    def healthz(self) -> tuple[int, dict[str, object]]:
+        """(status, JSON document) of ``GET /healthz``."""
+        try:
+            with self._db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            return 503, {"status": "unavailable", "reason": f"database: {_reason(exc)}"}
+        answer: dict[str, object] = {"status": "ok", "database": "ok"}
+        if self._health is None:
+            return 200, answer
+        try:
+            healthy, details = self._health()
+        except Exception as exc:
+            log.exception("health check failed")
+            return 503, {**answer, "status": "unavailable", "reason": f"health check: {exc!r}"}
+        answer.update({k: v for k, v in details.items() if k != "status"})
+        if healthy:
+            return 200, answer
+        answer["status"] = "unavailable"
+        answer.setdefault("reason", "health check reported a problem")
+        return 503, answer
+
+
+class StatusServer(Status):
     """``/metrics`` and ``/healthz`` on ``host:port`` (port 0: a free one, see :attr:`port`)."""
 
     def __init__(
@@ -55,12 +101,9 @@ class StatusServer:
         health: HealthCheck | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        super().__init__(db, health=health, clock=clock)
         self.host = host
         self._port = port
-        self._db = db
-        self._health = health
-        self._registry = CollectorRegistry(auto_describe=False)
-        self._registry.register(DatabaseCollector(db, clock=clock))
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -102,38 +145,6 @@ class StatusServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    # ------------------------------------------------------------------ the two answers
-
-    def metrics(self) -> tuple[int, str, bytes]:
-        """(status, content type, body) of ``GET /metrics``."""
-        try:
-            return 200, CONTENT_TYPE_LATEST, generate_latest(self._registry)
-        except Exception as exc:  # a failed scrape must say why, not kill the thread
-            log.warning("metrics unavailable: %s", _reason(exc))
-            return 503, _TEXT, f"metrics unavailable: {_reason(exc)}\n".encode()
-
-    def healthz(self) -> tuple[int, dict[str, object]]:
-        """(status, JSON document) of ``GET /healthz``."""
-        try:
-            with self._db.engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            return 503, {"status": "unavailable", "reason": f"database: {_reason(exc)}"}
-        answer: dict[str, object] = {"status": "ok", "database": "ok"}
-        if self._health is None:
-            return 200, answer
-        try:
-            healthy, details = self._health()
-        except Exception as exc:
-            log.exception("health check failed")
-            return 503, {**answer, "status": "unavailable", "reason": f"health check: {exc!r}"}
-        answer.update({k: v for k, v in details.items() if k != "status"})
-        if healthy:
-            return 200, answer
-        answer["status"] = "unavailable"
-        answer.setdefault("reason", "health check reported a problem")
-        return 503, answer
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,0 +1,18 @@
+"""The REST API under ``/api/v1``: one module per resource; each exposes ``router``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from invoice_inbox.web.api import companies, documents, notifications, runs, sources, webhooks
+
+DESCRIPTION = """\
+The invoice-inbox REST API. Every call needs an API token of a user, sent as
+`Authorization: Bearer TOKEN` (create one on the "API tokens" screen or with
+`invoice-inbox token create EMAIL`). A user sees only the companies they belong to (admins see
+all); anything else answers 404. Secrets (passwords, client secrets) can be written, never read.
+"""
+
+router = APIRouter()
+for module in (companies, sources, runs, documents, notifications, webhooks):
+    router.include_router(module.router)

@@ -1,0 +1,27 @@
+"""The admin screens, one module per screen group; each exposes ``router``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from invoice_inbox.web.pages import (
+    account,
+    admin,
+    auth,
+    documents,
+    notifications,
+    runs,
+    sources,
+    webhooks,
+)
+
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    sources.router,
+    runs.router,
+    documents.router,
+    notifications.router,
+    webhooks.router,
+    admin.router,
+    account.router,
+]

@@ -1,0 +1,129 @@
+"""Pages: sign in, sign out, and the first-run setup that creates the first administrator."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from invoice_inbox.store import users
+from invoice_inbox.store.models import Role
+from invoice_inbox.web.security import (
+    SESSION_COOKIE,
+    PageUser,
+    anonymous_token,
+    check_anonymous_csrf,
+    context,
+    end_session,
+    set_anonymous_token,
+    start_session,
+)
+from invoice_inbox.web.templating import redirect, render
+
+router = APIRouter()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (no ``//host`` or scheme): no open redirect after sign-in."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/sources"
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+def _form(request: Request, name: str, status_code: int = 200, **values: object) -> Response:
+    token = anonymous_token(request)
+    response = render(request, name, None, status_code=status_code, csrf=token, **values)
+    set_anonymous_token(request, response, token)
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str | None = None) -> Response:
+    with context(request).app.db.session() as s:
+        if users.count(s) == 0:
+            return redirect("/setup")
+    return _form(request, "login.html", next=_safe_next(next), email="", error=None)
+
+
+@router.post("/login", dependencies=[Depends(check_anonymous_csrf)])
+def login(
+    request: Request,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/sources",
+) -> Response:
+    ctx = context(request)
+    email = email.strip().lower()
+    client = _client(request)
+    wait = ctx.limiter.wait(client, email)
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
+        error = f"Too many failed sign-ins. Try again in {minutes} minute(s)."
+        return _form(request, "login.html", 429, next=_safe_next(next), email=email, error=error)
+    with ctx.app.db.session() as s:
+        user = users.authenticate(s, email, password)
+        if user is not None:
+            cookie, _ = users.open_session(s, user)
+    if user is None:
+        ctx.limiter.failed(client, email)
+        error = "The e-mail address or the password is wrong."
+        return _form(request, "login.html", 401, next=_safe_next(next), email=email, error=error)
+    ctx.limiter.succeeded(client, email)
+    response = redirect(_safe_next(next))
+    start_session(request, response, cookie)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, page: PageUser) -> Response:
+    with context(request).app.db.session() as s:
+        users.close_session(s, request.cookies.get(SESSION_COOKIE, ""))
+    response = redirect("/login", flash="You are signed out.")
+    end_session(response)
+    return response
+
+
+@router.get("/setup")
+def setup_form(request: Request) -> Response:
+    with context(request).app.db.session() as s:
+        if users.count(s) > 0:
+            return redirect("/login")
+    return _form(request, "setup.html", email="", errors={})
+
+
+def _create_first_admin(request: Request, email: str, password: str, repeat: str) -> Response:
+    errors: dict[str, str] = {}
+    if password != repeat:
+        errors["repeat"] = "The two passwords differ."
+    with context(request).app.db.session() as s:
+        if users.count(s) > 0:  # someone was quicker: the setup page is gone
+            return redirect("/login")
+        if not errors:
+            try:
+                user = users.create(s, email, password, Role.ADMIN)
+            except users.UserProblem as exc:
+                key = "password" if "password" in str(exc) else "email"
+                errors[key] = str(exc)[0].upper() + str(exc)[1:] + "."
+            else:
+                cookie, _ = users.open_session(s, user)
+    if errors:
+        return _form(request, "setup.html", 422, email=email, errors=errors)
+    response = redirect("/sources/new", flash="Welcome! Now connect the first mailbox.")
+    start_session(request, response, cookie)
+    return response
+
+
+@router.post("/setup", dependencies=[Depends(check_anonymous_csrf)])
+async def setup(
+    request: Request,
+    email: Annotated[str, Form()],
+    password: Annotated[str, Form()],
+    repeat: Annotated[str, Form()],
+) -> Response:
+    return await run_in_threadpool(_create_first_admin, request, email, password, repeat)
