@@ -23,6 +23,13 @@ from sqlalchemy.orm import Session
 from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
+from invoice_inbox.errors import (
+    ConnectFailed,
+    ConnectorError,
+    FolderMissing,
+    LoginFailed,
+    TLSFailed,
+)
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import health, schedules
 from invoice_inbox.runtime.context import App
@@ -412,3 +419,16 @@ def view(src: Source) -> dict[str, Any]:
         "last_error": src.last_error,
         "inactive_reason": src.inactive_reason,
     }
+
+
+def field_of(exc: ConnectorError, src: Source) -> str:
+    """The form field a connection problem concerns, to show its sentence next to it."""
+    if isinstance(exc, FolderMissing):
+        return "folders"
+    if isinstance(exc, LoginFailed):
+        return "password" if src.auth == presets.PASSWORD else "client_id"
+    if isinstance(exc, TLSFailed):
+        return "security"
+    if isinstance(exc, ConnectFailed):
+        return "host"
+    return "connection"
