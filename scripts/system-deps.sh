@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian packages invoice-inbox and its tests need, only those that are missing.
-# usage: scripts/system-deps.sh run|test      (run: the service; test: also Dovecot)
+# usage: scripts/system-deps.sh run|test      (run: the service; test: also Dovecot, Chromium)
 set -euo pipefail
 want=(openssl ca-certificates make)
 # WeasyPrint (mail bodies rendered to PDF) draws text with Pango and embeds DejaVu fonts.
@@ -11,6 +11,8 @@ if ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/d
 fi
 if [ "${1:-run}" = test ]; then
   want+=(dovecot-imapd dovecot-pop3d)
+  # The browser tests drive Debian's Chromium with Playwright (no browser download).
+  want+=(chromium)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -1,0 +1,137 @@
+"""Fixtures for the browser tests: ``invoice-inbox serve`` as a user runs it, on a fresh data
+directory and a free port, driven by Playwright in Debian's Chromium (``/usr/bin/chromium``;
+browser downloads are impossible here, so Playwright never fetches one).
+
+Screenshots of each screen go to ``artifacts/screenshots/`` (``INVOICE_INBOX_ARTIFACTS``
+overrides ``artifacts``). Without Chromium the tests are skipped, unless ``CI`` is set: then
+they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+CHROMIUM = Path(os.environ.get("INVOICE_INBOX_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("INVOICE_INBOX_ARTIFACTS", "artifacts")) / "screenshots"
+# Chromium as root, headless, and quiet on a machine whose network is closed.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+def _under_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no", "off"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Served:
+    url: str
+    data_dir: Path
+    process: subprocess.Popen[str]
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """Run the CLI on the same data directory (as a second terminal would)."""
+        r = subprocess.run(
+            [sys.executable, "-m", "invoice_inbox", "--data-dir", str(self.data_dir), *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **(env or {})},
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        return r.stdout
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    """``invoice-inbox serve --port P`` in a process of its own, until the test ends."""
+    data, port = tmp_path / "data", _free_port()
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "invoice_inbox", "--data-dir", str(data), "serve"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = proc.stdout.read() if proc.stdout else ""
+            proc.kill()
+            pytest.fail(f"serve did not come up: {out}")
+        time.sleep(0.1)
+    try:
+        yield Served(url, data, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} not found; install it with `apt-get install chromium`"
+        if _under_ci():
+            pytest.fail(f"{message} (CI is set, so this is an error, not a skip)", pytrace=False)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(chromium: object) -> Iterator[object]:
+    context = chromium.new_context(viewport={"width": 1280, "height": 860})  # type: ignore[attr-defined]
+    context.set_default_timeout(30_000)
+    pg = context.new_page()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+def shot(page: object, name: str) -> Path:
+    """Save a full-page screenshot of the current screen as a test artifact."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    return path
