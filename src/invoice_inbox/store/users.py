@@ -95,15 +95,20 @@ def set_password(user: User, password: str) -> None:
     user.password_hash = hash_password(password)
 
 
+def verify_password(user: User, password: str) -> bool:
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
 def authenticate(s: Session, email: str, password: str) -> User | None:
     """The active user with this e-mail and password, or None. Rehashes an outdated hash."""
     user = by_email(s, email)
     if user is None or not user.active:
         _hasher.hash(password)  # as slow as a real check: no user enumeration by timing
         return None
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    if not verify_password(user, password):
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)

@@ -1,7 +1,161 @@
-"""Pages: account (to be written)."""
+"""Pages: the signed-in user's own account: who they are, their password, their API tokens.
+
+A new API token is shown once, on the page that answers the form that made it; afterwards only
+its first characters are shown. Changing the password signs out every other browser of the user.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from invoice_inbox.store import users
+from invoice_inbox.store.models import ApiToken, User
+from invoice_inbox.web.access import NotFound
+from invoice_inbox.web.security import Page, PageUser, context, start_session
+from invoice_inbox.web.templating import redirect, render
 
 router = APIRouter()
+
+TOKEN_NAME_MAX = 200
+
+
+# -- shared with the users' pages ------------------------------------------------------------
+
+
+def new_password_errors(password: str, repeat: str) -> dict[str, str]:
+    """What is wrong with a new password and its repetition, by form field."""
+    if len(password) < users.MIN_PASSWORD:
+        return {"password": f"The password must have at least {users.MIN_PASSWORD} characters."}
+    if password != repeat:
+        return {"repeat": "The two passwords differ."}
+    return {}
+
+
+def token_rows(s: Session, user: User) -> list[ApiToken]:
+    """The user's API tokens, newest first (rows carry only the prefix to show)."""
+    return sorted(users.tokens_of(s, user), key=lambda t: (t.created_at, t.id), reverse=True)
+
+
+def revoke_token(s: Session, user_id: int, token_id: int) -> str:
+    """Delete the user's token *token_id*; its name (or prefix) for the message. 404 if the
+    user has no such token."""
+    row = s.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id))
+    if row is None:
+        raise NotFound("no such API token")
+    label = row.name or row.prefix + "…"
+    s.delete(row)
+    return label
+
+
+# -- the account page --------------------------------------------------------------------------
+
+
+def _me(s: Session, page: Page) -> User:
+    user = s.get(User, page.access.user_id)
+    if user is None:  # deleted while signed in
+        raise NotFound("no such user")
+    return user
+
+
+def _account(
+    request: Request,
+    page: Page,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    token_name: str = "",
+) -> Response:
+    with context(request).app.db.session() as s:
+        me = _me(s, page)
+        return render(
+            request,
+            "account.html",
+            page,
+            status_code=status_code,
+            nav="account",
+            me=me,
+            tokens=token_rows(s, me),
+            errors=errors or {},
+            token_name=token_name,
+            min_password=users.MIN_PASSWORD,
+        )
+
+
+@router.get("/account")
+def account_page(request: Request, page: PageUser) -> Response:
+    return _account(request, page)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "?"
+
+
+@router.post("/account/password")
+def change_password(
+    request: Request,
+    page: PageUser,
+    current: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
+    repeat: Annotated[str, Form()] = "",
+) -> Response:
+    ctx = context(request)
+    client, email = _client(request), page.access.email
+    errors: dict[str, str] = {}
+    wait = ctx.limiter.wait(client, email)
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
+        errors["current"] = f"Too many wrong passwords. Try again in {minutes} minute(s)."
+        return _account(request, page, status_code=429, errors=errors)
+    with ctx.app.db.session() as s:
+        me = _me(s, page)
+        if not users.verify_password(me, current):
+            ctx.limiter.failed(client, email)
+            errors["current"] = "Your current password is wrong."
+        else:
+            errors.update(new_password_errors(password, repeat))
+        if not errors:
+            users.set_password(me, password)
+            users.close_sessions_of(s, me)  # every browser signed in as me, this one too ...
+            cookie, _ = users.open_session(s, me)  # ... which gets a new session at once
+    if errors:
+        return _account(request, page, status_code=422, errors=errors)
+    ctx.limiter.succeeded(client, email)
+    response = redirect(
+        "/account",
+        flash="Your password is changed. Other browsers signed in as you are signed out.",
+    )
+    start_session(request, response, cookie)
+    return response
+
+
+@router.post("/account/tokens")
+def create_token(request: Request, page: PageUser, name: Annotated[str, Form()] = "") -> Response:
+    name = name.strip()
+    problem = None
+    if not name:
+        problem = "Give the token a name, e.g. the program that will use it."
+    elif len(name) > TOKEN_NAME_MAX:
+        problem = f"The name may have at most {TOKEN_NAME_MAX} characters."
+    if problem:
+        return _account(request, page, status_code=422, errors={"token": problem}, token_name=name)
+    with context(request).app.db.session() as s:
+        row, token = users.create_token(s, _me(s, page), name)
+        shown: dict[str, Any] = {"name": row.name, "prefix": row.prefix}
+    # Shown here and never again: the database keeps only its SHA-256.
+    return render(request, "account_token.html", page, nav="account", token=token, row=shown)
+
+
+@router.post("/account/tokens/{token_id}/revoke")
+def revoke_own_token(request: Request, page: PageUser, token_id: int) -> Response:
+    with context(request).app.db.session() as s:
+        label = revoke_token(s, page.access.user_id, token_id)
+    return redirect(
+        "/account",
+        flash=f'The API token "{label}" is revoked; it no longer works.',
+        request=request,
+    )

@@ -1,7 +1,405 @@
-"""Pages: admin (to be written)."""
+"""Pages: users (administrators only) and companies (seen by their users, changed by admins).
+
+Users: list, create, edit (role, companies, active, a new password); deactivating a user or
+setting their password signs them out everywhere, and the last active administrator cannot
+demote or deactivate themself. Companies: list, create, rename, and the central import address
+with a button that replaces it.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from invoice_inbox.store import companies as company_store
+from invoice_inbox.store import sources as source_store
+from invoice_inbox.store import users
+from invoice_inbox.store.models import Company, Role, Source, User
+from invoice_inbox.web.access import Access, NotFound
+from invoice_inbox.web.pages.account import new_password_errors, revoke_token, token_rows
+from invoice_inbox.web.security import Page, PageUser, context, start_session
+from invoice_inbox.web.templating import redirect, render
 
 router = APIRouter()
+
+ROLES = [r.value for r in Role]
+COMPANY_NAME_MAX = 200
+IntList = Annotated[list[int] | None, Form()]
+Text = Annotated[str, Form()]
+
+
+def _sentence(problem: Exception | str) -> str:
+    text = str(problem).strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+# -- users -------------------------------------------------------------------------------------
+
+
+@dataclass
+class UserForm:
+    """What the user form was sent with (never the passwords), and what is wrong with it."""
+
+    email: str = ""
+    role: str = Role.CLERK.value
+    company_ids: set[int] = field(default_factory=set)
+    active: bool = True
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _all_companies(s: Session) -> list[Company]:
+    return list(s.scalars(select(Company).order_by(Company.name)))
+
+
+def _check_role_and_companies(s: Session, form: UserForm) -> list[Company]:
+    """The chosen companies; errors for an unknown role or a clerk/viewer without a company."""
+    if form.role not in ROLES:
+        form.errors["role"] = "Choose a role: administrator, clerk or viewer."
+    chosen = [c for c in _all_companies(s) if c.id in form.company_ids]
+    if len(chosen) != len(form.company_ids):
+        form.errors["companies"] = "A chosen company no longer exists; choose again."
+    elif form.role != Role.ADMIN and not chosen:
+        form.errors["companies"] = "A clerk or viewer needs at least one company."
+    return chosen
+
+
+def _active_admins(s: Session) -> int:
+    return (
+        s.scalar(select(func.count(User.id)).where(User.role == Role.ADMIN, User.active.is_(True)))
+        or 0
+    )
+
+
+def _user_form_page(
+    request: Request,
+    page: Page,
+    s: Session,
+    name: str,
+    form: UserForm,
+    status_code: int = 200,
+    **values: Any,
+) -> Response:
+    return render(
+        request,
+        name,
+        page,
+        status_code=status_code,
+        nav="users",
+        form=form,
+        errors=form.errors,
+        roles=ROLES,
+        all_companies=_all_companies(s),
+        min_password=users.MIN_PASSWORD,
+        **values,
+    )
+
+
+@router.get("/users")
+def users_page(request: Request, page: PageUser) -> Response:
+    page.access.require_admin()
+    with context(request).app.db.session() as s:
+        rows = list(s.scalars(select(User).order_by(User.email)))
+        return render(request, "users.html", page, nav="users", users=rows)
+
+
+@router.get("/users/new")
+def new_user_form(request: Request, page: PageUser) -> Response:
+    page.access.require_admin()
+    with context(request).app.db.session() as s:
+        return _user_form_page(request, page, s, "user_new.html", UserForm())
+
+
+@router.post("/users/new")
+def create_user(
+    request: Request,
+    page: PageUser,
+    email: Text = "",
+    role: Text = "",
+    companies: IntList = None,
+    password: Text = "",
+    repeat: Text = "",
+) -> Response:
+    page.access.require_admin()
+    form = UserForm(email=email.strip(), role=role, company_ids=set(companies or []))
+    with context(request).app.db.session() as s:
+        try:
+            form.email = users.normalize_email(email)
+        except users.UserProblem:
+            form.errors["email"] = "This is not an e-mail address (like name@example.com)."
+        else:
+            if users.by_email(s, form.email) is not None:
+                form.errors["email"] = f"There is already a user with the address {form.email}."
+        chosen = _check_role_and_companies(s, form)
+        form.errors.update(new_password_errors(password, repeat))
+        if not form.errors:
+            try:
+                user = users.create(s, form.email, password, form.role, chosen)
+            except users.UserProblem as exc:  # the checks above should have caught it
+                form.errors["email"] = _sentence(exc)
+        if form.errors:
+            return _user_form_page(request, page, s, "user_new.html", form, status_code=422)
+        user_id = user.id
+    return redirect(f"/users/{user_id}", flash=f"The user {form.email} is created.")
+
+
+def _user(s: Session, user_id: int) -> User:
+    user = s.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+def _edit_page(
+    request: Request, page: Page, s: Session, user: User, form: UserForm, status_code: int = 200
+) -> Response:
+    return _user_form_page(
+        request,
+        page,
+        s,
+        "user_edit.html",
+        form,
+        status_code=status_code,
+        user=user,
+        tokens=token_rows(s, user),
+        is_me=user.id == page.access.user_id,
+    )
+
+
+@router.get("/users/{user_id}")
+def edit_user_form(request: Request, page: PageUser, user_id: int) -> Response:
+    page.access.require_admin()
+    with context(request).app.db.session() as s:
+        user = _user(s, user_id)
+        form = UserForm(
+            email=user.email,
+            role=user.role,
+            company_ids={c.id for c in user.companies},
+            active=user.active,
+        )
+        return _edit_page(request, page, s, user, form)
+
+
+@router.post("/users/{user_id}")
+def edit_user(
+    request: Request,
+    page: PageUser,
+    user_id: int,
+    role: Text = "",
+    companies: IntList = None,
+    active: Annotated[str | None, Form()] = None,
+    password: Text = "",
+    repeat: Text = "",
+) -> Response:
+    page.access.require_admin()
+    is_me = user_id == page.access.user_id
+    with context(request).app.db.session() as s:
+        user = _user(s, user_id)
+        form = UserForm(
+            email=user.email, role=role, company_ids=set(companies or []), active=active is not None
+        )
+        chosen = _check_role_and_companies(s, form)
+        if password or repeat:
+            form.errors.update(new_password_errors(password, repeat))
+        was_admin = user.role == Role.ADMIN and user.active
+        stays_admin = form.role == Role.ADMIN and form.active
+        if was_admin and not stays_admin and _active_admins(s) <= 1:
+            who = "You are" if is_me else f"{user.email} is"
+            if form.role != Role.ADMIN:
+                form.errors["role"] = (
+                    f"{who} the last active administrator, so this role must stay administrator. "
+                    "Make another user an administrator first."
+                )
+            else:
+                form.errors["active"] = (
+                    f"{who} the last active administrator and cannot be deactivated. "
+                    "Make another user an administrator first."
+                )
+        if form.errors:
+            return _edit_page(request, page, s, user, form, status_code=422)
+
+        deactivated = user.active and not form.active
+        user.role, user.companies, user.active = form.role, chosen, form.active
+        if password:
+            users.set_password(user, password)
+        signed_out = deactivated or bool(password)
+        cookie = None
+        if signed_out:
+            users.close_sessions_of(s, user)
+            if is_me and form.active:  # keep this browser signed in with a new session
+                cookie, _ = users.open_session(s, user)
+        email = user.email
+
+    if is_me and deactivated:
+        return redirect("/login", flash="Your account is deactivated; you are signed out.")
+    message = f"The user {email} is saved."
+    if signed_out and not is_me:
+        message += " They are signed out of every browser."
+    response = redirect(f"/users/{user_id}", flash=message)
+    if cookie is not None:
+        start_session(request, response, cookie)
+    return response
+
+
+@router.post("/users/{user_id}/tokens/{token_id}/revoke")
+def revoke_user_token(request: Request, page: PageUser, user_id: int, token_id: int) -> Response:
+    page.access.require_admin()
+    with context(request).app.db.session() as s:
+        user = _user(s, user_id)
+        label = revoke_token(s, user.id, token_id)
+    return redirect(
+        f"/users/{user_id}",
+        flash=f'The API token "{label}" is revoked; it no longer works.',
+        request=request,
+    )
+
+
+# -- companies ---------------------------------------------------------------------------------
+
+
+def _company_name_problem(s: Session, name: str, *, other_than: int | None = None) -> str | None:
+    if not name:
+        return "Give the company a name."
+    if len(name) > COMPANY_NAME_MAX:
+        return f"The name may have at most {COMPANY_NAME_MAX} characters."
+    q = select(Company.id).where(func.lower(Company.name) == name.lower())
+    if other_than is not None:
+        q = q.where(Company.id != other_than)
+    if s.scalar(q) is not None:
+        return f'There is already a company named "{name}".'
+    return None
+
+
+def _visible_sources(s: Session, access: Access, company: Company) -> list[Source]:
+    q = select(Source).where(Source.company_id == company.id).order_by(Source.name)
+    return list(s.scalars(access.limit_sources(q)))
+
+
+def _users_of(s: Session, company: Company) -> list[User]:
+    q = select(User).where(User.companies.any(Company.id == company.id)).order_by(User.email)
+    return list(s.scalars(q))
+
+
+def _companies_page(
+    request: Request,
+    page: Page,
+    *,
+    status_code: int = 200,
+    name: str = "",
+    errors: dict[str, str] | None = None,
+) -> Response:
+    with context(request).app.db.session() as s:
+        rows = []
+        for c in page.access.companies(s):
+            company_store.import_source(s, c)  # every company has its import address
+            mailboxes = [
+                src
+                for src in _visible_sources(s, page.access, c)
+                if src.protocol != company_store.IMPORT_PROTOCOL
+            ]
+            rows.append(
+                {
+                    "company": c,
+                    "sources": len(mailboxes),
+                    "users": _users_of(s, c),
+                    "address": company_store.address(s, c),
+                }
+            )
+        return render(
+            request,
+            "companies.html",
+            page,
+            status_code=status_code,
+            nav="companies",
+            rows=rows,
+            domain=company_store.setting(s, company_store.SMTP_DOMAIN),
+            typed_name=name,
+            errors=errors or {},
+        )
+
+
+@router.get("/companies")
+def companies_page(request: Request, page: PageUser) -> Response:
+    return _companies_page(request, page)
+
+
+@router.post("/companies")
+def create_company(request: Request, page: PageUser, name: Text = "") -> Response:
+    page.access.require_admin()
+    name = name.strip()
+    with context(request).app.db.session() as s:
+        problem = _company_name_problem(s, name)
+        if problem is None:
+            c = source_store.company(s, name, create=True)
+            company_store.import_source(s, c)
+            company_id = c.id
+    if problem:
+        return _companies_page(request, page, status_code=422, name=name, errors={"name": problem})
+    return redirect(f"/companies/{company_id}", flash=f'The company "{name}" is created.')
+
+
+def _company_page(
+    request: Request,
+    page: Page,
+    company_id: int,
+    *,
+    status_code: int = 200,
+    name: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    with context(request).app.db.session() as s:
+        c = page.access.company(s, company_id)
+        importer = company_store.import_source(s, c)
+        return render(
+            request,
+            "company.html",
+            page,
+            status_code=status_code,
+            nav="companies",
+            company=c,
+            typed_name=c.name if name is None else name,
+            errors=errors or {},
+            users=_users_of(s, c),
+            sources=[x for x in _visible_sources(s, page.access, c) if x.id != importer.id],
+            importer=importer if page.access.uses_source(importer) else None,
+            address=company_store.address(s, c),
+        )
+
+
+@router.get("/companies/{company_id}")
+def company_page(request: Request, page: PageUser, company_id: int) -> Response:
+    return _company_page(request, page, company_id)
+
+
+@router.post("/companies/{company_id}")
+def rename_company(request: Request, page: PageUser, company_id: int, name: Text = "") -> Response:
+    page.access.require_admin()
+    name = name.strip()
+    with context(request).app.db.session() as s:
+        c = page.access.company(s, company_id)
+        problem = _company_name_problem(s, name, other_than=c.id)
+        if problem is None:
+            c.name = name
+    if problem:
+        return _company_page(
+            request, page, company_id, status_code=422, name=name, errors={"name": problem}
+        )
+    return redirect(f"/companies/{company_id}", flash=f'The company is now called "{name}".')
+
+
+@router.post("/companies/{company_id}/address")
+def regenerate_address(request: Request, page: PageUser, company_id: int) -> Response:
+    page.access.require_admin()
+    with context(request).app.db.session() as s:
+        c = page.access.company(s, company_id)
+        company_store.regenerate(s, c)
+        address = company_store.address(s, c)
+    if address:
+        flash = f"The new import address is {address}; mail to the old one is refused from now on."
+    else:
+        flash = "The company has a new import address; mail to the old one is refused from now on."
+    return redirect(f"/companies/{company_id}", flash=flash, request=request)
