@@ -1,7 +1,150 @@
-"""API: documents (to be written)."""
+"""API: the documents queue of your companies: list and filter it, read one document with its
+e-invoice fields and the mail it came in, download its file, and acknowledge it (administrators
+and clerks), which takes it out of the "new" queue.
+
+A file is always sent as an attachment with ``nosniff`` and a sandboxing CSP, so a hostile
+file cannot run as this site even when a browser opens the URL.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import re
+from datetime import date
+from typing import Literal
+from urllib.parse import quote
 
-router = APIRouter()
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse
+from sqlalchemy.orm import Session
+
+from invoice_inbox.pipeline.extract import Kind
+from invoice_inbox.pipeline.filenames import sanitize
+from invoice_inbox.store import queue
+from invoice_inbox.store.models import Company, Document, Source, utcnow
+from invoice_inbox.web.access import Access, NotFound
+from invoice_inbox.web.api.schemas import (
+    DEFAULT_LIMIT,
+    ERRORS,
+    FORBIDDEN,
+    NEEDS_TOKEN,
+    Cursor,
+    DocumentDetail,
+    DocumentOut,
+    Limit,
+    Page,
+    keyset,
+)
+from invoice_inbox.web.security import ApiUser, context
+
+router = APIRouter(tags=["documents"], dependencies=NEEDS_TOKEN, responses=ERRORS)
+
+_MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
+
+
+def attachment(filename: str) -> str:
+    """``Content-Disposition`` of a download (RFC 6266): the safe name as UTF-8
+    ``filename*`` (RFC 5987) and, for old clients, an ASCII ``filename``."""
+    name = sanitize(filename)
+    fallback = re.sub(r"[^\x20-\x7e]|[\"\\%;]", "_", name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _detail(s: Session, access: Access, doc: Document) -> DocumentDetail:
+    m = doc.message
+    company = s.get(Company, doc.company_id)
+    assert company is not None
+    out = DocumentOut.of(doc, m, m.source.name, company.name)
+    repeats = [d.id for d in queue.duplicated_by(s, doc.id) if access.sees_company(d.company_id)]
+    return DocumentDetail(**dict(out), duplicated_by=repeats)
+
+
+@router.get("/documents", response_model=Page[DocumentOut])
+def list_documents(
+    request: Request,
+    access: ApiUser,
+    company_id: int | None = None,
+    source_id: int | None = None,
+    status: Literal["new", "processed", "all"] = "new",
+    kind: Kind | None = None,
+    received_from: date | None = None,
+    received_to: date | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[DocumentOut]:
+    """The queue, newest first. *status* ``new`` (the default) is what accounts payable has not
+    acknowledged yet; *received_from* and *received_to* are days (UTC) of the mail's arrival,
+    both inclusive."""
+    with context(request).app.db.session() as s:
+        if company_id is not None:
+            access.company(s, company_id)
+        if source_id is not None:
+            src = s.get(Source, source_id)
+            if src is None or not access.sees_company(src.company_id):
+                raise NotFound("no such source")
+        f = queue.QueueFilter(
+            company_id=company_id,
+            source_id=source_id,
+            status=status,
+            kind=kind,
+            received_from=received_from,
+            received_to=received_to,
+        )
+        q = access.limit_documents(queue.queue_query(f))
+        rows, after = keyset(s, q, Document.id, listing="documents", cursor=cursor, limit=limit)
+        items = [DocumentOut.of(d, m, src_name, company) for d, m, src_name, company in rows]
+        return Page[DocumentOut](items=items, next_cursor=after)
+
+
+@router.get("/documents/{document_id}", response_model=DocumentDetail)
+def get_document(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
+    with context(request).app.db.session() as s:
+        return _detail(s, access, access.document(s, document_id))
+
+
+@router.get(
+    "/documents/{document_id}/file",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
+)
+def get_document_file(request: Request, access: ApiUser, document_id: int) -> FileResponse:
+    """The document's exact bytes, as an attachment with its media type."""
+    app = context(request).app
+    with app.db.session() as s:
+        doc = access.document(s, document_id)
+        sha, media_type, filename = doc.sha256, doc.media_type.lower(), doc.filename
+    path = app.blobs.path(sha)
+    if not path.is_file():
+        raise NotFound("the file of this document is no longer stored")
+    if not _MEDIA_TYPE.fullmatch(media_type):
+        media_type = "application/octet-stream"
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": attachment(filename),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+        },
+    )
+
+
+@router.post("/documents/{document_id}/ack", response_model=DocumentDetail, responses=FORBIDDEN)
+def acknowledge(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
+    """Mark the document as processed (administrators and clerks). Acknowledging it again
+    changes nothing: it keeps the first time and who it was."""
+    with context(request).app.db.session() as s:
+        doc = access.document(s, document_id)
+        access.require_fetch()
+        if doc.processed_at is None:
+            queue.mark_processed(doc, access.email, utcnow())
+        return _detail(s, access, doc)
+
+
+@router.delete("/documents/{document_id}/ack", response_model=DocumentDetail, responses=FORBIDDEN)
+def unacknowledge(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
+    """Put the document back into the "new" queue (administrators and clerks)."""
+    with context(request).app.db.session() as s:
+        doc = access.document(s, document_id)
+        access.require_fetch()
+        queue.mark_new(doc)
+        return _detail(s, access, doc)

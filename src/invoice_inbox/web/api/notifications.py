@@ -1,7 +1,49 @@
-"""API: notifications (to be written)."""
+"""API: notifications of your companies (a source switched off, a sign-in refused), with how
+far their delivery by e-mail and webhook has got."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from sqlalchemy import select
 
-router = APIRouter()
+from invoice_inbox.store.models import Company, Notification, Source
+from invoice_inbox.web.api.schemas import (
+    DEFAULT_LIMIT,
+    ERRORS,
+    NEEDS_TOKEN,
+    Cursor,
+    Limit,
+    NotificationOut,
+    Page,
+    keyset,
+)
+from invoice_inbox.web.security import ApiUser, context
+
+router = APIRouter(tags=["notifications"], dependencies=NEEDS_TOKEN, responses=ERRORS)
+
+
+@router.get("/notifications", response_model=Page[NotificationOut])
+def list_notifications(
+    request: Request,
+    access: ApiUser,
+    company_id: int | None = None,
+    cursor: Cursor = None,
+    limit: Limit = DEFAULT_LIMIT,
+) -> Page[NotificationOut]:
+    """Notifications of your companies (or of one), newest first."""
+    with context(request).app.db.session() as s:
+        q = (
+            select(Notification, Company.name, Source.name)
+            .join(Company, Notification.company_id == Company.id)
+            .outerjoin(Source, Notification.source_id == Source.id)
+        )
+        if company_id is not None:
+            access.company(s, company_id)
+            q = q.where(Notification.company_id == company_id)
+        if not access.is_admin:
+            q = q.where(Notification.company_id.in_(access.company_ids))
+        rows, after = keyset(
+            s, q, Notification.id, listing="notifications", cursor=cursor, limit=limit
+        )
+        items = [NotificationOut.of(n, company, source) for n, company, source in rows]
+        return Page[NotificationOut](items=items, next_cursor=after)

@@ -1,16 +1,253 @@
-"""Pages: documents (being written)."""
+"""Pages: the documents queue, one document with its PDF and the mail it came in, its file and
+the original mail as downloads, and marking it processed (or new again).
+
+A file is served inline only when it is a PDF; anything else is an attachment. Every file
+response carries ``nosniff`` and a sandboxing CSP, so a hostile file cannot run as this site.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import re
+from datetime import date
+from typing import Annotated
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import FileResponse
+from sqlalchemy import select
 from starlette.responses import Response
 
-from invoice_inbox.web.security import PageUser
-from invoice_inbox.web.templating import render
+from invoice_inbox.pipeline.extract import Kind
+from invoice_inbox.pipeline.filenames import sanitize
+from invoice_inbox.store import queue
+from invoice_inbox.store.models import Document, Source, utcnow
+from invoice_inbox.web.access import NotFound
+from invoice_inbox.web.security import PageUser, context
+from invoice_inbox.web.templating import redirect, render
 
 router = APIRouter()
 
+PDF = "application/pdf"
+# sent with their own type (always as attachments); any other type goes as octet-stream
+DOWNLOAD_TYPES = {
+    "application/xml",
+    "text/xml",
+    "image/png",
+    "image/jpeg",
+    "image/tiff",
+    "image/gif",
+    "image/webp",
+}
+# the file may not run scripts, submit forms or reach this site's cookies and storage
+FILE_CSP = "sandbox"
+
+# the e-invoice fields in reading order, with their labels; other keys follow as they come
+EINVOICE_LABELS = {
+    "format": "Format",
+    "profile": "Profile",
+    "document_type": "Document type",
+    "type_code": "Type code",
+    "number": "Number",
+    "issue_date": "Issue date",
+    "due_date": "Due date",
+    "seller_name": "Seller",
+    "seller_vat_id": "Seller VAT id",
+    "seller_iban": "Seller IBAN",
+    "buyer_name": "Buyer",
+    "total": "Total",
+    "amount_due": "Amount due",
+    "currency": "Currency",
+}
+
+
+def _label(key: str) -> str:
+    return EINVOICE_LABELS.get(key) or key.replace("_", " ").capitalize()
+
+
+def einvoice_facts(fields: dict[str, str | None] | None) -> list[tuple[str, str]]:
+    """(label, value) of the e-invoice fields that have a value, known ones first."""
+    if not fields:
+        return []
+    known = [k for k in EINVOICE_LABELS if k in fields]
+    order = known + [k for k in fields if k not in EINVOICE_LABELS]
+    return [(_label(k), str(fields[k])) for k in order if fields[k] not in (None, "")]
+
+
+def content_disposition(kind: str, filename: str) -> str:
+    """``attachment`` or ``inline`` with the name twice (RFC 6266): an ASCII ``filename`` for old
+    clients and the exact UTF-8 name as ``filename*`` (RFC 5987)."""
+    name = sanitize(filename)
+    fallback = re.sub(r"[^\x20-\x7e]|[\"\\%;]", "_", name)
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _int(value: str | None) -> int | None:
+    """An id from the query string; anything else (empty, "²", 30 digits) is no id."""
+    value = (value or "").strip()
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 18 else None
+
+
+def _day(value: str, problems: list[str], what: str) -> date | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        problems.append(f"{what}: {value!r} is not a date (yyyy-mm-dd); it was left out.")
+        return None
+
 
 @router.get("/documents")
-def documents_page(request: Request, page: PageUser) -> Response:
-    return render(request, "placeholder.html", page, nav="documents", title="Documents")
+def documents_page(
+    request: Request,
+    page: PageUser,
+    company: str = "",
+    source: str = "",
+    status: str = queue.NEW,
+    kind: str = "",
+    received_from: str = "",
+    received_to: str = "",
+    before: str = "",
+) -> Response:
+    problems: list[str] = []
+    f = queue.QueueFilter(
+        company_id=_int(company),
+        source_id=_int(source),
+        status=status if status in queue.STATUSES else queue.NEW,
+        kind=kind if kind in set(Kind) else None,
+        received_from=_day(received_from, problems, "Received from"),
+        received_to=_day(received_to, problems, "Received to"),
+    )
+    access = page.access
+    with context(request).app.db.session() as s:
+        q = access.limit_documents(queue.queue_query(f))
+        rows, older = queue.queue_page(s, q, before=_int(before))
+        shown = {
+            "company": "" if f.company_id is None else str(f.company_id),
+            "source": "" if f.source_id is None else str(f.source_id),
+            "status": f.status,
+            "kind": f.kind or "",
+            "received_from": f.received_from.isoformat() if f.received_from else "",
+            "received_to": f.received_to.isoformat() if f.received_to else "",
+        }
+        kept = {k: v for k, v in shown.items() if v}
+        return render(
+            request,
+            "documents.html",
+            page,
+            nav="documents",
+            rows=rows,
+            filters=shown,
+            problems=problems,
+            companies=access.companies(s),
+            sources=list(s.scalars(access.limit_sources(select(Source).order_by(Source.name)))),
+            statuses=queue.STATUSES,
+            kinds=list(Kind),
+            older_url=f"/documents?{urlencode({**kept, 'before': older})}" if older else None,
+            newest_url=f"/documents?{urlencode(kept)}" if _int(before) is not None else None,
+            back=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
+        )
+
+
+@router.get("/documents/{document_id}")
+def document_page(request: Request, page: PageUser, document_id: int) -> Response:
+    access = page.access
+    with context(request).app.db.session() as s:
+        doc = access.document(s, document_id)
+        message = doc.message
+        original = s.get(Document, doc.duplicate_of_id) if doc.duplicate_of_id else None
+        if original is not None and not access.sees_company(original.company_id):
+            original = None
+        return render(
+            request,
+            "document.html",
+            page,
+            nav="documents",
+            doc=doc,
+            message=message,
+            source=message.source,
+            company=message.source.company.name,
+            uses_source=access.uses_source(message.source),
+            facts=einvoice_facts(doc.einvoice),
+            original=original,
+            repeats=queue.duplicated_by(s, doc.id),
+            is_pdf=doc.media_type == PDF,
+        )
+
+
+def _file(path: str, media_type: str, disposition: str) -> Response:
+    return FileResponse(
+        path,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": disposition,
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": FILE_CSP,
+        },
+    )
+
+
+@router.get("/documents/{document_id}/file")
+def document_file(
+    request: Request, page: PageUser, document_id: int, download: str = ""
+) -> Response:
+    app = context(request).app
+    with app.db.session() as s:
+        doc = page.access.document(s, document_id)
+        sha, media, filename = doc.sha256, doc.media_type, doc.filename
+    path = app.blobs.path(sha)
+    if not path.exists():
+        raise NotFound("the file of this document is no longer stored")
+    inline = media == PDF and download in ("", "0")
+    if media != PDF and media not in DOWNLOAD_TYPES:
+        media = "application/octet-stream"
+    disposition = content_disposition("inline" if inline else "attachment", filename)
+    return _file(str(path), media, disposition)
+
+
+@router.get("/documents/{document_id}/mail")
+def document_mail(request: Request, page: PageUser, document_id: int) -> Response:
+    app = context(request).app
+    with app.db.session() as s:
+        doc = page.access.document(s, document_id)
+        sha, message_id = doc.message.raw_sha256, doc.message.id
+    path = app.blobs.path(sha)
+    if not path.exists():
+        raise NotFound("the original mail of this document is no longer stored")
+    name = f"mail-{message_id}.eml"
+    return _file(str(path), "message/rfc822", content_disposition("attachment", name))
+
+
+def _back(target: str, document_id: int) -> str:
+    """Where to go after marking: the queue page the button was on, else the document."""
+    if target.startswith("/documents") and not target.startswith("//") and "\\" not in target:
+        return target
+    return f"/documents/{document_id}"
+
+
+@router.post("/documents/{document_id}/processed")
+def document_processed(
+    request: Request, page: PageUser, document_id: int, back: Annotated[str, Form()] = ""
+) -> Response:
+    with context(request).app.db.session() as s:
+        doc = page.access.document(s, document_id)
+        page.access.require_fetch()
+        if doc.processed_at is None:  # the first acknowledgement stands
+            queue.mark_processed(doc, page.access.email, utcnow())
+        name = doc.filename
+    flash = f"{name} is marked as processed."
+    return redirect(_back(back, document_id), flash=flash, request=request)
+
+
+@router.post("/documents/{document_id}/new")
+def document_new(
+    request: Request, page: PageUser, document_id: int, back: Annotated[str, Form()] = ""
+) -> Response:
+    with context(request).app.db.session() as s:
+        doc = page.access.document(s, document_id)
+        page.access.require_fetch()
+        queue.mark_new(doc)
+        name = doc.filename
+    flash = f"{name} is back in the queue of new documents."
+    return redirect(_back(back, document_id), flash=flash, request=request)

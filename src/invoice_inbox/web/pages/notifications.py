@@ -1,7 +1,104 @@
-"""Pages: notifications (to be written)."""
+"""Pages: what needs attention now (sources switched off, refused or failing sign-ins, failing
+fetches, client secrets about to expire) and the notifications sent about it, with their
+e-mail and webhook delivery; only for the sources the user may use."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from fastapi import APIRouter, Request
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from invoice_inbox.auth.expiry import secret_expiry_warning
+from invoice_inbox.runtime import health
+from invoice_inbox.store.models import AuthState, Company, Notification, Source
+from invoice_inbox.web.access import Access
+from invoice_inbox.web.security import PageUser, context
+from invoice_inbox.web.templating import render
 
 router = APIRouter()
+
+LIMIT = 100  # notifications shown, newest first
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One source with what is wrong with it now, each a sentence a person can act on."""
+
+    source_id: int
+    source: str
+    company: str
+    problems: list[str]
+    stopped: bool  # no mail arrives from it until someone acts
+
+
+def source_problems(src: Source, today: date) -> list[str]:
+    """What is wrong with *src* now: its health warnings, a sign-in it waits for, a client
+    secret that expires within 30 days or has expired."""
+    found = health.warnings(src)
+    if not src.active and not src.inactive_reason:
+        found.append("inactive: it was switched off, so no mail is fetched from it")
+    if src.auth_state == AuthState.NEEDS_AUTHENTICATION:
+        found.append("needs sign-in: nobody has signed in to this mailbox yet")
+    elif src.auth_state == AuthState.NEEDS_REAUTHENTICATION:
+        why = f" ({src.auth_error})" if src.auth_error else ""
+        found.append(f"needs sign-in again: the provider refused the saved sign-in{why}")
+    expiry = secret_expiry_warning(src.secret_expires, today)
+    if expiry:
+        found.append(expiry)
+    return found
+
+
+def attention(s: Session, access: Access, today: date) -> list[Attention]:
+    q = access.limit_sources(select(Source).order_by(Source.name))
+    found = []
+    for src in s.scalars(q):
+        problems = source_problems(src, today)
+        if problems:
+            stopped = not src.active or src.auth_state != AuthState.OK
+            found.append(Attention(src.id, src.name, src.company.name, problems, stopped))
+    return found
+
+
+def sent(
+    s: Session, access: Access, limit: int = LIMIT
+) -> list[tuple[Notification, str, Source | None]]:
+    """The notifications about sources the user may use (and company-wide ones of their
+    companies), newest first: (notification, company name, source or None)."""
+    q = (
+        select(Notification, Company.name, Source)
+        .join(Company, Notification.company_id == Company.id)
+        .outerjoin(Source, Notification.source_id == Source.id)
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    if not access.is_admin:
+        # its own FROM: not correlated with the outer join on Source
+        usable = access.limit_sources(select(Source.id)).correlate(None)
+        q = q.where(
+            or_(
+                Notification.source_id.in_(usable),
+                and_(
+                    Notification.source_id.is_(None),
+                    Notification.company_id.in_(access.company_ids),
+                ),
+            )
+        )
+    return [(n, company, src) for n, company, src in s.execute(q)]
+
+
+@router.get("/notifications")
+def notifications_page(request: Request, page: PageUser) -> Response:
+    today = datetime.now(UTC).date()
+    with context(request).app.db.session() as s:
+        return render(
+            request,
+            "notifications.html",
+            page,
+            nav="notifications",
+            attention=attention(s, page.access, today),
+            notifications=sent(s, page.access),
+        )
