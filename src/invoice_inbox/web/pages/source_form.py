@@ -1,0 +1,221 @@
+"""The source form: what its fields send, turned into :mod:`~invoice_inbox.runtime.configure`'s
+values, and a source's settings turned into what its fields show.
+
+The fields are named as configure's (``configure.EDITABLE``); the page adds a few of its own:
+
+- a checkbox has a hidden ``0`` before it and sends ``1`` when ticked, so a form that does not
+  carry the field at all keeps the setting;
+- the schedule is picked as ``schedule_kind`` (every / at / manual) with ``schedule_minutes``,
+  or ``schedule_times`` and ``schedule_zone``, and becomes the schedule text ("every 30m",
+  "at 05:00,12:00 Europe/Warsaw", "manual"); a plain ``schedule`` text is taken as it is;
+- ``new_company`` names a company to create instead of the chosen ``company``;
+- ``server_folders`` carries the folders the last connection check found, so the folder
+  drop-downs survive a re-rendered form.
+
+Secrets (``password``, ``client_secret``) go to configure but never back into a form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from invoice_inbox.connectors import presets
+from invoice_inbox.runtime import configure, schedules
+from invoice_inbox.store.models import Source
+
+CHECKBOXES = (
+    "active",
+    "unread_only",
+    "require_pdf",
+    "allow_images",
+    "import_body",
+    "delete_after_import",
+    "instant",
+)
+SECRETS = ("password", "client_secret")
+LISTS = ("folders", "allowed_senders")
+SCHEDULE_KINDS = ("every", "at", "manual")
+TRUE = {"1", "on", "true", "yes"}
+
+
+@dataclass
+class Read:
+    """A posted source form: the changes for configure, what the fields show again, and the
+    problems found before configure is asked."""
+
+    changes: dict[str, Any]
+    shown: dict[str, Any]
+    errors: dict[str, str] = field(default_factory=dict)
+    server_folders: list[str] | None = None
+
+
+def sentence(problem: Exception | str) -> str:
+    """A problem as a sentence: capital first letter, one full stop."""
+    text = str(problem).strip()
+    return (text[:1].upper() + text[1:]).rstrip(".") + "."
+
+
+def schedule_parts(text: str) -> dict[str, str]:
+    """The schedule fields for a schedule text."""
+    parts = {
+        "schedule": text,
+        "schedule_kind": "every",
+        "schedule_minutes": "60",
+        "schedule_times": "",
+        "schedule_zone": "UTC",
+    }
+    try:
+        parsed = schedules.parse(text)
+    except schedules.ScheduleError:
+        return parts
+    match parsed:
+        case schedules.Every(minutes=n):
+            parts["schedule_minutes"] = str(n)
+        case schedules.At(times=times, zone=zone):
+            parts |= {
+                "schedule_kind": "at",
+                "schedule_times": ", ".join(t.strftime("%H:%M") for t in times),
+                "schedule_zone": zone,
+            }
+        case schedules.Manual():
+            parts["schedule_kind"] = "manual"
+    return parts
+
+
+def _shown(name: str, value: Any) -> Any:
+    if name in CHECKBOXES:
+        return bool(value)
+    if name == "folders":
+        return list(value or [])
+    if name == "allowed_senders":
+        return "\n".join(value) if isinstance(value, list | tuple) else str(value or "")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def from_values(values: dict[str, Any]) -> dict[str, Any]:
+    """What the fields show for configure-style *values* (secrets left out)."""
+    shown = {k: _shown(k, v) for k, v in values.items() if k not in SECRETS}
+    shown |= schedule_parts(str(values.get("schedule") or "every 60m"))
+    shown.setdefault("new_company", "")
+    return shown
+
+
+def from_source(src: Source) -> dict[str, Any]:
+    """What the fields of *src*'s form show."""
+    return from_values(configure.current(src))
+
+
+def defaults(provider: str, company: str = "") -> dict[str, Any]:
+    """What the fields of a new source of *provider* show (as ``configure.create`` would
+    fill them in)."""
+    preset = presets.PRESETS[provider]
+    auth = preset.auths[0]
+    return from_values(
+        {
+            "name": "",
+            "company": company,
+            "description": "",
+            "active": True,
+            "used_for": "supplier_invoices",
+            "restricted_to_user_id": None,
+            "restricted_to_role": None,
+            "provider": provider,
+            "protocol": preset.default_protocol(auth),
+            "auth": auth,
+            "host": preset.host or "",
+            "port": preset.port,
+            "security": preset.security,
+            "username": "",
+            "tenant_id": "",
+            "client_id": "",
+            "secret_expires": None,
+            "shared_mailbox": "",
+            "folders": ["INBOX"],
+            "move_imported_to": "",
+            "move_not_imported_to": "",
+            "unread_only": False,
+            "since": None,
+            "allowed_senders": [],
+            "require_pdf": True,
+            "allow_images": False,
+            "import_body": False,
+            "delete_after_import": False,
+            "schedule": "every 60m",
+            "instant": False,
+            "max_failures": 5,
+        }
+    )
+
+
+def _texts(form: FormData, name: str) -> list[str]:
+    return [v for v in form.getlist(name) if isinstance(v, str)]
+
+
+def _schedule(form: FormData, shown: dict[str, Any], errors: dict[str, str]) -> str | None:
+    """The schedule text the schedule fields make; None when they are not on the form."""
+    kind = (_texts(form, "schedule_kind") or [""])[-1].strip()
+    if not kind:
+        text = (_texts(form, "schedule") or [None])[-1]
+        if text is not None:
+            shown |= schedule_parts(text)
+        return text
+    minutes = (_texts(form, "schedule_minutes") or [""])[-1].strip()
+    times = (_texts(form, "schedule_times") or [""])[-1].strip()
+    zone = (_texts(form, "schedule_zone") or [""])[-1].strip()
+    shown |= {
+        "schedule_kind": kind,
+        "schedule_minutes": minutes,
+        "schedule_times": times,
+        "schedule_zone": zone,
+    }
+    if kind == "manual":
+        return "manual"
+    if kind == "every":
+        if not minutes.isdigit():
+            errors["schedule"] = (
+                f"the interval must be a whole number of minutes, not {minutes!r}"
+                if minutes
+                else "give the interval in minutes"
+            )
+            return None
+        return f"every {int(minutes)}m"
+    if kind == "at":
+        return f"at {times} {zone or 'UTC'}".replace("  ", " ")
+    errors["schedule"] = "choose every N minutes, fixed times or manual"
+    return None
+
+
+def read(form: FormData, base: dict[str, Any]) -> Read:
+    """The posted *form* as configure's changes; *base* is what the fields showed before."""
+    changes: dict[str, Any] = {}
+    shown = dict(base)
+    errors: dict[str, str] = {}
+    for name in configure.EDITABLE:
+        values = _texts(form, name)
+        if name == "schedule" or not values:
+            continue
+        if name in CHECKBOXES:
+            changes[name] = values[-1].strip().lower() in TRUE
+        elif name in LISTS:
+            changes[name] = [line.strip() for v in values for line in v.splitlines()]
+            changes[name] = [line for line in changes[name] if line]
+        else:
+            changes[name] = values[-1]
+        if name not in SECRETS:
+            shown[name] = _shown(name, changes[name])
+    new_company = (_texts(form, "new_company") or [""])[-1].strip()
+    shown["new_company"] = new_company
+    if new_company:
+        changes["company"] = new_company
+    schedule = _schedule(form, shown, errors)
+    if schedule is not None:
+        changes["schedule"] = schedule
+        shown["schedule"] = schedule
+    found = _texts(form, "server_folders")
+    return Read(changes, shown, errors, found or None)

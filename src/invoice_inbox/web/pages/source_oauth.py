@@ -1,0 +1,220 @@
+"""Pages: signing a source in from the browser (OAuth2), and Microsoft admin consent.
+
+The same steps as ``invoice-inbox source authenticate`` and ``source consent-url``
+(``cli/signin.py``), with this site as the redirect URI (``{base URL}oauth/callback``, which
+the app registration must list):
+
+1. ``POST /sources/{id}/authenticate`` builds the authorization request (PKCE S256, a random
+   state), keeps it here, keyed by its state, with the source and the signed-in user, and sends
+   the browser to the provider;
+2. ``GET /oauth/callback`` takes the answer: the state must be one this user started in the last
+   ten minutes; the code is exchanged with the kept PKCE verifier and the token stored
+   encrypted (``runner.store_token``).
+
+``GET /sources/{id}/consent`` does the same round trip for the admin-consent page of an app-only
+Microsoft source. A refusal by the provider is kept for the source's page, which shows it next to
+the Authenticate button. Pending sign-ins live in this process's memory: a restart forgets them
+and the person starts again.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from invoice_inbox.auth import oauth
+from invoice_inbox.connectors import presets
+from invoice_inbox.errors import ConnectorError
+from invoice_inbox.runtime import runner
+from invoice_inbox.store.models import Source
+from invoice_inbox.web.pages.source_form import sentence
+from invoice_inbox.web.security import PageUser, context
+from invoice_inbox.web.templating import redirect, render
+
+router = APIRouter()
+
+CALLBACK_PATH = "oauth/callback"
+PENDING_SECONDS = 600
+SIGN_IN, CONSENT = "sign-in", "consent"
+
+
+@dataclass(frozen=True)
+class _Pending:
+    kind: str  # SIGN_IN | CONSENT
+    source_id: int
+    user_id: int
+    endpoints: oauth.Endpoints
+    client_id: str
+    started: float
+    request: oauth.AuthRequest | None = field(default=None, repr=False)
+
+
+_lock = threading.Lock()
+_pending: dict[str, _Pending] = {}
+_outcomes: dict[tuple[int, int], str] = {}  # (user id, source id) → the provider's refusal
+
+
+def redirect_uri(request: Request) -> str:
+    """Where the provider sends the browser back to: register it in the app registration."""
+    return f"{request.base_url}{CALLBACK_PATH}"
+
+
+def _keep(state: str, pending: _Pending) -> None:
+    now = time.monotonic()
+    with _lock:
+        for key in [k for k, p in _pending.items() if now - p.started > PENDING_SECONDS]:
+            del _pending[key]
+        _pending[state] = pending
+
+
+def _take(state: str, user_id: int) -> _Pending | None:
+    with _lock:
+        pending = _pending.get(state)
+        if pending is None or pending.user_id != user_id:
+            return None
+        del _pending[state]
+    if time.monotonic() - pending.started > PENDING_SECONDS:
+        return None
+    return pending
+
+
+def _refused(user_id: int, source_id: int, problem: str) -> None:
+    with _lock:
+        _outcomes[(user_id, source_id)] = problem
+
+
+def take_outcome(user_id: int, source_id: int) -> str | None:
+    """The provider's refusal of this user's last sign-in to the source, once."""
+    with _lock:
+        return _outcomes.pop((user_id, source_id), None)
+
+
+def endpoints(src: Source) -> oauth.Endpoints | None:
+    """The source's authorization server; None for password sign-in or a tenant that is not a
+    tenant ID or domain (configure does not check its form)."""
+    if src.provider not in presets.PRESETS:  # the central import address
+        return None
+    try:
+        return runner.endpoints_for(src)
+    except ValueError:
+        return None
+
+
+def provider_origin(src: Source) -> str | None:
+    """scheme://host[:port] of the source's sign-in page (the edit page lets forms go there)."""
+    ep = endpoints(src)
+    if ep is None:
+        return None
+    parts = urlsplit(ep.authorize)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _ready(src: Source, auth: str) -> tuple[oauth.Endpoints, str] | str:
+    """(endpoints, client id) to sign *src* in with *auth*, or why that cannot be done."""
+    if src.auth != auth:
+        if auth == presets.OAUTH:
+            return (
+                "an app-only source needs no sign-in: an administrator of the tenant consents once"
+                if src.auth == presets.APP
+                else "this source signs in with a password"
+            )
+        return "admin consent is for app-only Microsoft 365 sources"
+    ep = endpoints(src)
+    if ep is None:
+        return "the tenant is not a directory (tenant) ID or domain; correct it and save"
+    if auth == presets.APP and ep.admin_consent is None:
+        return f"{ep.service} has no admin consent"
+    if not src.client_id:
+        return "give the client (application) ID first and save"
+    return ep, src.client_id
+
+
+@router.post("/sources/{source_id}/authenticate")
+def authenticate(request: Request, page: PageUser, source_id: int) -> Response:
+    with context(request).app.db.session() as s:
+        src = page.access.source(s, source_id)
+        page.access.require_admin()
+        ready = _ready(src, presets.OAUTH)
+        if isinstance(ready, str):
+            _refused(page.access.user_id, src.id, sentence(ready))
+            return redirect(f"/sources/{src.id}#credentials")
+        scopes, login_hint = runner.scopes_for(src), src.username
+    ep, client_id = ready
+    auth = oauth.authorization_request(
+        ep, client_id, scopes, redirect_uri(request), login_hint=login_hint
+    )
+    _keep(
+        auth.state,
+        _Pending(SIGN_IN, source_id, page.access.user_id, ep, client_id, time.monotonic(), auth),
+    )
+    return RedirectResponse(auth.url, status_code=303)
+
+
+@router.get("/sources/{source_id}/consent")
+def admin_consent(request: Request, page: PageUser, source_id: int) -> Response:
+    with context(request).app.db.session() as s:
+        src = page.access.source(s, source_id)
+        page.access.require_admin()
+        ready = _ready(src, presets.APP)
+        if isinstance(ready, str):
+            _refused(page.access.user_id, src.id, sentence(ready))
+            return redirect(f"/sources/{src.id}#credentials")
+        scope = runner.scopes_for(src)[0]
+    ep, client_id = ready
+    state = secrets.token_urlsafe(24)
+    url = oauth.admin_consent_url(ep, client_id, redirect_uri(request), state=state, scope=scope)
+    _keep(state, _Pending(CONSENT, source_id, page.access.user_id, ep, client_id, time.monotonic()))
+    return RedirectResponse(url, status_code=303)
+
+
+@router.get("/oauth/callback")
+def callback(request: Request, page: PageUser) -> Response:
+    query = dict(request.query_params)
+    pending = _take(query.get("state", ""), page.access.user_id)
+    if pending is None:
+        return render(
+            request,
+            "error.html",
+            page,
+            status_code=400,
+            message="This answer from the sign-in page does not belong to a sign-in you started"
+            " here in the last ten minutes. Start it again from the source's page.",
+        )
+    app = context(request).app
+    with app.db.session() as s:
+        src = page.access.source(s, pending.source_id)
+        client_secret = app.secrets.decrypt(src.client_secret) if src.client_secret else None
+    back = f"/sources/{pending.source_id}"
+    if pending.kind == CONSENT:
+        if "error" in query:
+            words = query.get("error_description") or query["error"]
+            _refused(
+                page.access.user_id, pending.source_id, sentence(f"consent not given: {words}")
+            )
+            return redirect(back + "#credentials")
+        tenant = query.get("tenant") or "the tenant"
+        return redirect(back, flash=f"Consent given for {tenant}. Check the connection now.")
+    assert pending.request is not None
+    try:
+        code = oauth.parse_callback(query, pending.request)
+        token = oauth.exchange_code(
+            pending.endpoints, pending.client_id, client_secret, code, pending.request
+        )
+    except ConnectorError as exc:  # OAuthFailed, or the token endpoint could not be reached
+        _refused(page.access.user_id, pending.source_id, sentence(exc))
+        return redirect(back + "#credentials")
+    runner.store_token(app, pending.source_id, token)
+    flash = "Signed in."
+    if token.refresh_token is None:
+        flash += (
+            " The provider gave no refresh token, so the sign-in lasts about an hour; allow"
+            " offline access for the app."
+        )
+    return redirect(back, flash=flash)
