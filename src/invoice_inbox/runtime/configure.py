@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.auth import oauth as oauth_endpoints
 from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
@@ -265,6 +266,11 @@ def _validate(
             c.fail("client_secret", "give the app registration's client secret")
         if auth == presets.APP and not out["tenant_id"]:
             c.fail("tenant_id", "give the directory (tenant) ID or domain")
+        elif out["tenant_id"]:
+            try:
+                oauth_endpoints.microsoft(out["tenant_id"])
+            except ValueError:
+                c.fail("tenant_id", "give a tenant ID (a GUID) or a domain like contoso.com")
     out["secret_expires"] = _date(c, "secret_expires", v.get("secret_expires"))
 
     # folders and what to import

@@ -24,16 +24,9 @@ from invoice_inbox.runtime.status_http import HealthCheck, Status
 from invoice_inbox.web import api, pages
 from invoice_inbox.web.context import WebContext, fetch_in_background
 from invoice_inbox.web.security import NeedsSignIn
-from invoice_inbox.web.templating import render
+from invoice_inbox.web.templating import CSP, render
 
 STATIC = Path(__file__).with_name("static")
-
-# Scripts only from this site (htmx is served from /static); PDFs may be framed by our pages.
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data:; object-src 'self'; frame-src 'self'; frame-ancestors 'self'; "
-    "base-uri 'none'; form-action 'self'"
-)
 
 
 def _is_api(request: Request) -> bool:

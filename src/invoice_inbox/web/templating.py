@@ -23,6 +23,13 @@ from invoice_inbox.web.security import Page
 TEMPLATES = Path(__file__).with_name("templates")
 FLASH_COOKIE = "ii_flash"
 
+# Scripts only from this site (htmx is served from /static); PDFs may be framed by our pages.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'self'; frame-src 'self'; frame-ancestors 'self'; "
+    "base-uri 'none'; form-action 'self'"
+)
+
 templates = Jinja2Templates(directory=str(TEMPLATES))
 
 

@@ -47,7 +47,7 @@ from invoice_inbox.web.access import Access
 from invoice_inbox.web.pages import source_form, source_oauth
 from invoice_inbox.web.pages.source_form import Read, sentence
 from invoice_inbox.web.security import Page, PageUser, context
-from invoice_inbox.web.templating import redirect, render
+from invoice_inbox.web.templating import CSP, redirect, render
 
 router = APIRouter()
 router.include_router(source_oauth.router)
@@ -371,8 +371,6 @@ def _form_page(
     origin = source_oauth.provider_origin(src) if src is not None else None
     if origin and page.access.is_admin:
         # the Authenticate form is answered with a redirect to the provider's sign-in page
-        from invoice_inbox.web.app import CSP  # here: web.app imports this module
-
         response.headers["Content-Security-Policy"] = CSP.replace(
             "form-action 'self'", f"form-action 'self' {origin}"
         )
