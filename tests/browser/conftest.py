@@ -129,9 +129,12 @@ def page(chromium: object) -> Iterator[object]:
         context.close()
 
 
-def shot(page: object, name: str) -> Path:
-    """Save a full-page screenshot of the current screen as a test artifact."""
+def shot(target: object, name: str) -> Path:
+    """Save a screenshot as a test artifact: of the whole page, or of one element (a locator)."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    if hasattr(target, "goto"):  # a page
+        target.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+    else:
+        target.screenshot(path=str(path))  # type: ignore[attr-defined]
     return path

@@ -91,6 +91,7 @@ def test_from_setup_to_the_invoice_in_the_queue(
     page.select_option("#move_imported_to", "Imported")
     page.select_option("#move_not_imported_to", "Not imported")
     shot(page, "06-folders-loaded")
+    shot(page.locator("#folder-settings"), "06-folder-settings")
     page.click("#save-source")
     page.wait_for_load_state()
     assert page.locator("#form-errors").count() == 0
