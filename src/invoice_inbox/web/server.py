@@ -35,6 +35,7 @@ class WebServer:
             self._sock.close()
             raise
         self._sock.listen(128)
+        self._port = int(self._sock.getsockname()[1])
         self._server = uvicorn.Server(
             uvicorn.Config(
                 asgi,
@@ -49,7 +50,7 @@ class WebServer:
 
     @property
     def port(self) -> int:
-        return int(self._sock.getsockname()[1])
+        return self._port
 
     @property
     def url(self) -> str:
