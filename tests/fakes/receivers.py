@@ -61,19 +61,36 @@ class SmtpSink:
         return self._handler.mails
 
 
+@dataclass
+class HttpRequest:
+    """One POST as received: its headers and its body bytes, untouched."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 class WebhookReceiver:
-    """An HTTP server on 127.0.0.1 that keeps every JSON body POSTed to it; answers *status*."""
+    """An HTTP server on 127.0.0.1 that keeps every JSON body POSTed to it (``bodies``) and every
+    request as received (``requests``); answers *status*, or first the statuses of ``answer``."""
 
     def __init__(self, status: int = 204) -> None:
         self.bodies: list[dict[str, Any]] = []
+        self.requests: list[HttpRequest] = []
         self.status = status
+        self._next: list[int] = []
+        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
-                receiver.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(receiver.status)
+                raw = self.rfile.read(length)
+                with receiver._lock:
+                    receiver.requests.append(HttpRequest(self.path, dict(self.headers), raw))
+                    receiver.bodies.append(json.loads(raw))
+                    status = receiver._next.pop(0) if receiver._next else receiver.status
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -82,6 +99,11 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def answer(self, *statuses: int) -> None:
+        """Answer the next requests with these statuses, in order; then *status* again."""
+        with self._lock:
+            self._next.extend(statuses)
 
     def __enter__(self) -> WebhookReceiver:
         self._thread.start()

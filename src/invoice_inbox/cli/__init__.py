@@ -19,6 +19,7 @@ from invoice_inbox.cli import (  # noqa: F401
     serve,
     signin,
     sources,
+    users,
 )
 from invoice_inbox.cli.base import app, err
 

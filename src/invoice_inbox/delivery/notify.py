@@ -1,5 +1,8 @@
 """Deliver notifications: by e-mail through an SMTP relay and as a JSON POST to a webhook.
 
+The e-mail goes to everyone with access to the company (its users and all admins) and to the
+company's extra notify addresses.
+
 Notifications are an outbox (``store.notifications``): whoever creates one only writes a row;
 ``deliver_due`` sends what is due, records each channel's result, and retries a failed channel
 with exponential backoff until it gives up after ``MAX_ATTEMPTS``. A channel that is not
@@ -17,11 +20,20 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import httpx
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store import notifications
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import Company, Notification, Source, utcnow
+from invoice_inbox.store.models import (
+    Company,
+    Notification,
+    Role,
+    Source,
+    User,
+    user_company,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -159,5 +171,18 @@ def _names(s: Session, n: Notification) -> tuple[str, str | None]:
 
 
 def _recipients(s: Session, n: Notification) -> list[str]:
+    """Everyone with access to the company: its active users and every active admin, then the
+    company's extra addresses (``company set --notify``); each address once."""
     company = s.get(Company, n.company_id)
-    return list(company.notify_emails or []) if company else []
+    if company is None:
+        return []
+    members = select(user_company.c.user_id).where(user_company.c.company_id == company.id)
+    people = s.scalars(
+        select(User.email)
+        .where(User.active.is_(True), or_(User.role == Role.ADMIN, User.id.in_(members)))
+        .order_by(User.email)
+    )
+    found: dict[str, str] = {}
+    for address in [*people, *(company.notify_emails or [])]:
+        found.setdefault(address.strip().lower(), address.strip())
+    return list(found.values())

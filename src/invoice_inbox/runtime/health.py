@@ -6,6 +6,9 @@
 - Any other failure is counted. The first one shows on the source as "connection lost" with the
   server's words; after ``max_failures`` failed runs in a row the source is switched off and its
   company is notified. Switching it on again (``source activate``) resets the count.
+
+Each notification comes with a webhook event (``source.needs_attention``,
+``source.deactivated``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import datetime
 from invoice_inbox.auth.oauth import ConsentMissing
 from invoice_inbox.errors import ConnectorError, LoginFailed
 from invoice_inbox.runtime.context import App
-from invoice_inbox.store import notifications, sources
+from invoice_inbox.store import events, notifications, sources
 from invoice_inbox.store.models import AuthState, Source, utcnow
 
 DEACTIVATED = "source_deactivated"
@@ -57,6 +60,7 @@ def record_failure(
                     _attention_body(src, exc),
                     now=now,
                 )
+                events.source_changed(s, events.SOURCE_NEEDS_ATTENTION, src, str(exc), now=now)
                 return Outcome(src.failures, transient=False, needs_attention=True)
         src.failures += 1
         src.last_error = str(exc)
@@ -77,6 +81,7 @@ def record_failure(
             _deactivated_body(src, exc),
             now=now,
         )
+        events.source_changed(s, events.SOURCE_DEACTIVATED, src, src.inactive_reason, now=now)
         return Outcome(src.failures, transient=exc.transient, deactivated=True)
 
 

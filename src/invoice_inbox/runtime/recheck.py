@@ -3,8 +3,9 @@
 When a source's allowed senders or import rules change, its ledger rows decided "not imported"
 are decided again from their raw bytes in the blob store, oldest first, a batch at a time. A row
 that now qualifies is imported exactly once: one transaction per batch gives it its new decision
-and its documents, marked against the queue as a fetch marks them. Rows still not imported are
-left as they were. The run holds the source's lease, so it never overlaps a fetch.
+and its documents (with their ``document.created`` events), marked against the queue as a fetch
+marks them. Rows still not imported are left as they were. The run holds the source's lease, so
+it never overlaps a fetch.
 
 After each commit the newly imported mail is filed on the server where imported mail goes, best
 effort: a mail that cannot be moved is reported in ``filing_errors`` and its documents stay
@@ -30,7 +31,7 @@ from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
-from invoice_inbox.store import runs, sources
+from invoice_inbox.store import events, runs, sources
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
 
@@ -171,6 +172,7 @@ def _batch(
         for row in rows:
             summary.imported += 1
             summary.documents_created += originals.mark(row)
+            events.documents_created(s, row, company=plan.company, source=plan.name)
             if files:
                 move = _refile(row, plan)
                 if move is not None:

@@ -2,10 +2,10 @@
 
 Threads, each with one job: the scheduler (due and woken sources on a worker pool), one IDLE
 watcher per folder of each instant source (a wake-up only: the run reads from the stored
-cursor), the notifier (delivers the notifications outbox), the SMTP receiver for the central
-import addresses, and the HTTP server (the web admin, the API, ``/metrics``, ``/healthz``: built by
-the caller from the app and the scheduler, since the web layer sits above this one). ``stop``
-ends them all;
+cursor), the notifier (delivers the notifications outbox), the webhooks (fans the event outbox
+out to subscriptions and delivers it), the SMTP receiver for the central import addresses, and
+the HTTP server (the web admin, the API, ``/metrics``, ``/healthz``: built by the caller from the
+app and the scheduler, since the web layer sits above this one). ``stop`` ends them all;
 running syncs stop at their next batch boundary, so nothing is half-done.
 """
 
@@ -22,6 +22,7 @@ from sqlalchemy import select
 
 from invoice_inbox.connectors.idle import IdleWaiter
 from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
+from invoice_inbox.delivery import webhooks
 from invoice_inbox.delivery.notify import Channels, deliver_due
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
@@ -51,6 +52,7 @@ class ServiceConfig:
     smtp: InboundSettings | None = None  # None: no central import addresses
     channels: Channels = field(default_factory=Channels)
     notify_every: float = 30.0
+    webhook_every: float = 5.0  # how often new events are fanned out and due deliveries sent
     watch_refresh: float = 30.0  # how often instant sources are looked up again
     idle_reissue: float = 540.0
     idle_check: float = 30.0
@@ -87,6 +89,7 @@ class Service:
         self._spawn("scheduler", self._schedule)
         self._spawn("watchers", self._watch)
         self._spawn("notifier", self._notify)
+        self._spawn("webhooks", self._webhooks)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -123,6 +126,15 @@ class Service:
             except Exception:
                 log.exception("delivering notifications failed")
             self.stop_event.wait(self.config.notify_every)
+
+    def _webhooks(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                webhooks.dispatch(self.app.db)
+                webhooks.deliver_due(self.app.db, self.app.secrets, stop=self.stop_event)
+            except Exception:
+                log.exception("delivering webhooks failed")
+            self.stop_event.wait(self.config.webhook_every)
 
     def _watch(self) -> None:
         while not self.stop_event.is_set():

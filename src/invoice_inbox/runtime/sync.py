@@ -10,8 +10,8 @@ committed):
    did not file are filed now.
 3. UID SEARCH past the cursor; uids the ledger knows are skipped.
 4. Per batch: read raw (BODY.PEEK[]) → decide → write blobs (fsync) → one transaction with the
-   ledger rows, documents, folder cursor and run counters → file on the server (\\Seen, move) →
-   mark the rows disposed.
+   ledger rows, documents and their outbox events, folder cursor and run counters → file on the
+   server (\\Seen, move) → mark the rows disposed.
 
 Token connectors (Graph, Gmail API) differ only in how new messages are found: rows a cut-off
 run committed but did not file are filed first, then ``changes`` lists the ids since the stored
@@ -39,7 +39,7 @@ from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.logs import log_context
-from invoice_inbox.store import ledger, runs
+from invoice_inbox.store import events, ledger, runs
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
 from invoice_inbox.store.models import (
@@ -82,6 +82,7 @@ class SourcePlan:
     id: int
     name: str
     company_id: int
+    company: str  # the company's name (for the events the run writes)
     folders: tuple[str, ...]
     move_imported_to: str | None
     move_not_imported_to: str | None
@@ -96,6 +97,7 @@ class SourcePlan:
             id=src.id,
             name=src.name,
             company_id=src.company_id,
+            company=src.company.name,
             folders=tuple(src.folders or ["INBOX"]),
             move_imported_to=src.move_imported_to,
             move_not_imported_to=src.move_not_imported_to,
@@ -420,7 +422,8 @@ class FolderSync:
     def _commit(
         self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[_Item]
     ) -> None:
-        """One transaction: ledger rows, documents, the folder cursor and the run counters."""
+        """One transaction: ledger rows, documents, their ``document.created`` events, the folder
+        cursor and the run counters."""
         with self.app.db.session() as s:
             rows = [self._row(it, validity) for it in items]
             originals = QueueOriginals.for_rows(s, self.plan.company_id, rows)
@@ -436,6 +439,7 @@ class FolderSync:
                     row.duplicate_of_id = first[it.sha256]
                 it.row_id = row.id
                 self.summary.count(it.verdict, originals.mark(row))
+                events.documents_created(s, row, company=self.plan.company, source=self.plan.name)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
                 st = ledger.folder_state(s, self.plan.id, self.folder)
                 st.uidvalidity = validity

@@ -1,0 +1,432 @@
+"""Webhooks: a company's subscriptions, and the delivery of outbox events to them, signed.
+
+``dispatch`` turns new outbox events (``store.events``) into one delivery per active subscription
+of the event's company that asked for its kind. ``deliver_due`` POSTs each due delivery and keeps
+the log: a 2xx answer delivers it; any other answer, a redirect or a network error is a failed
+attempt, retried after 30 s, 1 min, 2 min, ... (at most 1 h apart) until 24 hours after the
+delivery was made; then it is marked failed. A delivery is sent at least once: a receiver may get
+one twice (a crash right after sending) and should skip a ``X-Invoice-Inbox-Delivery`` it knows.
+
+What a receiver gets::
+
+    POST <url>
+    Content-Type: application/json
+    User-Agent: invoice-inbox/<version>
+    X-Invoice-Inbox-Event: document.created
+    X-Invoice-Inbox-Delivery: 812
+    X-Invoice-Inbox-Timestamp: 1767225600
+    X-Invoice-Inbox-Signature: v1=5257a869...
+
+    {"id": 97, "type": "document.created", "created_at": "...", "company": "ACME", "data": {...}}
+
+The signature is the hex HMAC-SHA256, keyed with the subscription's signing secret (shown once
+when the subscription is made), of the timestamp, a dot, and the body exactly as received:
+``hmac(secret, f"{timestamp}.{body}")``. A receiver recomputes it over the raw body (before any
+JSON parsing), compares in constant time, and rejects timestamps more than 5 minutes old, so a
+recorded request cannot be replayed later. ``verify`` does all three.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import secrets as random_secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+import invoice_inbox
+from invoice_inbox.auth.secrets import SecretBox, SecretError
+from invoice_inbox.store import events
+from invoice_inbox.store.db import Database
+from invoice_inbox.store.models import Company, Event, Webhook, WebhookDelivery, utcnow
+
+log = logging.getLogger(__name__)
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+GIVE_UP_AFTER = timedelta(hours=24)
+CLAIM = timedelta(minutes=2)  # a delivery being sent is not picked up by another worker meanwhile
+TIMEOUT = 10.0
+TOLERANCE = 300  # seconds: how old a signed timestamp may be (``verify``)
+SIGNATURE_VERSION = "v1"
+
+
+class WebhookProblem(ValueError):
+    """A mistake in a subscription (its URL, its events), in one plain sentence."""
+
+
+# -- signing -----------------------------------------------------------------------------------
+
+
+def signature(secret: str, timestamp: int | str, body: bytes) -> str:
+    """The ``X-Invoice-Inbox-Signature`` value for *body* sent at *timestamp*."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
+
+
+def verify(
+    secret: str,
+    timestamp: str,
+    body: bytes,
+    header: str,
+    *,
+    tolerance: int = TOLERANCE,
+    now: float | None = None,
+) -> bool:
+    """What a receiver checks: the signature *header* matches *body* and *timestamp* (the raw
+    header values), and the timestamp is at most *tolerance* seconds away from *now*."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - sent) > tolerance:
+        return False
+    expected = signature(secret, sent, body).encode()
+    return any(hmac.compare_digest(expected, part.strip().encode()) for part in header.split(","))
+
+
+def new_secret() -> str:
+    return "whsec_" + random_secrets.token_urlsafe(32)
+
+
+# -- subscriptions -----------------------------------------------------------------------------
+
+
+def check_url(url: str) -> str:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookProblem("the URL must start with http:// or https:// and name a host")
+    if parts.username or parts.password:
+        raise WebhookProblem("the URL must not contain a user name or password")
+    return url
+
+
+def check_events(kinds: list[str]) -> list[str]:
+    unknown = [k for k in kinds if k not in events.KINDS]
+    if unknown:
+        raise WebhookProblem(f"unknown event {unknown[0]!r}; choose from {', '.join(events.KINDS)}")
+    if not kinds:
+        raise WebhookProblem("choose at least one event")
+    return [k for k in events.KINDS if k in kinds]  # a fixed order, no repeats
+
+
+def create(
+    s: Session,
+    box: SecretBox,
+    company: Company,
+    url: str,
+    kinds: list[str],
+    *,
+    description: str = "",
+    active: bool = True,
+) -> tuple[Webhook, str]:
+    """A new subscription: (its row, its signing secret, which is shown this once)."""
+    secret = new_secret()
+    hook = Webhook(
+        company_id=company.id,
+        url=check_url(url),
+        events=check_events(kinds),
+        secret=box.encrypt(secret),
+        description=description.strip(),
+        active=active,
+    )
+    s.add(hook)
+    s.flush()
+    return hook, secret
+
+
+def change(
+    hook: Webhook,
+    *,
+    url: str | None = None,
+    kinds: list[str] | None = None,
+    description: str | None = None,
+    active: bool | None = None,
+) -> None:
+    """Change what is given; nothing is changed when any of it is wrong."""
+    url = check_url(url) if url is not None else None
+    kinds = check_events(kinds) if kinds is not None else None
+    if url is not None:
+        hook.url = url
+    if kinds is not None:
+        hook.events = kinds
+    if description is not None:
+        hook.description = description.strip()
+    if active is not None:
+        hook.active = active
+
+
+def of_companies(s: Session, company_ids: set[int] | None) -> list[Webhook]:
+    """Subscriptions by company name, then id; *company_ids* None: every company's."""
+    q = select(Webhook).join(Company, Webhook.company_id == Company.id)
+    if company_ids is not None:
+        q = q.where(Webhook.company_id.in_(company_ids))
+    return list(s.scalars(q.order_by(Company.name, Webhook.id)))
+
+
+def deliveries(s: Session, webhook_id: int, limit: int = 100) -> list[WebhookDelivery]:
+    """The delivery log of a subscription, newest first."""
+    return list(
+        s.scalars(
+            select(WebhookDelivery)
+            .where(WebhookDelivery.webhook_id == webhook_id)
+            .order_by(WebhookDelivery.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def ping(db: Database, webhook_id: int, *, now: datetime | None = None) -> int:
+    """Queue a ``webhook.test`` event for this one subscription (active or not); returns the
+    delivery's id. It goes out with the next ``deliver_due``."""
+    now = now or utcnow()
+    with db.session() as s:
+        hook = s.get(Webhook, webhook_id)
+        if hook is None:
+            raise WebhookProblem(f"there is no webhook {webhook_id}")
+        event = events.emit(
+            s,
+            hook.company_id,
+            events.WEBHOOK_TEST,
+            {
+                "event": events.WEBHOOK_TEST,
+                "webhook": {"id": hook.id, "url": hook.url},
+                "message": "This is a test event from invoice-inbox.",
+            },
+            now=now,
+            dispatched=True,  # for this subscription only, never fanned out
+        )
+        s.flush()
+        delivery = _delivery(hook.id, event.id, now)
+        s.add(delivery)
+        s.flush()
+        return delivery.id
+
+
+# -- the outbox --------------------------------------------------------------------------------
+
+
+def _delivery(webhook_id: int, event_id: int, now: datetime) -> WebhookDelivery:
+    return WebhookDelivery(
+        webhook_id=webhook_id,
+        event_id=event_id,
+        state=PENDING,
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def dispatch(db: Database, *, now: datetime | None = None, limit: int = 500) -> int:
+    """One delivery per new event and subscription that wants it; the events are marked
+    dispatched in the same transaction. Returns how many deliveries were made."""
+    now = now or utcnow()
+    made = 0
+    with db.session() as s:
+        new = list(
+            s.scalars(
+                select(Event)
+                .where(Event.dispatched.is_(False))
+                .order_by(Event.id)
+                .limit(limit)
+                .with_for_update(skip_locked=True)  # PostgreSQL: workers take different events
+            )
+        )
+        if not new:
+            return 0
+        hooks: dict[int, list[Webhook]] = {}
+        for hook in s.scalars(
+            select(Webhook).where(
+                Webhook.active.is_(True), Webhook.company_id.in_({e.company_id for e in new})
+            )
+        ):
+            hooks.setdefault(hook.company_id, []).append(hook)
+        for event in new:
+            for hook in hooks.get(event.company_id, []):
+                if event.kind in (hook.events or []):
+                    s.add(_delivery(hook.id, event.id, now))
+                    made += 1
+            event.dispatched = True
+    return made
+
+
+@dataclass(frozen=True)
+class _Request:
+    delivery_id: int
+    url: str
+    kind: str
+    body: bytes
+    secret: str | None  # None: it could not be decrypted
+    deadline: datetime
+
+
+def _body(event: Event, company: str) -> bytes:
+    document = {
+        "id": event.id,
+        "type": event.kind,
+        "created_at": event.created_at.isoformat(),
+        "company": company,
+        "data": event.payload,
+    }
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _due_ids(db: Database, now: datetime, limit: int) -> list[int]:
+    with db.session() as s:
+        return list(
+            s.scalars(
+                select(WebhookDelivery.id)
+                .join(Webhook, WebhookDelivery.webhook_id == Webhook.id)
+                .join(Event, WebhookDelivery.event_id == Event.id)
+                .where(
+                    WebhookDelivery.state == PENDING,
+                    WebhookDelivery.next_attempt_at <= now,
+                    or_(Webhook.active.is_(True), Event.kind == events.WEBHOOK_TEST),
+                )
+                .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
+                .limit(limit)
+            )
+        )
+
+
+def _claim(db: Database, box: SecretBox, delivery_id: int, now: datetime) -> _Request | None:
+    """Take the delivery for sending (None: another worker has it, or it is no longer due)."""
+    with db.session() as s:
+        taken = s.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.state == PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + CLAIM)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        row = s.get(WebhookDelivery, delivery_id)
+        assert row is not None
+        hook = s.get(Webhook, row.webhook_id)
+        assert hook is not None
+        try:
+            secret: str | None = box.decrypt(hook.secret)
+        except SecretError:
+            secret = None
+        return _Request(
+            delivery_id=row.id,
+            url=hook.url,
+            kind=row.event.kind,
+            body=_body(row.event, hook.company.name),
+            secret=secret,
+            deadline=row.created_at + GIVE_UP_AFTER,
+        )
+
+
+def _send(client: httpx.Client, req: _Request) -> tuple[int | None, str | None]:
+    """POST one delivery: (the HTTP status or None, an error sentence or None if delivered)."""
+    if req.secret is None:
+        return None, "the signing secret cannot be decrypted: the secret key has changed"
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"invoice-inbox/{invoice_inbox.__version__}",
+        "X-Invoice-Inbox-Event": req.kind,
+        "X-Invoice-Inbox-Delivery": str(req.delivery_id),
+        "X-Invoice-Inbox-Timestamp": str(timestamp),
+        "X-Invoice-Inbox-Signature": signature(req.secret, timestamp, req.body),
+    }
+    try:
+        r = client.post(req.url, content=req.body, headers=headers)
+    except httpx.HTTPError as exc:
+        return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if r.is_success:
+        return r.status_code, None
+    if r.is_redirect:
+        return r.status_code, f"answered {r.status_code} (redirects are not followed)"
+    text = " ".join(r.text.split())[:200]
+    return r.status_code, f"answered {r.status_code}" + (f": {text}" if text else "")
+
+
+def _record(
+    db: Database, req: _Request, status: int | None, error: str | None, now: datetime
+) -> bool:
+    with db.session() as s:
+        row = s.get(WebhookDelivery, req.delivery_id)
+        if row is None:  # its subscription was deleted meanwhile
+            return False
+        row.attempts += 1
+        row.last_status, row.last_error = status, error
+        if error is None:
+            row.state, row.delivered_at, row.next_attempt_at = DELIVERED, now, None
+            return True
+        if now >= req.deadline:
+            row.state, row.next_attempt_at = FAILED, None
+            log.warning(
+                "webhook delivery %d given up after %d attempts: %s",
+                row.id,
+                row.attempts,
+                error,
+            )
+            return False
+        wait = min(RETRY_CAP, RETRY_BASE * 2 ** (row.attempts - 1))
+        row.next_attempt_at = min(now + wait, req.deadline)  # one last try at the deadline
+        log.info("webhook delivery %d failed (attempt %d): %s", row.id, row.attempts, error)
+        return False
+
+
+def deliver_due(
+    db: Database,
+    box: SecretBox,
+    *,
+    now: datetime | None = None,
+    client: httpx.Client | None = None,
+    limit: int = 100,
+    stop: threading.Event | None = None,
+) -> int:
+    """Send every due delivery (oldest first, one at a time); returns how many were delivered.
+
+    Deliveries of a switched-off subscription wait (a test event is sent all the same)."""
+    now = now or utcnow()
+    own = client is None
+    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    delivered = 0
+    try:
+        for delivery_id in _due_ids(db, now, limit):
+            if stop is not None and stop.is_set():
+                break
+            req = _claim(db, box, delivery_id, now)
+            if req is None:
+                continue
+            status, error = _send(http, req)
+            delivered += _record(db, req, status, error, now)
+    finally:
+        if own:
+            http.close()
+    return delivered
+
+
+def view(row: WebhookDelivery) -> dict[str, Any]:
+    """A delivery as the log shows it (screens and API)."""
+    return {
+        "id": row.id,
+        "event_id": row.event_id,
+        "event": row.event.kind,
+        "state": row.state,
+        "attempts": row.attempts,
+        "last_status": row.last_status,
+        "last_error": row.last_error,
+        "created_at": row.created_at,
+        "next_attempt_at": row.next_attempt_at if row.state == PENDING else None,
+        "delivered_at": row.delivered_at,
+    }

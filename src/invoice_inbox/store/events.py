@@ -1,0 +1,111 @@
+"""The event outbox: what happened (a document joined the queue, a source needs someone), written
+in the caller's transaction, so an event exists exactly when what it announces was committed.
+
+``delivery.webhooks`` fans the events out to the company's webhook subscriptions later; writing
+one is a single INSERT, with no look-up of who subscribes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from invoice_inbox.store.models import Document, Event, Message, Source, utcnow
+
+DOCUMENT_CREATED = "document.created"
+SOURCE_DEACTIVATED = "source.deactivated"
+SOURCE_NEEDS_ATTENTION = "source.needs_attention"
+WEBHOOK_TEST = "webhook.test"  # sent to one subscription on request, never fanned out
+
+# what a webhook can subscribe to, with the words the screens use
+KINDS: dict[str, str] = {
+    DOCUMENT_CREATED: "a document joined the queue",
+    SOURCE_DEACTIVATED: "a source was switched off after failing again and again",
+    SOURCE_NEEDS_ATTENTION: "a source cannot sign in and waits for someone to fix it",
+}
+
+
+def emit(
+    s: Session,
+    company_id: int,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    dispatched: bool = False,
+) -> Event:
+    """Add an event to the outbox in the caller's transaction."""
+    event = Event(
+        company_id=company_id,
+        kind=kind,
+        payload=payload,
+        created_at=now or utcnow(),
+        dispatched=dispatched,
+    )
+    s.add(event)
+    return event
+
+
+def document_payload(doc: Document, row: Message, *, company: str, source: str) -> dict[str, Any]:
+    """The ``document.created`` payload of a flushed document and the message it came in."""
+    return {
+        "event": DOCUMENT_CREATED,
+        "document": {
+            "id": doc.id,
+            "company": company,
+            "source": source,
+            "filename": doc.filename,
+            "media_type": doc.media_type,
+            "size": doc.size,
+            "sha256": doc.sha256,
+            "kind": doc.kind,
+            "einvoice": doc.einvoice,
+            "duplicate_of": doc.duplicate_of_id,
+            "duplicate_kind": doc.duplicate_kind,
+            "received_at": row.received_at.isoformat(),
+            "sender": row.sender,
+            "subject": row.subject,
+            "download_url": f"/api/v1/documents/{doc.id}/file",
+        },
+    }
+
+
+def documents_created(s: Session, row: Message, *, company: str, source: str) -> int:
+    """One ``document.created`` event per document of *row* that joined the queue.
+
+    Call it after the documents are flushed (they need their ids) and marked against the queue
+    (``QueueOriginals.mark``): exact repeats of a queued document are not queued again, so they
+    announce nothing; probable repeats are queued and say so in ``duplicate_kind``."""
+    emitted = 0
+    for doc in row.documents:
+        if doc.duplicate_kind == "exact":
+            continue
+        emit(
+            s,
+            doc.company_id,
+            DOCUMENT_CREATED,
+            document_payload(doc, row, company=company, source=source),
+        )
+        emitted += 1
+    return emitted
+
+
+def source_changed(s: Session, kind: str, src: Source, reason: str, *, now: datetime) -> Event:
+    """A ``source.deactivated`` or ``source.needs_attention`` event: the source, why, and when."""
+    payload = {
+        "event": kind,
+        "source": {
+            "id": src.id,
+            "name": src.name,
+            "company": src.company.name,
+            "protocol": src.protocol,
+            "active": src.active,
+            "auth_state": src.auth_state,
+            "failures": src.failures,
+        },
+        "reason": reason,
+        "time": now.isoformat(),
+    }
+    return emit(s, src.company_id, kind, payload, now=now)
