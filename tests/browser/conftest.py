@@ -101,8 +101,10 @@ def served(tmp_path: Path) -> Iterator[Served]:
             proc.kill()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
+    """Chromium for one test module: Playwright's sync API keeps an asyncio loop running in
+    this thread while it is open, which later tests calling ``asyncio.run`` must not meet."""
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} not found; install it with `apt-get install chromium`"
         if _under_ci():
