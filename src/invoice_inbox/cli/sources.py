@@ -27,20 +27,11 @@ from invoice_inbox.cli.rules import rule_json
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.pipeline.senders import normalize_pattern
-from invoice_inbox.runtime import health, runner, schedules
+from invoice_inbox.runtime import configure, health, runner, schedules
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import AuthState, Source
 
-
-def source_warnings(src: Source) -> list[str]:
-    """What a person should know about a source before it stops working."""
-    found = []
-    if src.provider == "microsoft365" and src.auth == presets.PASSWORD:
-        found.append(presets.MICROSOFT_PASSWORD_WARNING)
-    expiry = secret_expiry_warning(src.secret_expires, date.today())
-    if expiry:
-        found.append(expiry.replace("NAME", src.name))
-    return found + health.warnings(src)
+source_warnings = configure.warnings  # what a person should know before a source stops working
 
 
 def _schedule(text: str) -> str:
