@@ -33,11 +33,11 @@ def _counts(s: Session, access: Access, ids: Sequence[int]) -> dict[int, Company
     sources_q = access.limit_sources(
         select(Source.company_id, func.count()).where(Source.company_id.in_(ids))
     ).group_by(Source.company_id)
-    sources = dict(s.execute(sources_q).tuples().all())
+    sources = {cid: n for cid, n in s.execute(sources_q)}
     docs_q = select(Document.company_id, func.count()).where(Document.company_id.in_(ids))
-    documents = dict(s.execute(docs_q.group_by(Document.company_id)).tuples().all())
+    documents = {cid: n for cid, n in s.execute(docs_q.group_by(Document.company_id))}
     new_q = docs_q.where(Document.processed_at.is_(None)).group_by(Document.company_id)
-    new = dict(s.execute(new_q).tuples().all())
+    new = {cid: n for cid, n in s.execute(new_q)}
     return {
         i: CompanyCounts(
             sources=sources.get(i, 0), documents=documents.get(i, 0), new_documents=new.get(i, 0)
