@@ -88,19 +88,8 @@ def _user(s: Session, email: str) -> User:
     return user
 
 
-def _other_active_admins(s: Session, user: User) -> int:
-    return (
-        s.scalar(
-            select(func.count(User.id)).where(
-                User.role == Role.ADMIN, User.active.is_(True), User.id != user.id
-            )
-        )
-        or 0
-    )
-
-
 def _keep_an_admin(s: Session, user: User, doing: str) -> None:
-    if user.role == Role.ADMIN and user.active and _other_active_admins(s, user) == 0:
+    if users.is_last_admin(s, user):
         raise UserError(f"{user.email} is the last active administrator; {doing} would lock out")
 
 
@@ -184,11 +173,8 @@ def user_remove(email: str) -> None:
     with _session() as s:
         user = _user(s, email)
         _keep_an_admin(s, user, "removing them")
-        users.close_sessions_of(s, user)
-        for token in users.tokens_of(s, user):
-            s.delete(token)
-        s.delete(user)
         address = user.email
+        users.remove(s, user)
     out.print(f"User {address} removed.", highlight=False)
 
 
@@ -295,7 +281,7 @@ def token_list(email: str, as_json: JsonOpt = False) -> None:
 def token_revoke(token_id: Annotated[int, typer.Argument(metavar="ID")]) -> None:
     """Revoke an API token: requests with it are refused from now on."""
     with _session() as s:
-        row = s.get(ApiToken, token_id)
+        row = users.token(s, token_id)
         if row is None:
             raise UserError(f"there is no API token {token_id}")
         owner = row.user.email

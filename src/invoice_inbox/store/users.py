@@ -139,7 +139,42 @@ def user_for_token(s: Session, token: str) -> User | None:
 
 
 def tokens_of(s: Session, user: User) -> list[ApiToken]:
-    return list(s.scalars(select(ApiToken).where(ApiToken.user_id == user.id)))
+    """The user's tokens, newest first."""
+    return list(
+        s.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id)
+            .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        )
+    )
+
+
+def token(s: Session, token_id: int, *, user_id: int | None = None) -> ApiToken | None:
+    """Token *token_id* (of *user_id* only, when given), or None."""
+    q = select(ApiToken).where(ApiToken.id == token_id)
+    if user_id is not None:
+        q = q.where(ApiToken.user_id == user_id)
+    return s.scalar(q)
+
+
+def is_last_admin(s: Session, user: User) -> bool:
+    """True when *user* is the only active administrator: demoting, switching off or removing
+    them would lock everyone out."""
+    if user.role != Role.ADMIN or not user.active:
+        return False
+    others = s.scalar(
+        select(func.count(User.id)).where(
+            User.role == Role.ADMIN, User.active.is_(True), User.id != user.id
+        )
+    )
+    return not others
+
+
+def remove(s: Session, user: User) -> None:
+    """Delete *user* with their API tokens and browser sessions."""
+    close_sessions_of(s, user)
+    s.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    s.delete(user)
 
 
 # -- browser sessions -----------------------------------------------------------------------

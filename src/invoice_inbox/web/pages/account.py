@@ -9,12 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from invoice_inbox.store import users
-from invoice_inbox.store.models import ApiToken, User
+from invoice_inbox.store.models import User
 from invoice_inbox.web.access import NotFound
 from invoice_inbox.web.security import Page, PageUser, context, start_session
 from invoice_inbox.web.templating import redirect, render
@@ -36,15 +35,10 @@ def new_password_errors(password: str, repeat: str) -> dict[str, str]:
     return {}
 
 
-def token_rows(s: Session, user: User) -> list[ApiToken]:
-    """The user's API tokens, newest first (rows carry only the prefix to show)."""
-    return sorted(users.tokens_of(s, user), key=lambda t: (t.created_at, t.id), reverse=True)
-
-
 def revoke_token(s: Session, user_id: int, token_id: int) -> str:
     """Delete the user's token *token_id*; its name (or prefix) for the message. 404 if the
     user has no such token."""
-    row = s.scalar(select(ApiToken).where(ApiToken.id == token_id, ApiToken.user_id == user_id))
+    row = users.token(s, token_id, user_id=user_id)
     if row is None:
         raise NotFound("no such API token")
     label = row.name or row.prefix + "…"
@@ -79,7 +73,7 @@ def _account(
             status_code=status_code,
             nav="account",
             me=me,
-            tokens=token_rows(s, me),
+            tokens=users.tokens_of(s, me),
             errors=errors or {},
             token_name=token_name,
             min_password=users.MIN_PASSWORD,

@@ -21,7 +21,7 @@ from invoice_inbox.store import sources as source_store
 from invoice_inbox.store import users
 from invoice_inbox.store.models import Company, Role, Source, User
 from invoice_inbox.web.access import Access, NotFound
-from invoice_inbox.web.pages.account import new_password_errors, revoke_token, token_rows
+from invoice_inbox.web.pages.account import new_password_errors, revoke_token
 from invoice_inbox.web.security import Page, PageUser, context, start_session
 from invoice_inbox.web.templating import redirect, render
 
@@ -66,13 +66,6 @@ def _check_role_and_companies(s: Session, form: UserForm) -> list[Company]:
     elif form.role != Role.ADMIN and not chosen:
         form.errors["companies"] = "A clerk or viewer needs at least one company."
     return chosen
-
-
-def _active_admins(s: Session) -> int:
-    return (
-        s.scalar(select(func.count(User.id)).where(User.role == Role.ADMIN, User.active.is_(True)))
-        or 0
-    )
 
 
 def _user_form_page(
@@ -165,7 +158,7 @@ def _edit_page(
         form,
         status_code=status_code,
         user=user,
-        tokens=token_rows(s, user),
+        tokens=users.tokens_of(s, user),
         is_me=user.id == page.access.user_id,
     )
 
@@ -205,9 +198,8 @@ def edit_user(
         chosen = _check_role_and_companies(s, form)
         if password or repeat:
             form.errors.update(new_password_errors(password, repeat))
-        was_admin = user.role == Role.ADMIN and user.active
         stays_admin = form.role == Role.ADMIN and form.active
-        if was_admin and not stays_admin and _active_admins(s) <= 1:
+        if not stays_admin and users.is_last_admin(s, user):
             who = "You are" if is_me else f"{user.email} is"
             if form.role != Role.ADMIN:
                 form.errors["role"] = (
