@@ -318,12 +318,9 @@ class Started(BaseModel):
     started: bool = True
 
 
-class RunSummaryOut(BaseModel):
-    """What a run did (``?wait=true``)."""
+class RunCounts(BaseModel):
+    """What a run found and did, and its error if it stopped early."""
 
-    run_id: int
-    source: str
-    status: str
     messages_seen: int
     imported: int
     not_imported: int
@@ -332,13 +329,21 @@ class RunSummaryOut(BaseModel):
     documents_created: int
     errors: int
     error: str | None
+
+
+class RunSummaryOut(RunCounts):
+    """What a run did (``?wait=true``)."""
+
+    run_id: int
+    source: str
+    status: str
     resynced: list[str] = Field(description="Folders whose sync state had expired.")
 
 
 # -- runs and messages ----------------------------------------------------------------------
 
 
-class RunOut(BaseModel):
+class RunOut(RunCounts):
     id: int
     source_id: int
     source: str
@@ -346,14 +351,6 @@ class RunOut(BaseModel):
     status: str = Field(description="running, succeeded or failed")
     started_at: datetime
     finished_at: datetime | None
-    messages_seen: int
-    imported: int
-    not_imported: int
-    quarantined: int
-    duplicates: int
-    documents_created: int
-    errors: int
-    error: str | None
 
     @classmethod
     def of(cls, run: Run, source: str) -> RunOut:
