@@ -1,6 +1,8 @@
 """The operations endpoints: ``GET /metrics`` for Prometheus and ``GET /healthz`` for probes.
 
-A stdlib HTTP server on a daemon thread beside the scheduler. ``/metrics`` exposes only our own
+:class:`Status` makes the two answers; ``serve`` gives them through the web app (``web.app``).
+:class:`StatusServer` serves them alone with the stdlib HTTP server on a daemon thread, for a
+process without the web app. ``/metrics`` exposes only our own
 :class:`~invoice_inbox.runtime.metrics.DatabaseCollector` (a private registry, no process or
 Python metrics). ``/healthz`` answers 200 when the database answers ``SELECT 1`` and the optional
 health callback (the scheduler's) reports healthy, else 503 with the reason.
