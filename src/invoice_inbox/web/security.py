@@ -63,6 +63,11 @@ def context(request: Request) -> WebContext:
     return ctx
 
 
+def client_address(request: Request) -> str:
+    """Who is calling, as the login rate limit counts them."""
+    return request.client.host if request.client else "?"
+
+
 def is_tls(request: Request) -> bool:
     return request.url.scheme == "https"
 

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from invoice_inbox.store import users
 from invoice_inbox.store.models import User
 from invoice_inbox.web.access import NotFound
-from invoice_inbox.web.security import Page, PageUser, context, start_session
+from invoice_inbox.web.security import Page, PageUser, client_address, context, start_session
 from invoice_inbox.web.templating import redirect, render
 
 router = APIRouter()
@@ -85,10 +85,6 @@ def account_page(request: Request, page: PageUser) -> Response:
     return _account(request, page)
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"
-
-
 @router.post("/account/password")
 def change_password(
     request: Request,
@@ -98,7 +94,7 @@ def change_password(
     repeat: Annotated[str, Form()] = "",
 ) -> Response:
     ctx = context(request)
-    client, email = _client(request), page.access.email
+    client, email = client_address(request), page.access.email
     errors: dict[str, str] = {}
     wait = ctx.limiter.wait(client, email)
     if wait > 0:

@@ -15,6 +15,7 @@ from invoice_inbox.web.security import (
     PageUser,
     anonymous_token,
     check_anonymous_csrf,
+    client_address,
     context,
     end_session,
     set_anonymous_token,
@@ -30,10 +31,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/sources"
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "?"
 
 
 def _form(request: Request, name: str, status_code: int = 200, **values: object) -> Response:
@@ -60,7 +57,7 @@ def login(
 ) -> Response:
     ctx = context(request)
     email = email.strip().lower()
-    client = _client(request)
+    client = client_address(request)
     wait = ctx.limiter.wait(client, email)
     if wait > 0:
         minutes = max(1, round(wait / 60))
