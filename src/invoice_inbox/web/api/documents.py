@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline.extract import Kind
-from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.store import queue
 from invoice_inbox.store.models import Company, Document, Source, utcnow
 from invoice_inbox.web.access import Access, NotFound
@@ -34,19 +32,12 @@ from invoice_inbox.web.api.schemas import (
     Page,
     keyset,
 )
+from invoice_inbox.web.files import content_disposition, stored_file
 from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["documents"], dependencies=NEEDS_TOKEN, responses=ERRORS)
 
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
-
-
-def attachment(filename: str) -> str:
-    """``Content-Disposition`` of a download (RFC 6266): the safe name as UTF-8
-    ``filename*`` (RFC 5987) and, for old clients, an ASCII ``filename``."""
-    name = sanitize(filename)
-    fallback = re.sub(r"[^\x20-\x7e]|[\"\\%;]", "_", name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _detail(s: Session, access: Access, doc: Document) -> DocumentDetail:
@@ -117,15 +108,7 @@ def get_document_file(request: Request, access: ApiUser, document_id: int) -> Fi
         raise NotFound("the file of this document is no longer stored")
     if not _MEDIA_TYPE.fullmatch(media_type):
         media_type = "application/octet-stream"
-    return FileResponse(
-        path,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": attachment(filename),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "sandbox",
-        },
-    )
+    return stored_file(path, media_type, content_disposition("attachment", filename))
 
 
 @router.post("/documents/{document_id}/ack", response_model=DocumentDetail, responses=FORBIDDEN)

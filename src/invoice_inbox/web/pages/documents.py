@@ -7,21 +7,19 @@ response carries ``nosniff`` and a sandboxing CSP, so a hostile file cannot run 
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import FileResponse
 from sqlalchemy import select
 from starlette.responses import Response
 
 from invoice_inbox.pipeline.extract import Kind
-from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.store import queue
 from invoice_inbox.store.models import Document, Source, utcnow
 from invoice_inbox.web.access import NotFound
+from invoice_inbox.web.files import content_disposition, stored_file
 from invoice_inbox.web.security import PageUser, context
 from invoice_inbox.web.templating import redirect, render
 
@@ -39,7 +37,6 @@ DOWNLOAD_TYPES = {
     "image/webp",
 }
 # the file may not run scripts, submit forms or reach this site's cookies and storage
-FILE_CSP = "sandbox"
 
 # the e-invoice fields in reading order, with their labels; other keys follow as they come
 EINVOICE_LABELS = {
@@ -71,14 +68,6 @@ def einvoice_facts(fields: dict[str, str | None] | None) -> list[tuple[str, str]
     known = [k for k in EINVOICE_LABELS if k in fields]
     order = known + [k for k in fields if k not in EINVOICE_LABELS]
     return [(_label(k), str(fields[k])) for k in order if fields[k] not in (None, "")]
-
-
-def content_disposition(kind: str, filename: str) -> str:
-    """``attachment`` or ``inline`` with the name twice (RFC 6266): an ASCII ``filename`` for old
-    clients and the exact UTF-8 name as ``filename*`` (RFC 5987)."""
-    name = sanitize(filename)
-    fallback = re.sub(r"[^\x20-\x7e]|[\"\\%;]", "_", name)
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
 def _int(value: str | None) -> int | None:
@@ -176,20 +165,8 @@ def document_page(request: Request, page: PageUser, document_id: int) -> Respons
         )
 
 
-def _file(path: str, media_type: str, disposition: str) -> Response:
-    return FileResponse(
-        path,
-        media_type=media_type,
-        headers={
-            "Content-Disposition": disposition,
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": FILE_CSP,
-        },
-    )
-
-
 @router.get("/documents/{document_id}/file")
-def document_file(
+def documentstored_file(
     request: Request, page: PageUser, document_id: int, download: str = ""
 ) -> Response:
     app = context(request).app
@@ -203,7 +180,7 @@ def document_file(
     if media != PDF and media not in DOWNLOAD_TYPES:
         media = "application/octet-stream"
     disposition = content_disposition("inline" if inline else "attachment", filename)
-    return _file(str(path), media, disposition)
+    return stored_file(str(path), media, disposition)
 
 
 @router.get("/documents/{document_id}/mail")
@@ -216,7 +193,7 @@ def document_mail(request: Request, page: PageUser, document_id: int) -> Respons
     if not path.exists():
         raise NotFound("the original mail of this document is no longer stored")
     name = f"mail-{message_id}.eml"
-    return _file(str(path), "message/rfc822", content_disposition("attachment", name))
+    return stored_file(str(path), "message/rfc822", content_disposition("attachment", name))
 
 
 def _back(target: str, document_id: int) -> str:
