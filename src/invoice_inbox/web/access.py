@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import HTTPException
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import Company, Document, Role, Source, User
+from invoice_inbox.store.models import Company, Document, Notification, Role, Source, User
 
 
 class NotFound(HTTPException):
@@ -79,6 +79,23 @@ class Access:
                 Source.restricted_to_user_id.is_(None), Source.restricted_to_user_id == self.user_id
             ),
             or_(Source.restricted_to_role.is_(None), Source.restricted_to_role == self.role),
+        )
+
+    def limit_notifications(self, q: Select) -> Select:  # type: ignore[type-arg]
+        """*q* (which selects Notification) limited to the notifications about sources this
+        user may use, and the company-wide ones of their companies (the screen and the API)."""
+        if self.is_admin:
+            return q
+        # its own FROM: not correlated with an outer join on Source
+        usable = self.limit_sources(select(Source.id)).correlate(None)
+        return q.where(
+            or_(
+                Notification.source_id.in_(usable),
+                and_(
+                    Notification.source_id.is_(None),
+                    Notification.company_id.in_(self.company_ids),
+                ),
+            )
         )
 
     def limit_documents(self, q: Select) -> Select:  # type: ignore[type-arg]

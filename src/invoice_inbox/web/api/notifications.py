@@ -1,5 +1,6 @@
 """API: notifications of your companies (a source switched off, a sign-in refused), with how
-far their delivery by e-mail and webhook has got."""
+far their delivery by e-mail and webhook has got; only about the sources you may use
+(``Access.limit_notifications``, the same rule as the notifications screen)."""
 
 from __future__ import annotations
 
@@ -40,8 +41,7 @@ def list_notifications(
         if company_id is not None:
             access.company(s, company_id)
             q = q.where(Notification.company_id == company_id)
-        if not access.is_admin:
-            q = q.where(Notification.company_id.in_(access.company_ids))
+        q = access.limit_notifications(q)
         rows, after = keyset(
             s, q, Notification.id, listing="notifications", cursor=cursor, limit=limit
         )

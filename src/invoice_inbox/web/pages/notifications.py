@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from fastapi import APIRouter, Request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -75,18 +75,7 @@ def sent(
         .order_by(Notification.id.desc())
         .limit(limit)
     )
-    if not access.is_admin:
-        # its own FROM: not correlated with the outer join on Source
-        usable = access.limit_sources(select(Source.id)).correlate(None)
-        q = q.where(
-            or_(
-                Notification.source_id.in_(usable),
-                and_(
-                    Notification.source_id.is_(None),
-                    Notification.company_id.in_(access.company_ids),
-                ),
-            )
-        )
+    q = access.limit_notifications(q)
     return [(n, company, src) for n, company, src in s.execute(q)]
 
 
