@@ -8,7 +8,9 @@ parse. Secrets (``password``, ``client_secret``) are write-only: they are encryp
 :func:`view` only says whether one is set.
 
 ``create`` takes every field (defaults as ``source add``); ``update`` takes only the changed
-ones (``None`` or a missing key keeps the stored value; an empty password keeps it too).
+ones (``None`` or a missing key keeps the stored value; an empty password keeps it too). A
+change of where the secrets go (server, user name, OAuth2 sign-in) clears the stored ones that
+it does not replace (``runtime.secret_scope``), and the source asks for them again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from invoice_inbox.errors import (
     TLSFailed,
 )
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
-from invoice_inbox.runtime import health, schedules
+from invoice_inbox.runtime import health, schedules, secret_scope
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import AuthState, Role, Source, User
@@ -325,7 +327,7 @@ def _store(app: App, s: Session, src: Source, fields: dict[str, Any]) -> None:
         setattr(src, key, value)
     if password is not None:
         src.secret = app.secrets.encrypt(str(password))
-        if src.auth_state == AuthState.LOGIN_REFUSED:
+        if src.auth == presets.PASSWORD and src.auth_state != AuthState.OK:
             src.auth_state, src.auth_error = AuthState.OK, None
     if secret is not None:
         src.client_secret = app.secrets.encrypt(str(secret))
@@ -361,22 +363,32 @@ def update(app: App, s: Session, src: Source, changes: dict[str, Any]) -> Source
         raise Invalid({k: "is not a setting of a source" for k in sorted(unknown)})
     if src.protocol == "smtp":
         raise Invalid({"protocol": "the central import address is set up on its company"})
-    merged = current(src) | {k: v for k, v in changes.items() if v is not None}
+    before = current(src)
+    merged = before | {k: v for k, v in changes.items() if v is not None}
     was_active = src.active
     fields = _validate(s, merged, creating=False, existing=src)
     switching_on = fields["active"] and not was_active
-    auth_changed = fields["auth"] != src.auth or fields["client_id"] != src.client_id
+    moved = secret_scope.changed(before, fields)
+    if moved is not None:
+        secret_scope.forget(
+            src,
+            moved,
+            auth=fields["auth"],
+            new_password=fields["password"] is not None,
+            new_client_secret=fields["client_secret"] is not None,
+        )
     _store(app, s, src, fields)
     if switching_on:
         health.reactivate(src)
-    if auth_changed and src.auth == presets.OAUTH:
-        src.token, src.auth_state = None, AuthState.NEEDS_AUTHENTICATION
     return src
 
 
 def warnings(src: Source) -> list[str]:
     """What a person should know about a source before it stops working."""
     found = []
+    cleared = secret_scope.cleared(src)
+    if cleared:
+        found.append(cleared)
     if src.provider == "microsoft365" and src.auth == presets.PASSWORD:
         found.append(presets.MICROSOFT_PASSWORD_WARNING)
     expiry = secret_expiry_warning(src.secret_expires, date.today())

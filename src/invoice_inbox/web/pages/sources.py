@@ -29,7 +29,7 @@ from invoice_inbox.connectors import presets
 from invoice_inbox.errors import ConnectorError, FolderMissing
 from invoice_inbox.pipeline.rules import Action, InvalidRule, Rule
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
-from invoice_inbox.runtime import configure, runner, schedules
+from invoice_inbox.runtime import configure, runner, schedules, secret_scope
 from invoice_inbox.store import companies as company_store
 from invoice_inbox.store import rules as rules_store
 from invoice_inbox.store.errors import AlreadyExists
@@ -485,6 +485,7 @@ def _save_import_source(
 def save_source(request: Request, page: PageUser, source_id: int, form: Posted) -> Response:
     ctx = context(request)
     read: Read | None = None
+    cleared: str | None = None
     try:
         with ctx.app.db.session() as s:
             src = page.access.source(s, source_id)
@@ -501,6 +502,7 @@ def save_source(request: Request, page: PageUser, source_id: int, form: Posted) 
                 raise _Refused(exc.errors | read.errors) from None
             if read.errors:
                 raise _Refused(read.errors)
+            cleared = secret_scope.cleared(src)  # the server changed: its secret is asked again
     except _Refused as refused:
         assert read is not None
         with ctx.app.db.session() as s:
@@ -515,7 +517,8 @@ def save_source(request: Request, page: PageUser, source_id: int, form: Posted) 
                 server_folders=read.server_folders,
                 status_code=422,
             )
-    return redirect(f"/sources/{source_id}", flash="Saved.")
+    flash = f"Saved. {sentence(cleared)}" if cleared else "Saved."
+    return redirect(f"/sources/{source_id}", flash=flash)
 
 
 @router.post("/sources/{source_id}/form")
@@ -539,6 +542,9 @@ def source_form_again(request: Request, page: PageUser, source_id: int, form: Po
 
 def _connection_problem(exc: ConnectorError, src: Source) -> tuple[str, str]:
     """(field, sentence) for a failed connection check, in the page's words."""
+    cleared = secret_scope.cleared(src)
+    if isinstance(exc, runner.NeedsAuthentication) and cleared:
+        return secret_scope.secret_field(src), cleared
     if isinstance(exc, runner.NeedsAuthentication):
         if src.auth == presets.OAUTH:
             return (

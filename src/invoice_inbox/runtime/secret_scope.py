@@ -1,0 +1,98 @@
+"""A stored secret belongs to where it was stored for, and is forgotten when that changes.
+
+A source's password, client secret and refresh token were given for one mail server (provider,
+protocol, host, port, security), one user name and one OAuth2 sign-in (kind, tenant, client).
+When any of these changes, the secrets the same change does not replace are cleared and the
+source asks for them again, in one sentence (:func:`cleared`). Otherwise anyone allowed to
+change a source could read its stored password out: point it at a server they control and
+press "check". ``runtime.configure`` applies this to every change made on the form or the API;
+the CLI's ``source set`` cannot change these settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from invoice_inbox.connectors import presets
+from invoice_inbox.store.models import AuthState, Source
+
+SERVER, USER_NAME, SIGN_IN = "the server", "the user name", "the sign-in settings"
+_MARK = " cleared because "  # in every sentence of ours, never in a provider's refusal
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def facts(values: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    """What the secrets of a source with these settings (configure's field names) were given
+    for, by what a person would call it."""
+    protocol = values["protocol"]
+    server: tuple[Any, ...] = (values["provider"], protocol)
+    if protocol in (presets.IMAP, presets.POP3):  # the cloud APIs have fixed addresses
+        server += (_fold(values["host"]), values["port"], values["security"])
+    return {
+        SERVER: server,
+        USER_NAME: (_fold(values["username"]),),
+        SIGN_IN: (values["auth"], _fold(values.get("tenant_id")), _fold(values.get("client_id"))),
+    }
+
+
+def changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """What changed between two sets of settings that the secrets depend on (the server, the
+    user name or the sign-in settings), or None."""
+    old, new = facts(before), facts(after)
+    return next((what for what in (SERVER, USER_NAME, SIGN_IN) if old[what] != new[what]), None)
+
+
+def forget(
+    src: Source, what: str, *, auth: str, new_password: bool, new_client_secret: bool
+) -> str | None:
+    """Clear *src*'s secrets that the change of *what* does not replace and set what the
+    source now waits for (*auth* is its new sign-in); the sentence that asks for them again,
+    or None when nothing is missing. Call before the new secrets are stored."""
+    lost_password = src.secret is not None and not new_password
+    lost_client_secret = src.client_secret is not None and not new_client_secret
+    lost_token = src.token is not None
+    if lost_password:
+        src.secret = None
+    if lost_client_secret:
+        src.client_secret = None
+    src.token = None
+    sentence = None
+    if auth == presets.PASSWORD:
+        if lost_password:
+            sentence = f"the password was cleared because {what} changed; enter it again"
+            src.auth_state, src.auth_error = AuthState.NEEDS_REAUTHENTICATION, sentence
+    elif auth == presets.APP:
+        if lost_client_secret:
+            sentence = f"the client secret was cleared because {what} changed; enter it again"
+            src.auth_state, src.auth_error = AuthState.NEEDS_REAUTHENTICATION, sentence
+    else:  # a delegated sign-in is always made anew
+        if lost_client_secret:
+            sentence = (
+                f"the client secret and the sign-in were cleared because {what} changed;"
+                " enter the client secret again, then sign in again"
+            )
+        elif lost_token:
+            sentence = f"the sign-in was cleared because {what} changed; sign in again"
+        src.auth_state, src.auth_error = AuthState.NEEDS_AUTHENTICATION, sentence
+    return sentence
+
+
+def cleared(src: Source) -> str | None:
+    """The sentence asking for the secrets a change cleared, while they are still missing."""
+    waiting = src.auth_state in (AuthState.NEEDS_AUTHENTICATION, AuthState.NEEDS_REAUTHENTICATION)
+    if waiting and src.auth_error and _MARK in src.auth_error:
+        return src.auth_error
+    return None
+
+
+def secret_field(src: Source) -> str:
+    """The form field that asks for what :func:`cleared` says is missing."""
+    if src.auth == presets.PASSWORD:
+        return "password"
+    if src.auth == presets.APP or (src.auth_error or "").startswith("the client secret"):
+        return "client_secret"
+    return "authenticate"
