@@ -15,6 +15,7 @@ from enum import StrEnum
 from invoice_inbox.pipeline import extract, mime, render, senders
 from invoice_inbox.pipeline.extract import Document, Kind, Skipped
 from invoice_inbox.pipeline.filenames import sanitize
+from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 from invoice_inbox.pipeline.rules import Action, Rule, first_match
 
 __all__ = ["CHECKS", "Decision", "Document", "Policy", "Skipped", "Verdict", "decide"]
@@ -40,6 +41,8 @@ class Policy:
     rules: tuple[Rule, ...] = ()
     # Parsing holds about 8 times a mail's size in memory; bigger mails wait for a person.
     max_message_bytes: int = 150 * 1024 * 1024
+    # bounds for the steps on untrusted bytes (embedded files, rendering, the worker process)
+    limits: Limits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)
@@ -134,7 +137,9 @@ def check_documents(w: _Work) -> tuple[Verdict, str] | None:
     rendered to a PDF instead. Unreadable parts quarantine the message."""
     parsed = w.full()
     options = extract.Options(
-        allow_images=w.policy.allow_images, any_attachment=not w.policy.require_pdf
+        allow_images=w.policy.allow_images,
+        any_attachment=not w.policy.require_pdf,
+        limits=w.policy.limits,
     )
     try:
         found = extract.extract(parsed, options)
@@ -143,7 +148,7 @@ def check_documents(w: _Work) -> tuple[Verdict, str] | None:
     w.skipped.extend(found.skipped)
     if w.wants_body or (w.policy.body_fallback and not found.documents):
         try:
-            w.documents.append(_body_document(w.headers, parsed, found.tnef_html))
+            w.documents.append(_body_document(w.headers, parsed, found.tnef_html, w.policy.limits))
         except render.RenderError as exc:
             return Verdict.QUARANTINED, f"the mail text could not be rendered to PDF: {exc}"
     else:
@@ -160,7 +165,7 @@ def check_documents(w: _Work) -> tuple[Verdict, str] | None:
 
 
 def _body_document(
-    headers: mime.Headers, parsed: mime.ParsedMessage, tnef_html: str | None
+    headers: mime.Headers, parsed: mime.ParsedMessage, tnef_html: str | None, limits: Limits
 ) -> Document:
     sender = f"{headers.sender_name} <{headers.sender}>" if headers.sender_name else headers.sender
     body = render.Body(
@@ -172,7 +177,7 @@ def _body_document(
         text=parsed.body("plain"),
         inline=parsed.inline_images(),
     )
-    pdf = render.body_to_pdf(body)
+    pdf = render.body_to_pdf(body, limits)
     name = sanitize(headers.subject[:80], default="mail") + ".pdf"
     return Document(name, "application/pdf", pdf, kind=Kind.BODY_PDF)
 
@@ -200,6 +205,8 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
             stop = check(w)
         except mime.MessageTooComplex as exc:
             return Decision(Verdict.QUARANTINED, str(exc), w.headers, hits=(name,))
+        except LimitExceeded as exc:  # the mail needs more than a limit allows: say which
+            return Decision(Verdict.QUARANTINED, _naming(exc), w.headers, hits=(name,))
         except Exception as exc:  # a bug or a case nobody foresaw: keep the mail, say why
             reason = f"could not read the message ({name}): {type(exc).__name__}: {exc}"
             return Decision(Verdict.QUARANTINED, reason, w.headers, hits=(name,))
@@ -231,6 +238,12 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
         skipped=tuple(w.skipped),
         rule=rule,
     )
+
+
+def _naming(exc: LimitExceeded) -> str:
+    """The sentence of a LimitExceeded, with the name of the limit when it does not say it."""
+    reason = str(exc)
+    return reason if exc.limit in reason else f"{reason} (limit {exc.limit})"
 
 
 def _with_rule(rule: Rule | None, reason: str) -> str:

@@ -19,6 +19,7 @@ from functools import cached_property
 
 from invoice_inbox.pipeline import containers, einvoice, mime, sniff
 from invoice_inbox.pipeline.filenames import sanitize
+from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 
 
 class Kind(StrEnum):
@@ -76,6 +77,7 @@ class Options:
     any_attachment: bool = False  # images and other attachments become documents too
     max_depth: int = 3  # archives inside archives (and winmail.dat inside them)
     zip_limits: containers.ZipLimits = field(default_factory=containers.ZipLimits)
+    limits: Limits = DEFAULT_LIMITS  # embedded files in PDFs
 
 
 @dataclass
@@ -139,7 +141,7 @@ def _classify(f: _File, depth: int, options: Options, out: Extraction) -> None:
     if sniff.is_never_a_document(f.filename, f.data):
         out.skipped.append(Skipped(f.label, "executable, script or macro file: never a document"))
     elif media == sniff.PDF:
-        _pdf(f, out)
+        _pdf(f, options, out)
     elif media == sniff.ZIP:
         _archive(f, depth, options, out)
     elif media == sniff.TNEF:
@@ -180,9 +182,11 @@ def _document(
     )
 
 
-def _pdf(f: _File, out: Extraction) -> None:
+def _pdf(f: _File, options: Options, out: Extraction) -> None:
     try:
-        invoice = einvoice.read_pdf(f.data)
+        invoice = einvoice.read_pdf(f.data, options.limits)
+    except LimitExceeded as exc:  # quarantines the mail; the sentence names the file
+        raise LimitExceeded(exc.limit, f"{f.label}: {exc}") from None
     except einvoice.EInvoiceError as exc:
         out.skipped.append(Skipped(f.label, f"embedded e-invoice XML refused: {exc}"))
         invoice = None

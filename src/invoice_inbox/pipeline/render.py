@@ -9,6 +9,13 @@ system. The HTML is parsed with the parser WeasyPrint uses (tinyhtml5), cleaned 
 objects, embeds, ``<base>``, ``<meta>``, non-stylesheet links and attachment links removed) and
 serialised again before WeasyPrint sees it.
 
+Rendering is bounded (``pipeline.limits``): at most ``render_pages`` pages and
+``render_seconds`` of wall time. WeasyPrint reports each page it lays out and each step on its
+progress logger; a filter on that logger checks both bounds there and stops the layout with
+``LimitExceeded``, so a page bomb stops after ``render_pages`` + 1 pages, not after thousands.
+One page that is slow to lay out cannot be interrupted from here: the decide worker's CPU limit
+is the bound for that.
+
 WeasyPrint takes about 0.6 s to import, so it is imported on the first render and kept.
 """
 
@@ -26,6 +33,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, unquote_to_bytes
+
+from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
+from invoice_inbox.pipeline.render_bounds import Bounds, bounded, watch_progress
 
 __all__ = ["Body", "RenderError", "body_to_pdf"]
 
@@ -59,8 +69,10 @@ class RenderError(Exception):
     """The body could not be rendered; the message is one plain sentence."""
 
 
-def body_to_pdf(body: Body) -> bytes:
-    """Render *body* to PDF bytes (A4, header block first). Raises :class:`RenderError`."""
+def body_to_pdf(body: Body, limits: Limits = DEFAULT_LIMITS) -> bytes:
+    """Render *body* to PDF bytes (A4, header block first). Raises :class:`RenderError`, or
+    ``LimitExceeded`` when it needs more pages or time than *limits* allow."""
+    bounds = Bounds(limits.render_pages, limits.render_seconds)
     html = _clean(body.html) if body.html and body.html.strip() else None
     text = _clean(body.text) if body.text and body.text.strip() else None
     source = html if html is not None else text
@@ -70,7 +82,7 @@ def body_to_pdf(body: Body) -> bytes:
             raise RenderError(f"the mail body is too large to render ({size / _MB:.1f} MB)")
     engine = _engine()
     try:
-        with _quiet_logs():
+        with bounded(bounds), _quiet_logs():
             if html is not None:
                 root, quirks = _parse_html(engine, html)
             else:
@@ -78,8 +90,14 @@ def body_to_pdf(body: Body) -> bytes:
             _add_header(root, body)
             markup = _serialise(root, quirks=quirks)
             fetcher = engine.fetcher(body.inline)
-            document = engine.HTML(string=markup, base_url=None, url_fetcher=fetcher)
-            pdf = document.write_pdf(stylesheets=[engine.stylesheet], presentational_hints=True)
+            options = {"stylesheets": [engine.stylesheet], "presentational_hints": True}
+            html_doc = engine.HTML(string=markup, base_url=None, url_fetcher=fetcher)
+            document = html_doc.render(**options)
+            bounds.check_pages(len(document.pages))  # also when the progress log was off
+            bounds.check_time()
+            pdf = document.write_pdf(**options)
+    except LimitExceeded:
+        raise
     except Exception as exc:
         raise RenderError(f"WeasyPrint failed on the mail body ({type(exc).__name__})") from exc
     if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without a target
@@ -137,6 +155,7 @@ def _engine() -> _Engine:
 
     with _quiet_logs():
         stylesheet = weasyprint.CSS(string=_USER_CSS, url_fetcher=OfflineFetcher({}))
+    watch_progress()
     return _Engine(
         HTML=weasyprint.HTML,
         parse=parse,

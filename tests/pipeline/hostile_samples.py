@@ -1,0 +1,88 @@
+"""Crafted hostile files for the limit tests and benchmarks/hostile.py: PDFs whose embedded files
+are compressed streams written as they are (a PDF bomb is kilobytes on disk), and an HTML body
+that asks for one page per ``<br>`` (a page bomb)."""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from collections.abc import Sequence
+
+MIB = 1024 * 1024
+
+
+@functools.cache
+def deflated_zeros(size: int) -> bytes:
+    """*size* zero bytes, deflated (zlib), made in 1 MiB steps: ~1 KB per MiB."""
+    packer = zlib.compressobj(9)
+    block = bytes(min(size, MIB))
+    parts = []
+    left = size
+    while left:
+        step = min(left, MIB)
+        parts.append(packer.compress(block[:step]))
+        left -= step
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def _literal(text: str) -> bytes:
+    escaped = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+    return b"(" + escaped.encode("latin-1") + b")"
+
+
+def pdf_with_packed_files(
+    files: Sequence[tuple[str, bytes]], *, filter: str | None = "/FlateDecode"
+) -> bytes:
+    """A one-page PDF embedding *files* (name, stream bytes stored as given, with *filter*), in
+    the EmbeddedFiles name tree and the catalogue's /AF array, as Factur-X writes them."""
+    objects: list[bytes] = []  # object n is objects[n - 1]
+    first_file = 4
+    names, specs = [], []
+    for index, (name, _stored) in enumerate(files):
+        spec_number = first_file + 2 * index
+        names.append(_literal(name) + f" {spec_number} 0 R".encode())
+        specs.append(f"{spec_number} 0 R".encode())
+    objects.append(
+        b"<< /Type /Catalog /Pages 2 0 R /Names << /EmbeddedFiles << /Names ["
+        + b" ".join(names)
+        + b"] >> >> /AF ["
+        + b" ".join(specs)
+        + b"] >>"
+    )
+    objects.append(b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>")
+    objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] >>")
+    for index, (name, stored) in enumerate(files):
+        stream_number = first_file + 2 * index + 1
+        objects.append(
+            b"<< /Type /Filespec /F " + _literal(name) + b" /UF " + _literal(name)
+            + f" /EF << /F {stream_number} 0 R >> /AFRelationship /Data >>".encode()
+        )  # fmt: skip
+        filter_entry = f" /Filter {filter}" if filter else ""
+        objects.append(
+            f"<< /Type /EmbeddedFile /Subtype /text#2Fxml{filter_entry} /Length {len(stored)} >>\n"
+            .encode() + b"stream\n" + stored + b"\nendstream"
+        )  # fmt: skip
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{offset:010d} 00000 n \n".encode() for offset in offsets)
+    trailer = f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n"
+    out += trailer.encode()
+    return bytes(out)
+
+
+def pdf_bomb(files: int = 24, size: int = 70 * MIB) -> bytes:
+    """*files* embedded "invoice-N.xml" files, each *size* zero bytes deflated (the issue's bomb:
+    24 x 70 MB in 1.6 MB)."""
+    packed = deflated_zeros(size)
+    return pdf_with_packed_files([(f"invoice-{n}.xml", packed) for n in range(files)])
+
+
+def page_bomb_html(breaks: int = 3000) -> str:
+    """About 4 bytes per forced page break: 3,000 pages from 12 KB of HTML."""
+    return "<style>br { display: block; break-after: page }</style>" + "<br>" * breaks
