@@ -157,6 +157,12 @@ def token(s: Session, token_id: int, *, user_id: int | None = None) -> ApiToken 
     return s.scalar(q)
 
 
+def revoke_tokens_of(s: Session, user: User) -> int:
+    """Delete every API token of *user*; how many there were."""
+    result = s.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def is_last_admin(s: Session, user: User) -> bool:
     """True when *user* is the only active administrator: demoting, switching off or removing
     them would lock everyone out."""

@@ -1,7 +1,9 @@
 """Pages: the signed-in user's own account: who they are, their password, their API tokens.
 
-A new API token is shown once, on the page that answers the form that made it; afterwards only
-its first characters are shown. Changing the password signs out every other browser of the user.
+A new API token needs the user's password (a token outlives the session that made it) and is
+shown once, on the page that answers the form that made it; afterwards only its first characters
+are shown. Changing the password signs out every other browser of the user and, unless the user
+unticks it, revokes their API tokens. Every password check goes through the sign-in limiter.
 """
 
 from __future__ import annotations
@@ -85,6 +87,20 @@ def account_page(request: Request, page: PageUser) -> Response:
     return _account(request, page)
 
 
+def _check_password(request: Request, me: User, current: str) -> tuple[int, str] | None:
+    """None if *current* is the user's password; else the status and the sentence to show.
+    The attempt is reserved with the sign-in limiter before the (slow) check."""
+    ctx = context(request)
+    attempt = ctx.limiter.attempt(client_address(request), me.email)
+    if not attempt.allowed:
+        minutes = max(1, round(attempt.wait / 60))
+        return 429, f"Too many wrong passwords. Try again in {minutes} minute(s)."
+    if not users.verify_password(me, current):
+        return 422, ""
+    ctx.limiter.succeeded(attempt)
+    return None
+
+
 @router.post("/account/password")
 def change_password(
     request: Request,
@@ -92,50 +108,62 @@ def change_password(
     current: Annotated[str, Form()] = "",
     password: Annotated[str, Form()] = "",
     repeat: Annotated[str, Form()] = "",
+    revoke_tokens: Annotated[bool, Form()] = False,
 ) -> Response:
-    ctx = context(request)
-    client, email = client_address(request), page.access.email
     errors: dict[str, str] = {}
-    wait = ctx.limiter.wait(client, email)
-    if wait > 0:
-        minutes = max(1, round(wait / 60))
-        errors["current"] = f"Too many wrong passwords. Try again in {minutes} minute(s)."
-        return _account(request, page, status_code=429, errors=errors)
-    with ctx.app.db.session() as s:
+    status_code = 422
+    with context(request).app.db.session() as s:
         me = _me(s, page)
-        if not users.verify_password(me, current):
-            ctx.limiter.failed(client, email)
-            errors["current"] = "Your current password is wrong."
+        refused = _check_password(request, me, current)
+        if refused is not None:
+            status_code, message = refused
+            errors["current"] = message or "Your current password is wrong."
         else:
             errors.update(new_password_errors(password, repeat))
         if not errors:
             users.set_password(me, password)
             users.close_sessions_of(s, me)  # every browser signed in as me, this one too ...
             cookie, _ = users.open_session(s, me)  # ... which gets a new session at once
+            revoked = users.revoke_tokens_of(s, me) if revoke_tokens else 0
     if errors:
-        return _account(request, page, status_code=422, errors=errors)
-    ctx.limiter.succeeded(client, email)
-    response = redirect(
-        "/account",
-        flash="Your password is changed. Other browsers signed in as you are signed out.",
-    )
+        return _account(request, page, status_code=status_code, errors=errors)
+    flash = "Your password is changed. Other browsers signed in as you are signed out."
+    if revoked:
+        flash += f" Your API tokens are revoked ({revoked}); make new ones where needed."
+    response = redirect("/account", flash=flash)
     start_session(request, response, cookie)
     return response
 
 
 @router.post("/account/tokens")
-def create_token(request: Request, page: PageUser, name: Annotated[str, Form()] = "") -> Response:
+def create_token(
+    request: Request,
+    page: PageUser,
+    name: Annotated[str, Form()] = "",
+    current: Annotated[str, Form()] = "",
+) -> Response:
     name = name.strip()
-    problem = None
+    errors: dict[str, str] = {}
     if not name:
-        problem = "Give the token a name, e.g. the program that will use it."
+        errors["token"] = "Give the token a name, e.g. the program that will use it."
     elif len(name) > TOKEN_NAME_MAX:
-        problem = f"The name may have at most {TOKEN_NAME_MAX} characters."
-    if problem:
-        return _account(request, page, status_code=422, errors={"token": problem}, token_name=name)
+        errors["token"] = f"The name may have at most {TOKEN_NAME_MAX} characters."
+    if not current:
+        errors["token_password"] = "Enter your password to create a token."
+    status_code = 422
     with context(request).app.db.session() as s:
-        row, token = users.create_token(s, _me(s, page), name)
-        shown: dict[str, Any] = {"name": row.name, "prefix": row.prefix}
+        me = _me(s, page)
+        if not errors:
+            # a token outlives the session: only the one who knows the password makes one
+            refused = _check_password(request, me, current)
+            if refused is not None:
+                status_code, message = refused
+                errors["token_password"] = message or "Your password is wrong."
+        if not errors:
+            row, token = users.create_token(s, me, name)
+            shown: dict[str, Any] = {"name": row.name, "prefix": row.prefix}
+    if errors:
+        return _account(request, page, status_code=status_code, errors=errors, token_name=name)
     # Shown here and never again: the database keeps only its SHA-256.
     return render(request, "account_token.html", page, nav="account", token=token, row=shown)
 

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from invoice_inbox.store import users
 from invoice_inbox.store.models import Role
+from invoice_inbox.web.ratelimit import MAX_EMAIL
 from invoice_inbox.web.security import (
     SESSION_COOKIE,
     PageUser,
@@ -56,23 +57,24 @@ def login(
     next: Annotated[str, Form()] = "/sources",
 ) -> Response:
     ctx = context(request)
-    email = email.strip().lower()
-    client = client_address(request)
-    wait = ctx.limiter.wait(client, email)
-    if wait > 0:
-        minutes = max(1, round(wait / 60))
+    email, target = email.strip().lower(), _safe_next(next)
+    if len(email) > MAX_EMAIL:
+        error = f"An e-mail address has at most {MAX_EMAIL} characters."
+        return _form(request, "login.html", 400, next=target, email="", error=error)
+    attempt = ctx.limiter.attempt(client_address(request), email)  # before the password check
+    if not attempt.allowed:
+        minutes = max(1, round(attempt.wait / 60))
         error = f"Too many failed sign-ins. Try again in {minutes} minute(s)."
-        return _form(request, "login.html", 429, next=_safe_next(next), email=email, error=error)
+        return _form(request, "login.html", 429, next=target, email=email, error=error)
     with ctx.app.db.session() as s:
         user = users.authenticate(s, email, password)
         if user is not None:
             cookie, _ = users.open_session(s, user)
     if user is None:
-        ctx.limiter.failed(client, email)
         error = "The e-mail address or the password is wrong."
-        return _form(request, "login.html", 401, next=_safe_next(next), email=email, error=error)
-    ctx.limiter.succeeded(client, email)
-    response = redirect(_safe_next(next))
+        return _form(request, "login.html", 401, next=target, email=email, error=error)
+    ctx.limiter.succeeded(attempt)
+    response = redirect(target)
     start_session(request, response, cookie)
     return response
 
