@@ -72,12 +72,14 @@ class HttpRequest:
 
 class WebhookReceiver:
     """An HTTP server on 127.0.0.1 that keeps every JSON body POSTed to it (``bodies``) and every
-    request as received (``requests``); answers *status*, or first the statuses of ``answer``."""
+    request as received (``requests``); answers *status*, or first the statuses of ``answer``,
+    with *text* as the answer's body."""
 
-    def __init__(self, status: int = 204) -> None:
+    def __init__(self, status: int = 204, text: bytes = b"") -> None:
         self.bodies: list[dict[str, Any]] = []
         self.requests: list[HttpRequest] = []
         self.status = status
+        self.text = text
         self._next: list[int] = []
         self._lock = threading.Lock()
         receiver = self
@@ -91,8 +93,9 @@ class WebhookReceiver:
                     receiver.bodies.append(json.loads(raw))
                     status = receiver._next.pop(0) if receiver._next else receiver.status
                 self.send_response(status)
-                self.send_header("Content-Length", "0")
+                self.send_header("Content-Length", str(len(receiver.text)))
                 self.end_headers()
+                self.wfile.write(receiver.text)
 
             def log_message(self, *args: Any) -> None:
                 return None

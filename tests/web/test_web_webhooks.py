@@ -1,12 +1,16 @@
 """Webhook screens and API: administrators only change them, the signing secret is shown once,
 bad input is named next to its field, "Send test event" reaches a real receiver signed with the
-shown secret, and the delivery log shows each attempt."""
+shown secret, and the delivery log shows each attempt (the receivers listen on 127.0.0.1: those
+tests run with the operator's allowance for private addresses). Without it, a URL at a
+non-public address is refused next to its field and with a 422, and no page or API answer shows
+what a receiver answered."""
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from fakes.receivers import WebhookReceiver
@@ -143,7 +147,14 @@ def test_the_secret_is_shown_once_and_never_again(web: Web) -> None:
     assert api_secret not in api.get(f"/api/v1/webhooks/{made.json()['id']}").text
 
 
-def test_send_test_event_reaches_the_receiver_and_the_log_shows_the_attempts(web: Web) -> None:
+ALLOW = "INVOICE_INBOX_ALLOW_PRIVATE_WEBHOOKS"
+SECRET_ANSWER = b"internal-only: db password is hunter2-7f3a9c"
+
+
+def test_send_test_event_reaches_the_receiver_and_the_log_shows_the_attempts(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ALLOW, "1")  # the receiver is on 127.0.0.1
     web.user("boss@x.test")
     with WebhookReceiver() as receiver:
         hook_id, secret, _ = create_by_form(web, receiver.url)
@@ -247,3 +258,66 @@ def test_change_and_delete_a_webhook(web: Web) -> None:
         json={"company": "Nope", "url": "https://e.example", "events": ["document.created"]},
     )
     assert unknown.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://127.0.0.1:9000/hook", "127.0.0.1 is a loopback address"),
+        ("http://10.0.0.1/hook", "10.0.0.1 is a private address"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+        ("http://[::1]/hook", "::1 is a loopback address"),
+        ("http://localhost:9000/hook", "localhost resolves to 127.0.0.1, which is a loopback"),
+    ],
+)
+def test_a_url_at_a_non_public_address_is_refused_next_to_its_field(
+    web: Web, monkeypatch: pytest.MonkeyPatch, url: str, why: str
+) -> None:
+    monkeypatch.delenv(ALLOW, raising=False)
+    web.user("boss@x.test")
+    web.company("ACME")
+    b = web.browser("boss@x.test")
+    form = {"company_id": web.company_id("ACME"), "url": url, "events": ["document.created"]}
+    r = b.form("/webhooks", form)
+    assert r.status_code == 422
+    error = re.search(r'id="url-error">([^<]+)<', r.text)
+    assert error and why in error.group(1) and "public addresses only" in error.group(1)
+    api = web.api("boss@x.test")
+    made = api.post("/api/v1/webhooks", json={**form, "company_id": web.company_id("ACME")})
+    assert made.status_code == 422
+    assert made.json()["problems"][0]["field"] == "url" and why in made.json()["detail"]
+    with web.app.db.session() as s:
+        assert s.scalar(select(Webhook.id)) is None
+
+    hook_id, _, _ = create_by_form(web, "https://erp.acme.example/hook")
+    changed = api.patch(f"/api/v1/webhooks/{hook_id}", json={"url": url})
+    assert changed.status_code == 422 and changed.json()["problems"][0]["field"] == "url"
+    r = b.form(f"/webhooks/{hook_id}", {"url": url, "events": ["document.created"]})
+    assert r.status_code == 422 and why in r.text
+    with web.app.db.session() as s:
+        hook = s.get(Webhook, hook_id)
+        assert hook is not None and hook.url == "https://erp.acme.example/hook"
+
+
+def test_what_a_receiver_answers_is_shown_nowhere(
+    web: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(ALLOW, "1")
+    web.user("boss@x.test")
+    with WebhookReceiver(status=500, text=SECRET_ANSWER) as receiver:
+        hook_id, _, _ = create_by_form(web, receiver.url)
+        webhooks.ping(web.app.db, hook_id)
+        assert webhooks.deliver_due(web.app.db, web.app.secrets) == 0
+        assert len(receiver.requests) == 1
+    page = web.browser("boss@x.test").get(f"/webhooks/{hook_id}").text
+    assert "HTTP 500" in page and "answered 500" in page
+    log = web.api("boss@x.test").get(f"/api/v1/webhooks/{hook_id}/deliveries").json()
+    assert [(d["last_status"], d["last_error"]) for d in log] == [(500, "answered 500")]
+    with web.app.db.session() as s:  # as an older version kept it: not shown either
+        row = s.scalars(select(WebhookDelivery)).one()
+        row.last_error = "answered 500: " + SECRET_ANSWER.decode()
+    page = web.browser("boss@x.test").get(f"/webhooks/{hook_id}").text
+    log = web.api("boss@x.test").get(f"/api/v1/webhooks/{hook_id}/deliveries").json()
+    for shown in (page, str(log)):
+        assert "hunter2" not in shown and "internal-only" not in shown
+    assert log[0]["last_error"] == "answered 500"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 from collections.abc import Callable
 from enum import StrEnum
@@ -13,6 +14,7 @@ import typer
 
 from invoice_inbox.cli.base import UserError, app, out, state
 from invoice_inbox.connectors.smtp_inbound import InboundSettings
+from invoice_inbox.delivery import egress
 from invoice_inbox.delivery.notify import Channels
 from invoice_inbox.runtime import logs
 from invoice_inbox.runtime.context import App
@@ -21,6 +23,7 @@ from invoice_inbox.runtime.service import Service, ServiceConfig
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store import users
 from invoice_inbox.web.app import create_app
+from invoice_inbox.web.hosts import HostPolicy, InvalidHost
 from invoice_inbox.web.server import WebServer
 
 
@@ -33,6 +36,14 @@ LogOpt = Annotated[
     LogFormat, typer.Option("--log-format", help="text, or json: one object per line.")
 ]
 WorkersOpt = Annotated[int, typer.Option(help="How many sources are fetched at the same time.")]
+PrivateHooksOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-private-webhooks",
+        envvar=egress.ENV_ALLOW,
+        help="Let webhooks go to loopback, private and link-local addresses (refused by default).",
+    ),
+]
 
 
 def _host_port(option: str, value: str) -> tuple[str, int]:
@@ -48,7 +59,9 @@ def _start_logging(fmt: LogFormat) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def _run_until_signal(service: Service, a: App | None = None) -> None:
+def _run_until_signal(
+    service: Service, a: App | None = None, setup_token: str | None = None
+) -> None:
     signal.signal(signal.SIGTERM, lambda *_: service.stop_event.set())
     signal.signal(signal.SIGINT, lambda *_: service.stop_event.set())
     service.start()
@@ -58,7 +71,12 @@ def _run_until_signal(service: Service, a: App | None = None) -> None:
             first_run = users.count(s) == 0
         out.print(f"Web admin on {url}/ (API: {url}/docs, metrics: {url}/metrics)")
         if first_run:
-            out.print(f"First run: open {url}/setup to create the administrator.")
+            # the one-time token: only who sees this console creates the administrator
+            out.print(
+                f"First run: open {url}/setup?token={setup_token} to create the administrator.",
+                highlight=False,
+                soft_wrap=True,
+            )
     try:
         service.wait()
     finally:
@@ -66,10 +84,16 @@ def _run_until_signal(service: Service, a: App | None = None) -> None:
     out.print("stopped.")
 
 
-def _web(host: str, port: int, behind_proxy: bool) -> Callable[[App, Scheduler], WebServer]:
+def _web(
+    host: str, port: int, behind_proxy: bool, hosts: HostPolicy, setup_token: str
+) -> Callable[[App, Scheduler], WebServer]:
     def make(a: App, scheduler: Scheduler) -> WebServer:
         asgi = create_app(
-            a, fetch_now=lambda name: scheduler.wake(name, "manual"), health=scheduler.health
+            a,
+            fetch_now=lambda name: scheduler.wake(name, "manual"),
+            health=scheduler.health,
+            hosts=hosts,
+            setup_token=setup_token,
         )
         return WebServer(asgi, host, port, proxy_headers=behind_proxy)
 
@@ -88,6 +112,22 @@ def serve(
             help="Trust X-Forwarded-Proto/For from a TLS proxy on 127.0.0.1 (Secure cookies)."
         ),
     ] = False,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="INVOICE_INBOX_PUBLIC_URL",
+            help="The address users open (e.g. https://ap.example.com behind a proxy); its host "
+            "name is answered besides --host.",
+        ),
+    ] = None,
+    allowed_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            envvar="INVOICE_INBOX_ALLOWED_HOSTS",
+            help="Another host name to answer for (repeatable; *.example.com for sub-domains). "
+            "Requests for any other name get 400.",
+        ),
+    ] = None,
     web: Annotated[bool, typer.Option(help="Serve the web admin and the API.")] = True,
     smtp_port: Annotated[
         int | None, typer.Option(help="Receive mail for the import addresses on this port.")
@@ -117,6 +157,7 @@ def serve(
         typer.Option(envvar="INVOICE_INBOX_NOTIFY_WEBHOOK", help="POST notifications here."),
     ] = None,
     workers: WorkersOpt = 2,
+    allow_private_webhooks: PrivateHooksOpt = False,
     log_format: LogOpt = LogFormat.text,
     once: Annotated[
         bool, typer.Option(help="Fetch every scheduled source once now, then exit.")
@@ -130,11 +171,16 @@ def serve(
     if workers < 1:
         raise UserError("--workers must be at least 1")
     relay = _host_port("--notify-smtp", notify_smtp) if notify_smtp else None
+    try:
+        hosts = HostPolicy(host, [public_url] if public_url else [], allowed_host or [])
+    except InvalidHost as exc:
+        raise UserError(str(exc)) from None
+    setup_token = secrets.token_urlsafe(32)
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {port}")
     config = ServiceConfig(
         workers=workers,
-        http=_web(host, port, behind_proxy) if web else None,
+        http=_web(host, port, behind_proxy, hosts, setup_token) if web else None,
         smtp=(
             InboundSettings(
                 host=smtp_host,
@@ -154,6 +200,7 @@ def serve(
             webhook_url=notify_webhook,
         ),
     )
+    egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
     a = state.open()
     with a.db.session() as s:
@@ -165,16 +212,21 @@ def serve(
     if count == 0 and config.smtp is None:
         out.print("Add a source with: invoice-inbox source add --help")
     try:
-        _run_until_signal(Service(a, config), a)
+        _run_until_signal(Service(a, config), a, setup_token)
     except OSError as exc:  # a port in use, an unreadable certificate
         raise UserError(f"cannot start the service: {exc}") from None
 
 
 @app.command("worker")
-def worker(workers: WorkersOpt = 2, log_format: LogOpt = LogFormat.text) -> None:
+def worker(
+    workers: WorkersOpt = 2,
+    allow_private_webhooks: PrivateHooksOpt = False,
+    log_format: LogOpt = LogFormat.text,
+) -> None:
     """Run only the scheduler (no SMTP, no HTTP): more workers for the same database."""
     if workers < 1:
         raise UserError("--workers must be at least 1")
+    egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
     a = state.open()
     _run_until_signal(Service(a, ServiceConfig(workers=workers)))

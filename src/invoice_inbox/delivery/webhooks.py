@@ -19,20 +19,16 @@ What a receiver gets::
 
     {"id": 97, "type": "document.created", "created_at": "...", "company": "ACME", "data": {...}}
 
-The signature is the hex HMAC-SHA256, keyed with the subscription's signing secret (shown once
-when the subscription is made), of the timestamp, a dot, and the body exactly as received:
-``hmac(secret, f"{timestamp}.{body}")``. A receiver recomputes it over the raw body (before any
-JSON parsing), compares in constant time, and rejects timestamps more than 5 minutes old, so a
-recorded request cannot be replayed later. ``verify`` does all three.
+How it is signed and checked: ``delivery.signing`` (``verify`` is here too). Where it may go:
+public addresses only, checked when saved and at every connection (``delivery.egress``). The log
+keeps the status and a short reason, never what the receiver answered.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
-import secrets as random_secrets
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -40,15 +36,18 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 import invoice_inbox
 from invoice_inbox.auth.secrets import SecretBox, SecretError
+from invoice_inbox.delivery import egress
+from invoice_inbox.delivery.signing import TOLERANCE, new_secret, signature, verify
 from invoice_inbox.store import events
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Company, Event, Webhook, WebhookDelivery, utcnow
+
+__all__ = ["TOLERANCE", "WebhookProblem", "new_secret", "signature", "verify"]
 
 log = logging.getLogger(__name__)
 
@@ -58,46 +57,11 @@ RETRY_CAP = timedelta(hours=1)
 GIVE_UP_AFTER = timedelta(hours=24)
 CLAIM = timedelta(minutes=2)  # a delivery being sent is not picked up by another worker meanwhile
 TIMEOUT = 10.0
-TOLERANCE = 300  # seconds: how old a signed timestamp may be (``verify``)
-SIGNATURE_VERSION = "v1"
+_ANSWERED_WITH_TEXT = re.compile(r"answered (\d{3}): ")
 
 
 class WebhookProblem(ValueError):
     """A mistake in a subscription (its URL, its events), in one plain sentence."""
-
-
-# -- signing -----------------------------------------------------------------------------------
-
-
-def signature(secret: str, timestamp: int | str, body: bytes) -> str:
-    """The ``X-Invoice-Inbox-Signature`` value for *body* sent at *timestamp*."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"{SIGNATURE_VERSION}={mac.hexdigest()}"
-
-
-def verify(
-    secret: str,
-    timestamp: str,
-    body: bytes,
-    header: str,
-    *,
-    tolerance: int = TOLERANCE,
-    now: float | None = None,
-) -> bool:
-    """What a receiver checks: the signature *header* matches *body* and *timestamp* (the raw
-    header values), and the timestamp is at most *tolerance* seconds away from *now*."""
-    try:
-        sent = int(timestamp)
-    except ValueError:
-        return False
-    if abs((time.time() if now is None else now) - sent) > tolerance:
-        return False
-    expected = signature(secret, sent, body).encode()
-    return any(hmac.compare_digest(expected, part.strip().encode()) for part in header.split(","))
-
-
-def new_secret() -> str:
-    return "whsec_" + random_secrets.token_urlsafe(32)
 
 
 # -- subscriptions -----------------------------------------------------------------------------
@@ -110,6 +74,12 @@ def check_url(url: str) -> str:
         raise WebhookProblem("the URL must start with http:// or https:// and name a host")
     if parts.username or parts.password:
         raise WebhookProblem("the URL must not contain a user name or password")
+    refused = egress.check_url_host(url)
+    if refused is not None:
+        raise WebhookProblem(
+            f"the URL's host is refused: {refused}; webhooks go to public addresses only "
+            "(the operator may allow private ones: serve --allow-private-webhooks)"
+        )
     return url
 
 
@@ -333,8 +303,9 @@ def _claim(db: Database, box: SecretBox, delivery_id: int, now: datetime) -> _Re
         )
 
 
-def _send(client: httpx.Client, req: _Request) -> tuple[int | None, str | None]:
-    """POST one delivery: (the HTTP status or None, an error sentence or None if delivered)."""
+def _send(poster: egress.Poster, req: _Request) -> tuple[int | None, str | None]:
+    """POST one delivery: (the HTTP status or None, an error sentence or None if delivered).
+    The answer's body is never read, so nothing the receiver says is kept."""
     if req.secret is None:
         return None, "the signing secret cannot be decrypted: the secret key has changed"
     timestamp = int(time.time())
@@ -347,15 +318,14 @@ def _send(client: httpx.Client, req: _Request) -> tuple[int | None, str | None]:
         "X-Invoice-Inbox-Signature": signature(req.secret, timestamp, req.body),
     }
     try:
-        r = client.post(req.url, content=req.body, headers=headers)
-    except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    if r.is_success:
-        return r.status_code, None
-    if r.is_redirect:
-        return r.status_code, f"answered {r.status_code} (redirects are not followed)"
-    text = " ".join(r.text.split())[:200]
-    return r.status_code, f"answered {r.status_code}" + (f": {text}" if text else "")
+        status = poster.post(req.url, req.body, headers)
+    except egress.Unsent as exc:
+        return None, str(exc)
+    if 200 <= status < 300:
+        return status, None
+    if 300 <= status < 400:
+        return status, f"answered {status} (redirects are not followed)"
+    return status, f"answered {status}"
 
 
 def _record(
@@ -390,29 +360,26 @@ def deliver_due(
     box: SecretBox,
     *,
     now: datetime | None = None,
-    client: httpx.Client | None = None,
     limit: int = 100,
     stop: threading.Event | None = None,
+    allow_private: bool | None = None,
 ) -> int:
     """Send every due delivery (oldest first, one at a time); returns how many were delivered.
 
-    Deliveries of a switched-off subscription wait (a test event is sent all the same)."""
+    Deliveries of a switched-off subscription wait (a test event is sent all the same). Each
+    connection goes to a public address only, checked when it is made (``delivery.egress``),
+    unless *allow_private* (None: as the operator said for this process)."""
     now = now or utcnow()
-    own = client is None
-    http = client or httpx.Client(timeout=TIMEOUT, follow_redirects=False)
     delivered = 0
-    try:
+    with egress.Poster(timeout=TIMEOUT, allow_private=allow_private) as poster:
         for delivery_id in _due_ids(db, now, limit):
             if stop is not None and stop.is_set():
                 break
             req = _claim(db, box, delivery_id, now)
             if req is None:
                 continue
-            status, error = _send(http, req)
+            status, error = _send(poster, req)
             delivered += _record(db, req, status, error, now)
-    finally:
-        if own:
-            http.close()
     return delivered
 
 
@@ -425,8 +392,16 @@ def view(row: WebhookDelivery) -> dict[str, Any]:
         "state": row.state,
         "attempts": row.attempts,
         "last_status": row.last_status,
-        "last_error": row.last_error,
+        "last_error": _shown_error(row.last_error),
         "created_at": row.created_at,
         "next_attempt_at": row.next_attempt_at if row.state == PENDING else None,
         "delivered_at": row.delivered_at,
     }
+
+
+def _shown_error(error: str | None) -> str | None:
+    """A logged error as shown: what older versions kept of an answer's body is left out."""
+    if error is None:
+        return None
+    m = _ANSWERED_WITH_TEXT.match(error)
+    return f"answered {m[1]}" if m else error

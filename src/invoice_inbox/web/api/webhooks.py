@@ -2,7 +2,9 @@
 
 Users see the subscriptions of their companies; only administrators make, change, delete and
 test them. The signing secret is in the answer to the POST that makes a subscription and in no
-other answer. How deliveries are signed and retried: ``delivery.webhooks``.
+other answer. A URL whose host is or resolves to a non-public address is a 422 on ``url``; the
+delivery log holds a status and a short reason, never what the receiver answered. How
+deliveries are signed and retried: ``delivery.webhooks``.
 """
 
 from __future__ import annotations
@@ -39,7 +41,10 @@ class WebhookIn(BaseModel):
 
     company_id: int | None = None
     company: str | None = Field(None, description="The company's name (instead of company_id).")
-    url: str = Field(description="Where events are POSTed: an http:// or https:// URL.")
+    url: str = Field(
+        description="Where events are POSTed: an http:// or https:// URL at a public address "
+        "(loopback, private and link-local ones are refused unless the operator allows them)."
+    )
     events: list[str] = Field(description=f"What to send, at least one of: {KINDS_TEXT}.")
     description: str = ""
     active: bool = True
