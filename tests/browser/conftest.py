@@ -10,9 +10,11 @@ they fail.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,6 +53,19 @@ class Served:
     url: str
     data_dir: Path
     process: subprocess.Popen[str]
+    printed: list[str]  # serve's console, line by line
+
+    @property
+    def setup_url(self) -> str:
+        """The first-run address with the one-time token, as serve printed it."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for line in list(self.printed):
+                m = re.search(r"(http://\S+/setup\?token=[\w-]+)", line)
+                if m:
+                    return m.group(1)
+            time.sleep(0.05)
+        raise AssertionError(f"serve printed no setup address: {self.printed}")
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run the CLI on the same data directory (as a second terminal would)."""
@@ -77,7 +92,11 @@ def served(tmp_path: Path) -> Iterator[Served]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    printed: list[str] = []
+    reader = threading.Thread(target=lambda: printed.extend(proc.stdout or ()), daemon=True)
+    reader.start()
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -87,12 +106,12 @@ def served(tmp_path: Path) -> Iterator[Served]:
         except httpx.TransportError:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
-            out = proc.stdout.read() if proc.stdout else ""
             proc.kill()
-            pytest.fail(f"serve did not come up: {out}")
+            reader.join(timeout=5)
+            pytest.fail(f"serve did not come up: {''.join(printed)}")
         time.sleep(0.1)
     try:
-        yield Served(url, data, proc)
+        yield Served(url, data, proc, printed)
     finally:
         proc.terminate()
         try:

@@ -19,6 +19,7 @@ ZUGFERD = CORPUS / "zugferd-corpus__EN16931_Einfach.pdf"  # Lieferant GmbH, 4711
 def create_first_admin(page: Any, served: Served) -> None:
     page.goto(served.url + "/")
     assert page.url.endswith("/setup")
+    page.goto(served.setup_url)  # the address serve printed, with its one-time token
     shot(page, "01-setup")
     page.fill("input[name=email]", ADMIN)
     page.fill("input[name=password]", PASSWORD)

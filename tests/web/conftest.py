@@ -51,6 +51,13 @@ class Web:
     asgi: Any
     fetched: list[str] = field(default_factory=list)  # names passed to fetch-now
 
+    @property
+    def setup_token(self) -> str:
+        """The first-run setup token (``serve`` prints it; here it is read from the app)."""
+        token = self.asgi.state.web.setup.value
+        assert token, "the setup token is spent"
+        return str(token)
+
     def client(self, **kw: Any) -> TestClient:
         return TestClient(self.asgi, follow_redirects=False, **kw)
 

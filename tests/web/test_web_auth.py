@@ -10,12 +10,19 @@ def test_first_run_setup_creates_the_admin_and_then_is_gone(web: Web) -> None:
     c = web.client()
     assert c.get("/sources").headers["location"] == "/setup"
     assert c.get("/login").headers["location"] == "/setup"
-    page = c.get("/setup")
+    setup = web.setup_token
+    page = c.get(f"/setup?token={setup}")
     assert page.status_code == 200 and "Create administrator" in page.text
     token = csrf_of(page.text)
     r = c.post(
         "/setup",
-        data={"email": "a@x.test", "password": "short", "repeat": "short", "csrf_token": token},
+        data={
+            "email": "a@x.test",
+            "password": "short",
+            "repeat": "short",
+            "csrf_token": token,
+            "token": setup,
+        },
     )
     assert r.status_code == 422
     assert "at least 10 characters" in r.text
@@ -26,6 +33,7 @@ def test_first_run_setup_creates_the_admin_and_then_is_gone(web: Web) -> None:
             "password": PASSWORD,
             "repeat": PASSWORD,
             "csrf_token": token,
+            "token": setup,
         },
     )
     assert r.status_code == 303 and r.headers["location"] == "/sources/new"
@@ -39,7 +47,7 @@ def test_first_run_setup_creates_the_admin_and_then_is_gone(web: Web) -> None:
     assert web.client().get("/setup").headers["location"] == "/login"  # only once
     again = web.client().post(
         "/setup",
-        data={"email": "evil@x.test", "password": PASSWORD, "repeat": PASSWORD},
+        data={"email": "evil@x.test", "password": PASSWORD, "repeat": PASSWORD, "token": setup},
         cookies={"ii_csrf": "t"},
         headers={"X-CSRF-Token": "t"},
     )
@@ -122,6 +130,16 @@ def test_login_is_rate_limited_per_address(web: Web) -> None:
         cookies={"ii_csrf": token},
     )
     assert r.status_code == 303
+
+
+def test_an_overlong_address_is_refused_before_the_limiter_counts_it(web: Web) -> None:
+    web.user("a@x.test")
+    c = web.client()
+    token = csrf_of(c.get("/login").text)
+    long = "a" * 400 + "@x.test"
+    r = c.post("/login", data={"email": long, "password": "x", "csrf_token": token})
+    assert r.status_code == 400 and "at most 320 characters" in r.text
+    assert len(web.asgi.state.web.limiter) == 0
 
 
 def test_pages_and_api_send_protective_headers(web: Web) -> None:

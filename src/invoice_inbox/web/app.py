@@ -3,7 +3,9 @@
 
 ``create_app`` takes the opened :class:`~invoice_inbox.runtime.context.App`; ``serve`` passes the
 scheduler's wake-up as *fetch_now* and its health check, tests pass nothing and get a thread per
-fetch.
+fetch. ``serve`` also passes the host names it answers for (*hosts*: any other ``Host`` gets
+400; without it every name is answered, as for tests) and the first-run *setup_token* it printed.
+Every request body is bounded (``bodylimit``) before anything reads it.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ import invoice_inbox
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.status_http import HealthCheck, Status
 from invoice_inbox.web import api, pages
+from invoice_inbox.web.bodylimit import BodyLimit
 from invoice_inbox.web.context import WebContext, fetch_in_background
+from invoice_inbox.web.hosts import HostPolicy, TrustedHosts
 from invoice_inbox.web.security import NeedsSignIn
+from invoice_inbox.web.setup_token import SetupToken
 from invoice_inbox.web.templating import CSP, render
 
 STATIC = Path(__file__).with_name("static")
@@ -38,6 +43,8 @@ def create_app(
     *,
     fetch_now: Callable[[str], None] | None = None,
     health: HealthCheck | None = None,
+    hosts: HostPolicy | None = None,
+    setup_token: str | None = None,
 ) -> FastAPI:
     web = FastAPI(
         title="invoice-inbox",
@@ -51,7 +58,12 @@ def create_app(
         app=app,
         fetch_now=fetch_now or fetch_in_background(app),
         status=Status(app.db, health=health),
+        setup=SetupToken(setup_token),
     )
+    # added last, run first: the host is checked, then the body bounded, before any route
+    web.add_middleware(BodyLimit)
+    if hosts is not None:
+        web.add_middleware(TrustedHosts, policy=hosts)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @web.middleware("http")

@@ -13,6 +13,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.lease import SourceBusy
 from invoice_inbox.runtime.status_http import Status
 from invoice_inbox.web.ratelimit import LoginLimiter
+from invoice_inbox.web.setup_token import SetupToken
 
 log = logging.getLogger(__name__)
 
@@ -41,3 +42,4 @@ class WebContext:
     fetch_now: Callable[[str], None]  # start a run of the source named soon; returns at once
     status: Status
     limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    setup: SetupToken = field(default_factory=SetupToken)  # what /setup needs

@@ -1,4 +1,7 @@
-"""Pages: sign in, sign out, and the first-run setup that creates the first administrator."""
+"""Pages: sign in, sign out, and the first-run setup that creates the first administrator.
+
+The setup needs the one-time token that ``serve`` printed (see ``web.setup_token``); sign-in
+attempts are reserved with the limiter (``web.ratelimit``) before the password is checked."""
 
 from __future__ import annotations
 
@@ -89,20 +92,30 @@ def logout(request: Request, page: PageUser) -> Response:
 
 
 @router.get("/setup")
-def setup_form(request: Request) -> Response:
+def setup_form(request: Request, token: str = "") -> Response:
     with context(request).app.db.session() as s:
         if users.count(s) > 0:
             return redirect("/login")
-    return _form(request, "setup.html", email="", errors={})
+    token = token if context(request).setup.matches(token) else ""
+    return _form(request, "setup.html", email="", errors={}, token=token)
 
 
-def _create_first_admin(request: Request, email: str, password: str, repeat: str) -> Response:
+def _create_first_admin(
+    request: Request, email: str, password: str, repeat: str, token: str
+) -> Response:
+    setup = context(request).setup
     errors: dict[str, str] = {}
-    if password != repeat:
-        errors["repeat"] = "The two passwords differ."
-    with context(request).app.db.session() as s:
+    with setup.lock, context(request).app.db.session() as s:
         if users.count(s) > 0:  # someone was quicker: the setup page is gone
             return redirect("/login")
+        if not setup.matches(token):
+            errors["token"] = (
+                "This is not the setup token: copy the address that invoice-inbox serve "
+                "printed when it started."
+            )
+            return _form(request, "setup.html", 403, email=email, errors=errors, token="")
+        if password != repeat:
+            errors["repeat"] = "The two passwords differ."
         if not errors:
             try:
                 user = users.create(s, email, password, Role.ADMIN)
@@ -111,8 +124,9 @@ def _create_first_admin(request: Request, email: str, password: str, repeat: str
                 errors[key] = str(exc)[0].upper() + str(exc)[1:] + "."
             else:
                 cookie, _ = users.open_session(s, user)
+                setup.spend()
     if errors:
-        return _form(request, "setup.html", 422, email=email, errors=errors)
+        return _form(request, "setup.html", 422, email=email, errors=errors, token=token)
     response = redirect("/sources/new", flash="Welcome! Now connect the first mailbox.")
     start_session(request, response, cookie)
     return response
@@ -124,5 +138,6 @@ async def setup(
     email: Annotated[str, Form()],
     password: Annotated[str, Form()],
     repeat: Annotated[str, Form()],
+    token: Annotated[str, Form()] = "",
 ) -> Response:
-    return await run_in_threadpool(_create_first_admin, request, email, password, repeat)
+    return await run_in_threadpool(_create_first_admin, request, email, password, repeat, token)
