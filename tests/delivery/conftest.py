@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from fakes.loopback_only import loopback_only
+from web.conftest import web  # noqa: F401  (the web app, for what the screens show)
 
 ALLOW = "INVOICE_INBOX_ALLOW_PRIVATE_WEBHOOKS"
 

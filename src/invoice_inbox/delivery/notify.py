@@ -7,10 +7,15 @@ Notifications are an outbox (``store.notifications``): whoever creates one only 
 ``deliver_due`` sends what is due, records each channel's result, and retries a failed channel
 with exponential backoff until it gives up after ``MAX_ATTEMPTS``. A channel that is not
 configured (no relay, no recipients, no webhook URL) is marked "skipped", not failed.
+
+The webhook URL is the operator's (``serve --notify-webhook``), so it may be a private address;
+it is often a secret of its own (a chat service's incoming hook), so errors and logs name only
+its scheme and host, and what the receiver answered is never read.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import smtplib
 import ssl
@@ -19,10 +24,10 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-import httpx
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.delivery import egress
 from invoice_inbox.store import notifications
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import (
@@ -85,12 +90,16 @@ def send_email(channels: Channels, recipients: list[str], subject: str, body: st
 
 def post_webhook(channels: Channels, payload: dict[str, object]) -> None:
     assert channels.webhook_url is not None
+    shown = notifications.redact_urls(channels.webhook_url)
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json"}
     try:
-        r = httpx.post(channels.webhook_url, json=payload, timeout=channels.timeout)
-    except httpx.HTTPError as exc:
-        raise DeliveryFailed(f"webhook {channels.webhook_url} failed: {exc}") from exc
-    if not r.is_success:
-        raise DeliveryFailed(f"webhook {channels.webhook_url} answered {r.status_code}")
+        with egress.Poster(timeout=channels.timeout, allow_private=True) as poster:
+            status = poster.post(channels.webhook_url, body, headers)
+    except egress.Unsent as exc:
+        raise DeliveryFailed(f"webhook {shown} failed: {exc}") from None
+    if not 200 <= status < 300:
+        raise DeliveryFailed(f"webhook {shown} answered {status}")
 
 
 def payload(n: Notification, company: str, source: str | None) -> dict[str, object]:
@@ -154,7 +163,7 @@ def _record(
             n.last_error = None
             return
         n.attempts += 1
-        n.last_error = "; ".join(errors)
+        n.last_error = notifications.redact_urls("; ".join(errors))
         log.warning("notification %d not delivered (attempt %d): %s", nid, n.attempts, n.last_error)
         if n.attempts >= MAX_ATTEMPTS:
             for key in ("email_state", "webhook_state"):

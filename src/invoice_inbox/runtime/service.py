@@ -29,7 +29,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.inbound import Inbox
 from invoice_inbox.runtime.scheduler import Scheduler
 from invoice_inbox.runtime.watch import FolderWatcher
-from invoice_inbox.store import companies, sources
+from invoice_inbox.store import companies, notifications, sources
 from invoice_inbox.store.models import AuthState, Company, utcnow
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,11 @@ class Service:
         self.scheduler.serve(self.stop_event, poll=self.config.poll, grace=self.config.grace)
 
     def _notify(self) -> None:
+        try:  # errors kept by older versions named the whole webhook URL
+            with self.app.db.session() as s:
+                notifications.redact_stored_errors(s)
+        except Exception:
+            log.exception("could not redact the URLs in stored notification errors")
         while not self.stop_event.is_set():
             try:
                 deliver_due(self.app.db, self.config.channels)

@@ -1,7 +1,12 @@
-"""Notifications: what people must know about a source, kept as an outbox until delivered."""
+"""Notifications: what people must know about a source, kept as an outbox until delivered.
+
+A delivery error is kept without the URLs in it (``redact_urls``): a webhook URL is often its
+own secret (a chat service's incoming hook), so only its scheme and host are kept.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from sqlalchemy import or_, select
@@ -10,6 +15,26 @@ from sqlalchemy.orm import Session
 from invoice_inbox.store.models import Company, Notification, Source
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
+
+_URL = re.compile(
+    r"\b([a-z][a-z0-9+.-]*)://(?:[^\s/?#@]*@)?(\[[^\]\s]*\]|[^\s/?#:\]]*)[^\s]*", re.I
+)
+
+
+def redact_urls(text: str) -> str:
+    """*text* with each URL cut to its scheme and host (no user, port, path or query)."""
+    return _URL.sub(lambda m: f"{m[1]}://{m[2]}", text)
+
+
+def redact_stored_errors(s: Session) -> int:
+    """Cut the URLs in errors kept by older versions; returns how many were changed."""
+    changed = 0
+    for n in s.scalars(select(Notification).where(Notification.last_error.contains("://"))):
+        shown = redact_urls(n.last_error or "")
+        if shown != n.last_error:
+            n.last_error = shown
+            changed += 1
+    return changed
 
 
 def create(
