@@ -1,10 +1,13 @@
 """Crafted hostile files for the limit tests and benchmarks/hostile.py: PDFs whose embedded files
-are compressed streams written as they are (a PDF bomb is kilobytes on disk), and an HTML body
-that asks for one page per ``<br>`` (a page bomb)."""
+are compressed streams written as they are (a PDF bomb is kilobytes on disk), an HTML body that
+asks for one page per ``<br>`` (a page bomb), a ZIP bomb and deeply nested MIME."""
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
+import zipfile
 import zlib
 from collections.abc import Sequence
 
@@ -86,3 +89,33 @@ def pdf_bomb(files: int = 24, size: int = 70 * MIB) -> bytes:
 def page_bomb_html(breaks: int = 3000) -> str:
     """About 4 bytes per forced page break: 3,000 pages from 12 KB of HTML."""
     return "<style>br { display: block; break-after: page }</style>" + "<br>" * breaks
+
+
+def zip_bomb(size: int = 1024 * MIB, name: str = "invoice.pdf") -> bytes:
+    """A ZIP with one deflated entry of *size* zero bytes (1 GiB in about 1 MB)."""
+    buffer = io.BytesIO()
+    zeros = bytes(MIB)
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open(name, "w", force_zip64=True) as member,
+    ):
+        for _ in range(size // MIB):
+            member.write(zeros)
+    return buffer.getvalue()
+
+
+def deep_mime(levels: int, pdf: bytes, sender: str = "billing@supplier.example") -> bytes:
+    """A mail whose multipart/mixed parts are nested *levels* deep around one PDF."""
+    out = [
+        f"From: Billing <{sender}>\r\nTo: ap@buyer.example\r\nSubject: deep\r\n"
+        "MIME-Version: 1.0\r\n".encode()
+    ]
+    for i in range(levels):
+        out.append(b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (i, i))
+    out.append(
+        b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="deep.pdf"'
+        b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(pdf).replace(b"\n", b"\r\n")
+    )
+    out += [b"\r\n--b%d--\r\n" % i for i in reversed(range(levels))]
+    return b"".join(out)
