@@ -113,7 +113,9 @@ def test_closed_port_is_a_transient_connect_failure() -> None:
     )
     with pytest.raises(ConnectFailed) as err:
         conn.check()
-    assert str(err.value) == f"cannot connect to 127.0.0.1:{port}: Connection refused"
+    assert str(err.value) == (
+        f"cannot connect to 127.0.0.1:{port}: nothing answered on that port (connection refused)"
+    )
     assert err.value.transient
     conn.close()
 

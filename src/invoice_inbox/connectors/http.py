@@ -7,7 +7,9 @@ It adds what both APIs ask of a well-behaved client:
 - throttling: 429 and 503 wait for ``Retry-After`` (seconds or an HTTP date, capped), other
   5xx and network errors back off exponentially with full jitter, up to ``retries`` times;
 - errors become ConnectorErrors carrying the service's own message
-  (``{"error": {"code": ..., "message": ...}}`` on both services).
+  (``{"error": {"code": ..., "message": ...}}`` on both services), cleaned and cut like a
+  mail server's words (``network.server_words``); a body that is not such an object is never
+  repeated, only the status.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from invoice_inbox.connectors.network import server_words
 from invoice_inbox.errors import (
     ConnectFailed,
     ConnectorError,
@@ -77,9 +80,10 @@ def error_of(response: httpx.Response) -> tuple[str | None, str]:
         err = body.get("error")
         if isinstance(err, Mapping):
             code = err.get("code") or err.get("status")
-            return (str(code) if code is not None else None), str(err.get("message") or "")
+            code = server_words(str(code), 60) if code is not None else None
+            return code, server_words(str(err.get("message") or ""))
         if isinstance(err, str):  # OAuth-style {"error": "invalid_grant", ...}
-            return err, str(body.get("error_description") or err)
+            return server_words(err, 60), server_words(str(body.get("error_description") or err))
     return None, response.reason_phrase or f"HTTP {response.status_code}"
 
 

@@ -4,6 +4,10 @@ Reading never changes a message: bodies are fetched with ``BODY.PEEK[]`` (RFC 35
 \\Seen is not set as a side effect. Moving uses UID MOVE (RFC 6851) where the server offers it,
 otherwise COPY + UID STORE \\Deleted + UID EXPUNGE (RFC 4315 §2.1) on exactly the moved uids.
 A mailbox-wide EXPUNGE is never sent: it would also remove mail another client flagged \\Deleted.
+
+A port whose greeting is not an IMAP ``* OK`` (or ``* PREAUTH``) is "not an IMAP server", and
+nothing it said is repeated (``connectors.network``); the server's words after a valid greeting
+(a refused LOGIN, a failed command) are shown cleaned and cut.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
 from invoice_inbox.connectors.http import TokenFn
-from invoice_inbox.connectors.network import connect_errors
+from invoice_inbox.connectors.network import NO_GREETING, connect_errors, not_a, server_words
 from invoice_inbox.errors import (
     ConnectFailed,
     ConnectorError,
@@ -99,10 +103,21 @@ class ImapConnector:
                     ssl_context=ctx,
                     timeout=timeout,
                 )
-                if s.security == "starttls":
+        except IMAPClientError as exc:  # the greeting (and CAPABILITY) were not IMAP's
+            raise ConnectFailed(f"cannot connect to {self.where}: {_greeting(exc)}") from exc
+        if s.security == "starttls":
+            try:
+                with connect_errors(self.where):
                     client.starttls(ctx)
-        except IMAPClientError as exc:  # e.g. STARTTLS not offered
-            raise ProtocolFailed(f"{self.where}: {_text(exc)}") from exc
+            except IMAPClientError as exc:  # not offered, or refused
+                _drop(client)
+                raise TLSFailed(
+                    f"{self.where} did not start TLS (STARTTLS: {_text(exc)}); use security ssl"
+                    " or, on a trusted network only, none"
+                ) from exc
+            except ConnectorError:
+                _drop(client)
+                raise
         try:
             if s.token is not None:
                 self._oauth2_login(client, s.token)
@@ -113,7 +128,9 @@ class ImapConnector:
             raise LoginFailed(f"login refused by server: {_text(exc)}") from exc
         except (OSError, IMAPClientError) as exc:
             client.shutdown()
-            raise ConnectFailed(f"connection to {self.where} lost during login: {exc}") from exc
+            raise ConnectFailed(
+                f"connection to {self.where} lost during login: {_text(exc)}"
+            ) from exc
         except ConnectorError:  # the token could not be had (e.g. needs re-authentication)
             client.shutdown()
             raise
@@ -157,7 +174,9 @@ class ImapConnector:
             raise
         except (OSError, EOFError, IMAPClientAbortError) as exc:  # abort: the socket went away
             self._client = None
-            raise ConnectFailed(f"connection to {self.where} lost during {what}: {exc}") from exc
+            raise ConnectFailed(
+                f"connection to {self.where} lost during {what}: {_text(exc)}"
+            ) from exc
         except IMAPClientError as exc:
             raise ProtocolFailed(f"{what} failed on {self.where}: {_text(exc)}") from exc
 
@@ -183,7 +202,9 @@ class ImapConnector:
                 raise FolderMissing(folder, existing) from exc
             raise ProtocolFailed(f"STATUS {folder} failed on {self.where}: {_text(exc)}") from exc
         except OSError as exc:
-            raise ConnectFailed(f"connection to {self.where} lost during STATUS: {exc}") from exc
+            raise ConnectFailed(
+                f"connection to {self.where} lost during STATUS: {_text(exc)}"
+            ) from exc
         return FolderStatus(
             name=folder,
             uidvalidity=int(st[b"UIDVALIDITY"]),
@@ -280,8 +301,27 @@ class ImapConnector:
             self._call("UID STORE", self.client.add_flags, uid_list, [SEEN])
 
 
+def _drop(client: IMAPClient) -> None:
+    """Close a connection that failed half-way (its socket may be gone already)."""
+    with contextlib.suppress(Exception):
+        client.shutdown()
+
+
+def _greeting(exc: IMAPClientError) -> str:
+    """What was wrong with the greeting, in our words only (imaplib puts the peer's bytes into
+    its message, so none of it is used)."""
+    arg = exc.args[0] if exc.args else b""
+    if isinstance(arg, bytes) and arg.upper().startswith(b"* BYE"):
+        return "the IMAP server turned the connection away (it said BYE); try again later"
+    if isinstance(exc, IMAPClientAbortError) and str(arg).endswith("EOF"):
+        return NO_GREETING
+    return not_a("an IMAP server")
+
+
 def _text(exc: BaseException) -> str:
-    msg = str(exc)
+    """The server's words in an error raised after a valid greeting, cleaned and cut."""
+    arg = exc.args[0] if len(exc.args) == 1 else None
+    msg = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(exc)
     if msg.startswith("b'") or msg.startswith('b"'):
         msg = msg[2:-1]
-    return msg.strip()
+    return server_words(msg) or "no reason given"

@@ -21,6 +21,10 @@ no ``QUIT`` at all if ``RSET`` is not confirmed), so an error path deletes nothi
 
 Message bytes are the RETR lines, dot-unstuffed, joined by CRLF with a final CRLF. POP3 cannot
 carry a message whose last line has no line break: servers add one, and so do these bytes.
+
+A port whose greeting is not ``+OK`` is "not a POP3 server", and nothing it said is repeated
+(``connectors.network``); the server's words after a valid greeting (a refused login or
+command) are shown cleaned and cut.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from typing import Literal, TypeVar
 from invoice_inbox.connectors.base import Changes
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import tls_context
-from invoice_inbox.connectors.network import connect_errors
+from invoice_inbox.connectors.network import NO_GREETING, connect_errors, not_a, server_words
 from invoice_inbox.errors import (
     ConnectFailed,
     FolderMissing,
@@ -217,12 +221,14 @@ class Pop3Connector:
         ctx = tls_context(s.ca_file) if s.security != "none" else None
         pop: _Client | None = None
         try:
-            with self._connect_errors():
+            with self._greeting_errors():
                 if s.security == "ssl":
                     pop = _TlsClient(s.host, s.effective_port, timeout=s.timeout, context=ctx)
                 else:
                     pop = _Client(s.host, s.effective_port, timeout=s.timeout)
-                if s.security == "starttls":
+                _check_greeting(pop.welcome)
+            if s.security == "starttls":
+                with self._after_greeting("STLS"):
                     self._starttls(pop, ctx)
             self._login(pop)
         except BaseException:
@@ -233,15 +239,33 @@ class Pop3Connector:
         return pop
 
     @contextlib.contextmanager
-    def _connect_errors(self) -> Iterator[None]:
-        """Translate what reaching the server and setting up TLS can raise."""
+    def _greeting_errors(self) -> Iterator[None]:
+        """Translate what reaching the server and reading its greeting can raise; nothing the
+        peer sent is repeated, as it has not shown to be a POP3 server yet."""
         try:
             with connect_errors(self.where):
                 yield
         except _Eof as exc:
-            raise ConnectFailed(f"{self.where} closed the connection before greeting") from exc
-        except poplib.error_proto as exc:
-            raise ProtocolFailed(f"{self.where} refused the connection: {_text(exc)}") from exc
+            raise ConnectFailed(f"cannot connect to {self.where}: {NO_GREETING}") from exc
+        except poplib.error_proto as exc:  # a greeting that is not +OK, or a line too long
+            arg = exc.args[0] if exc.args else b""
+            why = (
+                "the POP3 server turned the connection away (it answered -ERR); try again later"
+                if isinstance(arg, bytes) and arg[:4].upper() == b"-ERR"
+                else not_a("a POP3 server")
+            )
+            raise ConnectFailed(f"cannot connect to {self.where}: {why}") from exc
+
+    @contextlib.contextmanager
+    def _after_greeting(self, what: str) -> Iterator[None]:
+        """Translate network and TLS errors of a command sent before signing in."""
+        try:
+            with connect_errors(self.where):
+                yield
+        except _Eof as exc:
+            raise ConnectFailed(f"{self.where} closed the connection during {what}") from exc
+        except _LineTooLong as exc:
+            raise ProtocolFailed(f"{self.where} sent a garbled answer to {what}") from exc
 
     def _starttls(self, pop: _Client, ctx: ssl.SSLContext | None) -> None:
         """STLS (RFC 2595 §4) when CAPA lists it; no fallback to plain text."""
@@ -530,6 +554,12 @@ def _header_date(lines: list[bytes] | None) -> date | None:
         return None
 
 
+def _check_greeting(welcome: bytes) -> None:
+    """poplib takes any line starting with ``+`` as a greeting; RFC 1939 §4 says ``+OK``."""
+    if welcome[:3].upper() != b"+OK":
+        raise poplib.error_proto("not a POP3 greeting")
+
+
 def _is_continuation(answer: bytes) -> bool:
     """A SASL continuation (RFC 5034 §4): ``+`` or ``+ <base64>``, unlike ``+OK``."""
     return answer == b"+" or answer.startswith(b"+ ")
@@ -542,9 +572,10 @@ def _refuse_line_breaks(*values: str) -> None:
 
 
 def _text(exc: BaseException) -> str:
-    """The server's words from a poplib error: ``b'-ERR [AUTH] Failed.'`` → ``[AUTH] Failed.``"""
+    """The server's words from a poplib error, cleaned and cut: ``b'-ERR [AUTH] Failed.'`` →
+    ``[AUTH] Failed.``"""
     arg = exc.args[0] if exc.args else ""
     text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
     if text.startswith("-ERR"):
         text = text[4:]
-    return text.strip() or "no reason given"
+    return server_words(text) or "no reason given"
