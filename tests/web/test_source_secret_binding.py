@@ -61,6 +61,9 @@ def test_patching_the_server_clears_the_password_and_check_sends_it_nowhere(
         with web.app.db.session() as s:
             src = s.get(Source, source_id)
             assert src is not None and src.secret is None
+        attention = web.browser("admin@x.test").get("/notifications").text
+        assert f"needs attention: {CLEARED}" in attention
+        assert "the provider refused" not in attention
 
         # the password typed for the new server is the one it gets
         r = api.patch(f"/api/v1/sources/{source_id}", json={"password": "typed-for-the-fake"})

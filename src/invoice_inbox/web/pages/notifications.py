@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from invoice_inbox.auth.expiry import secret_expiry_warning
-from invoice_inbox.runtime import health
+from invoice_inbox.runtime import health, secret_scope
 from invoice_inbox.store.models import AuthState, Company, Notification, Source
 from invoice_inbox.web.access import Access
 from invoice_inbox.web.security import PageUser, context
@@ -41,7 +41,10 @@ def source_problems(src: Source, today: date) -> list[str]:
     found = health.warnings(src)
     if not src.active and not src.inactive_reason:
         found.append("inactive: it was switched off, so no mail is fetched from it")
-    if src.auth_state == AuthState.NEEDS_AUTHENTICATION:
+    cleared = secret_scope.cleared(src)  # the server changed, so its secret is asked again
+    if cleared:
+        found.append(f"needs attention: {cleared}")
+    elif src.auth_state == AuthState.NEEDS_AUTHENTICATION:
         found.append("needs sign-in: nobody has signed in to this mailbox yet")
     elif src.auth_state == AuthState.NEEDS_REAUTHENTICATION:
         why = f" ({src.auth_error})" if src.auth_error else ""
