@@ -4,6 +4,8 @@
         SIGKILL this process the N-th time STEP is reached.
     python fetch_with_observer.py DATA_DIR SOURCE hold STEP READY_FILE GO_FILE
         at the first STEP, create READY_FILE and wait until GO_FILE exists.
+    python fetch_with_observer.py DATA_DIR SOURCE kill-with STEP UID
+        SIGKILL this process when STEP is reached for messages that include UID.
 
 Used by the crash and lease tests: a real process dies mid-run, as it would on a power cut.
 """
@@ -32,6 +34,8 @@ def main() -> None:
             return
         seen += 1
         if mode == "kill" and seen == int(sys.argv[5]):
+            os.kill(os.getpid(), signal.SIGKILL)
+        if mode == "kill-with" and int(sys.argv[5]) in uids:
             os.kill(os.getpid(), signal.SIGKILL)
         if mode == "hold" and seen == 1:
             Path(sys.argv[5]).touch()

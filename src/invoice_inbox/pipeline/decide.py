@@ -193,10 +193,13 @@ CHECKS: tuple[tuple[str, Check], ...] = (
 
 
 def decide(raw: bytes, policy: Policy | None = None) -> Decision:
-    """Decide for one raw message. Never raises for bad input: unreadable mail is quarantined."""
+    """Decide for one raw message. Never raises for bad input: unreadable mail is quarantined.
+    Only ``MemoryError`` passes, for the decide worker to name the memory limit."""
     policy = policy or Policy()
     try:
         w = _Work(raw=raw, policy=policy, headers=mime.parse_headers(raw))
+    except MemoryError:  # the decide worker names the memory limit (runtime.workers)
+        raise
     except Exception as exc:  # the header block itself is unreadable
         return Decision(Verdict.QUARANTINED, f"could not read the message headers: {exc}", None)
     misses: list[str] = []
@@ -207,6 +210,8 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
             return Decision(Verdict.QUARANTINED, str(exc), w.headers, hits=(name,))
         except LimitExceeded as exc:  # the mail needs more than a limit allows: say which
             return Decision(Verdict.QUARANTINED, _naming(exc), w.headers, hits=(name,))
+        except MemoryError:  # the decide worker names the memory limit (runtime.workers)
+            raise
         except Exception as exc:  # a bug or a case nobody foresaw: keep the mail, say why
             reason = f"could not read the message ({name}): {type(exc).__name__}: {exc}"
             return Decision(Verdict.QUARANTINED, reason, w.headers, hits=(name,))

@@ -1,55 +1,83 @@
-"""Decide a batch of messages, in worker processes when the batch is big enough to pay for them.
+"""Decide a run's mail in limited worker processes, and remember decisions that never finished.
 
-Parsing MIME with the standard library costs one to two milliseconds per invoice mail, most of
-the CPU time of a backfill; ``pipeline.decide`` is a pure function of bytes, so a batch spreads
-over a process pool. Small batches (the usual scheduled run) stay in this process. Workers start
-from a fork server, not a fork of this process with its open database and sockets.
+``Decider.decide_many`` hands a batch to the run's worker pool (``runtime.workers``): every
+mail is decided under the policy's memory and CPU limits, and a mail that stops its worker is
+quarantined there and then, the rest of the batch decided as usual.
+
+What the pool cannot catch is the death of the whole process: the machine's OOM killer taking
+the service with its workers, a power cut, a kill -9. ``Decider.decide_recorded`` therefore
+commits an attempt for each mail before deciding it (``store.ledger.begin_attempts``); the
+caller ends it in the transaction that records the mail. A mail found with an attempt left
+over was being decided when a run died: it is decided again on its own, one mail per commit,
+so that a second death points at it alone. A mail with two attempts left over is not decided
+again: it is quarantined with ``STOPPED_TWICE`` and filed as not imported, and the run goes on.
 """
 
 from __future__ import annotations
 
-import logging
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from functools import partial
+from collections.abc import Callable, Sequence
 
-from invoice_inbox.pipeline.decide import Decision, Policy, decide
+from invoice_inbox.pipeline.decide import Decision, Policy
+from invoice_inbox.runtime.workers import WorkerPool, WorkersUnavailable, quarantined
+from invoice_inbox.store import ledger
+from invoice_inbox.store.db import Database
 
-log = logging.getLogger(__name__)
+__all__ = ["STOPPED_TWICE", "Decider", "WorkersUnavailable"]
 
-MIN_PARALLEL = 32  # below this many messages a pool costs more than it saves
+STOPPED_TWICE = "could not be processed (stopped the worker twice)"
+GIVE_UP = 2  # attempts left over after which a mail is not decided again
+
+
+def _nothing(indexes: Sequence[int]) -> None:
+    return None
 
 
 class Decider:
+    """The deciding of one run: a worker pool for its policy. Close it when the run ends."""
+
     def __init__(self, policy: Policy, *, workers: int | None = None) -> None:
         self.policy = policy
-        self.workers = workers if workers is not None else (os.cpu_count() or 1)
-        self._pool: ProcessPoolExecutor | None = None
+        self.pool = WorkerPool(policy, size=workers if workers else (os.cpu_count() or 1))
 
-    def decide_many(self, raws: list[bytes]) -> list[Decision]:
-        if self.workers <= 1 or len(raws) < MIN_PARALLEL:
-            return [decide(raw, self.policy) for raw in raws]
-        try:
-            if self._pool is None:
-                ctx = multiprocessing.get_context("forkserver")
-                ctx.set_forkserver_preload(["invoice_inbox.pipeline.decide"])
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
-            chunk = max(1, len(raws) // (self.workers * 4))
-            return list(self._pool.map(partial(decide, policy=self.policy), raws, chunksize=chunk))
-        except (BrokenProcessPool, OSError) as exc:
-            # workers could not start or died (e.g. no importable __main__, out of memory):
-            # the run goes on in this process
-            log.warning("decide workers unavailable (%s); deciding in-process", exc)
-            self.close()
-            self.workers = 1
-            return [decide(raw, self.policy) for raw in raws]
+    def decide_many(self, raws: Sequence[bytes]) -> list[Decision]:
+        """The decisions for *raws*, in order, each made in a limited worker."""
+        return self.pool.decide(raws) if raws else []
+
+    def decide_recorded(
+        self,
+        db: Database,
+        source_id: int,
+        mails: Sequence[tuple[str, bytes]],
+        *,
+        deciding: Callable[[Sequence[int]], None] = _nothing,
+    ) -> list[Decision]:
+        """The decisions for *mails* (raw SHA-256, raw bytes) of a source, with their attempts
+        recorded as the module says; *deciding* is told the indexes of each group of mails
+        just before they are decided. The caller ends the attempts of the mails it records
+        (``ledger.end_attempts``) in the same transaction."""
+        with db.session() as s:
+            left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
+            fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
+            ledger.begin_attempts(s, source_id, (mails[i][0] for i in fresh))
+        decisions: dict[int, Decision] = {}
+        if fresh:
+            deciding(fresh)
+            decided = self.decide_many([mails[i][1] for i in fresh])
+            decisions.update(zip(fresh, decided, strict=True))
+        for i, (sha, raw) in enumerate(mails):
+            if i in decisions:
+                continue
+            if left_over[sha] >= GIVE_UP:
+                decisions[i] = quarantined(raw, STOPPED_TWICE)
+                continue
+            with db.session() as s:  # one suspect at a time: a death now points at it
+                ledger.begin_attempts(s, source_id, [sha])
+            deciding([i])
+            decisions[i] = self.decide_many([raw])[0]
+            with db.session() as s:
+                ledger.end_attempts(s, source_id, [sha])
+        return [decisions[i] for i in range(len(mails))]
 
     def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            try:
-                pool.shutdown(wait=True, cancel_futures=True)
-            except Exception:  # a broken pool may fail to shut down cleanly; nothing to keep
-                log.debug("decide pool shutdown failed", exc_info=True)
+        self.pool.close()

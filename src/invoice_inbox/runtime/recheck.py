@@ -29,9 +29,9 @@ from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline.decide import Decision, Verdict
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.decider import Decider
+from invoice_inbox.runtime.decider import STOPPED_TWICE, Decider
 from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
-from invoice_inbox.store import events, runs, sources
+from invoice_inbox.store import events, ledger, runs, sources
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
 
@@ -142,16 +142,18 @@ def _batch(
     files: bool,
 ) -> list[_Move]:
     """Decide one batch again and commit what is imported now; the mails to move after."""
-    raws: dict[int, bytes] = {}
+    raws: dict[int, tuple[str, bytes]] = {}  # row id -> raw SHA-256 and bytes
     with app.db.session() as s:
         for row in s.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)):
             try:
-                raws[row.id] = app.blobs.get(row.raw_sha256)
+                raws[row.id] = (row.raw_sha256, app.blobs.get(row.raw_sha256))
             except FileNotFoundError:
                 summary.missing_raw.append(
                     f"{_label(row)}: its raw bytes ({row.raw_sha256}) are not in the blob store"
                 )
-    decisions = dict(zip(raws, decider.decide_many(list(raws.values())), strict=True))
+    decided = decider.decide_recorded(app.db, plan.id, list(raws.values()))
+    decisions = dict(zip(raws, decided, strict=True))
+    finished = [raws[i][0] for i, d in decisions.items() if d.reason != STOPPED_TWICE]
     now = {row_id: d for row_id, d in decisions.items() if d.verdict == Verdict.IMPORT}
     summary.checked += len(decisions)
     summary.still_not_imported += len(decisions) - len(now)
@@ -168,6 +170,7 @@ def _batch(
         )
         for row in rows:
             _import(row, now[row.id], plan)
+        ledger.end_attempts(s, plan.id, finished)  # a mail given up on stays given up
         s.flush()
         for row in rows:
             summary.imported += 1

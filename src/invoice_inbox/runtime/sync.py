@@ -62,6 +62,7 @@ class Step(StrEnum):
     """Points on a message's path, reported to an observer (progress, tests)."""
 
     DOWNLOADED = "downloaded"
+    DECIDING = "deciding"  # the messages' decisions start (after their attempts are committed)
     BLOBS_WRITTEN = "blobs_written"
     COMMITTED = "committed"
     FILED = "filed"
@@ -363,12 +364,21 @@ class FolderSync:
                 for sha, row in ledger.originals(s, self.plan.id, (f[2] for f in fetched)).items()
             }
         first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
-        fresh = []
-        for i, (_, raw, sha) in enumerate(fetched):
+        fresh: list[tuple[Key, bytes, str]] = []
+        for i, (uid, raw, sha) in enumerate(fetched):
             if sha not in known and sha not in first:
                 first[sha] = i
-                fresh.append(raw)
-        decisions = iter(self.decider.decide_many(fresh))
+                fresh.append((uid, raw, sha))
+        decisions = iter(
+            self.decider.decide_recorded(
+                self.app.db,
+                self.plan.id,
+                [(sha, raw) for _, raw, sha in fresh],
+                deciding=lambda idx: self.observer(
+                    Step.DECIDING, self.folder, [fresh[i][0] for i in idx]
+                ),
+            )
+        )
         items: list[_Item] = []
         for i, (uid, raw, sha) in enumerate(fetched):
             if sha in known:
@@ -424,10 +434,12 @@ class FolderSync:
     ) -> None:
         """One transaction: ledger rows, documents, their ``document.created`` events, the folder
         cursor and the run counters."""
+        first_seen = [it.sha256 for it in items if it.duplicate_of is None]
         with self.app.db.session() as s:
             rows = [self._row(it, validity) for it in items]
             originals = QueueOriginals.for_rows(s, self.plan.company_id, rows)
             s.add_all(rows)
+            ledger.end_attempts(s, self.plan.id, first_seen)  # their decisions are recorded
             s.flush()
             first = {
                 it.sha256: row.id

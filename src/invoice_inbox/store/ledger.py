@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import FolderState, Message, MessageState
+from invoice_inbox.store.models import DecideAttempt, FolderState, Message, MessageState
 
 
 def folder_state(s: Session, source_id: int, folder: str) -> FolderState:
@@ -99,3 +99,51 @@ def mark_disposed(s: Session, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
         s.execute(update(Message).where(Message.id.in_(ids)).values(state=MessageState.DISPOSED))
+
+
+def attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str, int]:
+    """For each raw SHA-256, how many decisions of it started and never finished (absent: 0)."""
+    wanted = list(set(raw_sha256s))
+    found: dict[str, int] = {}
+    for i in range(0, len(wanted), 500):
+        rows = s.execute(
+            select(DecideAttempt.raw_sha256, DecideAttempt.attempts).where(
+                DecideAttempt.source_id == source_id,
+                DecideAttempt.raw_sha256.in_(wanted[i : i + 500]),
+            )
+        )
+        found.update((sha, n) for sha, n in rows)
+    return found
+
+
+def begin_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
+    """Count one more started decision of each of these mails (commit before deciding)."""
+    wanted = set(raw_sha256s)
+    if not wanted:
+        return
+    rows = {
+        row.raw_sha256: row
+        for row in s.scalars(
+            select(DecideAttempt).where(
+                DecideAttempt.source_id == source_id, DecideAttempt.raw_sha256.in_(wanted)
+            )
+        )
+    }
+    for sha in wanted:
+        row = rows.get(sha)
+        if row is None:
+            s.add(DecideAttempt(source_id=source_id, raw_sha256=sha, attempts=1))
+        else:
+            row.attempts += 1
+
+
+def end_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
+    """These mails' decisions finished (or were recorded): forget their attempts."""
+    wanted = list(set(raw_sha256s))
+    for i in range(0, len(wanted), 500):
+        s.execute(
+            delete(DecideAttempt).where(
+                DecideAttempt.source_id == source_id,
+                DecideAttempt.raw_sha256.in_(wanted[i : i + 500]),
+            )
+        )

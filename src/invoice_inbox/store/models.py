@@ -252,6 +252,21 @@ class Message(Base):
     source: Mapped[Source] = relationship()
 
 
+class DecideAttempt(Base):
+    """A mail whose decision started and has not finished: committed before deciding, deleted
+    with the mail's ledger row (or as soon as its decision is back). A row that outlives its
+    run means the process died while deciding; at two, the mail is quarantined undecided."""
+
+    __tablename__ = "decide_attempt"
+    __table_args__ = (UniqueConstraint("source_id", "raw_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    raw_sha256: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class Document(Base):
     """One file extracted from a message, waiting in the queue."""
 

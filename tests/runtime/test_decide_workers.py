@@ -1,0 +1,40 @@
+"""Decisions run in worker processes held to the policy's limits: a mail that uses more CPU time
+than allowed ends its worker and is quarantined naming the limit, while the other mails of the
+same batch get the decisions they would get anyway."""
+
+from __future__ import annotations
+
+from builders import Attachment, make_mail, make_pdf
+from invoice_inbox.pipeline.decide import Policy, Verdict, decide
+from invoice_inbox.pipeline.limits import MB, Limits
+from invoice_inbox.runtime.decider import Decider
+
+
+def many_lines(lines: int) -> bytes:
+    """A plain text mail of one-character lines: the MIME parser handles each line in Python,
+    about 0.3 s of CPU time per million lines (and about 100 MB of memory)."""
+    head = (
+        b"From: Billing <billing@supplier.example>\r\nTo: ap@buyer.example\r\n"
+        b"Subject: lines\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
+    )
+    return head + b"a\r\n" * lines
+
+
+def test_a_mail_over_the_cpu_limit_is_quarantined_and_the_rest_of_the_batch_decided() -> None:
+    limits = Limits(cpu_seconds=1, memory_bytes=4096 * MB)  # memory is not what this tests
+    policy = Policy(allowed_senders=("*@supplier.example",), limits=limits)
+    good = [
+        make_mail(subject=f"Invoice {i}", attachments=[Attachment(f"{i}.pdf", make_pdf(str(i)))])
+        for i in range(3)
+    ]
+    heavy = many_lines(12_000_000)  # ~3.5 s of CPU time
+    decider = Decider(policy, workers=2)
+    try:
+        decisions = decider.decide_many([good[0], heavy, good[1], good[2]])
+    finally:
+        decider.close()
+    assert decisions[1].verdict == Verdict.QUARANTINED
+    assert decisions[1].reason == "could not be processed: exceeded the CPU time limit (1 s)"
+    assert decisions[1].headers is not None and decisions[1].headers.subject == "lines"
+    assert [decisions[0], *decisions[2:]] == [decide(raw, policy) for raw in good]
+    assert all(d.verdict == Verdict.IMPORT for d in [decisions[0], *decisions[2:]])
