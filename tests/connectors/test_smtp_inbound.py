@@ -1,9 +1,11 @@
 """The inbound SMTP receiver, driven by a real client (smtplib) on 127.0.0.1: which recipients
 are refused and with what code, the exact bytes handed to deliver(), size limits, 250 only after
-the store, 451 when it fails, STARTTLS with a throwaway certificate, and start/stop."""
+the store, 451 when it fails, STARTTLS with a throwaway certificate, start/stop, and the 421 that
+ends guessing addresses (in a session, and from one client across sessions)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import errno
 import ipaddress
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
+from invoice_inbox.connectors.smtp_throttle import ClientThrottle, client_of
 
 DOMAIN = "invoices.example.com"
 SOURCES = {
@@ -555,3 +558,78 @@ def test_open_session_hears_421_on_stop(server: InboundServer) -> None:
         server.stop()
         assert reader.readline() == b"421 4.3.2 service shutting down, try again later\r\n"
         assert reader.readline() == b""
+
+
+# -- guessing addresses -----------------------------------------------------------------------
+
+
+def unknown_rcpts(server: InboundServer, count: int, start: int = 0) -> list[int]:
+    """One session: MAIL, then *count* unknown recipients; their reply codes. The session is
+    ended with QUIT if the server did not close it."""
+    c = client(server)
+    try:
+        c.ehlo()
+        c.mail("a@supplier.example")
+        return [c.rcpt(f"guess{start + i}@{DOMAIN}")[0] for i in range(count)]
+    finally:
+        with contextlib.suppress(smtplib.SMTPServerDisconnected):
+            c.quit()
+        c.close()
+
+
+def test_sixth_unknown_recipient_is_421_and_the_connection_closed(
+    server: InboundServer, store: Store
+) -> None:
+    with client(server) as c:
+        c.ehlo()
+        c.mail("a@supplier.example")
+        codes = [c.rcpt(f"guess{i}@{DOMAIN}")[0] for i in range(5)]
+        assert codes == [550] * 5
+        assert c.rcpt("acme@elsewhere.example") == (
+            421,
+            b"4.7.0 too many unknown recipients, closing the connection",
+        )
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            c.rcpt(f"acme@{DOMAIN}")  # closed: no more guesses on this connection
+    assert store.resolved == [f"guess{i}@{DOMAIN}" for i in range(5)]
+    with client(server) as c:  # a fresh session is not held to the old one's count
+        assert c.sendmail("a@supplier.example", [f"acme@{DOMAIN}"], MESSAGE) == {}
+    assert [d[0] for d in store.delivered] == ["acme"]
+
+
+def test_a_client_with_many_unknown_recipients_across_sessions_waits(
+    serve: Callable[..., InboundServer], store: Store
+) -> None:
+    server = serve(unknown_per_client=8, unknown_window=600)
+    now = [1000.0]
+    server.throttle = ClientThrottle(8, 600, clock=lambda: now[0])
+    assert unknown_rcpts(server, 4) == [550] * 4
+    assert unknown_rcpts(server, 4, start=4) == [550] * 4  # 8 within the window: enough
+    resolved = len(store.resolved)
+    with client(server) as c:
+        c.ehlo()
+        c.mail("a@supplier.example")
+        assert c.rcpt(f"acme@{DOMAIN}") == (
+            421,
+            b"4.7.0 too many unknown recipients from your address, try later",
+        )
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            c.noop()
+    assert len(store.resolved) == resolved  # not even looked up
+    now[0] += 601  # the window has passed
+    with client(server) as c:
+        assert c.sendmail("a@supplier.example", [f"acme@{DOMAIN}"], MESSAGE) == {}
+    assert [d[0] for d in store.delivered] == ["acme"]
+
+
+def test_the_clients_remembered_are_bounded_and_an_ipv6_64_is_one_client() -> None:
+    throttle = ClientThrottle(3, 600, max_clients=100)
+    for i in range(5000):
+        throttle.refused(client_of((f"10.{i // 256 % 256}.{i % 256}.1", 25)))
+    assert len(throttle) == 100
+    assert client_of(("2001:db8:1:2::1", 25, 0, 0)) == client_of(("2001:db8:1:2:ffff::9", 25))
+    assert client_of(("::ffff:192.0.2.7", 25, 0, 0)) == "192.0.2.7"
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2::3"):
+        throttle.refused(client_of((host, 25)))
+    assert throttle.blocked(client_of(("2001:db8:1:2::4", 25)))
+    assert not throttle.blocked(client_of(("2001:db8:1:3::1", 25)))

@@ -25,7 +25,7 @@ from sync.conftest import AP
 
 DOMAIN = "invoices.test"
 SUPPLIER = "billing@supplier.example"
-TOKEN = re.compile(r"acme-[a-z0-9]{6}")
+TOKEN = re.compile(r"acme-[a-z0-9]{12}")
 
 
 class Receiver:

@@ -341,7 +341,7 @@ def test_companies_show_their_import_address_and_refuse_bad_input(web: Web) -> N
     made = api.post("/api/v1/companies", json={"name": "Müller & Söhne"})
     assert made.status_code == 201
     address = api.get(f"/api/v1/companies/{made.json()['id']}").json()["import_address"]
-    assert re.fullmatch(r"muller-sohne-[a-z2-9]{6}@invoices\.example\.com", address)
+    assert re.fullmatch(r"muller-sohne-[a-z2-9]{12}@invoices\.example\.com", address)
 
     bad = api.post("/api/v1/companies", json={"name": "", "notify_emails": ["*@x.test"]})
     assert bad.status_code == 422

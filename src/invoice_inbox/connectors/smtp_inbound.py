@@ -12,6 +12,8 @@ Replies (RFC 5321 §4.2; enhanced codes from RFC 3463 in the text):
     250 2.1.5   recipient accepted
     250 2.0.0   OK: queued as <id>, after every deliver() returned
     421 4.3.2   shutting down (sent to open sessions on stop)
+    421 4.7.0   too many unknown recipients (in this session, or from this client lately): the
+                connection is closed (``smtp_throttle``)
     451 4.3.0   resolve() or deliver() raised; the sender tries again later
     452 4.5.3   more than MAX_RECIPIENTS recipients (RFC 5321 §4.5.3.1.8)
     502 5.5.1   AUTH: not offered on this receiver
@@ -37,10 +39,14 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
+
+from invoice_inbox.connectors.smtp_settings import InboundSettings, tls_context
+from invoice_inbox.connectors.smtp_throttle import ClientThrottle, client_of
+
+__all__ = ["InboundServer", "InboundSettings"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ MAX_RECIPIENTS = 100  # the minimum a server must buffer, RFC 5321 §4.5.3.1.8
 REPLY_RCPT_OK = "250 2.1.5 OK"
 REPLY_QUEUED = "250 2.0.0 OK: queued as {id}"
 REPLY_SHUTTING_DOWN = "421 4.3.2 service shutting down, try again later"
+REPLY_TOO_MANY_UNKNOWN = "421 4.7.0 too many unknown recipients, closing the connection"
+REPLY_CLIENT_THROTTLED = "421 4.7.0 too many unknown recipients from your address, try later"
 REPLY_TEMP_FAILURE = "451 4.3.0 temporary failure, try again later"
 REPLY_TOO_MANY_RCPTS = "452 4.5.3 too many recipients"
 REPLY_NO_AUTH = "502 5.5.1 AUTH not available"
@@ -63,35 +71,6 @@ REPLY_RELAY_DENIED = "550 5.7.1 <{address}>: relaying denied"
 REPLY_SIZE_DECLARED = "552 5.3.4 message size exceeds fixed maximum message size"
 
 _SIZE_PARAM = re.compile(r"(?:^|\s)SIZE=(\d+)(?=\s|$)", re.IGNORECASE)
-
-
-@dataclass(frozen=True, kw_only=True)
-class InboundSettings:
-    """Where and how the receiver listens.
-
-    *port* 0 picks a free port (see :attr:`InboundServer.port`). STARTTLS is offered when
-    *certfile* and *keyfile* are both set; *require_tls* then refuses MAIL before STARTTLS.
-    *hostname* is the name in the banner and EHLO reply (default: ``socket.getfqdn()``).
-    """
-
-    host: str = "127.0.0.1"
-    port: int = 2525
-    domain: str
-    max_size: int = 25 * 1024 * 1024
-    certfile: str | None = None
-    keyfile: str | None = None
-    require_tls: bool = False
-    hostname: str | None = None
-
-    def __post_init__(self) -> None:
-        if not self.domain or "@" in self.domain:
-            raise ValueError(f"the import domain must be a bare domain name, not {self.domain!r}")
-        if self.max_size <= 0:
-            raise ValueError("max_size must be positive")
-        if (self.certfile is None) != (self.keyfile is None):
-            raise ValueError("STARTTLS needs both certfile and keyfile")
-        if self.require_tls and self.certfile is None:
-            raise ValueError("require_tls needs certfile and keyfile")
 
 
 class InboundServer:
@@ -112,6 +91,7 @@ class InboundServer:
         self._sessions: set[_Smtp] = set()
         self._busy: set[asyncio.Future[object]] = set()  # DATA replies and stores under way
         self._closing = False
+        self.throttle = ClientThrottle(settings.unknown_per_client, settings.unknown_window)
 
     @property
     def port(self) -> int:
@@ -127,7 +107,7 @@ class InboundServer:
         cannot be bound or the certificate cannot be loaded."""
         if self._thread is not None:
             raise RuntimeError("the SMTP receiver is already running")
-        tls = _tls_context(self.settings)
+        tls = tls_context(self.settings)
         hostname = self.settings.hostname or socket.getfqdn()
         self._closing = False
         self._sessions, self._busy = set(), set()
@@ -273,6 +253,8 @@ class _Smtp(SMTP):
     def __init__(self, handler: _Handler, *, owner: InboundServer, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._owner = owner
+        self.unknown = 0  # recipients refused in this session
+        self.hang_up = False  # close the connection after the reply being sent
 
     def _create_envelope(self) -> Envelope:
         return _Envelope()
@@ -302,6 +284,13 @@ class _Smtp(SMTP):
                 return
         await super().smtp_MAIL(arg)
 
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        """aiosmtpd's RCPT, then the connection is closed if the reply was a 421."""
+        await super().smtp_RCPT(arg)
+        if self.hang_up and self.transport is not None:
+            self.transport.close()
+
     async def smtp_AUTH(self, arg: str) -> None:
         """No AUTH: mail for the import domain is accepted from anyone, like an MX."""
         await self.push(REPLY_NO_AUTH)
@@ -326,19 +315,24 @@ class _Handler:
 
     async def handle_RCPT(
         self,
-        server: SMTP,
+        server: _Smtp,
         session: Session,
         envelope: _Envelope,
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        client = client_of(session.peer)
+        if self.owner.throttle.blocked(client):
+            log.warning("refused RCPT from %s: too many unknown recipients lately", client)
+            server.hang_up = True
+            return REPLY_CLIENT_THROTTLED
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return REPLY_TOO_MANY_RCPTS
         address = address.lower()
         _local, at, domain = address.rpartition("@")
         if at and domain.rstrip(".") != self.owner._domain:
             log.info("refused <%s> from %r: not our domain", address, session.peer)
-            return REPLY_RELAY_DENIED.format(address=address)
+            return self._unknown(server, client, REPLY_RELAY_DENIED.format(address=address))
         key = None
         if at:
             try:
@@ -348,12 +342,22 @@ class _Handler:
                 return REPLY_TEMP_FAILURE
         if key is None:
             log.info("refused <%s> from %r: no such import address", address, session.peer)
-            return REPLY_UNKNOWN_ADDRESS.format(address=address)
+            return self._unknown(server, client, REPLY_UNKNOWN_ADDRESS.format(address=address))
         if address not in envelope.keys:
             envelope.rcpt_tos.append(address)
             envelope.rcpt_options.extend(rcpt_options)
             envelope.keys[address] = str(key)
         return REPLY_RCPT_OK
+
+    def _unknown(self, server: _Smtp, client: str, reply: str) -> str:
+        """A refused recipient: *reply*, or 421 and hang up once the session had too many."""
+        self.owner.throttle.refused(client)
+        server.unknown += 1
+        if server.unknown > self.owner.settings.unknown_per_session:
+            log.warning("closing the session of %s: %d unknown recipients", client, server.unknown)
+            server.hang_up = True
+            return REPLY_TOO_MANY_UNKNOWN
+        return reply
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: _Envelope) -> str:
         owner = self.owner
@@ -372,18 +376,3 @@ class _Handler:
             owner.received += 1
         log.info("queued as %s: %d bytes from <%s> for %s", queue_id, len(raw), mail_from, keys)
         return REPLY_QUEUED.format(id=queue_id)
-
-
-def _tls_context(settings: InboundSettings) -> ssl.SSLContext | None:
-    """A server context for STARTTLS, or None without a certificate."""
-    if settings.certfile is None or settings.keyfile is None:
-        return None
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    what = f"cannot load the TLS certificate {settings.certfile} / key {settings.keyfile}"
-    try:
-        ctx.load_cert_chain(settings.certfile, settings.keyfile)
-    except ssl.SSLError as exc:  # unreadable PEM, or the key does not match
-        raise OSError(f"{what}: {exc.reason or exc}") from exc
-    except OSError as exc:
-        raise OSError(exc.errno, f"{what}: {exc.strerror or exc}") from exc
-    return ctx

@@ -1,8 +1,10 @@
 """Companies' central import addresses (inbound SMTP) and service-wide settings.
 
 Each company gets one address whose local part is its *import token*, e.g.
-``acme-k7p2q9@invoices.example.com``: a readable slug of the name plus six random characters,
-so addresses cannot be guessed from the company name. Mail to it is read by the company's
+``acme-k7p2q9vd4mxh@invoices.example.com``: a readable slug of the name plus twelve random
+characters (31^12, about 8 * 10^17 values), so addresses cannot be guessed from the company name
+nor found by trying (the receiver also hangs up on a sender of unknown recipients). Addresses
+made with six characters by older versions keep working. Mail to it is read by the company's
 import source (protocol ``smtp``), which has allowed senders and rules like any mailbox.
 """
 
@@ -20,6 +22,7 @@ from invoice_inbox.store.models import Company, Setting, Source
 SMTP_DOMAIN = "smtp_domain"
 IMPORT_PROTOCOL = "smtp"
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud and typed by people
+TOKEN_LENGTH = 12
 
 
 def slug(name: str) -> str:
@@ -28,7 +31,7 @@ def slug(name: str) -> str:
 
 
 def _new_token(company: Company) -> str:
-    return f"{slug(company.name)}-{''.join(secrets.choice(_ALPHABET) for _ in range(6))}"
+    return f"{slug(company.name)}-{''.join(secrets.choice(_ALPHABET) for _ in range(TOKEN_LENGTH))}"
 
 
 def import_source(s: Session, company: Company) -> Source:
