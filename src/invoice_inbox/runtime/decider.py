@@ -15,6 +15,7 @@ again: it is quarantined with ``STOPPED_TWICE`` and filed as not imported, and t
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 
@@ -63,7 +64,7 @@ class Decider:
         decisions: dict[int, Decision] = {}
         if fresh:
             deciding(fresh)
-            decided = self.decide_many([mails[i][1] for i in fresh])
+            decided = self._attempt(db, source_id, [mails[i] for i in fresh])
             decisions.update(zip(fresh, decided, strict=True))
         for i, (sha, raw) in enumerate(mails):
             if i in decisions:
@@ -74,10 +75,23 @@ class Decider:
             with db.session() as s:  # one suspect at a time: a death now points at it
                 ledger.begin_attempts(s, source_id, [sha])
             deciding([i])
-            decisions[i] = self.decide_many([raw])[0]
+            decisions[i] = self._attempt(db, source_id, [(sha, raw)])[0]
             with db.session() as s:
                 ledger.end_attempts(s, source_id, [sha])
         return [decisions[i] for i in range(len(mails))]
+
+    def _attempt(
+        self, db: Database, source_id: int, mails: Sequence[tuple[str, bytes]]
+    ) -> list[Decision]:
+        """Decide mails whose attempts are committed. When no worker can start, or the run is
+        interrupted here on purpose (Ctrl-C), the attempts are taken back: only a death of the
+        process counts against a mail."""
+        try:
+            return self.decide_many([raw for _, raw in mails])
+        except BaseException:
+            with contextlib.suppress(Exception), db.session() as s:  # the database may be down
+                ledger.undo_attempts(s, source_id, (sha for sha, _ in mails))
+            raise
 
     def close(self) -> None:
         self.pool.close()

@@ -137,6 +137,20 @@ def begin_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> No
             row.attempts += 1
 
 
+def undo_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
+    """Take back one started decision of each of these mails: it never began (no worker could
+    start) or was interrupted on purpose (Ctrl-C), which says nothing about the mail."""
+    for row in s.scalars(
+        select(DecideAttempt).where(
+            DecideAttempt.source_id == source_id,
+            DecideAttempt.raw_sha256.in_(set(raw_sha256s)),
+        )
+    ):
+        row.attempts -= 1
+        if row.attempts <= 0:
+            s.delete(row)
+
+
 def end_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
     """These mails' decisions finished (or were recorded): forget their attempts."""
     wanted = list(set(raw_sha256s))
