@@ -119,3 +119,52 @@ def deep_mime(levels: int, pdf: bytes, sender: str = "billing@supplier.example")
     )
     out += [b"\r\n--b%d--\r\n" % i for i in reversed(range(levels))]
     return b"".join(out)
+
+
+def pdf_with_padded_object_streams(padding: int, streams: int = 3) -> bytes:
+    """A PDF whose catalogue, names dictionary and embedded-files tree each sit in their own
+    compressed object stream (PDF 1.5, with an xref stream), each stream padded with *padding*
+    bytes: a few KB on disk that pypdf must unpack to *streams* x *padding*."""
+    first = 10  # compressed objects are numbered from here; stream objects from 1
+    chain = [
+        f"<< /Type /Catalog /Pages {first + streams} 0 R /Names {first + 1} 0 R >>",
+        f"<< /EmbeddedFiles {first + 2} 0 R >>",
+        *(f"<< /Kids [{first + n + 1} 0 R] >>" for n in range(2, streams - 1)),
+        "<< /Names [] >>",
+    ][:streams]
+    chain.append("<< /Type /Pages /Kids [] /Count 0 >>")  # the (empty) page tree, uncompressed
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets: dict[int, int] = {}
+    for n, body in enumerate(chain[:-1]):
+        # the padding sits between the stream's header and its object, where it is skipped
+        inner = f"{first + n} 0 ".encode() + b"%" * padding
+        data = inner + body.encode()
+        packed = zlib.compress(data, 9)
+        offsets[n + 1] = len(out)
+        out += (
+            f"{n + 1} 0 obj\n<< /Type /ObjStm /N 1 /First {len(inner)} /Filter /FlateDecode "
+            f"/Length {len(packed)} >>\nstream\n".encode()
+            + packed
+            + b"\nendstream\nendobj\n"
+        )
+    pages = first + streams
+    offsets[pages] = len(out)
+    out += f"{pages} 0 obj\n{chain[-1]}\nendobj\n".encode()
+    xref_number = pages + 1
+    offsets[xref_number] = len(out)
+    rows = []
+    for number in range(xref_number + 1):
+        if number in offsets:
+            rows.append(b"\x01" + offsets[number].to_bytes(4, "big") + b"\x00\x00")
+        elif first <= number < first + streams:
+            rows.append(b"\x02" + (number - first + 1).to_bytes(4, "big") + b"\x00\x00")
+        else:
+            rows.append(b"\x00" + bytes(4) + b"\xff\xff")
+    table = b"".join(rows)
+    out += (
+        f"{xref_number} 0 obj\n<< /Type /XRef /Size {xref_number + 1} /W [1 4 2] "
+        f"/Root {first} 0 R /Length {len(table)} >>\nstream\n".encode()
+        + table
+        + f"\nendstream\nendobj\nstartxref\n{offsets[xref_number]}\n%%EOF\n".encode()
+    )
+    return bytes(out)

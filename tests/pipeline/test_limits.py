@@ -11,7 +11,14 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-from hostile_samples import MIB, deflated_zeros, page_bomb_html, pdf_bomb, pdf_with_packed_files
+from hostile_samples import (
+    MIB,
+    deflated_zeros,
+    page_bomb_html,
+    pdf_bomb,
+    pdf_with_packed_files,
+    pdf_with_padded_object_streams,
+)
 
 from builders import Attachment, make_mail
 from corpus import CORPUS
@@ -85,6 +92,19 @@ def test_embedded_file_limits_come_from_the_policy() -> None:
     assert d.verdict is Verdict.IMPORT, d.reason
     assert d.documents[0].kind == "einvoice_pdf"
     assert d.documents[0].einvoice is not None and d.documents[0].einvoice.number == "471102"
+
+
+def test_object_streams_share_one_budget() -> None:
+    # three object streams of 12 MiB each on the way to the embedded files: 36 MiB from 100 KB
+    pdf = pdf_with_padded_object_streams(12 * MIB, streams=3)
+    assert len(pdf) < 1 * MIB
+    d = decide(pdf_mail(pdf))
+    assert_quarantined_for(d, "pdf_object_bytes", "invoice.pdf", "more than 32 MB")
+    small = pdf_with_padded_object_streams(1 * MIB, streams=3)
+    tight = Policy(limits=Limits(pdf_object_bytes=2 * MIB))
+    assert_quarantined_for(decide(pdf_mail(small), tight), "pdf_object_bytes")
+    d = decide(pdf_mail(small), Policy(limits=Limits(pdf_object_bytes=4 * MIB)))
+    assert d.verdict is Verdict.IMPORT, d.reason
 
 
 @pytest.mark.parametrize(

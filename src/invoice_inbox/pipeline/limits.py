@@ -33,7 +33,7 @@ class Limits:
     # PDFs: embedded files (ZUGFeRD/Factur-X carry one XML file)
     pdf_embedded_files: int = 16  # embedded files looked at in one PDF
     pdf_embedded_bytes: int = 20 * MB  # one embedded file, unpacked
-    pdf_object_bytes: int = 64 * MB  # object streams unpacked to find them, in one PDF
+    pdf_object_bytes: int = 32 * MB  # object streams unpacked to find them, in one PDF
     # rendering a mail body to PDF
     render_pages: int = 50  # pages of one rendered body
     render_seconds: float = 20.0  # wall time to lay out and write one body

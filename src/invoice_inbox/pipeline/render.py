@@ -9,12 +9,8 @@ system. The HTML is parsed with the parser WeasyPrint uses (tinyhtml5), cleaned 
 objects, embeds, ``<base>``, ``<meta>``, non-stylesheet links and attachment links removed) and
 serialised again before WeasyPrint sees it.
 
-Rendering is bounded (``pipeline.limits``): at most ``render_pages`` pages and
-``render_seconds`` of wall time. WeasyPrint reports each page it lays out and each step on its
-progress logger; a filter on that logger checks both bounds there and stops the layout with
-``LimitExceeded``, so a page bomb stops after ``render_pages`` + 1 pages, not after thousands.
-One page that is slow to lay out cannot be interrupted from here: the decide worker's CPU limit
-is the bound for that.
+Rendering is bounded by ``render_pages`` and ``render_seconds`` (``pipeline.limits``), checked
+at every page WeasyPrint lays out (``render_bounds``); past either it raises ``LimitExceeded``.
 
 WeasyPrint takes about 0.6 s to import, so it is imported on the first render and kept.
 """
