@@ -8,7 +8,12 @@ connect elsewhere, and the refusals asserted here happen before any connect."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -220,3 +225,45 @@ def test_an_answer_kept_by_an_older_version_is_not_shown(app: App) -> None:
         row.last_status, row.last_error = 500, "answered 500: " + SECRET_ANSWER.decode()
     assert the_delivery(app).last_error == "answered 500: " + SECRET_ANSWER.decode()
     assert shown(app)["last_error"] == "answered 500"
+
+
+@pytest.mark.parametrize("allowed", [True, False], ids=["with-the-option", "without"])
+def test_the_worker_sends_to_a_private_address_only_with_the_operators_option(
+    app: App, monkeypatch: pytest.MonkeyPatch, allowed: bool
+) -> None:
+    """``invoice-inbox worker --allow-private-webhooks``, as an operator runs it."""
+    with WebhookReceiver() as receiver:
+        monkeypatch.setenv("INVOICE_INBOX_ALLOW_PRIVATE_WEBHOOKS", "1")
+        subscribe(app, receiver.url)
+        env = {k: v for k, v in os.environ.items() if k != "INVOICE_INBOX_ALLOW_PRIVATE_WEBHOOKS"}
+        emit(app)
+        option = ["--allow-private-webhooks"] if allowed else []
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "invoice_inbox",
+                "--data-dir",
+                str(app.data_dir),
+                "worker",
+                *option,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while the_delivery(app).attempts == 0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            out, err = worker.communicate(timeout=60)
+        row = the_delivery(app)
+        assert row.attempts == 1, out + err
+        if allowed:
+            assert len(receiver.requests) == 1 and row.state == "delivered"
+        else:
+            assert receiver.requests == [] and row.state == "pending"
+            assert row.last_error == "refused: 127.0.0.1 is a loopback address"
