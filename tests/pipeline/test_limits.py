@@ -167,3 +167,13 @@ def test_body_with_exactly_the_page_limit_is_rendered() -> None:
     d = decide(html_mail(page_bomb_html(3)), policy)
     assert d.verdict is Verdict.IMPORT, d.reason
     assert d.documents[0].kind == "body_pdf"
+
+
+def test_html_with_too_many_elements_is_not_laid_out() -> None:
+    # Absolutely positioned boxes share one page, so no page report would stop their layout
+    # (5,000 take ~10 s and 200 MB): the element count is checked before WeasyPrint runs.
+    html = '<div style="position:absolute">x</div>' * 10_001
+    d = decide(html_mail(html), BODY_POLICY)
+    assert_quarantined_for(d, "render_elements", "more than 10,000 HTML elements")
+    few = Policy(allowed_senders=(SENDER,), rules=(BODY_BILL,), limits=Limits(render_elements=20))
+    assert_quarantined_for(decide(html_mail("<p>x</p>" * 20), few), "render_elements")

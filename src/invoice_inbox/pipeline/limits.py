@@ -37,6 +37,7 @@ class Limits:
     # rendering a mail body to PDF
     render_pages: int = 50  # pages of one rendered body
     render_seconds: float = 20.0  # wall time to lay out and write one body
+    render_elements: int = 10_000  # HTML elements of one body (checked before layout)
 
 
 DEFAULT_LIMITS = Limits()

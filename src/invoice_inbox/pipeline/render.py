@@ -9,8 +9,9 @@ system. The HTML is parsed with the parser WeasyPrint uses (tinyhtml5), cleaned 
 objects, embeds, ``<base>``, ``<meta>``, non-stylesheet links and attachment links removed) and
 serialised again before WeasyPrint sees it.
 
-Rendering is bounded by ``render_pages`` and ``render_seconds`` (``pipeline.limits``), checked
-at every page WeasyPrint lays out (``render_bounds``); past either it raises ``LimitExceeded``.
+Rendering is bounded (``pipeline.limits``): the HTML's element count (``render_elements``) before
+layout, then pages and wall time (``render_pages``, ``render_seconds``) at every page WeasyPrint
+lays out (``render_bounds``); past any of them it raises ``LimitExceeded``.
 
 WeasyPrint takes about 0.6 s to import, so it is imported on the first render and kept.
 """
@@ -68,7 +69,7 @@ class RenderError(Exception):
 def body_to_pdf(body: Body, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """Render *body* to PDF bytes (A4, header block first). Raises :class:`RenderError`, or
     ``LimitExceeded`` when it needs more pages or time than *limits* allow."""
-    bounds = Bounds(limits.render_pages, limits.render_seconds)
+    bounds = Bounds(limits.render_pages, limits.render_seconds, limits.render_elements)
     html = _clean(body.html) if body.html and body.html.strip() else None
     text = _clean(body.text) if body.text and body.text.strip() else None
     source = html if html is not None else text
@@ -81,6 +82,7 @@ def body_to_pdf(body: Body, limits: Limits = DEFAULT_LIMITS) -> bytes:
         with bounded(bounds), _quiet_logs():
             if html is not None:
                 root, quirks = _parse_html(engine, html)
+                bounds.check_elements(sum(1 for _ in root.iter()))  # before any layout
             else:
                 root, quirks = _text_document(text), False
             _add_header(root, body)
