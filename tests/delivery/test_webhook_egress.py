@@ -8,21 +8,29 @@ connect elsewhere, and the refusals asserted here happen before any connect."""
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from fakes.receivers import WebhookReceiver
-from invoice_inbox.delivery import webhooks
+from invoice_inbox.delivery import egress, webhooks
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, sources
 from invoice_inbox.store.models import Webhook, WebhookDelivery
@@ -267,3 +275,79 @@ def test_the_worker_sends_to_a_private_address_only_with_the_operators_option(
         else:
             assert receiver.requests == [] and row.state == "pending"
             assert row.last_error == "refused: 127.0.0.1 is a loopback address"
+
+
+@pytest.fixture(scope="module")
+def tls_receiver(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[int, ssl.SSLContext, list[str | None]]]:
+    """An HTTPS receiver on 127.0.0.1 whose certificate names only "localhost": its port, the
+    client context that trusts that certificate, and the SNI names it was asked for."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(certfile, keyfile)
+    sni: list[str | None] = []
+    server_ctx.sni_callback = lambda sock, server_name, ctx: sni.append(server_name)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(204 if self.headers["Host"].startswith("localhost:") else 400)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = server_ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], ssl.create_default_context(cafile=str(certfile)), sni
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_is_verified_against_the_urls_host_name_not_the_address(
+    tls_receiver: tuple[int, ssl.SSLContext, list[str | None]],
+) -> None:
+    """The connection goes to the checked address, 127.0.0.1, yet TLS (SNI, the certificate's
+    name) and the Host header are the URL's host name's."""
+    port, trusted, sni = tls_receiver
+    with egress.Poster(allow_private=True, ssl_context=trusted, timeout=10) as poster:
+        assert poster.post(f"https://localhost:{port}/hook", b"{}", {}) == 204  # Host: localhost
+        assert sni == ["localhost"]
+        with pytest.raises(egress.Unsent) as untrusted:
+            poster.post(f"https://127.0.0.1:{port}/hook", b"{}", {})  # not the certificate's name
+    assert str(untrusted.value) == "TLS: the receiver's certificate is not trusted"
+    with (
+        egress.Poster(allow_private=True, timeout=10) as poster,  # the usual CAs
+        pytest.raises(egress.Unsent, match="certificate is not trusted"),
+    ):
+        poster.post(f"https://localhost:{port}/hook", b"{}", {})

@@ -181,11 +181,17 @@ class Poster:
     """POSTs over connections checked as above; ``post`` returns the HTTP status or raises
     ``Unsent`` with a short reason. One per delivery round; ``close`` it (or use ``with``)."""
 
-    def __init__(self, *, timeout: float = 10.0, allow_private: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 10.0,
+        allow_private: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,  # None: the usual trusted CAs
+    ) -> None:
         allowed = private_allowed() if allow_private is None else allow_private
         self.timeout = timeout
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context or httpx.create_ssl_context(),
             network_backend=_CheckedBackend(allowed),
             max_keepalive_connections=0,  # an answer's body is never read: no reuse
             retries=0,
