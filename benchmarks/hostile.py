@@ -29,7 +29,7 @@ One run does everything on 127.0.0.1 with a private Dovecot from the test harnes
 
 Run it from the repository root::
 
-    .venv/bin/python benchmarks/hostile.py [--good 100] [--json]
+    .venv/bin/python benchmarks/hostile.py [--good 100] [--skip NAME ...] [--json]
 
 Exit status 1 when a good invoice was not imported, a hostile mail was imported where it must
 not be, or the fetch failed.
@@ -248,7 +248,7 @@ def evaluate(r: Report) -> None:
     r.good_imported_baseline = _good_imported(r.baseline)
     r.good_imported = _good_imported(r.hostile)
     by_subject = {str(m.get("subject", "")): m for m in r.hostile.ledger}
-    for name in HOSTILE:
+    for name in r.hostile_sizes_mb:
         subject = "hostile: page bomb - your bill" if name == "page bomb" else f"hostile: {name}"
         m = by_subject.get(subject)
         if m is None:
@@ -314,12 +314,12 @@ def print_report(r: Report) -> None:
 # -- main ---------------------------------------------------------------------------------
 
 
-def write_maildirs(root: Path, good_count: int) -> dict[str, float]:
+def write_maildirs(root: Path, good_count: int, skip: list[str]) -> dict[str, float]:
     """The two Maildirs under *root*; returns the hostile mails' sizes in MB. Runs in a child
     process, so that this one stays small: a process forked from it would otherwise start with
     its pages and report them as its own peak (``wait4``)."""
     good = good_mails(good_count)
-    hostile = {name: build() for name, build in HOSTILE.items()}
+    hostile = {name: build() for name, build in HOSTILE.items() if name not in skip}
     mixed = list(good)  # the hostile mails spread between the good ones, as they would arrive
     for index, raw in enumerate(hostile.values()):
         mixed.insert((index + 1) * len(good) // (len(hostile) + 1) + index, raw)
@@ -334,6 +334,7 @@ def run(args: argparse.Namespace) -> Report:
     root.chmod(0o755)  # Dovecot's unprivileged processes must traverse it
     began = time.perf_counter()
     build = [sys.executable, __file__, "--write-maildirs", str(root), "--good", str(args.good)]
+    build += [f"--skip={name}" for name in args.skip]
     sizes = json.loads(subprocess.run(build, capture_output=True, text=True, check=True).stdout)
     generation = time.perf_counter() - began
     log(f"built {args.good} good and {len(sizes)} hostile mails in {generation:.1f} s")
@@ -370,12 +371,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--good", type=int, default=100, help="good invoice mails (100)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument(
+        "--skip", action="append", default=[], choices=list(HOSTILE), metavar="NAME",
+        help="leave this hostile mail out (repeatable), e.g. to see its share of the peak",
+    )  # fmt: skip
     p.add_argument("--write-maildirs", metavar="DIR", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.good < 1:
         p.error("--good must be positive")
     if args.write_maildirs:
-        print(json.dumps(write_maildirs(Path(args.write_maildirs), args.good)))
+        print(json.dumps(write_maildirs(Path(args.write_maildirs), args.good, args.skip)))
         return 0
     report = run(args)
     if args.json:
