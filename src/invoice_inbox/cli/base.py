@@ -93,11 +93,14 @@ class Security(StrEnum):
 
 class _State:
     data_dir: Path | None = None
+    secret_key_file: Path | None = None
     _app: App | None = None
 
     def open(self) -> App:
         if self._app is None:
-            self._app = App.open(resolve_data_dir(self.data_dir))
+            self._app = App.open(
+                resolve_data_dir(self.data_dir), secret_key_file=self.secret_key_file
+            )
         return self._app
 
 
@@ -116,11 +119,22 @@ def _global(
             "default ./invoice-inbox-data).",
         ),
     ] = None,
+    secret_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--secret-key-file",
+            envvar="INVOICE_INBOX_SECRET_KEY_FILE",
+            help="The key that encrypts stored passwords, kept outside the data directory "
+            "(made on first use; default: secret.key in the data directory, or the key itself "
+            "in INVOICE_INBOX_SECRET_KEY).",
+        ),
+    ] = None,
 ) -> None:
     if state._app is not None:  # a new invocation in the same process (tests)
         state._app.close()
         state._app = None
     state.data_dir = data_dir
+    state.secret_key_file = secret_key_file
 
 
 def with_progress(label: str, work: Callable[[ProgressFn | None], T]) -> T:

@@ -27,13 +27,15 @@ class App:
     secrets: SecretBox
 
     @classmethod
-    def open(cls, data_dir: Path) -> App:
-        data_dir.mkdir(parents=True, exist_ok=True)
+    def open(cls, data_dir: Path, *, secret_key_file: Path | None = None) -> App:
+        """Open (or create) *data_dir*: a new one is the owner's alone (0700). The secret key
+        comes from *secret_key_file* when given (see ``auth.secrets``)."""
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return cls(
             data_dir=data_dir,
             db=Database.in_data_dir(data_dir),
             blobs=BlobStore(data_dir / "blobs"),
-            secrets=SecretBox.for_data_dir(data_dir),
+            secrets=SecretBox.for_data_dir(data_dir, secret_key_file),
         )
 
     def close(self) -> None:

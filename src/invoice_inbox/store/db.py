@@ -2,20 +2,23 @@
 
 The embedded default is SQLite in the data directory, in WAL mode with ``synchronous=FULL``: a
 committed decision must survive a power cut, because the mail is moved right after the commit.
+Its files are created with mode 0600 (they hold password hashes and mail metadata).
 ``INVOICE_INBOX_DATABASE_URL`` selects another database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -30,7 +33,27 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+def _private_sqlite_files(url: str) -> None:
+    """Create a new SQLite database file with mode 0600 (SQLite gives its -wal, -shm and
+    -journal files the database file's mode), and take group and other access away from an
+    existing one: the files hold password hashes and mail metadata."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return
+    if name.startswith("file:") or parsed.query.get("uri"):
+        return  # a URI filename: the operator's choice
+    path = Path(name)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for f in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(FileNotFoundError, PermissionError):
+            if stat.S_IMODE(f.stat().st_mode) & 0o077:
+                f.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
+    _private_sqlite_files(url)
     engine = create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
