@@ -1,12 +1,10 @@
-"""Where the shared development corpus lives: ``../shared/corpus`` beside the repository, or
-``INVOICE_INBOX_CORPUS``. Tests read it by path; nothing is copied into the repository."""
+"""Where the test corpus lives: ``tests/corpus`` in the repository (real e-invoices and mails,
+each with its source and licence in ``MANIFEST.tsv``), or ``INVOICE_INBOX_CORPUS`` to read
+another folder of the same layout."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-CORPUS = Path(
-    os.environ.get("INVOICE_INBOX_CORPUS")
-    or Path(__file__).resolve().parents[2] / "shared" / "corpus"
-)
+CORPUS = Path(os.environ.get("INVOICE_INBOX_CORPUS") or Path(__file__).resolve().parent / "corpus")

@@ -13,10 +13,23 @@ def names(file: str) -> list[str | None]:
     return [p.filename for p in mime.parse((CORPUS / file).read_bytes()).parts if p.filename]
 
 
+def attachment_named(disposition: bytes) -> list[str | None]:
+    """File names of a mail whose one attachment has this Content-Disposition header value."""
+    raw = (
+        b"From: a@supplier.example\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b\r\nContent-Type: text/plain\r\n"
+        b"Content-Disposition: " + disposition + b"\r\n\r\nnote\r\n--b--\r\n"
+    )
+    return [p.filename for p in mime.parse(raw).parts if p.filename]
+
+
 def test_rfc2231_and_rfc2047_and_raw_8bit_file_names() -> None:
     assert names("mikel-mail__japanese_attachment.eml") == ["てすと.txt"]
-    assert names("zbateson-mmp__m1015.eml") == ["HasenundFrösche.txt"]
-    assert "HasenundFrösche.txt" in names("zbateson-mmp__m2012.eml")
+    encoded_word_in_quotes = b'attachment; filename="=?iso-8859-1?Q?Preis=FCbersicht=2Etxt?="'
+    raw_latin1 = b'attachment; filename="Preis\xfcbersicht.txt"'
+    assert attachment_named(encoded_word_in_quotes) == ["Preisübersicht.txt"]
+    assert attachment_named(raw_latin1) == ["Preisübersicht.txt"]
 
 
 def test_headers() -> None:
