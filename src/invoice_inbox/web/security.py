@@ -8,8 +8,10 @@
   ``base.html``). The forms used before signing in (login, first-run setup) use a double-submit
   cookie (``ii_csrf``) instead.
 - The API (``/api/v1``) takes only ``Authorization: Bearer TOKEN``: no cookies, so no CSRF.
-- Failed sign-ins are counted per address and per client; after too many the form answers 429
-  for a while.
+- Every password check (sign-in, password change, new API token) first reserves an attempt with
+  the limiter (``web.ratelimit``): per account and client, per client, and per account from any
+  client; beyond the limits the form answers 429 without checking. The client is the peer
+  address, or ``X-Forwarded-For`` only with ``serve --behind-proxy``.
 """
 
 from __future__ import annotations
