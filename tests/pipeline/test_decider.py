@@ -21,7 +21,6 @@ def test_pool_decisions_equal_serial_ones_in_order() -> None:
     decider = Decider(policy, workers=2)
     try:
         parallel = decider.decide_many(raws)
-        assert len(decider.pool._idle) == 2, "both workers decided and are still up"
     finally:
         decider.close()
     assert parallel == [decide(raw, policy) for raw in raws]

@@ -35,7 +35,7 @@ def _nothing(indexes: Sequence[int]) -> None:
 
 
 class Decider:
-    """The deciding of one run: a worker pool for its policy. Close it when the run ends."""
+    """The deciding of one run: its policy on up to *workers* limited workers at a time."""
 
     def __init__(self, policy: Policy, *, workers: int | None = None) -> None:
         self.policy = policy
@@ -94,4 +94,5 @@ class Decider:
             raise
 
     def close(self) -> None:
-        self.pool.close()
+        """Nothing to release: workers go back to the process's idle workers after each batch
+        (``workers.shutdown`` stops them)."""

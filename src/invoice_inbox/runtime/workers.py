@@ -1,11 +1,11 @@
 """Decide mail in worker processes, each held to the policy's memory and CPU limits.
 
-No decision on untrusted bytes runs in the service's own process. A worker is started from a
-fork server (never a fork of the service with its open database and sockets) with the pipeline
-preloaded; it sets ``RLIMIT_AS`` to the memory limit once and, before each mail, ``RLIMIT_CPU``
-to the CPU time it has used plus the mail's allowance. Workers stay up for the pool's lifetime
-(one run) and take one mail at a time, so the mail a worker held when it stopped is the one
-that stopped it:
+No decision on untrusted bytes runs in the service's own process. A worker is a child
+interpreter (``python -m invoice_inbox.runtime.workers``: a fresh process, never a fork of the
+service with its open database, sockets and threads) that sets ``RLIMIT_AS`` to the memory
+limit once and, before each mail, ``RLIMIT_CPU`` to the CPU time it has used so far plus the
+mail's allowance. Workers are shared by the process's runs and kept warm between them; each
+takes one mail at a time, so the mail a worker held when it stopped is the one that stopped it:
 
 - a ``MemoryError`` is reported by the worker, which then exits (its heap is not trusted again);
 - at the CPU limit the kernel ends the worker with ``SIGXCPU``;
@@ -19,18 +19,22 @@ decided as usual.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import math
-import multiprocessing
+import os
 import resource
 import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from multiprocessing.process import BaseProcess
 
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide
@@ -39,11 +43,11 @@ from invoice_inbox.pipeline.limits import MB
 log = logging.getLogger(__name__)
 
 WALL_FACTOR, WALL_GRACE = 3, 30  # a mail's wall time before "hung": 3 x its CPU limit + 30 s
+START_SECONDS = 60.0  # a new worker's time to get ready (start the interpreter, import)
 TRIES = 2  # a mail whose worker stopped for no limit of ours is tried once more
-START_FAILURES = 3  # workers in a row that die before taking a mail: the pool cannot work
-START_SECONDS = 60.0  # a new worker's time to get ready (the fork server's first start)
+START_FAILURES = 3  # workers in a row that die before taking a mail: no worker can work
+IDLE_SECONDS = 300.0  # a worker nobody needed for this long is stopped
 HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only up to this size
-PRELOAD = ["invoice_inbox.runtime.workers"]  # imported once by the fork server
 PREFIX = "could not be processed"
 
 _READY = "ready"  # a worker's first message: its limits are set
@@ -56,19 +60,26 @@ class WorkersUnavailable(RuntimeError):
 # -- the worker process ---------------------------------------------------------------------
 
 
-def _serve(conn: Connection, policy: Policy) -> None:
-    """A worker's life: set the memory limit, then decide one mail per message until told to
-    stop (``None``) or the parent is gone."""
+def main(argv: Sequence[str]) -> None:
+    """``python -m invoice_inbox.runtime.workers FD MEMORY_BYTES``: serve on socket *FD*."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
-    _set_limit(resource.RLIMIT_AS, policy.limits.memory_bytes)
-    conn.send(_READY)
+    fd, memory = int(argv[1]), int(argv[2])
+    _set_limit(resource.RLIMIT_AS, memory)
+    with Connection(fd) as conn:
+        conn.send(_READY)
+        _serve(conn)
+
+
+def _serve(conn: Connection) -> None:
+    """Decide one (policy, mail) per message until told to stop or the parent is gone."""
     while True:
         try:
-            raw = conn.recv()
-        except (EOFError, OSError):  # the parent is gone
+            task = conn.recv()
+        except (EOFError, OSError):
             return
-        if raw is None:
+        if task is None:
             return
+        policy, raw = task
         _set_cpu_allowance(policy.limits.cpu_seconds)
         try:
             reply: tuple[str, object] = ("decided", decide(raw, policy))
@@ -81,7 +92,7 @@ def _serve(conn: Connection, policy: Policy) -> None:
         except Exception as exc:  # e.g. a decision that cannot be pickled: name it
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
             continue
-        raw = reply = None
+        task = raw = reply = None
         conn.send(("memory", None))
         return  # a heap that ran out is not trusted with the next mail
 
@@ -103,18 +114,100 @@ def _set_cpu_allowance(seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-# -- the pool, in the service's process -----------------------------------------------------
+# -- workers, seen from the service's process -----------------------------------------------
 
 
 @dataclass
 class _Worker:
-    process: BaseProcess
+    proc: subprocess.Popen[bytes]
     conn: Connection
+    memory: int  # its RLIMIT_AS
     ready: bool = False
-    task: int | None = None  # the index of the mail it holds
+    task: int | None = None  # the index of the mail it holds in its batch
     deadline: float = 0.0
     hung: bool = False
-    exitcode: int | None = None  # once it has ended
+    idle_since: float = 0.0
+
+    @classmethod
+    def start(cls, memory: int) -> _Worker:
+        ours, theirs = socket.socketpair()
+        command = [sys.executable, "-m", __name__, str(theirs.fileno()), str(memory)]
+        try:
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                pass_fds=[theirs.fileno()],
+                start_new_session=True,  # the terminal's Ctrl-C is for the parent
+            )
+        except OSError as exc:
+            ours.close()
+            raise WorkersUnavailable(f"decide workers could not be started: {exc}") from exc
+        finally:
+            theirs.close()
+        return cls(proc, Connection(ours.detach()), memory)
+
+    def end(self, *, kill: bool) -> None:
+        if kill and self.proc.poll() is None:
+            self.proc.kill()
+        self.conn.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        """Ask an idle worker to exit, then make sure it did."""
+        with contextlib.suppress(OSError):
+            self.conn.send(None)
+        self.end(kill=False)
+
+
+class _Idle:
+    """The process's idle workers by memory limit, shared by its runs (and their threads)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._workers: dict[int, list[_Worker]] = {}
+
+    def take(self, memory: int) -> _Worker | None:
+        now, stale = time.monotonic(), []
+        with self._lock:
+            workers = self._workers.get(memory, [])
+            while workers and now - workers[0].idle_since > IDLE_SECONDS:
+                stale.append(workers.pop(0))
+            w = workers.pop() if workers else None
+        for old in stale:
+            old.stop()
+        return w
+
+    def give(self, w: _Worker) -> None:
+        w.task, w.idle_since = None, time.monotonic()
+        with self._lock:
+            workers = self._workers.setdefault(w.memory, [])
+            if len(workers) < (os.cpu_count() or 1):
+                workers.append(w)
+                return
+        w.stop()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            workers = [w for group in self._workers.values() for w in group]
+            self._workers.clear()
+        for w in workers:
+            w.stop()
+
+
+_IDLE = _Idle()
+atexit.register(_IDLE.shutdown)
+
+
+def shutdown() -> None:
+    """Stop the idle workers (the service is stopping; runs start new ones when needed)."""
+    _IDLE.shutdown()
+
+
+# -- one batch ------------------------------------------------------------------------------
 
 
 @dataclass
@@ -127,15 +220,12 @@ class _Batch:
 
 
 class WorkerPool:
-    """Up to *size* worker processes deciding for one policy; close it when the run is over."""
+    """Decides batches for one policy on up to *size* workers at a time."""
 
     def __init__(self, policy: Policy, *, size: int) -> None:
         self.policy = policy
         self.size = max(1, size)
         self.limits = policy.limits
-        self._ctx = multiprocessing.get_context("forkserver")
-        self._ctx.set_forkserver_preload(PRELOAD)
-        self._idle: list[_Worker] = []
         self._start_failures = 0
 
     @property
@@ -152,36 +242,22 @@ class WorkerPool:
                 self._collect(batch)
         finally:
             for w in batch.busy:  # interrupted (e.g. KeyboardInterrupt): nobody waits for them
-                self._end(w, kill=True)
+                w.end(kill=True)
         return [batch.done[i] for i in range(len(raws))]
-
-    def close(self) -> None:
-        idle, self._idle = self._idle, []
-        for w in idle:
-            with contextlib.suppress(OSError):
-                w.conn.send(None)
-        for w in idle:
-            w.process.join(timeout=2)
-            self._end(w, kill=True)
-
-    # -- one batch --------------------------------------------------------------------------
 
     def _hand_out(self, batch: _Batch) -> None:
         while batch.todo and len(batch.busy) < self.size:
             i = batch.todo.popleft()
-            w = self._idle.pop() if self._idle else self._start()
+            w = _IDLE.take(self.limits.memory_bytes) or _Worker.start(self.limits.memory_bytes)
             allowed = self.wall_seconds if w.ready else self.wall_seconds + START_SECONDS
-            w.task, w.deadline = i, time.monotonic() + allowed
+            w.task, w.deadline, w.hung = i, time.monotonic() + allowed, False
             batch.busy.append(w)
             with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
-                w.conn.send(batch.raws[i])
+                w.conn.send((self.policy, batch.raws[i]))
 
     def _collect(self, batch: _Batch) -> None:
-        now = time.monotonic()
-        timeout = max(0.0, min(w.deadline for w in batch.busy) - now)
-        waitables: list[object] = [w.conn for w in batch.busy]
-        waitables += [w.process.sentinel for w in batch.busy]
-        wait(waitables, timeout)  # type: ignore[arg-type]
+        timeout = max(0.0, min(w.deadline for w in batch.busy) - time.monotonic())
+        wait([w.conn for w in batch.busy], timeout)
         now = time.monotonic()
         for w in list(batch.busy):
             if w.conn.poll():
@@ -194,54 +270,52 @@ class WorkerPool:
                     w.ready, w.deadline = True, now + self.wall_seconds
                     continue
                 self._answered(batch, w, *message)
-            elif not w.process.is_alive():
-                self._stopped(batch, w)
             elif now >= w.deadline:
                 w.hung = True
                 self._stopped(batch, w)
 
     def _answered(self, batch: _Batch, w: _Worker, kind: str, payload: object) -> None:
         assert w.task is not None
-        i, w.task = w.task, None
+        i = w.task
         batch.busy.remove(w)
+        self._start_failures = 0
         if kind == "decided":
             assert isinstance(payload, Decision)
             batch.done[i] = payload
-            self._idle.append(w)
-            return
-        if kind == "memory":
+            _IDLE.give(w)
+        elif kind == "memory":
             mb = self.limits.memory_bytes // MB
-            batch.done[i] = self._quarantined(batch.raws[i], f"exceeded the memory limit ({mb} MB)")
-            self._end(w, kill=False)
-            return
-        batch.done[i] = self._quarantined(batch.raws[i], str(payload))
-        self._idle.append(w)
+            batch.done[i] = quarantined(
+                batch.raws[i], f"{PREFIX}: exceeded the memory limit ({mb} MB)"
+            )
+            w.end(kill=False)
+        else:
+            batch.done[i] = quarantined(batch.raws[i], f"{PREFIX}: {payload}")
+            _IDLE.give(w)
 
     def _stopped(self, batch: _Batch, w: _Worker) -> None:
         """*w* ended (or hangs) while holding a mail: charge the mail, or the start-up."""
         assert w.task is not None
         i = w.task
         batch.busy.remove(w)
-        self._end(w, kill=True)
+        w.end(kill=True)
         if not w.ready:
             self._start_failures += 1
             if self._start_failures >= START_FAILURES:
-                raise WorkersUnavailable(
-                    f"decide workers stop before taking any mail ({self._why(w)})"
-                )
+                why = self._why(w)
+                raise WorkersUnavailable(f"decide workers stop before taking any mail ({why})")
             batch.todo.appendleft(i)
             return
-        self._start_failures = 0
-        why, certain = self._why(w), w.hung or w.exitcode == -signal.SIGXCPU
+        why, certain = self._why(w), w.hung or w.proc.returncode == -signal.SIGXCPU
         batch.stops[i] = batch.stops.get(i, 0) + 1
         log.warning("mail %d of the batch %s", i + 1, why)
         if certain or batch.stops[i] >= TRIES:
-            batch.done[i] = self._quarantined(batch.raws[i], why)
+            batch.done[i] = quarantined(batch.raws[i], f"{PREFIX}: {why}")
         else:
             batch.todo.appendleft(i)
 
     def _why(self, w: _Worker) -> str:
-        code = w.exitcode
+        code = w.proc.returncode
         if w.hung:
             return f"took longer than {self.wall_seconds:g} s (the worker was stopped)"
         if code == -signal.SIGXCPU:
@@ -254,33 +328,6 @@ class WorkerPool:
             return f"stopped the worker: killed by signal {-code} ({name})"
         return f"stopped the worker: exit status {code}"
 
-    # -- workers ----------------------------------------------------------------------------
-
-    def _start(self) -> _Worker:
-        parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(
-            target=_serve, args=(child, self.policy), name="invoice-inbox decide", daemon=True
-        )
-        try:
-            process.start()
-        except OSError as exc:
-            raise WorkersUnavailable(f"decide workers could not be started: {exc}") from exc
-        finally:
-            child.close()
-        return _Worker(process, parent)
-
-    def _end(self, w: _Worker, *, kill: bool) -> None:
-        if kill and w.process.is_alive():
-            w.process.kill()
-        w.process.join(timeout=5)
-        w.conn.close()
-        w.exitcode = w.process.exitcode
-        if w.exitcode is not None:
-            w.process.close()
-
-    def _quarantined(self, raw: bytes, why: str) -> Decision:
-        return quarantined(raw, f"{PREFIX}: {why}")
-
 
 def quarantined(raw: bytes, reason: str) -> Decision:
     """A decision made without deciding: quarantined with *reason*. The envelope is read here
@@ -292,3 +339,7 @@ def quarantined(raw: bytes, reason: str) -> Decision:
         except Exception:  # unreadable headers: the row shows none
             headers = None
     return Decision(Verdict.QUARANTINED, reason, headers, hits=("worker",))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
