@@ -28,7 +28,7 @@ from conftest import AP, Result
 from invoice_inbox.errors import ConnectorError, ProtocolFailed
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import Key, Step
+from invoice_inbox.runtime.sync import Key, RunPartial, Step
 from invoice_inbox.store.blobs import BlobStore
 
 HELPER = str(Path(__file__).with_name("fetch_with_observer.py"))
@@ -404,19 +404,19 @@ def test_a_run_that_loses_its_connection_after_dele_deletes_nothing(
 ) -> None:
     """The POP3 session is kicked by the server right after batch 1 was DELE'd: with more
     batches to come the next RETR fails, with a single batch the QUIT does. Either way the run
-    fails and the server deletes nothing; the next run deletes each mail once, importing none
-    twice."""
+    stops after it imported batch 1 (partial) and the server deletes nothing; the next run
+    deletes each mail once, importing none twice."""
     pdfs = seed(ap, invoices=4, others=1)
     add_pop3(ap, "--delete-after-import")
     user = ap.mailbox.user
     error = fetch_in_process(
         ap, batch=batch, at=Step.DISPOSED, do=lambda: ap.mailbox.server.kick(user)
     )
-    assert isinstance(error, ProtocolFailed), error
+    assert isinstance(error, RunPartial) and isinstance(error.cause, ProtocolFailed), error
     assert failed in str(error) and "[SYS/TEMP] Server shutting down." in str(error)
-    assert ap.mailbox.count("INBOX") == 5, "a failed run deletes nothing"
+    assert ap.mailbox.count("INBOX") == 5, "a run that stopped early deletes nothing"
     runs = ap.ok("runs", "--json").json()
-    assert runs[0]["status"] == "failed" and runs[0]["error"] == str(error)
+    assert runs[0]["status"] == "partial" and runs[0]["error"] == str(error)
     shown = ap.ok("source", "show", "ap", "--json").json()
     assert (shown["failures"], shown["auth_state"]) == (1, "ok")
     handled = ap.messages()

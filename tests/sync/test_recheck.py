@@ -63,6 +63,7 @@ def test_a_newly_allowed_sender_is_imported_once_and_filed_as_imported(
         "checked": 1,
         "imported": 1,
         "documents_created": 1,
+        "duplicates": 0,
         "still_not_imported": 0,
         "filed": 1,
         "filing_errors": [],
@@ -129,7 +130,10 @@ def test_a_pdf_already_in_the_queue_is_an_exact_duplicate_not_queued_twice(ap: A
     ap.ok("source", "set", "ap", "--allow-sender", "")
     summary = ap.ok("recheck", "ap", "--json").json()
     assert (summary["imported"], summary["documents_created"], summary["filed"]) == (3, 1, 3)
-    docs = {(d["filename"], d["subject"]): d for d in ap.documents()}
+    assert summary["duplicates"] == 2  # X-copy.pdf and the second Y.pdf: not queued
+    assert sorted(d["filename"] for d in ap.documents()) == ["X.pdf", "Y.pdf"]  # the queue
+    listed = ap.ok("documents", "list", "--with-duplicates", "--json").json()
+    docs = {(d["filename"], d["subject"]): d for d in listed}
     original = docs["X.pdf", "first"]
     repeat = docs["X-copy.pdf", "same pdf"]
     assert (repeat["duplicate_of"], repeat["duplicate_kind"]) == (original["id"], "exact")

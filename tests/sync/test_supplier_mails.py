@@ -133,18 +133,24 @@ def test_the_same_invoice_twice_is_a_duplicate(ap: AP) -> None:
         ("first", [Attachment("INV.pdf", zugferd), Attachment("x.xml", xrechnung, "text/xml")]),
         ("again", [Attachment("INV-again.pdf", zugferd)]),
         ("resent", [Attachment("x-resent.xml", resent_xml, "text/xml")]),
+        ("resent twice", [Attachment("x-resent-2.xml", resent_xml, "text/xml")]),
     ]:
         ap.mailbox.append("INBOX", make_mail(subject=subject, attachments=files))
     ap.add_source()
     ap.ok("fetch", "ap")
 
-    docs = by_file(ap.documents())
+    queued = {d["filename"] for d in ap.documents()}
+    assert queued == {"INV.pdf", "x.xml", "x-resent.xml"}, "no exact duplicate is queued"
+    docs = by_file(ap.ok("documents", "list", "--with-duplicates", "--json").json())
     first_pdf, first_xml = docs["INV.pdf"], docs["x.xml"]
     assert first_pdf["duplicate_of"] is None and first_xml["duplicate_of"] is None
     assert docs["INV-again.pdf"]["duplicate_of"] == first_pdf["id"]
     assert docs["INV-again.pdf"]["duplicate_kind"] == "exact"
     assert docs["x-resent.xml"]["duplicate_of"] == first_xml["id"]
     assert docs["x-resent.xml"]["duplicate_kind"] == "probable"
+    # the same bytes as the (queued) probable duplicate: an exact duplicate of it
+    assert docs["x-resent-2.xml"]["duplicate_of"] == docs["x-resent.xml"]["id"]
+    assert docs["x-resent-2.xml"]["duplicate_kind"] == "exact"
     again = next(m for m in ap.messages() if m["subject"] == "again")
     assert "already in the queue: INV-again.pdf" in again["reason"]
 

@@ -308,7 +308,11 @@ def test_a_script_in_a_subject_or_file_name_is_shown_as_text(web: Web, mailbox: 
     assert disposition.startswith('attachment; filename="script_.pdf"; ')
 
 
-def test_a_repeated_pdf_is_badged_and_linked_both_ways(web: Web, mailbox: Mailbox) -> None:
+def test_a_repeated_pdf_is_badged_on_the_log_and_linked_both_ways(
+    web: Web, mailbox: Mailbox
+) -> None:
+    """The copy is not in the queue (test_web_queue_duplicates); the log badges it and the two
+    pages link each other."""
     pdf = make_pdf("INV-5")
     fetch(
         web,
@@ -324,15 +328,18 @@ def test_a_repeated_pdf_is_badged_and_linked_both_ways(web: Web, mailbox: Mailbo
     b = web.browser("admin@x.test")
     ids = docs_by_name(web)
     first, again = ids["INV-5.pdf"], ids["INV-5 again.pdf"]
+    with web.app.db.session() as s:
+        run_id = s.get(Document, again).message.run_id  # type: ignore[union-attr]
 
-    queue = b.get("/documents")
+    assert listed_ids(b.get("/documents").text) == [first]
+    log = b.get(f"/runs/{run_id}")
     assert f'href="/documents/{first}" title="The same bytes are in the queue already">' in (
-        queue.text
+        log.text
     )
-    assert f"exact duplicate of #{first}</a>" in queue.text
+    assert f"exact duplicate of #{first}</a>" in log.text
     repeat_page = b.get(f"/documents/{again}")
-    assert "This is an exact duplicate of" in repeat_page.text
+    assert "This file is an exact duplicate of" in repeat_page.text
     assert f'<a href="/documents/{first}">#{first} INV-5.pdf</a>' in repeat_page.text
     original_page = b.get(f"/documents/{first}")
-    assert "Documents that repeat this one:" in original_page.text
+    assert "Also received in" in original_page.text
     assert f'<a href="/documents/{again}">#{again} INV-5 again.pdf</a>' in original_page.text

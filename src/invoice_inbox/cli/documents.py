@@ -1,4 +1,7 @@
-"""``invoice-inbox documents ...``: the queue, listed and exported."""
+"""``invoice-inbox documents ...``: the queue, listed and exported.
+
+Neither lists an exact duplicate (the same bytes as a queued document) unless asked to:
+those are on the log of the mail they came in (``messages``) and are never booked."""
 
 from __future__ import annotations
 
@@ -21,12 +24,21 @@ def documents_list(
         str | None,
         typer.Option(help="Only this kind: pdf, einvoice_pdf, einvoice_xml, body_pdf, image."),
     ] = None,
+    with_duplicates: Annotated[
+        bool,
+        typer.Option(
+            "--with-duplicates",
+            help="Also list exact duplicates (the same bytes again; never queued).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """The documents, oldest first; duplicates show what they repeat."""
+    """The documents in the queue, oldest first; probable duplicates show what they repeat."""
     a = state.open()
     with a.db.session() as s:
-        docs = documents_store.listing(s, source=source, company=company, kind=kind)
+        docs = documents_store.listing(
+            s, source=source, company=company, kind=kind, queue_only=not with_duplicates
+        )
     if as_json:
         print_json([d.as_json() for d in docs])
         return

@@ -1,4 +1,8 @@
-"""``invoice-inbox fetch``, ``runs`` and ``messages``: fetch now and read the log."""
+"""``invoice-inbox fetch``, ``runs`` and ``messages``: fetch now and read the log.
+
+``fetch`` exits 0 when every run succeeded, 1 when one failed (or on a mistake), and 3 when a
+run was partial: it imported mail, then stopped on an error (a missing folder, a lost
+connection); its summary is printed, and the error on stderr."""
 
 from __future__ import annotations
 
@@ -23,18 +27,23 @@ from invoice_inbox.cli.base import (
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import RunSummary
+from invoice_inbox.runtime.sync import RunPartial, RunSummary
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.errors import StoreError
-from invoice_inbox.store.models import Message, Run, Source
+from invoice_inbox.store.models import Message, Run, RunStatus, Source
+
+PARTIAL_EXIT = 3  # some mail was imported, then the run stopped on an error
 
 
 def _summary_line(s: RunSummary) -> str:
-    return (
+    line = (
         f"{s.source}: {s.messages_seen} new messages, {s.imported} imported, "
-        f"{s.not_imported} not imported, {s.quarantined} quarantined, "
-        f"{s.duplicates} duplicates, {s.documents_created} documents"
+        f"{s.not_imported} not imported, {s.quarantined} quarantined; "
+        f"{s.documents_created} documents queued, {s.duplicates} duplicates not queued again"
     )
+    if s.status == RunStatus.PARTIAL:
+        line += " (partial: the run stopped early, see the error)"
+    return line
 
 
 def _fetch_one(a: App, name: str) -> RunSummary:
@@ -47,7 +56,8 @@ def fetch_cmd(
     all_sources: Annotated[bool, typer.Option("--all", help="Fetch every active source.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch a source now and print the run summary."""
+    """Fetch a source now and print the run summary. Exit status: 0 every run succeeded,
+    1 a run failed, 3 a run was partial (it imported mail, then stopped on an error)."""
     if bool(name) == all_sources:
         raise UserError("name one source, or use --all")
     a = state.open()
@@ -62,9 +72,13 @@ def fetch_cmd(
             ]
     results: list[dict[str, Any]] = []
     failures: list[str] = []
+    partial: list[str] = []
     for n in names:
         try:
             summary = _fetch_one(a, n)
+        except RunPartial as exc:
+            summary = exc.summary
+            partial.append(str(exc) if name else f"{n}: {exc}")
         except (ConnectorError, lease.SourceBusy, StoreError, SecretError) as exc:
             if name:
                 raise
@@ -76,10 +90,12 @@ def fetch_cmd(
             out.print(_summary_line(summary))
     if as_json:
         print_json(results if all_sources else results[0])
-    for f in failures:
-        err.print(f"error: {f}", highlight=False)
+    for f in failures + partial:
+        err.print(f"error: {f}", highlight=False, markup=False, soft_wrap=True)
     if failures:
         raise typer.Exit(1)
+    if partial:
+        raise typer.Exit(PARTIAL_EXIT)
 
 
 @app.command("runs")
@@ -116,7 +132,9 @@ def runs_cmd(
     if as_json:
         print_json(rows)
         return
-    t = Table("id", "source", "started", "status", "seen", "imported", "not imp.", "docs", "error")
+    t = Table(
+        "id", "source", "started", "status", "seen", "imported", "not imp.", "docs", "dups", "error"
+    )
     for r in rows:
         t.add_row(
             str(r["id"]),
@@ -127,6 +145,7 @@ def runs_cmd(
             str(r["imported"]),
             str(r["not_imported"]),
             str(r["documents_created"]),
+            str(r["duplicates"]),
             r["error"] or "",
         )
     out.print(t)

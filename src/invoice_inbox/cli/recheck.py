@@ -11,11 +11,16 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.recheck import RecheckSummary, recheck
 
 
+def _repeats(s: RecheckSummary) -> str:
+    """Documents already in the queue are counted apart: they were not queued again."""
+    return f", {s.duplicates} duplicates not queued" if s.duplicates else ""
+
+
 def _summary_line(s: RecheckSummary) -> str:
     line = (
         f"{s.source}: {s.checked} not-imported messages re-checked, {s.imported} imported now "
-        f"({s.documents_created} documents), {s.still_not_imported} still not imported, "
-        f"{s.filed} filed as imported"
+        f"({s.documents_created} documents{_repeats(s)}), "
+        f"{s.still_not_imported} still not imported, {s.filed} filed as imported"
     )
     if s.filing_errors:
         line += f", {len(s.filing_errors)} could not be filed"

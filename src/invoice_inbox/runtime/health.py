@@ -6,6 +6,10 @@
 - Any other failure is counted. The first one shows on the source as "connection lost" with the
   server's words; after ``max_failures`` failed runs in a row the source is switched off and its
   company is notified. Switching it on again (``source activate``) resets the count.
+- A partial run (it imported mail, then met an error such as a missing folder) is counted and
+  shown the same way, so someone sees the error, but it never switches the source off by itself:
+  that would stop the mail that does arrive. A later run that gets nothing done is a failure and
+  the rule above applies, counting the partial runs before it.
 
 Each notification comes with a webhook event (``source.needs_attention``,
 ``source.deactivated``) in the same transaction.
@@ -41,8 +45,14 @@ def record_success(app: App, source_name: str) -> None:
 
 
 def record_failure(
-    app: App, source_name: str, exc: ConnectorError, *, now: datetime | None = None
+    app: App,
+    source_name: str,
+    exc: ConnectorError,
+    *,
+    now: datetime | None = None,
+    partial: bool = False,
 ) -> Outcome:
+    """Count a failed run (or, with *partial*, a run that imported mail before *exc*)."""
     now = now or utcnow()
     with app.db.session() as s:
         src = sources.get(s, source_name)
@@ -66,7 +76,7 @@ def record_failure(
         src.last_error = str(exc)
         if src.failing_since is None:
             src.failing_since = now
-        if src.failures < src.max_failures or not src.active:
+        if partial or src.failures < src.max_failures or not src.active:
             return Outcome(src.failures, transient=exc.transient)
         src.active = False
         src.inactive_reason = (

@@ -105,7 +105,7 @@ class _Families:
     runs: CounterMetricFamily = field(
         default_factory=_counter(
             "invoice_inbox_runs",
-            "Fetch runs by source, trigger and status.",
+            "Fetch runs by source, trigger and status (running, succeeded, partial, failed).",
             "source",
             "trigger",
             "status",
@@ -127,7 +127,7 @@ class _Families:
     durations: HistogramMetricFamily = field(
         default_factory=lambda: HistogramMetricFamily(
             "invoice_inbox_run_duration_seconds",
-            "Duration of finished runs (succeeded or failed).",
+            "Duration of finished runs (succeeded, partial or failed).",
             labels=["source"],
         )
     )

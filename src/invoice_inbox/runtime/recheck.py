@@ -48,6 +48,7 @@ class RecheckSummary:
     checked: int = 0  # not-imported rows decided again
     imported: int = 0  # ... that are imported now
     documents_created: int = 0  # their documents that joined the queue (exact repeats do not)
+    duplicates: int = 0  # their documents already in the queue (the same bytes): not queued
     still_not_imported: int = 0
     filed: int = 0  # newly imported mails moved to where imported mail goes
     filing_errors: list[str] = field(default_factory=list)  # mails left where they were
@@ -58,6 +59,7 @@ class RecheckSummary:
         run.imported = self.imported
         run.not_imported = self.still_not_imported
         run.documents_created = self.documents_created
+        run.duplicates = self.duplicates
         run.errors = len(self.filing_errors) + len(self.missing_raw)
 
 
@@ -174,7 +176,9 @@ def _batch(
         s.flush()
         for row in rows:
             summary.imported += 1
-            summary.documents_created += originals.mark(row)
+            marked = originals.mark(row)
+            summary.documents_created += marked.queued
+            summary.duplicates += marked.exact_duplicates
             events.documents_created(s, row, company=plan.company, source=plan.name)
             if files:
                 move = _refile(row, plan)

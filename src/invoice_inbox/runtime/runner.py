@@ -26,7 +26,7 @@ from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
 from invoice_inbox.errors import ConnectorError, LoginFailed
 from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import BATCH, Observer, RunSummary, sync_source
+from invoice_inbox.runtime.sync import BATCH, Observer, RunPartial, RunSummary, sync_source
 from invoice_inbox.store import sources
 from invoice_inbox.store.models import AuthState, Source
 
@@ -234,7 +234,9 @@ def fetch(
     batch_size: int = BATCH,
     cancel: threading.Event | None = None,
 ) -> RunSummary:
-    """One run of a source; its outcome is recorded in the source's health (runtime.health)."""
+    """One run of a source; its outcome is recorded in the source's health (runtime.health).
+    A run that committed mail before a connector error raises ``RunPartial`` (its summary
+    says what was done); the error counts as a failure, but never switches the source off."""
     try:
         with signed_in(app, source_name):
             conn = connector_for(app, source_name)
@@ -253,6 +255,9 @@ def fetch(
                 conn.close()
     except NeedsAuthentication:
         raise  # nobody asked the server: not a failed run
+    except RunPartial as exc:
+        health.record_failure(app, source_name, exc.cause, partial=True)
+        raise
     except ConnectorError as exc:
         health.record_failure(app, source_name, exc)
         raise

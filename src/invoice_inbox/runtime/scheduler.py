@@ -28,7 +28,7 @@ from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease, runner, schedules
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.logs import log_context
-from invoice_inbox.runtime.sync import RunCancelled, RunSummary
+from invoice_inbox.runtime.sync import RunCancelled, RunPartial, RunSummary
 from invoice_inbox.store import sources
 from invoice_inbox.store.models import AuthState, Run, Source, utcnow
 
@@ -115,6 +115,14 @@ class Scheduler:
             except RunCancelled:
                 log.info("run stopped: the service is shutting down")
                 return None
+            except RunPartial as exc:  # counted as a failure by runner.fetch already
+                summary, failed_transient = exc.summary, exc.transient
+                log.warning(
+                    "run partial: %d seen, %d imported, then: %s",
+                    summary.messages_seen,
+                    summary.imported,
+                    exc,
+                )
             except ConnectorError as exc:
                 failed_transient = exc.transient
                 log.warning("run failed: %s", exc)

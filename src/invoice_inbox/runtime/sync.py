@@ -22,11 +22,12 @@ last batch is committed. A crash replays the listing; the ledger skips what it a
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from enum import StrEnum
 
@@ -40,7 +41,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.store import events, ledger, runs
-from invoice_inbox.store.documents import QueueOriginals
+from invoice_inbox.store.documents import Marked, QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
 from invoice_inbox.store.models import (
     Message,
@@ -74,6 +75,18 @@ Observer = Callable[[Step, str, Sequence[Key]], None]
 
 class RunCancelled(Exception):
     """The service is shutting down; the run stopped between two batches."""
+
+
+class RunPartial(ConnectorError):
+    """A connector error (a missing folder, a lost connection) stopped a run after it had
+    committed mail: ``summary`` is what it did (status partial, with the error), ``cause`` the
+    connector's error. It is a ``ConnectorError``, so whoever handles a failed run handles this
+    one too; whoever shows run summaries can show this one's."""
+
+    def __init__(self, summary: RunSummary, cause: ConnectorError) -> None:
+        super().__init__(str(cause))
+        self.summary, self.cause = summary, cause
+        self.transient = cause.transient
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +138,11 @@ class SourcePlan:
 
 @dataclass
 class RunSummary:
+    """What a run did. Each mail it committed counts once in ``messages_seen`` and once in
+    ``imported``, ``not_imported``, ``quarantined`` or ``duplicates`` (a mail handled before).
+    ``documents_created`` are the documents that joined the queue; ``duplicates`` also counts
+    each document that was not queued because its exact bytes are in the queue already."""
+
     run_id: int
     source: str
     status: str = RunStatus.RUNNING
@@ -132,15 +150,16 @@ class RunSummary:
     imported: int = 0
     not_imported: int = 0
     quarantined: int = 0
-    duplicates: int = 0
-    documents_created: int = 0
+    duplicates: int = 0  # mails handled before + documents already in the queue
+    documents_created: int = 0  # documents queued
     errors: int = 0
     error: str | None = None
     resynced: list[str] = field(default_factory=list)  # folders whose sync state had expired
 
-    def count(self, decision: str, documents: int) -> None:
+    def count(self, decision: str, marked: Marked) -> None:
         self.messages_seen += 1
-        self.documents_created += documents
+        self.documents_created += marked.queued
+        self.duplicates += marked.exact_duplicates
         if decision == Verdict.IMPORT:
             self.imported += 1
         elif decision == Verdict.NOT_IMPORTED:
@@ -149,6 +168,11 @@ class RunSummary:
             self.quarantined += 1
         else:
             self.duplicates += 1
+
+    def take(self, other: RunSummary) -> None:
+        """Adopt *other*'s figures (a copy counted in a transaction that committed)."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(other, f.name))
 
     def store_into(self, run: Run) -> None:
         for name in (
@@ -434,6 +458,7 @@ class FolderSync:
     ) -> None:
         """One transaction: ledger rows, documents, their ``document.created`` events, the folder
         cursor and the run counters."""
+        counted = copy.copy(self.summary)  # the run's figures once this commits
         first_seen = [it.sha256 for it in items if it.duplicate_of is None]
         with self.app.db.session() as s:
             rows = [self._row(it, validity) for it in items]
@@ -450,7 +475,7 @@ class FolderSync:
                 if it.duplicate_of == _SAME_BATCH:
                     row.duplicate_of_id = first[it.sha256]
                 it.row_id = row.id
-                self.summary.count(it.verdict, originals.mark(row))
+                counted.count(it.verdict, originals.mark(row))
                 events.documents_created(s, row, company=self.plan.company, source=self.plan.name)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
                 st = ledger.folder_state(s, self.plan.id, self.folder)
@@ -459,7 +484,8 @@ class FolderSync:
                 st.uidnext = uidnext
             run = s.get(Run, self.summary.run_id)
             assert run is not None
-            self.summary.store_into(run)
+            counted.store_into(run)
+        self.summary.take(counted)  # committed: only now does the run count these mails
 
     def _row(self, it: _Item, validity: int) -> Message:
         h = it.headers
@@ -529,9 +555,11 @@ def sync_source(
 ) -> RunSummary:
     """Run one fetch of a source on *conn*: take the lease, sync every folder, record the run.
 
-    Raises ``lease.SourceBusy`` when another worker holds the source. Connector errors end the
-    run as failed (recorded, with the server's message) and are re-raised for the caller; so
-    does *cancel* being set (``RunCancelled``), checked between batches."""
+    Raises ``lease.SourceBusy`` when another worker holds the source. An error ends the run
+    (recorded, with the server's message) and is re-raised for the caller; so does *cancel*
+    being set (``RunCancelled``), checked between batches. A run that had committed mail before
+    its error is ``partial``, else ``failed``; a connector error after committed mail is raised
+    as ``RunPartial``, which carries the summary."""
     from invoice_inbox.store import sources
 
     with app.db.session() as s:
@@ -563,13 +591,13 @@ def sync_source(
                     cancel=cancel,
                 ).run()
         except (ConnectorError, lease.LeaseLost, RunCancelled) as exc:
-            summary.status, summary.error = RunStatus.FAILED, str(exc)
-            summary.errors += 1
+            _stopped(summary, str(exc))
             _finish(app, summary)
+            if isinstance(exc, ConnectorError) and summary.status == RunStatus.PARTIAL:
+                raise RunPartial(summary, exc) from exc
             raise
         except Exception as exc:  # e.g. the disk is full: the run is over, and says why
-            summary.status, summary.error = RunStatus.FAILED, f"{type(exc).__name__}: {exc}"
-            summary.errors += 1
+            _stopped(summary, f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(Exception):  # the database may be what failed
                 _finish(app, summary)
             raise
@@ -578,6 +606,14 @@ def sync_source(
         summary.status = RunStatus.SUCCEEDED
         _finish(app, summary)
         return summary
+
+
+def _stopped(summary: RunSummary, error: str) -> None:
+    """An error ended the run: partial when it had committed mail (its counts are only what
+    was committed), else failed."""
+    summary.status = RunStatus.PARTIAL if summary.messages_seen else RunStatus.FAILED
+    summary.error = error
+    summary.errors += 1
 
 
 def _finish(app: App, summary: RunSummary) -> None:

@@ -1,5 +1,10 @@
 """The documents queue: listing documents with the mail they came from, and finding the
-documents a new one repeats (the same bytes, or the same e-invoice as other bytes)."""
+documents a new one repeats (the same bytes, or the same e-invoice as other bytes).
+
+An *exact* duplicate (the same bytes as a document already queued) is recorded, linked to that
+document and shown on the mail's log, but never queued: :func:`in_queue` is the condition every
+listing of the payable queue applies. A *probable* duplicate (the same e-invoice as other bytes)
+is queued, flagged, for a person to decide."""
 
 from __future__ import annotations
 
@@ -7,10 +12,27 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store.models import Company, Document, Message, Source
+
+EXACT, PROBABLE = "exact", "probable"
+
+
+def in_queue() -> ColumnElement[bool]:
+    """Documents that belong in the payable queue: all but exact duplicates. A copy whose
+    original is gone (its source was deleted) is the only one left, so it is queued."""
+    return or_(
+        Document.duplicate_kind.is_(None),
+        Document.duplicate_kind != EXACT,
+        Document.duplicate_of_id.is_(None),
+    )
+
+
+def is_exact_duplicate(doc: Document) -> bool:
+    """*doc* repeats the bytes of a queued document: it is not in the queue itself."""
+    return doc.duplicate_kind == EXACT and doc.duplicate_of_id is not None
 
 
 @dataclass(frozen=True)
@@ -66,7 +88,7 @@ def listing(
     if kind:
         q = q.where(Document.kind == kind)
     if queue_only:
-        q = q.where(or_(Document.duplicate_kind.is_(None), Document.duplicate_kind != "exact"))
+        q = q.where(in_queue())
     return [
         DocumentView(
             id=d.id,
@@ -95,8 +117,9 @@ def listing(
 
 @dataclass
 class QueueOriginals:
-    """The first document of each content (bytes) and of each e-invoice (seller, number, type)
-    in a company's queue, to mark new documents as duplicates of them."""
+    """What new documents of a company are compared with: by content (SHA-256), the first
+    queued document with those bytes (an original or a probable duplicate: both are in the
+    queue); by e-invoice (seller, number, type), the first original with that key."""
 
     by_sha: dict[str, int]
     by_key: dict[str, int]
@@ -107,14 +130,16 @@ class QueueOriginals:
         found = cls({}, {})
         if not shas and not keys:
             return found
-        q = select(Document.id, Document.sha256, Document.einvoice_key).where(
+        q = select(
+            Document.id, Document.sha256, Document.einvoice_key, Document.duplicate_of_id
+        ).where(
             Document.company_id == company_id,
-            Document.duplicate_of_id.is_(None),
+            in_queue(),
             or_(Document.sha256.in_(shas), Document.einvoice_key.in_(keys)),
         )
-        for doc_id, sha, key in s.execute(q.order_by(Document.id)):
+        for doc_id, sha, key, duplicate_of in s.execute(q.order_by(Document.id)):
             found.by_sha.setdefault(sha, doc_id)
-            if key:
+            if key and duplicate_of is None:
                 found.by_key.setdefault(key, doc_id)
         return found
 
@@ -127,31 +152,38 @@ class QueueOriginals:
     def match(self, sha256: str, key: str | None) -> tuple[int, str] | None:
         """(the original's id, "exact" or "probable") when a document repeats one, else None."""
         if sha256 in self.by_sha:
-            return self.by_sha[sha256], "exact"
+            return self.by_sha[sha256], EXACT
         if key and key in self.by_key:
-            return self.by_key[key], "probable"
+            return self.by_key[key], PROBABLE
         return None
 
-    def mark(self, row: Message) -> int:
-        """Mark *row*'s (flushed) documents that repeat an earlier one, remember the others as
-        originals; the reason of the row names the repeats. Returns how many are queued."""
+    def mark(self, row: Message) -> Marked:
+        """Mark *row*'s (flushed) documents that repeat an earlier one, remember the queued
+        ones; the reason of the row names the exact repeats, which are not queued."""
         queued = 0
         repeated: list[str] = []
         for doc in row.documents:
             found = self.match(doc.sha256, doc.einvoice_key)
             if found is not None:
                 doc.duplicate_of_id, doc.duplicate_kind = found
-                if found[1] == "exact":
+                if found[1] == EXACT:
                     repeated.append(doc.filename)
                     continue
             queued += 1
-            if found is None:
-                self.by_sha[doc.sha256] = doc.id
-                if doc.einvoice_key:
-                    self.by_key[doc.einvoice_key] = doc.id
+            self.by_sha.setdefault(doc.sha256, doc.id)
+            if found is None and doc.einvoice_key:
+                self.by_key.setdefault(doc.einvoice_key, doc.id)
         if repeated:
             row.reason += f"; already in the queue: {', '.join(repeated)}"
-        return queued
+        return Marked(queued=queued, exact_duplicates=len(repeated))
+
+
+@dataclass(frozen=True)
+class Marked:
+    """What :meth:`QueueOriginals.mark` did with a mail's documents."""
+
+    queued: int  # joined the queue (originals and probable duplicates)
+    exact_duplicates: int  # the same bytes as a queued document: recorded, not queued
 
 
 def find_duplicates(

@@ -60,6 +60,7 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"  # the run stopped early (connection, login, ...); see ``error``
+    PARTIAL = "partial"  # it committed mail, then stopped early (a missing folder, ...); ``error``
 
 
 class AuthState(StrEnum):

@@ -1,6 +1,9 @@
 """The documents queue and the run log as people page through them: filtered, newest first,
 one page at a time with a keyset cursor (``before`` an id), and acknowledging a document.
 
+The queue never holds an exact duplicate (DESIGN invariant 9): those are on the log of the mail
+they came in, and on their original's page as "also received in" (:func:`also_received_in`).
+
 The queries return ``Select`` objects so the caller can narrow them to what a user may see
 (``web.access``) before a page is taken.
 """
@@ -15,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from invoice_inbox.store.documents import EXACT, in_queue
 from invoice_inbox.store.models import Company, Document, Message, Run, Source
 
 PAGE_SIZE = 50
@@ -47,12 +51,14 @@ def _midnight(day: date) -> datetime:
 
 
 def queue_query(f: QueueFilter) -> Select[Any]:
-    """Documents with their mail, source and company, newest first."""
+    """Documents in the queue (never an exact duplicate) with their mail, source and company,
+    newest first."""
     q = (
         select(Document, Message, Source.name, Company.name)
         .join(Message, Document.message_id == Message.id)
         .join(Source, Message.source_id == Source.id)
         .join(Company, Document.company_id == Company.id)
+        .where(in_queue())
         .order_by(Document.id.desc())
     )
     if f.company_id is not None:
@@ -89,6 +95,27 @@ def duplicated_by(s: Session, document_id: int) -> list[Document]:
     """The documents marked as repeating this one, oldest first."""
     q = select(Document).where(Document.duplicate_of_id == document_id).order_by(Document.id)
     return list(s.scalars(q))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One more arrival of a document's exact bytes: the copy and the mail it came in."""
+
+    document: Document
+    message: Message
+    source: Source
+
+
+def also_received_in(s: Session, document_id: int) -> list[Receipt]:
+    """The mails the document's exact bytes came again in, oldest first."""
+    q = (
+        select(Document, Message, Source)
+        .join(Message, Document.message_id == Message.id)
+        .join(Source, Message.source_id == Source.id)
+        .where(Document.duplicate_of_id == document_id, Document.duplicate_kind == EXACT)
+        .order_by(Document.id)
+    )
+    return [Receipt(d, m, src) for d, m, src in s.execute(q)]
 
 
 def mark_processed(doc: Document, by: str, now: datetime) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.store import companies as companies_store
+from invoice_inbox.store.documents import in_queue
 from invoice_inbox.store.models import Company, Document, Source
 from invoice_inbox.web.access import Access
 from invoice_inbox.web.api.schemas import (
@@ -34,7 +35,9 @@ def _counts(s: Session, access: Access, ids: Sequence[int]) -> dict[int, Company
         select(Source.company_id, func.count()).where(Source.company_id.in_(ids))
     ).group_by(Source.company_id)
     sources = {cid: n for cid, n in s.execute(sources_q)}
-    docs_q = select(Document.company_id, func.count()).where(Document.company_id.in_(ids))
+    docs_q = select(Document.company_id, func.count()).where(
+        Document.company_id.in_(ids), in_queue()
+    )
     documents = {cid: n for cid, n in s.execute(docs_q.group_by(Document.company_id))}
     new_q = docs_q.where(Document.processed_at.is_(None)).group_by(Document.company_id)
     new = {cid: n for cid, n in s.execute(new_q)}

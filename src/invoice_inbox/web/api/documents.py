@@ -2,6 +2,10 @@
 e-invoice fields and the mail it came in, download its file, and acknowledge it (administrators
 and clerks), which takes it out of the "new" queue.
 
+An exact duplicate (the same bytes as a queued document) is never listed; its detail, linked
+from the run log, says ``status: duplicate`` and cannot be acknowledged (409): the original is
+what gets booked, and its detail lists where the bytes came again (``also_received_in``).
+
 A file is always sent as an attachment with ``nosniff`` and a sandboxing CSP, so a hostile
 file cannot run as this site even when a browser opens the URL.
 """
@@ -12,12 +16,13 @@ import re
 from datetime import date
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.store import queue
+from invoice_inbox.store.documents import is_exact_duplicate
 from invoice_inbox.store.models import Company, Document, Source, utcnow
 from invoice_inbox.web.access import Access, NotFound
 from invoice_inbox.web.api.schemas import (
@@ -28,8 +33,11 @@ from invoice_inbox.web.api.schemas import (
     Cursor,
     DocumentDetail,
     DocumentOut,
+    Error,
     Limit,
+    MessageSummary,
     Page,
+    ReceivedAgain,
     keyset,
 )
 from invoice_inbox.web.files import content_disposition, stored_file
@@ -46,7 +54,33 @@ def _detail(s: Session, access: Access, doc: Document) -> DocumentDetail:
     assert company is not None
     out = DocumentOut.of(doc, m, m.source.name, company.name)
     repeats = [d.id for d in queue.duplicated_by(s, doc.id) if access.sees_company(d.company_id)]
-    return DocumentDetail(**dict(out), duplicated_by=repeats)
+    again = [
+        ReceivedAgain(
+            document_id=r.document.id,
+            source_id=r.source.id,
+            source=r.source.name,
+            run_id=r.message.run_id,
+            message=MessageSummary(
+                **{k: getattr(r.message, k) for k in MessageSummary.model_fields}
+            ),
+        )
+        for r in queue.also_received_in(s, doc.id)
+        if access.sees_company(r.document.company_id)
+    ]
+    return DocumentDetail(**dict(out), duplicated_by=repeats, also_received_in=again)
+
+
+_DUPLICATE = {409: {"model": Error, "description": "An exact duplicate: book the original."}}
+
+
+def _bookable(doc: Document) -> None:
+    """Refuse to acknowledge a copy that is not in the queue."""
+    if is_exact_duplicate(doc):
+        raise HTTPException(
+            409,
+            f"document {doc.id} is an exact duplicate of #{doc.duplicate_of_id} and not in the "
+            f"queue; acknowledge #{doc.duplicate_of_id}",
+        )
 
 
 @router.get("/documents", response_model=Page[DocumentOut])
@@ -62,9 +96,10 @@ def list_documents(
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[DocumentOut]:
-    """The queue, newest first. *status* ``new`` (the default) is what accounts payable has not
-    acknowledged yet; *received_from* and *received_to* are days (UTC) of the mail's arrival,
-    both inclusive."""
+    """The queue, newest first; never an exact duplicate (the same bytes as a queued
+    document), whatever the *status*. *status* ``new`` (the default) is what accounts payable
+    has not acknowledged yet; *received_from* and *received_to* are days (UTC) of the mail's
+    arrival, both inclusive."""
     with context(request).app.db.session() as s:
         if company_id is not None:
             access.company(s, company_id)
@@ -111,23 +146,35 @@ def get_document_file(request: Request, access: ApiUser, document_id: int) -> Fi
     return stored_file(path, media_type, content_disposition("attachment", filename))
 
 
-@router.post("/documents/{document_id}/ack", response_model=DocumentDetail, responses=FORBIDDEN)
+@router.post(
+    "/documents/{document_id}/ack",
+    response_model=DocumentDetail,
+    responses={**FORBIDDEN, **_DUPLICATE},
+)
 def acknowledge(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
     """Mark the document as processed (administrators and clerks). Acknowledging it again
-    changes nothing: it keeps the first time and who it was."""
+    changes nothing: it keeps the first time and who it was. An exact duplicate is refused
+    (409): acknowledge its original."""
     with context(request).app.db.session() as s:
         doc = access.document(s, document_id)
         access.require_fetch()
+        _bookable(doc)
         if doc.processed_at is None:
             queue.mark_processed(doc, access.email, utcnow())
         return _detail(s, access, doc)
 
 
-@router.delete("/documents/{document_id}/ack", response_model=DocumentDetail, responses=FORBIDDEN)
+@router.delete(
+    "/documents/{document_id}/ack",
+    response_model=DocumentDetail,
+    responses={**FORBIDDEN, **_DUPLICATE},
+)
 def unacknowledge(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
-    """Put the document back into the "new" queue (administrators and clerks)."""
+    """Put the document back into the "new" queue (administrators and clerks); not an exact
+    duplicate, which is never in the queue (409)."""
     with context(request).app.db.session() as s:
         doc = access.document(s, document_id)
         access.require_fetch()
+        _bookable(doc)
         queue.mark_new(doc)
         return _detail(s, access, doc)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import configure
+from invoice_inbox.store.documents import is_exact_duplicate
 from invoice_inbox.store.models import Document, Message, Notification, Run
 from invoice_inbox.web.security import api_user
 
@@ -321,12 +322,15 @@ class Started(BaseModel):
 class RunCounts(BaseModel):
     """What a run found and did, and its error if it stopped early."""
 
-    messages_seen: int
+    messages_seen: int = Field(description="Mails the run decided (and committed).")
     imported: int
     not_imported: int
     quarantined: int
-    duplicates: int
-    documents_created: int
+    duplicates: int = Field(
+        description="Mails handled before, plus documents whose exact bytes are in the queue "
+        "already: neither is queued again."
+    )
+    documents_created: int = Field(description="Documents that joined the queue.")
     errors: int
     error: str | None
 
@@ -336,7 +340,7 @@ class RunSummaryOut(RunCounts):
 
     run_id: int
     source: str
-    status: str
+    status: str = Field(description="succeeded, or partial (see `error`)")
     resynced: list[str] = Field(description="Folders whose sync state had expired.")
 
 
@@ -348,7 +352,10 @@ class RunOut(RunCounts):
     source_id: int
     source: str
     trigger: str = Field(description="manual, schedule, retry, instant or smtp")
-    status: str = Field(description="running, succeeded or failed")
+    status: str = Field(
+        description="running, succeeded, failed, or partial (it imported mail, then stopped "
+        "on the error in `error`)"
+    )
     started_at: datetime
     finished_at: datetime | None
 
@@ -465,7 +472,10 @@ class DocumentOut(BaseModel):
     origin_date: datetime | None
     created_at: datetime
     received_at: datetime
-    status: Literal["new", "processed"]
+    status: Literal["new", "processed", "duplicate"] = Field(
+        description="new (not acknowledged yet), processed, or duplicate: an exact duplicate "
+        "of `duplicate_of`, not in the queue and never to be booked"
+    )
     processed_at: datetime | None
     processed_by: str | None
     file_url: str
@@ -492,7 +502,7 @@ class DocumentOut(BaseModel):
             origin_date=d.origin_date,
             created_at=d.created_at,
             received_at=m.received_at,
-            status="new" if d.processed_at is None else "processed",
+            status=_status(d),
             processed_at=d.processed_at,
             processed_by=d.processed_by,
             file_url=f"/api/v1/documents/{d.id}/file",
@@ -509,8 +519,27 @@ class DocumentOut(BaseModel):
         )
 
 
+def _status(d: Document) -> Literal["new", "processed", "duplicate"]:
+    if is_exact_duplicate(d):
+        return "duplicate"
+    return "new" if d.processed_at is None else "processed"
+
+
+class ReceivedAgain(BaseModel):
+    """Another arrival of a document's exact bytes: the copy (not queued) and its mail."""
+
+    document_id: int
+    source_id: int
+    source: str
+    run_id: int | None
+    message: MessageSummary
+
+
 class DocumentDetail(DocumentOut):
     duplicated_by: list[int] = Field(description="Documents marked as repeating this one.")
+    also_received_in: list[ReceivedAgain] = Field(
+        default_factory=list, description="The mails this document's exact bytes came again in."
+    )
 
 
 # -- notifications --------------------------------------------------------------------------

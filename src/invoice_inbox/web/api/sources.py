@@ -18,6 +18,7 @@ from starlette.responses import Response
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import configure, runner
 from invoice_inbox.runtime.lease import SourceBusy
+from invoice_inbox.runtime.sync import RunPartial
 from invoice_inbox.store.companies import IMPORT_PROTOCOL
 from invoice_inbox.store.models import Source
 from invoice_inbox.web.api.schemas import (
@@ -156,7 +157,8 @@ def fetch_source(
 ) -> Started | Response:
     """Fetch now (administrators and clerks). By default the run starts in the background and
     the answer is 202 at once (see ``GET /runs?source_id=``); with ``wait=true`` the request
-    lasts as long as the run and answers with its summary."""
+    lasts as long as the run and answers with its summary; a run that imported mail and then
+    stopped on an error answers 200 too, with ``status: partial`` and the ``error``."""
     src = _fetchable(request, access, source_id)
     ctx = context(request)
     if not wait:
@@ -166,6 +168,8 @@ def fetch_source(
         summary = runner.fetch(ctx.app, src.name, trigger="manual")
     except SourceBusy as exc:
         raise HTTPException(409, f'source "{src.name}" {exc}') from None
+    except RunPartial as exc:
+        summary = exc.summary
     except ConnectorError as exc:
         return connection_problem(exc, configure.field_of(exc, src))
     body = RunSummaryOut.model_validate(asdict(summary)).model_dump(mode="json")

@@ -1,6 +1,9 @@
 """Pages: the documents queue, one document with its PDF and the mail it came in, its file and
 the original mail as downloads, and marking it processed (or new again).
 
+An exact duplicate is not in the queue; its page (linked from the run log) says whose copy it
+is and offers no "mark processed". The original's page lists the mails its bytes came again in.
+
 A file is served inline only when it is a PDF; anything else is an attachment. Every file
 response carries ``nosniff`` and a sandboxing CSP, so a hostile file cannot run as this site.
 """
@@ -17,6 +20,7 @@ from starlette.responses import Response
 
 from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.store import queue
+from invoice_inbox.store.documents import PROBABLE, is_exact_duplicate
 from invoice_inbox.store.models import Document, Source, utcnow
 from invoice_inbox.web.access import NotFound
 from invoice_inbox.web.files import content_disposition, stored_file
@@ -160,7 +164,17 @@ def document_page(request: Request, page: PageUser, document_id: int) -> Respons
             uses_source=access.uses_source(message.source),
             facts=einvoice_facts(doc.einvoice),
             original=original,
-            repeats=queue.duplicated_by(s, doc.id),
+            exact_copy=is_exact_duplicate(doc),
+            receipts=[
+                r
+                for r in queue.also_received_in(s, doc.id)
+                if access.sees_company(r.document.company_id)
+            ],
+            probable=[
+                d
+                for d in queue.duplicated_by(s, doc.id)
+                if d.duplicate_kind == PROBABLE and access.sees_company(d.company_id)
+            ],
             is_pdf=doc.media_type == PDF,
         )
 
@@ -210,6 +224,12 @@ def document_processed(
     with context(request).app.db.session() as s:
         doc = page.access.document(s, document_id)
         page.access.require_fetch()
+        if is_exact_duplicate(doc):  # not in the queue: the original is what gets booked
+            flash = (
+                f"{doc.filename} is an exact duplicate of #{doc.duplicate_of_id}; "
+                f"mark #{doc.duplicate_of_id} instead."
+            )
+            return redirect(f"/documents/{document_id}", flash=flash, request=request)
         if doc.processed_at is None:  # the first acknowledgement stands
             queue.mark_processed(doc, page.access.email, utcnow())
         name = doc.filename

@@ -32,6 +32,7 @@ from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import configure, runner, schedules, secret_scope
 from invoice_inbox.store import companies as company_store
 from invoice_inbox.store import rules as rules_store
+from invoice_inbox.store.documents import in_queue
 from invoice_inbox.store.errors import AlreadyExists
 from invoice_inbox.store.models import (
     AuthState,
@@ -159,7 +160,7 @@ def _documents_today(s: Session, ids: list[int], now: datetime) -> dict[int, int
     q = (
         select(Message.source_id, func.count(Document.id))
         .join(Document, Document.message_id == Message.id)
-        .where(Message.source_id.in_(ids), Document.created_at >= midnight)
+        .where(Message.source_id.in_(ids), Document.created_at >= midnight, in_queue())
         .group_by(Message.source_id)
     )
     return {source_id: n for source_id, n in s.execute(q)}
