@@ -13,23 +13,30 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
+# The service alone (make run), and the service with the test tools (make test, make bench).
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
 run:
 	./scripts/system-deps.sh run
-	$(MAKE) --no-print-directory $(VENV)/.installed
+	$(MAKE) --no-print-directory $(VENV)/.installed-run
 	$(BIN)/invoice-inbox --data-dir $(DATA) serve
 
+# One pytest-xdist worker per core; a test module stays on one worker (its module fixtures, e.g.
+# the browser tests' Chromium, start once). Each worker starts its own Dovecot on free ports.
 test:
 	./scripts/system-deps.sh test
-	$(MAKE) --no-print-directory $(VENV)/.installed
+	$(MAKE) --no-print-directory $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-dev
 	./scripts/system-deps.sh test
 	$(BIN)/python benchmarks/ingest.py
 

@@ -36,10 +36,12 @@ def running_under_ci() -> bool:
 def _allow_traverse(path: Path, basetemp: Path) -> None:
     """Let Dovecot's unprivileged processes traverse pytest's 0700 temp dirs (adds o+x only).
 
-    Touches ``path`` up to ``basetemp`` and pytest's ``pytest-of-<user>`` above it, nothing
+    Touches ``path`` up to ``basetemp`` and pytest's ``pytest-of-<user>`` above it (under
+    pytest-xdist a worker's basetemp is one level deeper, ``pytest-N/popen-gwK``), nothing
     else; anything still blocking is reported by ``DovecotServer.start()``.
     """
-    stop = basetemp.parent if basetemp.parent.name.startswith("pytest-of-") else basetemp
+    above = (d for d in basetemp.parents if d.name.startswith("pytest-of-"))
+    stop = next(above, basetemp)
     for d in [path, *path.parents]:
         st = d.stat()
         if not st.st_mode & stat.S_IXOTH and st.st_uid == os.getuid():

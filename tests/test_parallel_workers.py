@@ -1,0 +1,35 @@
+"""The suite runs in parallel (``make test`` passes ``-n auto`` to pytest-xdist): each worker is
+a test session of its own, with its own temporary folder under pytest's, and its own Dovecot on
+free ports that Dovecot's unprivileged processes can reach."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import xdist  # noqa: F401  (a dev dependency: without it ``make test`` cannot run in parallel)
+
+TESTS = Path(__file__).resolve().parent
+
+
+def test_every_worker_starts_its_own_dovecot(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # a short folder under this session's own: Dovecot's socket paths must stay under 108 bytes
+    basetemp = tmp_path_factory.mktemp("xd")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
+    run = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"),
+            *("-n", "2", "--dist", "each", "--basetemp", str(basetemp)),
+            "tests/test_harness.py::test_ports_are_distinct_and_loopback",
+        ],
+        cwd=TESTS.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "2 passed" in run.stdout  # the one test, once on each worker
