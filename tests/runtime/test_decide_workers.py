@@ -4,20 +4,10 @@ same batch get the decisions they would get anyway."""
 
 from __future__ import annotations
 
-from builders import Attachment, make_mail, make_pdf
+from builders import Attachment, make_mail, make_many_lines_mail, make_pdf
 from invoice_inbox.pipeline.decide import Policy, Verdict, decide
 from invoice_inbox.pipeline.limits import MB, Limits
 from invoice_inbox.runtime.decider import Decider
-
-
-def many_lines(lines: int) -> bytes:
-    """A plain text mail of one-character lines: the MIME parser handles each line in Python,
-    about 0.3 s of CPU time per million lines (and about 100 MB of memory)."""
-    head = (
-        b"From: Billing <billing@supplier.example>\r\nTo: ap@buyer.example\r\n"
-        b"Subject: lines\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n"
-    )
-    return head + b"a\r\n" * lines
 
 
 def test_a_mail_over_the_cpu_limit_is_quarantined_and_the_rest_of_the_batch_decided() -> None:
@@ -27,7 +17,7 @@ def test_a_mail_over_the_cpu_limit_is_quarantined_and_the_rest_of_the_batch_deci
         make_mail(subject=f"Invoice {i}", attachments=[Attachment(f"{i}.pdf", make_pdf(str(i)))])
         for i in range(3)
     ]
-    heavy = many_lines(12_000_000)  # ~3.5 s of CPU time
+    heavy = make_many_lines_mail(12_000_000)  # ~3.5 s of CPU time
     decider = Decider(policy, workers=2)
     try:
         decisions = decider.decide_many([good[0], heavy, good[1], good[2]])

@@ -1,6 +1,7 @@
-"""DESIGN invariant 8 against a real Dovecot: a mail that needs more than a decide worker may
-use, or that stopped the fetch process twice while it was being decided, is quarantined with
-the reason and filed as not imported; the other mails of the run are imported."""
+"""DESIGN invariant 8 against a real Dovecot and the real import address: a mail that needs more
+than a decide worker may use, or that stopped the fetch process twice while it was being
+decided, is quarantined with the reason and filed as not imported; the other mails of the run
+are imported."""
 
 from __future__ import annotations
 
@@ -13,20 +14,26 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from builders import Attachment, make_mail, make_pdf, make_sized_pdf
+from builders import Attachment, make_mail, make_many_lines_mail, make_pdf, make_sized_pdf
 from conftest import AP
 from invoice_inbox.pipeline.limits import MB, Limits
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import SourcePlan
 from invoice_inbox.store.models import Source
+from sync import test_import_address as import_address
 
 HELPER = str(Path(__file__).with_name("fetch_with_observer.py"))
+Receiver = import_address.Receiver
 FILED = ("--move-imported-to", "Imported", "--move-not-imported-to", "Not imported")
 SENDER = "billing@supplier.example"
 
 
 def invoice(subject: str, filename: str, pdf: bytes) -> bytes:
     return make_mail(from_=SENDER, subject=subject, attachments=[Attachment(filename, pdf)])
+
+
+def invoice_to(address: str, number: str) -> bytes:
+    return import_address.invoice(number, to=address)
 
 
 def on_server(ap: AP, folder: str) -> list[bytes]:
@@ -45,17 +52,22 @@ def attempts_left(ap: AP) -> int:
         app.close()
 
 
+def decide_with(monkeypatch: pytest.MonkeyPatch, limits: Limits) -> None:
+    """Every source of this process decides with *limits* (instead of the defaults)."""
+    of = SourcePlan.of.__func__  # type: ignore[attr-defined]
+
+    def with_limits(cls: type[SourcePlan], src: Source) -> SourcePlan:
+        plan = of(cls, src)
+        return replace(plan, policy=replace(plan.policy, limits=limits))
+
+    monkeypatch.setattr(SourcePlan, "of", classmethod(with_limits))
+
+
 @pytest.fixture
 def low_memory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Limits]:
     """Sources decide with a 256 MB memory limit (the default is 1024 MB)."""
     limits = Limits(memory_bytes=256 * MB)
-    of = SourcePlan.of.__func__  # type: ignore[attr-defined]
-
-    def with_low_memory(cls: type[SourcePlan], src: Source) -> SourcePlan:
-        plan = of(cls, src)
-        return replace(plan, policy=replace(plan.policy, limits=limits))
-
-    monkeypatch.setattr(SourcePlan, "of", classmethod(with_low_memory))
+    decide_with(monkeypatch, limits)
     yield limits
 
 
@@ -125,3 +137,23 @@ def test_a_mail_that_stopped_the_fetch_twice_is_quarantined_and_filed_as_not_imp
     assert attempts_left(ap) == 0
     again = ap.ok("fetch", "ap", "--json").json()
     assert again["messages_seen"] == 0
+
+
+def test_the_import_address_answers_250_for_a_mail_over_the_memory_limit_and_takes_the_next(
+    tmp_path: Path, low_memory: Limits
+) -> None:
+    rx = Receiver(tmp_path / "data", max_size=64 * MB)
+    try:
+        address = rx.add_company("ACME")["import_address"]
+        heavy = make_many_lines_mail(4_000_000, subject="Statement")  # 12 MB, ~400 MB parsed
+        assert rx.send([address], heavy) == {}  # 250: stored, quarantined
+        assert rx.send([address], invoice_to(address, "4711")) == {}
+        mails = {m["subject"]: m for m in rx.messages()}
+        assert mails["Statement"]["decision"] == "quarantined"
+        assert mails["Statement"]["reason"] == (
+            "could not be processed: exceeded the memory limit (256 MB)"
+        )
+        assert mails["Invoice 4711"]["decision"] == "import"
+        assert [d["filename"] for d in rx.documents("ACME")] == ["INV-4711.pdf"]
+    finally:
+        rx.stop()
