@@ -142,7 +142,9 @@ def test_a_pdf_already_in_the_queue_is_an_exact_duplicate_not_queued_twice(ap: A
     assert (y2["duplicate_of"], y2["duplicate_kind"]) == (y1["id"], "exact")
     queued = [d for d in docs.values() if d["duplicate_kind"] != "exact"]
     assert sorted(d["filename"] for d in queued) == ["X.pdf", "Y.pdf"]
-    assert by_subject(ap)["same pdf"]["reason"].endswith("; already in the queue: X-copy.pdf")
+    assert by_subject(ap)["same pdf"]["reason"].endswith(
+        f"; already in the queue: X-copy.pdf (exact duplicate of #{original['id']})"
+    )
     assert ap.mailbox.count("INBOX") == 4 and ap.mailbox.count("Not imported") == 0
 
 

@@ -167,7 +167,7 @@ class QueueOriginals:
             if found is not None:
                 doc.duplicate_of_id, doc.duplicate_kind = found
                 if found[1] == EXACT:
-                    repeated.append(doc.filename)
+                    repeated.append(f"{doc.filename} (exact duplicate of #{found[0]})")
                     continue
             queued += 1
             self.by_sha.setdefault(doc.sha256, doc.id)
