@@ -157,3 +157,33 @@ def test_the_import_address_answers_250_for_a_mail_over_the_memory_limit_and_tak
         assert [d["filename"] for d in rx.documents("ACME")] == ["INV-4711.pdf"]
     finally:
         rx.stop()
+
+
+def test_a_recheck_leaves_a_mail_over_the_memory_limit_not_imported_and_imports_the_rest(
+    ap: AP, low_memory: Limits
+) -> None:
+    new = "billing@new-supplier.example"
+    small = make_mail(
+        from_=new, subject="Invoice 7", attachments=[Attachment("INV-7.pdf", make_pdf("7"))]
+    )
+    big = make_mail(
+        from_=new,
+        subject="Scanned binder",
+        attachments=[Attachment("binder.pdf", make_sized_pdf(40 * MB))],
+    )
+    ap.mailbox.append("INBOX", big)
+    ap.mailbox.append("INBOX", small)
+    ap.add_source("--allow-sender", SENDER, *FILED)
+    first = ap.ok("fetch", "ap", "--json").json()
+    assert first["not_imported"] == 2  # the sender alone decides: nothing parsed yet
+
+    ap.ok("source", "set", "ap", "--allow-sender", SENDER, "--allow-sender", new)
+    summary = ap.ok("recheck", "ap", "--json").json()
+
+    assert (summary["checked"], summary["imported"], summary["still_not_imported"]) == (2, 1, 1)
+    mails = {m["subject"]: m for m in ap.messages()}
+    assert mails["Scanned binder"]["decision"] == "not_imported"
+    assert mails["Invoice 7"]["decision"] == "import"
+    assert [d["filename"] for d in ap.documents()] == ["INV-7.pdf"]
+    assert on_server(ap, "Not imported") == [big]
+    assert attempts_left(ap) == 0
