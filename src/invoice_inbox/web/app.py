@@ -23,7 +23,7 @@ from starlette.responses import Response
 import invoice_inbox
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.status_http import HealthCheck, Status
-from invoice_inbox.web import api, pages
+from invoice_inbox.web import api, docs, pages
 from invoice_inbox.web.bodylimit import BodyLimit
 from invoice_inbox.web.context import WebContext, fetch_in_background
 from invoice_inbox.web.hosts import HostPolicy, TrustedHosts
@@ -50,7 +50,7 @@ def create_app(
         title="invoice-inbox",
         version=invoice_inbox.__version__,
         description=api.DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by web.docs from vendored files (the CSP allows no CDN)
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -123,4 +123,5 @@ def create_app(
     for router in pages.ROUTERS:
         web.include_router(router, include_in_schema=False)
     web.include_router(api.router, prefix="/api/v1")
+    web.include_router(docs.router)
     return web
