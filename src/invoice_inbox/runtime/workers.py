@@ -71,15 +71,16 @@ def main(argv: Sequence[str]) -> None:
 
 
 def _serve(conn: Connection) -> None:
-    """Decide one (policy, mail) per message until told to stop or the parent is gone."""
+    """Decide one mail at a time (its policy, then its bytes) until told to stop (``None``) or
+    the parent is gone."""
     while True:
         try:
-            task = conn.recv()
+            policy = conn.recv()
+            if policy is None:
+                return
+            raw = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        if task is None:
-            return
-        policy, raw = task
         _set_cpu_allowance(policy.limits.cpu_seconds)
         try:
             reply: tuple[str, object] = ("decided", decide(raw, policy))
@@ -92,7 +93,7 @@ def _serve(conn: Connection) -> None:
         except Exception as exc:  # e.g. a decision that cannot be pickled: name it
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
             continue
-        task = raw = reply = None
+        raw, reply = b"", ("", None)  # let go of the mail and whatever was made of it
         conn.send(("memory", None))
         return  # a heap that ran out is not trusted with the next mail
 
@@ -253,7 +254,8 @@ class WorkerPool:
             w.task, w.deadline, w.hung = i, time.monotonic() + allowed, False
             batch.busy.append(w)
             with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
-                w.conn.send((self.policy, batch.raws[i]))
+                w.conn.send(self.policy)
+                w.conn.send_bytes(batch.raws[i])  # as it is: no pickled copy of a big mail
 
     def _collect(self, batch: _Batch) -> None:
         timeout = max(0.0, min(w.deadline for w in batch.busy) - time.monotonic())
