@@ -93,6 +93,7 @@ def test_the_secret_key_can_come_from_the_environment(tmp_path: Path) -> None:
 
 def test_a_broken_key_is_one_sentence(tmp_path: Path) -> None:
     data = tmp_path / "data"
+    App.open(data).close()  # read commands open only an existing data directory
     r = CliRunner().invoke(
         cli, ["--data-dir", str(data), "source", "list"], env={"INVOICE_INBOX_SECRET_KEY": "nope"}
     )

@@ -23,6 +23,7 @@ from invoice_inbox.pipeline.senders import InvalidPattern
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App, resolve_data_dir
 from invoice_inbox.runtime.runner import NotFetchable
+from invoice_inbox.store import db
 from invoice_inbox.store.errors import StoreError
 
 T = TypeVar("T")
@@ -91,16 +92,46 @@ class Security(StrEnum):
     none = "none"
 
 
+def _data_dir(chosen: Path | None, create: bool) -> Path:
+    """The data directory to open; made (and said so on stderr) only when *create*."""
+    path = resolve_data_dir(chosen)
+    if path.exists() and not path.is_dir():
+        raise UserError(
+            f"{path} is a file, not a data directory; pass --data-dir or set INVOICE_INBOX_HOME"
+        )
+    if db.holds_data(path):
+        return path
+    if not create:
+        raise UserError(
+            f"no invoice-inbox data in {path}; pass --data-dir or set INVOICE_INBOX_HOME"
+        )
+    new = not path.exists()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the data directory {path}: {exc.strerror}") from None
+    said = (
+        f"created a new data directory at {path}"
+        if new
+        else f"created new invoice-inbox data in {path}"
+    )
+    err.print(said, highlight=False, markup=False, soft_wrap=True)
+    return path
+
+
 class _State:
     data_dir: Path | None = None
     secret_key_file: Path | None = None
     _app: App | None = None
 
-    def open(self) -> App:
+    def open(self, *, create: bool = False) -> App:
+        """The App on the chosen data directory. Only the commands that add the first thing
+        (``serve``, ``source add``, ``company add``, ``user add``) pass *create*: every other
+        refuses a directory that holds no invoice-inbox data, so a mistyped ``--data-dir``
+        does not answer "No sources yet" from a new, empty one."""
         if self._app is None:
-            self._app = App.open(
-                resolve_data_dir(self.data_dir), secret_key_file=self.secret_key_file
-            )
+            path = _data_dir(self.data_dir, create)
+            self._app = App.open(path, secret_key_file=self.secret_key_file)
         return self._app
 
 

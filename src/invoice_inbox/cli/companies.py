@@ -62,7 +62,7 @@ NotifyOpt = Annotated[
 def company_add(name: str, notify: NotifyOpt = None, as_json: JsonOpt = False) -> None:
     """Add a company; it gets its central import address at once."""
     emails = _emails(notify)
-    a = state.open()
+    a = state.open(create=True)
     with a.db.session() as s:
         if s.scalar(select(Company.id).where(Company.name == name)) is not None:
             raise UserError(f'a company named "{name}" exists already')

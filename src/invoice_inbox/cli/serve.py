@@ -202,7 +202,7 @@ def serve(
     )
     egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
-    a = state.open()
+    a = state.open(create=True)  # the first run starts a new data directory
     with a.db.session() as s:
         count = sum(1 for src in sources_store.all_sources(s, active_only=True))
     out.print(f"invoice-inbox: data in {a.data_dir}; {count} active sources.")

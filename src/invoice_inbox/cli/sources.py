@@ -271,7 +271,7 @@ def source_add(
     patterns = [normalize_pattern(p) for p in allow_sender or []]
     if ca_file is not None and not ca_file.is_file():
         raise UserError(f"the CA file {ca_file} does not exist")
-    a = state.open()
+    a = state.open(create=True)  # the first source may start a new data directory
     secret = oauth_fields.pop("client_secret", None)
     with a.db.session() as s:
         sources_store.add(

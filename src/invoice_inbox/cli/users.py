@@ -57,9 +57,10 @@ PasswordStdinOpt = Annotated[bool, typer.Option(help="Read the password from sta
 
 
 @contextmanager
-def _session() -> Iterator[Session]:
-    """A session in which ``store.users`` mistakes are user errors (one sentence, exit 1)."""
-    a = state.open()
+def _session(*, create: bool = False) -> Iterator[Session]:
+    """A session in which ``store.users`` mistakes are user errors (one sentence, exit 1);
+    *create* lets ``user add`` start a new data directory."""
+    a = state.open(create=create)
     try:
         with a.db.session() as s:
             yield s
@@ -135,7 +136,7 @@ def user_add(
     if not password_env and not password_stdin:
         raise UserError("give the password with --password-env VAR or --password-stdin")
     password = _password(password_env, password_stdin)
-    with _session() as s:
+    with _session(create=True) as s:
         chosen = users.companies_named(s, company or [])
         chosen_role = role.value if role is not None else Role.ADMIN.value
         user = users.create(s, email, password, chosen_role, chosen)

@@ -22,6 +22,15 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+DB_FILE = "invoice-inbox.db"  # the embedded database, in the data directory
+
+
+def holds_data(data_dir: Path) -> bool:
+    """Whether *data_dir* is an invoice-inbox data directory: it holds the embedded database,
+    or it exists while ``INVOICE_INBOX_DATABASE_URL`` names another one."""
+    if not data_dir.is_dir():
+        return False
+    return bool(os.environ.get("INVOICE_INBOX_DATABASE_URL")) or (data_dir / DB_FILE).is_file()
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -89,9 +98,7 @@ class Database:
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Database:
-        url = os.environ.get("INVOICE_INBOX_DATABASE_URL") or (
-            f"sqlite:///{data_dir / 'invoice-inbox.db'}"
-        )
+        url = os.environ.get("INVOICE_INBOX_DATABASE_URL") or f"sqlite:///{data_dir / DB_FILE}"
         return cls(url, lock_dir=data_dir)
 
     @contextmanager
