@@ -76,11 +76,11 @@ def test_queue_shows_fetched_documents_with_einvoice_fields_and_serves_the_exact
     doc_id = ids["471102.pdf"]
     page = b.get(f"/documents/{doc_id}")
     assert page.status_code == 200
-    assert f'<iframe class="pdf" src="/documents/{doc_id}/file"' in page.text
+    assert f'<iframe class="pdf" src="/documents/{doc_id}/file#' in page.text
     facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]*)</dd>", page.text))
     assert facts["Seller"] == "Lieferant GmbH"
     assert facts["Number"] == "471102"
-    assert facts["Total"] == "529.87"
+    assert facts["Total"] == "529.87 EUR"
     assert facts["Currency"] == "EUR"
     assert facts["Issue date"] == "2018-03-05"
     assert f'href="/documents/{doc_id}/mail"' in page.text
@@ -129,7 +129,7 @@ def test_an_xml_einvoice_is_offered_as_a_download_with_its_fields(
     assert page.status_code == 200
     assert "<iframe" not in page.text
     facts = dict(re.findall(r"<dt>([^<]+)</dt><dd>([^<]*)</dd>", page.text))
-    assert facts["Number"] == "123456" and facts["Total"] == "12.6"
+    assert facts["Number"] == "123456" and facts["Total"] == "12.60 EUR"
     assert f'href="/documents/{doc_id}/file?download=1"' in page.text
     # an XML file is never shown inline, even without ?download
     f = b.get(f"/documents/{doc_id}/file")
@@ -336,10 +336,12 @@ def test_a_repeated_pdf_is_badged_on_the_log_and_linked_both_ways(
     assert f'href="/documents/{first}" title="The same bytes are in the queue already">' in (
         log.text
     )
-    assert f"exact duplicate of #{first}</a>" in log.text
+    assert f"exact duplicate of document #{first}</a>" in log.text
     repeat_page = b.get(f"/documents/{again}")
     assert "This file is an exact duplicate of" in repeat_page.text
-    assert f'<a href="/documents/{first}">#{first} INV-5.pdf</a>' in repeat_page.text
+    assert f'<a href="/documents/{first}">document #{first} INV-5.pdf</a>' in repeat_page.text
     original_page = b.get(f"/documents/{first}")
     assert "Also received in" in original_page.text
-    assert f'<a href="/documents/{again}">#{again} INV-5 again.pdf</a>' in original_page.text
+    assert (
+        f'<a href="/documents/{again}">document #{again} INV-5 again.pdf</a>' in original_page.text
+    )

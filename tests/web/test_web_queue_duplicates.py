@@ -68,7 +68,7 @@ def test_the_same_pdf_in_two_mails_is_queued_once_and_shown_where_it_came_again(
     # the log of the run says what became of the second copy
     run = b.get(f"/runs/{summary.run_id}")
     assert f'href="/documents/{again}"' in run.text
-    assert f"exact duplicate of #{first}" in run.text
+    assert f"exact duplicate of document #{first}" in run.text
 
     # the original's page names the mail it came again in, with its run
     original = b.get(f"/documents/{first}")
@@ -83,7 +83,7 @@ def test_the_same_pdf_in_two_mails_is_queued_once_and_shown_where_it_came_again(
     assert f'action="/documents/{again}/processed"' not in copy.text
     assert "Mark as processed" not in copy.text
     assert "is an exact duplicate of" in copy.text
-    assert f'<a href="/documents/{first}">#{first} INV-5.pdf</a>' in copy.text
+    assert f'<a href="/documents/{first}">document #{first} INV-5.pdf</a>' in copy.text
     b.form(f"/documents/{again}/processed", {"back": f"/documents/{again}"})
     detail = api.get(f"/api/v1/documents/{again}").json()
     assert (detail["status"], detail["duplicate_of"]) == ("duplicate", first)

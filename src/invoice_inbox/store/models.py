@@ -362,6 +362,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # IANA name ("Europe/Berlin") the pages show times in; None: the browser's zone
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     companies: Mapped[list[Company]] = relationship(secondary=user_company, order_by="Company.name")
 

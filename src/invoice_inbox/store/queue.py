@@ -1,5 +1,10 @@
-"""The documents queue and the run log as people page through them: filtered, newest first,
-one page at a time with a keyset cursor (``before`` an id), and acknowledging a document.
+"""The documents queue and the run log as people page through them: filtered, newest first
+or sorted by amount or due date, one page at a time with a keyset cursor, and acknowledging a
+document.
+
+Newest first pages with ``before`` an id. A sorted queue pages with a :class:`Cursor`, the sort
+key and id of the last row shown: rows with no key (no e-invoice amount or due date) come last
+in both directions, so every row is on exactly one page.
 
 The queue never holds an exact duplicate (DESIGN invariant 9): those are on the log of the mail
 they came in, and on their original's page as "also received in" (:func:`also_received_in`).
@@ -15,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Numeric, Select, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from invoice_inbox.store.documents import EXACT, in_queue
@@ -24,6 +29,9 @@ from invoice_inbox.store.models import Company, Document, Message, Run, Source
 PAGE_SIZE = 50
 NEW, PROCESSED, ALL = "new", "processed", "all"
 STATUSES = (NEW, PROCESSED, ALL)
+# the queue's orders: "" is newest first; a leading "-" sorts the key from high to low
+SORTS = ("", "amount", "-amount", "due_date", "-due_date")
+SORT_FIELDS = {"amount": "total", "due_date": "due_date"}  # the e-invoice field sorted on
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +44,27 @@ class QueueFilter:
     kind: str | None = None
     received_from: date | None = None  # the mail's arrival day, UTC, inclusive
     received_to: date | None = None  # inclusive
+    sort: str = ""  # one of SORTS
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a sorted page ends: the last row's sort key (the e-invoice value as written, None
+    when it has none) and its id."""
+
+    key: str | None
+    id: int
+
+    def __str__(self) -> str:
+        return f"{self.id}" if self.key is None else f"{self.id}:{self.key}"
+
+    @classmethod
+    def parse(cls, value: str) -> Cursor | None:
+        """A cursor from the query string; None for anything else."""
+        head, colon, key = value.partition(":")
+        if not (head.isascii() and head.isdigit() and len(head) <= 18) or len(key) > 100:
+            return None
+        return cls(key if colon else None, int(head))
 
 
 @dataclass(frozen=True)
@@ -50,9 +79,32 @@ def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
 
+def _field(sort: str) -> str:
+    return SORT_FIELDS[sort.lstrip("-")]
+
+
+def _key(sort: str, value: Any) -> ColumnElement[Any]:
+    """The sort key of *value* (a column or a literal): amounts compare as numbers, ISO dates
+    as text."""
+    if sort.lstrip("-") == "amount":
+        return cast(value, Numeric(30, 6))
+    return value  # type: ignore[no-any-return]
+
+
+def _sort_column(sort: str) -> ColumnElement[Any]:
+    """The document's e-invoice value the queue is sorted on; NULL when missing or empty."""
+    return _key(sort, func.nullif(Document.einvoice[_field(sort)].as_string(), ""))
+
+
+def row_key(doc: Document, sort: str) -> Cursor:
+    """The cursor of *doc* in a queue sorted by *sort*."""
+    value = (doc.einvoice or {}).get(_field(sort)) if sort else None
+    return Cursor(value if isinstance(value, str) and value else None, doc.id)
+
+
 def queue_query(f: QueueFilter) -> Select[Any]:
     """Documents in the queue (never an exact duplicate) with their mail, source and company,
-    newest first."""
+    newest first or in the order of ``f.sort`` (no key last, then by id)."""
     q = (
         select(Document, Message, Source.name, Company.name)
         .join(Message, Document.message_id == Message.id)
@@ -75,20 +127,67 @@ def queue_query(f: QueueFilter) -> Select[Any]:
         q = q.where(Message.received_at >= _midnight(f.received_from))
     if f.received_to is not None:
         q = q.where(Message.received_at < _midnight(f.received_to + timedelta(days=1)))
+    if f.sort in SORTS and f.sort:
+        key = _sort_column(f.sort)
+        if f.sort.startswith("-"):
+            q = q.order_by(None).order_by(key.desc().nulls_last(), Document.id.desc())
+        else:
+            q = q.order_by(None).order_by(key.asc().nulls_last(), Document.id.asc())
     return q
 
 
+def _after(sort: str, cursor: Cursor) -> ColumnElement[bool]:
+    """The rows that come after *cursor* in the order of *sort* (keys missing last)."""
+    key = _sort_column(sort)
+    down = sort.startswith("-")
+    later_id = Document.id < cursor.id if down else Document.id > cursor.id
+    if cursor.key is None:
+        return and_(key.is_(None), later_id)
+    k = _key(sort, literal(cursor.key))
+    return or_(key < k if down else key > k, and_(key == k, later_id), key.is_(None))
+
+
 def queue_page(
-    s: Session, q: Select[Any], *, before: int | None = None, size: int = PAGE_SIZE
+    s: Session,
+    q: Select[Any],
+    *,
+    before: int | None = None,
+    size: int = PAGE_SIZE,
 ) -> tuple[list[QueueRow], int | None]:
     """One page of *q* (from :func:`queue_query`) with ids below *before*, and the cursor of
-    the next (older) page, or None when this is the last one."""
+    the next (older) page, or None when this is the last one. For a sorted queue use
+    :func:`sorted_page`."""
     if before is not None:
         q = q.where(Document.id < before)
     rows = [QueueRow(d, m, src, company) for d, m, src, company in s.execute(q.limit(size + 1))]
     more = len(rows) > size
     rows = rows[:size]
     return rows, (rows[-1].document.id if more and rows else None)
+
+
+def sorted_page(
+    s: Session, q: Select[Any], sort: str, *, after: Cursor | None = None, size: int = PAGE_SIZE
+) -> tuple[list[QueueRow], Cursor | None]:
+    """One page of *q* (from :func:`queue_query` with ``sort``) after *after*, and the cursor
+    of the next page, or None when this is the last one."""
+    if after is not None:
+        q = q.where(_after(sort, after))
+    rows = [QueueRow(d, m, src, company) for d, m, src, company in s.execute(q.limit(size + 1))]
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (row_key(rows[-1].document, sort) if more and rows else None)
+
+
+def next_new(s: Session, q: Select[Any], doc: Document, sort: str) -> Document | None:
+    """The document after *doc* in queue *q* (new documents only, in the order of *sort*),
+    else the first one before it; None when no other new document is left."""
+    if sort:
+        rows, _ = sorted_page(s, q, sort, after=row_key(doc, sort), size=1)
+    else:
+        rows, _ = queue_page(s, q, before=doc.id, size=1)
+    if not rows:
+        rows, _ = queue_page(s, q.where(Document.id != doc.id), size=1)
+    return rows[0].document if rows else None
 
 
 def duplicated_by(s: Session, document_id: int) -> list[Document]:

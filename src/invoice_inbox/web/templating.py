@@ -2,13 +2,15 @@
 
 Every page is rendered with ``render(request, "name.html", page, **values)``: the template gets
 ``page`` (the signed-in user and the CSRF token its forms send), ``flash`` (a message from the
-request before a redirect) and the values. Text from mail (subjects, file names) is escaped by
-Jinja2's autoescape; no template may use ``|safe`` on such text.
+request before a redirect), ``zone`` (the viewer's time zone, which the ``when`` filter shows
+times in: the user's setting, else the browser's) and the values. Text from mail (subjects,
+file names) is escaped by Jinja2's autoescape; no template may use ``|safe`` on such text.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from contextvars import ContextVar
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
@@ -16,9 +18,14 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
 from starlette.responses import Response
 
-from invoice_inbox.web.security import Page
+from invoice_inbox.store import users
+from invoice_inbox.store.models import User
+from invoice_inbox.web import readable
+from invoice_inbox.web.access import Access
+from invoice_inbox.web.security import SESSION_COOKIE, Page
 
 TEMPLATES = Path(__file__).with_name("templates")
 FLASH_COOKIE = "ii_flash"
@@ -33,11 +40,25 @@ CSP = (
 templates = Jinja2Templates(directory=str(TEMPLATES))
 
 
+# the viewer's time zone while a page renders (set by :func:`render`)
+_VIEWER_ZONE: ContextVar[tzinfo | None] = ContextVar("viewer_zone", default=None)
+# the zone the browser reports (static/zone.js), used when the user has not chosen one
+ZONE_COOKIE = "ii_tz"
+
+
 def _when(value: datetime | None) -> str:
-    """A UTC time as ``2026-11-21 14:03 UTC``; ``–`` for none."""
-    if value is None:
-        return "–"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    """A time in the viewer's zone, as ``2026-11-21 15:03 CET``; ``–`` for none."""
+    return readable.when(value, _VIEWER_ZONE.get())
+
+
+def viewer_zone(request: Request, page: Page | None) -> tzinfo | None:
+    """The zone times are shown in: the user's setting, else the browser's, else UTC (None)."""
+    if page is not None:
+        with request.app.state.web.app.db.session() as s:
+            chosen = s.scalar(select(User.time_zone).where(User.id == page.access.user_id))
+        if found := readable.zone(chosen):
+            return found
+    return readable.zone(unquote(request.cookies.get(ZONE_COOKIE, "")))
 
 
 def _size(n: int | None) -> str:
@@ -52,6 +73,20 @@ def _size(n: int | None) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.filters["size"] = _size
+templates.env.filters["money"] = readable.money
+templates.env.filters["kind_word"] = readable.kind_word
+templates.env.filters["format_word"] = readable.format_word
+templates.env.filters["document_type_word"] = readable.document_type_word
+
+
+def signed_in_page(request: Request) -> Page | None:
+    """The signed-in user of *request*, if any: error pages keep the navigation with it."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    with request.app.state.web.app.db.session() as s:
+        row = users.session_for(s, cookie)
+        return Page(Access.of(row.user), row.csrf_token) if row is not None else None
 
 
 def render(
@@ -62,13 +97,20 @@ def render(
     status_code: int = 200,
     **values: Any,
 ) -> HTMLResponse:
+    if page is None and name == "error.html":
+        page = signed_in_page(request)
     flash = unquote(request.cookies.get(FLASH_COOKIE, "")) or None
-    response = templates.TemplateResponse(
-        request,
-        name,
-        {"page": page, "flash": flash, "now": datetime.now(UTC), **values},
-        status_code=status_code,
-    )
+    zone = viewer_zone(request, page)
+    token = _VIEWER_ZONE.set(zone)
+    try:
+        response = templates.TemplateResponse(
+            request,
+            name,
+            {"page": page, "flash": flash, "now": datetime.now(UTC), "zone": zone, **values},
+            status_code=status_code,
+        )
+    finally:
+        _VIEWER_ZONE.reset(token)
     if flash:
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response

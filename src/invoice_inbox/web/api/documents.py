@@ -12,11 +12,13 @@ file cannot run as this site even when a browser opens the URL.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
@@ -38,12 +40,18 @@ from invoice_inbox.web.api.schemas import (
     MessageSummary,
     Page,
     ReceivedAgain,
+    bad_value,
     keyset,
 )
 from invoice_inbox.web.files import content_disposition, stored_file
 from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["documents"], dependencies=NEEDS_TOKEN, responses=ERRORS)
+
+Sort = Annotated[
+    Literal["amount", "-amount", "due_date", "-due_date"] | None,
+    Query(description="Order by the e-invoice's total or due date; `-` first: highest first."),
+]
 
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 
@@ -93,13 +101,15 @@ def list_documents(
     kind: Kind | None = None,
     received_from: date | None = None,
     received_to: date | None = None,
+    sort: Sort = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[DocumentOut]:
     """The queue, newest first; never an exact duplicate (the same bytes as a queued
     document), whatever the *status*. *status* ``new`` (the default) is what accounts payable
     has not acknowledged yet; *received_from* and *received_to* are days (UTC) of the mail's
-    arrival, both inclusive."""
+    arrival, both inclusive. *sort* orders by the e-invoice's total (``amount``) or due date
+    (``due_date``), ``-`` first for highest or latest first; documents without one come last."""
     with context(request).app.db.session() as s:
         if company_id is not None:
             access.company(s, company_id)
@@ -114,11 +124,39 @@ def list_documents(
             kind=kind,
             received_from=received_from,
             received_to=received_to,
+            sort=sort or "",
         )
         q = access.limit_documents(queue.queue_query(f))
+        if sort:
+            page, last = queue.sorted_page(
+                s, q, sort, after=_sorted_cursor(sort, cursor), size=limit
+            )
+            items = [DocumentOut.of(r.document, r.message, r.source, r.company) for r in page]
+            return Page[DocumentOut](
+                items=items, next_cursor=None if last is None else _encode(sort, last)
+            )
         rows, after = keyset(s, q, Document.id, listing="documents", cursor=cursor, limit=limit)
         items = [DocumentOut.of(d, m, src_name, company) for d, m, src_name, company in rows]
         return Page[DocumentOut](items=items, next_cursor=after)
+
+
+def _encode(sort: str, last: queue.Cursor) -> str:
+    return base64.urlsafe_b64encode(f"documents{sort}:{last}".encode()).decode().rstrip("=")
+
+
+def _sorted_cursor(sort: str, cursor: str | None) -> queue.Cursor | None:
+    """The place a sorted page starts after, from the previous page's ``next_cursor``."""
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, ValueError):
+        text = ""
+    listing, _, rest = text.partition(":")
+    found = queue.Cursor.parse(rest) if listing == f"documents{sort}" else None
+    if found is None:
+        raise bad_value("cursor", "is not a cursor of this listing: pass next_cursor unchanged")
+    return found
 
 
 @router.get("/documents/{document_id}", response_model=DocumentDetail)

@@ -10,21 +10,25 @@ response carries ``nosniff`` and a sandboxing CSP, so a hostile file cannot run 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.store import queue
 from invoice_inbox.store.documents import PROBABLE, is_exact_duplicate
 from invoice_inbox.store.models import Document, Source, utcnow
+from invoice_inbox.web import readable
 from invoice_inbox.web.access import NotFound
 from invoice_inbox.web.files import content_disposition, stored_file
-from invoice_inbox.web.security import PageUser, context
+from invoice_inbox.web.security import Page, PageUser, context
 from invoice_inbox.web.templating import redirect, render
 
 router = APIRouter()
@@ -41,6 +45,15 @@ DOWNLOAD_TYPES = {
     "image/webp",
 }
 # the file may not run scripts, submit forms or reach this site's cookies and storage
+
+# the queue's orders as the sort menu offers them
+SORT_LABELS = {
+    "": "newest first",
+    "amount": "amount, lowest first",
+    "-amount": "amount, highest first",
+    "due_date": "due date, soonest first",
+    "-due_date": "due date, latest first",
+}
 
 # the e-invoice fields in reading order, with their labels; other keys follow as they come
 EINVOICE_LABELS = {
@@ -71,7 +84,19 @@ def einvoice_facts(fields: dict[str, str | None] | None) -> list[tuple[str, str]
         return []
     known = [k for k in EINVOICE_LABELS if k in fields]
     order = known + [k for k in fields if k not in EINVOICE_LABELS]
-    return [(_label(k), str(fields[k])) for k in order if fields[k] not in (None, "")]
+    return [(_label(k), _shown(k, fields)) for k in order if fields[k] not in (None, "")]
+
+
+def _shown(key: str, fields: dict[str, str | None]) -> str:
+    """An e-invoice value as people read it: amounts with their currency, formats by name."""
+    value = fields[key]
+    if key in ("total", "amount_due"):
+        return readable.money(value, fields.get("currency"))
+    if key == "format":
+        return readable.format_word(value)
+    if key == "document_type":
+        return readable.document_type_word(value)
+    return str(value)
 
 
 def _int(value: str | None) -> int | None:
@@ -91,61 +116,94 @@ def _day(value: str, problems: list[str], what: str) -> date | None:
         return None
 
 
-@router.get("/documents")
-def documents_page(
-    request: Request,
-    page: PageUser,
-    company: str = "",
-    source: str = "",
-    status: str = queue.NEW,
-    kind: str = "",
-    received_from: str = "",
-    received_to: str = "",
-    before: str = "",
-) -> Response:
-    problems: list[str] = []
-    f = queue.QueueFilter(
-        company_id=_int(company),
-        source_id=_int(source),
+def queue_filter(params: Mapping[str, str], problems: list[str] | None = None) -> queue.QueueFilter:
+    """The queue a person asked for with the query string *params*; what is not understood is
+    left out (and said in *problems*)."""
+    problems = [] if problems is None else problems
+    status, kind, sort = (
+        params.get("status", queue.NEW),
+        params.get("kind", ""),
+        params.get("sort", ""),
+    )
+    return queue.QueueFilter(
+        company_id=_int(params.get("company")),
+        source_id=_int(params.get("source")),
         status=status if status in queue.STATUSES else queue.NEW,
         kind=kind if kind in set(Kind) else None,
-        received_from=_day(received_from, problems, "Received from"),
-        received_to=_day(received_to, problems, "Received to"),
+        received_from=_day(params.get("received_from", ""), problems, "Received from"),
+        received_to=_day(params.get("received_to", ""), problems, "Received to"),
+        sort=sort if sort in queue.SORTS else "",
     )
+
+
+def filter_params(f: queue.QueueFilter) -> dict[str, str]:
+    """The query string of *f*, without its empty values."""
+    shown = {
+        "company": "" if f.company_id is None else str(f.company_id),
+        "source": "" if f.source_id is None else str(f.source_id),
+        "status": f.status,
+        "kind": f.kind or "",
+        "received_from": f.received_from.isoformat() if f.received_from else "",
+        "received_to": f.received_to.isoformat() if f.received_to else "",
+        "sort": f.sort,
+    }
+    return {k: v for k, v in shown.items() if v}
+
+
+@router.get("/documents")
+def documents_page(request: Request, page: PageUser) -> Response:
+    problems: list[str] = []
+    params = dict(request.query_params)
+    f = queue_filter(params, problems)
+    kept = filter_params(f)
     access = page.access
     with context(request).app.db.session() as s:
         q = access.limit_documents(queue.queue_query(f))
-        rows, older = queue.queue_page(s, q, before=_int(before))
-        shown = {
-            "company": "" if f.company_id is None else str(f.company_id),
-            "source": "" if f.source_id is None else str(f.source_id),
-            "status": f.status,
-            "kind": f.kind or "",
-            "received_from": f.received_from.isoformat() if f.received_from else "",
-            "received_to": f.received_to.isoformat() if f.received_to else "",
-        }
-        kept = {k: v for k, v in shown.items() if v}
+        older_url = newest_url = None
+        if f.sort:
+            after = queue.Cursor.parse(params.get("after", ""))
+            rows, cursor = queue.sorted_page(s, q, f.sort, after=after)
+            if cursor is not None:
+                older_url = f"/documents?{urlencode({**kept, 'after': str(cursor)})}"
+            if after is not None:
+                newest_url = f"/documents?{urlencode(kept)}"
+        else:
+            before = _int(params.get("before"))
+            rows, older = queue.queue_page(s, q, before=before)
+            if older:
+                older_url = f"/documents?{urlencode({**kept, 'before': older})}"
+            if before is not None:
+                newest_url = f"/documents?{urlencode(kept)}"
         return render(
             request,
             "documents.html",
             page,
             nav="documents",
             rows=rows,
-            filters=shown,
+            filters={
+                **dict.fromkeys(("company", "source", "kind", "sort"), ""),
+                **filter_params(f),
+            },
             problems=problems,
             companies=access.companies(s),
             sources=list(s.scalars(access.limit_sources(select(Source).order_by(Source.name)))),
             statuses=queue.STATUSES,
             kinds=list(Kind),
-            older_url=f"/documents?{urlencode({**kept, 'before': older})}" if older else None,
-            newest_url=f"/documents?{urlencode(kept)}" if _int(before) is not None else None,
+            sorts=SORT_LABELS,
+            older_url=older_url,
+            newest_url=newest_url,
+            queue_query=urlencode(kept),
             back=str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""),
         )
 
 
 @router.get("/documents/{document_id}")
-def document_page(request: Request, page: PageUser, document_id: int) -> Response:
+def document_page(
+    request: Request, page: PageUser, document_id: int, queue_string: str = Query("", alias="queue")
+) -> Response:
     access = page.access
+    # the queue the document was opened from: "Mark as processed" leads to its next document
+    from_queue = urlencode(filter_params(queue_filter(dict(parse_qsl(queue_string[:2000])))))
     with context(request).app.db.session() as s:
         doc = access.document(s, document_id)
         message = doc.message
@@ -176,6 +234,8 @@ def document_page(request: Request, page: PageUser, document_id: int) -> Respons
                 if d.duplicate_kind == PROBABLE and access.sees_company(d.company_id)
             ],
             is_pdf=doc.media_type == PDF,
+            queue_query=from_queue,
+            queue_url=_queue_url(queue_filter(dict(parse_qsl(from_queue)))),
         )
 
 
@@ -217,24 +277,90 @@ def _back(target: str, document_id: int) -> str:
     return f"/documents/{document_id}"
 
 
+def _queue_url(f: queue.QueueFilter) -> str:
+    kept = filter_params(f)
+    if kept.get("status") == queue.NEW:
+        del kept["status"]
+    return f"/documents?{urlencode(kept)}" if kept else "/documents"
+
+
+def _next_url(s: Session, page: Page, doc: Document, queue_string: str) -> tuple[str, str]:
+    """Where to go after *doc* is processed from its page: the next new document of the queue
+    the page was opened from (its query string), else that queue; and what to say."""
+    f = queue_filter(dict(parse_qsl(queue_string[:2000])))
+    q = page.access.limit_documents(queue.queue_query(replace(f, status=queue.NEW)))
+    following = queue.next_new(s, q, doc, f.sort)
+    if following is None:
+        return _queue_url(f), " No new documents are left in this queue."
+    link = f"/documents/{following.id}"
+    if kept := urlencode(filter_params(f)):
+        link += "?" + urlencode({"queue": kept})
+    return link, f" Next: {following.filename}."
+
+
 @router.post("/documents/{document_id}/processed")
 def document_processed(
-    request: Request, page: PageUser, document_id: int, back: Annotated[str, Form()] = ""
+    request: Request,
+    page: PageUser,
+    document_id: int,
+    back: Annotated[str, Form()] = "",
+    queue_string: Annotated[str | None, Form(alias="queue")] = None,
 ) -> Response:
     with context(request).app.db.session() as s:
         doc = page.access.document(s, document_id)
         page.access.require_fetch()
         if is_exact_duplicate(doc):  # not in the queue: the original is what gets booked
             flash = (
-                f"{doc.filename} is an exact duplicate of #{doc.duplicate_of_id}; "
-                f"mark #{doc.duplicate_of_id} instead."
+                f"{doc.filename} is an exact duplicate of document #{doc.duplicate_of_id}; "
+                f"mark document #{doc.duplicate_of_id} instead."
             )
             return redirect(f"/documents/{document_id}", flash=flash, request=request)
         if doc.processed_at is None:  # the first acknowledgement stands
             queue.mark_processed(doc, page.access.email, utcnow())
-        name = doc.filename
-    flash = f"{name} is marked as processed."
-    return redirect(_back(back, document_id), flash=flash, request=request)
+        flash = f"{doc.filename} is marked as processed."
+        target = _back(back, document_id)
+        if queue_string is not None and not back:  # from the document's page: the next one
+            target, more = _next_url(s, page, doc, queue_string)
+            flash += more
+    return redirect(target, flash=flash, request=request)
+
+
+@router.post("/documents/processed")
+def documents_processed(
+    request: Request,
+    page: PageUser,
+    ids: Annotated[list[str] | None, Form()] = None,
+    back: Annotated[str, Form()] = "",
+) -> Response:
+    """Mark the ticked documents processed: those of the user's companies that are in the
+    queue; an exact duplicate is refused (its original is what gets booked)."""
+    page.access.require_fetch()
+    wanted = {i for i in map(_int, (ids or [])[:500]) if i is not None}
+    done: list[str] = []
+    refused: list[str] = []
+    with context(request).app.db.session() as s:
+        q = page.access.limit_documents(select(Document).where(Document.id.in_(wanted)))
+        found = {d.id: d for d in s.scalars(q.order_by(Document.id))}
+        now = utcnow()
+        for doc in found.values():
+            if is_exact_duplicate(doc):
+                refused.append(
+                    f"{doc.filename} (an exact duplicate of document #{doc.duplicate_of_id})"
+                )
+                continue
+            if doc.processed_at is None:
+                queue.mark_processed(doc, page.access.email, now)
+            done.append(doc.filename)
+    if not wanted:
+        flash = "Tick the documents to mark as processed first."
+    else:
+        flash = f"{len(done)} document{'s are' if len(done) != 1 else ' is'} marked as processed."
+    if refused:
+        flash += " Not marked: " + "; ".join(refused) + "."
+    if missing := len(wanted) - len(found):
+        flash += f" {missing} of the ticked documents do not exist or are not yours."
+    target = back if back and _back(back, 0) == back else "/documents"
+    return redirect(target, flash=flash, request=request)
 
 
 @router.post("/documents/{document_id}/new")

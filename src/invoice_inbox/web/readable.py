@@ -1,0 +1,118 @@
+"""Values as people read them on the pages: amounts with their currency's decimals
+("1,234.50 EUR", "1,200 JPY"), document kinds and e-invoice formats as words ("E-invoice (PDF)",
+"XRechnung (UBL)"), and times in the viewer's time zone ("2026-11-21 15:03 CET").
+
+Amounts are formatted with Babel (ISO 4217 minor units); a value written with more decimals than
+its currency has keeps them, so nothing the invoice says is rounded away.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from babel.numbers import format_decimal, get_currency_precision
+
+KIND_WORDS = {
+    "pdf": "PDF",
+    "einvoice_pdf": "E-invoice (PDF)",
+    "einvoice_xml": "E-invoice (XML)",
+    "body_pdf": "Mail text (PDF)",
+    "image": "Image",
+    "file": "File",
+}
+
+FORMAT_WORDS = {
+    "facturx": "Factur-X",
+    "zugferd": "ZUGFeRD",
+    "xrechnung-ubl": "XRechnung (UBL)",
+    "xrechnung-cii": "XRechnung (CII)",
+    "peppol-bis3": "Peppol BIS (UBL)",
+    "peppol-pint": "Peppol PINT (UBL)",
+    "ubl": "UBL",
+    "cii": "UN/CEFACT CII",
+    "order-x": "Order-X",
+}
+
+DOCUMENT_TYPE_WORDS = {"invoice": "Invoice", "credit_note": "Credit note", "other": "Other"}
+
+_KSEF = re.compile(r"ksef-fa(\d+)")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+
+
+def kind_word(kind: str | None) -> str:
+    """``einvoice_pdf`` → "E-invoice (PDF)"."""
+    if not kind:
+        return "–"
+    return KIND_WORDS.get(kind) or kind.replace("_", " ").capitalize()
+
+
+def format_word(value: str | None) -> str:
+    """An e-invoice format id as its name: ``xrechnung-ubl`` → "XRechnung (UBL)",
+    ``ksef-fa3`` → "KSeF FA(3)"."""
+    if not value:
+        return "–"
+    if value in FORMAT_WORDS:
+        return FORMAT_WORDS[value]
+    if m := _KSEF.fullmatch(value):
+        return f"KSeF FA({m.group(1)})"
+    if value.startswith("ksef-"):
+        return "KSeF " + value.removeprefix("ksef-").upper()
+    if value.startswith("ubl-"):
+        return "UBL " + value.removeprefix("ubl-").replace("-", " ").capitalize()
+    return value.replace("-", " ")
+
+
+def document_type_word(value: str | None) -> str:
+    if not value:
+        return "–"
+    return DOCUMENT_TYPE_WORDS.get(value) or value.replace("_", " ").capitalize()
+
+
+def money(amount: str | Decimal | None, currency: str | None = None) -> str:
+    """``("12.6", "EUR")`` → "12.60 EUR"; with the currency's decimals (JPY none, BHD three),
+    never fewer than written; a value that is no number is shown as written."""
+    if amount is None or amount == "":
+        return "–"
+    try:
+        value = Decimal(str(amount).strip())
+    except InvalidOperation:
+        return f"{amount} {currency or ''}".strip()
+    if not value.is_finite():
+        return f"{amount} {currency or ''}".strip()
+    code = (currency or "").strip().upper()
+    digits = get_currency_precision(code) if _CURRENCY.fullmatch(code) else 2
+    exponent = value.as_tuple().exponent
+    written = -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    places = max(digits, written)
+    pattern = "#,##0" + ("." + "0" * places if places else "")
+    number = format_decimal(value, format=pattern, locale="en", decimal_quantization=False)
+    return f"{number} {code}" if code else number
+
+
+def zone(name: str | None) -> tzinfo | None:
+    """The time zone named *name* (IANA, e.g. "Europe/Berlin"); None for anything else."""
+    name = (name or "").strip()
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return None
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def zone_names() -> list[str]:
+    """Every time zone a person may choose, sorted."""
+    return sorted(n for n in available_timezones() if "/" in n or n == "UTC")
+
+
+def when(value: datetime | None, tz: tzinfo | None = None) -> str:
+    """A time as ``2026-11-21 15:03 CET`` in *tz* (UTC when none); ``–`` for none."""
+    if value is None:
+        return "–"
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    local = value.astimezone(tz or UTC)
+    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "UTC")
