@@ -4,9 +4,14 @@ same batch get the decisions they would get anyway."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from builders import Attachment, make_mail, make_many_lines_mail, make_pdf
 from invoice_inbox.pipeline.decide import Policy, Verdict, decide
 from invoice_inbox.pipeline.limits import MB, Limits
+from invoice_inbox.runtime import workers
 from invoice_inbox.runtime.decider import Decider
 
 
@@ -28,3 +33,17 @@ def test_a_mail_over_the_cpu_limit_is_quarantined_and_the_rest_of_the_batch_deci
     assert decisions[1].headers is not None and decisions[1].headers.subject == "lines"
     assert [decisions[0], *decisions[2:]] == [decide(raw, policy) for raw in good]
     assert all(d.verdict == Verdict.IMPORT for d in [decisions[0], *decisions[2:]])
+
+
+def test_a_decide_worker_is_given_none_of_the_services_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker handles hostile bytes: it must not hold the secret key or the database URL."""
+    monkeypatch.setenv("INVOICE_INBOX_SECRET_KEY", "not-for-workers")
+    monkeypatch.setenv("INVOICE_INBOX_DATABASE_URL", "postgresql://ap:pw@db/ap")
+    policy = Policy(limits=Limits(memory_bytes=768 * MB))  # a limit no other test uses
+    Decider(policy, workers=1).decide_many([make_mail()])
+    [worker] = workers._IDLE._workers[768 * MB]
+    environment = Path(f"/proc/{worker.proc.pid}/environ").read_bytes().split(b"\0")
+    assert environment and not [v for v in environment if v.startswith(b"INVOICE_INBOX_")]
+    assert any(v.startswith(b"PATH=") for v in environment)

@@ -139,6 +139,7 @@ class _Worker:
                 stdin=subprocess.DEVNULL,
                 pass_fds=[theirs.fileno()],
                 start_new_session=True,  # the terminal's Ctrl-C is for the parent
+                env=_worker_environment(),
             )
         except OSError as exc:
             ours.close()
@@ -162,6 +163,12 @@ class _Worker:
         with contextlib.suppress(OSError):
             self.conn.send(None)
         self.end(kill=False)
+
+
+def _worker_environment() -> dict[str, str]:
+    """The service's environment without its own settings (the secret key, the database URL):
+    a worker handles hostile bytes and needs none of them."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("INVOICE_INBOX_")}
 
 
 class _Idle:
