@@ -57,6 +57,8 @@ class Decider:
         recorded as the module says; *deciding* is told the indexes of each group of mails
         just before they are decided. The caller ends the attempts of the mails it records
         (``ledger.end_attempts``) in the same transaction."""
+        if not mails:
+            return []
         with db.session() as s:
             left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
             fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
