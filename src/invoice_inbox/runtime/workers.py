@@ -79,6 +79,9 @@ def _serve(conn: Connection) -> None:
             if policy is None:
                 return
             raw = conn.recv_bytes()
+        except MemoryError:  # the mail alone is more than the limit
+            conn.send(("memory", None))
+            return
         except (EOFError, OSError):
             return
         _set_cpu_allowance(policy.limits.cpu_seconds)
