@@ -350,7 +350,7 @@ def quarantined(raw: bytes, reason: str) -> Decision:
             headers = mime.parse_headers(raw)
         except Exception:  # unreadable headers: the row shows none
             headers = None
-    return Decision(Verdict.QUARANTINED, reason, headers, hits=("worker",))
+    return Decision(Verdict.QUARANTINED, reason, headers, hits=("limits",))
 
 
 if __name__ == "__main__":
