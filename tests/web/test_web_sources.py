@@ -339,7 +339,7 @@ def test_invalid_values_are_refused_next_to_each_field_and_the_typed_values_stay
     r = admin.form("/sources/new", form_data(page.text, **typed))
     assert r.status_code == 422
     assert "between 1 and 65535" in field_error(r.text, "port")
-    assert "whole number of minutes" in field_error(r.text, "schedule")
+    assert "'often' is not a number of minutes" in field_error(r.text, "schedule_minutes")
     assert "'not a pattern'" in field_error(r.text, "allowed_senders")
     assert has_id(r.text, "form-errors")
     # what was typed is still there, except the password
@@ -368,7 +368,7 @@ def test_invalid_values_are_refused_next_to_each_field_and_the_typed_values_stay
         ),
     )
     assert r.status_code == 422
-    assert "'25:00' is not a time of day" in field_error(r.text, "schedule")
+    assert "'25:00' is not a time of day" in field_error(r.text, "schedule_times")
     assert "between 1 and 1000" in field_error(r.text, "max_failures")
     assert by_id(r.text, "description").text == "changed"
     assert "a-new-secret-password" not in r.text and mailbox.password not in r.text

@@ -399,7 +399,10 @@ def warnings(src: Source) -> list[str]:
 
 def status(src: Source) -> tuple[str, str]:
     """(status key, words) for lists: active, inactive, connection lost, needs
-    re-authentication, login refused, secret expiring."""
+    re-authentication, login refused, secret expiring. A source nobody has signed in to yet
+    says so first, whether it was started or not: the sign-in is what it waits for."""
+    if src.auth_state == AuthState.NEEDS_AUTHENTICATION and not src.inactive_reason:
+        return "needs_authentication", "needs sign-in"
     if not src.active:
         return "inactive", "inactive" + (f": {src.inactive_reason}" if src.inactive_reason else "")
     if src.auth_state == AuthState.NEEDS_AUTHENTICATION:

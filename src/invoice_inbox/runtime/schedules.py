@@ -12,6 +12,7 @@ at its first occurrence only. Listed times that fall into the same gap run once,
 
 from __future__ import annotations
 
+import difflib
 import random
 import re
 from dataclasses import dataclass
@@ -188,6 +189,73 @@ def format(schedule: Schedule) -> str:
         case Manual():
             return "manual"
     raise TypeError(f"not a schedule: {schedule!r}")
+
+
+# --- the source form's fields ---
+
+FIELD_MINUTES, FIELD_TIMES, FIELD_ZONE = "schedule_minutes", "schedule_times", "schedule_zone"
+
+
+def from_fields(
+    kind: str, minutes: str, times: str, zone: str
+) -> tuple[Schedule | None, dict[str, str]]:
+    """The schedule a form's fields pick, or every problem in them in the form's own words.
+
+    *kind* is ``every`` (with *minutes*), ``at`` (with *times* and *zone*) or ``manual``; only
+    the fields of the chosen kind are judged. Problems are keyed by the field they concern
+    (``schedule_minutes``, ``schedule_times``, ``schedule_zone``; ``schedule`` for no choice).
+    """
+    errors: dict[str, str] = {}
+    if kind == "manual":
+        return Manual(), errors
+    if kind == "every":
+        text = minutes.strip()
+        if not text:
+            errors[FIELD_MINUTES] = f"give the minutes between fetches, 1 to {MAX_MINUTES}"
+        elif not text.isascii() or not text.isdigit():
+            errors[FIELD_MINUTES] = (
+                f"{_quote(text)} is not a number of minutes; give a whole number "
+                f"from 1 to {MAX_MINUTES} (7 days)"
+            )
+        elif len(digits := text.lstrip("0") or "0") > 6 or not 1 <= int(digits) <= MAX_MINUTES:
+            errors[FIELD_MINUTES] = (
+                f"give between 1 and {MAX_MINUTES} minutes (7 days), not {_quote(digits)}"
+            )
+        return (None if errors else Every(int(text))), errors
+    if kind == "at":
+        parsed, wrong = [], []
+        for token in (t for t in re.split(r"[\s,;]+", times) if t):
+            m = _TIME.fullmatch(token)
+            if m is None or int(m["h"]) > 23 or int(m["m"]) > 59:
+                wrong.append(_quote(token))
+            else:
+                parsed.append(time(int(m["h"]), int(m["m"])))
+        if wrong:
+            listed = ", ".join(wrong[:-1]) + (" and " if len(wrong) > 1 else "") + wrong[-1]
+            verb = "are not times" if len(wrong) > 1 else "is not a time"
+            errors[FIELD_TIMES] = (
+                f"{listed} {verb} of day; write each as HH:MM (00:00 to 23:59), "
+                "with a comma between, e.g. 05:00, 12:00"
+            )
+        elif not parsed:
+            errors[FIELD_TIMES] = "give at least one time of day as HH:MM, e.g. 05:00, 12:00"
+        name = zone.strip() or "UTC"
+        if name.lower() not in _zone_names():
+            close = _closest_zone(name)
+            hint = f"the closest is {close}" if close else "choose one, e.g. Europe/Warsaw or UTC"
+            errors[FIELD_ZONE] = f"{_quote(name)} is not a time zone from the list; {hint}"
+        if errors:
+            return None, errors
+        return At(tuple(parsed), name), errors
+    errors["schedule"] = "choose every N minutes, fixed times of day, or only by hand"
+    return None, errors
+
+
+def _closest_zone(name: str) -> str | None:
+    """The known time zone spelt most like *name*, if one is close."""
+    names = _zone_names()
+    found = difflib.get_close_matches(name.lower(), list(names), n=1, cutoff=0.75)
+    return names[found[0]] if found else None
 
 
 # --- when is a source due ---

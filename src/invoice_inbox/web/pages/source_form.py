@@ -174,21 +174,9 @@ def _schedule(form: FormData, shown: dict[str, Any], errors: dict[str, str]) -> 
         "schedule_times": times,
         "schedule_zone": zone,
     }
-    if kind == "manual":
-        return "manual"
-    if kind == "every":
-        if not minutes.isdigit():
-            errors["schedule"] = (
-                f"the interval must be a whole number of minutes, not {minutes!r}"
-                if minutes
-                else "give the interval in minutes"
-            )
-            return None
-        return f"every {int(minutes)}m"
-    if kind == "at":
-        return f"at {times} {zone or 'UTC'}".replace("  ", " ")
-    errors["schedule"] = "choose every N minutes, fixed times or manual"
-    return None
+    picked, problems = schedules.from_fields(kind, minutes, times, zone)
+    errors |= problems  # each next to its own field, all at once
+    return None if picked is None else schedules.format(picked)
 
 
 def read(form: FormData, base: dict[str, Any]) -> Read:
