@@ -486,7 +486,7 @@ def test_what_pop3_cannot_do_is_refused_in_one_sentence(
         env={"MB_PASSWORD": ap.mailbox.password},
     )
     assert expect_error(r).startswith(message)
-    assert ap.ok("source", "list", "--json").json() == [], "nothing was added"
+    assert not ap.data_dir.exists(), "nothing was added, not even a new data directory"
 
 
 def test_folder_inbox_in_any_case_is_accepted(ap: AP) -> None:

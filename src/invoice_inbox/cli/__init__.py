@@ -18,6 +18,7 @@ from invoice_inbox.cli import (  # noqa: F401
     rules,
     serve,
     signin,
+    source_set,
     sources,
     users,
 )

@@ -86,6 +86,16 @@ out = Console(width=None if sys.stdout.isatty() else 250, soft_wrap=not sys.stdo
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 250)
 
 
+# The groups of a source's options in --help (Typer's rich_help_panel)
+CONNECTION, CREDENTIALS, FOLDERS, FILTERS, SCHEDULE = (
+    "Connection",
+    "Credentials",
+    "Folders",
+    "Filters",
+    "Schedule",
+)
+
+
 class Security(StrEnum):
     ssl = "ssl"
     starttls = "starttls"

@@ -41,13 +41,13 @@ def _schedule(text: str) -> str:
         raise UserError(str(exc)) from None
 
 
-def _read_password(password_env: str | None, password_stdin: bool) -> str:
+def read_password(password_env: str | None, password_stdin: bool) -> str:
     if bool(password_env) == password_stdin:
         raise UserError(
             "give the password with exactly one of --password-env VAR or --password-stdin"
         )
     if password_env:
-        return _read_env(password_env)
+        return read_env(password_env)
     value = sys.stdin.readline().rstrip("\r\n")
     if not value:
         raise UserError("no password was given on standard input")
@@ -63,7 +63,7 @@ def _parse_date(option: str, value: str | None) -> date | None:
         raise UserError(f"{option} must be a date like 2026-01-31, not {value!r}") from None
 
 
-def _read_env(var: str) -> str:
+def read_env(var: str) -> str:
     value = os.environ.get(var)
     if not value:
         raise UserError(f"the environment variable {var} is not set or empty")
@@ -127,7 +127,7 @@ def _sign_in_fields(
     return {
         "tenant_id": tenant_id if preset.oauth == "microsoft" else None,
         "client_id": client_id,
-        "client_secret": (_read_env(client_secret_env) if client_secret_env else None),
+        "client_secret": (read_env(client_secret_env) if client_secret_env else None),
     }
 
 
@@ -230,6 +230,13 @@ def source_add(
     ] = 5,
     description: Annotated[str, typer.Option(help="A note for people.")] = "",
     inactive: Annotated[bool, typer.Option(help="Add it switched off.")] = False,
+    draft: Annotated[
+        bool,
+        typer.Option(
+            help="Add it not started: not fetched on its schedule until `source activate"
+            " NAME` (fetch NAME works at once)."
+        ),
+    ] = False,
 ) -> None:
     """Connect a mailbox as a source (the company is created when new)."""
     preset = presets.PRESETS[provider.value]
@@ -255,7 +262,7 @@ def source_add(
         raise UserError("--max-failures must be at least 1")
     chosen_schedule = _schedule(schedule)
     if chosen_auth == presets.PASSWORD:
-        password: str | None = _read_password(password_env, password_stdin)
+        password: str | None = read_password(password_env, password_stdin)
     elif password_env or password_stdin:
         raise UserError(f"--auth {chosen_auth} signs in without a password; leave out --password-*")
     else:
@@ -279,7 +286,8 @@ def source_add(
             name=name,
             company_name=company,
             description=description,
-            active=not inactive,
+            active=not (inactive or draft),
+            draft=draft,
             provider=preset.name,
             protocol=chosen_protocol,
             auth=chosen_auth,
@@ -457,91 +465,6 @@ def source_check(name: str, as_json: JsonOpt = False) -> None:
         out.print(f"Connected and logged in. Folders: {', '.join(folders)}")
     if missing:
         raise UserError(f'folder "{missing[0]}" does not exist; folders are: {", ".join(folders)}')
-
-
-@source_app.command("set")
-def source_set(
-    name: str,
-    require_pdf: Annotated[
-        bool | None, typer.Option(help="Only PDF attachments make an invoice mail.")
-    ] = None,
-    allow_images: Annotated[
-        bool | None, typer.Option(help="Import scanned images (JPEG, PNG, TIFF) as documents.")
-    ] = None,
-    import_body: Annotated[
-        bool | None,
-        typer.Option(help="Import the mail body as a PDF when there is no document attachment."),
-    ] = None,
-    active: Annotated[bool | None, typer.Option(help="Switch the source on or off.")] = None,
-    client_secret_env: Annotated[
-        str | None, typer.Option(help="A new OAuth2 client secret, read from this variable.")
-    ] = None,
-    secret_expires: Annotated[
-        str | None, typer.Option(help="When the client secret expires (YYYY-MM-DD).")
-    ] = None,
-    password_env: Annotated[
-        str | None, typer.Option(help="A new password, read from this environment variable.")
-    ] = None,
-    password_stdin: Annotated[
-        bool, typer.Option(help="A new password, read from standard input.")
-    ] = False,
-    allow_sender: Annotated[
-        list[str] | None,
-        typer.Option(help="Allowed senders, replacing the list (repeatable; '' = everyone)."),
-    ] = None,
-    max_failures: Annotated[
-        int | None, typer.Option(help="Switch off after this many failed runs in a row.")
-    ] = None,
-    delete_after_import: Annotated[
-        bool | None, typer.Option(help="POP3: delete mail once its documents are stored.")
-    ] = None,
-) -> None:
-    """Change a source; options not given stay as they are."""
-    changes: dict[str, object] = {
-        "require_pdf": require_pdf,
-        "allow_images": allow_images,
-        "body_fallback": import_body,
-        "secret_expires": _parse_date("--secret-expires", secret_expires),
-        "max_failures": max_failures,
-        "delete_after_import": delete_after_import,
-    }
-    if allow_sender is not None:
-        changes["allowed_senders"] = [normalize_pattern(p) for p in allow_sender if p.strip()]
-    if max_failures is not None and max_failures < 1:
-        raise UserError("--max-failures must be at least 1")
-    changes = {k: v for k, v in changes.items() if v is not None}
-    new_secret = _read_env(client_secret_env) if client_secret_env else None
-    new_password = (
-        _read_password(password_env, password_stdin) if password_env or password_stdin else None
-    )
-    if not changes and new_secret is None and new_password is None and active is None:
-        raise UserError("nothing to change; see invoice-inbox source set --help")
-    a = state.open()
-    with a.db.session() as s:
-        src = sources_store.get(s, name)
-        if delete_after_import and src.protocol != presets.POP3:
-            raise UserError("--delete-after-import is for POP3 sources; IMAP sources move mail")
-        if new_password is not None:
-            if src.auth != presets.PASSWORD:
-                raise UserError(f'source "{name}" signs in with OAuth2, not a password')
-            changes["secret"] = a.secrets.encrypt(new_password)
-            changes |= {"auth_state": AuthState.OK, "auth_error": None}
-        if active:
-            health.reactivate(src)
-        elif active is False:
-            src.active = False
-        if new_secret is not None:
-            if src.auth == presets.PASSWORD:
-                raise UserError(f'source "{name}" signs in with a password, not a client secret')
-            changes["client_secret"] = a.secrets.encrypt(new_secret)
-            if src.auth == presets.APP:  # refused app credentials get their next chance
-                changes |= {"auth_state": AuthState.OK, "auth_error": None}
-        for key, value in changes.items():
-            setattr(src, key, value)
-        warnings = source_warnings(src)
-    out.print(f'Source "{name}" updated.')
-    for w in warnings:
-        warn(w)
 
 
 @source_app.command("activate")
