@@ -6,6 +6,7 @@ connection); its summary is printed, and the error on stderr."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 import typer
@@ -50,14 +51,41 @@ def _fetch_one(a: App, name: str) -> RunSummary:
     return with_progress(name, lambda progress: runner.fetch(a, name, progress=progress))
 
 
+BUSY = "another fetch is running"
+WAIT_POLL = 0.5  # seconds between looks at a busy source's lease
+
+
+def _fetch_waiting(a: App, name: str) -> RunSummary:
+    """Fetch *name*, first waiting while another fetch holds it (its lease: runtime.lease)."""
+    said = False
+    while True:
+        try:
+            return _fetch_one(a, name)
+        except lease.SourceBusy:
+            if not said:
+                err.print(f"waiting for another fetch of {name} to end", highlight=False)
+                said = True
+            time.sleep(WAIT_POLL)
+
+
 @app.command("fetch")
 def fetch_cmd(
     name: Annotated[str | None, typer.Argument(help="The source to fetch now.")] = None,
     all_sources: Annotated[bool, typer.Option("--all", help="Fetch every active source.")] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="When another fetch is running on a source, wait for it to end, then fetch"
+            " (without it, --all skips that source with a note).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fetch a source now and print the run summary. Exit status: 0 every run succeeded,
-    1 a run failed, 3 a run was partial (it imported mail, then stopped on an error)."""
+    1 a run failed, 3 a run was partial (it imported mail, then stopped on an error). With
+    --all, a source another fetch is running on is skipped with a note, or waited for with
+    --wait."""
     if bool(name) == all_sources:
         raise UserError("name one source, or use --all")
     a = state.open()
@@ -75,11 +103,18 @@ def fetch_cmd(
     partial: list[str] = []
     for n in names:
         try:
-            summary = _fetch_one(a, n)
+            summary = _fetch_waiting(a, n) if wait else _fetch_one(a, n)
+        except lease.SourceBusy:
+            if name:
+                raise
+            results.append({"source": n, "status": "skipped", "reason": BUSY})
+            if not as_json:
+                out.print(f"{n}: skipped, {BUSY}", highlight=False)
+            continue
         except RunPartial as exc:
             summary = exc.summary
             partial.append(str(exc) if name else f"{n}: {exc}")
-        except (ConnectorError, lease.SourceBusy, StoreError, SecretError) as exc:
+        except (ConnectorError, StoreError, SecretError) as exc:
             if name:
                 raise
             failures.append(f"{n}: {exc}")
