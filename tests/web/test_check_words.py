@@ -59,7 +59,7 @@ def test_a_mail_relay_is_named_in_our_words_and_its_banner_is_not_echoed(
         source_id = add(api, relay.port, provider)
         found = problem(api, source_id)
         assert found["detail"] == f"cannot connect to 127.0.0.1:{relay.port}: {words}"
-        assert found["field"] == "host"
+        assert found["field"] == "port"
         assert b"pw" not in relay.received, "nothing was sent to something that is not IMAP"
 
         # a fetch records the same words in the source's health and its run log
@@ -86,9 +86,16 @@ def test_the_other_protocols_port_of_a_real_server_is_named(web: Web, mailbox: M
     api = admin_api(web)
     srv = mailbox.server
     imap_on_pop3 = problem(api, add(api, srv.pop3_port))
-    assert imap_on_pop3["detail"] == f"cannot connect to 127.0.0.1:{srv.pop3_port}: {NOT_IMAP}"
+    assert imap_on_pop3["detail"] == (
+        f"cannot connect to 127.0.0.1:{srv.pop3_port}: {NOT_IMAP}: it looks like POP3"
+        " (choose the POP3 protocol or the IMAP port)"
+    )
+    assert imap_on_pop3["field"] == "port"
     pop3_on_imap = problem(api, add(api, srv.imap_port, "pop3"))
-    assert pop3_on_imap["detail"] == f"cannot connect to 127.0.0.1:{srv.imap_port}: {NOT_POP3}"
+    assert pop3_on_imap["detail"] == (
+        f"cannot connect to 127.0.0.1:{srv.imap_port}: {NOT_POP3}: it looks like IMAP"
+        " (choose the IMAP protocol or the POP3 port)"
+    )
     (closed,) = free_ports(1)
     nothing = problem(api, add(api, closed))
     assert nothing["detail"] == f"cannot connect to 127.0.0.1:{closed}: {NOTHING}"

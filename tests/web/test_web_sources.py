@@ -65,6 +65,12 @@ def selected(html: str, select_id: str) -> list[str]:
     return [o.get("value") for o in by_id(html, select_id).xpath(".//option[@selected]")]
 
 
+def boxes(html: str, group_id: str) -> dict[str, bool]:
+    """The checkboxes in the element *group_id*: value → ticked."""
+    found = by_id(html, group_id).xpath(".//input[@type='checkbox']")
+    return {i.get("value"): i.get("checked") is not None for i in found}
+
+
 def field_error(html: str, field: str) -> str:
     """The problem shown next to *field*; its input (for the schedule: inputs) is marked
     invalid and points to it."""
@@ -130,13 +136,20 @@ def imap_form(mailbox: Mailbox, **changes: Any) -> dict[str, Any]:
     return values
 
 
-def new_source(admin: Browser, mailbox: Mailbox, **changes: Any) -> int:
+def new_source(admin: Browser, mailbox: Mailbox, *, start: bool = True, **changes: Any) -> int:
+    """A source made on the form (a draft), then started with "Start fetching" unless
+    *start* is False."""
     page = admin.get("/sources/new?provider=imap")
     assert page.status_code == 200
     r = admin.form("/sources/new", form_data(page.text, **imap_form(mailbox, **changes)))
     assert r.status_code == 303, r.text
     assert r.headers["location"].startswith("/sources/")
-    return int(r.headers["location"].rsplit("/", 1)[1])
+    source_id = int(r.headers["location"].rsplit("/", 1)[1])
+    if start:
+        page = admin.get(f"/sources/{source_id}")
+        started = admin.form(f"/sources/{source_id}/start", form_data(page.text))
+        assert started.status_code == 303, started.text
+    return source_id
 
 
 # -- the happy path -------------------------------------------------------------------------------
@@ -165,7 +178,8 @@ def test_admin_adds_an_imap_source_picks_folders_from_the_server_and_fetches_now
     source_id = int(r.headers["location"].rsplit("/", 1)[1])
     edit = admin.get(f"/sources/{source_id}")
     seen.append(edit.text)
-    assert "Source created. Check the connection and load the folders." in edit.text
+    assert "Source created, not started yet" in edit.text
+    assert text(edit.text, "source-status") == "not started"
     assert by_id(edit.text, "name").get("value") == "acme-ap"
     assert by_id(edit.text, "password").get("value") == ""
     assert "leave empty to keep" in by_id(edit.text, "password").get("placeholder")
@@ -180,7 +194,7 @@ def test_admin_adds_an_imap_source_picks_folders_from_the_server_and_fetches_now
         )
         assert src.secret is not None and mailbox.password not in src.secret
 
-    # the check connects with the saved settings and fills the drop-downs (htmx swaps the form)
+    # the check connects with the typed settings and fills the checkboxes (htmx swaps the form)
     checked = admin.form(
         f"/sources/{source_id}/check", form_data(edit.text), headers={"HX-Request": "true"}
     )
@@ -188,14 +202,14 @@ def test_admin_adds_an_imap_source_picks_folders_from_the_server_and_fetches_now
     assert checked.status_code == 200
     assert checked.text.lstrip().startswith("<form")  # the form alone, for htmx to swap in
     assert "Connected" in text(checked.text, "check-result")
-    assert {"INBOX", "Invoices", "Not imported"} <= set(options(checked.text, "folders"))
-    assert selected(checked.text, "folders") == ["INBOX"]
+    assert {"INBOX", "Invoices", "Not imported"} <= set(boxes(checked.text, "folders"))
+    assert [f for f, ticked in boxes(checked.text, "folders").items() if ticked] == ["INBOX"]
     assert options(checked.text, "move_imported_to")[0] == ""  # leave in place
     assert "Invoices" in options(checked.text, "move_imported_to")
     assert "Not imported" in options(checked.text, "move_not_imported_to")
 
-    saved = admin.form(
-        f"/sources/{source_id}",
+    saved = admin.form(  # "Start fetching": saved and started
+        f"/sources/{source_id}/start",
         form_data(checked.text, move_imported_to="Invoices", move_not_imported_to="Not imported"),
     )
     assert saved.status_code == 303, saved.text
@@ -316,13 +330,13 @@ def test_an_unknown_host_and_a_missing_folder_are_shown_next_to_their_fields(
     closed = free_ports(1)[0]  # nobody listens there
     other = new_source(admin, mailbox, name="closed-port", port=str(closed))
     r = admin.form(f"/sources/{other}/check", form_data(admin.get(f"/sources/{other}").text))
-    assert str(closed) in field_error(r.text, "host")
+    assert str(closed) in field_error(r.text, "port")
 
     missing = new_source(admin, mailbox, name="missing-folder", folders="Rechnungen")
     r = admin.form(f"/sources/{missing}/check", form_data(admin.get(f"/sources/{missing}").text))
     words = field_error(r.text, "folders")
     assert '"Rechnungen" does not exist' in words and "INBOX" in words
-    assert "Rechnungen" in selected(r.text, "folders")  # still chosen, marked as not there
+    assert boxes(r.text, "folders")["Rechnungen"]  # still chosen, marked as not there
 
 
 def test_invalid_values_are_refused_next_to_each_field_and_the_typed_values_stay(

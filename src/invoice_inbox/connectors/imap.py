@@ -5,9 +5,10 @@ Reading never changes a message: bodies are fetched with ``BODY.PEEK[]`` (RFC 35
 otherwise COPY + UID STORE \\Deleted + UID EXPUNGE (RFC 4315 §2.1) on exactly the moved uids.
 A mailbox-wide EXPUNGE is never sent: it would also remove mail another client flagged \\Deleted.
 
-A port whose greeting is not an IMAP ``* OK`` (or ``* PREAUTH``) is "not an IMAP server", and
-nothing it said is repeated (``connectors.network``); the server's words after a valid greeting
-(a refused LOGIN, a failed command) are shown cleaned and cut.
+A port whose greeting is not an IMAP ``* OK`` (or ``* PREAUTH``) is "not an IMAP server" (a
+POP3 ``+OK`` greeting is named as such), and nothing it said is repeated
+(``connectors.network``); the server's words after a valid greeting (a refused LOGIN, a failed
+command) are shown cleaned and cut.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
 from invoice_inbox.connectors.http import TokenFn
-from invoice_inbox.connectors.network import NO_GREETING, connect_errors, not_a, server_words
+from invoice_inbox.connectors.network import (
+    NO_GREETING,
+    WrongPort,
+    connect_errors,
+    not_a,
+    server_words,
+)
 from invoice_inbox.errors import (
     ConnectFailed,
     ConnectorError,
@@ -37,6 +44,7 @@ from invoice_inbox.errors import (
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 993, "starttls": 143, "none": 143}
+LOOKS_LIKE_POP3 = "it looks like POP3 (choose the POP3 protocol or the IMAP port)"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,10 +63,12 @@ class ImapSettings:
     port: int | None = None
     security: Security = "ssl"
     ca_file: str | None = None
+    ca_pem: str | None = None
+    verify_tls: bool = True
     username: str
     password: str = field(default="", repr=False)
     token: TokenFn | None = field(default=None, repr=False)
-    connect_timeout: float = 15.0
+    connect_timeout: float = 15.0  # the TCP connection and the greeting
     read_timeout: float = 120.0
 
     @property
@@ -66,13 +76,24 @@ class ImapSettings:
         return self.port or DEFAULT_PORTS[self.security]
 
 
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """Certificate and host name verification on; *ca_file* trusts a private CA instead of the
-    system store."""
+def tls_context(
+    ca_file: str | None, ca_pem: str | None = None, verify: bool = True
+) -> ssl.SSLContext:
+    """Certificate and host name verification on; *ca_file* or *ca_pem* (PEM text) trusts a
+    private CA instead of the system store. *verify* False checks nothing (test servers only:
+    anyone on the way could read the password)."""
+    if not verify:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
     try:
+        if ca_pem:
+            return ssl.create_default_context(cadata=ca_pem)
         return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise TLSFailed(f"cannot read the CA file {ca_file}: {exc}") from exc
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        what = "the CA certificate" if ca_pem else f"the CA file {ca_file}"
+        raise TLSFailed(f"cannot read {what}: {exc}") from exc
 
 
 class ImapConnector:
@@ -93,9 +114,10 @@ class ImapConnector:
     def _connect(self) -> IMAPClient:
         s = self.settings
         timeout = SocketTimeout(connect=s.connect_timeout, read=s.read_timeout)
-        ctx = tls_context(s.ca_file) if s.security != "none" else None
+        ctx = tls_context(s.ca_file, s.ca_pem, s.verify_tls) if s.security != "none" else None
+        plain = None if s.security == "ssl" else (s.host, s.effective_port)
         try:
-            with connect_errors(self.where):
+            with connect_errors(self.where, plain):
                 client = IMAPClient(
                     s.host,
                     port=s.effective_port,
@@ -104,7 +126,7 @@ class ImapConnector:
                     timeout=timeout,
                 )
         except IMAPClientError as exc:  # the greeting (and CAPABILITY) were not IMAP's
-            raise ConnectFailed(f"cannot connect to {self.where}: {_greeting(exc)}") from exc
+            raise WrongPort(f"cannot connect to {self.where}: {_greeting(exc)}") from exc
         if s.security == "starttls":
             try:
                 with connect_errors(self.where):
@@ -189,6 +211,22 @@ class ImapConnector:
         """LIST "" "*" (RFC 3501 §6.3.8); folders flagged \\Noselect are left out."""
         entries = self._call("LIST", self.client.list_folders)
         return [name for flags, _delim, name in entries if b"\\Noselect" not in flags]
+
+    def message_counts(self, folders: list[str]) -> dict[str, int | None]:
+        """STATUS folder (MESSAGES) for each folder: how many mails it holds; None where the
+        server does not say (a folder that vanished, a refused STATUS)."""
+        counts: dict[str, int | None] = {}
+        for folder in folders:
+            try:
+                st = self.client.folder_status(folder, [b"MESSAGES"])
+                counts[folder] = int(st[b"MESSAGES"])
+            except IMAPClientError:
+                counts[folder] = None
+            except OSError as exc:
+                raise ConnectFailed(
+                    f"connection to {self.where} lost during STATUS: {_text(exc)}"
+                ) from exc
+        return counts
 
     def status(self, folder: str) -> FolderStatus:
         """STATUS folder (UIDVALIDITY UIDNEXT MESSAGES): cheap, no SELECT needed.
@@ -315,6 +353,8 @@ def _greeting(exc: IMAPClientError) -> str:
         return "the IMAP server turned the connection away (it said BYE); try again later"
     if isinstance(exc, IMAPClientAbortError) and str(arg).endswith("EOF"):
         return NO_GREETING
+    if arg is None:  # imaplib took a "+OK" greeting for a continuation and kept no greeting
+        return f"{not_a('an IMAP server')}: {LOOKS_LIKE_POP3}"
     return not_a("an IMAP server")
 
 

@@ -7,6 +7,11 @@ repeated, so a connection check cannot be used to read the banners of other serv
 mail server says after a valid greeting (a refused login, a refused command) can help the
 user; they pass through :func:`server_words`: control characters out, at most
 :data:`MAX_SERVER_WORDS` characters.
+
+A failure that a setting explains names it: :class:`WrongPort` (the port answered as another
+service, or nothing answered) concerns the port, :class:`ExpectsTLS` (a plain connection to a
+port that waits for a TLS handshake: no greeting comes, so after the greeting timeout the port
+is probed once with TLS) the security choice, and an untrusted certificate the CA certificate.
 """
 
 from __future__ import annotations
@@ -22,6 +27,48 @@ from invoice_inbox.errors import ConnectFailed, TLSFailed
 MAX_SERVER_WORDS = 160
 NOTHING_ANSWERED = "nothing answered on that port (connection refused)"
 NO_GREETING = "that port answered, but closed the connection without a greeting"
+EXPECTS_TLS = "this port expects TLS: choose SSL/TLS"
+NOT_TLS = "this port does not speak TLS: choose STARTTLS or none"
+UNTRUSTED = (
+    "if the server uses your organisation's own certificate authority, add its CA certificate"
+    " (on the source's form, or --ca-file)"
+)
+PROBE_TIMEOUT = 1.0  # a TLS port answers a ClientHello at once
+
+
+class WrongPort(ConnectFailed):
+    """The port answered as another service, or nothing answered there: the port is wrong."""
+
+    field = "port"
+
+
+class ExpectsTLS(ConnectFailed):
+    """A plain connection to a port that waits for a TLS handshake: the security is wrong."""
+
+    field = "security"
+    transient = False
+
+
+class Untrusted(TLSFailed):
+    """The server's certificate is not trusted: a private CA needs its certificate."""
+
+    field = "ca_pem"
+
+
+def speaks_tls(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
+    """Whether *port* completes a TLS handshake (certificate not checked, nothing sent after
+    it): the probe that tells a TLS port from a silent one."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host, port), timeout=timeout) as sock,
+            ctx.wrap_socket(sock, server_hostname=host),
+        ):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def not_a(service: str) -> str:
@@ -43,7 +90,7 @@ def _tls_reason(exc: ssl.SSLError) -> str:
     """OpenSSL's reason code in words, with what usually causes it (our words, not the peer's)."""
     reason = (exc.reason or "").upper()
     if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
-        return "that port does not speak TLS (try security starttls or none)"
+        return NOT_TLS
     if reason:
         return reason.replace("_", " ").lower()
     if isinstance(exc, ssl.SSLEOFError):
@@ -52,23 +99,26 @@ def _tls_reason(exc: ssl.SSLError) -> str:
 
 
 @contextlib.contextmanager
-def connect_errors(where: str) -> Iterator[None]:
-    """Translate socket and TLS errors raised while connecting to *where* (``host:port``)."""
+def connect_errors(where: str, plain: tuple[str, int] | None = None) -> Iterator[None]:
+    """Translate socket and TLS errors raised while connecting to *where* (``host:port``);
+    *plain* (host, port) for a connection without TLS from the first byte: a timeout there is
+    probed for a TLS port."""
     try:
         yield
     except ssl.SSLCertVerificationError as exc:
-        raise TLSFailed(
-            f"TLS certificate not trusted for {where}: {exc.verify_message}"
-            " (use --ca-file for a private CA)"
+        raise Untrusted(
+            f"TLS certificate not trusted for {where}: {exc.verify_message}; {UNTRUSTED}"
         ) from exc
     except ssl.SSLError as exc:
         raise TLSFailed(f"the TLS handshake with {where} failed: {_tls_reason(exc)}") from exc
     except socket.gaierror as exc:
         raise ConnectFailed(f"cannot connect to {where}: unknown host ({exc.strerror})") from exc
     except TimeoutError as exc:
+        if plain is not None and speaks_tls(*plain):
+            raise ExpectsTLS(f"cannot connect to {where}: {EXPECTS_TLS}") from exc
         raise ConnectFailed(f"cannot connect to {where}: no answer in time") from exc
     except ConnectionRefusedError as exc:
-        raise ConnectFailed(f"cannot connect to {where}: {NOTHING_ANSWERED}") from exc
+        raise WrongPort(f"cannot connect to {where}: {NOTHING_ANSWERED}") from exc
     except (ConnectionResetError, EOFError) as exc:
         raise ConnectFailed(f"cannot connect to {where}: {NO_GREETING}") from exc
     except OSError as exc:

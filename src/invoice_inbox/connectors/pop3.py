@@ -44,7 +44,13 @@ from typing import Literal, TypeVar
 from invoice_inbox.connectors.base import Changes
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import tls_context
-from invoice_inbox.connectors.network import NO_GREETING, connect_errors, not_a, server_words
+from invoice_inbox.connectors.network import (
+    NO_GREETING,
+    WrongPort,
+    connect_errors,
+    not_a,
+    server_words,
+)
 from invoice_inbox.errors import (
     ConnectFailed,
     FolderMissing,
@@ -76,12 +82,16 @@ class Pop3Settings:
     """How to reach and sign in to one POP3 mailbox.
 
     With *token* the sign-in is SASL XOAUTH2 (``user=<username>`` and the bearer token) instead
-    of USER/PASS. *timeout* bounds the connect and every read."""
+    of USER/PASS. *timeout* bounds the connect and every read; *greeting_timeout*, when given,
+    the connect and the greeting instead (a connection check waits less)."""
 
     host: str
     port: int | None = None
     security: Security = "ssl"
     ca_file: str | None = None
+    ca_pem: str | None = None
+    verify_tls: bool = True
+    greeting_timeout: float | None = None
     username: str
     password: str = field(default="", repr=False)
     token: TokenFn | None = field(default=None, repr=False)
@@ -218,15 +228,18 @@ class Pop3Connector:
 
     def _connect(self) -> _Client:
         s = self.settings
-        ctx = tls_context(s.ca_file) if s.security != "none" else None
+        ctx = tls_context(s.ca_file, s.ca_pem, s.verify_tls) if s.security != "none" else None
         pop: _Client | None = None
+        first = min(s.timeout, s.greeting_timeout or s.timeout)
         try:
-            with self._greeting_errors():
+            with self._greeting_errors(s.security != "ssl"):
                 if s.security == "ssl":
-                    pop = _TlsClient(s.host, s.effective_port, timeout=s.timeout, context=ctx)
+                    pop = _TlsClient(s.host, s.effective_port, timeout=first, context=ctx)
                 else:
-                    pop = _Client(s.host, s.effective_port, timeout=s.timeout)
+                    pop = _Client(s.host, s.effective_port, timeout=first)
                 _check_greeting(pop.welcome)
+                if pop.sock is not None:
+                    pop.sock.settimeout(s.timeout)
             if s.security == "starttls":
                 with self._after_greeting("STLS"):
                     self._starttls(pop, ctx)
@@ -239,22 +252,27 @@ class Pop3Connector:
         return pop
 
     @contextlib.contextmanager
-    def _greeting_errors(self) -> Iterator[None]:
+    def _greeting_errors(self, plain: bool) -> Iterator[None]:
         """Translate what reaching the server and reading its greeting can raise; nothing the
         peer sent is repeated, as it has not shown to be a POP3 server yet."""
+        s = self.settings
         try:
-            with connect_errors(self.where):
+            with connect_errors(self.where, (s.host, s.effective_port) if plain else None):
                 yield
         except _Eof as exc:
             raise ConnectFailed(f"cannot connect to {self.where}: {NO_GREETING}") from exc
         except poplib.error_proto as exc:  # a greeting that is not +OK, or a line too long
             arg = exc.args[0] if exc.args else b""
-            why = (
-                "the POP3 server turned the connection away (it answered -ERR); try again later"
-                if isinstance(arg, bytes) and arg[:4].upper() == b"-ERR"
-                else not_a("a POP3 server")
-            )
-            raise ConnectFailed(f"cannot connect to {self.where}: {why}") from exc
+            head = arg[:4].upper() if isinstance(arg, bytes) else b""
+            if head == b"-ERR":
+                why = (
+                    "the POP3 server turned the connection away (it answered -ERR); try again later"
+                )
+                raise ConnectFailed(f"cannot connect to {self.where}: {why}") from exc
+            why = not_a("a POP3 server")
+            if head == b"* OK" or head == b"* PR":  # an IMAP greeting (OK or PREAUTH)
+                why += ": it looks like IMAP (choose the IMAP protocol or the POP3 port)"
+            raise WrongPort(f"cannot connect to {self.where}: {why}") from exc
 
     @contextlib.contextmanager
     def _after_greeting(self, what: str) -> Iterator[None]:
@@ -382,6 +400,12 @@ class Pop3Connector:
 
     def list_folders(self) -> list[str]:
         return [self.FOLDER]
+
+    def message_counts(self, folders: list[str]) -> dict[str, int | None]:
+        """STAT (RFC 1939 §5): how many mails the maildrop (the one folder) holds."""
+        with self._after_greeting("STAT"):
+            count = int(self._session().stat()[0])
+        return {f: count if f.upper() == self.FOLDER else None for f in folders}
 
     def open_folder(self, folder: str) -> None:
         """Only INBOX (any case) exists; nothing is sent to the server."""

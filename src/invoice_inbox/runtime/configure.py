@@ -34,7 +34,7 @@ from invoice_inbox.errors import (
     TLSFailed,
 )
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
-from invoice_inbox.runtime import health, schedules, secret_scope
+from invoice_inbox.runtime import health, schedules, secret_scope, trust
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import AuthState, Role, Source, User
@@ -56,6 +56,8 @@ EDITABLE = (
     "host",
     "port",
     "security",
+    "ca_pem",
+    "verify_tls",
     "username",
     "password",
     "tenant_id",
@@ -152,6 +154,8 @@ def current(src: Source) -> dict[str, Any]:
         "host": src.host,
         "port": src.port,
         "security": src.security,
+        "ca_pem": src.ca_pem,
+        "verify_tls": src.verify_tls,
         "username": src.username,
         "tenant_id": src.tenant_id,
         "client_id": src.client_id,
@@ -241,6 +245,11 @@ def _validate(
         ports = pop3.DEFAULT_PORTS if is_pop3 else DEFAULT_PORTS
         port = ports.get(security, preset.port)
     out["port"] = port
+    try:
+        out["ca_pem"] = trust.ca_certificates(v.get("ca_pem"))
+    except trust.NotACertificate as exc:
+        c.fail("ca_pem", str(exc))
+    out["verify_tls"] = bool(v.get("verify_tls", True))
     username = _text(v.get("username"))
     if not username:
         c.fail("username", "give the mailbox's user name (usually its address)")
@@ -335,8 +344,9 @@ def _store(app: App, s: Session, src: Source, fields: dict[str, Any]) -> None:
             src.auth_state, src.auth_error = AuthState.OK, None
 
 
-def create(app: App, s: Session, values: dict[str, Any]) -> Source:
-    """A new source from *values* (see :data:`EDITABLE`); raises Invalid."""
+def create(app: App, s: Session, values: dict[str, Any], *, draft: bool = False) -> Source:
+    """A new source from *values* (see :data:`EDITABLE`); raises Invalid. A *draft* is not
+    fetched on its schedule until someone starts it (:func:`start`)."""
     unknown = set(values) - set(EDITABLE)
     if unknown:
         raise Invalid({k: "is not a setting of a source" for k in sorted(unknown)})
@@ -351,9 +361,27 @@ def create(app: App, s: Session, values: dict[str, Any]) -> Source:
         ),
     )
     _store(app, s, src, fields)
+    if draft:
+        src.active, src.draft = False, True
     s.add(src)
     s.flush()
     return src
+
+
+def preview(s: Session, src: Source, changes: dict[str, Any]) -> dict[str, Any]:
+    """The settings *src* would have with *changes*, validated but not stored (secrets as
+    typed, None when not typed); raises Invalid."""
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise Invalid({k: "is not a setting of a source" for k in sorted(unknown)})
+    merged = current(src) | {k: v for k, v in changes.items() if v is not None}
+    return _validate(s, merged, creating=False, existing=src)
+
+
+def start(src: Source) -> None:
+    """Switch a source on: a draft starts being fetched on its schedule."""
+    if src.draft or not src.active:
+        health.reactivate(src)
 
 
 def update(app: App, s: Session, src: Source, changes: dict[str, Any]) -> Source:
@@ -380,6 +408,8 @@ def update(app: App, s: Session, src: Source, changes: dict[str, Any]) -> Source
     _store(app, s, src, fields)
     if switching_on:
         health.reactivate(src)
+    if src.active:
+        src.draft = False
     return src
 
 
@@ -403,6 +433,8 @@ def status(src: Source) -> tuple[str, str]:
     says so first, whether it was started or not: the sign-in is what it waits for."""
     if src.auth_state == AuthState.NEEDS_AUTHENTICATION and not src.inactive_reason:
         return "needs_authentication", "needs sign-in"
+    if src.draft:
+        return "draft", "not started"
     if not src.active:
         return "inactive", "inactive" + (f": {src.inactive_reason}" if src.inactive_reason else "")
     if src.auth_state == AuthState.NEEDS_AUTHENTICATION:
@@ -428,6 +460,7 @@ def view(src: Source) -> dict[str, Any]:
         "id": src.id,
         **v,
         "company_id": src.company_id,
+        "draft": src.draft,
         "password_set": src.secret is not None,
         "client_secret_set": src.client_secret is not None,
         "status": key,
@@ -444,6 +477,9 @@ def view(src: Source) -> dict[str, Any]:
 
 def field_of(exc: ConnectorError, src: Source) -> str:
     """The form field a connection problem concerns, to show its sentence next to it."""
+    named = getattr(exc, "field", None)  # connectors.network: the port, security or CA
+    if isinstance(named, str):
+        return named
     if isinstance(exc, FolderMissing):
         return "folders"
     if isinstance(exc, LoginFailed):

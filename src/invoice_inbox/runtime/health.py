@@ -96,8 +96,9 @@ def record_failure(
 
 
 def reactivate(src: Source) -> None:
-    """Switch a source on with a clean slate: the failure count starts again from zero."""
-    src.active = True
+    """Switch a source on with a clean slate: the failure count starts again from zero (a
+    draft is started)."""
+    src.active, src.draft = True, False
     src.failures, src.failing_since, src.last_error, src.inactive_reason = 0, None, None, None
     src.next_run_at = None
 

@@ -51,6 +51,8 @@ class _Login:
     port: int
     security: str
     ca_file: str | None
+    ca_pem: str | None
+    verify_tls: bool
     username: str
     shared_mailbox: str | None
     client_id: str | None
@@ -118,6 +120,8 @@ def _login(app: App, src: Source) -> _Login:
         port=src.port,
         security=src.security,
         ca_file=src.ca_file,
+        ca_pem=src.ca_pem,
+        verify_tls=src.verify_tls,
         username=src.username,
         shared_mailbox=src.shared_mailbox,
         client_id=src.client_id,
@@ -191,6 +195,8 @@ def _server_login(login: _Login, token: TokenFn | None) -> dict[str, Any]:
         "port": login.port,
         "security": login.security,
         "ca_file": login.ca_file,
+        "ca_pem": login.ca_pem,
+        "verify_tls": login.verify_tls,
         "username": login.mailbox if token is not None else login.username,
         "password": login.password or "",
         "token": token,

@@ -95,6 +95,9 @@ class Source(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # made on the screen and not started yet: inactive until "Start fetching" (never fetched
+    # by the scheduler before someone checked it and picked its folders)
+    draft: Mapped[bool] = mapped_column(Boolean, default=False)
     provider: Mapped[str] = mapped_column(String(40), default="imap")  # a preset's name
     # imap | graph | gmail-api | pop3 | smtp (the company's central import address)
     protocol: Mapped[str] = mapped_column(String(20), default="imap")
@@ -104,6 +107,8 @@ class Source(Base):
     port: Mapped[int] = mapped_column(Integer)
     security: Mapped[str] = mapped_column(String(20), default="ssl")
     ca_file: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ca_pem: Mapped[str | None] = mapped_column(Text, nullable=True)  # a private CA, pasted
+    verify_tls: Mapped[bool] = mapped_column(Boolean, default=True)  # False: test servers only
     username: Mapped[str] = mapped_column(String(320))
     secret: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet, never plain
     # OAuth2 (Microsoft Entra ID, Google); every secret and token is a Fernet token

@@ -194,6 +194,7 @@ CLEARABLE = frozenset(
         "move_not_imported_to",
         "since",
         "allowed_senders",
+        "ca_pem",
     }
 )
 
@@ -222,6 +223,17 @@ class SourceIn(BaseModel):
     host: str | None = None
     port: int | None = None
     security: str | None = Field(None, description="ssl, starttls or none")
+    ca_pem: str | None = Field(
+        None, description="A private CA's certificate(s) in PEM to trust for this server."
+    )
+    verify_tls: bool | None = Field(
+        None, description="false: do not verify the certificate (test servers only)."
+    )
+    draft: bool | None = Field(
+        None,
+        description="On create: true adds it not started (not fetched on its schedule until "
+        "`active` is set true). Default false: started at once.",
+    )
     username: str | None = None
     password: SecretStr | None = Field(None, json_schema_extra=WRITE_ONLY)
     tenant_id: str | None = None
@@ -275,6 +287,9 @@ class SourceOut(BaseModel):
     host: str
     port: int
     security: str
+    ca_pem: str | None
+    verify_tls: bool
+    draft: bool
     username: str
     tenant_id: str | None
     client_id: str | None
@@ -296,8 +311,8 @@ class SourceOut(BaseModel):
     password_set: bool
     client_secret_set: bool
     status: str = Field(
-        description="active, inactive, needs_authentication, needs_reauthentication, "
-        "login_refused, connection_lost or secret_expiring"
+        description="active, draft (not started), inactive, needs_authentication, "
+        "needs_reauthentication, login_refused, connection_lost or secret_expiring"
     )
     status_text: str
     auth_state: str

@@ -69,12 +69,15 @@ def list_sources(
     responses={**FORBIDDEN, **INVALID_SOURCE},
 )
 def create_source(request: Request, access: ApiUser, body: SourceIn) -> SourceOut | Response:
-    """Add a source (administrators). Check it afterwards with ``POST /sources/{id}/check``."""
+    """Add a source (administrators). Check it afterwards with ``POST /sources/{id}/check``.
+    With ``"draft": true`` it is not fetched on its schedule until it is set ``active``."""
     access.require_admin()
     app = context(request).app
+    values = body.values()
+    draft = bool(values.pop("draft", False))
     try:
         with app.db.session() as s:
-            return _out(configure.create(app, s, body.values()))
+            return _out(configure.create(app, s, values, draft=draft))
     except configure.Invalid as exc:
         return invalid_source(exc)
 
@@ -99,7 +102,10 @@ def change_source(
         with app.db.session() as s:
             src = access.source(s, source_id)
             access.require_admin()
-            return _out(configure.update(app, s, src, body.values()))
+            values = body.values()
+            if values.pop("draft", None) is not None:
+                raise configure.Invalid({"draft": 'a source is started by setting "active"'})
+            return _out(configure.update(app, s, src, values))
     except configure.Invalid as exc:
         return invalid_source(exc)
 

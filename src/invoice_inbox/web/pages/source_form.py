@@ -9,8 +9,11 @@ The fields are named as configure's (``configure.EDITABLE``); the page adds a fe
   or ``schedule_times`` and ``schedule_zone``, and becomes the schedule text ("every 30m",
   "at 05:00,12:00 Europe/Warsaw", "manual"); a plain ``schedule`` text is taken as it is;
 - ``new_company`` names a company to create instead of the chosen ``company``;
-- ``server_folders`` carries the folders the last connection check found, so the folder
-  drop-downs survive a re-rendered form.
+- ``server_folders`` carries the folders the last connection check found, and
+  ``server_counts`` (in the same order) how many mails each holds, so the folder checkboxes
+  survive a re-rendered form;
+- the port shows empty when it is the usual one for the security (and protocol): an empty
+  port follows the security choice, a typed one stays.
 
 Secrets (``password``, ``client_secret``) go to configure but never back into a form.
 """
@@ -23,12 +26,14 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from invoice_inbox.connectors import presets
+from invoice_inbox.connectors import pop3, presets
+from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.runtime import configure, schedules
 from invoice_inbox.store.models import Source
 
 CHECKBOXES = (
     "active",
+    "verify_tls",
     "unread_only",
     "require_pdf",
     "allow_images",
@@ -51,6 +56,7 @@ class Read:
     shown: dict[str, Any]
     errors: dict[str, str] = field(default_factory=dict)
     server_folders: list[str] | None = None
+    server_counts: dict[str, int | None] | None = None
 
 
 def sentence(problem: Exception | str) -> str:
@@ -98,9 +104,18 @@ def _shown(name: str, value: Any) -> Any:
     return "" if value is None else str(value)
 
 
+def usual_port(protocol: str, security: str) -> int | None:
+    """The port a server of *protocol* usually listens on with *security*."""
+    ports = pop3.DEFAULT_PORTS if protocol == presets.POP3 else DEFAULT_PORTS
+    return ports.get(security)
+
+
 def from_values(values: dict[str, Any]) -> dict[str, Any]:
     """What the fields show for configure-style *values* (secrets left out)."""
     shown = {k: _shown(k, v) for k, v in values.items() if k not in SECRETS}
+    port = values.get("port")
+    if port and port == usual_port(str(values.get("protocol")), str(values.get("security"))):
+        shown["port"] = ""  # the usual one: it follows the security choice
     shown |= schedule_parts(str(values.get("schedule") or "every 60m"))
     shown.setdefault("new_company", "")
     return shown
@@ -131,6 +146,8 @@ def defaults(provider: str, company: str = "") -> dict[str, Any]:
             "host": preset.host or "",
             "port": preset.port,
             "security": preset.security,
+            "ca_pem": "",
+            "verify_tls": True,
             "username": "",
             "tenant_id": "",
             "client_id": "",
@@ -206,4 +223,8 @@ def read(form: FormData, base: dict[str, Any]) -> Read:
         changes["schedule"] = schedule
         shown["schedule"] = schedule
     found = _texts(form, "server_folders")
-    return Read(changes, shown, errors, found or None)
+    counts = _texts(form, "server_counts")
+    by_folder = None
+    if found and len(counts) == len(found):
+        by_folder = {f: int(n) if n.isdigit() else None for f, n in zip(found, counts, strict=True)}
+    return Read(changes, shown, errors, found or None, by_folder)

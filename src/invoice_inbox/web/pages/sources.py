@@ -6,9 +6,10 @@ now; only admins change settings (others get a read-only view without secrets, a
 POST). Settings are validated and stored by ``runtime.configure``: each problem is shown next to
 the field it concerns (``<p class="field-error" id="FIELD-error">``, the input
 ``aria-invalid``), the page answers 422 and keeps what was typed, except secrets. A connection
-check connects with the *saved* settings (``runner.check``) and puts the server's words next to
-the field they concern (``configure.field_of``). Signing in with OAuth2 is in
-:mod:`~invoice_inbox.web.pages.source_oauth`.
+check connects with what is *typed* on the form, unsaved (``runtime.connection_check``), and
+puts the problem next to the field it concerns (``configure.field_of``). A source made here is
+a draft, not fetched on its schedule until "Start fetching" (after a check, with its folders
+picked). Signing in with OAuth2 is in :mod:`~invoice_inbox.web.pages.source_oauth`.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from invoice_inbox.connectors import presets
+from invoice_inbox.connectors import pop3, presets
+from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.errors import ConnectorError, FolderMissing
 from invoice_inbox.pipeline.rules import Action, InvalidRule, Rule
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
-from invoice_inbox.runtime import configure, runner, schedules, secret_scope
+from invoice_inbox.runtime import (
+    configure,
+    connection_check,
+    runner,
+    schedules,
+    secret_scope,
+    trust,
+)
 from invoice_inbox.store import companies as company_store
 from invoice_inbox.store import rules as rules_store
 from invoice_inbox.store.documents import in_queue
@@ -59,6 +68,7 @@ POLL_TRIES = 60  # a row waiting for its run asks again every 2 s, for two minut
 
 BADGES = {
     "active": "ok",
+    "draft": "warn",
     "inactive": "",
     "connection_lost": "bad",
     "login_refused": "bad",
@@ -293,16 +303,31 @@ def _same_folder(name: str) -> str:
     return "INBOX" if name.casefold() == "inbox" else name
 
 
-def _folder_options(server: list[str] | None, chosen: list[str]) -> list[tuple[str, str, bool]]:
-    """(value, label, selected) for the "retrieve mails from" drop-down: the server's folders,
-    then chosen ones the server does not have."""
+FolderOption = tuple[str, str, bool, int | None]
+
+
+def _folder_options(
+    server: list[str] | None, chosen: list[str], counts: dict[str, int | None] | None = None
+) -> list[FolderOption]:
+    """(value, label, ticked, mails in it) for the "retrieve mails from" checkboxes: the
+    server's folders, then chosen ones the server does not have."""
     if not server:
         return []
+    counts = counts or {}
     wanted = {_same_folder(f) for f in chosen}
     found = {_same_folder(f) for f in server}
-    listed = [(f, f, _same_folder(f) in wanted) for f in server]
-    gone = [(f, f"{f} (not on the server)", True) for f in chosen if _same_folder(f) not in found]
+    listed = [(f, f, _same_folder(f) in wanted, counts.get(f)) for f in server]
+    gone = [
+        (f, f"{f} (not on the server)", True, None) for f in chosen if _same_folder(f) not in found
+    ]
     return listed + gone
+
+
+def _ca_names(pem: str | None) -> list[str]:
+    try:
+        return trust.describe(trust.ca_certificates(pem))
+    except ValueError:
+        return []
 
 
 def _form_page(
@@ -314,7 +339,9 @@ def _form_page(
     shown: dict[str, Any],
     errors: dict[str, str] | None = None,
     server_folders: list[str] | None = None,
+    folder_counts: dict[str, int | None] | None = None,
     check_ok: bool = False,
+    typed_secret: bool = False,
     rule_values: dict[str, str] | None = None,
     status_code: int = 200,
     partial: bool = False,
@@ -337,7 +364,13 @@ def _form_page(
         "action": ACTIONS,
     }
     values: dict[str, Any] = {
-        "folder_options": _folder_options(server_folders, shown.get("folders") or []),
+        "folder_options": _folder_options(
+            server_folders, shown.get("folders") or [], folder_counts
+        ),
+        "folder_counts": folder_counts or {},
+        "typed_secret": typed_secret,
+        "default_ports": {"imap": DEFAULT_PORTS, "pop3": pop3.DEFAULT_PORTS},
+        "ca_names": _ca_names(shown.get("ca_pem")),
         "src": src,
         "shown": shown,
         "errors": errors,
@@ -407,7 +440,7 @@ def create_source(request: Request, page: PageUser, form: Posted) -> Response:
     try:
         with ctx.app.db.session() as s:
             try:
-                src = configure.create(ctx.app, s, read.changes)
+                src = configure.create(ctx.app, s, read.changes, draft=True)
             except configure.Invalid as exc:
                 raise _Refused(exc.errors | read.errors) from None
             if read.errors:
@@ -426,7 +459,8 @@ def create_source(request: Request, page: PageUser, form: Posted) -> Response:
             )
     return redirect(
         f"/sources/{source_id}",
-        flash="Source created. Check the connection and load the folders.",
+        flash="Source created, not started yet: check the connection, pick its folders,"
+        " then press Start fetching.",
     )
 
 
@@ -484,9 +518,20 @@ def _save_import_source(
 
 @router.post("/sources/{source_id}")
 def save_source(request: Request, page: PageUser, source_id: int, form: Posted) -> Response:
+    return _save(request, page, source_id, form, start=False)
+
+
+@router.post("/sources/{source_id}/start")
+def start_source(request: Request, page: PageUser, source_id: int, form: Posted) -> Response:
+    """Save the form and start fetching the source on its schedule (a draft's first start)."""
+    return _save(request, page, source_id, form, start=True)
+
+
+def _save(request: Request, page: Page, source_id: int, form: FormData, *, start: bool) -> Response:
     ctx = context(request)
     read: Read | None = None
     cleared: str | None = None
+    name = ""
     try:
         with ctx.app.db.session() as s:
             src = page.access.source(s, source_id)
@@ -504,6 +549,9 @@ def save_source(request: Request, page: PageUser, source_id: int, form: Posted) 
             if read.errors:
                 raise _Refused(read.errors)
             cleared = secret_scope.cleared(src)  # the server changed: its secret is asked again
+            if start and not cleared:
+                configure.start(src)
+                name = src.name
     except _Refused as refused:
         assert read is not None
         with ctx.app.db.session() as s:
@@ -516,9 +564,12 @@ def save_source(request: Request, page: PageUser, source_id: int, form: Posted) 
                 shown=read.shown,
                 errors=refused.errors,
                 server_folders=read.server_folders,
+                folder_counts=read.server_counts,
                 status_code=422,
             )
     flash = f"Saved. {sentence(cleared)}" if cleared else "Saved."
+    if start and not cleared:
+        flash = f'Saved and started: "{name}" is fetched on its schedule from now on.'
     return redirect(f"/sources/{source_id}", flash=flash)
 
 
@@ -537,6 +588,7 @@ def source_form_again(request: Request, page: PageUser, source_id: int, form: Po
             src=src,
             shown=read.shown,
             server_folders=read.server_folders,
+            folder_counts=read.server_counts,
             partial=True,
         )
 
@@ -573,33 +625,38 @@ def _folder_order(folder: str) -> tuple[bool, str]:
 
 @router.post("/sources/{source_id}/check")
 def check_connection(request: Request, page: PageUser, source_id: int, form: Posted) -> Response:
-    """Connect with the saved settings and list the server's folders for the drop-downs."""
+    """Connect with what is typed on the form (nothing is saved) and list the server's folders
+    with their mail counts for the checkboxes."""
     ctx = context(request)
     with ctx.app.db.session() as s:
         src = page.access.source(s, source_id)
         page.access.require_admin()
-        name, protocol = src.name, src.protocol
+        protocol = src.protocol
+        read = _read(form, source_form.from_source(src))
     errors: dict[str, str] = {}
-    folders: list[str] | None = None
+    checked: connection_check.Checked | None = None
     if protocol == IMPORT:
         errors["connection"] = "the central import address receives mail; there is no mailbox"
     else:
         try:
-            folders = sorted(runner.check(ctx.app, name), key=_folder_order)
+            checked = connection_check.typed(ctx.app, source_id, read.changes)
+        except configure.Invalid as exc:
+            errors |= exc.errors
         except ConnectorError as exc:
             with ctx.app.db.session() as s:
                 field, words = _connection_problem(exc, page.access.source(s, source_id))
             errors[field] = words
         except ValueError as exc:  # a tenant that is not a tenant ID or domain
             errors["tenant_id"] = str(exc)
+    folders = sorted(checked.folders, key=_folder_order) if checked else None
+    typed_protocol = str(read.shown.get("protocol") or protocol)
+    if folders is not None and typed_protocol == presets.IMAP:
+        on_server = {_same_folder(f) for f in folders}
+        for folder in read.shown.get("folders") or []:
+            if _same_folder(folder) not in on_server:
+                errors.setdefault("folders", str(FolderMissing(folder, folders)))
     with ctx.app.db.session() as s:
         src = page.access.source(s, source_id)
-        read = _read(form, source_form.from_source(src))
-        if folders is not None:
-            on_server = {_same_folder(f) for f in folders}
-            for folder in src.folders:
-                if _same_folder(folder) not in on_server and protocol == presets.IMAP:
-                    errors.setdefault("folders", str(FolderMissing(folder, folders)))
         return _form_page(
             request,
             page,
@@ -608,7 +665,9 @@ def check_connection(request: Request, page: PageUser, source_id: int, form: Pos
             shown=read.shown,
             errors=errors,
             server_folders=folders if folders is not None else read.server_folders,
+            folder_counts=checked.counts if checked else read.server_counts,
             check_ok=folders is not None and not errors,
+            typed_secret=bool(read.changes.get("password") or read.changes.get("client_secret")),
             partial=_is_htmx(request),
             errors_title="The connection check found a problem:",
         )

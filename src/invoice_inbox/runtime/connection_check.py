@@ -1,0 +1,110 @@
+"""Check a source's connection with what is typed on its form, before anything is saved.
+
+The check connects with exactly the typed settings (server, port, security, CA certificate,
+user name, a typed password) and lists the server's folders with how many mails each holds.
+A stored password is sent only to the server and user it was stored for
+(``runtime.secret_scope``): with a different server or user name typed, the password must be
+typed too. A check waits at most :data:`GREETING_TIMEOUT` seconds for the server to greet, so
+a port that expects TLS (it stays silent) is named within seconds.
+
+Sources that sign in with OAuth2, or reach the Graph or Gmail API, are checked with their
+saved settings: their sign-in belongs to the saved client and tenant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from invoice_inbox.connectors import presets
+from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
+from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
+from invoice_inbox.runtime import configure, runner, secret_scope
+from invoice_inbox.runtime.context import App
+from invoice_inbox.store.models import AuthState, Source
+
+GREETING_TIMEOUT = 4.0  # seconds for the TCP connection and the greeting
+READ_TIMEOUT = 30.0
+MAX_COUNTED = 200  # folders whose mails are counted (one STATUS each)
+
+
+@dataclass
+class Checked:
+    """The folders found, in the server's order, with their mail counts (None: not known)."""
+
+    folders: list[str]
+    counts: dict[str, int | None]
+
+
+def _needs_typed_password(src: Source, fields: dict[str, Any]) -> str | None:
+    """Why the stored password may not be used for these typed settings, or None."""
+    if src.secret is None:
+        return "type the password (or app password) of the mailbox"
+    moved = secret_scope.changed(configure.current(src), fields)
+    if moved is not None:
+        return (
+            f"type the password: {moved} differs from the saved one, and the saved password"
+            " is only sent where it was saved for"
+        )
+    if src.auth_state != AuthState.OK:
+        return "type the password: the saved one was refused or cleared"
+    return None
+
+
+def _connector(app: App, src: Source, fields: dict[str, Any]) -> ImapConnector | Pop3Connector:
+    password = fields["password"]
+    if password is None:
+        why = _needs_typed_password(src, fields)
+        if why is not None:
+            raise configure.Invalid({"password": why})
+        password = app.secrets.decrypt(src.secret) if src.secret else ""
+    common: dict[str, Any] = {
+        "host": fields["host"],
+        "port": fields["port"],
+        "security": fields["security"],
+        "ca_file": src.ca_file if not fields["ca_pem"] else None,
+        "ca_pem": fields["ca_pem"],
+        "verify_tls": fields["verify_tls"],
+        "username": fields["username"],
+        "password": str(password),
+    }
+    if fields["protocol"] == presets.POP3:
+        return Pop3Connector(
+            Pop3Settings(**common, timeout=READ_TIMEOUT, greeting_timeout=GREETING_TIMEOUT)
+        )
+    return ImapConnector(
+        ImapSettings(**common, connect_timeout=GREETING_TIMEOUT, read_timeout=READ_TIMEOUT)
+    )
+
+
+def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
+    """Connect with the settings of source *source_id* changed by *changes* (the form's);
+    raises configure.Invalid for settings that cannot be tried, ConnectorError for what the
+    server said."""
+    with app.db.session() as s:
+        src = s.get(Source, source_id)
+        if src is None:
+            raise configure.Invalid({"connection": "the source is gone"})
+        try:
+            fields = configure.preview(s, src, changes)
+        except configure.Invalid as exc:
+            cleared = secret_scope.cleared(src)  # the sentence that says why it is missing
+            field = secret_scope.secret_field(src)
+            if cleared and field in exc.errors:
+                exc.errors[field] = cleared
+            raise
+        by_password = fields["auth"] == presets.PASSWORD
+        if not by_password or fields["protocol"] not in (presets.IMAP, presets.POP3):
+            name = src.name
+            conn = None
+        else:
+            conn = _connector(app, src, fields)
+    if conn is None:
+        folders = runner.check(app, name)
+        return Checked(folders, {})
+    try:
+        folders = conn.check()
+        counts = conn.message_counts(folders[:MAX_COUNTED])
+    finally:
+        conn.close()
+    return Checked(folders, counts)
