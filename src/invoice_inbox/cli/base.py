@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.core import TyperGroup
 
 from invoice_inbox.auth.secrets import SecretError
+from invoice_inbox.cli import helptext
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline.rules import InvalidRule
 from invoice_inbox.pipeline.senders import InvalidPattern
@@ -25,6 +26,8 @@ from invoice_inbox.runtime.context import App, resolve_data_dir
 from invoice_inbox.runtime.runner import NotFetchable
 from invoice_inbox.store import db
 from invoice_inbox.store.errors import StoreError
+
+helptext.install()  # --help names values in plain words (NAME, N, PATH), never Python types
 
 T = TypeVar("T")
 ProgressFn = Callable[[int, int], None]

@@ -82,10 +82,11 @@ def fetch_cmd(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fetch a source now and print the run summary. Exit status: 0 every run succeeded,
-    1 a run failed, 3 a run was partial (it imported mail, then stopped on an error). With
-    --all, a source another fetch is running on is skipped with a note, or waited for with
-    --wait."""
+    """Fetch a source now and print the run summary.
+
+    Exit status: 0 every run succeeded, 1 a run failed, 3 a run was partial (it imported
+    mail, then stopped on an error). With --all, a source another fetch is running on is
+    skipped with a note, or waited for with --wait."""
     if bool(name) == all_sources:
         raise UserError("name one source, or use --all")
     a = state.open()

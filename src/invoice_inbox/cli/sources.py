@@ -14,6 +14,11 @@ from rich.table import Table
 
 from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.cli.base import (
+    CONNECTION,
+    CREDENTIALS,
+    FILTERS,
+    FOLDERS,
+    SCHEDULE,
     JsonOpt,
     Security,
     UserError,
@@ -133,108 +138,235 @@ def _sign_in_fields(
 
 @source_app.command("add")
 def source_add(
-    name: Annotated[str, typer.Argument(help="A name for this mailbox connection.")],
-    company: Annotated[str, typer.Option(help="The company whose invoices these are.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="A name for this mailbox connection.")
+    ],
+    company: Annotated[
+        str, typer.Option(metavar="NAME", help="The company whose invoices these are.")
+    ],
     username: Annotated[
         str,
         typer.Option(
+            metavar="LOGIN",
+            rich_help_panel=CREDENTIALS,
             help="The mailbox address / login name (user@domain\\shared for Exchange shared"
-            " mailboxes over IMAP with a password)."
+            " mailboxes over IMAP with a password).",
         ),
     ],
     provider: Annotated[
-        Provider, typer.Option(help="Fills in the server: microsoft365, gmail, icloud, imap.")
+        Provider,
+        typer.Option(
+            metavar="PROVIDER",
+            rich_help_panel=CONNECTION,
+            help="Fills in the server: microsoft365, gmail, icloud, imap.",
+        ),
     ] = Provider.imap,
     protocol: Annotated[
         Protocol | None,
-        typer.Option(help="imap, graph (Microsoft 365) or gmail-api; default by provider."),
+        typer.Option(
+            metavar="PROTOCOL",
+            rich_help_panel=CONNECTION,
+            help="imap, graph (Microsoft 365) or gmail-api; default by provider.",
+        ),
     ] = None,
     auth: Annotated[
         Auth | None,
         typer.Option(
+            metavar="KIND",
+            rich_help_panel=CREDENTIALS,
             help="password (also app passwords), oauth (a user signs in) or app (Microsoft"
-            " app-only: tenant, client ID and secret); default by provider."
+            " app-only: tenant, client ID and secret); default by provider.",
         ),
     ] = None,
     host: Annotated[
-        str | None, typer.Option(help="IMAP server host name (given by the provider preset).")
+        str | None,
+        typer.Option(
+            metavar="HOST",
+            rich_help_panel=CONNECTION,
+            help="IMAP server host name (given by the provider preset).",
+        ),
     ] = None,
-    port: Annotated[int | None, typer.Option(help="Port (993 for ssl, 143 otherwise).")] = None,
-    security: Annotated[Security | None, typer.Option(help="ssl, starttls or none.")] = None,
-    ca_file: Annotated[Path | None, typer.Option(help="Trust this CA certificate (PEM).")] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            metavar="PORT", rich_help_panel=CONNECTION, help="Port (993 for ssl, 143 otherwise)."
+        ),
+    ] = None,
+    security: Annotated[
+        Security | None,
+        typer.Option(metavar="SECURITY", rich_help_panel=CONNECTION, help="ssl, starttls or none."),
+    ] = None,
+    ca_file: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="PEM", rich_help_panel=CONNECTION, help="Trust this CA certificate (PEM)."
+        ),
+    ] = None,
     password_env: Annotated[
-        str | None, typer.Option(help="Read the password from this environment variable.")
+        str | None,
+        typer.Option(
+            metavar="VAR",
+            rich_help_panel=CREDENTIALS,
+            help="Read the password from this environment variable.",
+        ),
     ] = None,
     password_stdin: Annotated[
-        bool, typer.Option(help="Read the password from standard input.")
+        bool,
+        typer.Option(
+            "--password-stdin",
+            rich_help_panel=CREDENTIALS,
+            help="Read the password from standard input.",
+        ),
     ] = False,
     tenant_id: Annotated[
-        str | None, typer.Option(help="Microsoft Entra directory (tenant) ID or domain.")
+        str | None,
+        typer.Option(
+            metavar="ID",
+            rich_help_panel=CREDENTIALS,
+            help="Microsoft Entra directory (tenant) ID or domain.",
+        ),
     ] = None,
     client_id: Annotated[
-        str | None, typer.Option(help="OAuth2 client (application) ID of your app registration.")
+        str | None,
+        typer.Option(
+            metavar="ID",
+            rich_help_panel=CREDENTIALS,
+            help="OAuth2 client (application) ID of your app registration.",
+        ),
     ] = None,
     client_secret_env: Annotated[
-        str | None, typer.Option(help="Read the OAuth2 client secret from this variable.")
+        str | None,
+        typer.Option(
+            metavar="VAR",
+            rich_help_panel=CREDENTIALS,
+            help="Read the OAuth2 client secret from this variable.",
+        ),
     ] = None,
     secret_expires: Annotated[
         str | None,
-        typer.Option(help="When the client secret expires (YYYY-MM-DD); warns 30 days before."),
+        typer.Option(
+            metavar="DATE",
+            rich_help_panel=CREDENTIALS,
+            help="When the client secret expires (YYYY-MM-DD); warns 30 days before.",
+        ),
     ] = None,
     shared_mailbox: Annotated[
-        str | None, typer.Option(help="Microsoft 365: read this shared mailbox (its address).")
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            rich_help_panel=CREDENTIALS,
+            help="Microsoft 365: read this shared mailbox (its address).",
+        ),
     ] = None,
     folder: Annotated[
-        list[str] | None, typer.Option(help="Folder to read from (repeatable; default INBOX).")
+        list[str] | None,
+        typer.Option(
+            metavar="FOLDER",
+            rich_help_panel=FOLDERS,
+            help="Folder to read from (repeatable; default INBOX).",
+        ),
     ] = None,
     move_imported_to: Annotated[
-        str | None, typer.Option(help="Move imported mail here ({year} allowed).")
+        str | None,
+        typer.Option(
+            metavar="FOLDER",
+            rich_help_panel=FOLDERS,
+            help="Move imported mail here ({year} allowed).",
+        ),
     ] = None,
     move_not_imported_to: Annotated[
-        str | None, typer.Option(help="Move other mail here ({year} allowed).")
+        str | None,
+        typer.Option(
+            metavar="FOLDER", rich_help_panel=FOLDERS, help="Move other mail here ({year} allowed)."
+        ),
     ] = None,
     unread_only: Annotated[
-        bool, typer.Option(help="Only unread mail; mark handled mail read.")
+        bool,
+        typer.Option(
+            "--unread-only",
+            rich_help_panel=FILTERS,
+            help="Only unread mail; mark handled mail read.",
+        ),
     ] = False,
     since: Annotated[
-        str | None, typer.Option(help="Only mail from this date on (YYYY-MM-DD).")
+        str | None,
+        typer.Option(
+            metavar="DATE",
+            rich_help_panel=FILTERS,
+            help="Only mail from this date on (YYYY-MM-DD).",
+        ),
     ] = None,
     allow_sender: Annotated[
-        list[str] | None, typer.Option(help="Allowed sender: address or *@domain (repeatable).")
+        list[str] | None,
+        typer.Option(
+            metavar="PATTERN",
+            rich_help_panel=FILTERS,
+            help="Allowed sender: address or *@domain (repeatable).",
+        ),
     ] = None,
     require_pdf: Annotated[
-        bool, typer.Option(help="Only PDF attachments make an invoice mail.")
+        bool,
+        typer.Option(rich_help_panel=FILTERS, help="Only PDF attachments make an invoice mail."),
     ] = True,
     allow_images: Annotated[
-        bool, typer.Option(help="Import scanned images (JPEG, PNG, TIFF) as documents.")
+        bool,
+        typer.Option(
+            "--allow-images",
+            rich_help_panel=FILTERS,
+            help="Import scanned images (JPEG, PNG, TIFF) as documents.",
+        ),
     ] = False,
     import_body: Annotated[
         bool,
-        typer.Option(help="Import the mail body as a PDF when there is no document attachment."),
+        typer.Option(
+            "--import-body",
+            rich_help_panel=FILTERS,
+            help="Import the mail body as a PDF when there is no document attachment.",
+        ),
     ] = False,
     delete_after_import: Annotated[
         bool,
-        typer.Option(help="POP3: delete mail from the server once its documents are stored."),
+        typer.Option(
+            "--delete-after-import",
+            rich_help_panel=FOLDERS,
+            help="POP3: delete mail from the server once its documents are stored.",
+        ),
     ] = False,
     schedule: Annotated[
         str,
         typer.Option(
-            help='When to fetch: "every 30m", "at 05:00,12:00 Europe/Warsaw" or "manual".'
+            metavar="WHEN",
+            rich_help_panel=SCHEDULE,
+            help='When to fetch: "every 30m", "at 05:00,12:00 Europe/Warsaw" or "manual".',
         ),
     ] = "every 60m",
     instant: Annotated[
-        bool, typer.Option(help="IMAP: fetch new mail within seconds (IDLE), not only on schedule.")
+        bool,
+        typer.Option(
+            "--instant",
+            rich_help_panel=SCHEDULE,
+            help="IMAP: fetch new mail within seconds (IDLE), not only on schedule.",
+        ),
     ] = False,
     max_failures: Annotated[
-        int, typer.Option(help="Switch the source off after this many failed runs in a row.")
+        int,
+        typer.Option(
+            metavar="N",
+            rich_help_panel=SCHEDULE,
+            help="Switch the source off after this many failed runs in a row.",
+        ),
     ] = 5,
-    description: Annotated[str, typer.Option(help="A note for people.")] = "",
-    inactive: Annotated[bool, typer.Option(help="Add it switched off.")] = False,
+    description: Annotated[str, typer.Option(metavar="TEXT", help="A note for people.")] = "",
+    inactive: Annotated[
+        bool, typer.Option("--inactive", rich_help_panel=SCHEDULE, help="Add it switched off.")
+    ] = False,
     draft: Annotated[
         bool,
         typer.Option(
+            "--draft",
+            rich_help_panel=SCHEDULE,
             help="Add it not started: not fetched on its schedule until `source activate"
-            " NAME` (fetch NAME works at once)."
+            " NAME` (fetch NAME works at once).",
         ),
     ] = False,
 ) -> None:
