@@ -80,16 +80,17 @@ def test_the_log_shows_each_run_and_the_run_shows_each_decision_and_reason(
     with web.app.db.session() as s:
         rows = {m.subject: m.id for m in s.query(Message)}
         doc_id = s.query(Message).filter_by(subject="Invoice 1").one().documents[0].id
+    # from and subject, received, decision and the folder the mail was filed to, reason, documents
     imported = cells(run.text, f"message-{rows['Invoice 1']}")
-    assert imported[0] == ALLOWED and imported[3] == "import"
-    assert imported[6] == "Invoices" and imported[7] == "INV-1.pdf"
+    assert imported[0] == f"{ALLOWED} Invoice 1"
+    assert imported[2] == "import filed to Invoices" and imported[4] == "INV-1.pdf"
     assert f'href="/documents/{doc_id}"' in run.text
     refused = cells(run.text, f"message-{rows['Cheap pills']}")
-    assert refused[3] == "not imported"
-    assert refused[4] == "sender spam@elsewhere.example is not on the allowed list"
-    assert refused[6] == "Not imported" and refused[7] == "–"
+    assert refused[2] == "not imported filed to Not imported"
+    assert refused[3].startswith("sender spam@elsewhere.example is not on the allowed list")
+    assert refused[4] == "–"
     note = cells(run.text, f"message-{rows['Just a note']}")
-    assert note[3] == "not imported" and "attachment" in note[4]
+    assert note[2].startswith("not imported") and "attachment" in note[3]
 
     assert "This run saw no new mail." in b.get(f"/runs/{second.run_id}").text
 

@@ -106,7 +106,14 @@ def render(
         response = templates.TemplateResponse(
             request,
             name,
-            {"page": page, "flash": flash, "now": datetime.now(UTC), "zone": zone, **values},
+            {
+                "page": page,
+                "flash": flash,
+                "now": datetime.now(UTC),
+                "zone": zone,
+                "status_code": status_code,
+                **values,
+            },
             status_code=status_code,
         )
     finally:

@@ -1,4 +1,5 @@
-"""Pages: the signed-in user's own account: who they are, their password, their API tokens.
+"""Pages: the signed-in user's own account: who they are, the time zone their pages show times
+in (none chosen: the browser's), their password, their API tokens.
 
 A new API token needs the user's password (a token outlives the session that made it) and is
 shown once, on the page that answers the form that made it; afterwards only its first characters
@@ -9,6 +10,7 @@ unticks it, revokes their API tokens. Every password check goes through the sign
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
@@ -16,9 +18,10 @@ from starlette.responses import Response
 
 from invoice_inbox.store import users
 from invoice_inbox.store.models import User
+from invoice_inbox.web import readable
 from invoice_inbox.web.access import NotFound
 from invoice_inbox.web.security import Page, PageUser, client_address, context, start_session
-from invoice_inbox.web.templating import redirect, render
+from invoice_inbox.web.templating import ZONE_COOKIE, redirect, render
 
 router = APIRouter()
 
@@ -79,12 +82,29 @@ def _account(
             errors=errors or {},
             token_name=token_name,
             min_password=users.MIN_PASSWORD,
+            zones=readable.zone_names(),
+            browser_zone=unquote(request.cookies.get(ZONE_COOKIE, "")),
         )
 
 
 @router.get("/account")
 def account_page(request: Request, page: PageUser) -> Response:
     return _account(request, page)
+
+
+@router.post("/account/time-zone")
+def set_time_zone(
+    request: Request, page: PageUser, time_zone: Annotated[str, Form()] = ""
+) -> Response:
+    """Show times in *time_zone* (an IANA name); empty: in the zone the browser reports."""
+    time_zone = time_zone.strip()
+    if time_zone and readable.zone(time_zone) is None:
+        errors = {"time_zone": f"{time_zone[:64]!r} is not a time zone; pick one from the list."}
+        return _account(request, page, status_code=422, errors=errors)
+    with context(request).app.db.session() as s:
+        _me(s, page).time_zone = time_zone or None
+    shown = time_zone or "the one your browser reports"
+    return redirect("/account", flash=f"Times are shown in {shown}.")
 
 
 def _check_password(request: Request, me: User, current: str) -> tuple[int, str] | None:
