@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.cli.base import (
@@ -33,8 +35,9 @@ from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.pipeline.senders import normalize_pattern
 from invoice_inbox.runtime import configure, health, runner, schedules
+from invoice_inbox.store import companies as company_store
 from invoice_inbox.store import sources as sources_store
-from invoice_inbox.store.models import AuthState, Source
+from invoice_inbox.store.models import AuthState, Company, Source
 
 source_warnings = configure.warnings  # what a person should know before a source stops working
 
@@ -369,8 +372,15 @@ def source_add(
             " NAME` (fetch NAME works at once).",
         ),
     ] = False,
+    create_company: Annotated[
+        bool,
+        typer.Option(
+            "--create-company",
+            help="Create --company when it does not exist (the first one always is).",
+        ),
+    ] = False,
 ) -> None:
-    """Connect a mailbox as a source (the company is created when new)."""
+    """Connect a mailbox as a source (a new company only with --create-company)."""
     preset = presets.PRESETS[provider.value]
     chosen_auth = auth.value if auth else preset.auths[0]
     chosen_protocol = protocol.value if protocol else preset.default_protocol(chosen_auth)
@@ -413,6 +423,8 @@ def source_add(
     a = state.open(create=True)  # the first source may start a new data directory
     secret = oauth_fields.pop("client_secret", None)
     with a.db.session() as s:
+        if s.scalar(select(Source.id).where(Source.name == name)) is None:  # else: add says so
+            _company_known(s, company, create_company)
         sources_store.add(
             s,
             name=name,
@@ -463,6 +475,23 @@ def source_add(
             f" invoice-inbox source consent-url {name}"
         )
     out.print(f"Check it with: invoice-inbox source check {name}")
+
+
+def _company_known(s: Session, name: str, create: bool) -> None:
+    """A new company is made only when asked for (or confirmed on a terminal), so a typo does
+    not make "ACME GmbH." next to "ACME GmbH"; the very first company is simply made."""
+    if s.scalar(select(Company.id).where(Company.name == name)) is not None:
+        return
+    if create or s.scalar(select(Company.id).limit(1)) is None:
+        out.print(f'Company "{name}" created.')
+        return
+    close = company_store.closest_name(s, name)
+    hint = f'; did you mean "{close}"?' if close else ";"
+    on_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    if on_terminal and typer.confirm(f'There is no company "{name}"{hint} create it?'):
+        out.print(f'Company "{name}" created.')
+        return
+    raise UserError(f'no company "{name}"{hint} add --create-company to create it')
 
 
 def _check_pop3(

@@ -1,7 +1,7 @@
 """Deliver notifications: by e-mail through an SMTP relay and as a JSON POST to a webhook.
 
-The e-mail goes to everyone with access to the company (its users and all admins) and to the
-company's extra notify addresses.
+The e-mail goes to the company's recipients (``store.notifications.recipients``): everyone with
+access to the company (its users and all admins) and the company's extra addresses.
 
 Notifications are an outbox (``store.notifications``): whoever creates one only writes a row;
 ``deliver_due`` sends what is due, records each channel's result, and retries a failed channel
@@ -24,21 +24,12 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.delivery import egress
 from invoice_inbox.store import notifications
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import (
-    Company,
-    Notification,
-    Role,
-    Source,
-    User,
-    user_company,
-    utcnow,
-)
+from invoice_inbox.store.models import Company, Notification, Source, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +111,9 @@ def deliver_due(db: Database, channels: Channels, *, now: datetime | None = None
     now = now or utcnow()
     delivered = 0
     with db.session() as s:
+        notifications.record_channels(
+            s, email=channels.smtp_host is not None, webhook=channels.webhook_url is not None
+        )
         due = [
             (n.id, n.email_state, n.webhook_state, payload(n, *_names(s, n)), _recipients(s, n))
             for n in notifications.due(s, now)
@@ -180,18 +174,6 @@ def _names(s: Session, n: Notification) -> tuple[str, str | None]:
 
 
 def _recipients(s: Session, n: Notification) -> list[str]:
-    """Everyone with access to the company: its active users and every active admin, then the
-    company's extra addresses (``company set --notify``); each address once."""
+    """Everyone who gets the company's notifications (``store.notifications.recipients``)."""
     company = s.get(Company, n.company_id)
-    if company is None:
-        return []
-    members = select(user_company.c.user_id).where(user_company.c.company_id == company.id)
-    people = s.scalars(
-        select(User.email)
-        .where(User.active.is_(True), or_(User.role == Role.ADMIN, User.id.in_(members)))
-        .order_by(User.email)
-    )
-    found: dict[str, str] = {}
-    for address in [*people, *(company.notify_emails or [])]:
-        found.setdefault(address.strip().lower(), address.strip())
-    return list(found.values())
+    return [r.address for r in notifications.recipients(s, company)] if company else []

@@ -6,18 +6,26 @@ characters (31^12, about 8 * 10^17 values), so addresses cannot be guessed from 
 nor found by trying (the receiver also hangs up on a sender of unknown recipients). Addresses
 made with six characters by older versions keep working. Mail to it is read by the company's
 import source (protocol ``smtp``), which has allowed senders and rules like any mailbox.
+
+Deleting a company (``delete``) removes its sources, their mails and documents, its
+notifications, events and webhooks in one transaction (the database's ON DELETE CASCADE). The
+stored files (raw mails, PDFs) stay in the blob store: they are content-addressed and may be
+shared with another company's documents, so they are left for a clean-up of unreferenced blobs.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import secrets
 import unicodedata
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import Company, Setting, Source
+from invoice_inbox.store.models import Company, Document, Message, Setting, Source
 
 SMTP_DOMAIN = "smtp_domain"
 IMPORT_PROTOCOL = "smtp"
@@ -99,3 +107,44 @@ def set_setting(s: Session, key: str, value: str) -> None:
         s.add(Setting(key=key, value=value))
     else:
         row.value = value
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What deleting a company takes with it."""
+
+    sources: list[str]  # the names of its mailboxes (its import address not counted)
+    documents: int
+    mails: int
+
+
+def footprint(s: Session, company: Company) -> Footprint:
+    names = s.scalars(
+        select(Source.name)
+        .where(Source.company_id == company.id, Source.protocol != IMPORT_PROTOCOL)
+        .order_by(Source.name)
+    )
+    ids = select(Source.id).where(Source.company_id == company.id)
+    mails = s.scalar(select(func.count(Message.id)).where(Message.source_id.in_(ids)))
+    documents = s.scalar(select(func.count(Document.id)).where(Document.company_id == company.id))
+    return Footprint(list(names), documents or 0, mails or 0)
+
+
+def delete(s: Session, company: Company) -> Footprint:
+    """Delete *company* with everything that is its own; returns what went."""
+    gone = footprint(s, company)
+    company_id = company.id
+    s.flush()
+    s.expunge_all()  # the rows below go by cascade, behind the ORM's back
+    s.execute(sql_delete(Company).where(Company.id == company_id))
+    return gone
+
+
+def closest_name(s: Session, name: str) -> str | None:
+    """The existing company whose name is spelt most like *name*, if one is close."""
+    names = list(s.scalars(select(Company.name)))
+    folded = {n.casefold(): n for n in names}
+    if name.casefold() in folded:
+        return folded[name.casefold()]
+    found = difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6)
+    return folded[found[0]] if found else None

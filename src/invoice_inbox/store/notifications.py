@@ -1,18 +1,30 @@
 """Notifications: what people must know about a source, kept as an outbox until delivered.
 
+Who gets a company's notifications by e-mail (``recipients``): everyone with access to it (its
+active users and every active administrator) and the company's extra addresses
+(``Company.notify_emails``, set on the company's page or with ``company set --notify``).
+
+Which channels the running service has (``CHANNELS``, a setting written by each delivery round)
+lets a screen say why a notification was not sent: "no e-mail relay configured".
+
 A delivery error is kept without the URLs in it (``redact_urls``): a webhook URL is often its
 own secret (a chat service's incoming hook), so only its scheme and host are kept.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import Company, Notification, Source
+from invoice_inbox.store.models import Company, Notification, Role, Setting, Source, User
+from invoice_inbox.store.models import user_company as _user_company
+
+CHANNELS = "notify_channels"  # {"email": bool, "webhook": bool} as the service last had them
 
 PENDING, SENT, FAILED, SKIPPED = "pending", "sent", "failed", "skipped"
 
@@ -86,3 +98,47 @@ def listing(
     if company:
         q = q.where(Company.name == company)
     return [(n, c, src) for n, c, src in s.execute(q)]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str
+    why: str  # "admin" | "user" (has access) | "extra" (one of the company's own addresses)
+
+
+def recipients(s: Session, company: Company) -> list[Recipient]:
+    """Who gets *company*'s notifications by e-mail, each address once: its active users and
+    every active admin (by address), then the company's extra addresses."""
+    members = select(_user_company.c.user_id).where(_user_company.c.company_id == company.id)
+    people = s.execute(
+        select(User.email, User.role)
+        .where(User.active.is_(True), or_(User.role == Role.ADMIN, User.id.in_(members)))
+        .order_by(User.email)
+    )
+    found: dict[str, Recipient] = {}
+    for address, role in people:
+        why = "admin" if role == Role.ADMIN else "user"
+        found.setdefault(address.strip().lower(), Recipient(address.strip(), why))
+    for address in company.notify_emails or []:
+        found.setdefault(address.strip().lower(), Recipient(address.strip(), "extra"))
+    return list(found.values())
+
+
+def record_channels(s: Session, *, email: bool, webhook: bool) -> None:
+    """Keep which channels the service delivers through, for the screens."""
+    value = json.dumps({"email": email, "webhook": webhook})
+    row = s.get(Setting, CHANNELS)
+    if row is None:
+        s.add(Setting(key=CHANNELS, value=value))
+    elif row.value != value:
+        row.value = value
+
+
+def channels(s: Session) -> dict[str, bool]:
+    """The channels the service last delivered through; none before it ever ran."""
+    row = s.get(Setting, CHANNELS)
+    try:
+        found = json.loads(row.value) if row else {}
+    except ValueError:
+        found = {}
+    return {"email": bool(found.get("email")), "webhook": bool(found.get("webhook"))}

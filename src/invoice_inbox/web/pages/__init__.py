@@ -8,6 +8,7 @@ from invoice_inbox.web.pages import (
     account,
     admin,
     auth,
+    companies,
     documents,
     notifications,
     runs,
@@ -23,5 +24,6 @@ ROUTERS: list[APIRouter] = [
     notifications.router,
     webhooks.router,
     admin.router,
+    companies.router,
     account.router,
 ]

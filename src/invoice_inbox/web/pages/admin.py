@@ -1,9 +1,8 @@
-"""Pages: users (administrators only) and companies (seen by their users, changed by admins).
+"""Pages: users (administrators only).
 
 Users: list, create, edit (role, companies, active, a new password); deactivating a user or
 setting their password signs them out everywhere, and the last active administrator cannot
-demote or deactivate themself. Companies: list, create, rename, and the central import address
-with a button that replaces it.
+demote or deactivate themself. The companies' pages are in ``companies``.
 """
 
 from __future__ import annotations
@@ -12,15 +11,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from invoice_inbox.store import companies as company_store
-from invoice_inbox.store import sources as source_store
 from invoice_inbox.store import users
-from invoice_inbox.store.models import Company, Role, Source, User
-from invoice_inbox.web.access import Access, NotFound
+from invoice_inbox.store.models import Company, Role, User
+from invoice_inbox.web.access import NotFound
 from invoice_inbox.web.pages.account import new_password_errors, revoke_token
 from invoice_inbox.web.security import Page, PageUser, context, start_session
 from invoice_inbox.web.templating import redirect, render
@@ -248,150 +245,3 @@ def revoke_user_token(request: Request, page: PageUser, user_id: int, token_id: 
         flash=f'The API token "{label}" is revoked; it no longer works.',
         request=request,
     )
-
-
-# -- companies ---------------------------------------------------------------------------------
-
-
-def _company_name_problem(s: Session, name: str, *, other_than: int | None = None) -> str | None:
-    if not name:
-        return "Give the company a name."
-    if len(name) > COMPANY_NAME_MAX:
-        return f"The name may have at most {COMPANY_NAME_MAX} characters."
-    q = select(Company.id).where(func.lower(Company.name) == name.lower())
-    if other_than is not None:
-        q = q.where(Company.id != other_than)
-    if s.scalar(q) is not None:
-        return f'There is already a company named "{name}".'
-    return None
-
-
-def _visible_sources(s: Session, access: Access, company: Company) -> list[Source]:
-    q = select(Source).where(Source.company_id == company.id).order_by(Source.name)
-    return list(s.scalars(access.limit_sources(q)))
-
-
-def _users_of(s: Session, company: Company) -> list[User]:
-    q = select(User).where(User.companies.any(Company.id == company.id)).order_by(User.email)
-    return list(s.scalars(q))
-
-
-def _companies_page(
-    request: Request,
-    page: Page,
-    *,
-    status_code: int = 200,
-    name: str = "",
-    errors: dict[str, str] | None = None,
-) -> Response:
-    with context(request).app.db.session() as s:
-        rows = []
-        for c in page.access.companies(s):
-            company_store.import_source(s, c)  # every company has its import address
-            mailboxes = [
-                src
-                for src in _visible_sources(s, page.access, c)
-                if src.protocol != company_store.IMPORT_PROTOCOL
-            ]
-            rows.append(
-                {
-                    "company": c,
-                    "sources": len(mailboxes),
-                    "users": _users_of(s, c),
-                    "address": company_store.address(s, c),
-                }
-            )
-        return render(
-            request,
-            "companies.html",
-            page,
-            status_code=status_code,
-            nav="companies",
-            rows=rows,
-            domain=company_store.setting(s, company_store.SMTP_DOMAIN),
-            typed_name=name,
-            errors=errors or {},
-        )
-
-
-@router.get("/companies")
-def companies_page(request: Request, page: PageUser) -> Response:
-    return _companies_page(request, page)
-
-
-@router.post("/companies")
-def create_company(request: Request, page: PageUser, name: Text = "") -> Response:
-    page.access.require_admin()
-    name = name.strip()
-    with context(request).app.db.session() as s:
-        problem = _company_name_problem(s, name)
-        if problem is None:
-            c = source_store.company(s, name, create=True)
-            company_store.import_source(s, c)
-            company_id = c.id
-    if problem:
-        return _companies_page(request, page, status_code=422, name=name, errors={"name": problem})
-    return redirect(f"/companies/{company_id}", flash=f'The company "{name}" is created.')
-
-
-def _company_page(
-    request: Request,
-    page: Page,
-    company_id: int,
-    *,
-    status_code: int = 200,
-    name: str | None = None,
-    errors: dict[str, str] | None = None,
-) -> Response:
-    with context(request).app.db.session() as s:
-        c = page.access.company(s, company_id)
-        importer = company_store.import_source(s, c)
-        return render(
-            request,
-            "company.html",
-            page,
-            status_code=status_code,
-            nav="companies",
-            company=c,
-            typed_name=c.name if name is None else name,
-            errors=errors or {},
-            users=_users_of(s, c),
-            sources=[x for x in _visible_sources(s, page.access, c) if x.id != importer.id],
-            importer=importer if page.access.uses_source(importer) else None,
-            address=company_store.address(s, c),
-        )
-
-
-@router.get("/companies/{company_id}")
-def company_page(request: Request, page: PageUser, company_id: int) -> Response:
-    return _company_page(request, page, company_id)
-
-
-@router.post("/companies/{company_id}")
-def rename_company(request: Request, page: PageUser, company_id: int, name: Text = "") -> Response:
-    page.access.require_admin()
-    name = name.strip()
-    with context(request).app.db.session() as s:
-        c = page.access.company(s, company_id)
-        problem = _company_name_problem(s, name, other_than=c.id)
-        if problem is None:
-            c.name = name
-    if problem:
-        return _company_page(
-            request, page, company_id, status_code=422, name=name, errors={"name": problem}
-        )
-    return redirect(f"/companies/{company_id}", flash=f'The company is now called "{name}".')
-
-
-@router.post("/companies/{company_id}/address")
-def regenerate_address(request: Request, page: PageUser, company_id: int) -> Response:
-    page.access.require_admin()
-    with context(request).app.db.session() as s:
-        c = page.access.company(s, company_id)
-        company_store.regenerate(s, c)
-        address = company_store.address(s, c)
-    if address:
-        flash = f"The new import address is {address}; mail to the old one is refused from now on."
-    else:
-        flash = "The company has a new import address; mail to the old one is refused from now on."
-    return redirect(f"/companies/{company_id}", flash=flash, request=request)

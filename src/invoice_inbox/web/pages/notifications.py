@@ -1,6 +1,10 @@
 """Pages: what needs attention now (sources switched off, refused or failing sign-ins, failing
 fetches, client secrets about to expire) and the notifications sent about it, with their
-e-mail and webhook delivery; only for the sources the user may use."""
+e-mail and webhook delivery; only for the sources the user may use.
+
+A channel the service has no configuration for reads "not sent: no e-mail relay configured"
+(or "no webhook configured"), never "pending", with a link to ``/help/notifications``, which
+says how to configure one."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from starlette.responses import Response
 
 from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.runtime import health, secret_scope
+from invoice_inbox.store import notifications as outbox
 from invoice_inbox.store.models import AuthState, Company, Notification, Source
 from invoice_inbox.web.access import Access
 from invoice_inbox.web.security import PageUser, context
@@ -82,15 +87,63 @@ def sent(
     return [(n, company, src) for n, company, src in s.execute(q)]
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How one channel of a notification fared, in words; *help* links to how to fix it."""
+
+    words: str
+    tone: str  # a badge class
+    help: str | None = None
+
+
+NO_CHANNEL = {
+    "email": "not sent: no e-mail relay configured",
+    "webhook": "not sent: no webhook configured",
+}
+
+
+def delivery(state: str, channel: str, configured: bool, company_id: int) -> Delivery:
+    """The words for *state* of *channel* ("email" or "webhook"), knowing whether the service
+    has that channel configured."""
+    if state == outbox.SENT:
+        return Delivery("sent", "ok")
+    if state == outbox.FAILED:
+        return Delivery("failed", "bad")
+    if not configured:  # pending forever, or skipped for want of a channel
+        return Delivery(NO_CHANNEL[channel], "warn", "/help/notifications")
+    if state == outbox.SKIPPED:  # a channel, but no address to send to
+        return Delivery("not sent: nobody to send it to", "warn", f"/companies/{company_id}")
+    return Delivery("waiting to be sent", "info")
+
+
 @router.get("/notifications")
 def notifications_page(request: Request, page: PageUser) -> Response:
     today = datetime.now(UTC).date()
     with context(request).app.db.session() as s:
+        have = outbox.channels(s)
+        rows = [
+            (
+                n,
+                company,
+                src,
+                delivery(n.email_state, "email", have["email"], n.company_id),
+                delivery(n.webhook_state, "webhook", have["webhook"], n.company_id),
+            )
+            for n, company, src in sent(s, page.access)
+        ]
         return render(
             request,
             "notifications.html",
             page,
             nav="notifications",
             attention=attention(s, page.access, today),
-            notifications=sent(s, page.access),
+            notifications=rows,
+            channels=have,
         )
+
+
+@router.get("/help/notifications")
+def notifications_help(request: Request, page: PageUser) -> Response:
+    with context(request).app.db.session() as s:
+        have = outbox.channels(s)
+    return render(request, "notifications_help.html", page, nav="notifications", channels=have)
