@@ -62,6 +62,7 @@ def create_app(
     )
     # added last, run first: the host is checked, then the body bounded, before any route
     web.add_middleware(BodyLimit)
+    web.state.public_url = hosts.public_url if hosts is not None else None
     if hosts is not None:
         web.add_middleware(TrustedHosts, policy=hosts)
     web.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -70,6 +70,7 @@ class HostPolicy:
         if self.any_ip or bind == "localhost" or (ip is not None and ip.is_loopback):
             names |= LOCAL_NAMES
         self.suffixes: set[str] = set()
+        self.public_url: str | None = None  # the first --public-url: where users open the app
         for url in public_urls:
             host = urlsplit(url if "//" in url else f"//{url}").hostname
             if not host:
@@ -77,6 +78,8 @@ class HostPolicy:
                     f"--public-url must be a URL like https://ap.example.com, not {url!r}"
                 )
             names.add(host.rstrip(".").lower())
+            if self.public_url is None and "//" in url:
+                self.public_url = url.rstrip("/")
         for entry in allowed:
             for item in entry.replace(",", " ").split():
                 wildcard = item.startswith("*.")

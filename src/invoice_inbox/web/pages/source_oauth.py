@@ -1,8 +1,8 @@
 """Pages: signing a source in from the browser (OAuth2), and Microsoft admin consent.
 
 The same steps as ``invoice-inbox source authenticate`` and ``source consent-url``
-(``cli/signin.py``), with this site as the redirect URI (``{base URL}oauth/callback``, which
-the app registration must list):
+(``cli/signin.py``), with this site as the redirect URI (``{base URL}oauth/callback``, the base
+URL being ``serve --public-url`` when given; the app registration must list it):
 
 1. ``POST /sources/{id}/authenticate`` builds the authorization request (PKCE S256, a random
    state), keeps it here, keyed by its state, with the source and the signed-in user, and sends
@@ -62,8 +62,10 @@ _outcomes: dict[tuple[int, int], str] = {}  # (user id, source id) → the provi
 
 
 def redirect_uri(request: Request) -> str:
-    """Where the provider sends the browser back to: register it in the app registration."""
-    return f"{request.base_url}{CALLBACK_PATH}"
+    """Where the provider sends the browser back to: register it in the app registration. At
+    the address users open (``serve --public-url``) when one is given, else at this request's."""
+    public = getattr(request.app.state, "public_url", None)
+    return f"{public}/{CALLBACK_PATH}" if public else f"{request.base_url}{CALLBACK_PATH}"
 
 
 def _keep(state: str, pending: _Pending) -> None:
