@@ -111,7 +111,16 @@ class ImapConnector:
     def where(self) -> str:
         return f"{self.settings.host}:{self.settings.effective_port}"
 
-    def _connect(self) -> IMAPClient:
+    def reach(self) -> None:
+        """Connect, read the greeting and start TLS, then hang up without signing in: whether
+        the server is there and speaks IMAP, with no credentials sent."""
+        client = self._open()
+        with contextlib.suppress(Exception):
+            client.logout()
+        _drop(client)
+
+    def _open(self) -> IMAPClient:
+        """A connection past its greeting and TLS, not signed in."""
         s = self.settings
         timeout = SocketTimeout(connect=s.connect_timeout, read=s.read_timeout)
         ctx = tls_context(s.ca_file, s.ca_pem, s.verify_tls) if s.security != "none" else None
@@ -140,6 +149,11 @@ class ImapConnector:
             except ConnectorError:
                 _drop(client)
                 raise
+        return client
+
+    def _connect(self) -> IMAPClient:
+        s = self.settings
+        client = self._open()
         try:
             if s.token is not None:
                 self._oauth2_login(client, s.token)

@@ -226,7 +226,17 @@ class Pop3Connector:
     def where(self) -> str:
         return f"{self.settings.host}:{self.settings.effective_port}"
 
-    def _connect(self) -> _Client:
+    def reach(self) -> None:
+        """Connect, read the greeting and start TLS, then hang up without signing in (QUIT
+        before USER deletes nothing): whether the server is there and speaks POP3, with no
+        credentials sent."""
+        pop = self._connect(sign_in=False)
+        with contextlib.suppress(Exception):
+            pop.quit()
+        with contextlib.suppress(Exception):
+            pop.close()
+
+    def _connect(self, sign_in: bool = True) -> _Client:
         s = self.settings
         ctx = tls_context(s.ca_file, s.ca_pem, s.verify_tls) if s.security != "none" else None
         pop: _Client | None = None
@@ -243,6 +253,8 @@ class Pop3Connector:
             if s.security == "starttls":
                 with self._after_greeting("STLS"):
                     self._starttls(pop, ctx)
+            if not sign_in:
+                return pop
             self._login(pop)
         except BaseException:
             if pop is not None:

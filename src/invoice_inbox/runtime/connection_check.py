@@ -4,8 +4,9 @@ The check connects with exactly the typed settings (server, port, security, CA c
 user name, a typed password) and lists the server's folders with how many mails each holds.
 A stored password is sent only to the server and user it was stored for
 (``runtime.secret_scope``): with a different server or user name typed, the password must be
-typed too. A check waits at most :data:`GREETING_TIMEOUT` seconds for the server to greet, so
-a port that expects TLS (it stays silent) is named within seconds.
+typed too; the server is still reached (greeting and TLS, no sign-in), so a wrong host, port or
+security is named first. A check waits at most :data:`GREETING_TIMEOUT` seconds for the server
+to greet, so a port that expects TLS (it stays silent) is named within seconds.
 
 Sources that sign in with OAuth2, or reach the Graph or Gmail API, are checked with their
 saved settings: their sign-in belongs to the saved client and tenant.
@@ -51,13 +52,16 @@ def _needs_typed_password(src: Source, fields: dict[str, Any]) -> str | None:
     return None
 
 
-def _connector(app: App, src: Source, fields: dict[str, Any]) -> ImapConnector | Pop3Connector:
+def _connector(
+    app: App, src: Source, fields: dict[str, Any]
+) -> tuple[ImapConnector | Pop3Connector, str | None]:
+    """The connector for the typed settings, and why the password must be typed (then the
+    connector has none, and is only to be reached, not signed in to)."""
     password = fields["password"]
+    why = None
     if password is None:
         why = _needs_typed_password(src, fields)
-        if why is not None:
-            raise configure.Invalid({"password": why})
-        password = app.secrets.decrypt(src.secret) if src.secret else ""
+        password = app.secrets.decrypt(src.secret) if src.secret and why is None else ""
     common: dict[str, Any] = {
         "host": fields["host"],
         "port": fields["port"],
@@ -69,12 +73,10 @@ def _connector(app: App, src: Source, fields: dict[str, Any]) -> ImapConnector |
         "password": str(password),
     }
     if fields["protocol"] == presets.POP3:
-        return Pop3Connector(
-            Pop3Settings(**common, timeout=READ_TIMEOUT, greeting_timeout=GREETING_TIMEOUT)
-        )
-    return ImapConnector(
-        ImapSettings(**common, connect_timeout=GREETING_TIMEOUT, read_timeout=READ_TIMEOUT)
-    )
+        pop = Pop3Settings(**common, timeout=READ_TIMEOUT, greeting_timeout=GREETING_TIMEOUT)
+        return Pop3Connector(pop), why
+    imap = ImapSettings(**common, connect_timeout=GREETING_TIMEOUT, read_timeout=READ_TIMEOUT)
+    return ImapConnector(imap), why
 
 
 def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
@@ -94,14 +96,18 @@ def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
                 exc.errors[field] = cleared
             raise
         by_password = fields["auth"] == presets.PASSWORD
-        if not by_password or fields["protocol"] not in (presets.IMAP, presets.POP3):
-            name = src.name
-            conn = None
-        else:
-            conn = _connector(app, src, fields)
+        name, conn, why = src.name, None, None
+        if by_password and fields["protocol"] in (presets.IMAP, presets.POP3):
+            conn, why = _connector(app, src, fields)
     if conn is None:
         folders = runner.check(app, name)
         return Checked(folders, {})
+    if why is not None:  # the server is tried (host, port, TLS), the password not sent
+        try:
+            conn.reach()
+        finally:
+            conn.close()
+        raise configure.Invalid({"password": why})
     try:
         folders = conn.check()
         counts = conn.message_counts(folders[:MAX_COUNTED])
