@@ -153,6 +153,12 @@ def test_every_screen_fits_at_1024_and_1440_px(page: Any, stocked: Served) -> No
     page.goto(served.url + f"/documents/{zugferd}")
     pdf = page.locator("iframe.pdf").bounding_box()
     assert pdf is not None and pdf["width"] >= 0.55 * 1440
+    # the source form's sections stand side by side on a wide screen, not in one long column
+    page.goto(served.url + "/sources/1")
+    details = page.locator("#source-form fieldset#details").bounding_box()
+    connection = page.locator("#source-form fieldset#connection").bounding_box()
+    assert details is not None and connection is not None
+    assert connection["x"] >= details["x"] + details["width"] and connection["y"] == details["y"]
 
 
 def test_values_read_as_people_read_them(chromium: Any, stocked: Served) -> None:
