@@ -73,7 +73,8 @@ def document_type_word(value: str | None) -> str:
 
 def money(amount: str | Decimal | None, currency: str | None = None) -> str:
     """``("12.6", "EUR")`` → "12.60 EUR"; with the currency's decimals (JPY none, BHD three),
-    never fewer than written; a value that is no number is shown as written."""
+    never fewer than written; a value that is no number, or no currency code, is shown as
+    written (templates escape it)."""
     if amount is None or amount == "":
         return "–"
     try:
@@ -82,8 +83,8 @@ def money(amount: str | Decimal | None, currency: str | None = None) -> str:
         return f"{amount} {currency or ''}".strip()
     if not value.is_finite():
         return f"{amount} {currency or ''}".strip()
-    code = (currency or "").strip().upper()
-    digits = get_currency_precision(code) if _CURRENCY.fullmatch(code) else 2
+    code = (currency or "").strip()[:20]  # as written when it is no ISO 4217 code
+    digits = get_currency_precision(code.upper()) if _CURRENCY.fullmatch(code.upper()) else 2
     exponent = value.as_tuple().exponent
     written = -exponent if isinstance(exponent, int) and exponent < 0 else 0
     places = max(digits, written)
