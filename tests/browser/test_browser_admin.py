@@ -83,21 +83,23 @@ def test_from_setup_to_the_invoice_in_the_queue(
     assert "authentication failed" in error.inner_text().lower()
     shot(page, "05-wrong-password")
 
+    # the typed password is what the check tries; a source made here waits to be started
     page.fill("#password", mailbox.password)
-    page.click("#save-source")
-    page.wait_for_load_state()
     page.click("#check-connection")
     page.locator("#check-result").wait_for()
-    page.select_option("#folders", ["INBOX"])
+    assert page.locator("#source-status").inner_text() == "not started"
+    page.check("#folders input[value=INBOX]")
     page.select_option("#move_imported_to", "Imported")
     page.select_option("#move_not_imported_to", "Not imported")
     shot(page, "06-folders-loaded")
     shot(page.locator("#folder-settings"), "06-folder-settings")
-    page.click("#save-source")
+    assert page.locator("#start-fetching").count() == 1  # offered after the check
+    page.click("#save-source")  # saved, still not started: nothing runs on its own
     page.wait_for_load_state()
     assert page.locator("#form-errors").count() == 0
+    assert page.locator("#source-status").inner_text() == "not started"
 
-    # fetch now from the list, then the run in the log
+    # fetch now from the list (any source can be fetched by hand), then the run in the log
     page.goto(served.url + "/sources")
     page.locator("[id^=fetch-now-]").first.click()
     row = page.locator("#sources tbody tr").first
