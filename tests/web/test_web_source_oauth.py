@@ -17,7 +17,7 @@ from fakes.oauth import FakeIdentityProvider
 from invoice_inbox.auth.oauth import Token
 from invoice_inbox.store.models import AuthState, Source
 from web.conftest import Browser, Web
-from web.test_web_sources import by_id, field_error, form_data, has_id, options, text
+from web.test_web_sources import boxes, by_id, field_error, form_data, has_id, text
 
 ADMIN = "admin@x.test"
 CALLBACK = "http://testserver/oauth/callback"  # the TestClient's base URL + oauth/callback
@@ -104,7 +104,7 @@ def test_delegated_sign_in_round_trip_stores_the_token_and_the_source_works(
 
     checked = admin.form(f"/sources/{source_id}/check", form_data(page.text))
     assert has_id(checked.text, "check-result")
-    assert "Inbox" in options(checked.text, "folders")
+    assert "Inbox" in boxes(checked.text, "folders")
 
     # the same answer again is refused: its state was used up
     replay = sign_in_twice(admin, source_id, page.text)

@@ -23,19 +23,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.auth import oauth as oauth_endpoints
-from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
-from invoice_inbox.errors import (
-    ConnectFailed,
-    ConnectorError,
-    FolderMissing,
-    LoginFailed,
-    TLSFailed,
-)
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import health, schedules, secret_scope, trust
 from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.source_view import current, field_of, status, view, warnings
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import AuthState, Role, Source, User
 
@@ -136,45 +129,6 @@ def _list(v: Any) -> list[str]:
         return []
     items = v.splitlines() if isinstance(v, str) else list(v)
     return [str(i).strip() for i in items if str(i).strip()]
-
-
-def current(src: Source) -> dict[str, Any]:
-    """The stored values in the form :func:`update` takes (secrets left out)."""
-    return {
-        "name": src.name,
-        "company": src.company.name,
-        "description": src.description,
-        "active": src.active,
-        "used_for": src.used_for,
-        "restricted_to_user_id": src.restricted_to_user_id,
-        "restricted_to_role": src.restricted_to_role,
-        "provider": src.provider,
-        "protocol": src.protocol,
-        "auth": src.auth,
-        "host": src.host,
-        "port": src.port,
-        "security": src.security,
-        "ca_pem": src.ca_pem,
-        "verify_tls": src.verify_tls,
-        "username": src.username,
-        "tenant_id": src.tenant_id,
-        "client_id": src.client_id,
-        "secret_expires": src.secret_expires,
-        "shared_mailbox": src.shared_mailbox,
-        "folders": list(src.folders),
-        "move_imported_to": src.move_imported_to,
-        "move_not_imported_to": src.move_not_imported_to,
-        "unread_only": src.unread_only,
-        "since": src.since,
-        "allowed_senders": list(src.allowed_senders),
-        "require_pdf": src.require_pdf,
-        "allow_images": src.allow_images,
-        "import_body": src.body_fallback,
-        "delete_after_import": src.delete_after_import,
-        "schedule": src.schedule,
-        "instant": src.instant,
-        "max_failures": src.max_failures,
-    }
 
 
 def _validate(
@@ -413,79 +367,16 @@ def update(app: App, s: Session, src: Source, changes: dict[str, Any]) -> Source
     return src
 
 
-def warnings(src: Source) -> list[str]:
-    """What a person should know about a source before it stops working."""
-    found = []
-    cleared = secret_scope.cleared(src)
-    if cleared:
-        found.append(cleared)
-    if src.provider == "microsoft365" and src.auth == presets.PASSWORD:
-        found.append(presets.MICROSOFT_PASSWORD_WARNING)
-    expiry = secret_expiry_warning(src.secret_expires, date.today())
-    if expiry:
-        found.append(expiry.replace("NAME", src.name))
-    return found + health.warnings(src)
-
-
-def status(src: Source) -> tuple[str, str]:
-    """(status key, words) for lists: active, inactive, connection lost, needs
-    re-authentication, login refused, secret expiring. A source nobody has signed in to yet
-    says so first, whether it was started or not: the sign-in is what it waits for."""
-    if src.auth_state == AuthState.NEEDS_AUTHENTICATION and not src.inactive_reason:
-        return "needs_authentication", "needs sign-in"
-    if src.draft:
-        return "draft", "not started"
-    if not src.active:
-        return "inactive", "inactive" + (f": {src.inactive_reason}" if src.inactive_reason else "")
-    if src.auth_state == AuthState.NEEDS_AUTHENTICATION:
-        return "needs_authentication", "needs sign-in"
-    if src.auth_state == AuthState.NEEDS_REAUTHENTICATION:
-        return "needs_reauthentication", "needs re-authentication"
-    if src.auth_state == AuthState.LOGIN_REFUSED:
-        return "login_refused", "login refused"
-    if src.failures:
-        return "connection_lost", f"connection lost: {src.last_error or 'see the log'}"
-    if secret_expiry_warning(src.secret_expires, date.today()):
-        return "secret_expiring", f"client secret expires {src.secret_expires}"
-    return "active", "active"
-
-
-def view(src: Source) -> dict[str, Any]:
-    """The public view of a source (API, pages): settings, state; secrets only as *_set."""
-    v = current(src)
-    for key in ("secret_expires", "since"):
-        v[key] = v[key].isoformat() if v[key] else None
-    key, words = status(src)
-    return {
-        "id": src.id,
-        **v,
-        "company_id": src.company_id,
-        "draft": src.draft,
-        "password_set": src.secret is not None,
-        "client_secret_set": src.client_secret is not None,
-        "status": key,
-        "status_text": words,
-        "auth_state": src.auth_state,
-        "auth_error": src.auth_error,
-        "warnings": warnings(src),
-        "next_run_at": src.next_run_at.isoformat() if src.next_run_at else None,
-        "failures": src.failures,
-        "last_error": src.last_error,
-        "inactive_reason": src.inactive_reason,
-    }
-
-
-def field_of(exc: ConnectorError, src: Source) -> str:
-    """The form field a connection problem concerns, to show its sentence next to it."""
-    named = getattr(exc, "field", None)  # connectors.network: the port, security or CA
-    if isinstance(named, str):
-        return named
-    if isinstance(exc, FolderMissing):
-        return "folders"
-    if isinstance(exc, LoginFailed):
-        return "password" if src.auth == presets.PASSWORD else "client_id"
-    if isinstance(exc, TLSFailed):
-        return "security"
-    if isinstance(exc, ConnectFailed):
-        return "host"
-    return "connection"
+__all__ = [
+    "EDITABLE",
+    "Invalid",
+    "create",
+    "current",
+    "field_of",
+    "preview",
+    "start",
+    "status",
+    "update",
+    "view",
+    "warnings",
+]
