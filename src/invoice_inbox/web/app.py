@@ -27,6 +27,7 @@ from invoice_inbox.web import api, docs, pages
 from invoice_inbox.web.bodylimit import BodyLimit
 from invoice_inbox.web.context import WebContext, fetch_in_background
 from invoice_inbox.web.hosts import HostPolicy, TrustedHosts
+from invoice_inbox.web.pages import einvoice_view
 from invoice_inbox.web.security import NeedsSignIn
 from invoice_inbox.web.setup_token import SetupToken
 from invoice_inbox.web.templating import CSP, render
@@ -123,6 +124,7 @@ def create_app(
 
     for router in pages.ROUTERS:
         web.include_router(router, include_in_schema=False)
+    web.include_router(einvoice_view.router, include_in_schema=False)
     web.include_router(api.router, prefix="/api/v1")
     web.include_router(docs.router)
     return web

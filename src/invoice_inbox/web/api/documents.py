@@ -19,7 +19,7 @@ from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline.extract import Kind
@@ -43,6 +43,7 @@ from invoice_inbox.web.api.schemas import (
     bad_value,
     keyset,
 )
+from invoice_inbox.web.einvoice import rendered_pdf
 from invoice_inbox.web.files import content_disposition, stored_file
 from invoice_inbox.web.security import ApiUser, context
 
@@ -182,6 +183,23 @@ def get_document_file(request: Request, access: ApiUser, document_id: int) -> Fi
     if not _MEDIA_TYPE.fullmatch(media_type):
         media_type = "application/octet-stream"
     return stored_file(path, media_type, content_disposition("attachment", filename))
+
+
+@router.get(
+    "/documents/{document_id}/rendered.pdf",
+    response_class=Response,
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "The invoice as a PDF."},
+        422: {"model": Error, "description": "Too large to render."},
+    },
+)
+def get_rendered_pdf(request: Request, access: ApiUser, document_id: int) -> Response:
+    """An e-invoice XML document (XRechnung, Peppol, UBL, CII, KSeF) rendered as a PDF to read:
+    parties, lines (the first 300), VAT breakdown, totals, payment. 404 for any other document
+    (a PDF is its own file)."""
+    app = context(request).app
+    with app.db.session() as s:
+        return rendered_pdf(app, access.document(s, document_id))
 
 
 @router.post(

@@ -1,0 +1,80 @@
+"""An e-invoice XML document as an invoice a person reads: the view on the document page and
+its PDF, for the page (``/documents/{id}/view.pdf``) and the API (``rendered.pdf``).
+
+The view is read from the stored file on each request (``pipeline.einvoice.view``, the
+hardened XML parser); the page shows up to ``MAX_LINES`` lines, the PDF ``PDF_LINES``, and both
+say how many more there are. The document page's template calls ``einvoice_view(request,
+doc)`` (a template global) so the page's route needs no change. Everything shown comes from an
+untrusted file and is escaped by the templates.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import HTTPException, Request
+from fastapi.responses import Response
+
+from invoice_inbox.pipeline.einvoice import EInvoiceError
+from invoice_inbox.pipeline.einvoice.view import MAX_LINES, InvoiceView, read_view
+from invoice_inbox.pipeline.extract import Kind
+from invoice_inbox.pipeline.limits import LimitExceeded
+from invoice_inbox.pipeline.render_html import RenderError, html_to_pdf
+from invoice_inbox.runtime.context import App
+from invoice_inbox.store.models import Document
+from invoice_inbox.web.access import NotFound
+from invoice_inbox.web.files import FILE_CSP, content_disposition
+from invoice_inbox.web.templating import templates
+
+log = logging.getLogger(__name__)
+
+PDF_LINES = 300  # lines in the PDF (the page shows MAX_LINES); WeasyPrint needs ~1 ms a cell
+
+
+def einvoice_view(app: App, doc: Document, max_lines: int = MAX_LINES) -> InvoiceView | None:
+    """The invoice in *doc* when it is an e-invoice XML file we can read, else None."""
+    if doc.kind != Kind.EINVOICE_XML:
+        return None
+    path = app.blobs.path(doc.sha256)
+    if not path.is_file():
+        return None
+    try:
+        return read_view(path.read_bytes(), max_lines)
+    except EInvoiceError:
+        return None
+
+
+def _template_view(request: Request, doc: Document) -> InvoiceView | None:
+    return einvoice_view(request.app.state.web.app, doc)
+
+
+templates.env.globals["einvoice_view"] = _template_view
+
+
+def pdf_name(doc: Document) -> str:
+    """``invoice.xml`` → ``invoice.pdf``."""
+    stem = doc.filename.rsplit(".", 1)[0] if "." in doc.filename else doc.filename
+    return f"{stem or 'invoice'}.pdf"
+
+
+def rendered_pdf(app: App, doc: Document) -> Response:
+    """The PDF of *doc*'s e-invoice as a download; 404 when it is no e-invoice XML we can
+    read, 422 when it is too large to lay out."""
+    view = einvoice_view(app, doc, PDF_LINES)
+    if view is None:
+        raise NotFound("this document is no e-invoice XML that can be shown as an invoice")
+    markup = templates.get_template("einvoice_print.html").render(view=view, filename=doc.filename)
+    try:
+        pdf = html_to_pdf(markup)
+    except (LimitExceeded, RenderError) as exc:
+        log.warning("rendering document %s as PDF failed: %s", doc.id, exc)
+        raise HTTPException(422, "this e-invoice is too large to render as a PDF") from exc
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": content_disposition("attachment", pdf_name(doc)),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": FILE_CSP,
+        },
+    )
