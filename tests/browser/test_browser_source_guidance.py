@@ -93,6 +93,11 @@ def test_an_oauth_source_waiting_for_its_first_sign_in_says_so(page: Any, served
     assert button.is_visible() and button.inner_text() == "Authenticate"
     shot(page, "guidance-needs-sign-in")
 
+    page.goto(served.url + "/companies")
+    page.get_by_role("link", name="ACME", exact=True).click()
+    page.wait_for_url("**/companies/*")
+    assert page.locator("[id^=company-source-status-]").inner_text() == "needs sign-in"
+
 
 def test_a_year_folder_that_does_not_exist_yet_will_be_created(
     page: Any, served: Served, mailbox: Mailbox

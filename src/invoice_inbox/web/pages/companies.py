@@ -16,11 +16,13 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
+from invoice_inbox.runtime import configure
 from invoice_inbox.store import companies as company_store
 from invoice_inbox.store import notifications
 from invoice_inbox.store import sources as source_store
 from invoice_inbox.store.models import Company, Source, User
 from invoice_inbox.web.access import Access
+from invoice_inbox.web.pages.sources import BADGES
 from invoice_inbox.web.security import Page, PageUser, context
 from invoice_inbox.web.templating import redirect, render
 
@@ -52,6 +54,12 @@ def _visible_sources(s: Session, access: Access, company: Company) -> list[Sourc
 def _users_of(s: Session, company: Company) -> list[User]:
     q = select(User).where(User.companies.any(Company.id == company.id)).order_by(User.email)
     return list(s.scalars(q))
+
+
+def _status(src: Source) -> tuple[str, str]:
+    """(words, badge) of a source's status, as on the sources list."""
+    key, words = configure.status(src)
+    return words, BADGES.get(key, "")
 
 
 def _companies_page(
@@ -138,7 +146,9 @@ def _company_page(
             users=_users_of(s, c),
             recipients=notifications.recipients(s, c),
             email_relay=notifications.channels(s)["email"],
-            sources=[x for x in _visible_sources(s, page.access, c) if x.id != importer.id],
+            sources=[
+                (x, *_status(x)) for x in _visible_sources(s, page.access, c) if x.id != importer.id
+            ],
             importer=importer if page.access.uses_source(importer) else None,
             address=company_store.address(s, c),
         )
