@@ -1,5 +1,7 @@
-"""Pages: the documents queue, one document with its PDF and the mail it came in, its file and
-the original mail as downloads, and marking it processed (or new again).
+"""Pages: the documents queue (filtered, newest first or sorted by amount or due date), one
+document with its PDF and the mail it came in, its file and the original mail as downloads, and
+marking it processed (or new again): one at a time, or the ticked ones at once. Marked on its
+own page, a document leads to the next new document of the queue it was opened from.
 
 An exact duplicate is not in the queue; its page (linked from the run log) says whose copy it
 is and offers no "mark processed". The original's page lists the mails its bytes came again in.
