@@ -215,6 +215,10 @@ def test_tick_two_documents_at_1024_px_and_mark_them_processed(page: Any, stocke
     before = rows.count()
     assert before == 3  # the ZUGFeRD, the XRechnung and the long one; the copy is not queued
     assert "529.87 EUR" in rows.first.inner_text()  # highest amount first
+    page.check("#tick-all")  # the head's box ticks every row, and clears them again
+    assert page.locator("table.queue tbody input[type=checkbox]:checked").count() == before
+    page.uncheck("#tick-all")
+    assert page.locator("table.queue tbody input[type=checkbox]:checked").count() == 0
     ticked = [rows.nth(0), rows.nth(1)]
     names = [r.locator("td").nth(1).locator("a").inner_text() for r in ticked]
     for r in ticked:
