@@ -12,6 +12,7 @@ from invoice_inbox.web.pages import (
     documents,
     notifications,
     runs,
+    source_check,
     sources,
     webhooks,
 )
@@ -19,6 +20,7 @@ from invoice_inbox.web.pages import (
 ROUTERS: list[APIRouter] = [
     auth.router,
     sources.router,
+    source_check.router,
     runs.router,
     documents.router,
     notifications.router,

@@ -1,5 +1,6 @@
-"""Pages: the mailboxes (sources) — list, add from a provider preset, edit, check the connection
-and load the folders, fetch now, import rules, delete.
+"""Pages: the mailboxes (sources) — list, add from a provider preset, edit, start, fetch now,
+import rules, delete. The connection check is in
+:mod:`~invoice_inbox.web.pages.source_check`.
 
 Everyone sees the sources they may use (``Access.limit_sources``); admins and clerks may fetch
 now; only admins change settings (others get a read-only view without secrets, and 403 on a
@@ -28,13 +29,10 @@ from starlette.responses import Response
 
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
-from invoice_inbox.errors import ConnectorError, FolderMissing
 from invoice_inbox.pipeline.rules import Action, InvalidRule, Rule
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import (
     configure,
-    connection_check,
-    runner,
     schedules,
     secret_scope,
     trust,
@@ -590,86 +588,6 @@ def source_form_again(request: Request, page: PageUser, source_id: int, form: Po
             server_folders=read.server_folders,
             folder_counts=read.server_counts,
             partial=True,
-        )
-
-
-def _connection_problem(exc: ConnectorError, src: Source) -> tuple[str, str]:
-    """(field, sentence) for a failed connection check, in the page's words."""
-    cleared = secret_scope.cleared(src)
-    if isinstance(exc, runner.NeedsAuthentication) and cleared:
-        return secret_scope.secret_field(src), cleared
-    if isinstance(exc, runner.NeedsAuthentication):
-        if src.auth == presets.OAUTH:
-            return (
-                "authenticate",
-                "not signed in yet: press Authenticate and sign in as the mailbox",
-            )
-        if src.auth_state == AuthState.LOGIN_REFUSED:
-            return (
-                "password",
-                f"the server refused the saved password ({src.auth_error or 'login refused'});"
-                " type the right one and save",
-            )
-        if src.auth == presets.APP:
-            return (
-                "client_secret",
-                f"the client secret was refused ({src.auth_error or 'sign-in refused'});"
-                " enter a valid one and save",
-            )
-    return configure.field_of(exc, src), str(exc)
-
-
-def _folder_order(folder: str) -> tuple[bool, str]:
-    return folder.upper() != "INBOX", folder.casefold()
-
-
-@router.post("/sources/{source_id}/check")
-def check_connection(request: Request, page: PageUser, source_id: int, form: Posted) -> Response:
-    """Connect with what is typed on the form (nothing is saved) and list the server's folders
-    with their mail counts for the checkboxes."""
-    ctx = context(request)
-    with ctx.app.db.session() as s:
-        src = page.access.source(s, source_id)
-        page.access.require_admin()
-        protocol = src.protocol
-        read = _read(form, source_form.from_source(src))
-    errors: dict[str, str] = {}
-    checked: connection_check.Checked | None = None
-    if protocol == IMPORT:
-        errors["connection"] = "the central import address receives mail; there is no mailbox"
-    else:
-        try:
-            checked = connection_check.typed(ctx.app, source_id, read.changes)
-        except configure.Invalid as exc:
-            errors |= exc.errors
-        except ConnectorError as exc:
-            with ctx.app.db.session() as s:
-                field, words = _connection_problem(exc, page.access.source(s, source_id))
-            errors[field] = words
-        except ValueError as exc:  # a tenant that is not a tenant ID or domain
-            errors["tenant_id"] = str(exc)
-    folders = sorted(checked.folders, key=_folder_order) if checked else None
-    typed_protocol = str(read.shown.get("protocol") or protocol)
-    if folders is not None and typed_protocol == presets.IMAP:
-        on_server = {_same_folder(f) for f in folders}
-        for folder in read.shown.get("folders") or []:
-            if _same_folder(folder) not in on_server:
-                errors.setdefault("folders", str(FolderMissing(folder, folders)))
-    with ctx.app.db.session() as s:
-        src = page.access.source(s, source_id)
-        return _form_page(
-            request,
-            page,
-            s,
-            src=src,
-            shown=read.shown,
-            errors=errors,
-            server_folders=folders if folders is not None else read.server_folders,
-            folder_counts=checked.counts if checked else read.server_counts,
-            check_ok=folders is not None and not errors,
-            typed_secret=bool(read.changes.get("password") or read.changes.get("client_secret")),
-            partial=_is_htmx(request),
-            errors_title="The connection check found a problem:",
         )
 
 
