@@ -5,7 +5,9 @@ are decided again from their raw bytes in the blob store, oldest first, a batch 
 that now qualifies is imported exactly once: one transaction per batch gives it its new decision
 and its documents (with their ``document.created`` events), marked against the queue as a fetch
 marks them. Rows still not imported are left as they were. The run holds the source's lease, so
-it never overlaps a fetch.
+it never overlaps a fetch. A recheck covers every change of the source's settings asked for
+before it started: it stores the source's ``recheck_wanted`` generation it saw as done
+(``runtime.auto_recheck`` runs the ones still wanted in the background).
 
 After each commit the newly imported mail is filed on the server where imported mail goes, best
 effort: a mail that cannot be moved is reported in ``filing_errors`` and its documents stay
@@ -19,6 +21,7 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import select
 
@@ -33,7 +36,7 @@ from invoice_inbox.runtime.decider import STOPPED_TWICE, Decider
 from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
 from invoice_inbox.store import events, ledger, runs, sources
 from invoice_inbox.store.documents import QueueOriginals
-from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
+from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, Source, utcnow
 
 TRIGGER = "recheck"
 NOTHING_TO_FILE = frozenset({"pop3", "smtp"})  # no folders: the mail is not filed anywhere
@@ -80,6 +83,13 @@ class _Move:
     filed_to: str | None  # the row's filed_to once moved (None: left in its folder)
 
 
+class Filing(Protocol):
+    """Where a filer reports: how many mails it moved, and the ones it could not."""
+
+    filed: int
+    filing_errors: list[str]
+
+
 class _NotOnServer(Exception):
     """The mail is no longer where the ledger says it is."""
 
@@ -92,13 +102,35 @@ def recheck(
     Raises ``lease.SourceBusy`` while a fetch runs and ``store.errors.NotFound`` for an unknown
     source. Filing problems and missing raw bytes are reported in the summary; anything else
     ends the run as failed and is re-raised."""
+    summary = _recheck(app, source_name, progress, only_if_wanted=False)
+    assert summary is not None
+    return summary
+
+
+def recheck_if_wanted(app: App, source_name: str) -> RecheckSummary | None:
+    """Recheck the source when a change asked for it since its last recheck, else None (the
+    question is asked again under the lease: of two workers, only one re-checks)."""
+    return _recheck(app, source_name, None, only_if_wanted=True)
+
+
+def _recheck(
+    app: App,
+    source_name: str,
+    progress: Callable[[int, int], None] | None,
+    *,
+    only_if_wanted: bool,
+) -> RecheckSummary | None:
     with app.db.session() as s:
         src = sources.get(s, source_name)
-        plan, protocol = SourcePlan.of(src), src.protocol
+        source_id = src.id
     owner = lease.new_owner()
-    lease.acquire(app.db, plan.id, owner)
+    lease.acquire(app.db, source_id, owner)
     try:
-        with app.db.session() as s:
+        with app.db.session() as s:  # the settings as they are now that nothing else runs
+            src = sources.get(s, source_name)
+            if only_if_wanted and src.recheck_done >= src.recheck_wanted:
+                return None
+            plan, protocol, generation = SourcePlan.of(src), src.protocol, src.recheck_wanted
             summary = RecheckSummary(runs.start(s, plan.id, TRIGGER).id, plan.name)
             ids = list(
                 s.scalars(
@@ -111,7 +143,7 @@ def recheck(
                 )
             )
         decider = Decider(plan.policy)
-        filer = None if protocol in NOTHING_TO_FILE else _Filer(app, plan.name)
+        filer = None if protocol in NOTHING_TO_FILE else Filer(app, plan.name)
         try:
             if progress:
                 progress(0, len(ids))
@@ -129,10 +161,10 @@ def recheck(
             decider.close()
             if filer is not None:
                 filer.close()
-        _finish(app, summary, RunStatus.SUCCEEDED, None)
+        _finish(app, summary, RunStatus.SUCCEEDED, None, generation)
         return summary
     finally:
-        lease.release(app.db, plan.id, owner)
+        lease.release(app.db, source_id, owner)
 
 
 def _batch(
@@ -181,7 +213,7 @@ def _batch(
             summary.duplicates += marked.exact_duplicates
             events.documents_created(s, row, company=plan.company, source=plan.name)
             if files:
-                move = _refile(row, plan)
+                move = refile(row, plan)
                 if move is not None:
                     moves.append(move)
         run = s.get(Run, summary.run_id)
@@ -197,7 +229,7 @@ def _import(row: Message, d: Decision, plan: SourcePlan) -> None:
     row.documents = document_rows(d.documents, plan.company_id)
 
 
-def _refile(row: Message, plan: SourcePlan) -> _Move | None:
+def refile(row: Message, plan: SourcePlan) -> _Move | None:
     """Where the mail goes now. A row not filed yet (its run was cut off) only gets its new
     target: the next fetch files it from its folder, as it files any such row."""
     filed_to = plan.target(Verdict.IMPORT, row.sent_at)
@@ -221,7 +253,7 @@ def _refile(row: Message, plan: SourcePlan) -> _Move | None:
     )
 
 
-class _Filer:
+class Filer:
     """Moves newly imported mail on one connection, opened at the first move."""
 
     def __init__(self, app: App, source_name: str) -> None:
@@ -231,7 +263,7 @@ class _Filer:
         self.uidvalidity: int | None = None  # ... and its UIDVALIDITY (IMAP)
         self.created: set[str] = set()
 
-    def file(self, moves: list[_Move], summary: RecheckSummary) -> None:
+    def file(self, moves: list[_Move], summary: Filing) -> None:
         """Move each mail; a failure is reported and the next mail is tried."""
         done: list[_Move] = []
         for m in sorted(moves, key=lambda m: m.current):
@@ -311,9 +343,14 @@ def _label(row: Message) -> str:
     return f'message {row.id} ("{row.subject[:60]}" from {row.sender or "unknown sender"})'
 
 
-def _finish(app: App, summary: RecheckSummary, status: str, error: str | None) -> None:
+def _finish(
+    app: App, summary: RecheckSummary, status: str, error: str | None, generation: int = 0
+) -> None:
     with app.db.session() as s:
         run = s.get(Run, summary.run_id)
         assert run is not None
         summary.store_into(run)
         run.status, run.error, run.finished_at = status, error, utcnow()
+        src = s.get(Source, run.source_id)
+        if src is not None and generation > src.recheck_done:
+            src.recheck_done = generation

@@ -2,10 +2,12 @@
 
 Threads, each with one job: the scheduler (due and woken sources on a worker pool), one IDLE
 watcher per folder of each instant source (a wake-up only: the run reads from the stored
-cursor), the notifier (delivers the notifications outbox), the webhooks (fans the event outbox
-out to subscriptions and delivers it), the SMTP receiver for the central import addresses, and
-the HTTP server (the web admin, the API, ``/metrics``, ``/healthz``: built by the caller from the
-app and the scheduler, since the web layer sits above this one). ``stop`` ends them all;
+cursor), the notifier (delivers the notifications outbox), the rechecker (re-checks a source's
+not-imported mail after its allowed senders, rules or filters change: ``runtime.auto_recheck``),
+the webhooks (fans the event outbox out to subscriptions and delivers it), the SMTP receiver
+for the central import addresses, and the HTTP server (the web admin, the API, ``/metrics``,
+``/healthz``: built by the caller from the app and the scheduler, since the web layer sits above
+this one). ``stop`` ends them all;
 running syncs stop at their next batch boundary, so nothing is half-done.
 """
 
@@ -25,6 +27,7 @@ from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
 from invoice_inbox.delivery import webhooks
 from invoice_inbox.delivery.notify import Channels, deliver_due
 from invoice_inbox.runtime import runner
+from invoice_inbox.runtime.auto_recheck import Rechecker
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.inbound import Inbox
 from invoice_inbox.runtime.scheduler import Scheduler
@@ -53,6 +56,7 @@ class ServiceConfig:
     channels: Channels = field(default_factory=Channels)
     notify_every: float = 30.0
     webhook_every: float = 5.0  # how often new events are fanned out and due deliveries sent
+    recheck_every: float = 5.0  # how often sources whose settings changed are looked up
     watch_refresh: float = 30.0  # how often instant sources are looked up again
     idle_reissue: float = 540.0
     idle_check: float = 30.0
@@ -69,6 +73,7 @@ class Service:
         self.scheduler = Scheduler(
             app, clock=clock, workers=config.workers, retry_base=config.retry_base
         )
+        self.rechecker = Rechecker(app)
         self.watchers: dict[tuple[str, str], tuple[FolderWatcher, threading.Event]] = {}
         self.http: HttpServer | None = None
         self.smtp: InboundServer | None = None
@@ -90,6 +95,7 @@ class Service:
         self._spawn("watchers", self._watch)
         self._spawn("notifier", self._notify)
         self._spawn("webhooks", self._webhooks)
+        self._spawn("rechecker", self._recheck)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
         t = threading.Thread(target=target, name=name, daemon=True)
@@ -140,6 +146,14 @@ class Service:
             except Exception:
                 log.exception("delivering webhooks failed")
             self.stop_event.wait(self.config.webhook_every)
+
+    def _recheck(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self.rechecker.tick()
+            except Exception:
+                log.exception("re-checking not-imported mail failed")
+            self.stop_event.wait(self.config.recheck_every)
 
     def _watch(self) -> None:
         while not self.stop_event.is_set():

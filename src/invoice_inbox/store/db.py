@@ -21,6 +21,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from invoice_inbox.store import recheck_marks
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 DB_FILE = "invoice-inbox.db"  # the embedded database, in the data directory
 
@@ -95,6 +97,7 @@ class Database:
         self.engine = make_engine(url)
         migrate(self.engine, lock_dir)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        recheck_marks.watch(self._sessions)  # a change of what decides asks for a re-check
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Database:

@@ -150,6 +150,10 @@ class Source(Base):
     )
     restricted_to_role: Mapped[str | None] = mapped_column(String(20), nullable=True)
     # lease: at most one worker syncs a source at a time (DESIGN invariant 7)
+    # "re-check the not-imported mail": bumped with each change of what decides
+    # (store.recheck_marks); the service re-checks while wanted > done (runtime.auto_recheck)
+    recheck_wanted: Mapped[int] = mapped_column(Integer, default=0)
+    recheck_done: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

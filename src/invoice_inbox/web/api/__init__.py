@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from invoice_inbox.web.api import companies, documents, notifications, runs, sources, webhooks
+from invoice_inbox.web.api import (
+    companies,
+    documents,
+    message_actions,
+    notifications,
+    runs,
+    sources,
+    webhooks,
+)
 
 DESCRIPTION = """\
 The invoice-inbox REST API. Every call needs an API token of a user, sent as
@@ -14,5 +22,5 @@ all); anything else answers 404. Secrets (passwords, client secrets) can be writ
 """
 
 router = APIRouter()
-for module in (companies, sources, runs, documents, notifications, webhooks):
+for module in (companies, sources, runs, message_actions, documents, notifications, webhooks):
     router.include_router(module.router)

@@ -1,5 +1,6 @@
 """Pages: the log of a source (its runs, newest first) and one run with every message it
-decided: the decision, the reason, the rule, where the mail was filed and its documents."""
+decided: the decision, the reason, the rule, where the mail was filed and its documents. A mail
+that was not imported can be imported anyway, or its sender allowed (clerks and admins)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from invoice_inbox.runtime import message_actions
+from invoice_inbox.runtime.lease import SourceBusy
 from invoice_inbox.store import queue
-from invoice_inbox.store.models import Run
+from invoice_inbox.store.errors import NotFound as Gone
+from invoice_inbox.store.models import Message, Run
 from invoice_inbox.web.access import NotFound
-from invoice_inbox.web.security import PageUser, context
-from invoice_inbox.web.templating import render
+from invoice_inbox.web.security import Page, PageUser, context
+from invoice_inbox.web.templating import redirect, render
 
 router = APIRouter()
 
@@ -69,3 +73,59 @@ def run_page(request: Request, page: PageUser, run_id: int) -> Response:
             messages=queue.run_messages(s, run.id),
             duration=duration(run.started_at, run.finished_at),
         )
+
+
+def _mail(request: Request, page: Page, message_id: int) -> tuple[str, str]:
+    """(where its run shows the mail, the source's name) of a mail the user may act on: 404
+    for a mail they cannot see, 403 for viewers."""
+    with context(request).app.db.session() as s:
+        row = s.get(Message, message_id)
+        if row is None:
+            raise NotFound("no such message")
+        src = page.access.source(s, row.source_id)
+        page.access.require_fetch()
+        back = f"/runs/{row.run_id}" if row.run_id else f"/sources/{src.id}/log"
+        return f"{back}#message-{row.id}", src.name
+
+
+@router.post("/messages/{message_id}/import-anyway")
+def import_anyway(request: Request, page: PageUser, message_id: int) -> Response:
+    back, name = _mail(request, page, message_id)
+    try:
+        done = message_actions.import_anyway(context(request).app, message_id, by=page.access.email)
+    except message_actions.Refused as exc:
+        return redirect(back, flash=f"Not imported: {exc}.", request=request)
+    except SourceBusy:
+        return redirect(
+            back,
+            flash=f'"{name}" is being fetched right now; try again in a moment.',
+            request=request,
+        )
+    except Gone:
+        raise NotFound("no such message") from None
+    n = done.documents_created
+    flash = f"Imported: {n} document{'s' if n != 1 else ''} added to the queue"
+    if done.duplicates:
+        flash += f", {done.duplicates} already there"
+    if done.filing_errors:
+        flash += f"; the mail was not moved on the server: {done.filing_errors[0]}"
+    elif done.filed:
+        flash += f'; the mail was moved to "{done.filed_to}"'
+    return redirect(back, flash=flash + ".", request=request)
+
+
+@router.post("/messages/{message_id}/allow-sender")
+def allow_sender(request: Request, page: PageUser, message_id: int) -> Response:
+    back, name = _mail(request, page, message_id)
+    try:
+        pattern = message_actions.allow_sender(context(request).app, message_id)
+    except message_actions.Refused as exc:
+        return redirect(back, flash=f"Nothing changed: {exc}.", request=request)
+    except Gone:
+        raise NotFound("no such message") from None
+    return redirect(
+        back,
+        flash=f'{pattern} may now send to "{name}". Its mail that was not imported is re-checked'
+        " in the background; what qualifies now is imported (see its log).",
+        request=request,
+    )
