@@ -2,21 +2,24 @@
 its PDF, for the page (``/documents/{id}/view.pdf``) and the API (``rendered.pdf``).
 
 The view is read from the stored file on each request (``pipeline.einvoice.view``, the
-hardened XML parser); the page shows up to ``MAX_LINES`` lines, the PDF ``PDF_LINES``, and both
-say how many more there are. The document page's template calls ``einvoice_view(request,
-doc)`` (a template global) so the page's route needs no change. Everything shown comes from an
-untrusted file and is escaped by the templates.
+hardened XML parser); the page shows up to ``MAX_LINES`` lines, the PDF ``PDF_LINES`` with their
+texts cut at ``PDF_LINE_TEXT`` characters (to stay within the render bounds; past them the
+answer is 422), and both say how many more lines there are. The document page's template calls
+``einvoice_view(request, doc)`` (a template global), so the page's route needs no change.
+Everything shown comes from an untrusted file and is escaped by the templates.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
 
 from invoice_inbox.pipeline.einvoice import EInvoiceError
 from invoice_inbox.pipeline.einvoice.view import MAX_LINES, InvoiceView, read_view
+from invoice_inbox.pipeline.einvoice.view_model import Line
 from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.pipeline.limits import LimitExceeded
 from invoice_inbox.pipeline.render_html import RenderError, html_to_pdf
@@ -28,7 +31,8 @@ from invoice_inbox.web.templating import templates
 
 log = logging.getLogger(__name__)
 
-PDF_LINES = 300  # lines in the PDF (the page shows MAX_LINES); WeasyPrint needs ~1 ms a cell
+PDF_LINES = 300  # lines in the PDF (the page shows MAX_LINES), within render_pages
+PDF_LINE_TEXT = 300  # characters of an item's name and description in the PDF
 
 
 def einvoice_view(app: App, doc: Document, max_lines: int = MAX_LINES) -> InvoiceView | None:
@@ -57,12 +61,24 @@ def pdf_name(doc: Document) -> str:
     return f"{stem or 'invoice'}.pdf"
 
 
+def _cut(value: str | None) -> str | None:
+    if value is None or len(value) <= PDF_LINE_TEXT:
+        return value
+    return value[: PDF_LINE_TEXT - 1] + "…"
+
+
+def _short(line: Line) -> Line:
+    """The line with its texts cut for the PDF (the page shows them whole)."""
+    return replace(line, name=_cut(line.name), description=_cut(line.description))
+
+
 def rendered_pdf(app: App, doc: Document) -> Response:
     """The PDF of *doc*'s e-invoice as a download; 404 when it is no e-invoice XML we can
     read, 422 when it is too large to lay out."""
     view = einvoice_view(app, doc, PDF_LINES)
     if view is None:
         raise NotFound("this document is no e-invoice XML that can be shown as an invoice")
+    view = replace(view, lines=tuple(_short(line) for line in view.lines))
     markup = templates.get_template("einvoice_print.html").render(view=view, filename=doc.filename)
     try:
         pdf = html_to_pdf(markup)
