@@ -308,3 +308,26 @@ def test_folders_are_checkboxes_with_their_mail_counts(
     assert folders == ["INBOX", "Rechnungen"]
     again = admin.form(f"/sources/{source_id}/form", form_data(form), headers=HX)
     assert "(3 mails)" in by_id(again.text, "folders").text_content()
+
+
+def test_the_api_check_names_a_silent_tls_port_too(
+    web: Web, mailbox: Mailbox, record_property: Any
+) -> None:
+    web.user(ADMIN, "admin")
+    api = web.api(ADMIN)
+    settings = {
+        "name": "imaps-as-plain",
+        "company": "ACME",
+        "host": "127.0.0.1",
+        "port": mailbox.server.imaps_port,
+        "security": "none",
+        "username": mailbox.user,
+        "password": mailbox.password,
+    }
+    source_id = api.post("/api/v1/sources", json=settings).json()["id"]
+    started = time.monotonic()
+    r = api.post(f"/api/v1/sources/{source_id}/check")
+    record_property("API check seconds: plain IMAP on the IMAPS port", time.monotonic() - started)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "security"
+    assert r.json()["detail"].endswith("this port expects TLS: choose SSL/TLS")

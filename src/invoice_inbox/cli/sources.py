@@ -34,7 +34,7 @@ from invoice_inbox.cli.rules import rule_json
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.pipeline.senders import normalize_pattern
-from invoice_inbox.runtime import configure, health, runner, schedules
+from invoice_inbox.runtime import configure, connection_check, health, schedules
 from invoice_inbox.store import companies as company_store
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import AuthState, Company, Source
@@ -615,7 +615,7 @@ def source_check(name: str, as_json: JsonOpt = False) -> None:
         src = sources_store.get(s, name)
         wanted = list(src.folders)
         warnings = source_warnings(src)
-    folders = runner.check(a, name)
+    folders = connection_check.saved(a, name)
     known = {f.casefold() for f in folders}
     missing = [f for f in wanted if f not in folders and f.casefold() not in known]
     for w in warnings:

@@ -9,12 +9,13 @@ security is named first. A check waits at most :data:`GREETING_TIMEOUT` seconds 
 to greet, so a port that expects TLS (it stays silent) is named within seconds.
 
 Sources that sign in with OAuth2, or reach the Graph or Gmail API, are checked with their
-saved settings: their sign-in belongs to the saved client and tenant.
+saved settings: their sign-in belongs to the saved client and tenant. :func:`saved` checks the
+saved settings (the API's and the CLI's check) with the same short greeting timeout.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from invoice_inbox.connectors import presets
@@ -100,8 +101,7 @@ def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
         if by_password and fields["protocol"] in (presets.IMAP, presets.POP3):
             conn, why = _connector(app, src, fields)
     if conn is None:
-        folders = runner.check(app, name)
-        return Checked(folders, {})
+        return Checked(saved(app, name), {})
     if why is not None:  # the server is tried (host, port, TLS), the password not sent
         try:
             conn.reach()
@@ -114,3 +114,18 @@ def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
     finally:
         conn.close()
     return Checked(folders, counts)
+
+
+def saved(app: App, source_name: str) -> list[str]:
+    """Connect with the saved settings, sign in and list the folders (``runner.check``), waiting
+    at most :data:`GREETING_TIMEOUT` seconds for the greeting."""
+    with runner.signed_in(app, source_name):
+        conn = runner.connector_for(app, source_name)
+        if isinstance(conn, ImapConnector):
+            conn.settings = replace(conn.settings, connect_timeout=GREETING_TIMEOUT)
+        elif isinstance(conn, Pop3Connector):
+            conn.settings = replace(conn.settings, greeting_timeout=GREETING_TIMEOUT)
+        try:
+            return conn.check()
+        finally:
+            conn.close()

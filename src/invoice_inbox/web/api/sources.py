@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from starlette.responses import Response
 
 from invoice_inbox.errors import ConnectorError
-from invoice_inbox.runtime import configure, runner
+from invoice_inbox.runtime import configure, connection_check, runner
 from invoice_inbox.runtime.lease import SourceBusy
 from invoice_inbox.runtime.sync import RunPartial
 from invoice_inbox.store.companies import IMPORT_PROTOCOL
@@ -138,7 +138,7 @@ def check_source(request: Request, access: ApiUser, source_id: int) -> CheckOut 
     """Connect, sign in and list the mailbox's folders (administrators and clerks)."""
     src = _fetchable(request, access, source_id)
     try:
-        folders = runner.check(context(request).app, src.name)
+        folders = connection_check.saved(context(request).app, src.name)
     except ConnectorError as exc:
         return connection_problem(exc, configure.field_of(exc, src))
     known = {f.casefold() for f in folders}
