@@ -1,4 +1,8 @@
-"""``invoice-inbox recheck``: decide not-imported mail again with the current settings."""
+"""``invoice-inbox recheck``: decide not-imported mail again with the current settings.
+
+A running service does this by itself after every change of a source's allowed senders, rules
+or filters (``runtime.auto_recheck``); by hand it is for a data directory no service runs on.
+A recheck by hand counts for the changes made before it: the service does not repeat it."""
 
 from __future__ import annotations
 
@@ -39,7 +43,8 @@ def recheck_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Decide the mail a source did not import again, with its current allowed senders and
-    rules; import what qualifies now (once) and file it on the server as imported."""
+    rules; import what qualifies now (once) and file it on the server as imported. A running
+    serve or worker does this by itself after each change of the allowed senders or rules."""
     summary = _run(state.open(), name)
     if as_json:
         print_json(vars(summary))
