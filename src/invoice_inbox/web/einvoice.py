@@ -36,16 +36,18 @@ PDF_LINE_TEXT = 300  # characters of an item's name and description in the PDF
 
 
 def einvoice_view(app: App, doc: Document, max_lines: int = MAX_LINES) -> InvoiceView | None:
-    """The invoice in *doc* when it is an e-invoice XML file we can read, else None."""
+    """The invoice (or credit note) in *doc* when it is an e-invoice XML file we can read,
+    else None (orders, despatch advices and other e-business documents included)."""
     if doc.kind != Kind.EINVOICE_XML:
         return None
     path = app.blobs.path(doc.sha256)
     if not path.is_file():
         return None
     try:
-        return read_view(path.read_bytes(), max_lines)
+        view = read_view(path.read_bytes(), max_lines)
     except EInvoiceError:
         return None
+    return view if view is not None and view.summary.is_invoice else None  # not orders
 
 
 def _template_view(request: Request, doc: Document) -> InvoiceView | None:
