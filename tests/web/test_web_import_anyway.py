@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from builders import Attachment, make_mail, make_pdf
 from harness.dovecot import Mailbox
-from invoice_inbox.runtime import runner
+from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.auto_recheck import Rechecker
 from invoice_inbox.store.models import Document, Message, Run, Source, utcnow
 from invoice_inbox.web.templating import FLASH_COOKIE
@@ -213,3 +213,21 @@ def test_viewers_may_not_and_other_companies_mail_does_not_exist(
     assert ledger_row(web, message_id).decision == "not_imported"
     with web.app.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Document)) == 0
+
+
+def test_while_the_source_is_being_fetched_the_import_waits_for_it(
+    web: Web, mailbox: Mailbox
+) -> None:
+    source_id, message_id = ap_with_one_unknown_sender(web, mailbox)
+    web.user("clerk@x.test", "clerk", ("ACME",))
+    api = web.api("clerk@x.test")
+    fetching = lease.new_owner()
+    lease.acquire(web.app.db, source_id, fetching)  # a fetch holds the source
+    try:
+        busy = api.post(f"/api/v1/messages/{message_id}/import")
+        assert busy.status_code == 409 and "being fetched" in busy.json()["detail"]
+        assert documents(web) == [] and ledger_row(web, message_id).decision == "not_imported"
+    finally:
+        lease.release(web.app.db, source_id, fetching)
+    assert api.post(f"/api/v1/messages/{message_id}/import").status_code == 200
+    assert len(documents(web)) == 1
