@@ -106,6 +106,9 @@ def test_a_private_ca_is_loaded_from_a_file_and_the_port_follows_security(
     pem.write_text(srv.ca_file.read_text())
     page.set_input_files("#ca_file_upload", str(pem))
     page.wait_for_function("document.getElementById('ca_pem').value.includes('BEGIN')")
+    page.click("#check-connection")  # a new CA: the saved password is not sent with it
+    assert "type the password" in page.locator("#password-error").inner_text().lower()
+    page.fill("#password", mailbox.password)
     page.click("#check-connection")
     page.locator("#check-result").wait_for()
     shot(page.locator("#connection"), "24-setup-private-ca-trusted")

@@ -188,6 +188,33 @@ def test_a_private_ca_is_trusted_once_its_certificate_is_pasted(
     assert "Connected" in text(check(admin, source_id), "check-result")
 
 
+def test_the_stored_password_stays_with_the_certificates_it_was_given_for(
+    web: Web, admin: Browser, mailbox: Mailbox
+) -> None:
+    srv = mailbox.server
+    imaps = {"host": "localhost", "port": str(srv.imaps_port), "security": "ssl"}
+    source_id = new_source(admin, mailbox, start=False, **imaps)
+    pem = srv.ca_file.read_text()
+    # checking with a new CA (or none verified) does not send the saved password
+    for trust in ({"ca_pem": pem}, {"verify_tls": ["1", "0"]}):
+        form = check(admin, source_id, **trust)
+        assert "the certificate settings changed" in field_error(form, "password")
+    # saving a new CA without the password clears it; with it, it stays
+    page = admin.get(f"/sources/{source_id}")
+    r = admin.form(f"/sources/{source_id}", form_data(page.text, ca_pem=pem))
+    assert r.status_code == 303, r.text
+    assert stored(web, source_id).secret is None
+    assert "certificate settings changed" in admin.get(r.headers["location"]).text
+    page = admin.get(f"/sources/{source_id}")
+    r = admin.form(f"/sources/{source_id}", form_data(page.text, password=mailbox.password))
+    assert stored(web, source_id).secret is not None
+    assert "Connected" in text(check(admin, source_id), "check-result")
+    page = admin.get(f"/sources/{source_id}")
+    form = form_data(page.text, ca_pem="", password=mailbox.password)
+    assert admin.form(f"/sources/{source_id}", form).status_code == 303
+    assert stored(web, source_id).secret is not None and stored(web, source_id).ca_pem is None
+
+
 def test_not_verifying_is_an_explicit_choice_and_the_api_takes_both(
     web: Web, admin: Browser, mailbox: Mailbox
 ) -> None:

@@ -45,8 +45,8 @@ def _needs_typed_password(src: Source, fields: dict[str, Any]) -> str | None:
     moved = secret_scope.changed(configure.current(src), fields)
     if moved is not None:
         return (
-            f"type the password: {moved} differs from the saved one, and the saved password"
-            " is only sent where it was saved for"
+            f"type the password: {moved} changed, and the saved password is only sent where"
+            " it was saved for"
         )
     if src.auth_state != AuthState.OK:
         return "type the password: the saved one was refused or cleared"

@@ -1,7 +1,9 @@
 """A stored secret belongs to where it was stored for, and is forgotten when that changes.
 
 A source's password, client secret and refresh token were given for one mail server (provider,
-protocol, host, port, security), one user name and one OAuth2 sign-in (kind, tenant, client).
+protocol, host, port, security), the certificates trusted for it (a pasted CA certificate,
+certificate verification on or off), one user name and one OAuth2 sign-in (kind, tenant,
+client).
 When any of these changes, the secrets the same change does not replace are cleared and the
 source asks for them again, in one sentence (:func:`cleared`). Otherwise anyone allowed to
 change a source could read its stored password out: point it at a server they control and
@@ -18,6 +20,7 @@ from invoice_inbox.connectors import presets
 from invoice_inbox.store.models import AuthState, Source
 
 SERVER, USER_NAME, SIGN_IN = "the server", "the user name", "the sign-in settings"
+TRUST = "the certificate settings"  # trusting another CA, or none, could hand it to someone else
 _MARK = " cleared because "  # in every sentence of ours, never in a provider's refusal
 
 
@@ -32,8 +35,12 @@ def facts(values: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
     server: tuple[Any, ...] = (values["provider"], protocol)
     if protocol in (presets.IMAP, presets.POP3):  # the cloud APIs have fixed addresses
         server += (_fold(values["host"]), values["port"], values["security"])
+    trust: tuple[Any, ...] = ()
+    if protocol in (presets.IMAP, presets.POP3) and values.get("security") != "none":
+        trust = (values.get("ca_pem") or None, values.get("verify_tls", True) is not False)
     return {
         SERVER: server,
+        TRUST: trust,
         USER_NAME: (_fold(values["username"]),),
         SIGN_IN: (values["auth"], _fold(values.get("tenant_id")), _fold(values.get("client_id"))),
     }
@@ -41,9 +48,10 @@ def facts(values: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
 
 def changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
     """What changed between two sets of settings that the secrets depend on (the server, the
-    user name or the sign-in settings), or None."""
+    certificate settings, the user name or the sign-in settings), or None."""
     old, new = facts(before), facts(after)
-    return next((what for what in (SERVER, USER_NAME, SIGN_IN) if old[what] != new[what]), None)
+    order = (SERVER, TRUST, USER_NAME, SIGN_IN)
+    return next((what for what in order if old[what] != new[what]), None)
 
 
 def forget(
