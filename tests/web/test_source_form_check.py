@@ -358,3 +358,35 @@ def test_the_api_check_names_a_silent_tls_port_too(
     assert r.status_code == 422, r.text
     assert r.json()["field"] == "security"
     assert r.json()["detail"].endswith("this port expects TLS: choose SSL/TLS")
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "words"),
+    [
+        ("plain POP3 on the POP3S port", "security", "this port expects TLS: choose SSL/TLS"),
+        ("POP3 on the IMAP port", "port", "not as a POP3 server: it looks like IMAP"),
+    ],
+)
+def test_pop3_ports_are_named_too(
+    web: Web, mailbox: Mailbox, record_property: Any, case: str, field: str, words: str
+) -> None:
+    srv = mailbox.server
+    web.user(ADMIN, "admin")
+    api = web.api(ADMIN)
+    port = srv.pop3s_port if "POP3S" in case else srv.imap_port
+    settings = {
+        "name": "pop",
+        "company": "ACME",
+        "provider": "pop3",
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "username": mailbox.user,
+        "password": mailbox.password,
+    }
+    source_id = api.post("/api/v1/sources", json=settings).json()["id"]
+    started = time.monotonic()
+    r = api.post(f"/api/v1/sources/{source_id}/check")
+    record_property(f"API check seconds: {case}", round(time.monotonic() - started, 2))
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field and words in r.json()["detail"], r.text
