@@ -91,7 +91,7 @@ def test_unknown_host(ap: AP) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["fetch", "nope"], 'error: no source named "nope"; there are no sources yet'),
+        (["fetch", "nope"], 'error: no source named "nope"; sources are: c-import'),
         (
             ["source", "add", "s", "--company", "C", "--host", "h", "--username", "u"],
             "error: give the password with exactly one of --password-env VAR or --password-stdin",
@@ -154,6 +154,7 @@ def test_unknown_host(ap: AP) -> None:
     ],
 )
 def test_user_mistakes_print_one_sentence(ap: AP, args: list[str], message: str) -> None:
+    assert ap.run("company", "add", "C").code == 0  # a data directory that holds data
     r = ap.run(*args, input="secret\n")
     assert r.code == 1
     assert r.stderr.strip() == message
