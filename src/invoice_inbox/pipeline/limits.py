@@ -25,7 +25,8 @@ class LimitExceeded(Exception):
 @dataclass(frozen=True)
 class Limits:
     """Bounds for deciding one mail. Process-wide bounds (memory, CPU) are applied by the
-    worker that decides (``runtime.decider``); the rest by the pipeline step they concern."""
+    worker process that decides it (``runtime.workers``: ``RLIMIT_AS``, ``RLIMIT_CPU``); the
+    rest by the pipeline step they concern."""
 
     # the deciding worker process
     memory_bytes: int = 1024 * MB  # address space of a decide worker (RLIMIT_AS)
