@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date
 
 from lxml import etree
@@ -24,13 +24,19 @@ def clean(element: etree._Element | None) -> str | None:
     return value or None
 
 
-def first_text(node: etree._Element | None, paths: tuple[str, ...], ns: Namespaces) -> str | None:
-    """The first non-blank text among the elements the paths select, tried in order."""
+def first_text(
+    node: etree._Element | None,
+    paths: tuple[str, ...],
+    ns: Namespaces,
+    read: Callable[[etree._Element], str | None] = clean,
+) -> str | None:
+    """The first non-blank text among the elements the paths select, tried in order; *read*
+    makes an element's text (by default ``clean``: trimmed, None when blank)."""
     if node is None:
         return None
     for path in paths:
         for element in node.iterfind(path, ns):
-            value = clean(element)
+            value = read(element)
             if value:
                 return value
     return None

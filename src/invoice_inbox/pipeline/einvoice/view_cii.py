@@ -7,6 +7,8 @@ element differently, both paths are tried.
 
 from __future__ import annotations
 
+from itertools import islice
+
 from lxml import etree
 
 from . import cii
@@ -17,33 +19,42 @@ from .view_model import (
     Account,
     InvoiceView,
     Line,
+    LinePaths,
     Party,
     TaxRow,
     address,
-    attribute,
     payment_means,
+    read_lines,
     text,
     texts,
+    town,
 )
 
 _RATE = ("ram:RateApplicablePercent", "ram:ApplicablePercent")
-_LINE_TAX = (
-    "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax",
-    "ram:SpecifiedSupplyChainTradeSettlement/ram:ApplicableTradeTax",
-)
-_LINE_NET = (
-    "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation"
-    "/ram:LineTotalAmount",
-    "ram:SpecifiedSupplyChainTradeSettlement/ram:SpecifiedTradeSettlementMonetarySummation"
-    "/ram:LineTotalAmount",
-)
-_LINE_PRICE = (
-    "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
-    "ram:SpecifiedSupplyChainTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
-)
-_LINE_QUANTITY = (
-    "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity",
-    "ram:SpecifiedSupplyChainTradeDelivery/ram:BilledQuantity",
+_LINE = LinePaths(
+    quantity=(
+        "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity",
+        "ram:SpecifiedSupplyChainTradeDelivery/ram:BilledQuantity",
+    ),
+    tax=(
+        "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax",
+        "ram:SpecifiedSupplyChainTradeSettlement/ram:ApplicableTradeTax",
+    ),
+    number=("ram:AssociatedDocumentLineDocument/ram:LineID",),
+    name=("ram:SpecifiedTradeProduct/ram:Name",),
+    description=("ram:SpecifiedTradeProduct/ram:Description",),
+    unit_price=(
+        "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+        "ram:SpecifiedSupplyChainTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
+    ),
+    net_amount=(
+        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation"
+        "/ram:LineTotalAmount",
+        "ram:SpecifiedSupplyChainTradeSettlement/ram:SpecifiedTradeSettlementMonetarySummation"
+        "/ram:LineTotalAmount",
+    ),
+    rate=_RATE,
+    category=("ram:CategoryCode",),
 )
 # (element in the header summation, label), in reading order
 _TOTALS = (
@@ -114,8 +125,6 @@ def _party(node: etree._Element | None, ns: Namespaces) -> Party:
     if legal:
         others.append(legal)
     place = node.find("ram:PostalTradeAddress", ns)
-    postcode = text(place, ("ram:PostcodeCode",), ns)
-    city = text(place, ("ram:CityName",), ns)
     return Party(
         name=text(node, ("ram:Name",), ns),
         vat_id=vat_id,
@@ -124,7 +133,7 @@ def _party(node: etree._Element | None, ns: Namespaces) -> Party:
             text(place, ("ram:LineOne",), ns),
             text(place, ("ram:LineTwo",), ns),
             text(place, ("ram:LineThree",), ns),
-            " ".join(p for p in (postcode, city) if p) or None,
+            town(text(place, ("ram:PostcodeCode",), ns), text(place, ("ram:CityName",), ns)),
             text(place, ("ram:CountrySubDivisionName",), ns),
             text(place, ("ram:CountryID",), ns),
         ),
@@ -144,36 +153,8 @@ def _lines(
 ) -> tuple[tuple[Line, ...], int]:
     if transaction is None:
         return (), 0
-    shown: list[Line] = []
-    more = 0
-    for item in transaction.iterfind("ram:IncludedSupplyChainTradeLineItem", ns):
-        if len(shown) >= max_lines:
-            more += 1
-            continue
-        quantity = _first(item, _LINE_QUANTITY, ns)
-        tax = _first(item, _LINE_TAX, ns)
-        shown.append(
-            Line(
-                number=text(item, ("ram:AssociatedDocumentLineDocument/ram:LineID",), ns),
-                name=text(item, ("ram:SpecifiedTradeProduct/ram:Name",), ns),
-                description=text(item, ("ram:SpecifiedTradeProduct/ram:Description",), ns),
-                quantity=text(quantity, (".",), ns),
-                unit=attribute(quantity, "unitCode"),
-                unit_price=text(item, _LINE_PRICE, ns),
-                net_amount=text(item, _LINE_NET, ns),
-                vat_rate=text(tax, _RATE, ns),
-                vat_category=text(tax, ("ram:CategoryCode",), ns),
-            )
-        )
-    return tuple(shown), more
-
-
-def _first(node: etree._Element, paths: tuple[str, ...], ns: Namespaces) -> etree._Element | None:
-    for path in paths:
-        found = node.find(path, ns)
-        if found is not None:
-            return found
-    return None
+    items = transaction.iterfind("ram:IncludedSupplyChainTradeLineItem", ns)
+    return read_lines(items, _LINE, ns, max_lines)
 
 
 def _taxes(settlement: etree._Element | None, ns: Namespaces) -> tuple[TaxRow, ...]:
@@ -208,19 +189,17 @@ def _totals(
 def _accounts(settlement: etree._Element | None, ns: Namespaces) -> tuple[Account, ...]:
     if settlement is None:
         return ()
-    out: list[Account] = []
-    for means in settlement.iterfind("ram:SpecifiedTradeSettlementPaymentMeans", ns):
-        account = means.find("ram:PayeePartyCreditorFinancialAccount", ns)
-        out.append(
-            Account(
-                means=payment_means(
-                    text(means, ("ram:TypeCode",), ns), text(means, ("ram:Information",), ns)
-                ),
-                iban=compact(text(account, ("ram:IBANID", "ram:ProprietaryID"), ns)),
-                bic=text(means, ("ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID",), ns),
-                name=text(account, ("ram:AccountName",), ns),
-            )
-        )
-        if len(out) == MAX_PARTS:
-            break
-    return tuple(out)
+    found = settlement.iterfind("ram:SpecifiedTradeSettlementPaymentMeans", ns)
+    return tuple(_account(means, ns) for means in islice(found, MAX_PARTS))
+
+
+def _account(means: etree._Element, ns: Namespaces) -> Account:
+    account = means.find("ram:PayeePartyCreditorFinancialAccount", ns)
+    return Account(
+        means=payment_means(
+            text(means, ("ram:TypeCode",), ns), text(means, ("ram:Information",), ns)
+        ),
+        iban=compact(text(account, ("ram:IBANID", "ram:ProprietaryID"), ns)),
+        bic=text(means, ("ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID",), ns),
+        name=text(account, ("ram:AccountName",), ns),
+    )

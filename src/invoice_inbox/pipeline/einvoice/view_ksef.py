@@ -19,6 +19,7 @@ from .view_model import (
     Party,
     TaxRow,
     address,
+    capped,
     text,
     texts,
 )
@@ -113,24 +114,20 @@ def _party(node: etree._Element | None, ns: Namespaces) -> Party:
 
 
 def _lines(body: etree._Element, ns: Namespaces, max_lines: int) -> tuple[tuple[Line, ...], int]:
-    shown: list[Line] = []
-    more = 0
-    for row in body.iterfind("k:FaWiersz", ns):
-        if len(shown) >= max_lines:
-            more += 1
-            continue
-        shown.append(
-            Line(
-                number=text(row, ("k:NrWierszaFa",), ns),
-                name=text(row, ("k:P_7",), ns),
-                quantity=text(row, ("k:P_8B",), ns),
-                unit=text(row, ("k:P_8A",), ns),
-                unit_price=text(row, ("k:P_9A", "k:P_9B"), ns),
-                net_amount=text(row, ("k:P_11", "k:P_11A"), ns),
-                vat_rate=text(row, ("k:P_12",), ns),
-            )
-        )
-    return tuple(shown), more
+    rows, more = capped(body.iterfind("k:FaWiersz", ns), max_lines)
+    return tuple(_line(row, ns) for row in rows), more
+
+
+def _line(row: etree._Element, ns: Namespaces) -> Line:
+    return Line(
+        number=text(row, ("k:NrWierszaFa",), ns),
+        name=text(row, ("k:P_7",), ns),
+        quantity=text(row, ("k:P_8B",), ns),
+        unit=text(row, ("k:P_8A",), ns),
+        unit_price=text(row, ("k:P_9A", "k:P_9B"), ns),
+        net_amount=text(row, ("k:P_11", "k:P_11A"), ns),
+        vat_rate=text(row, ("k:P_12",), ns),
+    )
 
 
 def _taxes(body: etree._Element, ns: Namespaces) -> tuple[TaxRow, ...]:

@@ -1,19 +1,27 @@
 """The parts of an e-invoice as the readable view shows them (``view``): parties, lines, VAT
 breakdown, totals, payment; every value a trimmed string as written, cut at ``MAX_TEXT``.
+
+Also the readers the per-syntax views share: collapsed and cut texts, a bounded list with the
+count of what it left out (``capped``), and a CII or UBL line read by its paths (``read_lines``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import islice
+from typing import TypeVar
 
 from lxml import etree
 
 from .model import EInvoice
-from .values import Namespaces
+from .values import Namespaces, first, first_text
 
 MAX_LINES = 1000  # lines read for the page; the rest are counted
 MAX_TEXT = 2000  # characters of one value (a note, an item description)
 MAX_PARTS = 50  # tax rows, notes, payment accounts
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,14 +122,11 @@ def cut(value: str | None) -> str | None:
 
 def text(node: etree._Element | None, paths: tuple[str, ...], ns: Namespaces) -> str | None:
     """The first non-blank text the paths select, collapsed and cut."""
-    if node is None:
-        return None
-    for path in paths:
-        for element in node.iterfind(path, ns):
-            value = cut("".join(element.itertext()))
-            if value:
-                return value
-    return None
+    return first_text(node, paths, ns, read=_cut_text)
+
+
+def _cut_text(element: etree._Element) -> str | None:
+    return cut("".join(element.itertext()))
 
 
 def texts(node: etree._Element | None, path: str, ns: Namespaces) -> tuple[str, ...]:
@@ -130,7 +135,7 @@ def texts(node: etree._Element | None, path: str, ns: Namespaces) -> tuple[str, 
         return ()
     found: list[str] = []
     for element in node.iterfind(path, ns):
-        value = cut("".join(element.itertext()))
+        value = _cut_text(element)
         if value:
             found.append(value)
             if len(found) == MAX_PARTS:
@@ -146,3 +151,56 @@ def address(*parts: str | None) -> tuple[str, ...]:
 def attribute(element: etree._Element | None, name: str) -> str | None:
     """The element's attribute ``name``, trimmed and cut; None when missing or blank."""
     return None if element is None else cut(element.get(name))
+
+
+def town(postcode: str | None, city: str | None) -> str | None:
+    """``"10115 Berlin"``: the postcode and the city that are given, None when neither is."""
+    return " ".join(p for p in (postcode, city) if p) or None
+
+
+def capped(items: Iterable[T], limit: int) -> tuple[list[T], int]:
+    """The first ``limit`` items, and how many more there are (counted, not kept)."""
+    rest = iter(items)
+    kept = list(islice(rest, max(limit, 0)))
+    return kept, sum(1 for _ in rest)
+
+
+@dataclass(frozen=True)
+class LinePaths:
+    """Where a syntax (CII, UBL) keeps an invoice line's values. ``quantity`` and ``tax`` select
+    an element of the line item (the first path that finds one); ``rate`` and ``category`` are
+    read in the tax element, the other texts in the line item."""
+
+    quantity: tuple[str, ...]
+    tax: tuple[str, ...]
+    number: tuple[str, ...]
+    name: tuple[str, ...]
+    description: tuple[str, ...]
+    unit_price: tuple[str, ...]
+    net_amount: tuple[str, ...]
+    rate: tuple[str, ...]
+    category: tuple[str, ...]
+
+
+def read_lines(
+    items: Iterable[etree._Element], paths: LinePaths, ns: Namespaces, max_lines: int
+) -> tuple[tuple[Line, ...], int]:
+    """The first ``max_lines`` line items read as ``Line``, and the count of the others."""
+    shown, more = capped(items, max_lines)
+    return tuple(_line(item, paths, ns) for item in shown), more
+
+
+def _line(item: etree._Element, paths: LinePaths, ns: Namespaces) -> Line:
+    quantity = first(item, paths.quantity, ns)
+    tax = first(item, paths.tax, ns)
+    return Line(
+        number=text(item, paths.number, ns),
+        name=text(item, paths.name, ns),
+        description=text(item, paths.description, ns),
+        quantity=text(quantity, (".",), ns),
+        unit=attribute(quantity, "unitCode"),
+        unit_price=text(item, paths.unit_price, ns),
+        net_amount=text(item, paths.net_amount, ns),
+        vat_rate=text(tax, paths.rate, ns),
+        vat_category=text(tax, paths.category, ns),
+    )

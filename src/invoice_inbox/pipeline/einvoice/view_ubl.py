@@ -3,6 +3,8 @@ Billing 3.0, Peppol PINT): parties, lines, VAT breakdown, totals, payment."""
 
 from __future__ import annotations
 
+from itertools import chain, islice
+
 from lxml import etree
 
 from . import ubl
@@ -13,19 +15,31 @@ from .view_model import (
     Account,
     InvoiceView,
     Line,
+    LinePaths,
     Party,
     TaxRow,
     address,
     attribute,
     payment_means,
+    read_lines,
     text,
     texts,
+    town,
 )
 
 NS: Namespaces = ubl.NS
 _LINES = ("cac:InvoiceLine", "cac:CreditNoteLine", "cac:DebitNoteLine")
-_QUANTITIES = ("cbc:InvoicedQuantity", "cbc:CreditedQuantity", "cbc:DebitedQuantity")
-_TAX_CATEGORY = ("cac:Item/cac:ClassifiedTaxCategory", "cac:TaxCategory")
+_LINE = LinePaths(
+    quantity=("cbc:InvoicedQuantity", "cbc:CreditedQuantity", "cbc:DebitedQuantity"),
+    tax=("cac:Item/cac:ClassifiedTaxCategory", "cac:TaxCategory"),
+    number=("cbc:ID",),
+    name=("cac:Item/cbc:Name",),
+    description=("cac:Item/cbc:Description",),
+    unit_price=("cac:Price/cbc:PriceAmount",),
+    net_amount=("cbc:LineExtensionAmount",),
+    rate=("cbc:Percent",),
+    category=("cbc:ID",),
+)
 _TOTALS = (
     ("LineExtensionAmount", "Sum of lines"),
     ("AllowanceTotalAmount", "Allowances"),
@@ -78,8 +92,6 @@ def _party(party: etree._Element | None) -> Party:
     if legal and legal not in others and legal != vat_id:
         others.append(legal)
     place = party.find("cac:PostalAddress", NS)
-    postcode = text(place, ("cbc:PostalZone",), NS)
-    city = text(place, ("cbc:CityName",), NS)
     return Party(
         name=text(party, ubl._PARTY_NAME, NS),
         vat_id=vat_id,
@@ -88,7 +100,7 @@ def _party(party: etree._Element | None) -> Party:
             text(place, ("cbc:StreetName",), NS),
             text(place, ("cbc:AdditionalStreetName",), NS),
             *texts(place, "cac:AddressLine/cbc:Line", NS)[:3],
-            " ".join(p for p in (postcode, city) if p) or None,
+            town(text(place, ("cbc:PostalZone",), NS), text(place, ("cbc:CityName",), NS)),
             text(place, ("cbc:CountrySubentity",), NS),
             text(place, ("cac:Country/cbc:IdentificationCode",), NS),
         ),
@@ -97,29 +109,8 @@ def _party(party: etree._Element | None) -> Party:
 
 
 def _lines(root: etree._Element, max_lines: int) -> tuple[tuple[Line, ...], int]:
-    shown: list[Line] = []
-    more = 0
-    for path in _LINES:
-        for item in root.iterfind(path, NS):
-            if len(shown) >= max_lines:
-                more += 1
-                continue
-            quantity = first(item, _QUANTITIES, NS)
-            tax = first(item, _TAX_CATEGORY, NS)
-            shown.append(
-                Line(
-                    number=text(item, ("cbc:ID",), NS),
-                    name=text(item, ("cac:Item/cbc:Name",), NS),
-                    description=text(item, ("cac:Item/cbc:Description",), NS),
-                    quantity=text(quantity, (".",), NS),
-                    unit=attribute(quantity, "unitCode"),
-                    unit_price=text(item, ("cac:Price/cbc:PriceAmount",), NS),
-                    net_amount=text(item, ("cbc:LineExtensionAmount",), NS),
-                    vat_rate=text(tax, ("cbc:Percent",), NS),
-                    vat_category=text(tax, ("cbc:ID",), NS),
-                )
-            )
-    return tuple(shown), more
+    items = chain.from_iterable(root.iterfind(path, NS) for path in _LINES)
+    return read_lines(items, _LINE, NS, max_lines)
 
 
 def _in_currency(elements: list[etree._Element], currency: str | None) -> etree._Element | None:
@@ -167,18 +158,16 @@ def _totals(root: etree._Element, currency: str | None) -> tuple[tuple[str, str]
 
 
 def _accounts(root: etree._Element) -> tuple[Account, ...]:
-    out: list[Account] = []
-    for means in root.iterfind("cac:PaymentMeans", NS):
-        account = means.find("cac:PayeeFinancialAccount", NS)
-        code = means.find("cbc:PaymentMeansCode", NS)
-        out.append(
-            Account(
-                means=payment_means(text(code, (".",), NS), attribute(code, "name")),
-                iban=compact(text(account, ("cbc:ID",), NS)),
-                bic=text(account, ("cac:FinancialInstitutionBranch/cbc:ID",), NS),
-                name=text(account, ("cbc:Name",), NS),
-            )
-        )
-        if len(out) == MAX_PARTS:
-            break
-    return tuple(out)
+    found = root.iterfind("cac:PaymentMeans", NS)
+    return tuple(_account(means) for means in islice(found, MAX_PARTS))
+
+
+def _account(means: etree._Element) -> Account:
+    account = means.find("cac:PayeeFinancialAccount", NS)
+    code = means.find("cbc:PaymentMeansCode", NS)
+    return Account(
+        means=payment_means(text(code, (".",), NS), attribute(code, "name")),
+        iban=compact(text(account, ("cbc:ID",), NS)),
+        bic=text(account, ("cac:FinancialInstitutionBranch/cbc:ID",), NS),
+        name=text(account, ("cbc:Name",), NS),
+    )
