@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pypdf import PdfReader
 
-from invoice_inbox.pipeline import render
+from invoice_inbox.pipeline import render, render_engine, render_html
 from invoice_inbox.pipeline.render import Body, RenderError, body_to_pdf
 
 SENDER = "Papierfabrik Müller KG <buchhaltung@papier-mueller.example>"
@@ -230,11 +230,27 @@ def test_a_weasyprint_failure_becomes_a_render_error(monkeypatch: pytest.MonkeyP
     def broken(*args: object, **kwargs: object) -> object:
         raise ValueError("boom\nwith a second line")
 
-    engine = dataclasses.replace(render._engine(), HTML=broken)
-    monkeypatch.setattr(render, "_engine", lambda: engine)
+    engine = dataclasses.replace(render.engine(), HTML=broken)
+    monkeypatch.setattr(render, "engine", lambda: engine)
     with pytest.raises(RenderError) as info:
         body_to_pdf(body(html="<p>x</p>"))
     assert str(info.value) == "WeasyPrint failed on the mail body (ValueError)"
+    assert isinstance(info.value.__cause__, ValueError)
+
+
+def test_a_weasyprint_failure_on_a_page_becomes_a_render_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The printable e-invoice page (``render_html``) runs under the same guard as a body."""
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ValueError("boom")
+
+    engine = dataclasses.replace(render.engine(), HTML=broken)
+    monkeypatch.setattr(render_html, "engine", lambda: engine)
+    with pytest.raises(RenderError) as info:
+        render_html.html_to_pdf("<p>x</p>")
+    assert str(info.value) == "WeasyPrint failed on the page (ValueError)"
     assert isinstance(info.value.__cause__, ValueError)
 
 
@@ -385,7 +401,7 @@ def test_canary_nothing_is_fetched(
     assert "CANARY-BODY-TEXT" in text
     assert SUBJECT in text
     # the resources were asked for, and refused by the fetcher (not skipped for another reason)
-    refused = " ".join(r.getMessage() for r in caplog.records if r.name == render.__name__)
+    refused = " ".join(r.getMessage() for r in caplog.records if r.name == render_engine.__name__)
     for path in (
         "/a.png", "/link.css", "/import.css", "/import-string.css", "/font.woff2", "/font.ttf",
         "/background.png", "/style-attribute.png", "/table-attribute.png", "/content.png",
@@ -436,7 +452,7 @@ _FRAGMENTS = (
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.sampled_from(_FRAGMENTS) | st.text(max_size=4), max_size=40).map("".join))
 def test_sanitised_html_reparses_without_removed_elements(html: str) -> None:
-    engine = render._engine()
+    engine = render.engine()
     root, quirks = render._parse_html(engine, html)
     once = render._serialise(root, quirks=quirks)
     again, quirks_again = engine.parse(once)

@@ -2,50 +2,50 @@
 mail: no attachment, just the message.
 
 The PDF starts with a header block (From, To, Date, Subject) above the body. Nothing is fetched
-while rendering: every URL WeasyPrint asks for goes through ``OfflineFetcher``, which serves
-``cid:`` URLs from the message's inline parts and decodes ``data:`` URLs itself, and refuses
-everything else (http, https, file, ftp, relative, ...) without touching the network or the file
-system. The HTML is parsed with the parser WeasyPrint uses (tinyhtml5), cleaned (scripts, frames,
-objects, embeds, ``<base>``, ``<meta>``, non-stylesheet links and attachment links removed) and
-serialised again before WeasyPrint sees it.
+while rendering: every URL WeasyPrint asks for goes through the shared engine's fetcher
+(``render_engine``), which serves ``cid:`` URLs from the message's inline parts and decodes
+``data:`` URLs itself, and refuses everything else (http, https, file, ftp, relative, ...)
+without touching the network or the file system. The HTML is parsed with the parser WeasyPrint
+uses (tinyhtml5), cleaned (scripts, frames, objects, embeds, ``<base>``, ``<meta>``,
+non-stylesheet links and attachment links removed) and serialised again before WeasyPrint sees
+it.
 
 Rendering is bounded (``pipeline.limits``): the HTML's element count (``render_elements``) before
 layout, then pages and wall time (``render_pages``, ``render_seconds``) at every page WeasyPrint
 lays out (``render_bounds``); past any of them it raises ``LimitExceeded``.
 
-WeasyPrint takes about 0.6 s to import, so it is imported on the first render and kept.
+WeasyPrint takes about 0.6 s to import, so it is imported on the first render and kept
+(``render_engine.engine``).
 """
 
 from __future__ import annotations
 
-import base64
 import functools
-import io
-import logging
 import re
-import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, unquote_to_bytes
 
-from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
-from invoice_inbox.pipeline.render_bounds import Bounds, bounded, watch_progress
+from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, Limits
+from invoice_inbox.pipeline.render_bounds import Bounds
+from invoice_inbox.pipeline.render_engine import (
+    Engine,
+    RenderError,
+    clean_css,
+    engine,
+    quiet_logs,
+    rendering,
+    write_pdf,
+)
 
 __all__ = ["Body", "RenderError", "body_to_pdf"]
-
-log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 5 * 1024 * 1024  # larger bodies are refused, not rendered
 _MB = 1024 * 1024
 _MAX_HEADER_CHARS = 2000  # per header field shown in the header block
 NO_TEXT = "(the message has no text)"
 HEADER_ID = "invoice-inbox-header"
-
-# loggers that report every refused fetch; silenced while rendering (the refusals are expected)
-_NOISY_LOGGERS = ("weasyprint", "fontTools")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,10 +62,6 @@ class Body:
     inline: Mapping[str, tuple[str, bytes]] = field(default_factory=dict)
 
 
-class RenderError(Exception):
-    """The body could not be rendered; the message is one plain sentence."""
-
-
 def body_to_pdf(body: Body, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """Render *body* to PDF bytes (A4, header block first). Raises :class:`RenderError`, or
     ``LimitExceeded`` when it needs more pages or time than *limits* allow."""
@@ -77,30 +73,19 @@ def body_to_pdf(body: Body, limits: Limits = DEFAULT_LIMITS) -> bytes:
         size = len(source.encode("utf-8"))
         if size > MAX_BODY_BYTES:
             raise RenderError(f"the mail body is too large to render ({size / _MB:.1f} MB)")
-    engine = _engine()
-    try:
-        with bounded(bounds), _quiet_logs():
-            if html is not None:
-                root, quirks = _parse_html(engine, html)
-                bounds.check_elements(sum(1 for _ in root.iter()))  # before any layout
-            else:
-                root, quirks = _text_document(text), False
-            _add_header(root, body)
-            markup = _serialise(root, quirks=quirks)
-            fetcher = engine.fetcher(body.inline)
-            options = {"stylesheets": [engine.stylesheet], "presentational_hints": True}
-            html_doc = engine.HTML(string=markup, base_url=None, url_fetcher=fetcher)
-            document = html_doc.render(**options)
-            bounds.check_pages(len(document.pages))  # also when the progress log was off
-            bounds.check_time()
-            pdf = document.write_pdf(**options)
-    except LimitExceeded:
-        raise
-    except Exception as exc:
-        raise RenderError(f"WeasyPrint failed on the mail body ({type(exc).__name__})") from exc
-    if not isinstance(pdf, bytes):  # pragma: no cover - write_pdf() without a target
-        raise RenderError("WeasyPrint returned no PDF for the mail body")
-    return pdf
+    engine_ = engine()
+    with rendering(bounds, "the mail body"):
+        if html is not None:
+            root, quirks = _parse_html(engine_, html)
+            bounds.check_elements(sum(1 for _ in root.iter()))  # before any layout
+        else:
+            root, quirks = _text_document(text), False
+        _add_header(root, body)
+        markup = _serialise(root, quirks=quirks)
+        fetcher = engine_.fetcher(body.inline)
+        options = {"stylesheets": [_stylesheet()], "presentational_hints": True}
+        html_doc = engine_.HTML(string=markup, base_url=None, url_fetcher=fetcher)
+        return write_pdf(html_doc.render(**options), bounds, "the mail body", **options)
 
 
 def _clean(value: str) -> str:
@@ -108,186 +93,12 @@ def _clean(value: str) -> str:
     return value.encode("utf-8", "replace").decode("utf-8")
 
 
-# -- the engine, imported once ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Engine:
-    HTML: Any  # weasyprint.HTML
-    parse: Callable[[str], tuple[ET.Element, bool]]  # HTML -> (tree, parsed in quirks mode?)
-    css: Any  # the tinycss2 module
-    fetcher: Callable[[Mapping[str, tuple[str, bytes]]], Any]  # -> a weasyprint URLFetcher
-    stylesheet: Any  # weasyprint.CSS, our user stylesheet
-
-
 @functools.cache
-def _engine() -> _Engine:
-    try:
-        with _quiet_logs():
-            import tinycss2
-            import weasyprint
-            from tinyhtml5.parser import HTMLParser
-            from weasyprint.urls import URLFetcher, URLFetcherResponse
-    except Exception as exc:  # ImportError, or OSError when Pango is missing
-        raise RenderError(f"WeasyPrint could not be loaded ({type(exc).__name__})") from exc
-
-    class OfflineFetcher(URLFetcher):  # type: ignore[misc]  # weasyprint has no type hints
-        """Serves cid: and data: URLs from memory; refuses every other URL."""
-
-        def __init__(self, inline: Mapping[str, tuple[str, bytes]]) -> None:
-            super().__init__(allowed_protocols=("cid", "data"), allow_redirects=False)
-            self._inline = {_cid_key(cid): part for cid, part in inline.items()}
-
-        def fetch(self, url: str, headers: Any = None) -> Any:
-            media_type, data = _resolve(url, self._inline)
-            if media_type.partition(";")[0] == "text/css":  # a cid: or data: stylesheet
-                data = _clean_css_bytes(tinycss2, data, media_type.partition("charset=")[2])
-                media_type = "text/css; charset=utf-8"
-            return URLFetcherResponse(url, body=data, headers={"Content-Type": media_type})
-
-    def parse(html: str) -> tuple[ET.Element, bool]:
-        parser = HTMLParser(namespace_html_elements=False)  # as WeasyPrint parses
-        # a StringIO, never the str: tinyhtml5 reads a *file* when given a short str naming one
-        root = parser.parse(io.StringIO(html))
-        return root, parser.compatibility_mode == "quirks"
-
-    with _quiet_logs():
-        stylesheet = weasyprint.CSS(string=_USER_CSS, url_fetcher=OfflineFetcher({}))
-    watch_progress()
-    return _Engine(
-        HTML=weasyprint.HTML,
-        parse=parse,
-        css=tinycss2,
-        fetcher=OfflineFetcher,
-        stylesheet=stylesheet,
-    )
-
-
-class _Refused(Exception):
-    """A URL that rendering must not fetch."""
-
-
-def _resolve(url: str, inline: Mapping[str, tuple[str, bytes]]) -> tuple[str, bytes]:
-    """(media type, bytes) for a cid: or data: URL; raises _Refused for anything else."""
-    scheme, colon, rest = url.partition(":")
-    scheme = scheme.strip().lower() if colon else ""
-    if scheme == "cid":
-        part = inline.get(_cid_key(unquote(rest)))
-        if part is None:
-            raise _Refused(f"no inline part has the Content-ID {rest[:100]!r}")
-        media_type, data = part
-        return _media_type(media_type), bytes(data)
-    if scheme == "data":
-        return _decode_data_url(rest)
-    log.debug("refused to fetch %.200s while rendering a mail body", url)
-    raise _Refused(f"{url[:100]!r} was not fetched: mail bodies are rendered offline")
-
-
-def _cid_key(cid: str) -> str:
-    cid = cid.strip()
-    if cid.startswith("<") and cid.endswith(">"):
-        cid = cid[1:-1].strip()
-    return cid.lower()
-
-
-_MEDIA_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+")
-_CHARSET = re.compile(r"charset\s*=\s*\"?([a-z0-9_.:+-]+)\"?")
-_BASE64_SUFFIX = re.compile(r";\s*base64$", re.IGNORECASE)
-
-
-def _media_type(value: str) -> str:
-    """``type/subtype`` and its charset, if any, from a Content-Type value (lower case)."""
-    kind, *params = (p.strip() for p in value.lower().split(";"))
-    if not _MEDIA_TYPE.fullmatch(kind):
-        return "application/octet-stream"
-    charsets = [m[1] for p in params if (m := _CHARSET.fullmatch(p))]
-    return f"{kind}; charset={charsets[0]}" if charsets else kind
-
-
-def _decode_data_url(rest: str) -> tuple[str, bytes]:
-    """RFC 2397: ``[<media type>][;charset=x][;base64],<data>``, decoded without urllib."""
-    header, comma, payload = rest.partition(",")
-    if not comma:
-        raise _Refused("malformed data: URL (no comma)")
-    header, is_base64 = _BASE64_SUFFIX.subn("", header.strip())
-    media_type = _media_type(header) if header else "text/plain"
-    data = unquote_to_bytes(payload)
-    if is_base64:
-        data = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
-        data = base64.b64decode(data + b"=" * (-len(data) % 4))
-    return media_type, data
-
-
-# WeasyPrint 70 does not catch a failed fetch for @color-profile (css/__init__.py): one refused
-# URL there would abort the whole render. So these rules go, from every stylesheet it will read.
-_GROUP_RULES = frozenset({"media", "layer", "supports", "container", "scope", "document"})
-
-
-def _clean_css(tinycss2: Any, css: str) -> str:
-    """The stylesheet without @color-profile rules (also inside @media, @layer, ...)."""
-    if "profile" not in css.lower() and "\\" not in css:
-        return css
-    rules = tinycss2.parse_stylesheet(css)
-    return tinycss2.serialize(rules) if _drop_profiles(tinycss2, rules) else css
-
-
-def _drop_profiles(tinycss2: Any, rules: list[Any]) -> bool:
-    changed = False
-    for i, rule in reversed(list(enumerate(rules))):
-        if rule.type != "at-rule":
-            continue
-        if rule.lower_at_keyword == "color-profile":
-            del rules[i]
-            changed = True
-        elif rule.lower_at_keyword in _GROUP_RULES and rule.content is not None:
-            inner = tinycss2.parse_rule_list(rule.content)
-            if _drop_profiles(tinycss2, inner):
-                rules[i] = tinycss2.parse_one_rule(
-                    "@"
-                    + tinycss2.serialize_identifier(rule.at_keyword)
-                    + tinycss2.serialize(rule.prelude)
-                    + "{"
-                    + tinycss2.serialize(inner)
-                    + "}"
-                )
-                changed = True
-    return changed
-
-
-def _clean_css_bytes(tinycss2: Any, data: bytes, charset: str) -> bytes:
-    css, _encoding = tinycss2.bytes.decode_stylesheet_bytes(data, protocol_encoding=charset or None)
-    return _clean_css(tinycss2, css).encode("utf-8", "replace")
-
-
-class _QuietLogs:
-    """Raise the noisy loggers above CRITICAL while at least one render runs (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: dict[str, int] = {}
-
-    @contextmanager
-    def __call__(self) -> Iterator[None]:
-        with self._lock:
-            if self._depth == 0:
-                for name in _NOISY_LOGGERS:
-                    logger = logging.getLogger(name)
-                    self._saved[name] = logger.level
-                    logger.setLevel(logging.CRITICAL + 1)
-            self._depth += 1
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._depth -= 1
-                if self._depth == 0:
-                    for name, level in self._saved.items():
-                        logging.getLogger(name).setLevel(level)
-                    self._saved.clear()
-
-
-_quiet_logs = _QuietLogs()
+def _stylesheet() -> Any:
+    """The user stylesheet (``_USER_CSS``) as WeasyPrint takes it, made once."""
+    engine_ = engine()
+    with quiet_logs():
+        return engine_.CSS(string=_USER_CSS, url_fetcher=engine_.fetcher({}))
 
 
 # -- building the document --------------------------------------------------------------------
@@ -301,7 +112,7 @@ _DROP = frozenset(
 _ASCII_WS = re.compile(r"[\t\n\f\r ]+")
 
 
-def _parse_html(engine: _Engine, html: str) -> tuple[ET.Element, bool]:
+def _parse_html(engine: Engine, html: str) -> tuple[ET.Element, bool]:
     """The cleaned tree, and whether the HTML was parsed in quirks mode (no or an old doctype)."""
     root, quirks = engine.parse(html)
     _sanitise(root)
@@ -309,7 +120,7 @@ def _parse_html(engine: _Engine, html: str) -> tuple[ET.Element, bool]:
         ET.SubElement(root, "body")
     for style in root.iter("style"):  # HTML <style> only: SVG ones are handled apart
         if style.text:
-            style.text = _clean_css(engine.css, style.text)
+            style.text = clean_css(engine.css, style.text)
     return root, quirks
 
 
