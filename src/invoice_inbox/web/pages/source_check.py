@@ -17,10 +17,10 @@ from invoice_inbox.web.pages.source_form import from_source
 from invoice_inbox.web.pages.sources import (
     IMPORT,
     Posted,
-    _form_page,
     _is_htmx,
     _read,
     _same_folder,
+    typed_form_page,
 )
 from invoice_inbox.web.security import PageUser, context
 
@@ -89,19 +89,16 @@ def check_connection(request: Request, page: PageUser, source_id: int, form: Pos
         for folder in read.shown.get("folders") or []:
             if _same_folder(folder) not in on_server:
                 errors.setdefault("folders", str(FolderMissing(folder, folders)))
-    with ctx.app.db.session() as s:
-        src = page.access.source(s, source_id)
-        return _form_page(
-            request,
-            page,
-            s,
-            src=src,
-            shown=read.shown,
-            errors=errors,
-            server_folders=folders if folders is not None else read.server_folders,
-            folder_counts=checked.counts if checked else read.server_counts,
-            check_ok=folders is not None and not errors,
-            typed_secret=bool(read.changes.get("password") or read.changes.get("client_secret")),
-            partial=_is_htmx(request),
-            errors_title="The connection check found a problem:",
-        )
+    return typed_form_page(
+        request,
+        page,
+        source_id,
+        read,
+        errors=errors,
+        server_folders=folders,
+        folder_counts=checked.counts if checked else None,
+        check_ok=folders is not None and not errors,
+        typed_secret=bool(read.changes.get("password") or read.changes.get("client_secret")),
+        partial=_is_htmx(request),
+        errors_title="The connection check found a problem:",
+    )

@@ -409,6 +409,34 @@ def _form_page(
     return response
 
 
+def typed_form_page(
+    request: Request,
+    page: Page,
+    source_id: int,
+    read: Read,
+    *,
+    errors: dict[str, str],
+    server_folders: list[str] | None = None,
+    folder_counts: dict[str, int | None] | None = None,
+    **options: Any,
+) -> Response:
+    """The saved source's form again, in a new session, showing what was typed (*read*, not
+    saved) and *errors*. The folder checkboxes are the ones the form last loaded from the server
+    unless *server_folders* and *folder_counts* are given; *options* go to ``_form_page``."""
+    with context(request).app.db.session() as s:
+        return _form_page(
+            request,
+            page,
+            s,
+            src=page.access.source(s, source_id),
+            shown=read.shown,
+            errors=errors,
+            server_folders=read.server_folders if server_folders is None else server_folders,
+            folder_counts=read.server_counts if folder_counts is None else folder_counts,
+            **options,
+        )
+
+
 @router.get("/sources/new")
 def new_source(request: Request, page: PageUser, provider: str = "") -> Response:
     page.access.require_admin()
@@ -552,19 +580,9 @@ def _save(request: Request, page: Page, source_id: int, form: FormData, *, start
                 name = src.name
     except _Refused as refused:
         assert read is not None
-        with ctx.app.db.session() as s:
-            src = page.access.source(s, source_id)
-            return _form_page(
-                request,
-                page,
-                s,
-                src=src,
-                shown=read.shown,
-                errors=refused.errors,
-                server_folders=read.server_folders,
-                folder_counts=read.server_counts,
-                status_code=422,
-            )
+        return typed_form_page(
+            request, page, source_id, read, errors=refused.errors, status_code=422
+        )
     flash = f"Saved. {sentence(cleared)}" if cleared else "Saved."
     if start and not cleared:
         flash = f'Saved and started: "{name}" is fetched on its schedule from now on.'
