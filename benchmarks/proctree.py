@@ -51,6 +51,8 @@ def _role(pid: int, ppid: int, root: int) -> str:
     if "forkserver" in text:
         # the fork server's children are the workers it forked; their cmdline is its own
         return "decide worker" if "forkserver" in _cmdline(ppid) else "fork server"
+    if "invoice_inbox.runtime.workers" in text:
+        return "decide worker"
     if "resource_tracker" in text:
         return "resource tracker"
     if "multiprocessing" in text:
@@ -66,7 +68,8 @@ class TreeWatch(threading.Thread):
         super().__init__(daemon=True)
         self.root = root
         self.interval = interval
-        self.peaks: dict[int, tuple[str, int]] = {}
+        self.peaks: dict[int, tuple[str, int]] = {}  # pid -> (role, VmHWM in KiB)
+        self._commands: dict[int, str] = {}
         self.done = threading.Event()
 
     def run(self) -> None:
@@ -89,11 +92,14 @@ class TreeWatch(threading.Thread):
                     grew = True
         for pid in tree:
             hwm = _hwm_kb(pid)
+            command = _cmdline(pid)
             if hwm is None:
                 continue
-            role = (
-                self.peaks[pid][0]
-                if pid in self.peaks
-                else _role(pid, parents.get(pid, 0), self.root)
-            )
-            self.peaks[pid] = (role, max(hwm, self.peaks.get(pid, ("", 0))[1]))
+            if self._commands.get(pid) != command:
+                # new, or it ran exec() since the last poll: a new program, a new peak (a child
+                # forked before exec shows its parent's pages until then)
+                self._commands[pid] = command
+                self.peaks[pid] = (_role(pid, parents.get(pid, 0), self.root), hwm)
+            else:
+                role, peak = self.peaks[pid]
+                self.peaks[pid] = (role, max(hwm, peak))
