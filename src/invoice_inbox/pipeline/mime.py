@@ -20,6 +20,8 @@ from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 
+from invoice_inbox.pipeline import mime_large
+
 _parser = BytesParser(policy=policy.compat32)
 _header_parser = BytesHeaderParser(policy=policy.compat32)
 
@@ -263,7 +265,12 @@ def _disposition(part: Message) -> str | None:
     return str(value).split(";", 1)[0].strip().lower() or None
 
 
-def _payload(part: Message) -> tuple[bytes, list[str]]:
+def _payload(part: Message, aside: mime_large.SetAside | None) -> tuple[bytes, list[str]]:
+    if aside is not None:  # a big body set aside before parsing: clean base64, no defects
+        cte = str(part.get("content-transfer-encoding", "")).lower()  # as get_payload reads it
+        data = aside.take(part.get_payload(decode=False), cte)
+        if data is not None:
+            return data, []
     defects_before = len(part.defects)
     data = part.get_payload(decode=True)
     defects = [type(d).__name__ for d in part.defects[defects_before:]]
@@ -305,8 +312,8 @@ def _content_id(part: Message) -> str | None:
     return str(value).strip().strip("<>").strip() or None
 
 
-def _leaf(node: Message, origin: Headers | None) -> Part:
-    data, defects = _payload(node)
+def _leaf(node: Message, origin: Headers | None, aside: mime_large.SetAside | None) -> Part:
+    data, defects = _payload(node, aside)
     try:
         charset = node.get_content_charset()
     except (LookupError, UnicodeError, ValueError):  # a charset parameter that is not a name
@@ -333,7 +340,17 @@ def _parse_bytes(raw: bytes) -> Message:
 def parse(raw: bytes) -> ParsedMessage:
     """Parse a whole message into its leaf parts, following forwarded mails (``message/rfc822``)
     to any depth up to ``MAX_FORWARD_DEPTH``. Raises ``MessageTooComplex`` for structures beyond
-    the limits; every other problem becomes a defect."""
+    the limits; every other problem becomes a defect. A big mail's big base64 bodies are decoded
+    from *raw* directly (``mime_large``), with the same result."""
+    aside = mime_large.set_aside(raw) if len(raw) >= mime_large.MIN_MAIL else None
+    if aside is not None:
+        parsed = _parse(aside.mail, aside)
+        if aside.all_used_once():
+            return parsed
+    return _parse(raw, None)
+
+
+def _parse(raw: bytes, aside: mime_large.SetAside | None) -> ParsedMessage:
     msg = _parse_bytes(raw)
     parts: list[Part] = []
     defects = [type(d).__name__ for d in msg.defects]
@@ -359,7 +376,7 @@ def parse(raw: bytes) -> ParsedMessage:
             children = node.get_payload()
             stack.extend((child, origin, depth) for child in reversed(children))
             continue
-        parts.append(_leaf(node, origin))
+        parts.append(_leaf(node, origin, aside))
     return ParsedMessage(headers=_headers_of(msg), parts=tuple(parts), defects=tuple(defects))
 
 
