@@ -8,8 +8,10 @@ Tests using either fixture get the ``dovecot`` marker (``-m "not dovecot"`` leav
 
 from __future__ import annotations
 
+import contextlib
 import os
-import stat
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,21 +35,21 @@ def running_under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in _FALSE_VALUES
 
 
-def _allow_traverse(path: Path, basetemp: Path) -> None:
-    """Let Dovecot's unprivileged processes traverse pytest's 0700 temp dirs (adds o+x only).
+@contextlib.contextmanager
+def _dovecot_dir(name: str) -> Iterator[Path]:
+    """A fresh 0755 folder in the system's temp folder for one private Dovecot, removed after.
 
-    Touches ``path`` up to ``basetemp`` and pytest's ``pytest-of-<user>`` above it (under
-    pytest-xdist a worker's basetemp is one level deeper, ``pytest-N/popen-gwK``), nothing
-    else; anything still blocking is reported by ``DovecotServer.start()``.
+    Not under pytest's ``pytest-of-<user>``: every pytest session that starts (another xdist
+    run, a developer's targeted run) sets that back to 0700, which would lock the unprivileged
+    processes of an already running Dovecot out of their mail. Short, too: Dovecot's socket
+    paths must stay under 108 bytes.
     """
-    above = (d for d in basetemp.parents if d.name.startswith("pytest-of-"))
-    stop = next(above, basetemp)
-    for d in [path, *path.parents]:
-        st = d.stat()
-        if not st.st_mode & stat.S_IXOTH and st.st_uid == os.getuid():
-            d.chmod(stat.S_IMODE(st.st_mode) | stat.S_IXOTH)
-        if d == stop:
-            break
+    path = Path(tempfile.mkdtemp(prefix=f"invoice-inbox-{name}-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -72,27 +74,25 @@ def _need_dovecot() -> None:
 def own_dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
     """A Dovecot for one test module alone: its tests may stop and restart it."""
     _need_dovecot()
-    base = tmp_path_factory.mktemp("dovecot-own")
-    _allow_traverse(base, tmp_path_factory.getbasetemp())
-    server = DovecotServer(base, {}, pool_size=10)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    with _dovecot_dir("dovecot-own") as base:
+        server = DovecotServer(base, {}, pool_size=10)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture(scope="session")
 def dovecot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DovecotServer]:
     _need_dovecot()
-    base = tmp_path_factory.mktemp("dovecot")
-    _allow_traverse(base, tmp_path_factory.getbasetemp())
-    server = DovecotServer(base, {SHARED_MAILBOX_LOGIN: SHARED_MAILBOX_PASSWORD})
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    with _dovecot_dir("dovecot") as base:
+        server = DovecotServer(base, {SHARED_MAILBOX_LOGIN: SHARED_MAILBOX_PASSWORD})
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()
 
 
 @pytest.fixture
@@ -158,11 +158,11 @@ def oauth_dovecot(
         if running_under_ci():
             pytest.fail("dovecot binary not found (CI is set, so this is an error)", pytrace=False)
         pytest.skip("dovecot binary not found")
-    base = tmp_path_factory.mktemp("dovecot-oauth")
-    _allow_traverse(base, tmp_path_factory.getbasetemp())
-    server = DovecotServer(base, {}, oauth2_introspection_url=f"{idp.url}/introspect", pool_size=20)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    with _dovecot_dir("dovecot-oauth") as base:
+        url = f"{idp.url}/introspect"
+        server = DovecotServer(base, {}, oauth2_introspection_url=url, pool_size=20)
+        server.start()
+        try:
+            yield server
+        finally:
+            server.stop()

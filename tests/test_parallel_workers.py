@@ -1,16 +1,20 @@
 """The suite runs in parallel (``make test`` passes ``-n auto`` to pytest-xdist): each worker is
-a test session of its own, with its own temporary folder under pytest's, and its own Dovecot on
-free ports that Dovecot's unprivileged processes can reach."""
+a test session of its own, with its own Dovecot on free ports in a folder that Dovecot's
+unprivileged processes can reach, also while other pytest sessions start."""
 
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import xdist  # noqa: F401  (a dev dependency: without it ``make test`` cannot run in parallel)
+
+from builders import make_mail
+from harness.dovecot import Mailbox
 
 TESTS = Path(__file__).resolve().parent
 
@@ -33,3 +37,21 @@ def test_every_worker_starts_its_own_dovecot(tmp_path_factory: pytest.TempPathFa
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "2 passed" in run.stdout  # the one test, once on each worker
+
+
+def test_a_pytest_session_started_meanwhile_leaves_dovecot_reachable(
+    mailbox: Mailbox, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Every pytest session sets ``pytest-of-<user>`` back to 0700 when it starts; a Dovecot of
+    a session already running (another worker's, another developer's) must not be locked out."""
+    basetemp = tmp_path_factory.getbasetemp()
+    root = next((d for d in basetemp.parents if d.name.startswith("pytest-of-")), None)
+    if root is None:
+        pytest.skip(f"--basetemp {basetemp} is outside pytest-of-<user>")
+    mode = stat.S_IMODE(root.stat().st_mode)
+    root.chmod(mode & ~0o077)  # what a pytest session starting now does
+    try:
+        mailbox.append("INBOX", make_mail())
+        assert mailbox.count() == 1
+    finally:
+        root.chmod(mode)
