@@ -21,6 +21,9 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 
 from invoice_inbox.pipeline import mime_large
+from invoice_inbox.pipeline.mime_text import bytes_to_text as _bytes_to_text
+from invoice_inbox.pipeline.mime_text import declared_text as _declared_text
+from invoice_inbox.pipeline.mime_text import decode_header_value
 
 _parser = BytesParser(policy=policy.compat32)
 _header_parser = BytesHeaderParser(policy=policy.compat32)
@@ -115,61 +118,6 @@ class MessageTooComplex(ValueError):
 # Forwarded mails inside forwarded mails: real ones stop at a handful of levels.
 MAX_FORWARD_DEPTH = 20
 MAX_PARTS = 5000
-MAX_HEADER_CHARS = 16 * 1024
-
-
-def decode_header_value(value: object) -> str:
-    """Decode an RFC 2047 header value to text; undecodable bytes are replaced, never raised."""
-    if value is None:
-        return ""
-    raw = str(value) if isinstance(value, email.header.Header) else _fix_8bit(str(value))
-    # the standard decoder is quadratic in the number of encoded words; no real header is long
-    raw = raw[:MAX_HEADER_CHARS]
-    try:
-        chunks = email.header.decode_header(raw)
-    except Exception:  # malformed encoded-words: keep the text as it is
-        return raw
-    out = []
-    for chunk, charset in chunks:
-        if isinstance(chunk, bytes):
-            out.append(_bytes_to_text(chunk, charset))
-        else:
-            out.append(chunk)
-    return "".join(out).replace("\r", "").replace("\n", "")
-
-
-def _bytes_to_text(data: bytes, charset: str | None) -> str:
-    for cs in (charset, "utf-8"):
-        if cs and cs != "unknown-8bit":
-            try:
-                return data.decode(cs)
-            # unknown names, and codecs that are not for text ("undefined", "idna", "utf\0-8")
-            except (LookupError, UnicodeError, ValueError):
-                continue
-    return data.decode("cp1252", errors="replace")
-
-
-def _declared_text(data: bytes, charset: str | None) -> str:
-    """Text in the charset the mail declares, bad bytes replaced (U+FFFD); when the name is not
-    a usable codec at all, as ``_bytes_to_text`` guesses it."""
-    if charset:
-        try:
-            return data.decode(charset, errors="replace")
-        except (LookupError, UnicodeError, ValueError):
-            pass
-    return _bytes_to_text(data, None)
-
-
-def _fix_8bit(text: str) -> str:
-    """Header text from BytesParser carries raw 8-bit bytes as surrogates: decode them as UTF-8,
-    falling back to Windows-1252 (what mail clients that send raw 8-bit use most)."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
-        return text
-    raw = text.encode("ascii", errors="surrogateescape")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace")
 
 
 def _headers_of(msg: Message) -> Headers:
