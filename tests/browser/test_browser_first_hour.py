@@ -20,7 +20,8 @@ from typing import Any
 from browser.conftest import Served, shot
 from browser.test_browser_admin import create_first_admin
 from browser.test_browser_import_anyway import invoice, row_of
-from browser.test_browser_screens import WIDTHS, overflows
+from browser.test_browser_screens import WIDTHS, ZUGFERD, overflows
+from builders import Attachment, make_mail
 from harness.dovecot import Mailbox
 
 ALLOWED = "billing@lieferant.example"
@@ -28,10 +29,12 @@ STRANGER = "invoices@one-off-supplier.example"
 TYPO = "localhots"
 
 
-def screens(page: Any, name: str) -> None:
-    """Screenshots of the page at 1,024 and 1,440 px, each without anything sticking out."""
+def screens(page: Any, name: str, settle_ms: int = 0) -> None:
+    """Screenshots of the page at 1,024 and 1,440 px, each without anything sticking out
+    (*settle_ms*: time for a PDF viewer to draw again after the window changed)."""
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(settle_ms)
         shot(page, f"first-hour-{name}-{width}")
         assert overflows(page) == [], f"{name} at {width} px"
     page.set_viewport_size({"width": 1280, "height": 860})
@@ -55,7 +58,14 @@ def test_a_new_administrator_gets_to_the_first_processed_invoice_on_the_screen(
         imap.create(f'"{folder}"')
     imap.logout()
     mailbox.append("INBOX", invoice(ALLOWED, "RE-2026-0001.pdf"))
-    mailbox.append("INBOX", invoice(ALLOWED, "RE-2026-0002.pdf"))
+    mailbox.append(  # a ZUGFeRD e-invoice: Lieferant GmbH, 471102, 529.87 EUR
+        "INBOX",
+        make_mail(
+            from_=ALLOWED,
+            subject="Rechnung 471102",
+            attachments=[Attachment("Rechnung-471102.pdf", ZUGFERD.read_bytes())],
+        ),
+    )
     mailbox.append("INBOX", invoice(STRANGER, "ONE-OFF-17.pdf"))
 
     # 1. first-run setup with the token serve printed, which signs the administrator in
@@ -127,6 +137,10 @@ def test_a_new_administrator_gets_to_the_first_processed_invoice_on_the_screen(
         assert deadline_tries > 0, "the fetch did not file the three mails"
         page.wait_for_timeout(250)
     assert mailbox.count("INBOX") == 0
+    row = page.locator("#sources tbody tr").first
+    row.locator("text=2 imported").wait_for(timeout=60_000)  # the list asks again every 2 s
+    assert "1 not imported" in row.inner_text() and "active" in row.inner_text()
+    screens(page, "sources")
 
     # 4. the log's run page shows the mail that was not imported; Import anyway imports it
     page.locator("[id^=log-]").first.click()
@@ -154,15 +168,20 @@ def test_a_new_administrator_gets_to_the_first_processed_invoice_on_the_screen(
     rows = page.locator("table.queue tbody tr")
     queue = page.inner_text("table.queue")
     assert rows.count() == 3, queue
-    for name in ("RE-2026-0001.pdf", "RE-2026-0002.pdf", "ONE-OFF-17.pdf"):
+    for name in ("RE-2026-0001.pdf", "Rechnung-471102.pdf", "ONE-OFF-17.pdf"):
         assert name in queue
+    assert "529.87 EUR" in queue
     screens(page, "queue")
     page.click("text=ONE-OFF-17.pdf")
     page.wait_for_url("**/documents/*")
+    assert "Import anyway" in page.inner_text("main")  # the mail's story, on its document
+    page.click("header >> text=Documents")
+    page.click("text=Rechnung-471102.pdf")
+    page.wait_for_url("**/documents/*")
     page.locator("iframe.pdf").wait_for()
-    page.wait_for_timeout(1000)  # let the PDF viewer draw before the screenshots
-    assert STRANGER in page.inner_text("main")
-    screens(page, "document")
+    facts = page.inner_text("main")
+    assert "Lieferant GmbH" in facts and "529.87 EUR" in facts
+    screens(page, "document", settle_ms=2500)
 
     page.set_viewport_size({"width": 1024, "height": 800})
     page.click("header >> text=Documents")
