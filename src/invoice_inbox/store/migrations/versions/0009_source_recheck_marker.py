@@ -1,8 +1,8 @@
 """Sources: the "re-check the not-imported mail" marker, a generation counter bumped with each
 change of the allowed senders, rules or filters, and the generation last re-checked.
 
-Revision ID: 0010
-Revises: 0009 (0008 until it exists)
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-05
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0008"  # 0009 is being written by another engineer: then "0009"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
