@@ -174,6 +174,29 @@ def test_a_new_password_from_the_admin_signs_the_user_out(web: Web) -> None:
     assert admin.get("/users").status_code == 200  # the admin stays signed in
 
 
+def test_a_password_reset_by_the_admin_revokes_the_users_api_tokens(web: Web) -> None:
+    """An admin resets a password because it leaked: tokens made with it must end too."""
+    web.user("boss@x.test")
+    web.user("clerk@x.test", "clerk", ("ACME",))
+    acme = web.company_id("ACME")
+    clerk_id = _user_id(web, "clerk@x.test")
+    api = web.api("clerk@x.test")
+    assert api.get("/api/v1/sources").status_code == 200
+    admin = web.browser("boss@x.test")
+    base = {"role": "clerk", "companies": [str(acme)], "active": "on"}
+
+    kept = admin.form(f"/users/{clerk_id}", base)  # no new password: tokens stay
+    assert kept.status_code == 303 and api.get("/api/v1/sources").status_code == 200
+
+    reset = {"password": NEW_PASSWORD, "repeat": NEW_PASSWORD}
+    assert admin.form(f"/users/{clerk_id}", {**base, **reset}).status_code == 303
+    assert "Their 1 API token is revoked." in admin.get(f"/users/{clerk_id}").text
+    assert api.get("/api/v1/sources").status_code == 401
+    with web.app.db.session() as s:
+        clerk = users.by_email(s, "clerk@x.test")
+        assert clerk is not None and users.tokens_of(s, clerk) == []
+
+
 def test_the_last_active_admin_cannot_demote_or_deactivate_themself(web: Web) -> None:
     web.user("boss@x.test")
     acme = web.company("ACME")

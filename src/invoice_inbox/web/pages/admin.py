@@ -1,7 +1,8 @@
 """Pages: users (administrators only).
 
 Users: list, create, edit (role, companies, active, a new password); deactivating a user or
-setting their password signs them out everywhere, and the last active administrator cannot
+setting their password signs them out everywhere (a new password also revokes their API
+tokens), and the last active administrator cannot
 demote or deactivate themself. The companies' pages are in ``companies``.
 """
 
@@ -216,6 +217,8 @@ def edit_user(
         if password:
             users.set_password(user, password)
         signed_out = deactivated or bool(password)
+        # a password reset by an admin usually means it leaked: tokens made with it end too
+        revoked = users.revoke_tokens_of(s, user) if password and not is_me else 0
         cookie = None
         if signed_out:
             users.close_sessions_of(s, user)
@@ -228,6 +231,8 @@ def edit_user(
     message = f"The user {email} is saved."
     if signed_out and not is_me:
         message += " They are signed out of every browser."
+    if revoked:
+        message += f" Their {revoked} API token{'s are' if revoked > 1 else ' is'} revoked."
     response = redirect(f"/users/{user_id}", flash=message)
     if cookie is not None:
         start_session(request, response, cookie)
