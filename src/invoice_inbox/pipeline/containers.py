@@ -112,6 +112,8 @@ def unzip(data: bytes, limits: ZipLimits = ZipLimits()) -> Unpacked:
 def _open_zip(data: bytes) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(io.BytesIO(data))
+    except MemoryError:  # the decide worker's memory limit, not damage (runtime.workers)
+        raise
     except Exception as exc:  # any failure to parse hostile bytes means the archive is unreadable
         raise ContainerRefused(f"ZIP could not be read: {_why(exc)}") from exc
 
@@ -156,6 +158,8 @@ def _read_entry(
         stream = archive.open(info)
     except NotImplementedError as exc:
         raise _Unsupported(f"not supported: {_why(exc)}") from exc
+    except MemoryError:
+        raise
     except Exception as exc:
         raise _damaged(info, exc) from exc
     # A declared compressed size beyond the archive is a lie; never let it soften the ratio.
@@ -173,6 +177,8 @@ def _read_entry(
 def _read_chunk(stream: zipfile.ZipExtFile, info: zipfile.ZipInfo) -> bytes:
     try:
         return stream.read(_CHUNK)
+    except MemoryError:
+        raise
     except Exception as exc:  # CRC mismatch, bad deflate data, truncation, ...
         raise _damaged(info, exc) from exc
 
@@ -220,6 +226,8 @@ def untnef(data: bytes) -> Unpacked:
     try:
         tnef = TNEF(data)
         attachments = list(tnef.attachments)
+    except MemoryError:
+        raise
     except Exception as exc:  # "any tnefparse exception": hostile input breaks it in many ways
         raise ContainerRefused(f"winmail.dat could not be read: {_why(exc)}") from exc
     entries: list[Entry] = []

@@ -82,7 +82,7 @@ def _find(data: bytes, limits: Limits) -> tuple[str, EInvoice] | None:
             if reader.is_encrypted:
                 reader.decrypt("")
             candidates = _xml_files(reader, limits)
-        except LimitExceeded:
+        except (LimitExceeded, MemoryError):  # a limit, named by the step or the worker
             raise
         except Exception:  # any other failure inside pypdf means "no readable XML"
             candidates = []
@@ -91,7 +91,7 @@ def _find(data: bytes, limits: Limits) -> tuple[str, EInvoice] | None:
         for name, stream in candidates:  # one at a time: only one is ever unpacked in memory
             try:
                 xml = _unpack(name, stream, limits)
-            except LimitExceeded:
+            except (LimitExceeded, MemoryError):
                 raise
             except Exception:  # a damaged stream: this file is no readable XML
                 continue

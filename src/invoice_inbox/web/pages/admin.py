@@ -2,7 +2,8 @@
 
 Users: list, create, edit (role, companies, active, a new password); deactivating a user or
 setting their password signs them out everywhere (a new password also revokes their API
-tokens), and the last active administrator cannot demote or deactivate themself. The companies' pages are in ``companies``.
+tokens), and the last active administrator cannot demote or deactivate themself. The
+companies' pages are in ``companies``.
 """
 
 from __future__ import annotations
