@@ -22,11 +22,10 @@ from invoice_inbox.pipeline.containers import (
     Entry,
     Unpacked,
     ZipLimits,
-    is_tnef,
     is_zip,
-    untnef,
     unzip,
 )
+from invoice_inbox.pipeline.tnef import is_tnef, untnef
 
 PDF_A = b"%PDF-1.4 invoice A\n%%EOF\n"
 PDF_B = b"%PDF-1.4 invoice B\n%%EOF\n"

@@ -12,7 +12,7 @@ import pytest
 
 from builders import Attachment, make_mail, make_pdf, make_tnef, make_zip
 from corpus import CORPUS
-from invoice_inbox.pipeline import containers
+from invoice_inbox.pipeline import containers, tnef
 from invoice_inbox.pipeline.decide import Policy, decide
 from invoice_inbox.pipeline.einvoice import pdf
 
@@ -39,7 +39,7 @@ def test_a_zip_that_exhausts_memory_raises_it(monkeypatch: pytest.MonkeyPatch) -
 def test_a_winmail_dat_that_exhausts_memory_raises_it(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = _mail("winmail.dat", make_tnef({"INV-1.pdf": make_pdf("1")}))
     assert decide(raw, POLICY).verdict == "import"
-    monkeypatch.setattr(containers, "TNEF", _out_of_memory)
+    monkeypatch.setattr(tnef, "TNEF", _out_of_memory)
     with pytest.raises(MemoryError):
         decide(raw, POLICY)
 

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 
-from invoice_inbox.pipeline import containers, einvoice, mime, sniff
+from invoice_inbox.pipeline import containers, einvoice, mime, sniff, tnef
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 
@@ -259,7 +259,7 @@ def _tnef(f: _File, depth: int, options: Options, out: Extraction) -> None:
     if depth >= options.max_depth:
         raise Unreadable(f"{f.label}: containers are nested more than {options.max_depth} deep")
     try:
-        unpacked = containers.untnef(f.data)
+        unpacked = tnef.untnef(f.data)
     except containers.ContainerRefused as exc:
         raise Unreadable(f"{f.label}: {exc}") from None
     if unpacked.html_body and out.tnef_html is None:
