@@ -33,15 +33,17 @@ from invoice_inbox.web.api.schemas import (
     FORBIDDEN,
     NEEDS_TOKEN,
     Cursor,
-    DocumentDetail,
-    DocumentOut,
     Error,
     Limit,
-    MessageSummary,
     Page,
-    ReceivedAgain,
     bad_value,
     keyset,
+)
+from invoice_inbox.web.api.schemas_documents import (
+    DocumentDetail,
+    DocumentOut,
+    MessageSummary,
+    ReceivedAgain,
 )
 from invoice_inbox.web.einvoice import rendered_pdf
 from invoice_inbox.web.files import content_disposition, stored_file

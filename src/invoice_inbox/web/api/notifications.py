@@ -14,10 +14,10 @@ from invoice_inbox.web.api.schemas import (
     NEEDS_TOKEN,
     Cursor,
     Limit,
-    NotificationOut,
     Page,
     keyset,
 )
+from invoice_inbox.web.api.schemas_runs import NotificationOut
 from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["notifications"], dependencies=NEEDS_TOKEN, responses=ERRORS)

@@ -16,13 +16,11 @@ from invoice_inbox.web.api.schemas import (
     ERRORS,
     NEEDS_TOKEN,
     Cursor,
-    Decision,
     Limit,
-    MessageOut,
     Page,
-    RunOut,
     keyset,
 )
+from invoice_inbox.web.api.schemas_runs import Decision, MessageOut, RunOut
 from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["runs"], dependencies=NEEDS_TOKEN, responses=ERRORS)

@@ -25,17 +25,14 @@ from invoice_inbox.web.api.schemas import (
     ERRORS,
     FORBIDDEN,
     NEEDS_TOKEN,
-    CheckOut,
     ConnectionProblem,
     Error,
     Invalid,
-    RunSummaryOut,
-    SourceIn,
-    SourceOut,
-    Started,
     connection_problem,
     invalid_source,
 )
+from invoice_inbox.web.api.schemas_runs import RunSummaryOut
+from invoice_inbox.web.api.schemas_sources import CheckOut, SourceIn, SourceOut, Started
 from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["sources"], dependencies=NEEDS_TOKEN, responses=ERRORS)

@@ -1,0 +1,137 @@
+"""The REST API's wire shapes for documents: a queued document with its e-invoice data and
+the mail it came in, and the detail view with its duplicates and repeated arrivals."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from invoice_inbox.store.documents import is_exact_duplicate
+from invoice_inbox.store.models import Document, Message
+
+
+class EInvoiceOut(BaseModel):
+    """What a structured invoice says, every value a string as written (dates ISO)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    format: str | None = Field(None, description='"facturx", "xrechnung-ubl", "ksef-fa3", ...')
+    profile: str | None = None
+    document_type: str | None = Field(None, description="invoice, credit_note or other")
+    type_code: str | None = None
+    number: str | None = None
+    issue_date: str | None = None
+    due_date: str | None = None
+    seller_name: str | None = None
+    seller_vat_id: str | None = None
+    seller_iban: str | None = None
+    buyer_name: str | None = None
+    total: str | None = None
+    amount_due: str | None = None
+    currency: str | None = None
+
+
+class MessageSummary(BaseModel):
+    """The mail a document came in."""
+
+    id: int
+    message_id: str | None
+    sender: str | None
+    subject: str
+    sent_at: datetime | None
+    received_at: datetime
+    decision: str
+    reason: str
+
+
+class DocumentOut(BaseModel):
+    id: int
+    company_id: int
+    company: str
+    source_id: int
+    source: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    kind: str
+    einvoice: EInvoiceOut | None
+    rule: str | None = Field(description="The import rule that took it, if one did.")
+    duplicate_of: int | None = Field(description="The queued document this one repeats.")
+    duplicate_kind: str | None = Field(
+        description="exact (same bytes, not queued again) or probable (same e-invoice)"
+    )
+    origin_sender: str | None = Field(description="The sender of a forwarded mail.")
+    origin_date: datetime | None
+    created_at: datetime
+    received_at: datetime
+    status: Literal["new", "processed", "duplicate"] = Field(
+        description="new (not acknowledged yet), processed, or duplicate: an exact duplicate "
+        "of `duplicate_of`, not in the queue and never to be booked"
+    )
+    processed_at: datetime | None
+    processed_by: str | None
+    file_url: str
+    message: MessageSummary
+
+    @classmethod
+    def of(cls, d: Document, m: Message, source: str, company: str) -> DocumentOut:
+        return cls(
+            id=d.id,
+            company_id=d.company_id,
+            company=company,
+            source_id=m.source_id,
+            source=source,
+            filename=d.filename,
+            media_type=d.media_type,
+            size=d.size,
+            sha256=d.sha256,
+            kind=d.kind,
+            einvoice=EInvoiceOut.model_validate(d.einvoice) if d.einvoice else None,
+            rule=d.rule,
+            duplicate_of=d.duplicate_of_id,
+            duplicate_kind=d.duplicate_kind,
+            origin_sender=d.origin_sender,
+            origin_date=d.origin_date,
+            created_at=d.created_at,
+            received_at=m.received_at,
+            status=_status(d),
+            processed_at=d.processed_at,
+            processed_by=d.processed_by,
+            file_url=f"/api/v1/documents/{d.id}/file",
+            message=MessageSummary(
+                id=m.id,
+                message_id=m.message_id,
+                sender=m.sender,
+                subject=m.subject,
+                sent_at=m.sent_at,
+                received_at=m.received_at,
+                decision=m.decision,
+                reason=m.reason,
+            ),
+        )
+
+
+def _status(d: Document) -> Literal["new", "processed", "duplicate"]:
+    if is_exact_duplicate(d):
+        return "duplicate"
+    return "new" if d.processed_at is None else "processed"
+
+
+class ReceivedAgain(BaseModel):
+    """Another arrival of a document's exact bytes: the copy (not queued) and its mail."""
+
+    document_id: int
+    source_id: int
+    source: str
+    run_id: int | None
+    message: MessageSummary
+
+
+class DocumentDetail(DocumentOut):
+    duplicated_by: list[int] = Field(description="Documents marked as repeating this one.")
+    also_received_in: list[ReceivedAgain] = Field(
+        default_factory=list, description="The mails this document's exact bytes came again in."
+    )
