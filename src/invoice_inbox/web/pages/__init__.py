@@ -13,6 +13,8 @@ from invoice_inbox.web.pages import (
     notifications,
     runs,
     source_check,
+    source_edit,
+    source_rules,
     sources,
     webhooks,
 )
@@ -20,6 +22,8 @@ from invoice_inbox.web.pages import (
 ROUTERS: list[APIRouter] = [
     auth.router,
     sources.router,
+    source_edit.router,
+    source_rules.router,
     source_check.router,
     runs.router,
     documents.router,

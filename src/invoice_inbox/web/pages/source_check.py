@@ -13,15 +13,9 @@ from invoice_inbox.connectors import presets
 from invoice_inbox.errors import ConnectorError, FolderMissing
 from invoice_inbox.runtime import configure, connection_check, runner, secret_scope
 from invoice_inbox.store.models import AuthState, Source
+from invoice_inbox.web.pages.source_edit import _read, _same_folder, typed_form_page
 from invoice_inbox.web.pages.source_form import from_source
-from invoice_inbox.web.pages.sources import (
-    IMPORT,
-    Posted,
-    _is_htmx,
-    _read,
-    _same_folder,
-    typed_form_page,
-)
+from invoice_inbox.web.pages.sources import IMPORT, Posted, _is_htmx
 from invoice_inbox.web.security import PageUser, context
 
 router = APIRouter()
