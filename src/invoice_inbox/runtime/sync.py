@@ -27,36 +27,26 @@ import hashlib
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
-from datetime import date, datetime
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from invoice_inbox.connectors.base import Connector, Deleting, TokenConnector
 from invoice_inbox.errors import ConnectorError
-from invoice_inbox.pipeline import mime
-from invoice_inbox.pipeline.decide import Document, Policy, Verdict
-from invoice_inbox.pipeline.rules import Action, Rule
+from invoice_inbox.pipeline.decide import Document
 from invoice_inbox.runtime import lease
+from invoice_inbox.runtime.batch_decide import SAME_BATCH, BatchItem, Key, decide_batch
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.logs import log_context
+from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
+from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import events, ledger, runs
-from invoice_inbox.store.documents import Marked, QueueOriginals
+from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
-from invoice_inbox.store.models import (
-    Message,
-    MessageState,
-    Run,
-    RunStatus,
-    Source,
-    utcnow,
-)
+from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
 
 BATCH = 100
-DUPLICATE = "duplicate"
 TOKEN_EPOCH = 0  # the ledger's uidvalidity for messages keyed by a remote id
-
-Key = int | str  # an IMAP uid or a token connector's message id
 
 
 class Step(StrEnum):
@@ -75,138 +65,6 @@ Observer = Callable[[Step, str, Sequence[Key]], None]
 
 class RunCancelled(Exception):
     """The service is shutting down; the run stopped between two batches."""
-
-
-class RunPartial(ConnectorError):
-    """A connector error (a missing folder, a lost connection) stopped a run after it had
-    committed mail: ``summary`` is what it did (status partial, with the error), ``cause`` the
-    connector's error. It is a ``ConnectorError``, so whoever handles a failed run handles this
-    one too; whoever shows run summaries can show this one's."""
-
-    def __init__(self, summary: RunSummary, cause: ConnectorError) -> None:
-        super().__init__(str(cause))
-        self.summary, self.cause = summary, cause
-        self.transient = cause.transient
-
-
-@dataclass(frozen=True, kw_only=True)
-class SourcePlan:
-    """A source's settings as plain data, read once per run."""
-
-    id: int
-    name: str
-    company_id: int
-    company: str  # the company's name (for the events the run writes)
-    folders: tuple[str, ...]
-    move_imported_to: str | None
-    move_not_imported_to: str | None
-    unread_only: bool
-    since: date | None
-    delete_after_import: bool
-    policy: Policy
-
-    @classmethod
-    def of(cls, src: Source) -> SourcePlan:
-        return cls(
-            id=src.id,
-            name=src.name,
-            company_id=src.company_id,
-            company=src.company.name,
-            folders=tuple(src.folders or ["INBOX"]),
-            move_imported_to=src.move_imported_to,
-            move_not_imported_to=src.move_not_imported_to,
-            unread_only=src.unread_only,
-            since=src.since,
-            delete_after_import=src.delete_after_import,
-            policy=Policy(
-                allowed_senders=tuple(src.allowed_senders or ()),
-                require_attachment=src.require_attachment,
-                require_pdf=src.require_pdf,
-                allow_images=src.allow_images,
-                body_fallback=src.body_fallback,
-                rules=tuple(Rule(r.name, r.sender, r.keyword, Action(r.action)) for r in src.rules),
-            ),
-        )
-
-    def target(self, verdict: str, when: datetime | None) -> str | None:
-        """The folder a message with this verdict is filed to; ``{year}`` is the mail's year."""
-        template = self.move_imported_to if verdict == Verdict.IMPORT else self.move_not_imported_to
-        if not template:
-            return None
-        return template.replace("{year}", str((when or utcnow()).year))
-
-
-@dataclass
-class RunSummary:
-    """What a run did. Each mail it committed counts once in ``messages_seen`` and once in
-    ``imported``, ``not_imported``, ``quarantined`` or ``duplicates`` (a mail handled before).
-    ``documents_created`` are the documents that joined the queue; ``duplicates`` also counts
-    each document that was not queued because its exact bytes are in the queue already."""
-
-    run_id: int
-    source: str
-    status: str = RunStatus.RUNNING
-    messages_seen: int = 0
-    imported: int = 0
-    not_imported: int = 0
-    quarantined: int = 0
-    duplicates: int = 0  # mails handled before + documents already in the queue
-    documents_created: int = 0  # documents queued
-    errors: int = 0
-    error: str | None = None
-    resynced: list[str] = field(default_factory=list)  # folders whose sync state had expired
-
-    def count(self, decision: str, marked: Marked) -> None:
-        self.messages_seen += 1
-        self.documents_created += marked.queued
-        self.duplicates += marked.exact_duplicates
-        if decision == Verdict.IMPORT:
-            self.imported += 1
-        elif decision == Verdict.NOT_IMPORTED:
-            self.not_imported += 1
-        elif decision == Verdict.QUARANTINED:
-            self.quarantined += 1
-        else:
-            self.duplicates += 1
-
-    def take(self, other: RunSummary) -> None:
-        """Adopt *other*'s figures (a copy counted in a transaction that committed)."""
-        for f in fields(self):
-            setattr(self, f.name, getattr(other, f.name))
-
-    def store_into(self, run: Run) -> None:
-        for name in (
-            "messages_seen",
-            "imported",
-            "not_imported",
-            "quarantined",
-            "duplicates",
-            "documents_created",
-            "errors",
-            "error",
-            "status",
-        ):
-            setattr(run, name, getattr(self, name))
-
-
-_SAME_BATCH = -1  # duplicate_of placeholder: the original is an earlier item of this batch
-
-
-@dataclass
-class _Item:
-    """One fetched message on its way through a batch."""
-
-    uid: Key
-    raw: bytes
-    sha256: str
-    headers: mime.Headers | None
-    documents: tuple[Document, ...]
-    verdict: str  # the decision's verdict, or DUPLICATE
-    reason: str
-    target: str | None
-    hits: tuple[str, ...] = ()
-    duplicate_of: int | None = None
-    row_id: int | None = None
 
 
 @dataclass
@@ -368,7 +226,13 @@ class FolderSync:
         for uid, raw in self.conn.fetch(uids, batch=len(uids)):
             self.observer(Step.DOWNLOADED, self.folder, [uid])
             fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
-        items = self._decide(fetched)
+        items = decide_batch(
+            self.app.db,
+            self.plan,
+            self.decider,
+            fetched,
+            deciding=lambda keys: self.observer(Step.DECIDING, self.folder, keys),
+        )
         self.app.blobs.put_many(
             [(it.sha256, it.raw) for it in items]
             + [(doc.sha256, doc.data) for it in items for doc in it.documents]
@@ -379,82 +243,8 @@ class FolderSync:
         self._file([(it.row_id, it.uid, it.target) for it in items if it.row_id is not None])
         self.progress.advance(len(uids))
 
-    def _decide(self, fetched: list[tuple[Key, bytes, str]]) -> list[_Item]:
-        """Decide for each message, or recognise it as a copy of one already handled (same raw
-        bytes: a re-listed folder, the same mail in two folders, or twice in this batch)."""
-        with self.app.db.session() as s:
-            known = {
-                sha: (row.id, row.reason, row.filed_to)
-                for sha, row in ledger.originals(s, self.plan.id, (f[2] for f in fetched)).items()
-            }
-        first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
-        fresh: list[tuple[Key, bytes, str]] = []
-        for i, (uid, raw, sha) in enumerate(fetched):
-            if sha not in known and sha not in first:
-                first[sha] = i
-                fresh.append((uid, raw, sha))
-        decisions = iter(
-            self.decider.decide_recorded(
-                self.app.db,
-                self.plan.id,
-                [(sha, raw) for _, raw, sha in fresh],
-                deciding=lambda idx: self.observer(
-                    Step.DECIDING, self.folder, [fresh[i][0] for i in idx]
-                ),
-            )
-        )
-        items: list[_Item] = []
-        for i, (uid, raw, sha) in enumerate(fetched):
-            if sha in known:
-                original_id, reason, target = known[sha]
-                items.append(
-                    _Item(
-                        uid,
-                        raw,
-                        sha,
-                        mime.parse_headers(raw),
-                        (),
-                        DUPLICATE,
-                        f"the same message was already handled ({reason})",
-                        target,
-                        duplicate_of=original_id,
-                    )
-                )
-            elif first[sha] != i:
-                earlier = items[first[sha]]
-                items.append(
-                    _Item(
-                        uid,
-                        raw,
-                        sha,
-                        earlier.headers,
-                        (),
-                        DUPLICATE,
-                        f"the same message was already handled ({earlier.reason})",
-                        earlier.target,
-                        duplicate_of=_SAME_BATCH,
-                    )
-                )
-            else:
-                d = next(decisions)
-                when = d.headers.date if d.headers else None
-                items.append(
-                    _Item(
-                        uid,
-                        raw,
-                        sha,
-                        d.headers,
-                        d.documents,
-                        d.verdict,
-                        d.reason,
-                        self.plan.target(d.verdict, when),
-                        hits=d.hits,
-                    )
-                )
-        return items
-
     def _commit(
-        self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[_Item]
+        self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[BatchItem]
     ) -> None:
         """One transaction: ledger rows, documents, their ``document.created`` events, the folder
         cursor and the run counters."""
@@ -472,7 +262,7 @@ class FolderSync:
                 if it.duplicate_of is None
             }
             for it, row in zip(items, rows, strict=True):
-                if it.duplicate_of == _SAME_BATCH:
+                if it.duplicate_of == SAME_BATCH:
                     row.duplicate_of_id = first[it.sha256]
                 it.row_id = row.id
                 counted.count(it.verdict, originals.mark(row))
@@ -487,7 +277,7 @@ class FolderSync:
             counted.store_into(run)
         self.summary.take(counted)  # committed: only now does the run count these mails
 
-    def _row(self, it: _Item, validity: int) -> Message:
+    def _row(self, it: BatchItem, validity: int) -> Message:
         h = it.headers
         row = Message(
             source_id=self.plan.id,
@@ -507,7 +297,7 @@ class FolderSync:
             hits=list(it.hits),
             state=MessageState.DECIDED,
             filed_to=it.target,
-            duplicate_of_id=None if it.duplicate_of == _SAME_BATCH else it.duplicate_of,
+            duplicate_of_id=None if it.duplicate_of == SAME_BATCH else it.duplicate_of,
         )
         row.documents = document_rows(it.documents, self.plan.company_id)
         return row
