@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from invoice_inbox.auth.secrets import SecretBox
+from invoice_inbox.runtime.key_check import ensure_same_key
 from invoice_inbox.store.blobs import BlobStore
 from invoice_inbox.store.db import Database
 
@@ -31,12 +32,18 @@ class App:
         """Open (or create) *data_dir*: a new one is the owner's alone (0700). The secret key
         comes from *secret_key_file* when given (see ``auth.secrets``)."""
         data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return cls(
+        app = cls(
             data_dir=data_dir,
             db=Database.in_data_dir(data_dir),
             blobs=BlobStore(data_dir / "blobs"),
             secrets=SecretBox.for_data_dir(data_dir, secret_key_file),
         )
+        try:
+            ensure_same_key(app.db, app.secrets)  # scaled out, every process needs the same key
+        except BaseException:
+            app.close()
+            raise
+        return app
 
     def close(self) -> None:
         self.db.close()
