@@ -4,6 +4,7 @@
 (function) is a :class:`harness.dovecot.Mailbox` for an unused pre-created user. Without a
 ``dovecot`` binary the Dovecot tests are skipped, unless ``CI`` is set: then they fail.
 Tests using either fixture get the ``dovecot`` marker (``-m "not dovecot"`` leaves them out).
+``--db=postgresql`` gives every test a fresh PostgreSQL database (see harness/pg_fixtures.py).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ from fakes.gmail import FakeGmail
 from fakes.graph import FakeGraph
 from fakes.oauth import FakeIdentityProvider
 from harness.dovecot import DovecotServer, Mailbox, find_dovecot
+from harness.pg_fixtures import (  # noqa: F401 (registers the --db option and the pg fixtures)
+    _database_per_test,
+    mark_db_items,
+    pg,
+    pg_empty_url,
+    pg_template,
+    pytest_addoption,
+    pytest_configure,
+)
 from invoice_inbox.auth.oauth import AppTokens
 
 # An Exchange-style shared-mailbox login ("user@domain\\sharedbox"), to prove it is sent unchanged.
@@ -52,7 +62,8 @@ def _dovecot_dir(name: str) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    mark_db_items(config, items)
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         if {"dovecot", "mailbox", "oauth_dovecot", "own_dovecot"} & fixtures:
