@@ -62,6 +62,7 @@ class S3Server:
         self.port = port or free_port()
         self.endpoint_url = f"http://{self.host}:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
+        self._client: Any = None
 
     def start(self) -> S3Server:
         cmd = [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)]
@@ -119,6 +120,12 @@ class S3Server:
         }
 
     def client(self) -> Any:
+        """A boto3 S3 client for this server (one, shared: boto3 clients are thread-safe)."""
+        if self._client is None:
+            self._client = self._new_client()
+        return self._client
+
+    def _new_client(self) -> Any:
         import boto3
         from botocore.config import Config
 

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 import invoice_inbox
-from invoice_inbox.store.blobs import BlobStore
+from invoice_inbox.store.blob_folder import FolderBlobStore
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Base
 
@@ -31,7 +31,7 @@ def test_opening_twice_is_idempotent(tmp_path: Path) -> None:
 
 
 def test_blob_store_is_content_addressed(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
+    store = FolderBlobStore(tmp_path / "blobs")
     data = b"%PDF-1.4 invoice"
     digest = store.put(data)
     assert digest == hashlib.sha256(data).hexdigest()
@@ -48,7 +48,7 @@ def test_public_api_is_the_documented_list() -> None:
 
 
 def test_put_many_stores_each_blob_once(tmp_path: Path) -> None:
-    store = BlobStore(tmp_path / "blobs")
+    store = FolderBlobStore(tmp_path / "blobs")
     blobs = [(hashlib.sha256(d).hexdigest(), d) for d in (b"a", b"b", b"a", b"c" * 100_000)]
     store.put_many(blobs)
     store.put_many(blobs)

@@ -14,7 +14,7 @@ import pytest
 from builders import Attachment, make_mail, make_pdf
 from conftest import AP
 from invoice_inbox.connectors.imap import ImapConnector
-from invoice_inbox.store.blobs import BlobStore
+from invoice_inbox.store.blob_folder import FolderBlobStore
 
 HELPER = str(Path(__file__).with_name("fetch_with_observer.py"))
 FILED = ("--move-imported-to", "Imported", "--move-not-imported-to", "Not imported")
@@ -58,7 +58,7 @@ def run_helper(ap: AP, *args: str) -> subprocess.CompletedProcess[str]:
 def assert_exactly_once(ap: AP, pdfs: dict[str, bytes], others: int) -> None:
     docs = ap.documents()
     assert Counter(d["filename"] for d in docs) == Counter(pdfs.keys()), "each invoice once"
-    blobs = BlobStore(ap.data_dir / "blobs")
+    blobs = FolderBlobStore(ap.data_dir / "blobs")
     for d in docs:
         assert blobs.get(d["sha256"]) == pdfs[d["filename"]]
     messages = ap.messages()

@@ -29,7 +29,7 @@ from invoice_inbox.errors import ConnectorError, ProtocolFailed
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import Key, RunPartial, Step
-from invoice_inbox.store.blobs import BlobStore
+from invoice_inbox.store.blob_folder import FolderBlobStore
 
 HELPER = str(Path(__file__).with_name("fetch_with_observer.py"))
 SUPPLIER = "billing@supplier.example"
@@ -165,7 +165,7 @@ def assert_exactly_once(ap: AP, pdfs: dict[str, bytes], others: int) -> None:
     """Each invoice is one document with its exact bytes; one disposed ledger row per mail."""
     docs = ap.documents()
     assert Counter(d["filename"] for d in docs) == Counter(pdfs.keys()), "each invoice once"
-    blobs = BlobStore(ap.data_dir / "blobs")
+    blobs = FolderBlobStore(ap.data_dir / "blobs")
     for d in docs:
         assert blobs.get(d["sha256"]) == pdfs[d["filename"]]
     messages = ap.messages()
@@ -204,7 +204,7 @@ def test_pop3_source_signs_in_lists_inbox_and_imports_invoices(ap: AP, security:
 
     docs = ap.documents()
     assert [d["filename"] for d in docs] == ["INV-1.pdf"]
-    assert BlobStore(ap.data_dir / "blobs").get(docs[0]["sha256"]) == pdf
+    assert FolderBlobStore(ap.data_dir / "blobs").get(docs[0]["sha256"]) == pdf
 
     uidls = server_uidls(ap)
     assert len(uidls) == 2
@@ -300,7 +300,7 @@ def test_delete_after_import_removes_every_handled_mail_and_keeps_its_bytes(ap: 
 
     docs = ap.documents()
     assert Counter(d["filename"] for d in docs) == Counter(pdfs.keys())
-    blobs = BlobStore(ap.data_dir / "blobs")
+    blobs = FolderBlobStore(ap.data_dir / "blobs")
     messages = ap.messages()
     assert len(messages) == 7 and {m["state"] for m in messages} == {"disposed"}
     for m in messages:

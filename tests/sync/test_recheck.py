@@ -11,7 +11,7 @@ from conftest import AP, CloudAP
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import sources
-from invoice_inbox.store.blobs import BlobStore
+from invoice_inbox.store.blob_folder import FolderBlobStore
 
 KNOWN, NEW = "billing@known.example", "billing@new-supplier.example"
 
@@ -183,7 +183,7 @@ def test_a_mail_whose_raw_bytes_are_missing_is_reported_not_fatal(ap: AP) -> Non
     ap.add_source("--allow-sender", KNOWN)
     ap.ok("fetch", "ap")
     lost = by_subject(ap)["Invoice B.pdf"]
-    BlobStore(ap.data_dir / "blobs").path(lost["raw_sha256"]).unlink()
+    FolderBlobStore(ap.data_dir / "blobs").path(lost["raw_sha256"]).unlink()
     ap.ok("source", "set", "ap", "--allow-sender", NEW)
 
     r = ap.ok("recheck", "ap")

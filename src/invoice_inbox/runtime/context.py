@@ -8,7 +8,7 @@ from pathlib import Path
 
 from invoice_inbox.auth.secrets import SecretBox
 from invoice_inbox.runtime.key_check import ensure_same_key
-from invoice_inbox.store.blobs import BlobStore
+from invoice_inbox.store.blobs import BlobStore, open_blob_store
 from invoice_inbox.store.db import Database
 
 DEFAULT_DATA_DIR = "./invoice-inbox-data"
@@ -35,7 +35,7 @@ class App:
         app = cls(
             data_dir=data_dir,
             db=Database.in_data_dir(data_dir),
-            blobs=BlobStore(data_dir / "blobs"),
+            blobs=open_blob_store(data_dir),  # INVOICE_INBOX_BLOB_URL, else data_dir/blobs
             secrets=SecretBox.for_data_dir(data_dir, secret_key_file),
         )
         try:

@@ -1,119 +1,120 @@
-"""Content-addressed file store: each blob lives once, under its SHA-256, durably.
+"""The blob store contract: content-addressed bytes, each blob once under its SHA-256.
 
-A blob is written to a temporary file beside its final name, synced, renamed into place, and its
-directory synced, so a blob the database refers to is on disk before the commit that refers to
-it. ``put_many`` does the same for a batch with one pass of syncs, letting the disk coalesce the
-writes. Writing the same bytes twice is a no-op.
+Two stores keep it: a folder on the local disk (``blob_folder``, the embedded default) and an
+S3-compatible bucket (``blob_s3``, for scale-out). ``open_blob_store`` picks one from
+``INVOICE_INBOX_BLOB_URL``: unset → ``<data dir>/blobs``; ``file:///path`` → that folder;
+``s3://bucket/prefix`` → the bucket (endpoint, region and credentials from the standard AWS
+environment and config files).
+
+What every store promises:
+
+- ``put``/``put_many`` return only once the bytes are durable (synced to disk, or acknowledged by
+  the server after it verified the upload's checksum), so callers write blobs *before* the
+  database commit that refers to them. Storing the same bytes twice is a no-op, except that a
+  blob stored more than ``REFRESH_AFTER`` ago is stored (or touched) again, so its ``stored_at``
+  is new: a garbage collection that saw it unreferenced a moment ago does not remove a blob an
+  upload is about to commit a reference to.
+- ``get``, ``stream`` and ``size`` raise ``BlobNotFound`` (a ``FileNotFoundError``) for a blob
+  not stored; ``stream`` raises it before the first chunk.
+- ``list(older_than)`` yields the blobs stored before that time, for the garbage collection
+  (``blob_gc``); ``delete`` removes one (a missing one is no error).
+- Any other failure (bucket missing, access denied, server unreachable) is a ``BlobStoreError``
+  whose message is one sentence naming the store.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple, Protocol
+from urllib.parse import unquote, urlsplit
+
+from invoice_inbox.store.errors import StoreError
+
+BLOB_URL_ENV = "INVOICE_INBOX_BLOB_URL"
+CHUNK = 256 * 1024  # bytes per chunk of ``stream``
+REFRESH_AFTER = timedelta(minutes=10)
 
 
-class BlobStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._dirs: set[Path] = set()
-
-    def path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
-
-    def exists(self, sha256: str) -> bool:
-        return self.path(sha256).exists()
-
-    def get(self, sha256: str) -> bytes:
-        return self.path(sha256).read_bytes()
-
-    def _dir_for(self, final: Path) -> Path:
-        parent = final.parent
-        if parent not in self._dirs:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(parent)
-        return parent
-
-    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> None:
-        """Store (sha256, data) pairs durably with one sync for the whole batch.
-
-        All files are written and renamed into place first; then one ``syncfs(2)`` of the blob
-        store's file system makes the data and the directory entries durable together, where a
-        per-file ``fsync`` would cost two disk flushes per blob. Where ``syncfs`` is missing,
-        each file and directory is synced on its own."""
-        staged: dict[Path, Path] = {}
-        for digest, data in blobs:
-            final = self.path(digest)
-            if final in staged or final.exists():
-                continue
-            tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
-            _write(tmp, data, sync=_syncfs is None)
-            staged[final] = tmp
-        for final, tmp in staged.items():
-            os.replace(tmp, final)
-        if not staged:
-            return
-        if _syncfs is not None:
-            _syncfs(self.root)
-        else:
-            for parent in {final.parent for final in staged}:
-                _sync_dir(parent)
-
-    def put(self, data: bytes, sha256: str | None = None) -> str:
-        """Store *data* durably and return its SHA-256 (hex)."""
-        digest = sha256 or hashlib.sha256(data).hexdigest()
-        final = self.path(digest)
-        if final.exists():
-            return digest
-        tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
-        _write(tmp, data, sync=True)
-        os.replace(tmp, final)
-        _sync_dir(final.parent)
-        return digest
+class BlobStoreError(StoreError):
+    """The blob store failed or cannot be reached; the message is one sentence for the user."""
 
 
-def _write(path: Path, data: bytes, *, sync: bool) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        if sync:
-            os.fdatasync(fd)
-    finally:
-        os.close(fd)
+class BlobNotFound(BlobStoreError, FileNotFoundError):
+    """No blob with that SHA-256 is stored."""
+
+    def __init__(self, sha256: str) -> None:
+        super().__init__(f"blob {sha256} is not in the blob store")
+        self.sha256 = sha256
 
 
-def _load_syncfs() -> Callable[[Path], None] | None:
-    """``syncfs(2)`` from the C library (Linux), or None where it is not available."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.syncfs
-    except (OSError, AttributeError):
-        return None
+class StoredBlob(NamedTuple):
+    """One blob as ``list`` finds it."""
 
-    def syncfs(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
+    sha256: str
+    stored_at: datetime  # timezone-aware (UTC)
+    size: int
+
+
+class BlobStore(Protocol):
+    """What sync, recheck, export, the web downloads and the garbage collection use."""
+
+    url: str  # where the blobs are, for messages (no secrets in it)
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def get(self, sha256: str) -> bytes: ...
+
+    def stream(self, sha256: str, chunk_size: int = CHUNK) -> Iterator[bytes]: ...
+
+    def size(self, sha256: str) -> int: ...
+
+    def local_path(self, sha256: str) -> Path | None:
+        """A file holding the blob when the store keeps it on this machine, else None."""
+        ...
+
+    def put(self, data: bytes, sha256: str | None = None) -> str: ...
+
+    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> None: ...
+
+    def list(self, older_than: datetime | None = None) -> Iterator[StoredBlob]: ...
+
+    def delete(self, sha256: str) -> None: ...
+
+    def sweep_temporary(self, older_than: datetime, *, dry_run: bool = False) -> tuple[int, int]:
+        """Remove leftovers of interrupted writes older than *older_than*: (count, bytes)."""
+        ...
+
+
+def open_blob_store(data_dir: Path, url: str | None = None) -> BlobStore:
+    """The blob store named by *url* (default: ``INVOICE_INBOX_BLOB_URL``; unset → the folder
+    ``blobs`` in *data_dir*). Opening does not contact a server."""
+    from invoice_inbox.store.blob_folder import FolderBlobStore
+
+    url = url if url is not None else os.environ.get(BLOB_URL_ENV, "")
+    url = url.strip()
+    if not url:
+        return FolderBlobStore(data_dir / "blobs")
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path:
+            raise BlobStoreError(
+                f"{BLOB_URL_ENV}={url} is not a folder URL; write file:///absolute/path"
+            )
+        return FolderBlobStore(Path(unquote(parts.path)))
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise BlobStoreError(f"{BLOB_URL_ENV}={url} names no bucket; write s3://bucket/prefix")
         try:
-            if fn(fd) != 0:
-                err = ctypes.get_errno()
-                raise OSError(err, f"syncfs failed: {os.strerror(err)}", str(path))
-        finally:
-            os.close(fd)
-
-    return syncfs
-
-
-_syncfs = _load_syncfs()
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+            from invoice_inbox.store.blob_s3 import S3BlobStore
+        except ImportError:
+            raise BlobStoreError(
+                f"{BLOB_URL_ENV} is an s3:// URL but boto3 is not installed; "
+                "install invoice-inbox[s3]"
+            ) from None
+        return S3BlobStore(parts.netloc, parts.path.strip("/"))
+    raise BlobStoreError(
+        f"{BLOB_URL_ENV}={url} is not supported; use s3://bucket/prefix or file:///path"
+    )

@@ -1,0 +1,202 @@
+"""Content-addressed file store: each blob lives once, under its SHA-256, durably.
+
+A blob is written to a temporary file beside its final name, synced, renamed into place, and its
+directory synced, so a blob the database refers to is on disk before the commit that refers to
+it. ``put_many`` does the same for a batch with one pass of syncs, letting the disk coalesce the
+writes. Writing the same bytes twice is a no-op (a blob older than ``REFRESH_AFTER`` only has its
+modification time, its ``stored_at``, set to now). The contract is in ``store.blobs``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from invoice_inbox.store.blobs import CHUNK, REFRESH_AFTER, BlobNotFound, StoredBlob
+
+_SHA = re.compile(r"[0-9a-f]{64}")
+_TMP = re.compile(r"\.[0-9a-f]{64}\.\d+\.tmp")
+
+
+class FolderBlobStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.url = root.absolute().as_uri()
+        self._dirs: set[Path] = set()
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    def local_path(self, sha256: str) -> Path | None:
+        path = self.path(sha256)
+        return path if path.is_file() else None
+
+    def exists(self, sha256: str) -> bool:
+        return self.path(sha256).exists()
+
+    def get(self, sha256: str) -> bytes:
+        try:
+            return self.path(sha256).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+
+    def stream(self, sha256: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
+        try:
+            f = self.path(sha256).open("rb")
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+        return _chunks(f, chunk_size)
+
+    def size(self, sha256: str) -> int:
+        try:
+            return self.path(sha256).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+
+    def _dir_for(self, final: Path) -> Path:
+        parent = final.parent
+        if parent not in self._dirs:
+            parent.mkdir(parents=True, exist_ok=True)
+            self._dirs.add(parent)
+        return parent
+
+    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> None:
+        """Store (sha256, data) pairs durably with one sync for the whole batch.
+
+        All files are written and renamed into place first; then one ``syncfs(2)`` of the blob
+        store's file system makes the data and the directory entries durable together, where a
+        per-file ``fsync`` would cost two disk flushes per blob. Where ``syncfs`` is missing,
+        each file and directory is synced on its own."""
+        staged: dict[Path, Path] = {}
+        for digest, data in blobs:
+            final = self.path(digest)
+            if final in staged or _kept(final):
+                continue
+            tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
+            _write(tmp, data, sync=_syncfs is None)
+            staged[final] = tmp
+        for final, tmp in staged.items():
+            os.replace(tmp, final)
+        if not staged:
+            return
+        if _syncfs is not None:
+            _syncfs(self.root)
+        else:
+            for parent in {final.parent for final in staged}:
+                _sync_dir(parent)
+
+    def put(self, data: bytes, sha256: str | None = None) -> str:
+        """Store *data* durably and return its SHA-256 (hex)."""
+        digest = sha256 or hashlib.sha256(data).hexdigest()
+        final = self.path(digest)
+        if _kept(final):
+            return digest
+        tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
+        _write(tmp, data, sync=True)
+        os.replace(tmp, final)
+        _sync_dir(final.parent)
+        return digest
+
+    def list(self, older_than: datetime | None = None) -> Iterator[StoredBlob]:
+        limit = older_than.timestamp() if older_than is not None else None
+        for sub, name, st in self._files():
+            if _SHA.fullmatch(name) and sub == name[:2] and (limit is None or st.st_mtime < limit):
+                yield StoredBlob(name, datetime.fromtimestamp(st.st_mtime, UTC), st.st_size)
+
+    def delete(self, sha256: str) -> None:
+        self.path(sha256).unlink(missing_ok=True)
+
+    def sweep_temporary(self, older_than: datetime, *, dry_run: bool = False) -> tuple[int, int]:
+        """Remove ``.tmp`` files of interrupted writes last changed before *older_than*."""
+        count = size = 0
+        limit = older_than.timestamp()
+        for sub, name, st in self._files():
+            if _TMP.fullmatch(name) and st.st_mtime < limit:
+                if not dry_run:
+                    (self.root / sub / name).unlink(missing_ok=True)
+                count, size = count + 1, size + st.st_size
+        return count, size
+
+    def _files(self) -> Iterator[tuple[str, str, os.stat_result]]:
+        """(sub-folder, name, stat) of each file in the two-character sub-folders."""
+        with os.scandir(self.root) as subs:
+            dirs = sorted(d.name for d in subs if len(d.name) == 2 and d.is_dir())
+        for sub in dirs:
+            try:
+                with os.scandir(self.root / sub) as entries:
+                    for entry in entries:
+                        try:
+                            if entry.is_file(follow_symlinks=False):
+                                yield sub, entry.name, entry.stat(follow_symlinks=False)
+                        except FileNotFoundError:
+                            continue  # removed meanwhile
+            except FileNotFoundError:
+                continue
+
+
+def _kept(final: Path) -> bool:
+    """Whether *final* is stored; one stored long ago gets a new modification time."""
+    try:
+        if time.time() - final.stat().st_mtime > REFRESH_AFTER.total_seconds():
+            os.utime(final)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _chunks(f: BinaryIO, chunk_size: int) -> Iterator[bytes]:
+    with f:
+        while chunk := f.read(chunk_size):
+            yield chunk
+
+
+def _write(path: Path, data: bytes, *, sync: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _load_syncfs() -> Callable[[Path], None] | None:
+    """``syncfs(2)`` from the C library (Linux), or None where it is not available."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+    def syncfs(path: Path) -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if fn(fd) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"syncfs failed: {os.strerror(err)}", str(path))
+        finally:
+            os.close(fd)
+
+    return syncfs
+
+
+_syncfs = _load_syncfs()
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
