@@ -85,13 +85,18 @@ def _run_until_signal(
 
 
 def _web(
-    host: str, port: int, behind_proxy: bool, hosts: HostPolicy, setup_token: str
+    host: str,
+    port: int,
+    behind_proxy: bool,
+    hosts: HostPolicy,
+    setup_token: str,
+    scheduled: bool = True,
 ) -> Callable[[App, Scheduler], WebServer]:
     def make(a: App, scheduler: Scheduler) -> WebServer:
         asgi = create_app(
             a,
             fetch_now=lambda name: scheduler.wake(name, "manual"),
-            health=scheduler.health,
+            health=scheduler.health if scheduled else None,  # no scheduler: nothing to watch
             hosts=hosts,
             setup_token=setup_token,
         )
@@ -129,6 +134,13 @@ def serve(
         ),
     ] = None,
     web: Annotated[bool, typer.Option(help="Serve the web admin and the API.")] = True,
+    scheduler: Annotated[
+        bool,
+        typer.Option(
+            help="Fetch sources, watch instant ones and deliver notifications and webhooks here; "
+            "--no-scheduler leaves that to `invoice-inbox worker` processes (web and SMTP only)."
+        ),
+    ] = True,
     smtp_port: Annotated[
         int | None, typer.Option(help="Receive mail for the import addresses on this port.")
     ] = None,
@@ -180,7 +192,8 @@ def serve(
         raise UserError(f"--port must be between 0 and 65535, not {port}")
     config = ServiceConfig(
         workers=workers,
-        http=_web(host, port, behind_proxy, hosts, setup_token) if web else None,
+        scheduler=scheduler,
+        http=_web(host, port, behind_proxy, hosts, setup_token, scheduler) if web else None,
         smtp=(
             InboundSettings(
                 host=smtp_host,

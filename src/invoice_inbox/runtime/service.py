@@ -49,6 +49,9 @@ class HttpServer(Protocol):
 @dataclass(kw_only=True)
 class ServiceConfig:
     workers: int = 2
+    # False (``serve --no-scheduler``): only the HTTP server and the SMTP receiver; the
+    # scheduler, IDLE watches, re-checks and outboxes run in other processes (``worker``)
+    scheduler: bool = True
     poll: float = 5.0  # how often due sources are looked up (wake-ups do not wait for it)
     # None: no HTTP server; else it is made (its port bound) when the service starts
     http: Callable[[App, Scheduler], HttpServer] | None = None
@@ -91,6 +94,8 @@ class Service:
         if self.config.http is not None:
             self.http = self.config.http(self.app, self.scheduler)
             self.http.start()
+        if not self.config.scheduler:
+            return
         self._spawn("scheduler", self._schedule)
         self._spawn("watchers", self._watch)
         self._spawn("notifier", self._notify)
