@@ -24,6 +24,7 @@ from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.pipeline.limits import LimitExceeded
 from invoice_inbox.pipeline.render_html import RenderError, html_to_pdf
 from invoice_inbox.runtime.context import App
+from invoice_inbox.store.blobs import BlobNotFound, BlobStoreError
 from invoice_inbox.store.models import Document
 from invoice_inbox.web.access import NotFound
 from invoice_inbox.web.files import FILE_CSP, content_disposition
@@ -40,11 +41,15 @@ def einvoice_view(app: App, doc: Document, max_lines: int = MAX_LINES) -> Invoic
     else None (orders, despatch advices and other e-business documents included)."""
     if doc.kind != Kind.EINVOICE_XML:
         return None
-    path = app.blobs.path(doc.sha256)
-    if not path.is_file():
+    try:
+        data = app.blobs.get(doc.sha256)
+    except BlobNotFound:
+        return None
+    except BlobStoreError as exc:  # the page shows without the invoice
+        log.warning("e-invoice %s not read: %s", doc.sha256, exc)
         return None
     try:
-        view = read_view(path.read_bytes(), max_lines)
+        view = read_view(data, max_lines)
     except EInvoiceError:
         return None
     return view if view is not None and view.summary.is_invoice else None  # not orders

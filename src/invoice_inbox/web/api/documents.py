@@ -46,7 +46,7 @@ from invoice_inbox.web.api.schemas_documents import (
     ReceivedAgain,
 )
 from invoice_inbox.web.einvoice import rendered_pdf
-from invoice_inbox.web.files import content_disposition, stored_file
+from invoice_inbox.web.files import content_disposition, stored_blob
 from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["documents"], dependencies=NEEDS_TOKEN, responses=ERRORS)
@@ -173,18 +173,17 @@ def get_document(request: Request, access: ApiUser, document_id: int) -> Documen
     response_class=FileResponse,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "The file."}},
 )
-def get_document_file(request: Request, access: ApiUser, document_id: int) -> FileResponse:
+def get_document_file(request: Request, access: ApiUser, document_id: int) -> Response:
     """The document's exact bytes, as an attachment with its media type."""
     app = context(request).app
     with app.db.session() as s:
         doc = access.document(s, document_id)
         sha, media_type, filename = doc.sha256, doc.media_type.lower(), doc.filename
-    path = app.blobs.path(sha)
-    if not path.is_file():
-        raise NotFound("the file of this document is no longer stored")
     if not _MEDIA_TYPE.fullmatch(media_type):
         media_type = "application/octet-stream"
-    return stored_file(path, media_type, content_disposition("attachment", filename))
+    disposition = content_disposition("attachment", filename)
+    missing = "the file of this document is no longer stored"
+    return stored_blob(app.blobs, sha, media_type, disposition, missing=missing)
 
 
 @router.get(

@@ -28,8 +28,7 @@ from invoice_inbox.store import queue
 from invoice_inbox.store.documents import PROBABLE, is_exact_duplicate
 from invoice_inbox.store.models import Document, Source, utcnow
 from invoice_inbox.web import readable
-from invoice_inbox.web.access import NotFound
-from invoice_inbox.web.files import content_disposition, stored_file
+from invoice_inbox.web.files import content_disposition, stored_blob
 from invoice_inbox.web.security import Page, PageUser, context
 from invoice_inbox.web.templating import redirect, render
 
@@ -249,14 +248,12 @@ def documentstored_file(
     with app.db.session() as s:
         doc = page.access.document(s, document_id)
         sha, media, filename = doc.sha256, doc.media_type, doc.filename
-    path = app.blobs.path(sha)
-    if not path.exists():
-        raise NotFound("the file of this document is no longer stored")
     inline = media == PDF and download in ("", "0")
     if media != PDF and media not in DOWNLOAD_TYPES:
         media = "application/octet-stream"
     disposition = content_disposition("inline" if inline else "attachment", filename)
-    return stored_file(str(path), media, disposition)
+    missing = "the file of this document is no longer stored"
+    return stored_blob(app.blobs, sha, media, disposition, missing=missing)
 
 
 @router.get("/documents/{document_id}/mail")
@@ -265,11 +262,9 @@ def document_mail(request: Request, page: PageUser, document_id: int) -> Respons
     with app.db.session() as s:
         doc = page.access.document(s, document_id)
         sha, message_id = doc.message.raw_sha256, doc.message.id
-    path = app.blobs.path(sha)
-    if not path.exists():
-        raise NotFound("the original mail of this document is no longer stored")
-    name = f"mail-{message_id}.eml"
-    return stored_file(str(path), "message/rfc822", content_disposition("attachment", name))
+    disposition = content_disposition("attachment", f"mail-{message_id}.eml")
+    missing = "the original mail of this document is no longer stored"
+    return stored_blob(app.blobs, sha, "message/rfc822", disposition, missing=missing)
 
 
 def _back(target: str, document_id: int) -> str:
