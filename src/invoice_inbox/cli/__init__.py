@@ -10,6 +10,7 @@ import sys
 
 # the command modules register themselves on the app when imported
 from invoice_inbox.cli import (  # noqa: F401
+    blobs,
     companies,
     documents,
     fetching,

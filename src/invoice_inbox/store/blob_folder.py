@@ -62,6 +62,13 @@ class FolderBlobStore:
         except FileNotFoundError:
             raise BlobNotFound(sha256) from None
 
+    def stat(self, sha256: str) -> StoredBlob:
+        try:
+            st = self.path(sha256).stat()
+        except FileNotFoundError:
+            raise BlobNotFound(sha256) from None
+        return StoredBlob(sha256, datetime.fromtimestamp(st.st_mtime, UTC), st.st_size)
+
     def _dir_for(self, final: Path) -> Path:
         parent = final.parent
         if parent not in self._dirs:

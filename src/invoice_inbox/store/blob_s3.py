@@ -87,6 +87,13 @@ class S3BlobStore:
             raise BlobNotFound(sha256)
         return int(head["ContentLength"])
 
+    def stat(self, sha256: str) -> StoredBlob:
+        head = self._head(sha256)
+        if head is None:
+            raise BlobNotFound(sha256)
+        stored_at = head["LastModified"].astimezone(UTC)
+        return StoredBlob(sha256, stored_at, int(head["ContentLength"]))
+
     def _open(self, sha256: str) -> Any:
         return self._call(
             self._client.get_object,

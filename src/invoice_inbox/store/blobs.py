@@ -14,8 +14,8 @@ What every store promises:
   blob stored more than ``REFRESH_AFTER`` ago is stored (or touched) again, so its ``stored_at``
   is new: a garbage collection that saw it unreferenced a moment ago does not remove a blob an
   upload is about to commit a reference to.
-- ``get``, ``stream`` and ``size`` raise ``BlobNotFound`` (a ``FileNotFoundError``) for a blob
-  not stored; ``stream`` raises it before the first chunk.
+- ``get``, ``stream``, ``size`` and ``stat`` raise ``BlobNotFound`` (a ``FileNotFoundError``)
+  for a blob not stored; ``stream`` raises it before the first chunk.
 - ``list(older_than)`` yields the blobs stored before that time, for the garbage collection
   (``blob_gc``); ``delete`` removes one (a missing one is no error).
 - Any other failure (bucket missing, access denied, server unreachable) is a ``BlobStoreError``
@@ -70,6 +70,8 @@ class BlobStore(Protocol):
     def stream(self, sha256: str, chunk_size: int = CHUNK) -> Iterator[bytes]: ...
 
     def size(self, sha256: str) -> int: ...
+
+    def stat(self, sha256: str) -> StoredBlob: ...
 
     def local_path(self, sha256: str) -> Path | None:
         """A file holding the blob when the store keeps it on this machine, else None."""
