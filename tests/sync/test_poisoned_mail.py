@@ -126,7 +126,7 @@ def test_a_mail_that_stopped_the_fetch_twice_is_quarantined_and_filed_as_not_imp
     ap.mailbox.append("INBOX", invoice("Invoice 2", "INV-2.pdf", pdfs["INV-2.pdf"]))
     ap.add_source("--allow-sender", SENDER, *FILED)
 
-    for _ in range(2):  # first with its batch, then on its own
+    for _ in range(3):  # first with its group, then twice on its own
         killed = kill_while_deciding(ap, poison_uid)
         assert killed.returncode == -9, killed.stderr
         assert ap.mailbox.count("INBOX") == 3, "nothing filed yet"

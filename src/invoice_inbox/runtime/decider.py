@@ -6,11 +6,15 @@ quarantined there and then, the rest of the batch decided as usual.
 
 What the pool cannot catch is the death of the whole process: the machine's OOM killer taking
 the service with its workers, a power cut, a kill -9. ``Decider.decide_recorded`` therefore
-commits an attempt for each mail before deciding it (``store.ledger.begin_attempts``); the
-caller ends it in the transaction that records the mail. A mail found with an attempt left
-over was being decided when a run died: it is decided again on its own, one mail per commit,
-so that a second death points at it alone. A mail with two attempts left over is not decided
-again: it is quarantined with ``STOPPED_TWICE`` and filed as not imported, and the run goes on.
+commits an attempt for each mail before deciding it (``store.ledger.begin_attempts``) and ends it
+as soon as its decision is made, so that a left-over attempt means the process died while that
+mail was being decided (a database error or a death after the decision leave none). Mails are
+decided in groups of ``GROUP`` (or twice the pool's size), so one death makes at most that many
+suspects. A mail found with an attempt left over is decided again on its own, one mail per
+commit, so that a death now points at it alone. Deaths happen for other reasons too (a deploy, an
+operator's kill -9, a crash elsewhere), so one such death is not proof: a mail that stopped the
+process twice while decided on its own is not decided again but quarantined with
+``STOPPED_TWICE`` and filed as not imported, and the run goes on.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ from invoice_inbox.store.db import Database
 __all__ = ["STOPPED_TWICE", "Decider", "WorkersUnavailable"]
 
 STOPPED_TWICE = "could not be processed (stopped the worker twice)"
-GIVE_UP = 2  # attempts left over after which a mail is not decided again
+GIVE_UP = 2  # deaths while a mail was decided on its own, after which it is not decided again
+GROUP = 8  # fresh mails decided under one commit of attempts: a death makes at most these suspect
 
 
 def _nothing(indexes: Sequence[int]) -> None:
@@ -55,32 +60,47 @@ class Decider:
     ) -> list[Decision]:
         """The decisions for *mails* (raw SHA-256, raw bytes) of a source, with their attempts
         recorded as the module says; *deciding* is told the indexes of each group of mails
-        just before they are decided. The caller ends the attempts of the mails it records
-        (``ledger.end_attempts``) in the same transaction."""
+        just before they are decided. Attempts end here once the decisions are made, except
+        those of mails quarantined for ``STOPPED_TWICE``: the caller ends them with the
+        transaction that records them (``ledger.end_attempts``)."""
         if not mails:
             return []
         with db.session() as s:
             left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
-            fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
-            ledger.begin_attempts(s, source_id, (mails[i][0] for i in fresh))
+        fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
+        size = max(GROUP, 2 * self.pool.size)
         decisions: dict[int, Decision] = {}
-        if fresh:
-            deciding(fresh)
-            decided = self._attempt(db, source_id, [mails[i] for i in fresh])
-            decisions.update(zip(fresh, decided, strict=True))
-        for i, (sha, raw) in enumerate(mails):
+        for start in range(0, len(fresh), size):
+            group = fresh[start : start + size]
+            decided = self._recorded(db, source_id, mails, group, deciding)
+            decisions.update(zip(group, decided, strict=True))
+        for i, (sha, _) in enumerate(mails):
             if i in decisions:
                 continue
-            if left_over[sha] >= GIVE_UP:
-                decisions[i] = quarantined(raw, STOPPED_TWICE)
+            # one attempt is the death of its group; each one more, a death while on its own
+            if left_over[sha] > GIVE_UP:
+                decisions[i] = quarantined(mails[i][1], STOPPED_TWICE)
                 continue
-            with db.session() as s:  # one suspect at a time: a death now points at it
-                ledger.begin_attempts(s, source_id, [sha])
-            deciding([i])
-            decisions[i] = self._attempt(db, source_id, [(sha, raw)])[0]
-            with db.session() as s:
-                ledger.end_attempts(s, source_id, [sha])
+            decisions[i] = self._recorded(db, source_id, mails, [i], deciding)[0]
         return [decisions[i] for i in range(len(mails))]
+
+    def _recorded(
+        self,
+        db: Database,
+        source_id: int,
+        mails: Sequence[tuple[str, bytes]],
+        indexes: list[int],
+        deciding: Callable[[Sequence[int]], None],
+    ) -> list[Decision]:
+        """Decide *mails* at *indexes* between committing their attempts and ending them."""
+        shas = [mails[i][0] for i in indexes]
+        with db.session() as s:
+            ledger.begin_attempts(s, source_id, shas)
+        deciding(indexes)
+        decided = self._attempt(db, source_id, [mails[i] for i in indexes])
+        with db.session() as s:  # decided: whatever stops the process now, it was not them
+            ledger.end_attempts(s, source_id, shas)
+        return decided
 
     def _attempt(
         self, db: Database, source_id: int, mails: Sequence[tuple[str, bytes]]
