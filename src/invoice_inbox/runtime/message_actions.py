@@ -78,8 +78,7 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
         row = _not_imported(s.get(Message, message_id), message_id)
         source_id = row.source_id
     owner = lease.new_owner()
-    lease.acquire(app.db, source_id, owner)
-    try:
+    with lease.held(app.db, source_id, owner):
         with app.db.session() as s:  # asked again under the lease
             row = _not_imported(s.get(Message, message_id), message_id)
             src = s.get(Source, source_id)
@@ -147,8 +146,6 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
             if done.filed:
                 done.filed_to = move.filed_to or move.target
         return done
-    finally:
-        lease.release(app.db, source_id, owner)
 
 
 def allow_sender(app: App, message_id: int) -> str:

@@ -124,8 +124,7 @@ def _recheck(
         src = sources.get(s, source_name)
         source_id = src.id
     owner = lease.new_owner()
-    lease.acquire(app.db, source_id, owner)
-    try:
+    with lease.held(app.db, source_id, owner):
         with app.db.session() as s:  # the settings as they are now that nothing else runs
             src = sources.get(s, source_name)
             if only_if_wanted and src.recheck_done >= src.recheck_wanted:
@@ -163,8 +162,6 @@ def _recheck(
                 filer.close()
         _finish(app, summary, RunStatus.SUCCEEDED, None, generation)
         return summary
-    finally:
-        lease.release(app.db, source_id, owner)
 
 
 def _batch(

@@ -239,10 +239,12 @@ def fetch(
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH,
     cancel: threading.Event | None = None,
+    owner: str | None = None,
 ) -> RunSummary:
     """One run of a source; its outcome is recorded in the source's health (runtime.health).
     A run that committed mail before a connector error raises ``RunPartial`` (its summary
-    says what was done); the error counts as a failure, but never switches the source off."""
+    says what was done); the error counts as a failure, but never switches the source off.
+    *owner*: the source's lease, already held by the caller (a scheduler's claim)."""
     try:
         with signed_in(app, source_name):
             conn = connector_for(app, source_name)
@@ -256,6 +258,7 @@ def fetch(
                     progress=progress,
                     batch_size=batch_size,
                     cancel=cancel,
+                    owner=owner,
                 )
             finally:
                 conn.close()

@@ -6,10 +6,14 @@ with jitter, never later than the schedule). Sources that need someone to sign i
 not run; a manual-only source runs only when asked (``fetch``) or woken.
 
 ``tick`` runs what is due in the calling thread (the tests drive it with a fake clock);
-``serve`` runs due and woken sources on a pool of worker threads until told to stop. A source
-never runs twice at once: in one process the scheduler keeps a set of running sources, across
-processes the lease in the database does. A wake-up for a source that is running is kept and
-runs it again once the current run ends, so mail that arrived mid-run is not left waiting.
+``serve`` runs due and woken sources on a pool of worker threads until told to stop. Both
+*claim* what they run (``runtime.claims``): at most as many due sources as they have free
+slots, oldest due first, each with its lease taken in the same transaction and kept alive by a
+heartbeat while it runs; so any number of schedulers in any number of processes share the
+sources and each due time is run once. A wake-up is written to the database
+(``wake_requested``) and reaches whichever worker claims the source next; one for a source
+that is running is kept and runs it again once the current run ends, so mail that arrived
+mid-run is not left waiting.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.errors import ConnectorError
-from invoice_inbox.runtime import lease, runner, schedules
+from invoice_inbox.runtime import claims, lease, runner, schedules
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.sync import RunCancelled, RunPartial, RunSummary
@@ -40,9 +44,8 @@ FetchFn = Callable[..., RunSummary]
 
 @dataclass
 class _State:
-    running: set[str] = field(default_factory=set)
-    woken: dict[str, str] = field(default_factory=dict)  # source -> trigger
-    again: set[str] = field(default_factory=set)  # woken while running
+    running: dict[str, int] = field(default_factory=dict)  # source name -> id
+    poked: bool = False  # a wake-up or a finished run: look for work at once
 
 
 class Scheduler:
@@ -91,14 +94,36 @@ class Scheduler:
 
     # -- running --------------------------------------------------------------------------
 
-    def run(self, name: str, trigger: str = "schedule") -> RunSummary | None:
-        """Run one source now and set its next due time. Errors are logged, not raised."""
+    def claim(
+        self, limit: int, *, exclude: set[int] | frozenset[int] = frozenset()
+    ) -> list[claims.Claim]:
+        """Take the leases of at most *limit* due sources (``runtime.claims``)."""
+        now = self.clock()
+        claims.fill_due_times(self.app.db, now, self._next)
+        return claims.claim(self.app.db, now, limit, exclude=exclude)
+
+    def run_claimed(self, c: claims.Claim) -> RunSummary | None:
+        """Run a claimed source under its lease (renewed by a heartbeat, given back after the
+        next due time is set)."""
+        try:
+            with lease.held(self.app.db, c.source_id, c.owner, taken=True):
+                return self.run(c.name, c.trigger, owner=c.owner)
+        except lease.SourceBusy as exc:
+            log.info("source %s skipped: %s", c.name, exc)
+            return None
+
+    def run(
+        self, name: str, trigger: str = "schedule", *, owner: str | None = None
+    ) -> RunSummary | None:
+        """Run one source now and set its next due time. Errors are logged, not raised.
+        *owner*: the source's lease is held (claimed) under that name."""
         started = self.clock()
         summary: RunSummary | None = None
         failed_transient = False
+        extra = {} if owner is None else {"owner": owner}
         with log_context(source=name):
             try:
-                summary = self.fetch(self.app, name, trigger=trigger, cancel=self.cancel)
+                summary = self.fetch(self.app, name, trigger=trigger, cancel=self.cancel, **extra)
                 log.info(
                     "source %s: %d seen, %d imported, %d not imported, %d documents (run %d, %s)",
                     name,
@@ -142,70 +167,80 @@ class Scheduler:
                     seconds=schedules.backoff(src.failures, base=self.retry_base, cap=cap)
                 )
                 nxt = retry if nxt is None else min(nxt, retry)
+            if src.wake_requested:  # woken while it ran: once more, as soon as it is free
+                nxt = now if nxt is None else min(nxt, now)
             src.next_run_at = nxt
 
     def tick(self, *, every_scheduled: bool = False) -> list[str]:
-        """Run every due source, one after another, in this thread; returns their names."""
+        """Run every due source, one after another, in this thread; returns their names.
+        Each is claimed just before it runs, so other workers share the rest meanwhile."""
         self.last_tick = self.clock()
-        due = self.due(every_scheduled=every_scheduled)
-        for name, trigger in due:
-            self.run(name, trigger)
-        return [name for name, _ in due]
+        if every_scheduled:
+            due = self.due(every_scheduled=True)
+            for name, trigger in due:
+                self.run(name, trigger)
+            return [name for name, _ in due]
+        ran: list[str] = []
+        done: set[int] = set()
+        while taken := self.claim(1, exclude=done):
+            c = taken[0]
+            done.add(c.source_id)
+            self.run_claimed(c)
+            ran.append(c.name)
+        return ran
 
     # -- the service ----------------------------------------------------------------------
 
     def wake(self, name: str, trigger: str = "instant") -> None:
-        """Run *name* as soon as a worker is free (called by IDLE watchers; cheap)."""
+        """Run *name* as soon as a worker is free (IDLE watchers, "fetch now"): the request is
+        written to the database, so whichever worker claims the source runs it; this one is
+        poked to look at once."""
+        try:
+            claims.request_wake(self.app.db, name, trigger, self.clock())
+        except Exception:  # the database is away: the watcher's next wake-up or poll catches up
+            log.exception("source %s: could not record the wake-up", name)
+        self.poke()
+
+    def poke(self) -> None:
         with self._cv:
-            st = self._state
-            if name in st.running:
-                st.again.add(name)
-            else:
-                st.woken.setdefault(name, trigger)
+            self._state.poked = True
             self._cv.notify()
 
-    def serve(self, stop: threading.Event, *, poll: float = 5.0, grace: float = 30.0) -> None:
-        """Run due and woken sources on worker threads until *stop* is set; then let running
-        syncs stop at their next batch boundary (at most *grace* seconds)."""
+    def serve(self, stop: threading.Event, *, poll: float = 1.0, grace: float = 30.0) -> None:
+        """Claim and run due and woken sources on worker threads until *stop* is set; then let
+        running syncs stop at their next batch boundary (at most *grace* seconds). Looks for
+        work every *poll* seconds, and at once after a local wake-up or a finished run."""
         pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="sync")
         try:
             while not stop.is_set():
                 self.last_tick = self.clock()
-                try:
-                    due = self.due()
-                except Exception:  # e.g. the database is locked for longer than its timeout
-                    log.exception("could not read the due sources")
-                    due = []
                 with self._cv:
-                    st = self._state
-                    todo = dict(st.woken)
-                    st.woken.clear()
-                    for name, trigger in due:
-                        todo.setdefault(name, trigger)
-                    for name, trigger in todo.items():
-                        if name in st.running:
-                            if trigger == "instant":  # keep the wake-up for after this run
-                                st.again.add(name)
-                            continue
-                        st.running.add(name)
-                        pool.submit(self._job, name, trigger)
-                    self._cv.wait(timeout=poll)
+                    self._state.poked = False
+                    busy = set(self._state.running.values())
+                taken: list[claims.Claim] = []
+                try:
+                    taken = self.claim(self.workers - len(busy), exclude=busy)
+                except Exception:  # e.g. the database is locked for longer than its timeout
+                    log.exception("could not claim the due sources")
+                with self._cv:
+                    for c in taken:
+                        self._state.running[c.name] = c.source_id
+                        pool.submit(self._job, c)
+                    if not self._state.poked:
+                        self._cv.wait(timeout=poll)
         finally:
             self.cancel.set()
             _shutdown(pool, grace)
 
-    def _job(self, name: str, trigger: str) -> None:
+    def _job(self, c: claims.Claim) -> None:
         try:
-            self.run(name, trigger)
+            self.run_claimed(c)
         except Exception:
-            log.exception("source %s: the scheduler job failed", name)
+            log.exception("source %s: the scheduler job failed", c.name)
         finally:
-            with self._cv:
-                st = self._state
-                st.running.discard(name)
-                if name in st.again:
-                    st.again.discard(name)
-                    st.woken.setdefault(name, "instant")
+            with self._cv:  # after the lease is given back, so a new claim sees it free
+                self._state.running.pop(c.name, None)
+                self._state.poked = True
                 self._cv.notify()
 
     def health(self) -> tuple[bool, dict[str, object]]:

@@ -342,6 +342,7 @@ def sync_source(
     progress: Callable[[int, int], None] | None = None,
     batch_size: int = BATCH,
     cancel: threading.Event | None = None,
+    owner: str | None = None,
 ) -> RunSummary:
     """Run one fetch of a source on *conn*: take the lease, sync every folder, record the run.
 
@@ -349,15 +350,16 @@ def sync_source(
     (recorded, with the server's message) and is re-raised for the caller; so does *cancel*
     being set (``RunCancelled``), checked between batches. A run that had committed mail before
     its error is ``partial``, else ``failed``; a connector error after committed mail is raised
-    as ``RunPartial``, which carries the summary."""
+    as ``RunPartial``, which carries the summary. *owner*: the lease is already held under that
+    name (the scheduler claimed the source) and kept by the caller."""
     from invoice_inbox.store import sources
 
     with app.db.session() as s:
         plan = SourcePlan.of(sources.get(s, source_name))
-    owner = lease.new_owner()
-    lease.acquire(app.db, plan.id, owner)
     with contextlib.ExitStack() as stack:
-        stack.callback(lease.release, app.db, plan.id, owner)
+        if owner is None:
+            owner = lease.new_owner()
+            stack.enter_context(lease.held(app.db, plan.id, owner))
         with app.db.session() as s:
             summary = RunSummary(run_id=runs.start(s, plan.id, trigger).id, source=plan.name)
         stack.enter_context(log_context(source=plan.name, run=summary.run_id))

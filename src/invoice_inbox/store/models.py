@@ -136,7 +136,7 @@ class Source(Base):
     # when to run: "every 60m", "at 05:00,12:00 Europe/Warsaw", "manual" (runtime.schedules)
     schedule: Mapped[str] = mapped_column(String(300), default="every 60m")
     instant: Mapped[bool] = mapped_column(Boolean, default=False)  # IMAP IDLE wake-ups
-    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     # failure accounting: consecutive failed runs, the last error, deactivation
     failures: Mapped[int] = mapped_column(Integer, default=0)
     max_failures: Mapped[int] = mapped_column(Integer, default=5)
@@ -156,6 +156,8 @@ class Source(Base):
     recheck_done: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # a wake-up (its trigger: instant, manual) waiting for whichever worker claims the source
+    wake_requested: Mapped[str | None] = mapped_column(String(20), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -461,3 +463,36 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     event: Mapped[Event] = relationship()
+
+
+class Worker(Base):
+    """A running worker process (``serve`` or ``worker``): its heartbeat tells the others it is
+    alive (``runtime.registry``); ``owner`` is its process identity (``runtime.lease``)."""
+
+    __tablename__ = "worker"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(200), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(20), default="worker")  # worker | serve
+    concurrency: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    stopping: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Watch(Base):
+    """One IDLE watch (a folder of an instant source), leased by the worker that keeps its
+    connection open (``runtime.watches``); a lease that is not renewed expires and another
+    worker takes the watch."""
+
+    __tablename__ = "watch"
+    __table_args__ = (UniqueConstraint("source_id", "folder", name="uq_watch_source_folder"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
+    folder: Mapped[str] = mapped_column(String(255))
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
