@@ -1,6 +1,7 @@
 # invoice-inbox: the two commands of the README.
 #   make run    set up and run the service on the embedded default (SQLite + blob folder)
-#   make test   set up and run the whole test suite (installs Dovecot for the IMAP tests)
+#   make test   set up and run the whole test suite (installs Dovecot for the IMAP tests), then
+#               the database-facing tests again on PostgreSQL (a private cluster per worker)
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -13,13 +14,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-# The service alone (make run), and the service with the test tools (make test, make bench).
+# The service alone (make run), and the service with the test tools and the optional backends'
+# drivers (PostgreSQL, S3) that the tests exercise (make test, make bench).
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,postgresql,s3]'
 	touch $@
 
 run:
@@ -29,12 +31,17 @@ run:
 
 # One pytest-xdist worker per core; a test module stays on one worker (its module fixtures, e.g.
 # the browser tests' Chromium, start once). Each worker starts its own Dovecot on free ports.
+# The second run puts the database on PostgreSQL: each worker initdb's its own cluster and every
+# test gets a fresh database (tests/harness/pg_fixtures.py); tests/sync runs on its own (its
+# tests import their folder's conftest, which another folder's conftest would shadow).
 test:
 	./scripts/system-deps.sh test
 	$(MAKE) --no-print-directory $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n auto --dist loadfile --db=postgresql -m 'not browser' tests/store tests/runtime tests/web
+	$(BIN)/pytest -n auto --dist loadfile --db=postgresql tests/sync
 
 bench: $(VENV)/.installed-dev
 	./scripts/system-deps.sh test

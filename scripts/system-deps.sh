@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages invoice-inbox and its tests need, only those that are missing.
-# usage: scripts/system-deps.sh run|test      (run: the service; test: also Dovecot, Chromium)
+# usage: scripts/system-deps.sh run|test      (run: the service; test: also Dovecot, Chromium,
+#                                              PostgreSQL)
 set -euo pipefail
 want=(openssl ca-certificates make)
 # WeasyPrint (mail bodies rendered to PDF) draws text with Pango and embeds DejaVu fonts.
@@ -13,6 +14,9 @@ if [ "${1:-run}" = test ]; then
   want+=(dovecot-imapd dovecot-pop3d)
   # The browser tests drive Debian's Chromium with Playwright (no browser download).
   want+=(chromium)
+  # The tests initdb private PostgreSQL clusters (tests/harness/postgres.py); the package's own
+  # "main" cluster is not wanted (see below: none is created, so none is started on 5432).
+  want+=(postgresql)
 fi
 missing=()
 for pkg in "${want[@]}"; do
@@ -25,4 +29,10 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing Debian packages: ${missing[*]}"
 apt-get update -qq
+if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -d /etc/postgresql ]; then
+  # first postgresql-common, told not to create (and so not to start) a system cluster
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-common
+  sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' \
+    /etc/postgresql-common/createcluster.conf
+fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

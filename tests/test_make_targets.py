@@ -46,10 +46,22 @@ def test_make_run_installs_only_the_service(tmp_path: Path) -> None:
 
 def test_make_test_installs_the_dev_extras_and_runs_in_parallel(tmp_path: Path) -> None:
     lines = planned("test", tmp_path / "venv")
-    assert any(line.endswith(" -e '.[dev]'") for line in pip_installs(lines)), lines
+    installs = pip_installs(lines)
+    assert any(line.endswith(" -e '.[dev,postgresql,s3]'") for line in installs), lines
     assert any(line.startswith("./scripts/system-deps.sh test") for line in lines)
-    (pytest_line,) = [line for line in lines if line.split(" ", 1)[0].endswith("/pytest")]
-    assert " -n " in pytest_line
+    whole, *on_postgresql = [line for line in lines if line.split(" ", 1)[0].endswith("/pytest")]
+    assert " -n " in whole and "--db" not in whole  # the whole suite, on SQLite
+    assert on_postgresql, "then the database-facing tests on PostgreSQL"
+    for line in on_postgresql:
+        assert " -n " in line and "--db=postgresql" in line
+    folders = {word for line in on_postgresql for word in line.split() if word.startswith("tests/")}
+    assert {"tests/store", "tests/runtime", "tests/sync", "tests/web"} <= folders
+
+
+def test_the_postgresql_extra_holds_the_driver() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extra = [Requirement(r) for r in project["optional-dependencies"]["postgresql"]]
+    assert [(r.name, sorted(r.extras)) for r in extra] == [("psycopg", ["binary"])]
 
 
 def test_the_dev_extras_hold_the_test_tools_and_the_service_none_of_them() -> None:

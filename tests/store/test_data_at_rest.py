@@ -5,13 +5,14 @@ that a backup of the directory cannot decrypt the stored mailbox passwords."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner
 
+from harness import app_db
 from invoice_inbox.auth.secrets import SecretBox
 from invoice_inbox.cli import app as cli
 from invoice_inbox.runtime.context import App
@@ -36,12 +37,12 @@ def _add_source(data: Path, *global_args: str, env: dict[str, str] | None = None
 
 
 def _stored_secret(data: Path) -> str:
-    with sqlite3.connect(data / "invoice-inbox.db") as db:
-        (secret,) = db.execute("SELECT secret FROM source").fetchone()
+    secret = app_db.scalar(data, "SELECT secret FROM source")
     assert secret and "mailbox password" not in secret
     return str(secret)
 
 
+@pytest.mark.sqlite_only
 def test_database_files_and_data_dir_are_private(tmp_path: Path) -> None:
     old = os.umask(0o022)  # the usual umask: files 0644, directories 0755
     try:
@@ -59,6 +60,7 @@ def test_database_files_and_data_dir_are_private(tmp_path: Path) -> None:
         os.umask(old)
 
 
+@pytest.mark.sqlite_only
 def test_an_old_database_is_made_private_on_open(tmp_path: Path) -> None:
     App.open(tmp_path / "data").close()
     db = tmp_path / "data" / "invoice-inbox.db"

@@ -22,6 +22,7 @@ from conftest import AP, CLIENT_SECRET, sign_in
 from fakes.gmail import FakeGmail
 from fakes.graph import FakeGraph
 from fakes.oauth import FakeIdentityProvider
+from harness import app_db
 from harness.dovecot import DovecotServer, Mailbox, free_ports
 from invoice_inbox.auth.oauth import Token
 from invoice_inbox.runtime.context import App
@@ -477,7 +478,7 @@ def test_no_secret_or_token_in_output_logs_or_database(
         "refresh token": token.refresh_token or "",
     }
     text = "".join(r.stdout + r.stderr for r in outputs) + serve.stdout + serve.stderr
-    stored = b"".join(p.read_bytes() for p in ap.data_dir.glob("*.db*"))
+    stored = app_db.stored_bytes(ap.data_dir)
     assert stored, "the database file was read"
     for what, value in secrets.items():
         assert value and len(value) >= 8

@@ -9,6 +9,7 @@ import pytest
 
 from builders import Attachment, make_mail, make_pdf
 from conftest import AP
+from harness import app_db
 from harness.dovecot import Mailbox
 
 
@@ -178,7 +179,7 @@ def test_duplicate_source_name_and_password_never_shown(ap: AP) -> None:
     assert r.stderr.strip() == 'error: a source named "ap" exists already'
     shown = ap.ok("source", "show", "ap", "--json").stdout
     assert ap.mailbox.password not in shown
-    db = (ap.data_dir / "invoice-inbox.db").read_bytes()
+    db = app_db.stored_bytes(ap.data_dir)
     assert ap.mailbox.password.encode() not in db, "secrets are encrypted at rest"
 
 

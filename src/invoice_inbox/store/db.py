@@ -3,7 +3,11 @@
 The embedded default is SQLite in the data directory, in WAL mode with ``synchronous=FULL``: a
 committed decision must survive a power cut, because the mail is moved right after the commit.
 Its files are created with mode 0600 (they hold password hashes and mail metadata).
-``INVOICE_INBOX_DATABASE_URL`` selects another database.
+``INVOICE_INBOX_DATABASE_URL`` selects another database: PostgreSQL as
+``postgresql+psycopg://user:password@host:5432/dbname`` (the ``postgresql`` extra installs the
+driver). There, processes that start at once migrate in turn under a session-level advisory
+lock, and the pool checks a connection before handing it out, so a database restart costs the
+next checkout a reconnect, not an error.
 """
 
 from __future__ import annotations
@@ -18,13 +22,19 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from invoice_inbox.store import recheck_marks
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DB_FILE = "invoice-inbox.db"  # the embedded database, in the data directory
+# pg_advisory_lock key of schema migrations ("invoice-inbox migrate" as a 63-bit number)
+MIGRATION_LOCK_KEY = 0x1D0E_C0DE_0001
+# Pool of a PostgreSQL engine: the service runs a scheduler, its workers and the web server's
+# threads in one process. A connection is pinged at checkout (a restarted server is survived)
+# and replaced after an hour (idle connections cut by firewalls or poolers).
+PG_POOL = {"pool_size": 10, "max_overflow": 20, "pool_timeout": 30, "pool_recycle": 3600}
 
 
 def holds_data(data_dir: Path) -> bool:
@@ -65,7 +75,9 @@ def _private_sqlite_files(url: str) -> None:
 
 def make_engine(url: str) -> Engine:
     _private_sqlite_files(url)
-    engine = create_engine(url, future=True)
+    if make_url(url).get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, **PG_POOL)
+    engine = create_engine(url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
@@ -79,14 +91,36 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine, lock_dir: Path | None = None) -> None:
-    """Bring the schema to the newest revision. Processes starting at once take turns."""
+    """Bring the schema to the newest revision. Processes starting at once take turns: on
+    PostgreSQL under an advisory lock, on SQLite under a file lock in *lock_dir* (if given)."""
     cfg = alembic_config(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn, _advisory_lock(conn):
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+        return
     if lock_dir is None:
         command.upgrade(cfg, "head")
         return
     with open(lock_dir / ".migrate.lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         command.upgrade(cfg, "head")
+
+
+@contextmanager
+def _advisory_lock(conn: Connection) -> Iterator[None]:
+    """Hold PostgreSQL's session-level advisory lock MIGRATION_LOCK_KEY on *conn*: another
+    process's migrate waits in pg_advisory_lock until this one is done (or its connection
+    dies: the server then releases the lock)."""
+    conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    conn.commit()  # the lock outlives the transaction; migrations start a fresh one
+    try:
+        yield
+    finally:
+        if conn.in_transaction():
+            conn.rollback()
+        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        conn.commit()
 
 
 class Database:
