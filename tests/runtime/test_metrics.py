@@ -36,7 +36,7 @@ _uid = itertools.count(1)
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'invoice-inbox.db'}", lock_dir=tmp_path)
+    database = Database.in_data_dir(tmp_path)  # on a --db=postgresql run: the test's database
     yield database
     database.close()
 
@@ -306,7 +306,7 @@ def test_every_scrape_reads_the_database_again(
     assert all(name.startswith("invoice_inbox_") for name in types)  # no process_/python_
 
     seed(db)
-    other_process = Database(f"sqlite:///{tmp_path / 'invoice-inbox.db'}", lock_dir=tmp_path)
+    other_process = Database.in_data_dir(tmp_path)
     with other_process.session() as s:
         graph = s.query(Source).filter_by(name="acme-graph").one()
         s.add(run(graph, "retry", RunStatus.SUCCEEDED, T0 + timedelta(hours=6), 1))
@@ -378,6 +378,7 @@ def test_healthz_503_when_the_health_callback_raises(db: Database) -> None:
     assert "scheduler thread died" in response.json()["reason"]
 
 
+@pytest.mark.sqlite_only  # the database made unopenable the SQLite way (a directory)
 def test_healthz_and_metrics_503_when_the_database_is_gone(
     db: Database, server: StatusServer, tmp_path: Path
 ) -> None:
