@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 import scale_common as sc
 from ingest import _messages
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 
 TARGET_SECONDS = 30.0
 
@@ -48,8 +48,10 @@ class Sweep:
     runs: dict[str, int] = field(default_factory=dict)  # status -> count
     workers_cpu_ms_per_source: float = 0.0
     postgres_cpu_ms_per_source: float = 0.0
+    db_commits_per_source: float = 0.0  # PostgreSQL only: pg_stat_database.xact_commit
     dovecot_cpu_ms_per_source: float = 0.0
     target_met: bool = False
+    profile: list[str] = field(default_factory=list)  # with --py-spy: where the time went
 
 
 @dataclass
@@ -91,6 +93,16 @@ def finished_since(app, mark: datetime) -> tuple[int, datetime | None, datetime 
     return int(n), first, last
 
 
+def xact_commits(app) -> int:  # type: ignore[no-untyped-def]
+    """Transactions committed in this database so far (PostgreSQL's statistics, which lag
+    up to half a second: read after the sweep has settled)."""
+    time.sleep(1.0)
+    with app.db.session() as s:
+        return int(s.scalar(text(
+            "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+        )))  # fmt: skip
+
+
 def statuses(app, mark: datetime) -> dict[str, int]:  # type: ignore[no-untyped-def]
     from invoice_inbox.store.models import Run
 
@@ -109,6 +121,12 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
     cpu0 = {w.pid: sc.tree_cpu(w.pid) for w in workers}
     pg0 = sc.tree_cpu(pg.pid) if pg else 0.0
     dc0 = sc.tree_cpu(srv.pid or 0)
+    spies = [
+        sc.spy(args.py_spy, w.pid, args.profile_dir, f"sweep-w{sw.workers}-{i}",
+               wall=args.profile == "wall")
+        for i, w in enumerate(workers) if args.py_spy
+    ]  # fmt: skip
+    commits0 = xact_commits(app) if pg else 0
     mark = datetime.now(UTC)
     with app.db.session() as s:
         s.execute(update(Source).values(next_run_at=mark))
@@ -127,11 +145,15 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
 
     sc.wait_for("every source to run once", done, args.timeout, every=0.25, workers=workers)
     sw.seconds = time.perf_counter() - t0
+    for spy in spies:
+        sw.profile.extend(sc.stop_spy(*spy))
     _, first, last = finished_since(app, mark)
     sw.pickup_seconds = (first - mark).total_seconds() if first else 0.0
     sw.span_seconds = (last - first).total_seconds() if first and last else 0.0
     sw.per_source_ms = 1000 * sw.seconds / n
     sw.runs = statuses(app, mark)
+    if pg:
+        sw.db_commits_per_source = (xact_commits(app) - commits0) / n
     sw.workers_cpu_ms_per_source = 1000 * sum(cpu[p] - cpu0[p] for p in cpu) / n
     if pg:
         sw.postgres_cpu_ms_per_source = 1000 * (sc.tree_cpu(pg.pid) - pg0) / n
@@ -221,18 +243,23 @@ def print_report(r: Report) -> None:
     print()
     print("| run | sweep (due -> all ran) | per source | first run started after "
           "| first start -> last finish | CPU per source: workers / PostgreSQL / Dovecot "
-          "| runs | < 30 s |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "| DB commits per source | runs | < 30 s |")  # fmt: skip
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print(f"| baseline: bare imaplib, one mailbox after another | {r.baseline_seconds:.1f} s "
-          f"| {r.baseline_per_source_ms:.1f} ms | - | - | - | - | - |")  # fmt: skip
+          f"| {r.baseline_per_source_ms:.1f} ms | - | - | - | - | - | - |")  # fmt: skip
     for s in r.sweeps:
         runs = ", ".join(f"{v} {k}" for k, v in sorted(s.runs.items()))
         print(
             f"| {s.workers} worker(s) x {s.concurrency} | {s.seconds:.1f} s "
             f"| {s.per_source_ms:.1f} ms | {s.pickup_seconds:.1f} s | {s.span_seconds:.1f} s "
             f"| {s.workers_cpu_ms_per_source:.1f} / {s.postgres_cpu_ms_per_source:.1f} / "
-            f"{s.dovecot_cpu_ms_per_source:.1f} ms | {runs} | {'yes' if s.target_met else 'NO'} |"
+            f"{s.dovecot_cpu_ms_per_source:.1f} ms | {s.db_commits_per_source:.1f} | {runs} "
+            f"| {'yes' if s.target_met else 'NO'} |"
         )
+    for s in r.sweeps:
+        if s.profile:
+            print(f"\nwhere the time went, {s.workers} worker(s) (py-spy):")
+            print("\n".join(s.profile))
     for f in r.failures:
         print(f"FAILED: {f}")
 
@@ -247,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     p.add_argument("--settle", type=float, default=5.0, help="seconds for new workers to start")
     p.add_argument("--timeout", type=float, default=1200, help="per wait, seconds (1200)")
+    p.add_argument("--py-spy", metavar="PATH", help="profile the workers with this py-spy")
+    p.add_argument("--profile", choices=("wall", "cpu"), default="wall",
+                   help="wall: where busy sync threads wait or run; cpu: what runs")  # fmt: skip
+    p.add_argument("--profile-dir", default="/tmp", help="where py-spy writes (/tmp)")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
