@@ -4,10 +4,20 @@ Each accepted message is one run of the company's import source, on a one-messag
 the same decision, blobs, ledger row and documents in one transaction, the same duplicate
 checks (the raw SHA-256 and the documents' hashes). ``deliver`` returns only after that
 transaction is committed, so the SMTP receiver answers 250 only for stored mail.
+
+Several receivers may run on one database (``serve --no-scheduler --smtp-port``), and a sender
+that did not hear our 250 (a timeout, a dropped connection) delivers the same mail again,
+maybe to another receiver, maybe while the first is still storing it. So each delivery first
+claims its keys (``store.inbound_claims``): the raw SHA-256, and the Message-ID with the
+envelope sender (a copy sent again with a new ``Received:`` line has other bytes). The claim
+that loses waits for the winner to be stored, then is recorded on the ledger as a duplicate of
+it and answered 250 too, so the sender stops.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -17,10 +27,15 @@ from typing import Literal
 
 from invoice_inbox.connectors.base import Changes
 from invoice_inbox.errors import FolderMissing
+from invoice_inbox.pipeline import mime
 from invoice_inbox.runtime import lease
+from invoice_inbox.runtime.batch_decide import DUPLICATE
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import RunSummary, sync_source
-from invoice_inbox.store import companies
+from invoice_inbox.runtime.sync import TOKEN_EPOCH, RunSummary, sync_source
+from invoice_inbox.store import companies, inbound_claims, sources
+from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
+
+log = logging.getLogger(__name__)
 
 FOLDER = "INBOX"
 
@@ -81,15 +96,108 @@ class Inbox:
             return companies.resolve(s, local)
 
     def deliver(self, source_name: str, raw: bytes, mail_from: str) -> RunSummary:
-        """Decide and commit one received message; raises when it could not be stored."""
+        """Decide and commit one received message, or record it as a duplicate of the same
+        mail delivered before; raises when it could not be stored."""
         with self._guard:
             lock = self._locks.setdefault(source_name, threading.Lock())
+        with self.app.db.session() as s:
+            source_id = sources.get(s, source_name).id
+        sha = hashlib.sha256(raw).hexdigest()
+        raw_key, keys = _keys(raw, sha, mail_from)
+        owner = lease.new_owner()
         deadline = time.monotonic() + self.busy_wait
         with lock:  # deliveries to one company take turns in this process
-            while True:
-                try:
-                    return sync_source(self.app, source_name, Delivered(raw), trigger="smtp")
-                except lease.SourceBusy:  # a recheck in another process; wait for it
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            inbound_claims.purge(self.app.db)
+            while (held := inbound_claims.claim(self.app.db, source_id, keys, owner)) is not None:
+                if held.message_id is not None:
+                    if held.key == raw_key:  # the same bytes: the ledger knows them (sync)
+                        return self._store(source_name, Delivered(raw), deadline)
+                    return self._record_copy(source_id, source_name, raw, sha, held.message_id)
+                if held.stale(utcnow()):
+                    inbound_claims.drop_stale(self.app.db, held)
+                elif time.monotonic() > deadline:
+                    raise lease.SourceBusy("the same mail is still being stored by another process")
+                else:
+                    time.sleep(0.2)  # the same mail, being stored by another delivery
+            delivered = Delivered(raw)
+            try:
+                summary = self._store(source_name, delivered, deadline)
+            except BaseException:
+                inbound_claims.give_back(self.app.db, source_id, keys, owner)
+                raise
+            try:
+                inbound_claims.complete(self.app.db, source_id, keys, owner, delivered.id)
+            except Exception:  # stored all the same: a later copy waits for the claim to go stale
+                log.exception("could not complete the claim of a stored mail")
+            return summary
+
+    def _store(self, source_name: str, delivered: Delivered, deadline: float) -> RunSummary:
+        while True:
+            try:
+                return sync_source(self.app, source_name, delivered, trigger="smtp")
+            except lease.SourceBusy:  # a recheck in another process; wait for it
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def _record_copy(
+        self, source_id: int, source_name: str, raw: bytes, sha: str, original_id: int
+    ) -> RunSummary:
+        """Record a copy of a stored mail (its Message-ID and sender, other bytes) as a
+        duplicate: its own run and ledger row, its bytes kept, nothing queued."""
+        self.app.blobs.put_many([(sha, raw)])
+        h = mime.parse_headers(raw)
+        now = utcnow()
+        with self.app.db.session() as s:
+            original = s.get(Message, original_id)
+            assert original is not None  # a claim is deleted with its ledger row
+            run = Run(
+                source_id=source_id,
+                trigger="smtp",
+                status=RunStatus.SUCCEEDED,
+                started_at=now,
+                finished_at=now,
+                messages_seen=1,
+                duplicates=1,
+            )
+            s.add(run)
+            s.flush()
+            s.add(
+                Message(
+                    source_id=source_id,
+                    run_id=run.id,
+                    folder=FOLDER,
+                    uidvalidity=TOKEN_EPOCH,
+                    remote_id=Delivered(raw).id,
+                    raw_sha256=sha,
+                    raw_size=len(raw),
+                    message_id=h.message_id,
+                    sender=h.sender,
+                    subject=h.subject[:1000],
+                    sent_at=h.date,
+                    decision=DUPLICATE,
+                    reason=f"the same mail (Message-ID {h.message_id}) was already received:"
+                    f" a copy sent again ({original.reason})",
+                    hits=[],
+                    state=MessageState.DISPOSED,  # received mail is in no mailbox to file
+                    duplicate_of_id=original.duplicate_of_id or original.id,
+                )
+            )
+        return RunSummary(
+            run_id=run.id,
+            source=source_name,
+            status=RunStatus.SUCCEEDED,
+            messages_seen=1,
+            duplicates=1,
+        )
+
+
+def _keys(raw: bytes, sha: str, mail_from: str) -> tuple[str, list[str]]:
+    """The raw key and every key of a delivery: the raw SHA-256, and (when the mail has one)
+    the Message-ID with the envelope sender (the recipient is the claim's import source)."""
+    raw_key = hashlib.sha256(f"raw\0{sha}".encode()).hexdigest()
+    message_id = mime.parse_headers(raw).message_id
+    if not message_id:
+        return raw_key, [raw_key]
+    mid = f"mid\0{message_id.strip()}\0{mail_from.lower()}"
+    return raw_key, [raw_key, hashlib.sha256(mid.encode("utf-8", "surrogatepass")).hexdigest()]

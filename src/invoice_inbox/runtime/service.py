@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from invoice_inbox.connectors.idle import IdleWaiter
 from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
@@ -84,10 +85,16 @@ class Service:
 
     def start(self) -> None:
         if self.config.smtp is not None:
-            with self.app.db.session() as s:
-                companies.set_setting(s, companies.SMTP_DOMAIN, self.config.smtp.domain)
-                for c in s.scalars(select(Company)):  # every company gets its address
-                    companies.import_source(s, c)
+            for tries_left in (1, 0):
+                try:
+                    with self.app.db.session() as s:
+                        companies.set_setting(s, companies.SMTP_DOMAIN, self.config.smtp.domain)
+                        for c in s.scalars(select(Company)):  # every company gets its address
+                            companies.import_source(s, c)
+                    break
+                except IntegrityError:  # another receiver starting at once wrote them first
+                    if not tries_left:
+                        raise
             inbox = Inbox(self.app)
             self.smtp = InboundServer(self.config.smtp, inbox.resolve, inbox.deliver)
             self.smtp.start()

@@ -28,6 +28,7 @@ from invoice_inbox.web.bodylimit import BodyLimit
 from invoice_inbox.web.context import WebContext, fetch_in_background
 from invoice_inbox.web.hosts import HostPolicy, TrustedHosts
 from invoice_inbox.web.pages import einvoice_view
+from invoice_inbox.web.ratelimit import LoginLimiter
 from invoice_inbox.web.security import NeedsSignIn
 from invoice_inbox.web.setup_token import SetupToken
 from invoice_inbox.web.templating import CSP, render
@@ -59,7 +60,8 @@ def create_app(
         app=app,
         fetch_now=fetch_now or fetch_in_background(app),
         status=Status(app.db, health=health),
-        setup=SetupToken(setup_token),
+        limiter=LoginLimiter(app.db),
+        setup=SetupToken(app.db, setup_token),
     )
     # added last, run first: the host is checked, then the body bounded, before any route
     web.add_middleware(BodyLimit)

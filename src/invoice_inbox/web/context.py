@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import runner
@@ -41,5 +41,5 @@ class WebContext:
     app: App
     fetch_now: Callable[[str], None]  # start a run of the source named soon; returns at once
     status: Status
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
-    setup: SetupToken = field(default_factory=SetupToken)  # what /setup needs
+    limiter: LoginLimiter  # in the database: shared by every web process
+    setup: SetupToken  # what /setup needs, also in the database

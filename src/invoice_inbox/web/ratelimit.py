@@ -1,6 +1,6 @@
-"""Sign-in rate limiting, in memory: every password check (sign-in, password change, new API
-token) first reserves an attempt here, atomically, and is refused without checking when the
-limits are reached.
+"""Sign-in rate limiting, in the database so that every web process of a deployment counts the
+same attempts: every password check (sign-in, password change, new API token) first reserves
+an attempt here, atomically, and is refused without checking when the limits are reached.
 
 Three counts, each of attempts within *window* seconds that did not succeed:
 
@@ -12,21 +12,34 @@ Three counts, each of attempts within *window* seconds that did not succeed:
   while the owner, who knows the password, is at most delayed.
 
 An attempt is counted when it is reserved, before the (slow) password check, so parallel
-requests cannot all slip through; a success gives its reservation back and clears the account's
-counts. Refused attempts cost nothing: they create no entry. The table holds at most
-*max_entries* keys: expired keys are dropped as time passes, and when it is full the oldest go.
+requests (in any process) cannot all slip through; a success gives its reservation back and
+clears the account's counts. Refused attempts cost nothing: they create no row.
+
+Each key (hashed: no address or e-mail in clear) is one ``login_key`` row holding its attempt
+times. A reservation is one transaction that first touches the keys' rows with an UPDATE: on
+PostgreSQL that locks them, on SQLite it takes the database's write lock, so the read, the
+decision and the write that follow cannot interleave with another process's. Two processes
+creating the same new key at once: one insert fails and that reservation is tried again.
+The table holds about *max_entries* keys: expired keys are deleted as time passes (at most once
+a minute per process), and when it is fuller the least recently used go.
 """
 
 from __future__ import annotations
 
-import contextlib
-import threading
+import hashlib
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from invoice_inbox.store.db import Database
+from invoice_inbox.store.models_state import LoginKey
+
 MAX_EMAIL = 320  # the longest possible e-mail address (RFC 3696 errata): longer is refused
+RETRIES = 5  # reservations lost to another process creating the same key at the same time
 
 
 @dataclass(frozen=True)
@@ -44,92 +57,110 @@ class Attempt:
         return self.wait <= 0
 
 
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class LoginLimiter:
     def __init__(
         self,
+        db: Database,
         per_account_client: int = 5,
         per_client: int = 30,
         account_threshold: int = 10,
         account_delay: float = 30.0,
         window: float = 900.0,
         max_entries: int = 10_000,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
+        self.db = db
         self.per_account_client, self.per_client = per_account_client, per_client
         self.account_threshold, self.account_delay = account_threshold, account_delay
         self.window, self.max_entries, self._clock = window, max_entries, clock
-        # key -> times of attempts not (yet) succeeded, oldest first; keys oldest-used first
-        self._attempts: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
         self._purged = clock()
 
     def __len__(self) -> int:
-        return len(self._attempts)
+        with self.db.session() as s:
+            return int(s.scalar(select(func.count()).select_from(LoginKey)) or 0)
 
     @staticmethod
     def _keys(client: str, email: str) -> tuple[str, str, str]:
         email = email[:MAX_EMAIL]
-        return f"c|{client}|{email}", f"c|{client}", f"a|{email}"
+        return _digest(f"c|{client}|{email}"), _digest(f"c|{client}"), _digest(f"a|{email}")
 
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        q = self._attempts.get(key)
-        if q is None:
-            return None
-        while q and q[0] <= now - self.window:
-            q.popleft()
-        if not q:
-            del self._attempts[key]
-            return None
-        return q
+    def _lock(self, s: Session, keys: tuple[str, ...], now: float) -> dict[str, list[float]]:
+        """Touch the keys' rows (the lock), then read their attempts within the window."""
+        s.execute(update(LoginKey).where(LoginKey.key.in_(keys)).values(used_at=now))
+        rows = s.execute(select(LoginKey.key, LoginKey.stamps).where(LoginKey.key.in_(keys)))
+        return {key: [t for t in stamps if t > now - self.window] for key, stamps in rows}
 
-    def _account_wait(self, q: deque[float] | None, now: float) -> float:
-        if q is None or len(q) < self.account_threshold:
+    def _account_wait(self, stamps: list[float] | None, now: float) -> float:
+        if not stamps or len(stamps) < self.account_threshold:
             return 0.0
-        over = len(q) - self.account_threshold
+        over = len(stamps) - self.account_threshold
         delay = min(self.account_delay * 2 ** min(over, 32), self.window)
-        return q[-1] + delay - now
+        return stamps[-1] + delay - now
 
     def attempt(self, client: str, email: str) -> Attempt:
         """Reserve one password check for *client* on *email*, or say how long to wait."""
+        for _ in range(RETRIES):
+            try:
+                return self._reserve(client, email)
+            except IntegrityError:  # another process created one of the keys meanwhile
+                continue
+        return self._reserve(client, email)
+
+    def _reserve(self, client: str, email: str) -> Attempt:
         now = self._clock()
-        pair, alone, account = self._keys(client, email)
-        with self._lock:
-            self._purge(now)
+        pair, alone, account = keys = self._keys(client, email)
+        self._purge(now)
+        with self.db.session() as s:
+            recent = self._lock(s, keys, now)
             waits = [0.0]
             for key, limit in ((pair, self.per_account_client), (alone, self.per_client)):
-                q = self._recent(key, now)
-                if q is not None and len(q) >= limit:
-                    waits.append(q[0] + self.window - now)
-            waits.append(self._account_wait(self._recent(account, now), now))
+                stamps = recent.get(key)
+                if stamps and len(stamps) >= limit:
+                    waits.append(stamps[0] + self.window - now)
+            waits.append(self._account_wait(recent.get(account), now))
             wait = max(waits)
             if wait > 0:
                 return Attempt(client, email, now, wait)
-            for key in (pair, alone, account):
-                q = self._attempts.setdefault(key, deque())
-                q.append(now)
-                self._attempts.move_to_end(key)
-            while len(self._attempts) > self.max_entries:
-                self._attempts.popitem(last=False)
-            return Attempt(client, email, now)
+            for key in keys:
+                if key in recent:
+                    s.execute(
+                        update(LoginKey)
+                        .where(LoginKey.key == key)
+                        .values(stamps=[*recent[key], now], used_at=now)
+                    )
+                else:
+                    s.add(LoginKey(key=key, stamps=[now], used_at=now))
+        return Attempt(client, email, now)
 
     def succeeded(self, attempt: Attempt) -> None:
         """The reserved attempt had the right password: forget the account's failures and
         give the client its reservation back."""
-        pair, alone, account = self._keys(attempt.client, attempt.email)
-        with self._lock:
-            self._attempts.pop(pair, None)
-            self._attempts.pop(account, None)
-            q = self._attempts.get(alone)
-            if q is not None:
-                with contextlib.suppress(ValueError):
-                    q.remove(attempt.stamp)
-                if not q:
-                    del self._attempts[alone]
+        pair, alone, account = keys = self._keys(attempt.client, attempt.email)
+        with self.db.session() as s:
+            recent = self._lock(s, keys, self._clock())
+            s.execute(delete(LoginKey).where(LoginKey.key.in_((pair, account))))
+            stamps = recent.get(alone)
+            if stamps is not None:
+                if attempt.stamp in stamps:
+                    stamps.remove(attempt.stamp)
+                if stamps:
+                    s.execute(update(LoginKey).where(LoginKey.key == alone).values(stamps=stamps))
+                else:
+                    s.execute(delete(LoginKey).where(LoginKey.key == alone))
 
     def _purge(self, now: float) -> None:
-        """Drop expired keys, at most once a minute (the table is bounded anyway)."""
-        if now - self._purged < 60:
-            return
-        self._purged = now
-        for key in list(self._attempts):
-            self._recent(key, now)
+        """Delete expired keys (at most once a minute) and, when the table is fuller than
+        *max_entries*, the least recently used."""
+        with self.db.session() as s:
+            if now - self._purged >= 60:
+                self._purged = now
+                s.execute(delete(LoginKey).where(LoginKey.used_at <= now - self.window))
+            extra = int(s.scalar(select(func.count()).select_from(LoginKey)) or 0)
+            extra -= self.max_entries - 3  # room for this attempt's keys
+            if extra > 0:
+                oldest = select(LoginKey.key).order_by(LoginKey.used_at).limit(extra)
+                s.execute(delete(LoginKey).where(LoginKey.key.in_(oldest.scalar_subquery())))

@@ -100,32 +100,45 @@ def setup_form(request: Request, token: str = "") -> Response:
     return _form(request, "setup.html", email="", errors={}, token=token)
 
 
+class _SetupClosed(Exception):
+    """Another request (in any web process) made the first administrator meanwhile."""
+
+
+class _Invalid(Exception):
+    """The address or password is refused: nothing of the transaction is kept."""
+
+
 def _create_first_admin(
     request: Request, email: str, password: str, repeat: str, token: str
 ) -> Response:
     setup = context(request).setup
     errors: dict[str, str] = {}
-    with setup.lock, context(request).app.db.session() as s:
+    with context(request).app.db.session() as s:
         if users.count(s) > 0:  # someone was quicker: the setup page is gone
             return redirect("/login")
-        if not setup.matches(token):
-            errors["token"] = (
-                "This is not the setup token: copy the address that invoice-inbox serve "
-                "printed when it started."
-            )
-            return _form(request, "setup.html", 403, email=email, errors=errors, token="")
-        if password != repeat:
-            errors["repeat"] = "The two passwords differ."
-        if not errors:
+    if not setup.matches(token):
+        errors["token"] = (
+            "This is not the setup token: copy the address that invoice-inbox serve "
+            "printed when it started."
+        )
+        return _form(request, "setup.html", 403, email=email, errors=errors, token="")
+    if password != repeat:
+        errors["repeat"] = "The two passwords differ."
+        return _form(request, "setup.html", 422, email=email, errors=errors, token=token)
+    try:
+        with context(request).app.db.session() as s:
+            if not setup.spend(s, token):  # one request of one process wins
+                raise _SetupClosed
             try:
                 user = users.create(s, email, password, Role.ADMIN)
             except users.UserProblem as exc:
                 key = "password" if "password" in str(exc) else "email"
                 errors[key] = str(exc)[0].upper() + str(exc)[1:] + "."
-            else:
-                cookie, _ = users.open_session(s, user)
-                setup.spend()
-    if errors:
+                raise _Invalid from None  # setup stays open: roll back
+            cookie, _ = users.open_session(s, user)
+    except _SetupClosed:
+        return redirect("/login")
+    except _Invalid:
         return _form(request, "setup.html", 422, email=email, errors=errors, token=token)
     response = redirect("/sources/new", flash="Welcome! Now connect the first mailbox.")
     start_session(request, response, cookie)

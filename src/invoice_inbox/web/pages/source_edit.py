@@ -305,7 +305,7 @@ def source_page(request: Request, page: PageUser, source_id: int) -> Response:
     with context(request).app.db.session() as s:
         src = page.access.source(s, source_id)
         errors = {}
-        refused = source_oauth.take_outcome(page.access.user_id, src.id)
+        refused = source_oauth.take_outcome(request, page.access.user_id, src.id)
         if refused:
             errors["authenticate"] = refused
         return _form_page(

@@ -13,16 +13,14 @@ URL being ``serve --public-url`` when given; the app registration must list it):
 
 ``GET /sources/{id}/consent`` does the same round trip for the admin-consent page of an app-only
 Microsoft source. A refusal by the provider is kept for the source's page, which shows it next to
-the Authenticate button. Pending sign-ins live in this process's memory: a restart forgets them
-and the person starts again.
+the Authenticate button. Pending sign-ins and refusals live in the database (``web.oauth_state``):
+the callback may reach another web process than the one the sign-in began on, or the same one
+after a restart.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -34,6 +32,8 @@ from invoice_inbox.connectors import presets
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import runner
 from invoice_inbox.store.models import Source
+from invoice_inbox.web import oauth_state
+from invoice_inbox.web.oauth_state import Pending
 from invoice_inbox.web.pages.source_form import sentence
 from invoice_inbox.web.security import PageUser, context
 from invoice_inbox.web.templating import redirect, render
@@ -41,24 +41,7 @@ from invoice_inbox.web.templating import redirect, render
 router = APIRouter()
 
 CALLBACK_PATH = "oauth/callback"
-PENDING_SECONDS = 600
 SIGN_IN, CONSENT = "sign-in", "consent"
-
-
-@dataclass(frozen=True)
-class _Pending:
-    kind: str  # SIGN_IN | CONSENT
-    source_id: int
-    user_id: int
-    endpoints: oauth.Endpoints
-    client_id: str
-    started: float
-    request: oauth.AuthRequest | None = field(default=None, repr=False)
-
-
-_lock = threading.Lock()
-_pending: dict[str, _Pending] = {}
-_outcomes: dict[tuple[int, int], str] = {}  # (user id, source id) → the provider's refusal
 
 
 def redirect_uri(request: Request) -> str:
@@ -68,34 +51,9 @@ def redirect_uri(request: Request) -> str:
     return f"{public}/{CALLBACK_PATH}" if public else f"{request.base_url}{CALLBACK_PATH}"
 
 
-def _keep(state: str, pending: _Pending) -> None:
-    now = time.monotonic()
-    with _lock:
-        for key in [k for k, p in _pending.items() if now - p.started > PENDING_SECONDS]:
-            del _pending[key]
-        _pending[state] = pending
-
-
-def _take(state: str, user_id: int) -> _Pending | None:
-    with _lock:
-        pending = _pending.get(state)
-        if pending is None or pending.user_id != user_id:
-            return None
-        del _pending[state]
-    if time.monotonic() - pending.started > PENDING_SECONDS:
-        return None
-    return pending
-
-
-def _refused(user_id: int, source_id: int, problem: str) -> None:
-    with _lock:
-        _outcomes[(user_id, source_id)] = problem
-
-
-def take_outcome(user_id: int, source_id: int) -> str | None:
+def take_outcome(request: Request, user_id: int, source_id: int) -> str | None:
     """The provider's refusal of this user's last sign-in to the source, once."""
-    with _lock:
-        return _outcomes.pop((user_id, source_id), None)
+    return oauth_state.take_outcome(context(request).app, user_id, source_id)
 
 
 def endpoints(src: Source) -> oauth.Endpoints | None:
@@ -145,17 +103,15 @@ def authenticate(request: Request, page: PageUser, source_id: int) -> Response:
         page.access.require_admin()
         ready = _ready(src, presets.OAUTH)
         if isinstance(ready, str):
-            _refused(page.access.user_id, src.id, sentence(ready))
+            oauth_state.refused(context(request).app, page.access.user_id, src.id, sentence(ready))
             return redirect(f"/sources/{src.id}#credentials")
         scopes, login_hint = runner.scopes_for(src), src.username
     ep, client_id = ready
     auth = oauth.authorization_request(
         ep, client_id, scopes, redirect_uri(request), login_hint=login_hint
     )
-    _keep(
-        auth.state,
-        _Pending(SIGN_IN, source_id, page.access.user_id, ep, client_id, time.monotonic(), auth),
-    )
+    pending = Pending(SIGN_IN, source_id, page.access.user_id, ep, client_id, auth)
+    oauth_state.keep(context(request).app, auth.state, pending)
     return RedirectResponse(auth.url, status_code=303)
 
 
@@ -166,20 +122,22 @@ def admin_consent(request: Request, page: PageUser, source_id: int) -> Response:
         page.access.require_admin()
         ready = _ready(src, presets.APP)
         if isinstance(ready, str):
-            _refused(page.access.user_id, src.id, sentence(ready))
+            oauth_state.refused(context(request).app, page.access.user_id, src.id, sentence(ready))
             return redirect(f"/sources/{src.id}#credentials")
         scope = runner.scopes_for(src)[0]
     ep, client_id = ready
     state = secrets.token_urlsafe(24)
     url = oauth.admin_consent_url(ep, client_id, redirect_uri(request), state=state, scope=scope)
-    _keep(state, _Pending(CONSENT, source_id, page.access.user_id, ep, client_id, time.monotonic()))
+    pending = Pending(CONSENT, source_id, page.access.user_id, ep, client_id)
+    oauth_state.keep(context(request).app, state, pending)
     return RedirectResponse(url, status_code=303)
 
 
 @router.get("/oauth/callback")
 def callback(request: Request, page: PageUser) -> Response:
     query = dict(request.query_params)
-    pending = _take(query.get("state", ""), page.access.user_id)
+    app = context(request).app
+    pending = oauth_state.take(app, query.get("state", ""), page.access.user_id)
     if pending is None:
         return render(
             request,
@@ -189,7 +147,6 @@ def callback(request: Request, page: PageUser) -> Response:
             message="This answer from the sign-in page does not belong to a sign-in you started"
             " here in the last ten minutes. Start it again from the source's page.",
         )
-    app = context(request).app
     with app.db.session() as s:
         src = page.access.source(s, pending.source_id)
         client_secret = app.secrets.decrypt(src.client_secret) if src.client_secret else None
@@ -197,9 +154,8 @@ def callback(request: Request, page: PageUser) -> Response:
     if pending.kind == CONSENT:
         if "error" in query:
             words = query.get("error_description") or query["error"]
-            _refused(
-                page.access.user_id, pending.source_id, sentence(f"consent not given: {words}")
-            )
+            problem = sentence(f"consent not given: {words}")
+            oauth_state.refused(app, page.access.user_id, pending.source_id, problem)
             return redirect(back + "#credentials")
         tenant = query.get("tenant") or "the tenant"
         return redirect(back, flash=f"Consent given for {tenant}. Check the connection now.")
@@ -210,7 +166,7 @@ def callback(request: Request, page: PageUser) -> Response:
             pending.endpoints, pending.client_id, client_secret, code, pending.request
         )
     except ConnectorError as exc:  # OAuthFailed, or the token endpoint could not be reached
-        _refused(page.access.user_id, pending.source_id, sentence(exc))
+        oauth_state.refused(app, page.access.user_id, pending.source_id, sentence(exc))
         return redirect(back + "#credentials")
     runner.store_token(app, pending.source_id, token)
     flash = "Signed in."
