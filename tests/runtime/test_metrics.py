@@ -294,6 +294,13 @@ def test_source_gauges(db: Database, server: StatusServer) -> None:
         "invoice_inbox_source_consecutive_failures",
         "invoice_inbox_client_secret_expiry_timestamp_seconds",
         "invoice_inbox_notifications_pending",
+        # the cluster (runtime.cluster_status)
+        "invoice_inbox_workers",
+        "invoice_inbox_worker_heartbeat_age_seconds",
+        "invoice_inbox_sources_due",
+        "invoice_inbox_sources_running",
+        "invoice_inbox_watches",
+        "invoice_inbox_outbox_backlog",
     }
 
 

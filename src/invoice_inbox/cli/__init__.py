@@ -21,6 +21,7 @@ from invoice_inbox.cli import (  # noqa: F401
     signin,
     source_set,
     sources,
+    status,
     users,
 )
 from invoice_inbox.cli.base import app, err

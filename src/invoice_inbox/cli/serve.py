@@ -232,14 +232,23 @@ def serve(
 
 @app.command("worker")
 def worker(
-    workers: WorkersOpt = 2,
+    concurrency: Annotated[
+        int,
+        typer.Option(
+            "--concurrency",
+            "--workers",
+            help="How many sources this worker fetches at the same time (--workers: the old name).",
+        ),
+    ] = 2,
     allow_private_webhooks: PrivateHooksOpt = False,
     log_format: LogOpt = LogFormat.text,
 ) -> None:
-    """Run only the scheduler (no SMTP, no HTTP): more workers for the same database."""
-    if workers < 1:
-        raise UserError("--workers must be at least 1")
+    """Run a worker (no SMTP, no HTTP): it claims due sources, keeps its share of the IDLE
+    watches, delivers webhooks and notifications and re-checks; start any number of them, on
+    any number of machines, against the same database."""
+    if concurrency < 1:
+        raise UserError("--concurrency must be at least 1")
     egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
     a = state.open()
-    _run_until_signal(Service(a, ServiceConfig(workers=workers)))
+    _run_until_signal(Service(a, ServiceConfig(workers=concurrency)))

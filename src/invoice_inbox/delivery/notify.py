@@ -5,7 +5,10 @@ access to the company (its users and all admins) and the company's extra address
 
 Notifications are an outbox (``store.notifications``): whoever creates one only writes a row;
 ``deliver_due`` sends what is due, records each channel's result, and retries a failed channel
-with exponential backoff until it gives up after ``MAX_ATTEMPTS``. A channel that is not
+with exponential backoff until it gives up after ``MAX_ATTEMPTS``. Any number of workers may
+deliver at once: each notification is claimed before it is sent (a conditional UPDATE that
+moves its next attempt ``CLAIM`` ahead), so one worker sends it; when that worker dies, the
+claim runs out and another sends it (at least once). A channel that is not
 configured (no relay, no recipients, no webhook URL) is marked "skipped", not failed.
 
 The webhook URL is the operator's (``serve --notify-webhook``), so it may be a private address;
@@ -24,6 +27,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.delivery import egress
@@ -36,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 10
 RETRY_BASE = timedelta(minutes=1)
 RETRY_CAP = timedelta(hours=2)
+CLAIM = timedelta(minutes=2)  # a notification being sent is not picked up by another worker
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -119,6 +124,8 @@ def deliver_due(db: Database, channels: Channels, *, now: datetime | None = None
             for n in notifications.due(s, now)
         ]
     for nid, email_state, webhook_state, body, recipients in due:
+        if not _claim(db, nid, now):
+            continue  # another worker is sending it
         results: dict[str, str] = {}
         errors: list[str] = []
         if email_state == notifications.PENDING:
@@ -142,6 +149,21 @@ def deliver_due(db: Database, channels: Channels, *, now: datetime | None = None
         delivered += sum(1 for v in results.values() if v == notifications.SENT)
         _record(db, nid, results, errors, now)
     return delivered
+
+
+def _claim(db: Database, nid: int, now: datetime) -> bool:
+    """Take the notification for sending; False: another worker has it, or it is not due."""
+    with db.session() as s:
+        taken = s.execute(
+            update(Notification)
+            .where(
+                Notification.id == nid,
+                or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+            )
+            .values(next_attempt_at=now + CLAIM)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return taken == 1
 
 
 def _record(

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
+from invoice_inbox.runtime import cluster_status
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import (
     AuthState,
@@ -192,13 +193,14 @@ class DatabaseCollector(Collector):
 
     def describe(self) -> list[Metric]:
         """The families without samples: registering the collector does not query."""
-        return _Families().all()
+        return _Families().all() + cluster_status.families(None)
 
     def collect(self) -> list[Metric]:
         out = _Families()
         with self._db.session() as s:
             self._read(s, out)
-        return out.all()
+            cluster = cluster_status.read(s, self._clock())  # workers, sources, outboxes
+        return out.all() + cluster_status.families(cluster)
 
     def _read(self, s: Session, out: _Families) -> None:
         sources = s.execute(

@@ -1,14 +1,15 @@
 """The always-on service behind ``invoice-inbox serve`` and ``worker``, assembled in one place.
 
-Threads, each with one job: the scheduler (due and woken sources on a worker pool), one IDLE
-watcher per folder of each instant source (a wake-up only: the run reads from the stored
-cursor), the notifier (delivers the notifications outbox), the rechecker (re-checks a source's
-not-imported mail after its allowed senders, rules or filters change: ``runtime.auto_recheck``),
-the webhooks (fans the event outbox out to subscriptions and delivers it), the SMTP receiver
-for the central import addresses, and the HTTP server (the web admin, the API, ``/metrics``,
-``/healthz``: built by the caller from the app and the scheduler, since the web layer sits above
-this one). ``stop`` ends them all;
-running syncs stop at their next batch boundary, so nothing is half-done.
+Threads, each with one job: the scheduler (claims due and woken sources for a worker pool), the
+cluster heartbeat (this worker's registry row, ``runtime.registry``, and its share of the IDLE
+watches, ``runtime.watches``: one watcher per folder it holds, a wake-up only: the run reads
+from the stored cursor), the notifier (delivers the notifications outbox), the rechecker
+(re-checks a source's not-imported mail after its allowed senders, rules or filters change:
+``runtime.auto_recheck``), the webhooks (fans the event outbox out to subscriptions and
+delivers it), the SMTP receiver for the central import addresses, and the HTTP server (the
+web admin, the API, ``/metrics``, ``/healthz``: built by the caller from the app and the
+scheduler, since the web layer sits above this one). ``stop`` ends them all; running syncs
+stop at their next batch boundary, so nothing is half-done.
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from invoice_inbox.connectors.idle import IdleWaiter
 from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
 from invoice_inbox.delivery import webhooks
 from invoice_inbox.delivery.notify import Channels, deliver_due
-from invoice_inbox.runtime import runner
+from invoice_inbox.runtime import registry, runner
 from invoice_inbox.runtime.auto_recheck import Rechecker
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.inbound import Inbox
 from invoice_inbox.runtime.scheduler import Scheduler
 from invoice_inbox.runtime.watch import FolderWatcher
-from invoice_inbox.store import companies, notifications, sources
-from invoice_inbox.store.models import AuthState, Company, utcnow
+from invoice_inbox.runtime.watches import Held, WatchShare
+from invoice_inbox.store import companies, notifications
+from invoice_inbox.store.models import Company, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,13 @@ class HttpServer(Protocol):
 
 @dataclass(kw_only=True)
 class ServiceConfig:
-    workers: int = 2
+    workers: int = 2  # concurrency: how many sources this process fetches at once
     # False (``serve --no-scheduler``): only the HTTP server and the SMTP receiver; the
     # scheduler, IDLE watches, re-checks and outboxes run in other processes (``worker``)
     scheduler: bool = True
-    poll: float = 5.0  # how often due sources are looked up (wake-ups do not wait for it)
+    # how often due sources are claimed (a local wake-up does not wait for it; a wake-up from
+    # another worker waits at most this long); INVOICE_INBOX_POLL overrides the default
+    poll: float = field(default_factory=registry.poll_every)
     # None: no HTTP server; else it is made (its port bound) when the service starts
     http: Callable[[App, Scheduler], HttpServer] | None = None
     smtp: InboundSettings | None = None  # None: no central import addresses
@@ -61,7 +65,9 @@ class ServiceConfig:
     notify_every: float = 30.0
     webhook_every: float = 5.0  # how often new events are fanned out and due deliveries sent
     recheck_every: float = 5.0  # how often sources whose settings changed are looked up
-    watch_refresh: float = 30.0  # how often instant sources are looked up again
+    # how often this worker heartbeats and takes its share of the watches (the instant sources
+    # are looked up again each time); INVOICE_INBOX_HEARTBEAT overrides the default
+    watch_refresh: float = field(default_factory=registry.heartbeat_every)
     idle_reissue: float = 540.0
     idle_check: float = 30.0
     retry_base: float = 300.0
@@ -78,6 +84,9 @@ class Service:
             app, clock=clock, workers=config.workers, retry_base=config.retry_base
         )
         self.rechecker = Rechecker(app)
+        kind = "worker" if config.http is None and config.smtp is None else "serve"
+        self.registry = registry.Registry(app.db, kind=kind, concurrency=config.workers)
+        self.share = WatchShare(app.db, self.registry.owner)
         self.watchers: dict[tuple[str, str], tuple[FolderWatcher, threading.Event]] = {}
         self.http: HttpServer | None = None
         self.smtp: InboundServer | None = None
@@ -103,8 +112,9 @@ class Service:
             self.http.start()
         if not self.config.scheduler:
             return
+        self.registry.join()
         self._spawn("scheduler", self._schedule)
-        self._spawn("watchers", self._watch)
+        self._spawn("cluster", self._watch)
         self._spawn("notifier", self._notify)
         self._spawn("webhooks", self._webhooks)
         self._spawn("rechecker", self._recheck)
@@ -120,6 +130,11 @@ class Service:
             pass
 
     def stop(self) -> None:
+        if self.config.scheduler:
+            try:
+                self.registry.stopping()  # the others stop counting on this one at once
+            except Exception:
+                log.warning("could not mark this worker as stopping", exc_info=True)
         self.stop_event.set()
         for _, stop in self.watchers.values():
             stop.set()
@@ -129,6 +144,12 @@ class Service:
             t.join(timeout=self.config.grace + 5)
         for watcher, _ in self.watchers.values():
             watcher.join(timeout=5)
+        if self.config.scheduler:
+            try:  # give the watches back and leave the registry: the others take over now
+                self.share.release_all()
+                self.registry.leave()
+            except Exception:
+                log.warning("could not leave the worker registry", exc_info=True)
         if self.http is not None:
             self.http.stop()
 
@@ -170,26 +191,27 @@ class Service:
     def _watch(self) -> None:
         while not self.stop_event.is_set():
             try:
+                self.registry.beat()
+            except Exception:
+                log.exception("could not renew this worker's heartbeat")
+            try:
                 self.refresh_watchers()
             except Exception:
                 log.exception("could not update the IDLE watchers")
             self.stop_event.wait(self.config.watch_refresh)
 
-    def refresh_watchers(self) -> None:
-        """One IDLE watcher per folder of every active, signed-in instant IMAP source."""
-        with self.app.db.session() as s:
-            wanted = {
-                (src.name, folder)
-                for src in sources.all_sources(s, active_only=True)
-                if src.instant and src.protocol == "imap" and src.auth_state == AuthState.OK
-                for folder in src.folders
-            }
+    def refresh_watchers(self) -> set[Held]:
+        """One IDLE watcher per watch this worker holds (its share of every folder of every
+        active, signed-in instant IMAP source: ``runtime.watches``)."""
+        held = self.share.refresh()
+        wanted = {(h.source, h.folder) for h in held}
         for key in set(self.watchers) - wanted:
             _, stop = self.watchers.pop(key)
             stop.set()
             log.info("source %s: stopped watching %s", *key)
         for key in wanted - set(self.watchers):
             self._start_watcher(*key)
+        return held
 
     def _start_watcher(self, name: str, folder: str) -> None:
         stop = threading.Event()
