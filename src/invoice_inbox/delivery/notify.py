@@ -28,6 +28,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from invoice_inbox.delivery import egress
@@ -115,10 +116,8 @@ def deliver_due(db: Database, channels: Channels, *, now: datetime | None = None
     """Deliver every notification that is due; returns how many channels were delivered."""
     now = now or utcnow()
     delivered = 0
+    _record_channels(db, channels)
     with db.session() as s:
-        notifications.record_channels(
-            s, email=channels.smtp_host is not None, webhook=channels.webhook_url is not None
-        )
         due = [
             (n.id, n.email_state, n.webhook_state, payload(n, *_names(s, n)), _recipients(s, n))
             for n in notifications.due(s, now)
@@ -149,6 +148,23 @@ def deliver_due(db: Database, channels: Channels, *, now: datetime | None = None
         delivered += sum(1 for v in results.values() if v == notifications.SENT)
         _record(db, nid, results, errors, now)
     return delivered
+
+
+def _record_channels(db: Database, channels: Channels) -> None:
+    """Say which channels the service has; two workers writing the setting's first row at
+    once: the loser writes again, as an update."""
+    for tries_left in (1, 0):
+        try:
+            with db.session() as s:
+                notifications.record_channels(
+                    s,
+                    email=channels.smtp_host is not None,
+                    webhook=channels.webhook_url is not None,
+                )
+            return
+        except IntegrityError:
+            if not tries_left:
+                raise
 
 
 def _claim(db: Database, nid: int, now: datetime) -> bool:
