@@ -25,7 +25,7 @@ from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from invoice_inbox.store import recheck_marks
+from invoice_inbox.store import bounded, recheck_marks  # noqa: F401 (bounded: its listeners)
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DB_FILE = "invoice-inbox.db"  # the embedded database, in the data directory

@@ -4,7 +4,12 @@ documents a new one repeats (the same bytes, or the same e-invoice as other byte
 An *exact* duplicate (the same bytes as a document already queued) is recorded, linked to that
 document and shown on the mail's log, but never queued: :func:`in_queue` is the condition every
 listing of the payable queue applies. A *probable* duplicate (the same e-invoice as other bytes)
-is queued, flagged, for a person to decide."""
+is queued, flagged, for a person to decide.
+
+Transactions that queue documents of one company take turns (:meth:`QueueOriginals.load` locks
+the company's row until commit): under PostgreSQL's READ COMMITTED two of them would otherwise
+each miss the other's new document and both queue the same invoice. (SQLite lets one writer
+at a time commit anyway.)"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.store import bounded
 from invoice_inbox.store.models import Company, Document, Message, Source
 
 EXACT, PROBABLE = "exact", "probable"
@@ -125,11 +131,21 @@ class QueueOriginals:
     by_key: dict[str, int]
 
     @classmethod
-    def load(cls, s: Session, company_id: int, shas: set[str], keys: set[str]) -> QueueOriginals:
-        """One query for all the contents and invoice keys asked about."""
+    def load(
+        cls, s: Session, company_id: int, shas: set[str], keys: set[str], *, lock: bool = True
+    ) -> QueueOriginals:
+        """One query for all the contents and invoice keys asked about. With *lock* (to queue
+        documents in this transaction), first wait for the company's row: another transaction
+        queueing documents of the company commits first, and the query then sees them."""
         found = cls({}, {})
         if not shas and not keys:
             return found
+        if lock:  # FOR NO KEY UPDATE: new rows referring to the company are not held up
+            s.execute(
+                select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
+            )
+        length = bounded.column_length(Document.einvoice_key)
+        keys = {key for key in (bounded.fit(k, length) for k in keys) if key}  # as stored
         q = select(
             Document.id, Document.sha256, Document.einvoice_key, Document.duplicate_of_id
         ).where(
@@ -153,6 +169,7 @@ class QueueOriginals:
         """(the original's id, "exact" or "probable") when a document repeats one, else None."""
         if sha256 in self.by_sha:
             return self.by_sha[sha256], EXACT
+        key = bounded.fit(key, bounded.column_length(Document.einvoice_key))  # as stored
         if key and key in self.by_key:
             return self.by_key[key], PROBABLE
         return None
@@ -193,7 +210,8 @@ def find_duplicates(
     queued document each one repeats."""
     contents = list(contents)
     keys = {key for _, key in contents if key}
-    originals = QueueOriginals.load(s, company_id, {sha for sha, _ in contents}, keys)
+    shas = {sha for sha, _ in contents}
+    originals = QueueOriginals.load(s, company_id, shas, keys, lock=False)  # only a look
     found = {}
     for sha, key in contents:
         match = originals.match(sha, key)

@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -26,6 +27,11 @@ from sqlalchemy.types import TypeDecorator
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+# IMAP UIDs and UIDVALIDITY are unsigned 32-bit numbers (RFC 3501): beyond PostgreSQL's INTEGER.
+# SQLite's INTEGER holds 64 bits already (and stays INTEGER there: migration 0012).
+UidNumber = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -193,9 +199,9 @@ class FolderState(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("source.id", ondelete="CASCADE"))
     folder: Mapped[str] = mapped_column(String(255))
-    uidvalidity: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    last_uid: Mapped[int] = mapped_column(Integer, default=0)
-    uidnext: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uidvalidity: Mapped[int | None] = mapped_column(UidNumber, nullable=True)
+    last_uid: Mapped[int] = mapped_column(UidNumber, default=0)
+    uidnext: Mapped[int | None] = mapped_column(UidNumber, nullable=True)
     # token connectors (Graph deltaLink, Gmail historyId): stored once a listing is committed
     cursor: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -241,8 +247,8 @@ class Message(Base):
         ForeignKey("run.id", ondelete="SET NULL"), nullable=True
     )
     folder: Mapped[str] = mapped_column(String(255))
-    uidvalidity: Mapped[int] = mapped_column(Integer)
-    uid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    uidvalidity: Mapped[int] = mapped_column(UidNumber)
+    uid: Mapped[int | None] = mapped_column(UidNumber, nullable=True)
     remote_id: Mapped[str | None] = mapped_column(String(400), nullable=True)
     raw_sha256: Mapped[str] = mapped_column(String(64), index=True)
     raw_size: Mapped[int] = mapped_column(Integer)
