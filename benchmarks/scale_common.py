@@ -210,6 +210,15 @@ class Worker:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def traceback(self) -> str | None:
+        """The first traceback in its log (up to 20 lines), if there is one."""
+        text = self.log_text()
+        at = text.find("Traceback")
+        if at < 0:
+            return None
+        start = text.rfind("\n", 0, at) + 1  # with the log line that announced it
+        return "\n".join(text[start:].splitlines()[:20])
+
 
 def start_worker(data_dir: Path, url: str | None, concurrency: int, log_path: Path) -> Worker:
     env = dict(os.environ)

@@ -134,9 +134,9 @@ def run_setup(args: argparse.Namespace, st: Setup, srv: sc.ManyUsersDovecot,
         st.failures.append(f"{st.documents} documents, expected {total}")
     if st.server_imported != total:
         st.failures.append(f"Imported folders hold {st.server_imported}, expected {total}")
-    errors = [w.log_path for w in workers if "Traceback" in w.log_text()]
-    if errors:
-        st.failures.append(f"tracebacks in {', '.join(map(str, errors))}")
+    for w in workers:
+        if tb := w.traceback():
+            st.failures.append(f"traceback in {w.log_path.name}:\n{tb}")
     sc.log(f"{tag}: {st.msg_per_s:.0f} msg/s ({st.seconds:.1f} s); moving the mail back")
     for u in users:  # the next setup starts from a full INBOX again
         srv.doveadm("move", "-u", u, "INBOX", "mailbox", "Imported", "all")

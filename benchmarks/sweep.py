@@ -216,9 +216,9 @@ def run(args: argparse.Namespace) -> Report:
             sweep_once(args, app, sw, workers, srv, pg)
             report.sweeps.append(sw)
             sc.stop_workers(workers)
-            bad = [str(w.log_path) for w in workers if "Traceback" in w.log_text()]
-            if bad:
-                report.failures.append(f"tracebacks in {', '.join(bad)}")
+            for w in workers:
+                if tb := w.traceback():
+                    report.failures.append(f"traceback in {w.log_path.name}:\n{tb}")
             workers = []
     finally:
         sc.stop_workers(workers)

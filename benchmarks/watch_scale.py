@@ -176,8 +176,8 @@ def run(args: argparse.Namespace) -> Report:
                 sc.stop_workers([worker])
             if ph.missed:
                 report.failures.append(f"{ph.missed} mails not imported with {n} watches")
-            if "Traceback" in worker.log_text():
-                report.failures.append(f"tracebacks in {worker.log_path}")
+            if tb := worker.traceback():
+                report.failures.append(f"traceback in {worker.log_path.name}:\n{tb}")
             worker = None
             report.phases.append(ph)
     finally:
