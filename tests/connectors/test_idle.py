@@ -384,17 +384,36 @@ def test_watcher_reports_mail_and_replaces_a_kicked_connection(
     on_new = Counter()
     watcher = watch(make, on_new, retry_min=0.05, retry_max=1.0)
     assert eventually(lambda: made and made[0].idles >= 1)
+    assert on_new.calls == 1  # the first connection is up: whatever came before it
     mailbox.append("INBOX", mail(1))
-    assert on_new.reaches(1)
+    assert on_new.reaches(2)
     assert watcher.wakeups == 1
 
     assert dovecot.kick(mailbox.user) >= 1
     assert eventually(lambda: watcher.reconnects >= 1), "the kicked connection was not replaced"
-    assert on_new.reaches(2), "a restored connection must report possible missed mail"
+    assert on_new.reaches(3), "a restored connection must report possible missed mail"
     assert eventually(lambda: made[-1].idles >= 1)
     mailbox.append("INBOX", mail(2))
-    assert on_new.reaches(3)
+    assert on_new.reaches(4)
     assert watcher.wakeups == 2
+
+
+def test_a_new_watcher_reports_mail_that_arrived_before_it(
+    mailbox: Mailbox, watch: Callable[..., FolderWatcher]
+) -> None:
+    """A worker that starts, or takes over the watch of a worker that died, must not leave the
+    mail that came while nobody watched until the source's next scheduled run."""
+    mailbox.append("INBOX", mail(1))
+    made: list[IdleWaiter] = []
+
+    def make() -> IdleWaiter:
+        made.append(IdleWaiter(settings_for(mailbox), "INBOX", **FAST))
+        return made[-1]
+
+    on_new = Counter()
+    watcher = watch(make, on_new, retry_min=0.05, retry_max=1.0)
+    assert on_new.reaches(1)
+    assert (watcher.wakeups, watcher.reconnects) == (0, 0)
 
 
 def test_watcher_replaces_a_silently_dead_connection(
@@ -415,10 +434,10 @@ def test_watcher_replaces_a_silently_dead_connection(
     proxy.blackhole()
     assert eventually(lambda: watcher.reconnects >= 1), "the dead connection was not noticed"
     assert watcher.failures >= 1
-    assert on_new.reaches(1)
+    assert on_new.reaches(2)  # the first connection, then its replacement
     assert eventually(lambda: made[-1].idles >= 1)
     mailbox.append("INBOX", mail(1))
-    assert on_new.reaches(2)
+    assert on_new.reaches(3)
     assert watcher.wakeups == 1
     assert proxy.connections >= 2
 

@@ -1,9 +1,11 @@
 """Keep one IDLE connection per watched folder alive and report new mail.
 
 A :class:`FolderWatcher` is a daemon thread around :class:`IdleWaiter`. It never fetches mail
-itself: on new mail it calls ``on_new()``, which should only enqueue a run. A connection that
-breaks is replaced after an exponential, jittered back-off, and ``on_new()`` is called once the
-replacement is up, since mail may have arrived while nobody was watching. Errors that retrying
+itself: on new mail it calls ``on_new()``, which should only enqueue a run. ``on_new()`` is also
+called each time a connection is up, the first one included, since mail may have arrived while
+nobody was watching: before a worker started, while the watch's previous holder was dead (its
+watch is taken over after a while), or while a broken connection was replaced after an
+exponential, jittered back-off. Errors that retrying
 will not fix (``ConnectorError.transient`` is False: a refused login, a TLS failure, a missing
 folder) are logged as errors and retried only every ``retry_max`` seconds.
 """
@@ -26,8 +28,8 @@ class FolderWatcher(threading.Thread):
     """Keeps an IdleWaiter alive for one folder of one source and calls on_new() on new mail.
 
     ``reconnects`` counts connections that came up after a failed one, ``failures`` the errors
-    seen, ``wakeups`` the new-mail announcements (the calls to ``on_new`` after a reconnect are
-    not counted). A connection that stayed up ``healthy_after`` seconds or announced mail
+    seen, ``wakeups`` the new-mail announcements (the calls to ``on_new`` once a connection is
+    up are not counted). A connection that stayed up ``healthy_after`` seconds or announced mail
     resets the back-off to ``retry_min``. The thread ends within the waiter's ``check_every``
     once ``stop`` is set, and closes its connection.
     """
@@ -69,7 +71,7 @@ class FolderWatcher(threading.Thread):
                     recovering = False
                     self.reconnects += 1
                     log.info("watch %s: connection restored", self.source)
-                    self.on_new()
+                self.on_new()  # whatever arrived while nobody watched
                 while waiter.wait(self.stop):
                     self.wakeups += 1
                     self._streak = 0
