@@ -118,7 +118,7 @@ class Inbox:
                 elif time.monotonic() > deadline:
                     raise lease.SourceBusy("the same mail is still being stored by another process")
                 else:
-                    time.sleep(0.2)  # the same mail, being stored by another delivery
+                    time.sleep(0.05)  # the same mail, being stored by another delivery
             delivered = Delivered(raw)
             try:
                 summary = self._store(source_name, delivered, deadline)
