@@ -17,6 +17,7 @@ and the final check are in ``harness.chaos_mail`` and ``harness.chaos_check``.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import signal
@@ -27,7 +28,9 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 WORKER_MAIN = Path(__file__).with_name("chaos_worker.py")
@@ -167,6 +170,61 @@ class CuttingProxy:
         for pair in live:
             pair.cut()
         return len(live)
+
+
+# -- the webhook receiver ------------------------------------------------------------------
+
+
+class HookReceiver:
+    """A webhook endpoint on 127.0.0.1 that records (delivery id, event id, event type) of every
+    whole POST and answers 204; a body cut short (its sender was killed mid-request) is
+    answered 400 and not recorded."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, int, str]] = []
+        self.cut_short = 0
+        lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                try:
+                    body: dict[str, Any] = json.loads(raw)
+                    entry = (
+                        self.headers.get("X-Invoice-Inbox-Delivery", ""),
+                        int(body["id"]),
+                        str(body["type"]),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    with lock:
+                        receiver.cut_short += 1
+                    self.send_response(400)
+                else:
+                    with lock:
+                        receiver.received.append(entry)
+                    self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return None
+
+        self._server = ThreadingHTTPServer((HOST, 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self._server.server_address[1]}/hooks/chaos"
+
+    def __enter__(self) -> HookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 # -- the worker fleet and its killer ---------------------------------------------------------

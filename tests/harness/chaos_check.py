@@ -56,6 +56,7 @@ class Report:
     events_undelivered: int = 0
     deliveries_received: int = 0
     redeliveries: int = 0  # the same event received more than once (allowed: at least once)
+    delivery_id_changed: int = 0  # events received under more than one delivery id
     wrong: list[str] = field(default_factory=list)  # the first few problems, in words
 
     TROUBLE = (
@@ -71,6 +72,7 @@ class Report:
         "ledger_server_mismatch",
         "quarantined",
         "events_undelivered",
+        "delivery_id_changed",
     )
 
     @property
@@ -95,8 +97,11 @@ def _server_counts(server: DovecotServer, user: str) -> dict[str, int]:
     return {f: server.folder_count(user, f) for f in folders}
 
 
-def check(db_url: str, corpus: Corpus, server: DovecotServer, received: list[Any]) -> Report:
-    """Count what is wrong; *received* are the webhook receiver's JSON bodies."""
+def check(
+    db_url: str, corpus: Corpus, server: DovecotServer, received: list[tuple[str, int, str]]
+) -> Report:
+    """Count what is wrong; *received*: (delivery id, event id, event type) of each webhook
+    request the receiver took (``harness.chaos.HookReceiver``)."""
     r = Report(mails=corpus.mails, invoices_expected=corpus.invoices)
     engine = create_engine(db_url)
     try:
@@ -160,14 +165,16 @@ def _check_db(s: Session, r: Report, corpus: Corpus) -> None:
     )
 
 
-def _check_events(s: Session, r: Report, received: list[Any]) -> None:
+def _check_events(s: Session, r: Report, received: list[tuple[str, int, str]]) -> None:
     wanted = set(s.scalars(select(Event.id).where(Event.kind == DOCUMENT_CREATED)))
-    got = collections.Counter(
-        b.get("id") for b in received if isinstance(b, dict) and b.get("type") == DOCUMENT_CREATED
-    )
+    got = collections.Counter(event for _, event, kind in received if kind == DOCUMENT_CREATED)
     r.events = len(wanted)
     r.deliveries_received = sum(got.values())
     r.redeliveries = sum(n - 1 for n in got.values() if n > 1)
+    ids: dict[int, set[str]] = collections.defaultdict(set)
+    for delivery, event, _ in received:
+        ids[event].add(delivery)
+    r.delivery_id_changed = sum(1 for d in ids.values() if len(d) > 1)
     missing = wanted - set(got)
     r.events_undelivered = len(missing)
     if missing:

@@ -18,8 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fakes.receivers import WebhookReceiver
-from harness.chaos import CuttingProxy, Fleet, Killer
+from harness.chaos import CuttingProxy, Fleet, HookReceiver, Killer
 from harness.chaos_check import Report, check, wait_quiescent
 from harness.chaos_mail import Corpus, configure, make_corpus
 from harness.dovecot import DovecotServer, write_maildir
@@ -117,7 +116,7 @@ def run(
     os.environ.update(env)  # the configuring App in this process opens the same stores
 
     with (
-        WebhookReceiver() as hooks,
+        HookReceiver() as hooks,
         CuttingProxy(
             lambda: (dovecot.host, dovecot.imap_port), cut_every=plan.cut_every, seed=plan.seed
         ) as proxy,
@@ -164,7 +163,7 @@ def run(
 
             def probe() -> Report:
                 fleet.revive()
-                return check(db_url, corpus, dovecot, list(hooks.bodies))
+                return check(db_url, corpus, dovecot, list(hooks.received))
 
             settled, quiescence = wait_quiescent(probe, timeout=plan.settle_timeout)
             note(
@@ -177,7 +176,7 @@ def run(
         finally:  # also when interrupted: no worker outlives the run
             killer.halt.set()
             fleet.stop(timeout=10)
-        report = check(db_url, corpus, dovecot, list(hooks.bodies))
+        report = check(db_url, corpus, dovecot, list(hooks.received))
     return Outcome(
         report=report,
         quiescence=quiescence,
