@@ -40,7 +40,7 @@ test:
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/pytest -n auto --dist loadfile
-	$(BIN)/pytest -n auto --dist loadfile --db=postgresql -m 'not browser' tests/store tests/runtime tests/web
+	$(BIN)/pytest -n auto --dist loadfile --db=postgresql tests/store tests/runtime tests/web
 	$(BIN)/pytest -n auto --dist loadfile --db=postgresql tests/sync
 
 bench: $(VENV)/.installed-dev
