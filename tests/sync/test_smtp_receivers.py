@@ -9,17 +9,26 @@ so the sender stops, and each further copy is on the ledger as a duplicate of th
 
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
 
 from builders import Attachment, make_mail, make_pdf
 from harness.dovecot import free_ports
+from invoice_inbox.runtime import lease
+from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.inbound import Inbox, delivery_keys
+from invoice_inbox.store import companies, inbound_claims, sources
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_state import InboundClaim
 from sync.conftest import AP
 from web.serving import Serving, serving
 
@@ -134,3 +143,29 @@ def test_copies_delivered_at_the_same_moment_to_both_receivers_are_stored_once(
             a, b = (invoice(number, received=f"mx{n}.supplier.example") for n in (1, 2))
             rx.at_once((0, a), (1, b))
     check_stored_once(rx, numbers, copies=2)
+
+
+def test_a_claim_left_by_a_receiver_that_died_is_taken_over_once_stale(tmp_path: Path) -> None:
+    app = App.open(tmp_path / "data")
+    try:
+        with app.db.session() as s:
+            src = companies.import_source(s, sources.company(s, "ACME", create=True))
+            source_id, name = src.id, src.name
+        raw = invoice("orphan")
+        _, keys = delivery_keys(raw, hashlib.sha256(raw).hexdigest(), SUPPLIER)
+        # a receiver claimed the mail and died before storing it
+        assert inbound_claims.claim(app.db, source_id, keys, "dead-receiver") is None
+        inbox = Inbox(app, busy_wait=0.5)
+        with pytest.raises(lease.SourceBusy):  # fresh: maybe still storing; 451, try later
+            inbox.deliver(name, raw, SUPPLIER)
+        with app.db.session() as s:
+            old = utcnow() - inbound_claims.STALE - timedelta(seconds=1)
+            s.execute(update(InboundClaim).values(created_at=old))
+        summary = inbox.deliver(name, raw, SUPPLIER)  # the sender's retry, ten minutes on
+        assert (summary.imported, summary.documents_created) == (1, 1)
+        with app.db.session() as s:
+            claims = s.execute(select(InboundClaim.owner, InboundClaim.message_id)).all()
+        assert len(claims) == len(keys) == 2  # the raw bytes, the Message-ID and sender
+        assert all(owner is None and row_id is not None for owner, row_id in claims)
+    finally:
+        app.close()

@@ -103,7 +103,7 @@ class Inbox:
         with self.app.db.session() as s:
             source_id = sources.get(s, source_name).id
         sha = hashlib.sha256(raw).hexdigest()
-        raw_key, keys = _keys(raw, sha, mail_from)
+        raw_key, keys = delivery_keys(raw, sha, mail_from)
         owner = lease.new_owner()
         deadline = time.monotonic() + self.busy_wait
         with lock:  # deliveries to one company take turns in this process
@@ -192,7 +192,7 @@ class Inbox:
         )
 
 
-def _keys(raw: bytes, sha: str, mail_from: str) -> tuple[str, list[str]]:
+def delivery_keys(raw: bytes, sha: str, mail_from: str) -> tuple[str, list[str]]:
     """The raw key and every key of a delivery: the raw SHA-256, and (when the mail has one)
     the Message-ID with the envelope sender (the recipient is the claim's import source)."""
     raw_key = hashlib.sha256(f"raw\0{sha}".encode()).hexdigest()
