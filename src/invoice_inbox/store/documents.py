@@ -8,8 +8,8 @@ is queued, flagged, for a person to decide.
 
 Transactions that queue documents of one company take turns (:meth:`QueueOriginals.load` locks
 the company's row until commit): under PostgreSQL's READ COMMITTED two of them would otherwise
-each miss the other's new document and both queue the same invoice. (SQLite lets one writer
-at a time commit anyway.)"""
+each miss the other's new document and both queue the same invoice. SQLite has no row locks and
+its SELECTs take no lock, so there ``load`` takes the database's write lock first."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store import bounded
@@ -140,7 +140,10 @@ class QueueOriginals:
         found = cls({}, {})
         if not shas and not keys:
             return found
-        if lock:  # FOR NO KEY UPDATE: new rows referring to the company are not held up
+        if lock and s.get_bind().dialect.name == "sqlite":
+            # no row locks, and a SELECT takes none: a no-op write takes the database's
+            s.execute(update(Company).where(Company.id == company_id).values(id=Company.id))
+        elif lock:  # FOR NO KEY UPDATE: new rows referring to the company are not held up
             s.execute(
                 select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
             )
