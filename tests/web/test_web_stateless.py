@@ -2,14 +2,17 @@
 same data directory (and database: SQLite, or PostgreSQL with ``--db=postgresql``), one
 browser going back and forth between them as a load balancer would send it.
 
-The first-run setup token printed by one works once on the other; a session made on one works
-on the other, and failed sign-ins on one count on the other; an OAuth sign-in begun on one is
-finished on the other, and its answer replayed on the first is refused."""
+The first-run setup token printed by one works once on the other, and asked on both at once
+the first administrator is made once; a session made on one works on the other, and failed
+sign-ins on one count on the other; an OAuth sign-in begun on one is finished on the other, and
+its answer replayed on the first is refused."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -105,17 +108,50 @@ def test_sessions_and_failed_sign_ins_are_shared_by_the_processes(
         assert sign_in(browser, a).status_code == 303
         page = browser.get(f"{b.url}/account")  # the session made on A, on B
         assert page.status_code == 200 and ADMIN in page.text
-        # a form of A's page (its CSRF token) sent to B
+        # the session's CSRF token is the session's (in the database), not the process's
         out = browser.post(f"{b.url}/logout", data={"csrf_token": csrf_of(page.text)})
         assert out.status_code == 303
         assert browser.get(f"{a.url}/account").status_code == 303  # signed out on A too
 
-    with httpx.Client() as guesser:  # five wrong guesses on A ...
-        codes = [sign_in(guesser, a, f"wrong {n}").status_code for n in range(5)]
-        assert codes == [401] * 5
-        refused = sign_in(guesser, b)  # ... and B refuses the sixth, even the right one
-        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
-        assert sign_in(guesser, a).status_code == 429
+    def guess(n: int) -> int:  # from one client address, on A or B in turn
+        with httpx.Client(timeout=120) as guesser:
+            return sign_in(guesser, two[n % 2], f"wrong {n}").status_code
+
+    with ThreadPoolExecutor(12) as pool:  # twelve wrong guesses at once, six on each
+        codes = list(pool.map(guess, range(12)))
+    assert sorted(codes) == [401] * 5 + [429] * 7, codes  # five in all, not five each
+    for srv in (a, b):
+        with httpx.Client() as owner:  # even the right password waits now
+            refused = sign_in(owner, srv)
+            assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+
+
+def test_the_first_administrator_is_made_once_when_both_processes_are_asked_at_once(
+    two: tuple[Serving, Serving],
+) -> None:
+    tokens = [parse_qs(urlsplit(srv.setup_url()).query)["token"][0] for srv in two]
+    ready = threading.Barrier(6)
+
+    def setup(n: int) -> str:  # each process with its own printed token, another address
+        srv = two[n % 2]
+        with httpx.Client(timeout=120) as browser:
+            page = browser.get(f"{srv.url}/setup")
+            form = {"email": f"boss{n}@x.test", "password": PASSWORD, "repeat": PASSWORD}
+            form |= {"csrf_token": csrf_of(page.text), "token": tokens[n % 2]}
+            ready.wait()  # the six forms are sent together
+            made = browser.post(f"{srv.url}/setup", data=form)
+            assert made.status_code == 303  # made it, or found it made: go and sign in
+            return str(made.headers["location"])
+
+    with ThreadPoolExecutor(6) as pool:
+        went = list(pool.map(setup, range(6)))
+    assert sorted(went) == ["/login"] * 5 + ["/sources/new"], went
+    app = App.open(two[0].data_dir)
+    try:
+        with app.db.session() as s:
+            assert users.count(s) == 1
+    finally:
+        app.close()
 
 
 def test_an_oauth_sign_in_begun_on_one_process_is_finished_on_the_other(
