@@ -9,10 +9,11 @@ mail is filed, no ledger row is undisposed, no run is "running" and every ``docu
 event reached the local webhook receiver; it prints those counts and the time to quiescence.
 
     .venv/bin/python benchmarks/chaos.py [--workers 4] [--mailboxes 20] [--invoices 50]
-        [--kills 100] [--s3] [--json]
+        [--kills 100] [--folder-blobs] [--json]
 
-Needs root, ``dovecot-imapd`` and ``postgresql`` (as the tests do); ``--s3`` puts the blobs on
-a moto S3 server (``tests/harness/s3.py``). Everything runs on 127.0.0.1. The rig is
+Needs root, ``dovecot-imapd``, ``postgresql`` and the s3 extras (as the tests do). The blobs go
+to a bucket on a moto S3 server (``tests/harness/s3.py``; ``--folder-blobs``: the data dir's
+folder instead). Everything runs on 127.0.0.1. The rig is
 ``tests/harness/chaos_rig.py``; the workers' short intervals are in ``chaos_worker.py``.
 Exit status 1 when anything was lost, doubled or left unfiled, or quiescence never came.
 """
@@ -37,23 +38,25 @@ from harness.postgres import PostgresServer  # noqa: E402
 
 
 @contextlib.contextmanager
-def _blob_store(enabled: bool) -> Iterator[tuple[str | None, dict[str, str]]]:
-    if not enabled:
-        yield None, {}
+def _blob_env(folder: bool) -> Iterator[dict[str, str]]:
+    """The workers' blob store: a bucket on a moto S3 server, or (*folder*) the data dir's."""
+    if folder:
+        yield {}
         return
-    from harness.s3 import S3Server  # type: ignore[import-not-found]
+    from harness.s3 import S3Server
 
     with S3Server() as s3:
-        bucket = s3.create_bucket("chaos")
-        yield f"s3://{bucket}/blobs", s3.env()
+        yield s3.env(s3.make_bucket(), "blobs")
 
 
 def _print(outcome: Outcome, plan: Plan) -> None:
     r = outcome.report
+    blobs = plan.blob_env.get("INVOICE_INBOX_BLOB_URL", "the data directory's folder")
     print()
     print(
         f"fault injection: {plan.workers} workers x {plan.concurrency}, {plan.mailboxes} "
-        f"mailboxes x {plan.invoices} invoice mails (+{plan.extra} other, +1 repeat each)"
+        f"mailboxes x {plan.invoices} invoice mails (+{plan.extra} other, +1 repeat each), "
+        f"PostgreSQL, blobs in {blobs}"
     )
     print(
         f"faults: {outcome.kills} SIGKILLs, {outcome.cuts} proxy cuts "
@@ -81,7 +84,7 @@ def main() -> int:
     ap.add_argument("--kills", type=int, default=100)
     ap.add_argument("--waves", type=int, default=4, help="the mail arrives in this many waves")
     ap.add_argument("--scheduled", action="store_true", help="no IDLE: sources on schedule only")
-    ap.add_argument("--s3", action="store_true", help="blobs on a moto S3 server")
+    ap.add_argument("--folder-blobs", action="store_true", help="no S3: blobs in the data dir")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -102,9 +105,8 @@ def main() -> int:
         with (
             PostgresServer.start(work / "pg") as pg,
             DovecotServer(work / "dovecot", {}, pool_size=plan.mailboxes + 2) as dovecot,
-            _blob_store(args.s3) as (blob_url, blob_env),
+            _blob_env(args.folder_blobs) as plan.blob_env,
         ):
-            plan.blob_url, plan.blob_env = blob_url, blob_env
             outcome = run(plan, pg=pg, dovecot=dovecot, work_dir=work, say=say)
     finally:
         if args.keep:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from harness.chaos_mail import Corpus
 from harness.dovecot import DovecotServer, HarnessError
+from invoice_inbox.store.blobs import BlobStore
 from invoice_inbox.store.models import (
     Company,
     Document,
@@ -52,6 +53,8 @@ class Report:
     misfiled: int = 0  # |server folder count - expected| summed over boxes and folders
     ledger_server_mismatch: int = 0  # ledger filed_to counts vs server counts
     quarantined: int = 0
+    blobs_checked: int = 0  # raw mails and documents looked up in the blob store (final check)
+    blobs_missing: int = 0
     events: int = 0
     events_undelivered: int = 0
     deliveries_received: int = 0
@@ -71,6 +74,7 @@ class Report:
         "misfiled",
         "ledger_server_mismatch",
         "quarantined",
+        "blobs_missing",
         "events_undelivered",
         "delivery_id_changed",
     )
@@ -98,10 +102,16 @@ def _server_counts(server: DovecotServer, user: str) -> dict[str, int]:
 
 
 def check(
-    db_url: str, corpus: Corpus, server: DovecotServer, received: list[tuple[str, int, str]]
+    db_url: str,
+    corpus: Corpus,
+    server: DovecotServer,
+    received: list[tuple[str, int, str]],
+    *,
+    blobs: BlobStore | None = None,
 ) -> Report:
     """Count what is wrong; *received*: (delivery id, event id, event type) of each webhook
-    request the receiver took (``harness.chaos.HookReceiver``)."""
+    request the receiver took (``harness.chaos.HookReceiver``). With *blobs*, also that every
+    raw mail and document the database refers to is in the blob store."""
     r = Report(mails=corpus.mails, invoices_expected=corpus.invoices)
     engine = create_engine(db_url)
     try:
@@ -110,9 +120,20 @@ def check(
             _check_events(s, r, received)
             server_counts = {b.user: _server_counts(server, b.user) for b in corpus.boxes}
             _check_server(s, r, corpus, server_counts)
+            if blobs is not None:
+                _check_blobs(s, r, blobs)
     finally:
         engine.dispose()
     return r
+
+
+def _check_blobs(s: Session, r: Report, blobs: BlobStore) -> None:
+    shas = set(s.scalars(select(Message.raw_sha256))) | set(s.scalars(select(Document.sha256)))
+    r.blobs_checked = len(shas)
+    for sha in sorted(shas):
+        if not blobs.exists(sha):
+            r.blobs_missing += 1
+            _note(r, f"blob {sha[:12]} is not in the blob store")
 
 
 def _check_db(s: Session, r: Report, corpus: Corpus) -> None:

@@ -10,11 +10,12 @@ checks once more.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from harness.chaos_check import Report, check, wait_quiescent
 from harness.chaos_mail import Corpus, configure, make_corpus
 from harness.dovecot import DovecotServer, write_maildir
 from harness.postgres import PostgresServer
+from invoice_inbox.store.blobs import open_blob_store
 
 
 @dataclass
@@ -42,7 +44,7 @@ class Plan:
     restart_dovecot: bool = True
     settle_timeout: float = 600.0
     seed: int = 15
-    blob_url: str | None = None  # None: a folder in the shared data directory
+    # INVOICE_INBOX_BLOB_URL and AWS_* (``harness.s3.S3Server.env``); none: the data dir's folder
     blob_env: dict[str, str] = field(default_factory=dict)
 
 
@@ -110,30 +112,20 @@ def run(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_"))}
     env |= {"INVOICE_INBOX_DATABASE_URL": db_url, "INVOICE_INBOX_HOME": str(data_dir)}
     env |= plan.blob_env
-    if plan.blob_url:
-        env["INVOICE_INBOX_BLOB_URL"] = plan.blob_url
-    old_env = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the configuring App in this process opens the same stores
+    note(f"blobs in {env.get('INVOICE_INBOX_BLOB_URL') or data_dir / 'blobs'}")
 
     with (
+        _environment(env),  # this process configures and checks the same stores
         HookReceiver() as hooks,
         CuttingProxy(
             lambda: (dovecot.host, dovecot.imap_port), cut_every=plan.cut_every, seed=plan.seed
         ) as proxy,
     ):
-        try:
-            configure(data_dir, corpus, proxy.port, hooks.url, instant=plan.instant)
-        finally:
-            for k, v in old_env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        configure(data_dir, corpus, proxy.port, hooks.url, instant=plan.instant)
         fleet = Fleet(
             plan.workers, env=env, log_dir=work_dir / "logs", concurrency=plan.concurrency
         )
         restarts: list[threading.Thread] = []
-
         wave_at = {max(plan.kills * w // plan.waves, 1): w for w in range(1, plan.waves)}
 
         def on_kill(n: int) -> None:
@@ -145,6 +137,10 @@ def run(
                 restarts.append(_in_thread(lambda: _restart_pg(pg, note)))
             if plan.restart_dovecot and n == max(2 * plan.kills // 3, 1):
                 restarts.append(_in_thread(lambda: _restart_dovecot(dovecot, dovecot_lock, note)))
+
+        def probe() -> Report:
+            fleet.revive()
+            return check(db_url, corpus, dovecot, list(hooks.received))
 
         killer = Killer(
             fleet, kills=plan.kills, every=plan.kill_every, seed=plan.seed, on_kill=on_kill
@@ -160,11 +156,8 @@ def run(
             proxy.cutting.clear()
             chaos_seconds = time.monotonic() - chaos_began
             note(f"{killer.done} kills, {proxy.cuts} cuts: the faults stop")
-
-            def probe() -> Report:
-                fleet.revive()
-                return check(db_url, corpus, dovecot, list(hooks.received))
-
+            with contextlib.suppress(Exception):
+                note(f"left at the last fault: {_left(probe())}")
             settled, quiescence = wait_quiescent(probe, timeout=plan.settle_timeout)
             note(
                 f"quiescent after {quiescence:.1f} s"
@@ -176,7 +169,8 @@ def run(
         finally:  # also when interrupted: no worker outlives the run
             killer.halt.set()
             fleet.stop(timeout=10)
-        report = check(db_url, corpus, dovecot, list(hooks.received))
+        blobs = open_blob_store(data_dir)
+        report = check(db_url, corpus, dovecot, list(hooks.received), blobs=blobs)
     return Outcome(
         report=report,
         quiescence=quiescence,
@@ -187,6 +181,27 @@ def run(
         worker_exits=fleet.exits,
         events=events,
     )
+
+
+def _left(r: Report) -> str:
+    return (
+        f"{r.inbox_left} mails in an INBOX, {r.undisposed} ledger rows undisposed, "
+        f"{r.runs_running} runs running, {r.events_undelivered} events undelivered"
+    )
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _in_thread(target: Callable[[], None]) -> threading.Thread:
