@@ -244,6 +244,27 @@ def stop_workers(workers: list[Worker], timeout: float = 60.0) -> None:
             w.proc.wait()
 
 
+def wait_registered(app, workers: list[Worker], timeout: float, fallback: float) -> None:  # type: ignore[no-untyped-def]
+    """Until every worker has its row in the worker registry (it is up and heartbeating); where
+    the schema has no registry yet, sleep *fallback* seconds instead."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    pids = ",".join(str(w.pid) for w in workers)
+    query = text(f"SELECT count(*) FROM worker WHERE pid IN ({pids}) AND NOT stopping")
+
+    def up() -> bool:
+        with app.db.session() as s:
+            return int(s.scalar(query) or 0) >= len(workers)
+
+    try:
+        up()
+    except DBAPIError:
+        time.sleep(fallback)
+        return
+    wait_for("the workers to register", up, timeout, every=0.2, workers=workers)
+
+
 def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float = 0.5,
              workers: list[Worker] | None = None) -> None:  # fmt: skip
     deadline = time.monotonic() + timeout

@@ -10,12 +10,13 @@ One run, all on 127.0.0.1 (root, ``dovecot-imapd``, PostgreSQL 15 binaries for t
    it, so afterwards nothing is new anywhere;
 3. baseline, in the same run: a bare ``imaplib`` loop over the same mailboxes, one after
    another: connect, LOGIN, SELECT INBOX, UID SEARCH, LOGOUT;
-4. for each worker count: every source is set due now (``next_run_at``) in one commit, and the
-   time runs until each has a finished run that started after that commit; CPU of the
-   workers, PostgreSQL and Dovecot over the sweep, divided by the sources = per-source cost.
+4. for each setup (worker processes x sources each runs at once), once its workers are up:
+   every source is set due now (``next_run_at``) in one commit, and the time runs until each
+   has a finished run that started after that commit; CPU of the workers, PostgreSQL and
+   Dovecot over the sweep, divided by the sources = per-source cost.
 
-    .venv/bin/python benchmarks/sweep.py [--mailboxes 1000] [--messages 3] [--workers 1,2]
-        [--concurrency 2] [--db postgresql|sqlite] [--json]
+    .venv/bin/python benchmarks/sweep.py [--mailboxes 1000] [--messages 3]
+        [--setups 1x2,1x8,2x4] [--db postgresql|sqlite] [--json]
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
     pg0 = sc.tree_cpu(pg.pid) if pg else 0.0
     dc0 = sc.tree_cpu(srv.pid or 0)
     spies = [
-        sc.spy(args.py_spy, w.pid, args.profile_dir, f"sweep-w{sw.workers}-{i}",
+        sc.spy(args.py_spy, w.pid, args.profile_dir, f"sweep-{sw.workers}x{sw.concurrency}-{i}",
                wall=args.profile == "wall")
         for i, w in enumerate(workers) if args.py_spy
     ]  # fmt: skip
@@ -140,7 +141,7 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
             cpu[w.pid] = sc.tree_cpu(w.pid)
         if time.perf_counter() - note[0] > 5:
             note[0] = time.perf_counter()
-            sc.log(f"sweep with {sw.workers} worker(s): {got}/{n} sources ran")
+            sc.log(f"sweep {sw.workers}x{sw.concurrency}: {got}/{n} sources ran")
         return got >= n
 
     sc.wait_for("every source to run once", done, args.timeout, every=0.25, workers=workers)
@@ -159,7 +160,7 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
         sw.postgres_cpu_ms_per_source = 1000 * (sc.tree_cpu(pg.pid) - pg0) / n
     sw.dovecot_cpu_ms_per_source = 1000 * (sc.tree_cpu(srv.pid or 0) - dc0) / n
     sw.target_met = sw.seconds < TARGET_SECONDS
-    sc.log(f"sweep with {sw.workers} worker(s): {sw.seconds:.1f} s, runs {sw.runs}")
+    sc.log(f"sweep {sw.workers}x{sw.concurrency}: {sw.seconds:.1f} s, runs {sw.runs}")
 
 
 def run(args: argparse.Namespace) -> Report:
@@ -188,10 +189,9 @@ def run(args: argparse.Namespace) -> Report:
         sc.log(f"{len(users)} mailboxes and sources ready; first sweep imports {total} mails")
         from invoice_inbox.store.models import Message, MessageState, Run
 
-        for k, n in enumerate(args.workers):
+        for k, (n, conc) in enumerate(args.setups):
             workers = [
-                sc.start_worker(data, url, args.concurrency, root / f"w{n}-{i}.log")
-                for i in range(n)
+                sc.start_worker(data, url, conc, root / f"w{n}x{conc}-{i}.log") for i in range(n)
             ]
             if k == 0:
                 began = time.perf_counter()
@@ -210,9 +210,9 @@ def run(args: argparse.Namespace) -> Report:
                 report.baseline_seconds = baseline(srv.imap_port, users)
                 report.baseline_per_source_ms = 1000 * report.baseline_seconds / len(users)
                 sc.log(f"baseline: {report.baseline_seconds:.1f} s")
-            else:
-                time.sleep(args.settle)  # the new workers are up and idle
-            sw = Sweep(n, args.concurrency)
+            else:  # the new workers are up and idle
+                sc.wait_registered(app, workers, args.timeout, args.settle)
+            sw = Sweep(n, conc)
             sweep_once(args, app, sw, workers, srv, pg)
             report.sweeps.append(sw)
             sc.stop_workers(workers)
@@ -269,8 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mailboxes", type=int, default=1000)
     p.add_argument("--messages", type=int, default=3, help="mails per mailbox (3)")
     p.add_argument("--size-kb", type=float, default=20, help="approximate size per mail (20)")
-    p.add_argument("--workers", default="1,2", help="worker counts, one sweep each (1,2)")
-    p.add_argument("--concurrency", type=int, default=2, help="sources at once per worker (2)")
+    p.add_argument("--setups", default="1x2,1x8,2x4",
+                   help="one sweep each: workers x sources at once (1x2,1x8,2x4)")  # fmt: skip
     p.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     p.add_argument("--settle", type=float, default=5.0, help="seconds for new workers to start")
     p.add_argument("--timeout", type=float, default=1200, help="per wait, seconds (1200)")
@@ -282,11 +282,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     try:
-        args.workers = [int(x) for x in args.workers.split(",")]
+        args.setups = [tuple(int(x) for x in v.split("x", 1)) for v in args.setups.split(",")]
     except ValueError:
-        p.error("--workers must look like 1,2")
-    if args.mailboxes < 1 or args.messages < 0 or min(args.workers) < 1:
-        p.error("--mailboxes and --workers must be positive")
+        p.error("--setups must look like 1x2,2x4")
+    if args.mailboxes < 1 or args.messages < 0 or min(min(v) for v in args.setups) < 1:
+        p.error("--mailboxes and --setups must be positive")
     report = run(args)
     if args.json:
         print(json.dumps(asdict(report), indent=2))
