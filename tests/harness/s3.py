@@ -29,6 +29,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -63,17 +64,22 @@ class S3Server:
         self.endpoint_url = f"http://{self.host}:{self.port}"
         self._proc: subprocess.Popen[bytes] | None = None
         self._client: Any = None
+        self._log: Any = None
 
     def start(self) -> S3Server:
         cmd = [sys.executable, os.path.abspath(__file__), "--serve", str(self.port)]
+        # the server logs every request: to a file, never a pipe nobody reads (a full pipe
+        # would stop the server after a few hundred requests)
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by stop)
         self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_server_env()
+            cmd, stdout=subprocess.DEVNULL, stderr=self._log, env=_server_env()
         )
         atexit.register(self.stop)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                self._log.seek(0)
+                err = self._log.read().decode(errors="replace")
                 raise S3ServerError(f"the moto S3 server exited at start: {err[-2000:]}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5):
@@ -93,8 +99,7 @@ class S3Server:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        self._log.close()
 
     def __enter__(self) -> S3Server:
         return self.start()
