@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import scale_common as sc
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 
 from builders import Attachment, make_mail, make_pdf
 
@@ -50,6 +50,8 @@ class Phase:
     to_run_started_ms: dict[str, float] = field(default_factory=dict)
     to_document_ms: dict[str, float] = field(default_factory=dict)
     rss_after_mb: float = 0.0  # the worker tree (with its decide workers) after the mails
+    startup_runs: int = 0  # runs with no mail before it went quiet (a watch that reconnected)
+    quiet_seconds: float = 0.0  # worker start -> watches up and no run going for 3 s
     missed: int = 0
 
 
@@ -62,6 +64,7 @@ class Report:
     python: str
     phases: list[Phase] = field(default_factory=list)
     rss_per_watch_kb: float = 0.0
+    inotify_max_user_instances: int = 0  # the host's, during the run
     failures: list[str] = field(default_factory=list)
 
 
@@ -96,6 +99,24 @@ def committed(app, mid: str) -> datetime | None:  # type: ignore[no-untyped-def]
         )
 
 
+def wait_quiet(app, timeout: float, worker: sc.Worker) -> int:  # type: ignore[no-untyped-def]
+    """Until no run is going and none started for 3 s (watches that had to reconnect at start
+    each asked for a run); returns how many runs there were."""
+    from invoice_inbox.store.models import Run
+
+    seen: list[tuple[int, int]] = []
+
+    def quiet() -> bool:
+        with app.db.session() as s:
+            total = s.scalar(select(func.count()).select_from(Run)) or 0
+            going = s.scalar(select(func.count()).where(Run.finished_at.is_(None))) or 0
+        seen.append((int(total), int(going)))
+        return len(seen) >= 3 and seen[-3][0] == seen[-1][0] and not any(g for _, g in seen[-3:])
+
+    sc.wait_for("the runs at start to end", quiet, timeout, every=1.0, workers=[worker])
+    return seen[-1][0]
+
+
 def measure(args: argparse.Namespace, app, ph: Phase, users: list[str],
             srv: sc.ManyUsersDovecot, pg: sc.Postgres | None, worker: sc.Worker) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     began = worker.started
@@ -106,6 +127,8 @@ def measure(args: argparse.Namespace, app, ph: Phase, users: list[str],
     )  # fmt: skip
     ph.up_seconds = time.perf_counter() - began
     time.sleep(args.settle)  # every watcher has sent IDLE and sits in it
+    ph.startup_runs = wait_quiet(app, args.timeout, worker)
+    ph.quiet_seconds = time.perf_counter() - began
     ph.rss_mb = sc.status_kb(worker.pid, "VmRSS") / 1024
     ph.threads = sc.threads(worker.pid)
     ph.imap_connections = sc.tcp_connections(worker.pid, srv.imap_port)
@@ -144,12 +167,16 @@ def measure(args: argparse.Namespace, app, ph: Phase, users: list[str],
 
 
 def run(args: argparse.Namespace) -> Report:
-    from invoice_inbox.store.models import Source
+    from invoice_inbox.store.models import Run, Source
 
     users = [f"wa{i:04d}" for i in range(1, args.mailboxes + 1)]
     root = sc.tmp_root("invoice-inbox-watch-")
     report = Report(args.mailboxes, args.mails, args.db, len(os.sched_getaffinity(0)),
                     sys.version.split()[0])  # fmt: skip
+    old_inotify = sc.inotify_instances()
+    if args.inotify_instances > old_inotify:
+        sc.INOTIFY_INSTANCES.write_text(str(args.inotify_instances))
+    report.inotify_max_user_instances = sc.inotify_instances()
     srv = sc.start_dovecot(root, users)
     pg = sc.Postgres(root / "pg") if args.db == "postgresql" else None
     app = None
@@ -165,6 +192,7 @@ def run(args: argparse.Namespace) -> Report:
         sc.add_sources(app, users, srv.imap_port, schedule="manual", instant=False)
         for n in (1, args.mailboxes) if args.mailboxes > 1 else (1,):
             with app.db.session() as s:
+                s.execute(delete(Run))  # each phase counts its own runs
                 s.execute(update(Source).values(instant=False))
                 s.execute(update(Source).where(Source.name.in_(users[:n])).values(instant=True))
             sc.log(f"{n} instant source(s): starting one worker")
@@ -188,6 +216,8 @@ def run(args: argparse.Namespace) -> Report:
         if pg:
             pg.stop()
         srv.stop()
+        if args.inotify_instances > old_inotify:
+            sc.INOTIFY_INSTANCES.write_text(str(old_inotify))
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
     if len(report.phases) == 2:
@@ -198,16 +228,19 @@ def run(args: argparse.Namespace) -> Report:
 
 def print_report(r: Report) -> None:
     print(f"IDLE watches in one worker: {r.mailboxes} mailboxes, {r.mails} mails per setup, "
-          f"{r.db}, {r.cpus} CPUs, Python {r.python}\n")  # fmt: skip
-    print("| instant sources | watches up after | worker RSS | threads | IMAP / DB connections "
+          f"{r.db}, {r.cpus} CPUs, Python {r.python}, fs.inotify.max_user_instances "
+          f"{r.inotify_max_user_instances}\n")  # fmt: skip
+    print("| instant sources | watches up after | runs at start (no mail) | worker RSS | threads "
+          "| IMAP / DB connections "
           "| APPEND -> run started: median / p95 | APPEND -> document committed: median / p95 "
           "/ max |")  # fmt: skip
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for p in r.phases:
         run, doc = p.to_run_started_ms, p.to_document_ms
         label = f"{p.watches} (baseline)" if p.watches == 1 else str(p.watches)
         print(
-            f"| {label} | {p.up_seconds:.1f} s | {p.rss_mb:.0f} MB | {p.threads} "
+            f"| {label} | {p.up_seconds:.1f} s | {p.startup_runs} | {p.rss_mb:.0f} MB "
+            f"| {p.threads} "
             f"| {p.imap_connections} / {p.db_connections} "
             f"| {run.get('median_ms', '-')} / {run.get('p95_ms', '-')} ms "
             f"| {doc.get('median_ms', '-')} / {doc.get('p95_ms', '-')} / {doc.get('max_ms', '-')}"
@@ -229,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap", type=float, default=0.2, help="seconds between mails (0.2)")
     p.add_argument("--wait", type=float, default=60.0, help="give up on a mail after (60 s)")
     p.add_argument("--timeout", type=float, default=600, help="for the watches to come up")
+    p.add_argument("--inotify-instances", type=int, default=0, metavar="N",
+                   help="raise fs.inotify.max_user_instances to N for the run (root), so "
+                   "Dovecot can push to every IDLE session; restored at the end")  # fmt: skip
     p.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
