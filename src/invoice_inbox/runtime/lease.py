@@ -6,12 +6,14 @@ heartbeat thread renews it every third of its time to live (``held``), so a work
 loses its sources to the others once the lease expires: within ``ttl()`` (45 s by default,
 ``INVOICE_INBOX_LEASE_TTL`` seconds).
 
-The owner string names the holding process: ``host:pid:random:machine-id:boot-id:start``, where
-*start* is the process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22).
-A lease is taken over at once, without waiting for it to expire, only when its holder is
-certainly gone: the same machine id *and* the same boot id as ours, and either no process with
-that pid or one with another start time (the pid was reused). Containers may share a hostname
-and pids are reused, so neither alone ever decides; a live holder's lease is never taken.
+The owner string names the holding process: ``host:pid:random:machine:boot-id:start``, where
+*machine* is ``/etc/machine-id`` plus the pid namespace (containers made from one image may
+share a machine id, never a pid namespace) and *start* is the process's start time in clock
+ticks since boot (``/proc/<pid>/stat`` field 22). A lease is taken over at once, without waiting
+for it to expire, only when its holder is certainly gone: the same machine *and* the same boot
+id as ours, and either no process with that pid or one with another start time (the pid was
+reused). Containers may share a hostname and pids are reused, so neither alone ever decides; a
+live holder's lease is never taken. Without a machine id, leases only expire.
 Owners written by older versions (``host:pid:random``) are read (for messages) but only expire.
 """
 
@@ -71,7 +73,13 @@ def _read(path: str) -> str:
 
 @cache
 def machine_id() -> str:
-    return _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id")
+    """This machine and pid namespace: ``<machine-id>-<pid namespace inode>`` ("" if unknown)."""
+    mid = _read("/etc/machine-id") or _read("/var/lib/dbus/machine-id")
+    try:
+        ns = os.readlink("/proc/self/ns/pid").strip("pid:[]")
+    except OSError:
+        ns = ""
+    return f"{mid}-{ns}" if mid and ns else ""
 
 
 @cache
