@@ -318,7 +318,8 @@ class Fleet:
 
 class Killer(threading.Thread):
     """SIGKILLs a random worker of *fleet* every *every* seconds (a random time in the range)
-    and starts it again, *kills* times; between kills it revives workers that ended."""
+    and starts it again, *kills* times; between kills it revives workers that ended. A *dry*
+    killer keeps the same time (and calls *on_kill*) but kills nobody: the baseline."""
 
     def __init__(
         self,
@@ -328,8 +329,10 @@ class Killer(threading.Thread):
         every: tuple[float, float] = (0.5, 2.0),
         seed: int | None = None,
         on_kill: Callable[[int], None] | None = None,
+        dry: bool = False,
     ) -> None:
         super().__init__(daemon=True, name="killer")
+        self.dry = dry
         self.fleet, self.kills, self.every = fleet, kills, every
         self.done = 0
         self.on_kill = on_kill  # told the number of each kill (1, 2, ...) after it
@@ -339,7 +342,9 @@ class Killer(threading.Thread):
     def run(self) -> None:
         while self.done < self.kills and not self.halt.wait(self._rng.uniform(*self.every)):
             self.fleet.revive()
-            self.fleet.kill(self._rng.randrange(self.fleet.size))
+            victim = self._rng.randrange(self.fleet.size)
+            if not self.dry:
+                self.fleet.kill(victim)
             self.done += 1
             if self.on_kill is not None:
                 self.on_kill(self.done)

@@ -42,6 +42,8 @@ class Plan:
     cut_every: tuple[float, float] = (0.5, 3.0)
     restart_postgres: bool = True
     restart_dovecot: bool = True
+    # False: the baseline, the same mail at the same times with no kill, restart or cut
+    faults: bool = True
     settle_timeout: float = 600.0
     seed: int = 15
     # INVOICE_INBOX_BLOB_URL and AWS_* (``harness.s3.S3Server.env``); none: the data dir's folder
@@ -99,6 +101,7 @@ def run(
         events.append(line)
         say(line)
 
+    work_dir.mkdir(parents=True, exist_ok=True)
     users = [dovecot.new_user() for _ in range(plan.mailboxes)]
     corpus = make_corpus(users, invoices=plan.invoices, extra=plan.extra, dup_every=plan.dup_every)
     note(f"{corpus.mails} mails for {plan.mailboxes} mailboxes, {corpus.invoices} invoices")
@@ -122,6 +125,8 @@ def run(
         ) as proxy,
     ):
         configure(data_dir, corpus, proxy.port, hooks.url, instant=plan.instant)
+        if not plan.faults:
+            proxy.cutting.clear()
         fleet = Fleet(
             plan.workers, env=env, log_dir=work_dir / "logs", concurrency=plan.concurrency
         )
@@ -133,6 +138,8 @@ def run(
                 with dovecot_lock:
                     added = _load(dovecot, corpus, work_dir, wave_at[n], plan.waves)
                 note(f"wave {wave_at[n] + 1} of {plan.waves}: {added} more mails")
+            if not plan.faults:
+                return
             if plan.restart_postgres and n == max(plan.kills // 3, 1):
                 restarts.append(_in_thread(lambda: _restart_pg(pg, note)))
             if plan.restart_dovecot and n == max(2 * plan.kills // 3, 1):
@@ -143,7 +150,12 @@ def run(
             return check(db_url, corpus, dovecot, list(hooks.received))
 
         killer = Killer(
-            fleet, kills=plan.kills, every=plan.kill_every, seed=plan.seed, on_kill=on_kill
+            fleet,
+            kills=plan.kills,
+            every=plan.kill_every,
+            seed=plan.seed,
+            on_kill=on_kill,
+            dry=not plan.faults,
         )
         fleet.start()
         try:
@@ -155,7 +167,10 @@ def run(
                 t.join()
             proxy.cutting.clear()
             chaos_seconds = time.monotonic() - chaos_began
-            note(f"{killer.done} kills, {proxy.cuts} cuts: the faults stop")
+            if plan.faults:
+                note(f"{killer.done} kills, {proxy.cuts} cuts: the faults stop")
+            else:
+                note(f"baseline: {killer.done} times without a kill are over")
             with contextlib.suppress(Exception):
                 note(f"left at the last fault: {_left(probe())}")
             settled, quiescence = wait_quiescent(probe, timeout=plan.settle_timeout)
@@ -175,7 +190,7 @@ def run(
         report=report,
         quiescence=quiescence,
         chaos_seconds=chaos_seconds,
-        kills=killer.done,
+        kills=killer.done if plan.faults else 0,
         cuts=proxy.cuts,
         proxy_connections=proxy.connections,
         worker_exits=fleet.exits,
