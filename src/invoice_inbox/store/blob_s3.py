@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -57,13 +58,27 @@ class S3BlobStore:
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.uploads = _uploads()
         self._sse = _sse_args()
-        self._client = client or boto3.session.Session().client(
-            "s3",
-            config=Config(
-                retries={"mode": "standard"},
-                max_pool_connections=max(10, self.uploads + 2),
-            ),
-        )
+        self._made: Any = client
+        self._lock = threading.Lock()
+
+    @property
+    def _client(self) -> Any:
+        """The boto3 client, made on first use (a command that reads no blob never pays for
+        it); boto3 clients are thread-safe."""
+        if self._made is None:
+            with self._lock:
+                if self._made is None:
+                    config = Config(
+                        retries={"mode": "standard"},
+                        max_pool_connections=max(10, self.uploads + 2),
+                    )
+                    try:  # a wrong AWS_PROFILE or AWS_ENDPOINT_URL shows here
+                        self._made = boto3.session.Session().client("s3", config=config)
+                    except (BotoCoreError, ValueError) as exc:
+                        raise BlobStoreError(
+                            f"cannot reach the blob store {self.url}: {exc}"
+                        ) from None
+        return self._made
 
     def key(self, sha256: str) -> str:
         name = f"{sha256[:2]}/{sha256}"
