@@ -1,5 +1,6 @@
-"""Values from mail fit their columns on every database: PostgreSQL refuses text longer than a
-VARCHAR and integers beyond 32 bits in an INTEGER, where SQLite keeps both."""
+"""Values fit their columns on every database: PostgreSQL refuses text longer than a VARCHAR
+and integers beyond 32 bits in an INTEGER, where SQLite keeps both. Text from mail is shortened,
+text a person typed is refused in one sentence."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from typer.testing import CliRunner
 
+from invoice_inbox.cli import app as cli
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import bounded, ledger
 from invoice_inbox.store.models import Company, Document, Message, Run, Source
@@ -106,3 +109,21 @@ def test_mail_text_longer_than_its_column_is_stored_shortened_and_distinct(app: 
         # a later copy of the invoice gets the same key, so it is found as a probable duplicate
         probe = Document(einvoice_key=key)
         assert probe.einvoice_key == doc.einvoice_key
+
+
+def test_typed_text_longer_than_its_column_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    r = CliRunner().invoke(cli, ["--data-dir", str(data), "company", "add", "C" * 201])
+    assert r.exit_code == 1
+    assert (
+        r.stderr.splitlines()[-1] == "error: the company name is too long: at most 200 characters"
+    )
+    assert "Traceback" not in r.stderr
+    r = CliRunner().invoke(cli, ["--data-dir", str(data), "company", "add", "C" * 200])
+    assert r.exit_code == 0, r.stderr
+    a = App.open(data)
+    try:
+        with a.db.session() as s:
+            assert s.scalars(select(Company.name)).all() == ["C" * 200]
+    finally:
+        a.close()

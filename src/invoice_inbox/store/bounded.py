@@ -1,4 +1,4 @@
-"""Text that comes from a mail is made to fit its column before it is stored.
+"""Text is made to fit its column before it is stored, or refused in one sentence.
 
 A sender address, a forwarded mail's sender or an e-invoice's duplicate key (seller and number
 as the invoice states them) can be of any length. PostgreSQL refuses a value longer than its
@@ -6,17 +6,23 @@ as the invoice states them) can be of any length. PostgreSQL refuses a value lon
 that is too long keeps its beginning and ends in a digest of the whole, so equal values stay
 equal and different ones stay different (duplicate detection still works).
 
-Importing this module installs the attribute listeners (``store.db`` does).
+Any other text too long for its column (a company name, a host, a user's e-mail address, all
+typed by someone) is refused at flush with :class:`TooLong`, a sentence naming the field, on
+every database alike.
+
+Importing this module installs the listeners (``store.db`` does).
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import String, event
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import String, event, inspect
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from invoice_inbox.store.errors import TooLong
 from invoice_inbox.store.models import Document, Message
 
 DIGEST_CHARS = 16  # hex digits of SHA-256 that end a shortened value
@@ -56,3 +62,24 @@ def _install(attribute: InstrumentedAttribute[Any]) -> None:
 
 for _attribute in FROM_MAIL:
     _install(_attribute)
+
+
+def check_lengths(objects: Iterable[object]) -> None:
+    """Raise :class:`TooLong` for the first loaded text attribute longer than its column."""
+    for obj in objects:
+        state = inspect(obj)
+        for attr in state.mapper.column_attrs:
+            value = state.dict.get(attr.key)  # loaded values only: nothing is fetched
+            if not isinstance(value, str):
+                continue
+            for column in attr.columns:
+                length = getattr(column.type, "length", None)
+                if isinstance(column.type, String) and length and len(value) > length:
+                    table = str(getattr(column, "table", "")).removeprefix("app_")
+                    what = f"{table} {column.name}".replace("_", " ").strip()
+                    raise TooLong(f"the {what} is too long: at most {length} characters")
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_too_long(session: Session, _context: object, _instances: object) -> None:
+    check_lengths([*session.new, *session.dirty])

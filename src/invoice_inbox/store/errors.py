@@ -13,3 +13,7 @@ class NotFound(StoreError):
 
 class AlreadyExists(StoreError):
     """A row of that name exists already."""
+
+
+class TooLong(StoreError):
+    """A value longer than its column holds (PostgreSQL would refuse it, SQLite keep it)."""
