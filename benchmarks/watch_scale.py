@@ -7,6 +7,8 @@ One run, all on 127.0.0.1 (root, ``dovecot-imapd``, PostgreSQL 15 binaries for t
 
 1. a private Dovecot with N users (limits raised for N sessions at once), empty INBOXes;
    one company and one source per mailbox, schedule ``manual`` (only a wake-up runs them);
+   the floor: APPEND -> untagged EXISTS on a bare IMAPClient IDLE session (the server's push,
+   before any work of ours; ``instant_pickup.py``'s baseline), on a user that is no source;
 2. baseline: only the first source is instant; one ``invoice-inbox worker`` starts; once its
    IDLE connection is up: RSS, threads, connections; then ``--mails`` times an invoice mail is
    APPENDed (a fresh imaplib session, logged in before the clock starts) and the time until
@@ -34,9 +36,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import scale_common as sc
+from instant_pickup import baseline as idle_floor
 from sqlalchemy import delete, func, select, update
 
 from builders import Attachment, make_mail, make_pdf
+
+FLOOR_USER = "floor"  # not a source: the bare IDLE session of the floor
 
 
 @dataclass
@@ -65,6 +70,7 @@ class Report:
     phases: list[Phase] = field(default_factory=list)
     rss_per_watch_kb: float = 0.0
     inotify_max_user_instances: int = 0  # the host's, during the run
+    floor_ms: dict[str, float] = field(default_factory=dict)  # APPEND -> EXISTS, bare IDLE
     failures: list[str] = field(default_factory=list)
 
 
@@ -177,12 +183,14 @@ def run(args: argparse.Namespace) -> Report:
     if args.inotify_instances > old_inotify:
         sc.INOTIFY_INSTANCES.write_text(str(args.inotify_instances))
     report.inotify_max_user_instances = sc.inotify_instances()
-    srv = sc.start_dovecot(root, users)
+    srv = sc.start_dovecot(root, [*users, FLOOR_USER])
     pg = sc.Postgres(root / "pg") if args.db == "postgresql" else None
     app = None
     worker: sc.Worker | None = None
     try:
         sc.fill_maildirs(srv, {u: [] for u in users})
+        report.floor_ms = summary(idle_floor(srv, FLOOR_USER, sc.SECRET, args.mails))
+        sc.log(f"floor: APPEND -> IDLE EXISTS on a bare session {report.floor_ms}")
         url = None
         if pg:
             pg.start()
@@ -246,6 +254,11 @@ def print_report(r: Report) -> None:
             f"| {doc.get('median_ms', '-')} / {doc.get('p95_ms', '-')} / {doc.get('max_ms', '-')}"
             " ms |"
         )
+    f = r.floor_ms
+    print(
+        "\nfloor, same run: APPEND -> untagged EXISTS on a bare IMAPClient IDLE session: "
+        f"median {f.get('median_ms')} / p95 {f.get('p95_ms')} / max {f.get('max_ms')} ms"
+    )
     if r.rss_per_watch_kb:
         print(f"\nmemory per watch: {r.rss_per_watch_kb:.0f} KB of worker RSS")
     for f in r.failures:
