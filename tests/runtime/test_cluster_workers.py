@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from builders import Attachment, make_mail, make_pdf
 from harness.dovecot import DovecotServer
+from invoice_inbox.cli import app as cli
 from invoice_inbox.runtime import cluster_status
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import sources
@@ -148,3 +150,11 @@ def test_two_workers_share_the_watches_and_survive_a_kill(
 def app_runs(app: App) -> list[Run]:
     with app.db.session() as s:
         return list(s.scalars(select(Run)))
+
+
+@pytest.mark.parametrize("option", ["--concurrency", "--workers"])
+def test_worker_concurrency_below_one_is_one_sentence(tmp_path: Path, option: str) -> None:
+    App.open(tmp_path / "data").close()
+    r = CliRunner().invoke(cli, ["--data-dir", str(tmp_path / "data"), "worker", option, "0"])
+    assert r.exit_code == 1
+    assert r.stderr.strip() == "error: --concurrency must be at least 1"
