@@ -114,6 +114,18 @@ def test_two_workers_send_each_webhook_delivery_once(app: App, receiver: SlowRec
         assert {d.state for d in s.scalars(select(WebhookDelivery))} == {webhooks.DELIVERED}
 
 
+def test_two_workers_dispatching_at_once_make_each_delivery_once(app: App) -> None:
+    with app.db.session() as s:
+        company = sources.company(s, "ACME")
+        webhooks.create(s, app.secrets, company, "http://127.0.0.1:9/h", ["document.created"])
+        for i in range(50):
+            events.emit(s, company.id, events.DOCUMENT_CREATED, {"n": i})
+    for _ in range(3):
+        at_once(lambda: webhooks.dispatch(app.db), lambda: webhooks.dispatch(app.db))
+    with app.db.session() as s:
+        assert len(list(s.scalars(select(WebhookDelivery)))) == 50
+
+
 def test_a_dead_senders_webhook_claim_runs_out_and_the_same_delivery_is_sent(
     app: App, receiver: SlowReceiver
 ) -> None:

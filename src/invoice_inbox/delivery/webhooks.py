@@ -36,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import invoice_inbox
@@ -199,8 +200,17 @@ def _delivery(webhook_id: int, event_id: int, now: datetime) -> WebhookDelivery:
 
 def dispatch(db: Database, *, now: datetime | None = None, limit: int = 500) -> int:
     """One delivery per new event and subscription that wants it; the events are marked
-    dispatched in the same transaction. Returns how many deliveries were made."""
-    now = now or utcnow()
+    dispatched in the same transaction. Returns how many deliveries were made. Two workers
+    dispatching at once take different events on PostgreSQL (SKIP LOCKED); on SQLite both may
+    read the same events, and the second to write finds the deliveries made: it makes none."""
+    try:
+        return _dispatch(db, now or utcnow(), limit)
+    except IntegrityError:
+        log.info("these events were just dispatched by another worker")
+        return 0
+
+
+def _dispatch(db: Database, now: datetime, limit: int) -> int:
     made = 0
     with db.session() as s:
         new = list(
