@@ -46,6 +46,33 @@ PrivateHooksOpt = Annotated[
 ]
 
 
+# Notifications are delivered by whichever process runs the outboxes: ``serve`` on one machine,
+# the workers when scaled out; a web-only process takes the options and ignores them.
+NotifySmtpOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="INVOICE_INBOX_NOTIFY_SMTP", help="Send notification e-mails via HOST:PORT."
+    ),
+]
+NotifyFromOpt = Annotated[
+    str, typer.Option(envvar="INVOICE_INBOX_NOTIFY_FROM", help="Their From address.")
+]
+NotifyWebhookOpt = Annotated[
+    str | None,
+    typer.Option(envvar="INVOICE_INBOX_NOTIFY_WEBHOOK", help="POST notifications here."),
+]
+
+
+def _channels(smtp: str | None, sender: str, webhook: str | None) -> Channels:
+    relay = _host_port("--notify-smtp", smtp) if smtp else None
+    return Channels(
+        smtp_host=relay[0] if relay else None,
+        smtp_port=relay[1] if relay else 25,
+        sender=sender,
+        webhook_url=webhook,
+    )
+
+
 def _host_port(option: str, value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit():
@@ -155,19 +182,9 @@ def serve(
         Path | None, typer.Option(help="TLS certificate (PEM) to offer STARTTLS.")
     ] = None,
     smtp_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
-    notify_smtp: Annotated[
-        str | None,
-        typer.Option(
-            envvar="INVOICE_INBOX_NOTIFY_SMTP", help="Send notification e-mails via HOST:PORT."
-        ),
-    ] = None,
-    notify_from: Annotated[
-        str, typer.Option(envvar="INVOICE_INBOX_NOTIFY_FROM", help="Their From address.")
-    ] = "invoice-inbox@localhost",
-    notify_webhook: Annotated[
-        str | None,
-        typer.Option(envvar="INVOICE_INBOX_NOTIFY_WEBHOOK", help="POST notifications here."),
-    ] = None,
+    notify_smtp: NotifySmtpOpt = None,
+    notify_from: NotifyFromOpt = "invoice-inbox@localhost",
+    notify_webhook: NotifyWebhookOpt = None,
     workers: WorkersOpt = 2,
     allow_private_webhooks: PrivateHooksOpt = False,
     log_format: LogOpt = LogFormat.text,
@@ -182,7 +199,7 @@ def serve(
         raise UserError("STARTTLS needs both --smtp-cert and --smtp-key")
     if workers < 1:
         raise UserError("--workers must be at least 1")
-    relay = _host_port("--notify-smtp", notify_smtp) if notify_smtp else None
+    channels = _channels(notify_smtp, notify_from, notify_webhook)
     try:
         hosts = HostPolicy(host, [public_url] if public_url else [], allowed_host or [])
     except InvalidHost as exc:
@@ -206,12 +223,7 @@ def serve(
             if smtp_port is not None and smtp_domain
             else None
         ),
-        channels=Channels(
-            smtp_host=relay[0] if relay else None,
-            smtp_port=relay[1] if relay else 25,
-            sender=notify_from,
-            webhook_url=notify_webhook,
-        ),
+        channels=channels,
     )
     egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
@@ -240,6 +252,9 @@ def worker(
             help="How many sources this worker fetches at the same time (--workers: the old name).",
         ),
     ] = 2,
+    notify_smtp: NotifySmtpOpt = None,
+    notify_from: NotifyFromOpt = "invoice-inbox@localhost",
+    notify_webhook: NotifyWebhookOpt = None,
     allow_private_webhooks: PrivateHooksOpt = False,
     log_format: LogOpt = LogFormat.text,
 ) -> None:
@@ -251,4 +266,7 @@ def worker(
     egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
     a = state.open()
-    _run_until_signal(Service(a, ServiceConfig(workers=concurrency)))
+    config = ServiceConfig(
+        workers=concurrency, channels=_channels(notify_smtp, notify_from, notify_webhook)
+    )
+    _run_until_signal(Service(a, config))
