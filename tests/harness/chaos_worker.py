@@ -57,7 +57,7 @@ def main(argv: list[str]) -> None:
     concurrency = "2"
     if "--concurrency" in argv:
         concurrency = argv[argv.index("--concurrency") + 1]
-    sys.argv = ["invoice-inbox", "worker", "--workers", concurrency, "--allow-private-webhooks"]
+    sys.argv = ["invoice-inbox", "worker", "--concurrency", concurrency, "--allow-private-webhooks"]
     cli_main()
 
 
