@@ -24,6 +24,7 @@ from invoice_inbox.auth.oauth import ConsentMissing
 from invoice_inbox.errors import ConnectorError, LoginFailed
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, notifications, sources
+from invoice_inbox.store.blobs import BlobStoreError
 from invoice_inbox.store.models import AuthState, Source, utcnow
 
 DEACTIVATED = "source_deactivated"
@@ -47,7 +48,7 @@ def record_success(app: App, source_name: str) -> None:
 def record_failure(
     app: App,
     source_name: str,
-    exc: ConnectorError,
+    exc: ConnectorError | BlobStoreError,
     *,
     now: datetime | None = None,
     partial: bool = False,
@@ -125,7 +126,7 @@ def _failing_since(src: Source) -> str:
     return src.failing_since.strftime("%Y-%m-%d %H:%M UTC") if src.failing_since else "?"
 
 
-def _attention_body(src: Source, exc: ConnectorError) -> str:
+def _attention_body(src: Source, exc: ConnectorError | BlobStoreError) -> str:
     return (
         f'The source "{src.name}" of {src.company.name} could not sign in to its mailbox:\n\n'
         f"    {exc}\n\n"
@@ -136,7 +137,7 @@ def _attention_body(src: Source, exc: ConnectorError) -> str:
     )
 
 
-def _deactivated_body(src: Source, exc: ConnectorError) -> str:
+def _deactivated_body(src: Source, exc: ConnectorError | BlobStoreError) -> str:
     since = _failing_since(src)
     return (
         f'The source "{src.name}" of {src.company.name} failed {src.failures} times in a row '

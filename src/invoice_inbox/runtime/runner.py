@@ -28,6 +28,7 @@ from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import BATCH, Observer, RunPartial, RunSummary, sync_source
 from invoice_inbox.store import sources
+from invoice_inbox.store.blobs import BlobStoreError
 from invoice_inbox.store.models import AuthState, Source
 
 
@@ -267,7 +268,7 @@ def fetch(
     except RunPartial as exc:
         health.record_failure(app, source_name, exc.cause, partial=True)
         raise
-    except ConnectorError as exc:
+    except (ConnectorError, BlobStoreError) as exc:  # a store that cannot take the mail too
         health.record_failure(app, source_name, exc)
         raise
     health.record_success(app, source_name)

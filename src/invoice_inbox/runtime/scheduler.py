@@ -34,6 +34,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.sync import RunCancelled, RunPartial, RunSummary
 from invoice_inbox.store import sources
+from invoice_inbox.store.blobs import BlobStoreError
 from invoice_inbox.store.models import AuthState, Run, Source, utcnow
 
 log = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class Scheduler:
                     summary.imported,
                     exc,
                 )
-            except ConnectorError as exc:
+            except (ConnectorError, BlobStoreError) as exc:
                 failed_transient = exc.transient
                 log.warning("run failed: %s", exc)
             except Exception:  # one broken source must not stop the scheduler

@@ -39,7 +39,11 @@ REFRESH_AFTER = timedelta(minutes=10)
 
 
 class BlobStoreError(StoreError):
-    """The blob store failed or cannot be reached; the message is one sentence for the user."""
+    """The blob store failed or cannot be reached; the message is one sentence for the user.
+    A run it stops counts as a failed run that is retried sooner (``transient``), as when a
+    mail server cannot be reached."""
+
+    transient = True
 
 
 class BlobNotFound(BlobStoreError, FileNotFoundError):
