@@ -134,19 +134,24 @@ class CuttingProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
-            try:
-                server = socket.create_connection(self.upstream(), timeout=5)
-                server.settimeout(None)
-            except OSError:
-                self.refused += 1
-                client.close()
-                continue
-            pair = _Pair(client, server)
-            with self._lock:
-                self._pairs.add(pair)
-                self.connections += 1
-            for src, dst in ((client, server), (server, client)):
-                threading.Thread(target=pair.pump, args=(src, dst), daemon=True).start()
+            threading.Thread(target=self._open, args=(client,), daemon=True).start()
+
+    def _open(self, client: socket.socket) -> None:
+        """Connect *client* to the server (in its own thread: a slow server holds up no other
+        client) and pump both ways."""
+        try:
+            server = socket.create_connection(self.upstream(), timeout=5)
+            server.settimeout(None)
+        except OSError:
+            self.refused += 1
+            client.close()
+            return
+        pair = _Pair(client, server)
+        with self._lock:
+            self._pairs.add(pair)
+            self.connections += 1
+        threading.Thread(target=pair.pump, args=(server, client), daemon=True).start()
+        pair.pump(client, server)
 
     def _cutter(self) -> None:
         while not self._stop.wait(self._rng.uniform(*self.cut_every)):
