@@ -27,9 +27,11 @@ from invoice_inbox.store.models import Document, Run, Watch, Worker
 
 SHORT = {
     "INVOICE_INBOX_HEARTBEAT": "0.3",
-    "INVOICE_INBOX_WORKER_TIMEOUT": "2",
-    "INVOICE_INBOX_WATCH_TTL": "3",
-    "INVOICE_INBOX_LEASE_TTL": "3",
+    # short, yet long enough that a live worker on a loaded machine (CI runs tests in parallel)
+    # never misses its heartbeat window and counts as dead
+    "INVOICE_INBOX_WORKER_TIMEOUT": "6",
+    "INVOICE_INBOX_WATCH_TTL": "6",
+    "INVOICE_INBOX_LEASE_TTL": "6",
     "INVOICE_INBOX_POLL": "0.2",
 }
 
