@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import scale_common as sc
+import spy
 from ingest import _messages
 from sqlalchemy import func, select, text, update
 
@@ -123,7 +124,7 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
     pg0 = sc.tree_cpu(pg.pid) if pg else 0.0
     dc0 = sc.tree_cpu(srv.pid or 0)
     spies = [
-        sc.spy(args.py_spy, w.pid, args.profile_dir, f"sweep-{sw.workers}x{sw.concurrency}-{i}",
+        spy.record(args.py_spy, w.pid, args.profile_dir, f"sweep-{sw.workers}x{sw.concurrency}-{i}",
                wall=args.profile == "wall")
         for i, w in enumerate(workers) if args.py_spy
     ]  # fmt: skip
@@ -146,8 +147,8 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
 
     sc.wait_for("every source to run once", done, args.timeout, every=0.25, workers=workers)
     sw.seconds = time.perf_counter() - t0
-    for spy in spies:
-        sw.profile.extend(sc.stop_spy(*spy))
+    for rec in spies:
+        sw.profile.extend(spy.stop(*rec))
     _, first, last = finished_since(app, mark)
     sw.pickup_seconds = (first - mark).total_seconds() if first else 0.0
     sw.span_seconds = (last - first).total_seconds() if first and last else 0.0
