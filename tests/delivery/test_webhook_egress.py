@@ -33,7 +33,7 @@ from fakes.receivers import WebhookReceiver
 from invoice_inbox.delivery import egress, webhooks
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, sources
-from invoice_inbox.store.models import Webhook, WebhookDelivery
+from invoice_inbox.store.models_events import Webhook, WebhookDelivery
 
 SECRET_ANSWER = b"internal-only: db password is hunter2-7f3a9c"
 PUBLIC = "93.184.215.14"  # a public address: the guard refuses any connect to it

@@ -31,14 +31,8 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.recheck import recheck
 from invoice_inbox.runtime.service import Service, ServiceConfig
 from invoice_inbox.store import events, sources
-from invoice_inbox.store.models import (
-    Document,
-    Event,
-    Notification,
-    Webhook,
-    WebhookDelivery,
-    utcnow,
-)
+from invoice_inbox.store.models import Document, Notification, utcnow
+from invoice_inbox.store.models_events import Event, Webhook, WebhookDelivery
 
 HELPER = str(Path(__file__).parents[1] / "sync" / "fetch_with_observer.py")
 

@@ -24,13 +24,13 @@ from invoice_inbox.store.blobs import BlobStore
 from invoice_inbox.store.models import (
     Company,
     Document,
-    Event,
     Message,
     MessageState,
     Run,
     RunStatus,
     Source,
 )
+from invoice_inbox.store.models_events import Event
 
 DOCUMENT_CREATED = "document.created"
 

@@ -16,7 +16,8 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.registry import Registry
 from invoice_inbox.runtime.watches import WatchShare
 from invoice_inbox.store import sources
-from invoice_inbox.store.models import Watch, utcnow
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_cluster import Watch
 
 
 @pytest.fixture

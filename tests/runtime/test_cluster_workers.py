@@ -23,7 +23,8 @@ from invoice_inbox.cli import app as cli
 from invoice_inbox.runtime import cluster_status
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import sources
-from invoice_inbox.store.models import Document, Run, Watch, Worker
+from invoice_inbox.store.models import Document, Run
+from invoice_inbox.store.models_cluster import Watch, Worker
 
 SHORT = {
     "INVOICE_INBOX_HEARTBEAT": "0.3",

@@ -19,17 +19,8 @@ from sqlalchemy import select, text
 
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store.db import DB_FILE, Database, alembic_config, make_engine
-from invoice_inbox.store.models import (
-    ApiToken,
-    Base,
-    Company,
-    Document,
-    Message,
-    Run,
-    Source,
-    User,
-    Webhook,
-)
+from invoice_inbox.store.models import ApiToken, Base, Company, Document, Message, Run, Source, User
+from invoice_inbox.store.models_events import Webhook
 
 LAST_RELEASE = "0009"
 

@@ -14,7 +14,8 @@ from corpus import CORPUS
 from harness.dovecot import Mailbox
 from invoice_inbox.runtime import runner
 from invoice_inbox.store import events
-from invoice_inbox.store.models import Document, Event, Message
+from invoice_inbox.store.models import Document, Message
+from invoice_inbox.store.models_events import Event
 from web.conftest import Web
 
 XRECHNUNG = CORPUS / "xrechnung-testsuite__01.02a-INVOICE_ubl.xml"

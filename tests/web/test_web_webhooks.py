@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from fakes.receivers import WebhookReceiver
 from invoice_inbox.delivery import webhooks
-from invoice_inbox.store.models import Webhook, WebhookDelivery, utcnow
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_events import Webhook, WebhookDelivery
 from web.conftest import Web
 
 _SECRET = re.compile(r'<pre id="secret">([^<]+)</pre>')

@@ -45,7 +45,8 @@ from invoice_inbox.delivery import egress
 from invoice_inbox.delivery.signing import TOLERANCE, new_secret, signature, verify
 from invoice_inbox.store import events
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import Company, Event, Webhook, WebhookDelivery, utcnow
+from invoice_inbox.store.models import Company, utcnow
+from invoice_inbox.store.models_events import Event, Webhook, WebhookDelivery
 
 __all__ = ["TOLERANCE", "WebhookProblem", "new_secret", "signature", "verify"]
 

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from invoice_inbox.runtime import lease
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import Worker, utcnow
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_cluster import Worker
 
 ENV_HEARTBEAT = "INVOICE_INBOX_HEARTBEAT"
 ENV_TIMEOUT = "INVOICE_INBOX_WORKER_TIMEOUT"

@@ -29,7 +29,8 @@ from sqlalchemy.exc import IntegrityError
 
 from invoice_inbox.runtime import registry
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import AuthState, Source, Watch, Worker, utcnow
+from invoice_inbox.store.models import AuthState, Source, utcnow
+from invoice_inbox.store.models_cluster import Watch, Worker
 
 log = logging.getLogger(__name__)
 

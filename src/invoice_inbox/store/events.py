@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import Document, Event, Message, Source, utcnow
+from invoice_inbox.store.models import Document, Message, Source, utcnow
+from invoice_inbox.store.models_events import Event
 
 DOCUMENT_CREATED = "document.created"
 SOURCE_DEACTIVATED = "source.deactivated"

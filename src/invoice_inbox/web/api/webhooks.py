@@ -21,7 +21,8 @@ from starlette.responses import Response
 
 from invoice_inbox.delivery import webhooks
 from invoice_inbox.store import events
-from invoice_inbox.store.models import Company, Webhook, WebhookDelivery
+from invoice_inbox.store.models import Company
+from invoice_inbox.store.models_events import Webhook, WebhookDelivery
 from invoice_inbox.web.access import Access, NotFound
 from invoice_inbox.web.api.schemas import ERRORS, FORBIDDEN, NEEDS_TOKEN
 from invoice_inbox.web.security import ApiUser, context

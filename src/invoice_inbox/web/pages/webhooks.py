@@ -17,7 +17,8 @@ from starlette.responses import Response
 
 from invoice_inbox.delivery import webhooks
 from invoice_inbox.store import events
-from invoice_inbox.store.models import Company, Webhook, WebhookDelivery
+from invoice_inbox.store.models import Company
+from invoice_inbox.store.models_events import Webhook, WebhookDelivery
 from invoice_inbox.web.access import NotFound
 from invoice_inbox.web.security import Page, PageUser, context
 from invoice_inbox.web.templating import redirect, render

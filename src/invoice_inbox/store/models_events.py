@@ -1,0 +1,72 @@
+"""Tables of the webhook outbox: events written in the same transaction as what they announce,
+the subscriptions (webhooks) and one delivery per event and subscription (``store.events``,
+``delivery.webhooks``).
+
+They sit beside ``store.models`` (same ``Base``), imported by ``invoice_inbox.store`` so the
+metadata always holds them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from invoice_inbox.store.models import Base, Company, UTCDateTime, utcnow
+
+
+class Event(Base):
+    """The outbox of webhook events (``document.created``, ``source.deactivated``,
+    ``source.needs_attention``), written in the same transaction as what they announce and
+    fanned out to the company's webhook subscriptions by the service."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_dispatched", "dispatched"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, object]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    dispatched: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Webhook(Base):
+    """A company's subscription: POST these event kinds, signed with HMAC-SHA256, to ``url``."""
+
+    __tablename__ = "webhook"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON, default=list)
+    secret: Mapped[str] = mapped_column(Text)  # Fernet: the signing key, shown once
+    description: Mapped[str] = mapped_column(Text, default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    company: Mapped[Company] = relationship()
+
+
+class WebhookDelivery(Base):
+    """One event for one subscription: the delivery log, retried with backoff for a day."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "event_id"),
+        Index("ix_webhook_delivery_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhook.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(20), default="pending")  # pending|delivered|failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+    event: Mapped[Event] = relationship()
