@@ -151,6 +151,20 @@ def test_a_wake_up_written_by_one_worker_is_run_by_another(app: App, data: Path)
         assert sources.get(s, "instant").wake_requested is None
 
 
+def test_fetch_now_runs_a_source_that_is_not_started_but_an_idle_wake_does_not(
+    app: App,
+) -> None:
+    """ "Fetch now" works on any source (a draft, one switched off), as it did before workers
+    claimed their runs; an IDLE wake-up of a source that is switched off is not run."""
+    add(app, "draft", draft=True, active=False)
+    add(app, "off", active=False)
+    now = utcnow()
+    Scheduler(app, fetch=Recorder().for_worker("web"), workers=1).wake("draft", "manual")
+    claims.request_wake(app.db, "off", "instant", now)
+    taken = claims.claim(app.db, utcnow(), 5)
+    assert [(c.name, c.trigger) for c in taken] == [("draft", "manual")]
+
+
 def test_claims_take_the_lease_oldest_due_first(app: App) -> None:
     for name in ("new", "old", "mid"):
         add(app, name)

@@ -45,8 +45,15 @@ def runnable() -> ColumnElement[bool]:
     )
 
 
+MANUAL = "manual"  # the trigger of "fetch now": any source but an import address, even one
+# switched off or not started yet (a draft), runs when someone asks for it
+
+
 def due_now(now: datetime) -> ColumnElement[bool]:
-    return and_(runnable(), or_(Source.next_run_at <= now, Source.wake_requested.is_not(None)))
+    return or_(
+        and_(runnable(), or_(Source.next_run_at <= now, Source.wake_requested.is_not(None))),
+        and_(Source.protocol != "smtp", Source.wake_requested == MANUAL),
+    )
 
 
 def _free(now: datetime) -> ColumnElement[bool]:
