@@ -5,4 +5,5 @@ from invoice_inbox.store import (  # noqa: F401  (their tables join the metadata
     models_cluster,
     models_events,
     models_state,
+    models_trust,
 )

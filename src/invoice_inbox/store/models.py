@@ -86,6 +86,8 @@ class Company(Base):
     # the local part of the company's central import address (inbound SMTP), e.g. acme-k7p2q9
     import_token: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     notify_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # mails a day its import addresses accept (None: the service's default)
+    smtp_daily_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     sources: Mapped[list[Source]] = relationship(back_populates="company")
@@ -134,6 +136,9 @@ class Source(Base):
     since: Mapped[date | None] = mapped_column(Date, nullable=True)
     # what makes a valid invoice mail
     allowed_senders: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sender_auth: Mapped[str] = mapped_column(String(10), default="flag")  # off | flag | require
+    # authserv-ids whose Authentication-Results this source believes (None: its preset's)
+    trusted_authserv_ids: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     require_attachment: Mapped[bool] = mapped_column(Boolean, default=True)
     require_pdf: Mapped[bool] = mapped_column(Boolean, default=True)
     allow_images: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -260,6 +265,12 @@ class Message(Base):
     decision: Mapped[str] = mapped_column(String(20))  # a pipeline Verdict, or "duplicate"
     reason: Mapped[str] = mapped_column(Text)
     hits: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # pass | fail | none | temperror (None: decided before sender authentication), its sentence,
+    # the DKIM/SPF/DMARC results it came from (for recheck), and a look-alike of a known domain
+    sender_auth: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    sender_auth_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    auth_results: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    lookalike_of: Mapped[str | None] = mapped_column(String(253), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default=MessageState.DECIDED)
     filed_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(
@@ -314,6 +325,14 @@ class Document(Base):
     # acknowledged by accounts payable (UI "mark as processed", API "acknowledge")
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     processed_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    # the supplier it came from, the IBAN it asks payment to, and a bank-detail change:
+    # None | "changed" (not among the supplier's known IBANs) | "confirmed" | "fraud"
+    supplier_id: Mapped[int | None] = mapped_column(
+        ForeignKey("supplier.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    iban: Mapped[str | None] = mapped_column(String(34), nullable=True)
+    bank_alert: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    bank_alert_known: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
 
     message: Mapped[Message] = relationship(back_populates="documents")
 
