@@ -13,8 +13,9 @@ from invoice_inbox.connectors import presets
 from invoice_inbox.errors import ConnectorError, FolderMissing
 from invoice_inbox.runtime import configure, connection_check, runner, secret_scope
 from invoice_inbox.store.models import AuthState, Source
-from invoice_inbox.web.pages.source_edit import _read, _same_folder, typed_form_page
+from invoice_inbox.web.pages.source_edit import _read
 from invoice_inbox.web.pages.source_form import from_source
+from invoice_inbox.web.pages.source_page import same_folder, typed_form_page
 from invoice_inbox.web.pages.sources import IMPORT, Posted, _is_htmx
 from invoice_inbox.web.security import PageUser, context
 
@@ -79,9 +80,9 @@ def check_connection(request: Request, page: PageUser, source_id: int, form: Pos
     folders = sorted(checked.folders, key=_folder_order) if checked else None
     typed_protocol = str(read.shown.get("protocol") or protocol)
     if folders is not None and typed_protocol == presets.IMAP:
-        on_server = {_same_folder(f) for f in folders}
+        on_server = {same_folder(f) for f in folders}
         for folder in read.shown.get("folders") or []:
-            if _same_folder(folder) not in on_server:
+            if same_folder(folder) not in on_server:
                 errors.setdefault("folders", str(FolderMissing(folder, folders)))
     return typed_form_page(
         request,

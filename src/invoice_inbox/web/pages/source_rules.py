@@ -14,7 +14,7 @@ from invoice_inbox.pipeline.rules import Action, InvalidRule, Rule
 from invoice_inbox.store import rules as rules_store
 from invoice_inbox.store.errors import AlreadyExists
 from invoice_inbox.web.pages import source_form
-from invoice_inbox.web.pages.source_edit import _form_page
+from invoice_inbox.web.pages.source_page import form_page
 from invoice_inbox.web.security import PageUser, context
 from invoice_inbox.web.templating import redirect
 
@@ -66,7 +66,7 @@ def add_rule(
         except AlreadyExists as exc:
             errors["rule_name"] = str(exc)
         if errors:
-            return _form_page(
+            return form_page(
                 request,
                 page,
                 s,
