@@ -21,6 +21,7 @@ import pytest
 from fakes.gmail import FakeGmail
 from fakes.graph import FakeGraph
 from fakes.oauth import FakeIdentityProvider
+from harness.dns_server import dns_server  # noqa: F401 (the DNS server fixture)
 from harness.dovecot import DovecotServer, Mailbox, find_dovecot
 from harness.pg_fixtures import (  # noqa: F401 (registers the --db option and the pg fixtures)
     _database_per_test,
