@@ -26,7 +26,7 @@ from invoice_inbox.auth import oauth as oauth_endpoints
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
-from invoice_inbox.runtime import health, schedules, secret_scope, trust
+from invoice_inbox.runtime import health, schedules, secret_scope, source_trust, trust
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.source_view import current, field_of, status, view, warnings
 from invoice_inbox.store import sources as sources_store
@@ -64,6 +64,8 @@ EDITABLE = (
     "unread_only",
     "since",
     "allowed_senders",
+    "sender_auth",
+    "trusted_authserv_ids",
     "require_pdf",
     "allow_images",
     "import_body",
@@ -263,6 +265,14 @@ def _validate(
         except InvalidPattern as exc:
             c.fail("allowed_senders", str(exc))
     out["allowed_senders"] = patterns
+    for field, read in (
+        ("sender_auth", source_trust.mode),
+        ("trusted_authserv_ids", source_trust.authserv_ids),
+    ):
+        try:
+            out[field] = read(v.get(field))
+        except source_trust.BadSetting as exc:
+            c.fail(field, str(exc))
     for field in ("require_pdf", "allow_images", "import_body", "instant"):
         out[field] = bool(v.get(field, field == "require_pdf"))
     if out["instant"] and protocol != presets.IMAP:

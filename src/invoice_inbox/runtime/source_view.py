@@ -17,7 +17,7 @@ from invoice_inbox.errors import (
     LoginFailed,
     TLSFailed,
 )
-from invoice_inbox.runtime import health, secret_scope
+from invoice_inbox.runtime import health, secret_scope, source_trust
 from invoice_inbox.store.models import AuthState, Source
 
 
@@ -50,6 +50,10 @@ def current(src: Source) -> dict[str, Any]:
         "unread_only": src.unread_only,
         "since": src.since,
         "allowed_senders": list(src.allowed_senders),
+        "sender_auth": src.sender_auth,
+        "trusted_authserv_ids": (
+            None if src.trusted_authserv_ids is None else list(src.trusted_authserv_ids)
+        ),
         "require_pdf": src.require_pdf,
         "allow_images": src.allow_images,
         "import_body": src.body_fallback,
@@ -110,6 +114,7 @@ def view(src: Source) -> dict[str, Any]:
         "draft": src.draft,
         "password_set": src.secret is not None,
         "client_secret_set": src.client_secret is not None,
+        "preset_authserv_ids": source_trust.preset_authserv_ids(src.provider),
         "status": key,
         "status_text": words,
         "auth_state": src.auth_state,

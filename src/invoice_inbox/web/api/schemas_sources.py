@@ -24,6 +24,7 @@ CLEARABLE = frozenset(
         "move_not_imported_to",
         "since",
         "allowed_senders",
+        "trusted_authserv_ids",
         "ca_pem",
     }
 )
@@ -77,6 +78,18 @@ class SourceIn(BaseModel):
     unread_only: bool | None = None
     since: date | None = None
     allowed_senders: list[str] | None = None
+    sender_auth: Literal["off", "flag", "require"] | None = Field(
+        None,
+        description="Sender authentication (DKIM, SPF, DMARC): off records the result only; "
+        "flag (the default) imports as decided and flags documents whose sender is not "
+        "authenticated; require does not import mail whose sender is not authenticated.",
+    )
+    trusted_authserv_ids: list[str] | None = Field(
+        None,
+        description="The authserv-ids (host names) whose Authentication-Results headers this "
+        "source believes; null goes back to the provider preset's (`preset_authserv_ids`), "
+        "[] trusts none.",
+    )
     require_pdf: bool | None = None
     allow_images: bool | None = None
     import_body: bool | None = None
@@ -131,6 +144,13 @@ class SourceOut(BaseModel):
     unread_only: bool
     since: date | None
     allowed_senders: list[str]
+    sender_auth: str = Field(description="off, flag or require")
+    trusted_authserv_ids: list[str] | None = Field(
+        description="Its own list; null: the preset's (`preset_authserv_ids`)."
+    )
+    preset_authserv_ids: list[str] = Field(
+        description="The authserv-ids its provider preset trusts by default."
+    )
     require_pdf: bool
     allow_images: bool
     import_body: bool

@@ -16,7 +16,7 @@ from sqlalchemy.orm import selectinload
 from starlette.responses import Response
 
 from invoice_inbox.errors import ConnectorError
-from invoice_inbox.runtime import configure, connection_check, runner
+from invoice_inbox.runtime import configure, connection_check, runner, source_trust
 from invoice_inbox.runtime.lease import SourceBusy
 from invoice_inbox.runtime.sync import RunPartial
 from invoice_inbox.store.companies import IMPORT_PROTOCOL
@@ -93,7 +93,8 @@ def get_source(request: Request, access: ApiUser, source_id: int) -> SourceOut:
 def change_source(
     request: Request, access: ApiUser, source_id: int, body: SourceIn
 ) -> SourceOut | Response:
-    """Change the settings sent (administrators); the others keep their values."""
+    """Change the settings sent (administrators); the others keep their values. A company's
+    import address takes only ``sender_auth`` here (it checks senders itself)."""
     app = context(request).app
     try:
         with app.db.session() as s:
@@ -102,6 +103,9 @@ def change_source(
             values = body.values()
             if values.pop("draft", None) is not None:
                 raise configure.Invalid({"draft": 'a source is started by setting "active"'})
+            if src.protocol == IMPORT_PROTOCOL and values.keys() == {"sender_auth"}:
+                src.sender_auth = source_trust.mode(values["sender_auth"])  # its one setting here
+                return _out(src)
             return _out(configure.update(app, s, src, values))
     except configure.Invalid as exc:
         return invalid_source(exc)
