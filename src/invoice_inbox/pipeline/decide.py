@@ -17,6 +17,7 @@ from invoice_inbox.pipeline.extract import Document, Kind, Skipped
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 from invoice_inbox.pipeline.rules import Action, Rule, first_match
+from invoice_inbox.pipeline.trust.result import SenderAuth
 
 __all__ = ["CHECKS", "Decision", "Document", "Policy", "Skipped", "Verdict", "decide"]
 
@@ -57,6 +58,10 @@ class Decision:
     misses: tuple[str, ...] = ()
     skipped: tuple[Skipped, ...] = ()  # parts that did not become documents, and why
     rule: str | None = None  # the name of the import rule that matched
+    # who the mail proves its sender is, and a known domain its From domain imitates (set by
+    # the sender policy after deciding: pipeline.trust.policy)
+    sender_auth: SenderAuth | None = None
+    lookalike_of: str | None = None
 
 
 @dataclass

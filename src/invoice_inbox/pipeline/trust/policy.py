@@ -1,0 +1,110 @@
+"""A source's sender policy applied to a decision: ``off``, ``flag`` or ``require``.
+
+The decision is made first (``pipeline.decide``); ``apply`` then looks at who the mail proves
+its sender is (``SenderAuth``) and says what that changes:
+
+- ``off``: nothing; the result is recorded on the decision all the same;
+- ``flag`` (the default): the mail is imported as decided, its reason saying "sender not
+  authenticated: ..." when the From domain is not proven;
+- ``require``: a mail to be imported whose From domain is not proven is not imported, and the
+  reason says why; so allowed senders match only authenticated From domains. A DNS failure
+  says so, and that a recheck will try again.
+
+Whatever the mode, mail from a From domain the company blocked (a document marked as fraud)
+is never imported, and a From domain that looks like a known one says so in the reason. The
+policy is one more check of the chain: "sender-auth" is a hit when it stopped the mail, a miss
+when it let the mail pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from invoice_inbox.pipeline.decide import Decision, Verdict
+from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
+
+OFF, FLAG, REQUIRE = "off", "flag", "require"
+MODES = (OFF, FLAG, REQUIRE)
+CHECK = "sender-auth"
+
+
+def from_domain(decision: Decision, auth: SenderAuth | None) -> str | None:
+    """The mail's From domain: as authentication read it, else from the decision's headers."""
+    if auth is not None and auth.from_domain:
+        return auth.from_domain.lower().rstrip(".")
+    sender = decision.headers.sender if decision.headers else None
+    if not sender or "@" not in sender:
+        return None
+    return sender.rpartition("@")[2].lower().rstrip(".") or None
+
+
+def blocked_by(domain: str | None, blocked: Mapping[str, str]) -> str | None:
+    """The blocked domain that *domain* is or belongs to (``mail.evil.test`` is blocked with
+    ``evil.test``), else None."""
+    if not domain:
+        return None
+    for name in blocked:
+        b = name.lower().rstrip(".")
+        if domain == b or domain.endswith("." + b):
+            return name
+    return None
+
+
+def apply(
+    decision: Decision,
+    auth: SenderAuth | None,
+    *,
+    mode: str,
+    lookalike_of: str | None = None,
+    blocked: Mapping[str, str] | None = None,
+) -> Decision:
+    """The decision under the source's sender policy *mode*, with *auth* and *lookalike_of*
+    recorded on it. *blocked*: the company's blocked From domains and why."""
+    if mode not in MODES:
+        raise ValueError(f"sender authentication must be one of {', '.join(MODES)}, not {mode!r}")
+    recorded = dataclasses.replace(decision, sender_auth=auth, lookalike_of=lookalike_of)
+    if decision.verdict is not Verdict.IMPORT:
+        return recorded  # an earlier check stopped it: that is its reason
+    domain = from_domain(decision, auth)
+    who = (decision.headers.sender if decision.headers else None) or "(no sender address)"
+    looks = f"From domain {domain} looks like {lookalike_of}" if lookalike_of else None
+    block = blocked_by(domain, blocked or {})
+    if block is not None:
+        reason = f"sender domain {block} is blocked: {(blocked or {})[block]}"
+        return _stopped(recorded, reason, looks)
+    if mode == OFF or (auth is not None and auth.passed):
+        return _passed(recorded, [looks] if looks else [])
+    if mode == FLAG:
+        notes = [f"sender not authenticated: {_why(auth)}"]
+        return _passed(recorded, notes + ([looks] if looks else []))
+    if auth is not None and auth.status is AuthStatus.TEMPERROR:
+        reason = (
+            f"sender {who} could not be authenticated, DNS failed: {auth.reason};"
+            " a recheck will try again"
+        )
+    else:
+        reason = f"sender {who} is not authenticated: {_why(auth)}"
+    return _stopped(recorded, reason, looks)
+
+
+def _why(auth: SenderAuth | None) -> str:
+    if auth is None:
+        return "sender authentication did not run"
+    return auth.reason or f"sender authentication: {auth.status}"
+
+
+def _passed(decision: Decision, notes: list[str]) -> Decision:
+    reason = "; ".join([decision.reason, *notes])
+    return dataclasses.replace(decision, reason=reason, misses=(*decision.misses, CHECK))
+
+
+def _stopped(decision: Decision, reason: str, looks: str | None) -> Decision:
+    """Not imported: the documents stay out of the queue, the mail is filed as not imported."""
+    return dataclasses.replace(
+        decision,
+        verdict=Verdict.NOT_IMPORTED,
+        reason=f"{reason}; {looks}" if looks else reason,
+        documents=(),
+        hits=(CHECK,),
+    )
