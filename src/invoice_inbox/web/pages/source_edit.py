@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from invoice_inbox.connectors import presets
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
-from invoice_inbox.runtime import configure, secret_scope
+from invoice_inbox.runtime import configure, secret_scope, source_trust
 from invoice_inbox.store.models import Source
 from invoice_inbox.web.pages import source_form, source_oauth
 from invoice_inbox.web.pages.source_form import Read, sentence
@@ -136,8 +136,8 @@ def source_page(request: Request, page: PageUser, source_id: int) -> Response:
 def _save_import_source(
     request: Request, page: Page, s: Session, src: Source, form: FormData
 ) -> Response | None:
-    """The central import source has only its description, allowed senders and rules here
-    (configure leaves it to its company); None when saved."""
+    """The central import source has only its description, allowed senders, sender
+    authentication policy and rules here (configure leaves it to its company); None when saved."""
     text = str(form.get("allowed_senders") or "")
     patterns, problems = [], []
     for line in text.splitlines():
@@ -146,11 +146,17 @@ def _save_import_source(
                 patterns.append(normalize_pattern(line))
             except InvalidPattern as exc:
                 problems.append(str(exc))
-    if problems:
-        shown = source_form.from_source(src) | {"allowed_senders": text}
-        errors = {"allowed_senders": "; ".join(problems)}
+    errors = {"allowed_senders": "; ".join(problems)} if problems else {}
+    typed_mode = str(form.get("sender_auth") or src.sender_auth)
+    try:
+        mode = source_trust.mode(typed_mode)
+    except source_trust.BadSetting as exc:
+        errors["sender_auth"] = str(exc)
+    if errors:
+        shown = source_form.from_source(src) | {"allowed_senders": text, "sender_auth": typed_mode}
         return form_page(request, page, s, src=src, shown=shown, errors=errors, status_code=422)
     src.allowed_senders = patterns
+    src.sender_auth = mode
     if "description" in form:
         src.description = str(form.get("description") or "")
     return None

@@ -13,7 +13,9 @@ The fields are named as configure's (``configure.EDITABLE``); the page adds a fe
   ``server_counts`` (in the same order) how many mails each holds, so the folder checkboxes
   survive a re-rendered form;
 - the port shows empty when it is the usual one for the security (and protocol): an empty
-  port follows the security choice, a typed one stays.
+  port follows the security choice, a typed one stays;
+- ``trusted_authserv_ids`` is a text, one id per line, filled with the provider preset's ids
+  when the source follows the preset; sent back unchanged (or empty) it keeps following it.
 
 Secrets (``password``, ``client_secret``) go to configure but never back into a form.
 """
@@ -28,7 +30,7 @@ from starlette.datastructures import FormData
 
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
-from invoice_inbox.runtime import configure, schedules
+from invoice_inbox.runtime import configure, schedules, source_trust
 from invoice_inbox.store.models import Source
 
 CHECKBOXES = (
@@ -97,7 +99,7 @@ def _shown(name: str, value: Any) -> Any:
         return bool(value)
     if name == "folders":
         return list(value or [])
-    if name == "allowed_senders":
+    if name in ("allowed_senders", "trusted_authserv_ids"):
         return "\n".join(value) if isinstance(value, list | tuple) else str(value or "")
     if isinstance(value, date):
         return value.isoformat()
@@ -118,6 +120,9 @@ def from_values(values: dict[str, Any]) -> dict[str, Any]:
         shown["port"] = ""  # the usual one: it follows the security choice
     shown |= schedule_parts(str(values.get("schedule") or "every 60m"))
     shown.setdefault("new_company", "")
+    if values.get("trusted_authserv_ids") is None:  # it follows the preset: show the preset's
+        preset_ids = source_trust.preset_authserv_ids(str(values.get("provider")))
+        shown["trusted_authserv_ids"] = "\n".join(preset_ids)
     return shown
 
 
@@ -159,6 +164,8 @@ def defaults(provider: str, company: str = "") -> dict[str, Any]:
             "unread_only": False,
             "since": None,
             "allowed_senders": [],
+            "sender_auth": source_trust.DEFAULT_MODE,
+            "trusted_authserv_ids": None,
             "require_pdf": True,
             "allow_images": False,
             "import_body": False,
@@ -196,6 +203,20 @@ def _schedule(form: FormData, shown: dict[str, Any], errors: dict[str, str]) -> 
     return None if picked is None else schedules.format(picked)
 
 
+def _follow_preset(changes: dict[str, Any], base: dict[str, Any]) -> None:
+    """Trusted authserv-ids sent as the preset's own (as the field was filled) keep the source
+    following its preset: they become empty, which configure reads as "the preset's"."""
+    if "trusted_authserv_ids" not in changes:
+        return
+    provider = str(changes.get("provider") or base.get("provider") or "")
+    try:
+        typed = source_trust.authserv_ids(changes["trusted_authserv_ids"])
+    except source_trust.BadSetting:
+        return  # configure names the problem
+    if typed is not None and typed == source_trust.preset_authserv_ids(provider):
+        changes["trusted_authserv_ids"] = ""
+
+
 def read(form: FormData, base: dict[str, Any]) -> Read:
     """The posted *form* as configure's changes; *base* is what the fields showed before."""
     changes: dict[str, Any] = {}
@@ -214,6 +235,7 @@ def read(form: FormData, base: dict[str, Any]) -> Read:
             changes[name] = values[-1]
         if name not in SECRETS:
             shown[name] = _shown(name, changes[name])
+    _follow_preset(changes, base)
     new_company = (_texts(form, "new_company") or [""])[-1].strip()
     shown["new_company"] = new_company
     if new_company:

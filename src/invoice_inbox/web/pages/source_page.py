@@ -18,7 +18,7 @@ from starlette.responses import Response
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
 from invoice_inbox.pipeline.rules import Action
-from invoice_inbox.runtime import configure, trust
+from invoice_inbox.runtime import configure, source_trust, trust
 from invoice_inbox.store import companies as company_store
 from invoice_inbox.store.models import Role, Source, User
 from invoice_inbox.web.access import Access
@@ -41,6 +41,18 @@ AUTHS = {
 }
 SECURITIES = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
 USED_FOR = {"supplier_invoices": "Supplier invoices"}
+# the sender-authentication policies, each with its one line of help
+SENDER_AUTH = {
+    source_trust.OFF: ("Off", "Record the result only; mail is imported as if nobody checked."),
+    source_trust.FLAG: (
+        "Flag",
+        "Import as decided, and mark documents whose sender is not authenticated (default).",
+    ),
+    source_trust.REQUIRE: (
+        "Require",
+        "Import only mail whose sender is authenticated; the rest is not imported, with why.",
+    ),
+}
 ACTIONS = {
     Action.ATTACHMENTS.value: "import the attachments",
     Action.BODY.value: "import the mail body as the invoice",
@@ -143,6 +155,8 @@ def form_page(
         "auths": AUTHS,
         "zones": _zones(),
         "rule_values": rule_values or {},
+        "sender_auth_modes": SENDER_AUTH,
+        "preset_authserv_ids": source_trust.preset_authserv_ids(provider),
         "redirect_uri": source_oauth.redirect_uri(request),
     }
     if src is not None:
