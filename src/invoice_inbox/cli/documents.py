@@ -1,7 +1,8 @@
 """``invoice-inbox documents ...``: the queue, listed and exported.
 
 Neither lists an exact duplicate (the same bytes as a queued document) unless asked to:
-those are on the log of the mail they came in (``messages``) and are never booked."""
+those are on the log of the mail they came in (``messages``) and are never booked. A listing
+shows each document's trust flags (``store.trust_flags``) and can keep only those with one."""
 
 from __future__ import annotations
 
@@ -12,8 +13,17 @@ import typer
 from rich.table import Table
 
 from invoice_inbox.cli.base import JsonOpt, documents_app, out, print_json, state
+from invoice_inbox.cli.source_options import refuse_value
 from invoice_inbox.delivery.export import export
 from invoice_inbox.store import documents as documents_store
+from invoice_inbox.store import trust_flags
+
+# the table's short marker of each flag
+MARKERS = {
+    trust_flags.SENDER_NOT_AUTHENTICATED: "unauthenticated",
+    trust_flags.LOOKALIKE_SENDER: "look-alike",
+    trust_flags.BANK_DETAILS_CHANGED: "bank details!",
+}
 
 
 @documents_app.command("list")
@@ -31,18 +41,37 @@ def documents_list(
             help="Also list exact duplicates (the same bytes again; never queued).",
         ),
     ] = False,
+    flag: Annotated[
+        str | None,
+        typer.Option(
+            metavar="CODE",
+            help="Only documents with this flag: sender_not_authenticated, lookalike_sender"
+            " or bank_details_changed.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The documents in the queue, oldest first; probable duplicates show what they repeat."""
+    """The documents in the queue, oldest first; probable duplicates show what they repeat,
+    and a flag column what is not to be trusted (unauthenticated or look-alike sender,
+    changed bank details)."""
+    if flag is not None and flag not in trust_flags.FLAGS:
+        refuse_value(f"--flag must be one of {', '.join(trust_flags.FLAGS)}, not {flag!r}")
     a = state.open()
     with a.db.session() as s:
         docs = documents_store.listing(
-            s, source=source, company=company, kind=kind, queue_only=not with_duplicates
+            s,
+            source=source,
+            company=company,
+            kind=kind,
+            queue_only=not with_duplicates,
+            flag=flag,
         )
     if as_json:
         print_json([d.as_json() for d in docs])
         return
-    t = Table("id", "company", "source", "file", "kind", "invoice", "sender", "duplicate of")
+    t = Table(
+        "id", "company", "source", "file", "kind", "invoice", "sender", "duplicate of", "flags"
+    )
     for d in docs:
         t.add_row(
             str(d.id),
@@ -53,6 +82,7 @@ def documents_list(
             invoice_summary(d.einvoice),
             d.origin_sender or d.sender or "",
             f"{d.duplicate_of} ({d.duplicate_kind})" if d.duplicate_of else "",
+            ", ".join(MARKERS[f] for f in d.trust.get("flags", [])),
         )
     out.print(t)
 

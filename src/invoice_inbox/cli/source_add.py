@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.auth.expiry import secret_expiry_warning
+from invoice_inbox.cli import source_options as opts
 from invoice_inbox.cli.base import (
     CONNECTION,
     CREDENTIALS,
@@ -211,6 +212,8 @@ def source_add(
             help="Allowed sender: address or *@domain (repeatable).",
         ),
     ] = None,
+    sender_auth: opts.SenderAuthOpt = None,
+    trusted_authserv_id: opts.AuthservIdOpt = None,
     require_pdf: Annotated[
         bool,
         typer.Option(rich_help_panel=FILTERS, help="Only PDF attachments make an invoice mail."),
@@ -286,6 +289,9 @@ def source_add(
 ) -> None:
     """Connect a mailbox as a source (a new company only with --create-company)."""
     preset = presets.PRESETS[provider.value]
+    mode = opts.parse_sender_auth(sender_auth) or "flag"
+    ids = opts.parse_authserv_ids(trusted_authserv_id)  # "" as None: the preset's
+    authserv_ids = ids if isinstance(ids, list) else None
     chosen_auth = auth.value if auth else preset.auths[0]
     chosen_protocol = protocol.value if protocol else preset.default_protocol(chosen_auth)
     oauth_fields = sign_in_fields(
@@ -357,6 +363,8 @@ def source_add(
             unread_only=unread_only,
             since=since_date,
             allowed_senders=patterns,
+            sender_auth=mode,
+            trusted_authserv_ids=authserv_ids,
             require_pdf=require_pdf,
             allow_images=allow_images,
             body_fallback=import_body,

@@ -7,11 +7,46 @@ import os
 import sys
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, NoReturn
 
-from invoice_inbox.cli.base import UserError
+import typer
+
+from invoice_inbox.cli.base import UserError, err
 from invoice_inbox.connectors import presets
-from invoice_inbox.runtime import schedules
+from invoice_inbox.runtime import schedules, source_trust
+
+
+def refuse_value(sentence: str) -> NoReturn:
+    """A wrong value of an option: one sentence on stderr and exit status 2 (a usage error)."""
+    err.print(f"error: {sentence}", highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def parse_sender_auth(value: str | None) -> str | None:
+    """--sender-auth: off, flag or require (None: not given)."""
+    if value is None:
+        return None
+    try:
+        return source_trust.mode(value)
+    except source_trust.BadSetting as exc:
+        refuse_value(f"--sender-auth: {exc}")
+
+
+# --trusted-authserv-id takes this word to go back to the provider preset's list
+PRESET_IDS = "preset"
+
+
+def parse_authserv_ids(values: list[str] | None) -> list[str] | str | None:
+    """--trusted-authserv-id (repeatable): the list, as ``configure`` takes it: "" for the
+    preset's list again ('preset'), [] to trust none (''), None when not given."""
+    if values is None:
+        return None
+    if [v.strip().lower() for v in values] == [PRESET_IDS]:
+        return ""
+    try:
+        return source_trust.authserv_ids([v for v in values if v.strip()]) or []
+    except source_trust.BadSetting as exc:
+        refuse_value(f"--trusted-authserv-id: {exc}")
 
 
 def parse_schedule(text: str) -> str:
@@ -109,3 +144,23 @@ def sign_in_fields(
         "client_id": client_id,
         "client_secret": (read_env(client_secret_env) if client_secret_env else None),
     }
+
+
+SenderAuthOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="MODE",
+        rich_help_panel="Filters",
+        help="Sender authentication (DKIM, SPF, DMARC): off (record it only), flag (default:"
+        " import, flag unauthenticated senders) or require (import only authenticated ones).",
+    ),
+]
+AuthservIdOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="ID",
+        rich_help_panel="Filters",
+        help="Believe Authentication-Results from this server (repeatable; 'preset' = the"
+        " provider's own list, the default; '' = none).",
+    ),
+]

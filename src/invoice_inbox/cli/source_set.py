@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.orm import Session
 
+from invoice_inbox.cli import source_options as opts
 from invoice_inbox.cli.base import (
     CONNECTION,
     CREDENTIALS,
@@ -49,11 +50,13 @@ _OPTION = {
     "password": "--password-env or --password-stdin",
     "client_secret": "--client-secret-env",
     "active": "--active",
+    "trusted_authserv_ids": "--trusted-authserv-id",
 }
 # the settings of a source that receives mail at its company's import address
 _IMPORT_ADDRESS_SETTINGS = {
     "description",
     "allowed_senders",
+    "sender_auth",
     "require_pdf",
     "allow_images",
     "import_body",
@@ -252,6 +255,8 @@ def source_set(
             rich_help_panel=FILTERS,
         ),
     ] = None,
+    sender_auth: opts.SenderAuthOpt = None,
+    trusted_authserv_id: opts.AuthservIdOpt = None,
     require_pdf: Annotated[
         bool | None,
         typer.Option(help="Only PDF attachments make an invoice mail.", rich_help_panel=FILTERS),
@@ -308,6 +313,8 @@ def source_set(
         "unread_only": unread_only,
         "since": since,
         "allowed_senders": [p for p in allow_sender if p.strip()] if allow_sender else None,
+        "sender_auth": opts.parse_sender_auth(sender_auth),
+        "trusted_authserv_ids": opts.parse_authserv_ids(trusted_authserv_id),
         "require_pdf": require_pdf,
         "allow_images": allow_images,
         "import_body": import_body,

@@ -25,7 +25,7 @@ from invoice_inbox.cli.source_options import (  # re-exported for cli.source_set
     read_password,
 )
 from invoice_inbox.connectors import presets
-from invoice_inbox.runtime import configure, connection_check, health
+from invoice_inbox.runtime import configure, connection_check, health, source_trust
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import Source
 
@@ -62,6 +62,11 @@ def _source_json(src: Source) -> dict[str, Any]:
         "unread_only": src.unread_only,
         "since": src.since.isoformat() if src.since else None,
         "allowed_senders": list(src.allowed_senders),
+        "sender_auth": src.sender_auth,
+        "trusted_authserv_ids": (  # null: the preset's
+            None if src.trusted_authserv_ids is None else list(src.trusted_authserv_ids)
+        ),
+        "preset_authserv_ids": source_trust.preset_authserv_ids(src.provider),
         "require_attachment": src.require_attachment,
         "require_pdf": src.require_pdf,
         "allow_images": src.allow_images,

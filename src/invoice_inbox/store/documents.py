@@ -14,13 +14,14 @@ its SELECTs take no lock, so there ``load`` takes the database's write lock firs
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store import bounded
+from invoice_inbox.store import bounded, trust_flags
 from invoice_inbox.store.models import Company, Document, Message, Source
 
 EXACT, PROBABLE = "exact", "probable"
@@ -62,9 +63,12 @@ class DocumentView:
     subject: str
     sent_at: datetime | None
     received_at: datetime
+    # sender_auth, lookalike_of, iban, bank_alert, supplier, flags (store.trust_flags)
+    trust: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         d = asdict(self)
+        d.update(d.pop("trust"))
         d["sent_at"] = self.sent_at.isoformat() if self.sent_at else None
         d["received_at"] = self.received_at.isoformat()
         d["origin_date"] = self.origin_date.isoformat() if self.origin_date else None
@@ -78,10 +82,12 @@ def listing(
     company: str | None = None,
     kind: str | None = None,
     queue_only: bool = False,
+    flag: str | None = None,
 ) -> list[DocumentView]:
-    """Documents in arrival order; *queue_only* leaves out exact duplicates."""
+    """Documents in arrival order; *queue_only* leaves out exact duplicates; *flag* keeps
+    those with that trust flag (``store.trust_flags``)."""
     q = (
-        select(Document, Message, Source.name, Company.name)
+        select(Document, Message, Source.name, Company.name, Source.sender_auth)
         .join(Message, Document.message_id == Message.id)
         .join(Source, Message.source_id == Source.id)
         .join(Company, Document.company_id == Company.id)
@@ -95,6 +101,10 @@ def listing(
         q = q.where(Document.kind == kind)
     if queue_only:
         q = q.where(in_queue())
+    if flag:
+        q = q.where(trust_flags.condition(flag))
+    rows = s.execute(q).all()
+    trust_flags.preload_suppliers(s, (r[0] for r in rows))
     return [
         DocumentView(
             id=d.id,
@@ -116,8 +126,9 @@ def listing(
             subject=m.subject,
             sent_at=m.sent_at,
             received_at=m.received_at,
+            trust=trust_flags.trust(d, m, mode=mode),
         )
-        for d, m, src, company in s.execute(q)
+        for d, m, src, company, mode in rows
     ]
 
 

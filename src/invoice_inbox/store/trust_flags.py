@@ -1,0 +1,116 @@
+"""What a queued document says about trust, in one shape for every surface (``documents list
+--json``, the API, the ``document.created`` webhook): the sender authentication of the mail it
+came in, a look-alike sender domain, its IBAN and a bank-detail alert, its supplier, and the
+flags that sum them up.
+
+A flag is a code a client filters on:
+
+- ``sender_not_authenticated``: the mail's sender was not proven (fail, none or temperror),
+  unless its source's policy is ``off`` (record only);
+- ``lookalike_sender``: the From domain imitates an allowed or known supplier domain;
+- ``bank_details_changed``: the IBAN is not among the supplier's known ones, and no admin has
+  confirmed it (an alert marked as fraud stays flagged).
+
+:func:`condition` is the same test in SQL, for queries that join Document, Message and Source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, select
+from sqlalchemy.orm import Session, object_session
+
+from invoice_inbox.store.models import Document, Message, Source
+from invoice_inbox.store.models_trust import Supplier
+
+SENDER_NOT_AUTHENTICATED = "sender_not_authenticated"
+LOOKALIKE_SENDER = "lookalike_sender"
+BANK_DETAILS_CHANGED = "bank_details_changed"
+# the codes, with the few words a table shows for each
+FLAGS: dict[str, str] = {
+    SENDER_NOT_AUTHENTICATED: "sender not authenticated",
+    LOOKALIKE_SENDER: "look-alike sender",
+    BANK_DETAILS_CHANGED: "bank details changed",
+}
+PASS, OFF = "pass", "off"
+ALERTS = ("changed", "fraud")  # bank_alert values that keep the flag; "confirmed" clears it
+
+
+def masked(iban: str) -> str:
+    """An IBAN shown short: country, check digits and its last four ("DE89 …3000")."""
+    return f"{iban[:4]} …{iban[-4:]}" if len(iban) > 8 else iban
+
+
+def flags(doc: Document, msg: Message, *, mode: str | None) -> list[str]:
+    """The flag codes of *doc*, which came in *msg* on a source whose policy is *mode*."""
+    found = []
+    if msg.sender_auth not in (None, PASS) and mode != OFF:
+        found.append(SENDER_NOT_AUTHENTICATED)
+    if msg.lookalike_of:
+        found.append(LOOKALIKE_SENDER)
+    if doc.bank_alert in ALERTS:
+        found.append(BANK_DETAILS_CHANGED)
+    return found
+
+
+def condition(code: str) -> ColumnElement[bool]:
+    """Documents carrying flag *code*, in a query joining Document, Message and Source."""
+    if code == SENDER_NOT_AUTHENTICATED:
+        return and_(
+            Message.sender_auth.is_not(None), Message.sender_auth != PASS, Source.sender_auth != OFF
+        )
+    if code == LOOKALIKE_SENDER:
+        return and_(Message.lookalike_of.is_not(None), Message.lookalike_of != "")
+    if code == BANK_DETAILS_CHANGED:
+        return Document.bank_alert.in_(ALERTS)
+    return false()
+
+
+def bank_alert_reason(doc: Document) -> str:
+    """ "bank details changed: DE89 …3000 → GB29 …6819" (the known IBANs, then the new one)."""
+    known = ", ".join(masked(i) for i in doc.bank_alert_known or []) or "none known"
+    return f"bank details changed: {known} → {masked(doc.iban or '')}"
+
+
+def preload_suppliers(s: Session, docs: Iterable[Document]) -> None:
+    """Load the suppliers of *docs* in one query (then :func:`trust` finds them in the
+    session instead of asking one by one)."""
+    ids = {d.supplier_id for d in docs if d.supplier_id is not None}
+    if ids:
+        list(s.scalars(select(Supplier).where(Supplier.id.in_(ids))))
+
+
+def _supplier(doc: Document) -> dict[str, Any] | None:
+    if doc.supplier_id is None:
+        return None
+    s = object_session(doc)
+    supplier = s.get(Supplier, doc.supplier_id) if s is not None else None
+    return {"id": doc.supplier_id, "name": supplier.name if supplier is not None else None}
+
+
+def trust(doc: Document, msg: Message, *, mode: str | None) -> dict[str, Any]:
+    """The trust fields of *doc* (JSON-able), *mode* being its source's policy."""
+    auth = (
+        None
+        if msg.sender_auth is None
+        else {"status": msg.sender_auth, "reason": msg.sender_auth_reason or ""}
+    )
+    alert = (
+        None
+        if doc.bank_alert is None
+        else {
+            "status": doc.bank_alert,
+            "known": list(doc.bank_alert_known or []),
+            "reason": bank_alert_reason(doc),
+        }
+    )
+    return {
+        "sender_auth": auth,
+        "lookalike_of": msg.lookalike_of or None,
+        "iban": doc.iban,
+        "bank_alert": alert,
+        "supplier": _supplier(doc),
+        "flags": flags(doc, msg, mode=mode),
+    }
