@@ -18,6 +18,7 @@ from invoice_inbox.store.models_events import Event
 DOCUMENT_CREATED = "document.created"
 SOURCE_DEACTIVATED = "source.deactivated"
 SOURCE_NEEDS_ATTENTION = "source.needs_attention"
+BANK_DETAILS_CHANGED = "supplier.bank_details_changed"  # store.supplier_alerts
 WEBHOOK_TEST = "webhook.test"  # sent to one subscription on request, never fanned out
 
 # what a webhook can subscribe to, with the words the screens use
@@ -25,6 +26,7 @@ KINDS: dict[str, str] = {
     DOCUMENT_CREATED: "a document joined the queue",
     SOURCE_DEACTIVATED: "a source was switched off after failing again and again",
     SOURCE_NEEDS_ATTENTION: "a source cannot sign in and waits for someone to fix it",
+    BANK_DETAILS_CHANGED: "a document asks payment to an IBAN its supplier never used",
 }
 
 

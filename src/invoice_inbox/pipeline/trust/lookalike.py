@@ -29,7 +29,7 @@ from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
-from invoice_inbox.pipeline.trust.freemail import is_freemail
+from invoice_inbox.freemail import is_freemail
 
 SHORT = 4  # names this long or shorter: no edit distance
 

@@ -1,5 +1,8 @@
 """Free-mail and big mailbox-provider domains: anyone can have an address there, so such a
-domain never identifies a supplier by itself, and it is never called a look-alike of one."""
+domain never identifies a supplier by itself, and it is never called a look-alike of one.
+
+Below every layer (it imports nothing of ours): ``pipeline.trust.lookalike`` and
+``store.suppliers`` both ask it."""
 
 from __future__ import annotations
 

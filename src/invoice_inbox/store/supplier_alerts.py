@@ -1,0 +1,126 @@
+"""What people are told when a document asks payment to an unknown IBAN, or a mail comes from a
+look-alike sender domain: a notification (e-mail to the company's recipients) and, for a bank
+detail change, one ``supplier.bank_details_changed`` webhook event. Both are written in the
+caller's transaction, so they exist exactly when what they announce was committed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from invoice_inbox.store import events, notifications
+from invoice_inbox.store.models import Company, Document, Message, Notification, Source
+from invoice_inbox.store.models_trust import Supplier
+
+BANK_DETAILS_CHANGED = "bank_details_changed"  # notification kinds
+LOOKALIKE_SENDER = "lookalike_sender"
+
+
+def masked(iban: str) -> str:
+    """An IBAN shown short: country, check digits and its last four ("DE89 …3000")."""
+    return f"{iban[:4]} …{iban[-4:]}" if len(iban) > 8 else iban
+
+
+def alert_reason(doc: Document) -> str:
+    """ "bank details changed: DE89 …3000 → GB29 …6819" (the known IBANs, then the new one)."""
+    known = ", ".join(masked(i) for i in doc.bank_alert_known or []) or "none known"
+    return f"bank details changed: {known} → {masked(doc.iban or '')}"
+
+
+def _mail_ref(row: Message) -> str:
+    """The line that ties a notification to its ledger row (and keeps it to one per mail)."""
+    return f"Ledger entry: mail #{row.id}."
+
+
+def bank_details_changed(
+    s: Session, doc: Document, row: Message, supplier: Supplier, *, now: datetime
+) -> None:
+    """A notification and a ``supplier.bank_details_changed`` event for a flagged document."""
+    src = s.get(Source, row.source_id)
+    company = s.get(Company, doc.company_id)
+    if src is None or company is None:
+        return
+    reason = alert_reason(doc)
+    body = (
+        f"The document {doc.filename} (#{doc.id}) from {row.sender or 'an unknown sender'}, "
+        f'"{row.subject}", asks payment to {doc.iban}, which is not among the bank accounts '
+        f"known for the supplier {supplier.name}: {', '.join(doc.bank_alert_known or [])}.\n\n"
+        "Check with the supplier through a channel you already know (not the mail's), then "
+        "confirm the new IBAN or mark the document as fraud.\n\n"
+        f"{_mail_ref(row)}"
+    )
+    notifications.create(
+        s,
+        src,
+        BANK_DETAILS_CHANGED,
+        f"invoice-inbox: bank details changed for {supplier.name}",
+        body,
+        now=now,
+    )
+    events.emit(
+        s,
+        doc.company_id,
+        events.BANK_DETAILS_CHANGED,
+        payload(doc, row, supplier, company=company.name, source=src.name, reason=reason),
+        now=now,
+    )
+
+
+def payload(
+    doc: Document, row: Message, supplier: Supplier, *, company: str, source: str, reason: str
+) -> dict[str, Any]:
+    """The ``supplier.bank_details_changed`` payload."""
+    return {
+        "event": events.BANK_DETAILS_CHANGED,
+        "reason": reason,
+        "supplier": {"id": supplier.id, "name": supplier.name, "vat_id": supplier.vat_id},
+        "document": {
+            "id": doc.id,
+            "company": company,
+            "source": source,
+            "filename": doc.filename,
+            "kind": doc.kind,
+            "sha256": doc.sha256,
+            "iban": doc.iban,
+            "known_ibans": list(doc.bank_alert_known or []),
+            "received_at": row.received_at.isoformat() if row.received_at else None,
+            "sender": row.sender,
+            "sender_auth": row.sender_auth,
+            "subject": row.subject,
+            "download_url": f"/api/v1/documents/{doc.id}/file",
+        },
+    }
+
+
+def lookalike_sender(s: Session, row: Message, *, now: datetime) -> None:
+    """One notification per mail whose From domain imitates a known one."""
+    src = s.get(Source, row.source_id)
+    if src is None or not row.lookalike_of:
+        return
+    ref = _mail_ref(row)
+    sent = s.scalar(
+        select(func.count(Notification.id)).where(
+            Notification.source_id == src.id,
+            Notification.kind == LOOKALIKE_SENDER,
+            Notification.body.contains(ref),
+        )
+    )
+    if sent:
+        return
+    body = (
+        f'A mail from {row.sender}, "{row.subject}", came from a domain that looks like '
+        f"{row.lookalike_of}, a sender domain you know; it may be an impostor. Decision: "
+        f"{row.decision} ({row.reason}).\n\n{ref}"
+    )
+    notifications.create(
+        s,
+        src,
+        LOOKALIKE_SENDER,
+        f"invoice-inbox: a sender looks like {row.lookalike_of}",
+        body,
+        now=now,
+    )

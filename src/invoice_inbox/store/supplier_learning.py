@@ -1,0 +1,169 @@
+"""Learning suppliers from committed mail: :func:`learn` runs in the transaction that commits a
+ledger row and its documents (after they are flushed and marked against the queue).
+
+For each document of the mail that is not an exact duplicate and has no supplier yet:
+
+- the supplier is found by the e-invoice seller's VAT id, else by the sender domain (the
+  forwarded mail's sender for a document that came in a forward); it is made when new, named
+  after the e-invoice seller, else the sender's display name, else the domain. A free-mail
+  domain never identifies a supplier by itself, nor does a look-alike domain;
+- the document is linked, counted, and the supplier's first and last seen dates kept;
+- its IBAN is compared with the supplier's known ones: among them, it is seen once more; none
+  known yet, it is recorded unconfirmed; otherwise the document is flagged "changed" with the
+  known ones, and a notification and one ``supplier.bank_details_changed`` event go out.
+
+A mail whose sender authentication failed, or from a look-alike domain, teaches nothing (no new
+domain, no first IBAN), but its documents are still compared. A mail from a look-alike domain
+gets one notification "looks like supplier.test".
+
+Each document is handled once: a linked document is never looked at again (recheck, re-runs).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from invoice_inbox.freemail import is_freemail
+from invoice_inbox.store import supplier_alerts
+from invoice_inbox.store.models import Document, Message, utcnow
+from invoice_inbox.store.models_trust import Supplier, SupplierDomain, SupplierIban
+
+_VAT_NOISE = re.compile(r"[\s.\-/]")
+
+
+def domain_of(address: str | None) -> str | None:
+    """The domain of an address or ``*@domain`` pattern, lower case; None without one."""
+    if not address or "@" not in address:
+        return None
+    domain = address.rsplit("@", 1)[1].strip().strip(">").rstrip(".").lower()
+    return domain or None
+
+
+def normal_vat_id(value: str | None) -> str | None:
+    """A VAT id upper case without spaces, dots, hyphens or slashes; None when empty."""
+    if not value:
+        return None
+    compact = _VAT_NOISE.sub("", value).upper()
+    return compact[:40] or None
+
+
+def _exact_duplicate(doc: Document) -> bool:
+    return doc.duplicate_kind == "exact" and doc.duplicate_of_id is not None
+
+
+def learn(
+    s: Session,
+    row: Message,
+    *,
+    company_id: int,
+    sender_name: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Learn from *row* (flushed, with its documents): see the module's docstring."""
+    now = now or utcnow()
+    if row.lookalike_of:
+        supplier_alerts.lookalike_sender(s, row, now=now)
+    docs = [d for d in row.documents if d.supplier_id is None and not _exact_duplicate(d)]
+    if not docs:
+        return
+    teach = row.sender_auth != "fail" and not row.lookalike_of
+    for doc in docs:
+        domain = domain_of(doc.origin_sender) or domain_of(row.sender)
+        supplier = _supplier_for(s, company_id, doc, domain, teach=teach, name=sender_name)
+        if supplier is None:
+            continue
+        doc.supplier_id = supplier.id
+        supplier.documents_count = (supplier.documents_count or 0) + 1
+        supplier.last_seen = max(supplier.last_seen or now, now)
+        if doc.iban:
+            _compare_iban(s, supplier, doc, row, teach=teach, now=now)
+    s.flush()
+
+
+def _supplier_for(
+    s: Session,
+    company_id: int,
+    doc: Document,
+    domain: str | None,
+    *,
+    teach: bool,
+    name: str | None,
+) -> Supplier | None:
+    invoice = doc.einvoice or {}
+    vat_id = normal_vat_id(invoice.get("seller_vat_id"))
+    usable = domain if domain and not is_freemail(domain) else None
+    by_domain = _by_domain(s, company_id, usable) if usable else None
+    supplier = None
+    if vat_id:
+        supplier = s.scalars(
+            select(Supplier)
+            .where(Supplier.company_id == company_id, Supplier.vat_id == vat_id)
+            .order_by(Supplier.id)
+        ).first()
+        if supplier is None and by_domain is not None and by_domain.vat_id is None:
+            supplier = by_domain  # known by its domain; now its VAT id too
+            supplier.vat_id = vat_id
+    elif by_domain is not None:
+        supplier = by_domain
+    if supplier is None:
+        if not vat_id and not (usable and teach):
+            return None  # nothing trustworthy to know it by
+        now = utcnow()
+        shown = invoice.get("seller_name") or name or usable or vat_id or ""
+        supplier = Supplier(
+            company_id=company_id,
+            name=shown.strip()[:300],
+            vat_id=vat_id,
+            first_seen=now,
+            last_seen=now,
+            documents_count=0,
+        )
+        s.add(supplier)
+        s.flush()
+    if usable and teach and by_domain is None:
+        s.add(SupplierDomain(supplier_id=supplier.id, company_id=company_id, domain=usable))
+        s.flush()
+    return supplier
+
+
+def _by_domain(s: Session, company_id: int, domain: str) -> Supplier | None:
+    """The supplier of *domain*, or of the nearest parent domain of it."""
+    labels = domain.split(".")
+    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+    rows = s.execute(
+        select(SupplierDomain.domain, SupplierDomain.supplier_id).where(
+            SupplierDomain.company_id == company_id, SupplierDomain.domain.in_(candidates)
+        )
+    ).all()
+    if not rows:
+        return None
+    owner = dict(rows)
+    best = next(d for d in candidates if d in owner)
+    return s.get(Supplier, owner[best])
+
+
+def _compare_iban(
+    s: Session, supplier: Supplier, doc: Document, row: Message, *, teach: bool, now: datetime
+) -> None:
+    known = list(supplier.ibans)
+    same = next((i for i in known if i.iban == doc.iban), None)
+    if same is not None:
+        same.seen_count = (same.seen_count or 0) + 1
+        same.last_seen = now
+        return
+    if not known:
+        if teach:
+            supplier.ibans.append(
+                SupplierIban(
+                    iban=doc.iban, confirmed=False, first_seen=now, last_seen=now, seen_count=1
+                )
+            )
+        return
+    doc.bank_alert = "changed"
+    doc.bank_alert_known = [i.iban for i in known]
+    s.flush()
+    supplier_alerts.bank_details_changed(s, doc, row, supplier, now=now)
