@@ -20,6 +20,7 @@ from functools import cached_property
 from invoice_inbox.pipeline import containers, einvoice, mime, sniff, tnef
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
+from invoice_inbox.pipeline.trust import iban
 
 
 class Kind(StrEnum):
@@ -46,6 +47,8 @@ class Document:
     origin_sender: str | None = None  # the sender of the forwarded mail it came in
     origin_date: datetime | None = None
     damaged: bool = False  # its base64 was damaged: imported as far as it could be decoded
+    # the IBAN it asks payment to: the e-invoice's, else the first valid one in a PDF's text
+    iban: str | None = None
 
     @cached_property
     def sha256(self) -> str:
@@ -167,9 +170,14 @@ def _damaged(f: _File) -> Unreadable:
 
 
 def _document(
-    f: _File, media: str, kind: Kind, invoice: einvoice.EInvoice | None = None
+    f: _File,
+    media: str,
+    kind: Kind,
+    invoice: einvoice.EInvoice | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Document:
     origin = f.origin
+    pdf = media == sniff.PDF
     return Document(
         filename=f.filename,
         media_type=media,
@@ -179,6 +187,7 @@ def _document(
         origin_sender=origin.sender if origin else None,
         origin_date=origin.date if origin else None,
         damaged=f.damaged,
+        iban=iban.document_iban(f.data, invoice, pdf=pdf, limits=limits),
     )
 
 
@@ -195,7 +204,7 @@ def _pdf(f: _File, options: Options, out: Extraction) -> None:
         out.skipped.append(Skipped(f.label, note))
         invoice = None
     kind = Kind.EINVOICE_PDF if invoice else Kind.PDF
-    out.documents.append(_document(f, sniff.PDF, kind, invoice))
+    out.documents.append(_document(f, sniff.PDF, kind, invoice, options.limits))
 
 
 # Root elements of the e-invoice vocabularies (UBL, CII, ZUGFeRD 1, KSeF, Order-X, SBDH).

@@ -26,7 +26,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.recheck import NOTHING_TO_FILE, Filer, refile
 from invoice_inbox.runtime.sync import SourcePlan, document_rows
-from invoice_inbox.store import events
+from invoice_inbox.store import events, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import Message, Source, utcnow
@@ -135,6 +135,7 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
             done.documents = [d.id for d in row.documents]
             done.documents_created, done.duplicates = marked.queued, marked.exact_duplicates
             events.documents_created(s, row, company=plan.company, source=plan.name)
+            suppliers.learn(s, row, company_id=plan.company_id)
             move = None if protocol in NOTHING_TO_FILE else refile(row, plan)
             done.filed_to = row.filed_to
         if move is not None:

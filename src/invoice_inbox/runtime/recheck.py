@@ -34,7 +34,7 @@ from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import STOPPED_TWICE, Decider
 from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
-from invoice_inbox.store import events, ledger, runs, sources
+from invoice_inbox.store import events, ledger, runs, sources, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, Source, utcnow
 
@@ -209,6 +209,7 @@ def _batch(
             summary.documents_created += marked.queued
             summary.duplicates += marked.exact_duplicates
             events.documents_created(s, row, company=plan.company, source=plan.name)
+            suppliers.learn(s, row, company_id=plan.company_id)
             if files:
                 move = refile(row, plan)
                 if move is not None:

@@ -40,7 +40,7 @@ from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
 from invoice_inbox.runtime.source_plan import SourcePlan
-from invoice_inbox.store import events, ledger, runs
+from invoice_inbox.store import events, ledger, runs, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
@@ -103,6 +103,7 @@ def document_rows(documents: Sequence[Document], company_id: int) -> list[Docume
             rule=doc.rule,
             origin_sender=doc.origin_sender,
             origin_date=doc.origin_date,
+            iban=doc.iban,
         )
         for doc in documents
     ]
@@ -267,6 +268,8 @@ class FolderSync:
                 it.row_id = row.id
                 counted.count(it.verdict, originals.mark(row))
                 events.documents_created(s, row, company=self.plan.company, source=self.plan.name)
+                name = it.headers.sender_name if it.headers else None
+                suppliers.learn(s, row, company_id=self.plan.company_id, sender_name=name)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
                 st = ledger.folder_state(s, self.plan.id, self.folder)
                 st.uidvalidity = validity
