@@ -31,6 +31,10 @@ class Preset:
     auths: tuple[str, ...]  # the first is the default
     oauth: str | None = None  # "microsoft" | "google": whose authorization server
     pop3_host: str | None = None  # where the provider serves POP3 (port 995, ssl)
+    # The servers whose Authentication-Results (and ARC) headers a source of this provider
+    # believes by default (pipeline.trust.provider; "protection.outlook.com": Exchange Online's
+    # header without an authserv-id, believed only as the topmost one).
+    authserv_ids: tuple[str, ...] = ()
 
     def default_protocol(self, auth: str) -> str:
         if self.protocols == (POP3,):
@@ -51,6 +55,7 @@ PRESETS: dict[str, Preset] = {
             (OAUTH, APP, PASSWORD),
             oauth="microsoft",
             pop3_host="outlook.office365.com",
+            authserv_ids=("protection.outlook.com", "mx.microsoft.com"),
         ),
         Preset(
             "gmail",
@@ -62,6 +67,7 @@ PRESETS: dict[str, Preset] = {
             (OAUTH, PASSWORD),
             oauth="google",
             pop3_host="pop.gmail.com",
+            authserv_ids=("mx.google.com",),
         ),
         Preset("icloud", "iCloud Mail", "imap.mail.me.com", 993, "ssl", (IMAP,), (PASSWORD,)),
         Preset("imap", "Other IMAP server", None, 993, "ssl", (IMAP,), (PASSWORD,)),

@@ -1,0 +1,184 @@
+"""DKIM and ARC verification with dkimpy, its key lookups through a ``Lookup``.
+
+Every DKIM-Signature is checked (top first, at most ``MAX_SIGNATURES``, so a hostile mail cannot
+make us do unbounded work); each gives its domain, selector, result and why:
+
+- ``pass``: the signature verifies with the published key;
+- ``fail``: it does not (the body changed after signing, a signed header changed, another key);
+- ``permerror``: it cannot be checked (malformed signature, no key published, a bad key);
+- ``temperror``: DNS did not answer for the key.
+
+``check_arc`` verifies an ARC chain (RFC 8617) the same way and returns the newest set's sealer
+and its ARC-Authentication-Results, for ``provider`` to decide whether to believe it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import dkim
+
+from invoice_inbox.pipeline.trust.headers import normalize_domain
+from invoice_inbox.pipeline.trust.result import DnsTempError, Lookup
+
+MAX_SIGNATURES = 5
+MAX_ARC_SETS = 10  # RFC 8617 allows 50; a chain longer than this is not checked
+
+
+class _Log(logging.Handler):
+    """Collects what dkimpy logs as errors: the only place it says why a check failed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _logger() -> tuple[logging.Logger, _Log]:
+    logger = logging.Logger("invoice_inbox.dkim", logging.ERROR)  # not registered: no leaks
+    handler = _Log()
+    logger.addHandler(handler)
+    return logger, handler
+
+
+@dataclass
+class _Keys:
+    """dkimpy's ``dnsfunc``: the TXT record of ``selector._domainkey.domain`` via the Lookup;
+    remembers which names had no key and whether DNS failed."""
+
+    lookup: Lookup
+    missing: set[str] = field(default_factory=set)
+    temp_error: str | None = None
+
+    def __call__(self, name: bytes | str, timeout: float = 5) -> bytes | None:
+        text = name.decode("ascii", "replace") if isinstance(name, bytes) else name
+        text = text.rstrip(".")
+        try:
+            records = self.lookup(text, "TXT")
+        except DnsTempError as exc:
+            self.temp_error = str(exc) or f"DNS did not answer for {text}"
+            raise
+        keys = [r for r in records if "p=" in r]
+        if not keys:
+            self.missing.add(text.lower())
+            return None
+        return keys[0].encode("utf-8", "replace")
+
+
+def _sig_tags(value: bytes) -> dict[bytes, bytes]:
+    try:
+        return dkim.util.parse_tag_value(value)  # type: ignore[no-any-return]
+    except Exception:
+        return {}
+
+
+def _field_values(raw: bytes, name: bytes) -> list[bytes]:
+    try:
+        headers, _ = dkim.rfc822_parse(raw)
+    except Exception:
+        return []
+    return [v for n, v in headers if n.lower() == name]
+
+
+def check_dkim(raw: bytes, lookup: Lookup, *, limit: int = MAX_SIGNATURES) -> list[dict[str, Any]]:
+    """One result per DKIM-Signature (the first ``limit``), top first."""
+    found = _field_values(raw, b"dkim-signature")
+    results: list[dict[str, Any]] = []
+    for idx, value in enumerate(found[:limit]):
+        tags = _sig_tags(value)
+        domain = normalize_domain(tags.get(b"d", b"").decode("ascii", "replace"))
+        selector = tags.get(b"s", b"").decode("ascii", "replace").strip()
+        results.append(
+            {
+                "domain": domain,
+                "selector": selector,
+                **_verify_one(raw, idx, domain, selector, lookup),
+            }
+        )
+    if len(found) > limit:
+        results.append(
+            {
+                "domain": "",
+                "selector": "",
+                "result": "neutral",
+                "reason": f"{len(found) - limit} more signatures were not checked",
+            }
+        )
+    return results
+
+
+def _verify_one(raw: bytes, idx: int, domain: str, selector: str, lookup: Lookup) -> dict[str, str]:
+    logger, log = _logger()
+    keys = _Keys(lookup)
+    key_name = f"{selector}._domainkey.{domain}".lower()
+    try:
+        verifier = dkim.DKIM(raw, logger=logger, timeout=5)
+        ok = verifier.verify(idx=idx, dnsfunc=keys)
+    except DnsTempError:
+        return {"result": "temperror", "reason": f"DNS did not answer for the key {key_name}"}
+    except dkim.ValidationError as exc:
+        text = str(exc)
+        if "body hash mismatch" in text:
+            return {"result": "fail", "reason": "the body was changed after signing"}
+        if "x= value is past" in text or "expire" in text:
+            return {"result": "fail", "reason": "the signature has expired"}
+        return {"result": "permerror", "reason": f"the signature is malformed: {text[:120]}"}
+    except dkim.DKIMException as exc:
+        return {
+            "result": "permerror",
+            "reason": f"the signature cannot be checked: {str(exc)[:120]}",
+        }
+    except Exception as exc:  # dkimpy on hostile input: recorded, never raised
+        return {
+            "result": "permerror",
+            "reason": f"the signature cannot be read ({type(exc).__name__})",
+        }
+    if ok:
+        return {"result": "pass", "reason": "signature verified"}
+    if key_name in keys.missing:
+        return {"result": "permerror", "reason": f"no DKIM key is published at {key_name}"}
+    if log.messages and any("key" in m.lower() for m in log.messages):
+        return {
+            "result": "permerror",
+            "reason": f"the published key is not usable: {log.messages[-1][:120]}",
+        }
+    return {
+        "result": "fail",
+        "reason": "the signature does not match (a signed header changed, or another key signed)",
+    }
+
+
+def check_arc(raw: bytes, lookup: Lookup) -> dict[str, Any] | None:
+    """The ARC chain's verdict, or None without ARC headers: ``cv`` pass/fail/temperror, the
+    newest set's ``instance``, ``sealer`` (ARC-Seal d=) and ``aar`` (its
+    ARC-Authentication-Results value), and ``reason``."""
+    seals = _field_values(raw, b"arc-seal")
+    if not seals:
+        return None
+    if len(seals) > MAX_ARC_SETS:
+        return {"cv": "fail", "reason": f"an ARC chain of {len(seals)} sets is not checked"}
+    logger, _ = _logger()
+    keys = _Keys(lookup)
+    try:
+        verifier = dkim.ARC(raw, logger=logger, timeout=5)
+        cv, sets, why = verifier.verify(dnsfunc=keys)
+    except DnsTempError:
+        return {"cv": "temperror", "reason": "DNS did not answer for an ARC key"}
+    except Exception as exc:
+        return {"cv": "fail", "reason": f"the ARC chain cannot be read ({type(exc).__name__})"}
+    if keys.temp_error:
+        return {"cv": "temperror", "reason": "DNS did not answer for an ARC key"}
+    verdict = cv.decode() if isinstance(cv, bytes) else str(cv or "fail")
+    out: dict[str, Any] = {"cv": verdict.lower(), "reason": str(why)}
+    if sets:
+        newest = sets[0]
+        out["instance"] = newest.get("instance")
+        out["sealer"] = normalize_domain(
+            bytes(newest.get("as-domain", b"")).decode("ascii", "replace")
+        )
+        out["aar"] = bytes(newest.get("aar-value", b"")).decode("utf-8", "replace").strip()
+    return out
