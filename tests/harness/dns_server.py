@@ -218,7 +218,12 @@ class DnsServer:
         else:
             raise RuntimeError("no free port for both UDP and TCP")
         for srv in (self._udp, self._tcp):
-            threading.Thread(target=srv.serve_forever, name="test-dns", daemon=True).start()
+            threading.Thread(
+                target=srv.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="test-dns",
+                daemon=True,
+            ).start()
         return self
 
     def stop(self) -> None:
