@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from invoice_inbox.store import trust_flags
 from invoice_inbox.store.models import Document, Message, Source, utcnow
 from invoice_inbox.store.models_events import Event
 
@@ -52,7 +53,10 @@ def emit(
 
 
 def document_payload(doc: Document, row: Message, *, company: str, source: str) -> dict[str, Any]:
-    """The ``document.created`` payload of a flushed document and the message it came in."""
+    """The ``document.created`` payload of a flushed document and the message it came in,
+    with its trust fields and flags (``store.trust_flags``: sender authentication, look-alike
+    sender, IBAN and bank-detail alert, supplier)."""
+    mode = row.source.sender_auth if row.source is not None else None
     return {
         "event": DOCUMENT_CREATED,
         "document": {
@@ -71,6 +75,7 @@ def document_payload(doc: Document, row: Message, *, company: str, source: str) 
             "sender": row.sender,
             "subject": row.subject,
             "download_url": f"/api/v1/documents/{doc.id}/file",
+            **trust_flags.trust(doc, row, mode=mode),
         },
     }
 

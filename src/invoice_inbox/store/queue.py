@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Numeric, Select, and_, cast, func, literal, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from invoice_inbox.store import trust_flags
 from invoice_inbox.store.documents import EXACT, in_queue
 from invoice_inbox.store.models import Company, Document, Message, Run, Source
 
@@ -45,6 +46,7 @@ class QueueFilter:
     received_from: date | None = None  # the mail's arrival day, UTC, inclusive
     received_to: date | None = None  # inclusive
     sort: str = ""  # one of SORTS
+    flag: str | None = None  # a trust flag code (store.trust_flags)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ def queue_query(f: QueueFilter) -> Select[Any]:
         q = q.where(Message.received_at >= _midnight(f.received_from))
     if f.received_to is not None:
         q = q.where(Message.received_at < _midnight(f.received_to + timedelta(days=1)))
+    if f.flag:
+        q = q.where(trust_flags.condition(f.flag))
     if f.sort in SORTS and f.sort:
         key = _sort_column(f.sort)
         if f.sort.startswith("-"):

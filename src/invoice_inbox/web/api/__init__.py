@@ -11,6 +11,7 @@ from invoice_inbox.web.api import (
     notifications,
     runs,
     sources,
+    suppliers,
     webhooks,
 )
 
@@ -22,5 +23,14 @@ all); anything else answers 404. Secrets (passwords, client secrets) can be writ
 """
 
 router = APIRouter()
-for module in (companies, sources, runs, message_actions, documents, notifications, webhooks):
+for module in (
+    companies,
+    sources,
+    runs,
+    message_actions,
+    documents,
+    suppliers,
+    notifications,
+    webhooks,
+):
     router.include_router(module.router)

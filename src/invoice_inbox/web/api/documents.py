@@ -1,6 +1,8 @@
 """API: the documents queue of your companies: list and filter it, read one document with its
 e-invoice fields and the mail it came in, download its file, and acknowledge it (administrators
-and clerks), which takes it out of the "new" queue.
+and clerks), which takes it out of the "new" queue. Each document says what it shows about
+trust (sender authentication, look-alike sender, IBAN and bank-detail alert, supplier, flags);
+an administrator confirms its new bank details or marks it as fraud.
 
 An exact duplicate (the same bytes as a queued document) is never listed; its detail, linked
 from the run log, says ``status: duplicate`` and cannot be acknowledged (409): the original is
@@ -23,8 +25,9 @@ from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline.extract import Kind
-from invoice_inbox.store import queue
+from invoice_inbox.store import queue, suppliers, trust_flags
 from invoice_inbox.store.documents import is_exact_duplicate
+from invoice_inbox.store.errors import StoreError
 from invoice_inbox.store.models import Company, Document, Source, utcnow
 from invoice_inbox.web.access import Access, NotFound
 from invoice_inbox.web.api.schemas import (
@@ -42,9 +45,12 @@ from invoice_inbox.web.api.schemas import (
 from invoice_inbox.web.api.schemas_documents import (
     DocumentDetail,
     DocumentOut,
+    Flag,
     MessageSummary,
     ReceivedAgain,
 )
+from invoice_inbox.web.api.schemas_suppliers import FraudOut
+from invoice_inbox.web.api.suppliers import store_errors_as_http
 from invoice_inbox.web.einvoice import rendered_pdf
 from invoice_inbox.web.files import content_disposition, stored_blob
 from invoice_inbox.web.security import ApiUser, context
@@ -105,6 +111,10 @@ def list_documents(
     received_from: date | None = None,
     received_to: date | None = None,
     sort: Sort = None,
+    flag: Annotated[
+        Flag | None,
+        Query(description="Only documents with this flag (see `flags`)."),
+    ] = None,
     cursor: Cursor = None,
     limit: Limit = DEFAULT_LIMIT,
 ) -> Page[DocumentOut]:
@@ -112,7 +122,9 @@ def list_documents(
     document), whatever the *status*. *status* ``new`` (the default) is what accounts payable
     has not acknowledged yet; *received_from* and *received_to* are days (UTC) of the mail's
     arrival, both inclusive. *sort* orders by the e-invoice's total (``amount``) or due date
-    (``due_date``), ``-`` first for highest or latest first; documents without one come last."""
+    (``due_date``), ``-`` first for highest or latest first; documents without one come last.
+    *flag* keeps the documents not to be trusted blindly: ``sender_not_authenticated``,
+    ``lookalike_sender`` or ``bank_details_changed``."""
     with context(request).app.db.session() as s:
         if company_id is not None:
             access.company(s, company_id)
@@ -128,17 +140,20 @@ def list_documents(
             received_from=received_from,
             received_to=received_to,
             sort=sort or "",
+            flag=flag,
         )
         q = access.limit_documents(queue.queue_query(f))
         if sort:
             page, last = queue.sorted_page(
                 s, q, sort, after=_sorted_cursor(sort, cursor), size=limit
             )
+            trust_flags.preload_suppliers(s, (r.document for r in page))
             items = [DocumentOut.of(r.document, r.message, r.source, r.company) for r in page]
             return Page[DocumentOut](
                 items=items, next_cursor=None if last is None else _encode(sort, last)
             )
         rows, after = keyset(s, q, Document.id, listing="documents", cursor=cursor, limit=limit)
+        trust_flags.preload_suppliers(s, (r[0] for r in rows))
         items = [DocumentOut.of(d, m, src_name, company) for d, m, src_name, company in rows]
         return Page[DocumentOut](items=items, next_cursor=after)
 
@@ -235,3 +250,41 @@ def unacknowledge(request: Request, access: ApiUser, document_id: int) -> Docume
         _bookable(doc)
         queue.mark_new(doc)
         return _detail(s, access, doc)
+
+
+_NOTHING_TO_CONFIRM = {409: {"model": Error, "description": "It has no supplier IBAN."}}
+
+
+@router.post(
+    "/documents/{document_id}/confirm-iban",
+    response_model=DocumentDetail,
+    responses={**FORBIDDEN, **_NOTHING_TO_CONFIRM},
+)
+def confirm_iban(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
+    """Confirm the document's new bank details (administrators): its IBAN becomes known and
+    confirmed for its supplier, and the alerts of its documents asking payment to it become
+    ``confirmed``."""
+    with context(request).app.db.session() as s:
+        doc = access.document(s, document_id)
+        access.require_admin()
+        try:
+            suppliers.confirm_document_iban(s, doc.id, by=access.email)
+        except StoreError as exc:
+            raise HTTPException(409, str(exc)) from None
+        s.refresh(doc)
+        return _detail(s, access, doc)
+
+
+@router.post("/documents/{document_id}/mark-fraud", response_model=FraudOut, responses=FORBIDDEN)
+def mark_fraud(request: Request, access: ApiUser, document_id: int) -> FraudOut:
+    """Mark the document as fraud (administrators): its bank-detail alert says ``fraud``, its
+    IBAN is no longer known for its supplier, and its sender domain is blocked for the company
+    (not a free-mail domain): mail from it is not imported, whatever the source's policy.
+    ``DELETE /companies/{id}/blocked-senders/{domain}`` undoes the block."""
+    with context(request).app.db.session() as s:
+        doc = access.document(s, document_id)
+        access.require_admin()
+        with store_errors_as_http("document_id"):
+            blocked = suppliers.mark_fraud(s, doc.id, by=access.email)
+        s.refresh(doc)
+        return FraudOut(blocked_domain=blocked, document=_detail(s, access, doc))

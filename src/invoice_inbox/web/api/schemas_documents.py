@@ -1,5 +1,7 @@
-"""The REST API's wire shapes for documents: a queued document with its e-invoice data and
-the mail it came in, and the detail view with its duplicates and repeated arrivals."""
+"""The REST API's wire shapes for documents: a queued document with its e-invoice data, the
+mail it came in and what it says about trust (sender authentication, look-alike sender, IBAN
+and bank-detail alert, supplier, flags), and the detail view with its duplicates and repeated
+arrivals."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from invoice_inbox.store import trust_flags
 from invoice_inbox.store.documents import is_exact_duplicate
 from invoice_inbox.store.models import Document, Message
 
@@ -46,6 +49,33 @@ class MessageSummary(BaseModel):
     reason: str
 
 
+Flag = Literal["sender_not_authenticated", "lookalike_sender", "bank_details_changed"]
+
+
+class SenderAuthOut(BaseModel):
+    """Whether the mail proves its sender (DKIM, SPF, DMARC or a trusted provider's
+    Authentication-Results), and why."""
+
+    status: str = Field(description="pass, fail, none or temperror (DNS did not answer)")
+    reason: str = Field(description='e.g. "DKIM signature by supplier.test verified; DMARC pass"')
+
+
+class BankAlertOut(BaseModel):
+    """The document asks payment to an IBAN its supplier was not known to use."""
+
+    status: Literal["changed", "confirmed", "fraud"] = Field(
+        description="changed (nobody decided yet), confirmed by an administrator (the IBAN is "
+        "known now) or fraud (marked so; the sender domain is blocked for the company)"
+    )
+    known: list[str] = Field(description="The supplier's IBANs known when it arrived.")
+    reason: str = Field(description='"bank details changed: DE89 …3000 → GB29 …6819"')
+
+
+class SupplierRef(BaseModel):
+    id: int = Field(description="See `GET /api/v1/suppliers/{id}`.")
+    name: str | None
+
+
 class DocumentOut(BaseModel):
     id: int
     company_id: int
@@ -75,6 +105,20 @@ class DocumentOut(BaseModel):
     processed_by: str | None
     file_url: str
     message: MessageSummary
+    sender_auth: SenderAuthOut | None = Field(
+        description="The sender authentication of the mail it came in (null: not checked)."
+    )
+    lookalike_of: str | None = Field(
+        description="The allowed or known supplier domain the From domain imitates."
+    )
+    iban: str | None = Field(description="The IBAN it asks payment to (e-invoice or PDF text).")
+    bank_alert: BankAlertOut | None
+    supplier: SupplierRef | None
+    flags: list[Flag] = Field(
+        description="sender_not_authenticated (not when the source's policy is off), "
+        "lookalike_sender, bank_details_changed (an alert not confirmed); filter the queue "
+        "with `flag`."
+    )
 
     @classmethod
     def of(cls, d: Document, m: Message, source: str, company: str) -> DocumentOut:
@@ -111,6 +155,7 @@ class DocumentOut(BaseModel):
                 decision=m.decision,
                 reason=m.reason,
             ),
+            **trust_flags.trust(d, m, mode=m.source.sender_auth),
         )
 
 
