@@ -123,8 +123,8 @@ def _authenticate(
             AuthStatus.TEMPERROR, f"{temp}; try again later", from_domain, None, published, results
         )
 
-    failures = _failures(dkim_results, spf_result, provider["used"], from_domain)
-    notes = failures + _ignored(provider["ignored"])
+    failures, remarks = _failures(dkim_results, spf_result, provider["used"], from_domain)
+    notes = failures + remarks + _ignored(provider["ignored"])
     if record is not None:
         applied = dmarc.applied_policy(published or "none", record.pct, mid)
         results["dmarc"]["result"] = "fail"
@@ -203,30 +203,32 @@ def _failures(
     spf_result: dict[str, Any] | None,
     used: list[dict[str, Any]],
     from_domain: str,
-) -> list[str]:
-    """Sentences for each failed proof of the From domain's organization (or unaligned)."""
+) -> tuple[list[str], list[str]]:
+    """(a sentence for each failed proof of the From domain's organization, remarks on passes
+    for other domains, which prove nothing about the From domain)."""
     org = dmarc.org_domain(from_domain)
     out: list[str] = []
+    remarks: list[str] = []
     for d in dkim_results:
         if d["result"] in ("fail", "permerror") and d["domain"]:
             mine = dmarc.org_domain(d["domain"]) == org
             if mine:
                 out.append(f"DKIM signature by {d['domain']} failed: {d['reason']}")
         elif d["result"] == "pass" and not d["aligned"]:
-            out.append(
+            remarks.append(
                 f"DKIM signature by {d['domain']} verified but not aligned with {from_domain}"
             )
     if spf_result and spf_result["result"] in ("fail", "softfail"):
         out.append(f"SPF {spf_result['result']} for {spf_result['domain']}")
     elif spf_result and spf_result["result"] == "pass":
-        out.append(f"SPF pass for {spf_result['domain']} but not aligned with {from_domain}")
+        remarks.append(f"SPF pass for {spf_result['domain']} but not aligned with {from_domain}")
     for entry in used:
         verdict = entry.get("dmarc")
         if verdict and verdict["result"] == "fail":
             out.append(
                 f"{entry['authserv_id']} reports DMARC fail for {verdict['from'] or from_domain}"
             )
-    return out
+    return out, remarks
 
 
 def _ignored(ignored: list[dict[str, str]]) -> list[str]:
