@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 
 from pypdf import apply_configuration
 from schwifty import IBAN
@@ -69,13 +70,12 @@ def ibans_in_text(text: str) -> list[str]:
     return found
 
 
-def pdf_text(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
-    """The text layer of the first pages of a PDF, within the bounds above; "" when unreadable.
-    Only ``MemoryError`` passes, for the decide worker to name the memory limit."""
+def _page_texts(data: bytes, limits: Limits) -> Iterator[str]:
+    """The text of each of the first pages of a PDF, within the bounds above; nothing when
+    unreadable. Only ``MemoryError`` passes, for the decide worker to name the memory limit."""
     if len(data) > MAX_PDF_BYTES or not data.lstrip()[:1024].startswith(b"%PDF"):
-        return ""
+        return
     deadline = time.monotonic() + SECONDS
-    parts: list[str] = []
     size = 0
     with _quiet_pypdf(), apply_configuration(**_pypdf_limits(limits)):
         try:
@@ -88,14 +88,18 @@ def pdf_text(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
                 contents = page.get_contents()
                 if contents is None or len(contents.get_data()) > MAX_PAGE_CONTENT:
                     continue
-                text = page.extract_text() or ""
-                parts.append(text[: MAX_CHARS - size])
-                size += len(parts[-1])
+                text = (page.extract_text() or "")[: MAX_CHARS - size]
+                size += len(text)
+                yield text
         except MemoryError:
             raise
-        except Exception:  # a limit, a hostile or broken PDF has no IBAN
-            pass
-    return "\n".join(parts)
+        except Exception:  # a limit, a hostile or broken PDF: no (more) text
+            return
+
+
+def pdf_text(data: bytes, limits: Limits = DEFAULT_LIMITS) -> str:
+    """The text layer of the first pages of a PDF, within the bounds above; "" when unreadable."""
+    return "\n".join(_page_texts(data, limits))
 
 
 def einvoice_iban(invoice: EInvoice | None) -> str | None:
@@ -117,8 +121,11 @@ def document_iban(
     found = einvoice_iban(invoice)
     if found or not pdf:
         return found
-    ibans = ibans_in_text(pdf_text(data, limits))
-    return ibans[0] if ibans else None
+    for text in _page_texts(data, limits):  # page by page: most say it on the first
+        ibans = ibans_in_text(text)
+        if ibans:
+            return ibans[0]
+    return None
 
 
 def mask(iban: str | None) -> str:

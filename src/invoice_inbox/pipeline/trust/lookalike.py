@@ -68,6 +68,7 @@ def _unicode(domain: str) -> str:
     return ".".join(labels)
 
 
+@lru_cache(maxsize=65536)
 def _skeleton(text: str, *, weak: bool) -> str:
     """What *text* looks like, in plain Latin letters."""
     out = []
@@ -89,8 +90,9 @@ class _Name:
     suffix: str  # co.uk
     tokens: tuple[str, ...]  # every label split at hyphens: supplier, test, billing, com
 
-    @classmethod
-    def of(cls, domain: str) -> _Name | None:
+    @staticmethod
+    @lru_cache(maxsize=16384)  # the same known domains are compared with every mail
+    def of(domain: str) -> _Name | None:
         d = _unicode(domain)
         if not d or "." not in d:
             return None
@@ -103,7 +105,7 @@ class _Name:
         reg_u = _unicode(registrable)
         suffix_u = _unicode(suffix)
         label = reg_u[: -len(suffix_u) - 1] if suffix_u and reg_u != suffix_u else reg_u
-        return cls(d, reg_u, label, suffix_u, tuple(t for t in _SEPARATORS.split(d) if t))
+        return _Name(d, reg_u, label, suffix_u, tuple(t for t in _SEPARATORS.split(d) if t))
 
 
 def _distance(a: str, b: str, limit: int) -> int:
@@ -130,29 +132,46 @@ def _contains(tokens: tuple[str, ...], part: tuple[str, ...]) -> bool:
     return any(tokens[i : i + n] == part for i in range(len(tokens) - n + 1))
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """What a name looks like, for one skeleton level: its registrable label, every token,
+    the label's own words, and the label without separators."""
+
+    label: str
+    tokens: tuple[str, ...]
+    words: tuple[str, ...]
+    squashed: str
+
+    @staticmethod
+    @lru_cache(maxsize=32768)
+    def of(name: _Name, weak: bool) -> _Shown:
+        words = tuple(_skeleton(t, weak=weak) for t in _SEPARATORS.split(name.label) if t)
+        return _Shown(
+            label=_skeleton(name.label, weak=weak),
+            tokens=tuple(_skeleton(t, weak=weak) for t in name.tokens),
+            words=words,
+            squashed="".join(words),
+        )
+
+
 def _score(cand: _Name, known: _Name) -> int | None:
     """How closely *cand* imitates *known* (lower is closer), or None when it does not."""
     short = len(known.label) <= SHORT
-    weak = not short
-    c_label, k_label = _skeleton(cand.label, weak=weak), _skeleton(known.label, weak=weak)
-    if c_label == k_label:
+    c, k = _Shown.of(cand, not short), _Shown.of(known, not short)
+    if c.label == k.label:
         return 0  # another suffix, or confusable characters
-    k_full = tuple(_skeleton(t, weak=weak) for t in known.tokens)
-    c_tokens = tuple(_skeleton(t, weak=weak) for t in cand.tokens)
-    if _contains(c_tokens, k_full):
+    if _contains(c.tokens, k.tokens):
         return 1  # supplier-test.com, supplier.test.com, supplier.test-billing.com
-    if _skeleton(_SEPARATORS.sub("", cand.label), weak=weak) == "".join(k_full):
+    if c.squashed == "".join(k.tokens):
         return 1  # suppliertest.com
     if short:
         return None
-    limit = 1 if len(k_label) < 8 else 2
-    if _distance(c_label, k_label, limit) <= limit:
+    limit = 1 if len(k.label) < 8 else 2
+    if _distance(c.label, k.label, limit) <= limit:
         return 2  # a typo
-    k_name = tuple(_skeleton(t, weak=weak) for t in _SEPARATORS.split(known.label) if t)
-    if _contains(c_tokens, k_name):
+    if _contains(c.tokens, k.words):
         return 3  # extra words: supplier-invoices.test, billing.supplier.evil
-    joined = "".join(k_name)
-    if len(joined) >= 6 and joined in c_label.replace("-", ""):
+    if len(k.squashed) >= 6 and k.squashed in c.label.replace("-", ""):
         return 3  # supplierinvoices.test
     return None
 
