@@ -66,6 +66,7 @@ def commit_mail(
     sender_auth: str | None = "pass",
     lookalike_of: str | None = None,
     duplicate_kind: str | None = None,
+    origin_sender: str | None = None,
 ) -> int:
     """A ledger row with one document per IBAN, committed with ``learn`` as sync does."""
     n = next(_n)
@@ -98,6 +99,7 @@ def commit_mail(
                 iban=iban,
                 duplicate_kind=duplicate_kind,
                 duplicate_of_id=None,
+                origin_sender=origin_sender,
             )
             for i, iban in enumerate(ibans)
         ]
@@ -261,6 +263,21 @@ def test_unauthenticated_or_lookalike_mail_teaches_nothing_but_is_compared(
         assert row is not None
         suppliers.learn(s, row, company_id=ids["company"])  # once per mail
         assert count(s, Notification, Notification.kind == "lookalike_sender") == 1
+
+
+def test_a_forwarded_invoice_belongs_to_the_forwarded_mails_sender(
+    db: Database, ids: dict[str, int]
+) -> None:
+    commit_mail(db, ids, sender="ar@parts.test", ibans=(DE,))
+    forwarded = commit_mail(
+        db, ids, sender="colleague@acme.test", origin_sender="ar@parts.test", ibans=(GB,)
+    )
+    with db.session() as s:
+        (supplier,) = suppliers.list_for(s, [ids["company"]])
+        assert supplier.domains == ["parts.test"]  # the colleague's domain is no supplier's
+        (doc,) = docs_of(s, forwarded)
+        assert (doc.supplier_id, doc.bank_alert) == (supplier.id, "changed")
+        assert suppliers.mark_fraud(s, doc.id, by="admin") == "parts.test"
 
 
 def test_exact_duplicates_are_not_learned(db: Database, ids: dict[str, int]) -> None:

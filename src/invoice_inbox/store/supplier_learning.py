@@ -40,7 +40,7 @@ def domain_of(address: str | None) -> str | None:
     if not address or "@" not in address:
         return None
     domain = address.rsplit("@", 1)[1].strip().strip(">").rstrip(".").lower()
-    return domain or None
+    return domain if domain and len(domain) <= 253 else None  # 253: the longest DNS name
 
 
 def normal_vat_id(value: str | None) -> str | None:
@@ -49,6 +49,11 @@ def normal_vat_id(value: str | None) -> str | None:
         return None
     compact = _VAT_NOISE.sub("", value).upper()
     return compact[:40] or None
+
+
+def sender_domain(doc: Document, row: Message | None) -> str | None:
+    """Who sent *doc*: the forwarded mail's sender when it came in a forward, else the mail's."""
+    return domain_of(doc.origin_sender) or domain_of(row.sender if row else None)
 
 
 def _exact_duplicate(doc: Document) -> bool:
@@ -72,7 +77,7 @@ def learn(
         return
     teach = row.sender_auth != "fail" and not row.lookalike_of
     for doc in docs:
-        domain = domain_of(doc.origin_sender) or domain_of(row.sender)
+        domain = sender_domain(doc, row)
         supplier = _supplier_for(s, company_id, doc, domain, teach=teach, name=sender_name)
         if supplier is None:
             continue

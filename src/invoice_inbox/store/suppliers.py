@@ -26,7 +26,7 @@ from invoice_inbox.freemail import is_freemail
 from invoice_inbox.store.errors import AlreadyExists, NotFound, StoreError
 from invoice_inbox.store.models import Document, Message, utcnow
 from invoice_inbox.store.models_trust import BlockedSender, Supplier, SupplierDomain, SupplierIban
-from invoice_inbox.store.supplier_learning import domain_of, learn, normal_vat_id
+from invoice_inbox.store.supplier_learning import domain_of, learn, normal_vat_id, sender_domain
 from invoice_inbox.store.supplier_views import (
     BlockedInfo,
     IbanInfo,
@@ -142,8 +142,7 @@ def mark_fraud(s: Session, document_id: int, *, by: str) -> str | None:
         row = _iban_row(supplier, doc.iban)
         if row is not None:
             supplier.ibans.remove(row)
-    message = s.get(Message, doc.message_id)
-    domain = domain_of(message.sender if message else None)
+    domain = sender_domain(doc, s.get(Message, doc.message_id))
     if not domain or is_freemail(domain):
         s.flush()
         return None
