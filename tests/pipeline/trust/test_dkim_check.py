@@ -3,6 +3,7 @@ server: every signature checked, each with its result and why; never an exceptio
 
 from __future__ import annotations
 
+import dkim
 from trust_mail import mail, resolver, supplier_zone
 
 from harness.dkim_keys import DkimKey
@@ -97,3 +98,16 @@ def test_malformed_signatures_never_raise(dns_server: DnsServer) -> None:
     ):
         [found] = check_dkim(header + mail(), resolver(dns_server))
         assert found["result"] == "permerror", found
+
+
+def test_text_added_after_a_length_limited_signature_fails(dns_server: DnsServer) -> None:
+    key = supplier_zone(dns_server)
+    raw = mail()
+    header = dkim.sign(raw, b"s1", b"supplier.test", key.private_pem, length=True)
+    signed = header + raw
+    [intact] = check_dkim(signed, resolver(dns_server))
+    assert intact["result"] == "pass"
+    appended = signed + b"\r\nOur bank details changed: GB29 NWBK 6016 1331 9268 19\r\n"
+    [found] = check_dkim(appended, resolver(dns_server))
+    assert found["result"] == "fail"
+    assert found["reason"] == "text was added after the signed part of the body (l=)"

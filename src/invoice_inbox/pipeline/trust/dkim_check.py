@@ -20,7 +20,7 @@ from typing import Any
 
 import dkim
 
-from invoice_inbox.pipeline.trust.headers import normalize_domain
+from invoice_inbox.pipeline.trust.headers import normalize_domain, read_headers
 from invoice_inbox.pipeline.trust.result import DnsTempError, Lookup
 
 MAX_SIGNATURES = 5
@@ -76,17 +76,14 @@ def _sig_tags(value: bytes) -> dict[bytes, bytes]:
         return {}
 
 
-def _field_values(raw: bytes, name: bytes) -> list[bytes]:
-    try:
-        headers, _ = dkim.rfc822_parse(raw)
-    except Exception:
-        return []
-    return [v for n, v in headers if n.lower() == name]
+def _field_values(raw: bytes, name: str) -> list[bytes]:
+    """The values of one header field, top first (only the header block is read)."""
+    return [v.encode("utf-8", "replace") for v in read_headers(raw).get_all(name)]
 
 
 def check_dkim(raw: bytes, lookup: Lookup, *, limit: int = MAX_SIGNATURES) -> list[dict[str, Any]]:
     """One result per DKIM-Signature (the first ``limit``), top first."""
-    found = _field_values(raw, b"dkim-signature")
+    found = _field_values(raw, "DKIM-Signature")
     results: list[dict[str, Any]] = []
     for idx, value in enumerate(found[:limit]):
         tags = _sig_tags(value)
@@ -138,7 +135,7 @@ def _verify_one(raw: bytes, idx: int, domain: str, selector: str, lookup: Lookup
             "reason": f"the signature cannot be read ({type(exc).__name__})",
         }
     if ok:
-        return {"result": "pass", "reason": "signature verified"}
+        return _body_length_check(verifier, dict(getattr(verifier, "signature_fields", {}) or {}))
     if key_name in keys.missing:
         return {"result": "permerror", "reason": f"no DKIM key is published at {key_name}"}
     if log.messages and any("key" in m.lower() for m in log.messages):
@@ -152,11 +149,29 @@ def _verify_one(raw: bytes, idx: int, domain: str, selector: str, lookup: Lookup
     }
 
 
+def _body_length_check(verifier: dkim.DKIM, tags: dict[bytes, bytes]) -> dict[str, str]:
+    """A verified signature with ``l=`` signs only the first bytes of the body: anything after
+    them (a new IBAN, a link) was added by someone else, so that is a fail, not a pass."""
+    length = tags.get(b"l", b"").strip()
+    if length:
+        try:
+            policy = dkim.CanonicalizationPolicy.from_c_value(tags.get(b"c", b"simple/simple"))
+            body = policy.canonicalize_body(verifier.body)
+        except Exception:
+            body = verifier.body
+        if not length.isdigit() or len(body) > int(length):
+            return {
+                "result": "fail",
+                "reason": "text was added after the signed part of the body (l=)",
+            }
+    return {"result": "pass", "reason": "signature verified"}
+
+
 def check_arc(raw: bytes, lookup: Lookup) -> dict[str, Any] | None:
     """The ARC chain's verdict, or None without ARC headers: ``cv`` pass/fail/temperror, the
     newest set's ``instance``, ``sealer`` (ARC-Seal d=) and ``aar`` (its
     ARC-Authentication-Results value), and ``reason``."""
-    seals = _field_values(raw, b"arc-seal")
+    seals = _field_values(raw, "ARC-Seal")
     if not seals:
         return None
     if len(seals) > MAX_ARC_SETS:
