@@ -22,6 +22,7 @@ from invoice_inbox.cli import (  # noqa: F401
     source_set,
     sources,
     status,
+    suppliers,
     users,
 )
 from invoice_inbox.cli.base import app, err

@@ -1,4 +1,5 @@
-"""``invoice-inbox documents ...``: the queue, listed and exported.
+"""``invoice-inbox documents ...``: the queue, listed and exported; a bank-detail alert
+confirmed or marked as fraud.
 
 Neither lists an exact duplicate (the same bytes as a queued document) unless asked to:
 those are on the log of the mail they came in (``messages``) and are never booked. A listing
@@ -16,7 +17,7 @@ from invoice_inbox.cli.base import JsonOpt, documents_app, out, print_json, stat
 from invoice_inbox.cli.source_options import refuse_value
 from invoice_inbox.delivery.export import export
 from invoice_inbox.store import documents as documents_store
-from invoice_inbox.store import trust_flags
+from invoice_inbox.store import suppliers, trust_flags
 
 # the table's short marker of each flag
 MARKERS = {
@@ -106,3 +107,31 @@ def documents_export(
         docs = documents_store.listing(s, source=source, queue_only=True)
     written, skipped = export(docs, a.blobs, to)
     out.print(f"{written} files written to {to}, {skipped} already there.")
+
+
+BY = "the command line"  # who decided, as the document's alert and the block record it
+DocumentArg = Annotated[int, typer.Argument(metavar="ID", help="The document's id.")]
+
+
+@documents_app.command("confirm-iban")
+def documents_confirm_iban(document_id: DocumentArg) -> None:
+    """Confirm a document's new bank details: its IBAN becomes known and confirmed for its
+    supplier, and the alerts asking payment to it are cleared."""
+    a = state.open()
+    with a.db.session() as s:
+        info = suppliers.confirm_document_iban(s, document_id, by=BY)
+    out.print(f'IBAN of document #{document_id} confirmed for "{info.name}".', highlight=False)
+
+
+@documents_app.command("mark-fraud")
+def documents_mark_fraud(document_id: DocumentArg) -> None:
+    """Mark a document as fraud: its IBAN is no longer known for its supplier and its sender
+    domain is blocked for the company (undo: invoice-inbox suppliers unblock)."""
+    a = state.open()
+    with a.db.session() as s:
+        blocked = suppliers.mark_fraud(s, document_id, by=BY)
+    said = f"Document #{document_id} marked as fraud"
+    if blocked:
+        out.print(f"{said}; mail from {blocked} is not imported any more.", highlight=False)
+    else:
+        out.print(f"{said}; its sender domain is not blocked (a free-mail or no domain).")
