@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
+from invoice_inbox.connectors.smtp_inbound import Arrival, InboundServer, InboundSettings
 from invoice_inbox.connectors.smtp_throttle import ClientThrottle, client_of
 
 DOMAIN = "invoices.example.com"
@@ -71,13 +71,13 @@ class Store:
             raise self.resolve_error
         return self.sources.get(address)
 
-    def deliver(self, key: str, raw: bytes, mail_from: str) -> None:
+    def deliver(self, key: str, mail: Arrival) -> None:
         if self.hook is not None:
             self.hook(key)
         if key in self.fail_for:
             raise RuntimeError(f"disk full while storing for {key}")
         with self._lock:
-            self.delivered.append((key, raw, mail_from))
+            self.delivered.append((key, mail.raw, mail.mail_from))
 
 
 @pytest.fixture
@@ -92,6 +92,7 @@ def serve(store: Store) -> Iterator[Callable[..., InboundServer]]:
 
     def start(**settings: object) -> InboundServer:
         options: dict[str, object] = {"port": 0, "domain": DOMAIN, "hostname": "mx.test"}
+        options["check_senders"] = False  # the dialogue only: senders in test_smtp_senders
         options.update(settings)
         server = InboundServer(InboundSettings(**options), store.resolve, store.deliver)  # type: ignore[arg-type]
         server.start()
@@ -461,6 +462,10 @@ def test_unreadable_certificate_is_a_clear_error(store: Store, tmp_path: Path) -
         ({"require_tls": True}, "require_tls needs"),
         ({"domain": "ap@invoices.example.com"}, "bare domain"),
         ({"max_size": 0}, "max_size"),
+        ({"mails_per_client": 0}, "mails a client"),
+        ({"daily_cap": -1}, "daily cap"),
+        ({"authserv_id": "invoices.example.com; dkim=pass"}, "authserv-id"),
+        ({"dns_server": "dns.example:53"}, "DNS server"),
     ],
 )
 def test_settings_that_cannot_work_are_refused(settings: dict[str, object], message: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from builders import Attachment, make_forward, make_mail, make_pdf
+from harness.dns_server import DnsServer
 from invoice_inbox.connectors.smtp_inbound import InboundSettings
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.service import Service, ServiceConfig
@@ -31,10 +32,12 @@ TOKEN = re.compile(r"acme-[a-z0-9]{12}")
 class Receiver:
     """A started Service with its SMTP receiver, and the CLI on the same data directory."""
 
-    def __init__(self, data_dir: Path, max_size: int) -> None:
+    def __init__(self, data_dir: Path, max_size: int, dns: DnsServer) -> None:
         self.ap = AP(data_dir, None)  # type: ignore[arg-type]  # no mailbox: nothing to fetch
         self.app = App.open(data_dir)
-        settings = InboundSettings(port=0, domain=DOMAIN, max_size=max_size, hostname="mx.test")
+        settings = InboundSettings(
+            port=0, domain=DOMAIN, max_size=max_size, hostname="mx.test", dns_server=dns.address
+        )
         self.service = Service(
             self.app,
             ServiceConfig(
@@ -99,11 +102,11 @@ class Receiver:
 
 
 @pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Receiver]]:
+def start(tmp_path: Path, dns_server: DnsServer) -> Iterator[Callable[..., Receiver]]:
     started: list[Receiver] = []
 
     def start(max_size: int = 25 * 1024 * 1024) -> Receiver:
-        r = Receiver(tmp_path / "data", max_size)
+        r = Receiver(tmp_path / "data", max_size, dns_server)
         started.append(r)
         return r
 
@@ -160,11 +163,13 @@ def test_address_is_token_at_the_domain_the_service_sets(rx: Receiver) -> None:
     }
 
 
-def test_company_added_before_the_service_started_gets_its_address(tmp_path: Path) -> None:
+def test_company_added_before_the_service_started_gets_its_address(
+    tmp_path: Path, dns_server: DnsServer
+) -> None:
     ap = AP(tmp_path / "data", None)  # type: ignore[arg-type]
     ap.ok("company", "add", "ACME")
     token = ap.ok("company", "show", "ACME", "--json").json()["import_local_part"]
-    r = Receiver(tmp_path / "data", 25 * 1024 * 1024)
+    r = Receiver(tmp_path / "data", 25 * 1024 * 1024, dns_server)
     try:
         assert r.address("ACME") == f"{token}@{DOMAIN}"  # unchanged by the start
         assert r.send([r.address("ACME")], invoice("early")) == {}
@@ -198,9 +203,10 @@ def test_invoice_mail_is_stored_before_250_as_one_smtp_run(rx: Receiver) -> None
     assert msg["sender"] == SUPPLIER and msg["subject"] == "Invoice 4711"
     assert msg["remote_id"].startswith("smtp-") and msg["uid"] is None
     assert msg["documents"] == 1
-    # the exact bytes received are kept
+    # the exact bytes received are kept, under our Authentication-Results
     stored = rx.app.blobs.get(msg["raw_sha256"])
-    assert stored == raw
+    assert stored.startswith(f"Authentication-Results: {DOMAIN};".encode())
+    assert stored.endswith(raw)
     assert rx.service.smtp is not None and rx.service.smtp.received == 1
 
 

@@ -22,7 +22,10 @@ import pytest
 from sqlalchemy import select, update
 
 from builders import Attachment, make_mail, make_pdf
+from harness.dns_server import DnsServer
 from harness.dovecot import free_ports
+from invoice_inbox.connectors.smtp_arrival import Arrival
+from invoice_inbox.pipeline.trust.result import Envelope
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.inbound import Inbox, delivery_keys
@@ -76,7 +79,7 @@ class Receivers:
 
 
 @pytest.fixture
-def rx(tmp_path: Path) -> Iterator[Receivers]:
+def rx(tmp_path: Path, dns_server: DnsServer) -> Iterator[Receivers]:
     data = tmp_path / "data"
     AP(data, None).ok("company", "add", "ACME")  # type: ignore[arg-type]
     ports = free_ports(2)
@@ -87,6 +90,7 @@ def rx(tmp_path: Path) -> Iterator[Receivers]:
                     data,
                     *("--no-scheduler", "--smtp-host", "127.0.0.1", "--smtp-port", str(port)),
                     *("--smtp-domain", DOMAIN),
+                    env=dns_server.env(),  # DNS asked on 127.0.0.1 only (nothing published)
                 )
             )
             for port in ports
@@ -156,12 +160,13 @@ def test_a_claim_left_by_a_receiver_that_died_is_taken_over_once_stale(tmp_path:
         # a receiver claimed the mail and died before storing it
         assert inbound_claims.claim(app.db, source_id, keys, "dead-receiver") is None
         inbox = Inbox(app, busy_wait=0.5)
+        mail = Arrival(raw, raw, Envelope("127.0.0.1", "mx.supplier.example", SUPPLIER))
         with pytest.raises(lease.SourceBusy):  # fresh: maybe still storing; 451, try later
-            inbox.deliver(name, raw, SUPPLIER)
+            inbox.deliver(name, mail)
         with app.db.session() as s:
             old = utcnow() - inbound_claims.STALE - timedelta(seconds=1)
             s.execute(update(InboundClaim).values(created_at=old))
-        summary = inbox.deliver(name, raw, SUPPLIER)  # the sender's retry, ten minutes on
+        summary = inbox.deliver(name, mail)  # the sender's retry, ten minutes on
         assert (summary.imported, summary.documents_created) == (1, 1)
         with app.db.session() as s:
             claims = s.execute(select(InboundClaim.owner, InboundClaim.message_id)).all()

@@ -7,6 +7,10 @@ the oldest of them is ``window`` seconds old. A client is its IPv4 address, or t
 IPv6 address (one subscriber's usual share). At most ``max_clients`` clients are remembered, the
 least recently seen forgotten first, each with at most ``unknown_per_client`` times: the memory
 is bounded however many addresses a sender uses. All of it runs on the receiver's event loop.
+
+The same bound, counting the mails a client starts (MAIL FROM) within a minute, is the
+receiver's per-client rate limit (``InboundSettings.mails_per_client``). Both are per process:
+with several receivers, a client may get each one's share.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ def client_of(peer: object) -> str:
 
 
 class ClientThrottle:
-    """The refused recipients of each client in the last *window* seconds."""
+    """The events (refused recipients, mails) of each client in the last *window* seconds."""
 
     def __init__(
         self,
@@ -66,6 +70,10 @@ class ClientThrottle:
 
     def refused(self, client: str) -> None:
         """Count one refused recipient of *client*."""
+        self.add(client)
+
+    def add(self, client: str) -> None:
+        """Count one event of *client*."""
         times = self._refused.get(client)
         if times is None:
             times = self._refused[client] = deque(maxlen=self.limit)

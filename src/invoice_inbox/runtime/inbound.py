@@ -12,6 +12,18 @@ claims its keys (``store.inbound_claims``): the raw SHA-256, and the Message-ID 
 envelope sender (a copy sent again with a new ``Received:`` line has other bytes). The claim
 that loses waits for the winner to be stored, then is recorded on the ledger as a duplicate of
 it and answered 250 too, so the sender stops.
+
+The stored mail carries our ``Authentication-Results`` on top, which may differ between two
+deliveries of the same mail (another client address, another SPF result). So the keys are
+taken from the bytes as received, and a delivery whose received bytes were stored before is
+recorded as a copy of that mail whatever header it got this time. The receiver's sender
+authentication reaches the run through the connector (``Delivered.sender_auth``), so the run
+does not ask DNS again.
+
+Each receiver asks ``terms`` at RCPT: the source's sender policy, and whether its company
+took its daily cap of mail today (UTC): its own ``smtp_daily_cap``, else the service's.
+The count is today's ledger rows of the import source, so every receiver on the database
+sees the same; deliveries under way when the cap is reached may pass it by a few.
 """
 
 from __future__ import annotations
@@ -22,12 +34,17 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
 from typing import Literal
 
+from sqlalchemy import func, select
+
 from invoice_inbox.connectors.base import Changes
+from invoice_inbox.connectors.smtp_arrival import Arrival, Terms
 from invoice_inbox.errors import FolderMissing
 from invoice_inbox.pipeline import mime
+from invoice_inbox.pipeline.trust.result import Envelope, SenderAuth
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import DUPLICATE
 from invoice_inbox.runtime.context import App
@@ -38,16 +55,29 @@ from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, ut
 log = logging.getLogger(__name__)
 
 FOLDER = "INBOX"
+DAILY_CAP = 5000  # mails a day per company when neither it nor the receiver sets one
 
 
 class Delivered:
-    """A token connector holding one received message and nothing else."""
+    """A token connector holding one received message and nothing else, with what the receiver
+    saw of it: the envelope and the sender authentication it did."""
 
     cursor_kind: Literal["token"] = "token"
 
-    def __init__(self, raw: bytes) -> None:
+    def __init__(
+        self, raw: bytes, *, envelope: Envelope | None = None, auth: SenderAuth | None = None
+    ) -> None:
         self.id = f"smtp-{uuid.uuid4().hex}"
         self.raw = raw
+        self._envelope, self._auth = envelope, auth
+
+    def envelope(self, key: object) -> Envelope | None:
+        """The SMTP envelope of the message *key* (client address, HELO, MAIL FROM)."""
+        return self._envelope if key == self.id else None
+
+    def sender_auth(self, key: object) -> SenderAuth | None:
+        """The receiver's SPF/DKIM/DMARC result for the message *key* (None: not checked)."""
+        return self._auth if key == self.id else None
 
     def check(self) -> list[str]:
         return [FOLDER]
@@ -84,9 +114,11 @@ class Delivered:
 class Inbox:
     """Stores received mail for the SMTP receiver: ``resolve`` and ``deliver`` callbacks."""
 
-    def __init__(self, app: App, *, busy_wait: float = 60.0) -> None:
+    def __init__(self, app: App, *, busy_wait: float = 60.0, daily_cap: int = DAILY_CAP) -> None:
+        """*daily_cap*: a company's mails a day when it has no ``smtp_daily_cap`` (0: none)."""
         self.app = app
         self.busy_wait = busy_wait
+        self.daily_cap = daily_cap
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -95,23 +127,46 @@ class Inbox:
         with self.app.db.session() as s:
             return companies.resolve(s, local)
 
-    def deliver(self, source_name: str, raw: bytes, mail_from: str) -> RunSummary:
+    def terms(self, source_name: str) -> Terms:
+        """The source's sender policy, and a sentence when its company's cap is reached."""
+        with self.app.db.session() as s:
+            source = sources.get(s, source_name)
+            cap = source.company.smtp_daily_cap
+            cap = self.daily_cap if cap is None else cap
+            policy = source.sender_auth or "flag"
+            if cap <= 0:
+                return Terms(policy)
+            midnight = datetime.combine(utcnow().date(), clock_time(), tzinfo=UTC)
+            today = s.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.source_id == source.id, Message.received_at >= midnight)
+            )
+        if (today or 0) < cap:
+            return Terms(policy)
+        return Terms(policy, f"this import address took its {cap} mails for today, try tomorrow")
+
+    def deliver(self, source_name: str, mail: Arrival) -> RunSummary:
         """Decide and commit one received message, or record it as a duplicate of the same
         mail delivered before; raises when it could not be stored."""
         with self._guard:
             lock = self._locks.setdefault(source_name, threading.Lock())
         with self.app.db.session() as s:
             source_id = sources.get(s, source_name).id
+        raw = mail.raw
         sha = hashlib.sha256(raw).hexdigest()
-        raw_key, keys = delivery_keys(raw, sha, mail_from)
+        received_sha = sha if mail.received is raw else hashlib.sha256(mail.received).hexdigest()
+        raw_key, keys = delivery_keys(mail.received, received_sha, mail.mail_from)
         owner = lease.new_owner()
         deadline = time.monotonic() + self.busy_wait
         with lock:  # deliveries to one company take turns in this process
             inbound_claims.purge(self.app.db)
             while (held := inbound_claims.claim(self.app.db, source_id, keys, owner)) is not None:
                 if held.message_id is not None:
-                    if held.key == raw_key:  # the same bytes: the ledger knows them (sync)
-                        return self._store(source_name, Delivered(raw), deadline)
+                    if held.key == raw_key and self._stored_as(held.message_id, sha):
+                        # the same bytes stored: the ledger knows them (sync)
+                        again = Delivered(raw, envelope=mail.envelope, auth=mail.auth)
+                        return self._store(source_name, again, deadline)
                     return self._record_copy(source_id, source_name, raw, sha, held.message_id)
                 if held.stale(utcnow()):
                     inbound_claims.drop_stale(self.app.db, held)
@@ -119,7 +174,7 @@ class Inbox:
                     raise lease.SourceBusy("the same mail is still being stored by another process")
                 else:
                     time.sleep(0.05)  # the same mail, being stored by another delivery
-            delivered = Delivered(raw)
+            delivered = Delivered(raw, envelope=mail.envelope, auth=mail.auth)
             try:
                 summary = self._store(source_name, delivered, deadline)
             except BaseException:
@@ -130,6 +185,11 @@ class Inbox:
             except Exception:  # stored all the same: a later copy waits for the claim to go stale
                 log.exception("could not complete the claim of a stored mail")
             return summary
+
+    def _stored_as(self, message_id: int, sha: str) -> bool:
+        """Whether the ledger row *message_id* holds exactly these bytes."""
+        with self.app.db.session() as s:
+            return s.scalar(select(Message.raw_sha256).where(Message.id == message_id)) == sha
 
     def _store(self, source_name: str, delivered: Delivered, deadline: float) -> RunSummary:
         while True:
@@ -147,6 +207,7 @@ class Inbox:
         duplicate: its own run and ledger row, its bytes kept, nothing queued."""
         self.app.blobs.put_many([(sha, raw)])
         h = mime.parse_headers(raw)
+        which = f" (Message-ID {h.message_id})" if h.message_id else ""
         now = utcnow()
         with self.app.db.session() as s:
             original = s.get(Message, original_id)
@@ -176,7 +237,7 @@ class Inbox:
                     subject=h.subject[:1000],
                     sent_at=h.date,
                     decision=DUPLICATE,
-                    reason=f"the same mail (Message-ID {h.message_id}) was already received:"
+                    reason=f"the same mail{which} was already received:"
                     f" a copy sent again ({original.reason})",
                     hits=[],
                     state=MessageState.DISPOSED,  # received mail is in no mailbox to file

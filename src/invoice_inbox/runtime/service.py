@@ -104,8 +104,10 @@ class Service:
                 except IntegrityError:  # another receiver starting at once wrote them first
                     if not tries_left:
                         raise
-            inbox = Inbox(self.app)
-            self.smtp = InboundServer(self.config.smtp, inbox.resolve, inbox.deliver)
+            inbox = Inbox(self.app, daily_cap=self.config.smtp.daily_cap)
+            self.smtp = InboundServer(
+                self.config.smtp, inbox.resolve, inbox.deliver, terms=inbox.terms
+            )
             self.smtp.start()
         if self.config.http is not None:
             self.http = self.config.http(self.app, self.scheduler)
