@@ -86,7 +86,6 @@ def learn(
         supplier.last_seen = max(supplier.last_seen or now, now)
         if doc.iban:
             _compare_iban(s, supplier, doc, row, teach=teach, now=now)
-    s.flush()
 
 
 def _supplier_for(
@@ -104,14 +103,11 @@ def _supplier_for(
     by_domain = _by_domain(s, company_id, usable) if usable else None
     supplier = None
     if vat_id:
-        supplier = s.scalars(
-            select(Supplier)
-            .where(Supplier.company_id == company_id, Supplier.vat_id == vat_id)
-            .order_by(Supplier.id)
-        ).first()
+        supplier = _by_vat_id(s, company_id, vat_id)
         if supplier is None and by_domain is not None and by_domain.vat_id is None:
             supplier = by_domain  # known by its domain; now its VAT id too
             supplier.vat_id = vat_id
+            _cache(s)[(company_id, "vat", vat_id)] = supplier
     elif by_domain is not None:
         supplier = by_domain
     if supplier is None:
@@ -129,26 +125,51 @@ def _supplier_for(
         )
         s.add(supplier)
         s.flush()
+        if vat_id:
+            _cache(s)[(company_id, "vat", vat_id)] = supplier
     if usable and teach and by_domain is None:
         s.add(SupplierDomain(supplier_id=supplier.id, company_id=company_id, domain=usable))
-        s.flush()
+        cache = _cache(s)
+        for key in [k for k, v in cache.items() if v is None]:
+            del cache[key]  # "no supplier" may have become this one (a parent domain)
+        cache[(company_id, "domain", usable)] = supplier
     return supplier
+
+
+def _cache(s: Session) -> dict[tuple[int, str, str], Supplier | None]:
+    """What this transaction found already: (company, "vat" | "domain", value) -> supplier or
+    None. A fetch commits a batch of mails, often from the same few suppliers, in one; holding
+    the suppliers here also keeps them (and their loaded IBANs) in the session, which only
+    holds clean objects weakly."""
+    return s.info.setdefault("supplier_learning", {})  # type: ignore[no-any-return]
+
+
+def _by_vat_id(s: Session, company_id: int, vat_id: str) -> Supplier | None:
+    cache, key = _cache(s), (company_id, "vat", vat_id)
+    if key not in cache:
+        cache[key] = s.scalars(
+            select(Supplier)
+            .where(Supplier.company_id == company_id, Supplier.vat_id == vat_id)
+            .order_by(Supplier.id)
+        ).first()
+    return cache[key]
 
 
 def _by_domain(s: Session, company_id: int, domain: str) -> Supplier | None:
     """The supplier of *domain*, or of the nearest parent domain of it."""
-    labels = domain.split(".")
-    candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
-    rows = s.execute(
-        select(SupplierDomain.domain, SupplierDomain.supplier_id).where(
-            SupplierDomain.company_id == company_id, SupplierDomain.domain.in_(candidates)
-        )
-    ).all()
-    if not rows:
-        return None
-    owner = dict(rows)
-    best = next(d for d in candidates if d in owner)
-    return s.get(Supplier, owner[best])
+    cache, key = _cache(s), (company_id, "domain", domain)
+    if key not in cache:
+        labels = domain.split(".")
+        candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+        rows = s.execute(
+            select(SupplierDomain.domain, SupplierDomain.supplier_id).where(
+                SupplierDomain.company_id == company_id, SupplierDomain.domain.in_(candidates)
+            )
+        ).all()
+        owner = dict(rows)
+        found = next((owner[d] for d in candidates if d in owner), None)
+        cache[key] = None if found is None else s.get(Supplier, found)
+    return cache[key]
 
 
 def _compare_iban(
@@ -170,5 +191,4 @@ def _compare_iban(
         return
     doc.bank_alert = "changed"
     doc.bank_alert_known = [i.iban for i in known]
-    s.flush()
     supplier_alerts.bank_details_changed(s, doc, row, supplier, now=now)
