@@ -4,6 +4,8 @@ Authentication-Results header our receiver adds."""
 
 from __future__ import annotations
 
+import json
+
 import authres
 import pytest
 from trust_mail import mail, resolver, supplier_zone
@@ -223,3 +225,16 @@ def test_our_header_for_a_spoofed_and_a_temperror_mail(dns_server: DnsServer) ->
     temp = authentication_results(SenderAuth(AuthStatus.TEMPERROR, "DNS"), "inbox.buyer.test")
     assert "dmarc=temperror" in temp
     authres.AuthenticationResultsHeader.parse_value(temp)
+
+
+def test_cut_or_mangled_mail_never_raises_and_stays_json(dns_server: DnsServer) -> None:
+    key = supplier_zone(dns_server)
+    signed = key.sign(mail(extra="Authentication-Results: x; dkim=pass (((\r\n"))
+    lookup = resolver(dns_server)
+    variants = [signed[:n] for n in range(0, len(signed), 37)]
+    variants += [signed.replace(b"\r\n", b"\n"), signed.replace(b": ", b":\x00"), signed * 3]
+    for raw in variants:
+        auth = authenticate(raw, lookup=lookup, envelope=GOOD_CLIENT, trusted_authserv_ids=["x"])
+        assert isinstance(auth.status, AuthStatus)
+        assert auth.reason and "\n" not in auth.reason
+        assert SenderAuth.from_json(json.loads(json.dumps(auth.to_json()))) == auth

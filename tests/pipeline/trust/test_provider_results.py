@@ -5,6 +5,8 @@ follow what Gmail and Exchange Online write."""
 
 from __future__ import annotations
 
+import json
+
 from trust_mail import mail, resolver, supplier_zone
 
 from harness.dkim_keys import DkimKey
@@ -142,6 +144,7 @@ def test_arc_sealed_forward_from_a_trusted_sealer(dns_server: DnsServer) -> None
         " supplier.test; DMARC pass"
     )
     assert auth.results["arc"]["cv"] == "pass"
+    assert json.loads(json.dumps(auth.results))["arc"]["sealer"] == "forwarder.test"
     assert auth.results["dkim"][0]["result"] == "fail"  # our own check still says so
     untrusted = authenticate(raw, lookup=lookup, trusted_authserv_ids=GMAIL)
     assert untrusted.status is AuthStatus.FAIL
