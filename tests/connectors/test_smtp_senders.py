@@ -167,6 +167,11 @@ def test_spf_pass_from_the_allowed_address(
     assert result_of(header, "spf") == "pass"
     assert result_of(header, "dmarc") == "pass"
     assert arrival.auth is not None and arrival.auth.status is AuthStatus.PASS
+    assert arrival.auth.results["envelope"] == {  # kept with the results, for the ledger
+        "client_ip": "127.0.0.2",
+        "helo": "mx.supplier.test",
+        "mail_from": SUPPLIER,
+    }
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ every receiver of a deployment (so it identifies the service, not one host).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import re
@@ -76,6 +77,13 @@ def authenticator(authserv_id: str, lookup: Lookup) -> Authenticate:
         return auth, authentication_results(auth, authserv_id)
 
     return check
+
+
+def with_envelope(auth: SenderAuth, envelope: Envelope) -> SenderAuth:
+    """*auth* whose results also keep the envelope it was found with (client address, HELO,
+    MAIL FROM), so the ledger shows what the receiver saw and SPF can be asked again."""
+    seen = {"client_ip": envelope.client_ip, "helo": envelope.helo, "mail_from": envelope.mail_from}
+    return dataclasses.replace(auth, results={**auth.results, "envelope": seen})
 
 
 def dmarc_rejects(auth: SenderAuth) -> bool:

@@ -55,6 +55,7 @@ from invoice_inbox.connectors.smtp_arrival import (
     Terms,
     authenticator,
     forged_removed,
+    with_envelope,
     with_results,
 )
 from invoice_inbox.connectors.smtp_session import Handler, SmtpSession
@@ -276,6 +277,6 @@ class InboundServer:
                 log.exception("authenticating a mail from <%s> failed", envelope.mail_from)
             else:
                 raw = with_results(received, self.settings.authserv, value)
-                return Arrival(received, raw, envelope, auth)
+                return Arrival(received, raw, envelope, with_envelope(auth, envelope))
         raw, _ = forged_removed(received, self.settings.authserv)
         return Arrival(received, raw, envelope)
