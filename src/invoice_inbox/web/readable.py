@@ -1,6 +1,7 @@
 """Values as people read them on the pages: amounts with their currency's decimals
 ("1,234.50 EUR", "1,200 JPY"), document kinds and e-invoice formats as words ("E-invoice (PDF)",
-"XRechnung (UBL)"), and times in the viewer's time zone ("2026-11-21 15:03 CET").
+"XRechnung (UBL)"), times in the viewer's time zone ("2026-11-21 15:03 CET"), and IBANs in
+groups of four ("DE89 3704 0044 0532 0130 00") or short ("DE89 …3000").
 
 Amounts are formatted with Babel (ISO 4217 minor units); a value written with more decimals than
 its currency has keeps them, so nothing the invoice says is rounded away.
@@ -69,6 +70,18 @@ def document_type_word(value: str | None) -> str:
     if not value:
         return "–"
     return DOCUMENT_TYPE_WORDS.get(value) or value.replace("_", " ").capitalize()
+
+
+def iban(value: str | None) -> str:
+    """An IBAN in groups of four, as printed on invoices; ``–`` for none."""
+    compact = "".join((value or "").split()).upper()
+    return " ".join(compact[i : i + 4] for i in range(0, len(compact), 4)) or "–"
+
+
+def iban_short(value: str | None) -> str:
+    """An IBAN as its country, check digits and last four: ``DE89 …3000``."""
+    compact = "".join((value or "").split()).upper()
+    return f"{compact[:4]} …{compact[-4:]}" if len(compact) > 8 else (compact or "–")
 
 
 def money(amount: str | Decimal | None, currency: str | None = None) -> str:

@@ -77,6 +77,8 @@ templates.env.filters["money"] = readable.money
 templates.env.filters["kind_word"] = readable.kind_word
 templates.env.filters["format_word"] = readable.format_word
 templates.env.filters["document_type_word"] = readable.document_type_word
+templates.env.filters["iban"] = readable.iban
+templates.env.filters["iban_short"] = readable.iban_short
 
 
 def signed_in_page(request: Request) -> Page | None:

@@ -9,6 +9,7 @@ from invoice_inbox.web.pages import (
     admin,
     auth,
     companies,
+    document_trust,
     documents,
     notifications,
     runs,
@@ -16,6 +17,7 @@ from invoice_inbox.web.pages import (
     source_edit,
     source_rules,
     sources,
+    suppliers,
     webhooks,
 )
 
@@ -27,6 +29,8 @@ ROUTERS: list[APIRouter] = [
     source_check.router,
     runs.router,
     documents.router,
+    document_trust.router,
+    suppliers.router,
     notifications.router,
     webhooks.router,
     admin.router,

@@ -1,7 +1,9 @@
 """Pages: the documents queue (filtered, newest first or sorted by amount or due date), one
 document with its PDF and the mail it came in, its file and the original mail as downloads, and
 marking it processed (or new again): one at a time, or the ticked ones at once. Marked on its
-own page, a document leads to the next new document of the queue it was opened from.
+own page, a document leads to the next new document of the queue it was opened from. Trust
+flags (sender, look-alike, bank details) are badges in the queue, which filters by them, and
+panels on the document's page (``document_trust``).
 
 An exact duplicate is not in the queue; its page (linked from the run log) says whose copy it
 is and offers no "mark processed". The original's page lists the mails its bytes came again in.
@@ -24,11 +26,12 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from invoice_inbox.pipeline.extract import Kind
-from invoice_inbox.store import queue
+from invoice_inbox.store import queue, trust_flags
 from invoice_inbox.store.documents import PROBABLE, is_exact_duplicate
 from invoice_inbox.store.models import Document, Source, utcnow
 from invoice_inbox.web import readable
 from invoice_inbox.web.files import content_disposition, stored_blob
+from invoice_inbox.web.pages import document_trust
 from invoice_inbox.web.security import Page, PageUser, context
 from invoice_inbox.web.templating import redirect, render
 
@@ -121,10 +124,11 @@ def queue_filter(params: Mapping[str, str], problems: list[str] | None = None) -
     """The queue a person asked for with the query string *params*; what is not understood is
     left out (and said in *problems*)."""
     problems = [] if problems is None else problems
-    status, kind, sort = (
+    status, kind, sort, flag = (
         params.get("status", queue.NEW),
         params.get("kind", ""),
         params.get("sort", ""),
+        params.get("flag", ""),
     )
     return queue.QueueFilter(
         company_id=_int(params.get("company")),
@@ -134,6 +138,7 @@ def queue_filter(params: Mapping[str, str], problems: list[str] | None = None) -
         received_from=_day(params.get("received_from", ""), problems, "Received from"),
         received_to=_day(params.get("received_to", ""), problems, "Received to"),
         sort=sort if sort in queue.SORTS else "",
+        flag=flag if flag in trust_flags.FLAGS else None,
     )
 
 
@@ -147,6 +152,7 @@ def filter_params(f: queue.QueueFilter) -> dict[str, str]:
         "received_from": f.received_from.isoformat() if f.received_from else "",
         "received_to": f.received_to.isoformat() if f.received_to else "",
         "sort": f.sort,
+        "flag": f.flag or "",
     }
     return {k: v for k, v in shown.items() if v}
 
@@ -181,8 +187,15 @@ def documents_page(request: Request, page: PageUser) -> Response:
             page,
             nav="documents",
             rows=rows,
+            trust={
+                r.document.id: document_trust.badges(
+                    r.document, r.message, mode=r.message.source.sender_auth
+                )
+                for r in rows
+            },
+            flags=trust_flags.FLAGS,
             filters={
-                **dict.fromkeys(("company", "source", "kind", "sort"), ""),
+                **dict.fromkeys(("company", "source", "kind", "sort", "flag"), ""),
                 **filter_params(f),
             },
             problems=problems,
@@ -237,6 +250,7 @@ def document_page(
             is_pdf=doc.media_type == PDF,
             queue_query=from_queue,
             queue_url=_queue_url(queue_filter(dict(parse_qsl(from_queue)))),
+            **document_trust.panels(s, access, doc, message),
         )
 
 

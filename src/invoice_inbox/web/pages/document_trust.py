@@ -1,0 +1,138 @@
+"""Trust on the document screens: the queue's badges ("sender not authenticated", "looks like
+supplier.test", "bank details changed", each with its reason as the title), the document
+page's "Sender" and "Bank details" panels, and an admin's answer to a bank-detail alert:
+confirm the new IBAN (then it is known for the supplier) or mark the document as fraud (then
+its sender domain is blocked for the company), after a confirm step.
+
+The flags are ``store.trust_flags``'s, the same codes the API and the CLI filter on; the
+actions are ``store.suppliers``'. A wrong or stale request is said in the flash, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from invoice_inbox.store import suppliers, trust_flags
+from invoice_inbox.store.errors import StoreError
+from invoice_inbox.store.models import Document, Message
+from invoice_inbox.store.models_trust import Supplier
+from invoice_inbox.store.supplier_learning import sender_domain
+from invoice_inbox.web import readable
+from invoice_inbox.web.access import Access
+from invoice_inbox.web.security import PageUser, context
+from invoice_inbox.web.templating import redirect
+
+router = APIRouter()
+
+# the sender authentication of a mail, as its badge says it: (words, tone)
+AUTH_WORDS = {
+    "pass": ("authenticated", "ok"),
+    "fail": ("authentication failed", "bad"),
+    "none": ("not authenticated", "warn"),
+    "temperror": ("not checked: DNS did not answer", "warn"),
+}
+
+
+@dataclass(frozen=True)
+class Badge:
+    """One trust flag of a document as the queue shows it."""
+
+    code: str
+    words: str
+    title: str  # the reason, shown on hover
+    tone: str
+
+
+def badges(doc: Document, msg: Message, *, mode: str | None) -> list[Badge]:
+    """The trust badges of *doc*, which came in *msg* on a source whose policy is *mode*."""
+    found = []
+    for code in trust_flags.flags(doc, msg, mode=mode):
+        if code == trust_flags.SENDER_NOT_AUTHENTICATED:
+            title = msg.sender_auth_reason or f"sender authentication: {msg.sender_auth}"
+            found.append(Badge(code, "sender not authenticated", title, "warn"))
+        elif code == trust_flags.LOOKALIKE_SENDER:
+            domain = suppliers.domain_of(msg.sender) or "the From domain"
+            title = f"{domain} is not a known sender but looks like {msg.lookalike_of}"
+            found.append(Badge(code, f"looks like {msg.lookalike_of}", title, "bad"))
+        elif code == trust_flags.BANK_DETAILS_CHANGED:
+            title = trust_flags.bank_alert_reason(doc)
+            if doc.bank_alert == "fraud":
+                found.append(Badge(code, "marked as fraud", f"{title}; marked as fraud", "bad"))
+            else:
+                found.append(Badge(code, "bank details changed", title, "bad"))
+    return found
+
+
+def panels(s: Session, access: Access, doc: Document, msg: Message) -> dict[str, Any]:
+    """What the document page's "Sender" and "Bank details" panels show."""
+    src = msg.source
+    domain = suppliers.domain_of(msg.sender)
+    fraud_domain = sender_domain(doc, msg)  # a forwarded invoice's own sender, not the colleague
+    blocked = suppliers.blocked_domains(s, doc.company_id)
+    supplier = s.get(Supplier, doc.supplier_id) if doc.supplier_id is not None else None
+    return {
+        "auth_words": AUTH_WORDS.get(msg.sender_auth or ""),
+        "sender_domain": domain,
+        "sender_blocked": blocked.get(domain or ""),
+        "fraud_domain": fraud_domain,
+        "fraud_blocked": blocked.get(fraud_domain or ""),
+        "sender_mode": src.sender_auth,
+        "trust_badges": badges(doc, msg, mode=src.sender_auth),
+        "supplier": supplier,
+        "known_ibans": list(doc.bank_alert_known or []),
+        "answers_alerts": access.is_admin,
+    }
+
+
+def _answered(request: Request, document_id: int, flash: str) -> Response:
+    return redirect(f"/documents/{document_id}#bank-details", flash=flash, request=request)
+
+
+@router.post("/documents/{document_id}/confirm-iban")
+def confirm_iban(request: Request, page: PageUser, document_id: int) -> Response:
+    """The document's new IBAN is the supplier's: it becomes known and confirmed."""
+    with context(request).app.db.session() as s:
+        doc = page.access.document(s, document_id)
+        page.access.require_admin()
+        if doc.bank_alert not in ("changed", "fraud") or not doc.iban:
+            return _answered(request, document_id, "This document has no bank-detail alert.")
+        try:
+            info = suppliers.confirm_document_iban(s, document_id, by=page.access.email)
+        except StoreError as exc:
+            return _answered(request, document_id, f"Not confirmed: {exc}.")
+        iban = readable.iban(doc.iban)
+    flash = f"Confirmed: {iban} is now a known IBAN of {info.name}."
+    return _answered(request, document_id, flash)
+
+
+@router.post("/documents/{document_id}/mark-fraud")
+def mark_fraud(
+    request: Request, page: PageUser, document_id: int, confirm: Annotated[str, Form()] = ""
+) -> Response:
+    """The bank-detail change is a fraud: the document is marked, its IBAN is no longer known
+    for the supplier and its sender domain is blocked for the company (after a confirm step)."""
+    with context(request).app.db.session() as s:
+        doc = page.access.document(s, document_id)
+        page.access.require_admin()
+        if doc.bank_alert not in ("changed", "confirmed"):
+            return _answered(request, document_id, "This document has no bank-detail alert.")
+        if confirm != "yes":
+            flash = 'Tick "Yes, this is fraud" to mark the document as fraud.'
+            return redirect(f"/documents/{document_id}#fraud-step", flash=flash, request=request)
+        try:
+            domain = suppliers.mark_fraud(s, document_id, by=page.access.email)
+        except StoreError as exc:
+            return _answered(request, document_id, f"Not marked: {exc}.")
+    flash = "Marked as fraud."
+    flash += (
+        f" Mail from {domain} is blocked for this company."
+        if domain
+        else " Its sender's domain is a free-mail service, so it was not blocked."
+    )
+    return _answered(request, document_id, flash)
