@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import re
 from itertools import count
+from typing import Any
 
 import lxml.html
 from sqlalchemy import select
 
+from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
 from invoice_inbox.store import sources, suppliers
 from invoice_inbox.store.models import Document, Message, Run, Source, utcnow
 from invoice_inbox.store.models_trust import BlockedSender, Supplier
@@ -39,6 +41,7 @@ def mail(
     lookalike: str | None = None,
     company: str = "ACME",
     mode: str = "flag",
+    results: dict[str, Any] | None = None,
 ) -> int:
     """A mail of *sender* with one PDF asking payment to *iban*, committed as sync does (a run,
     the ledger row, the document) and learned from; returns the document's id."""
@@ -70,6 +73,11 @@ def mail(
             sender_auth=auth,
             sender_auth_reason=reason if auth is not None else None,
             lookalike_of=lookalike,
+            auth_results=(
+                None
+                if auth is None
+                else SenderAuth(AuthStatus(auth), reason, results=results or {}).to_json()
+            ),
         )
         s.add(row)
         s.flush()
@@ -315,3 +323,38 @@ def test_the_run_page_shows_the_sender_authentication_with_the_decision(web: Web
     assert not unauth.xpath(".//*[contains(@class, 'sender-auth-reason')]")
     look = by_id(admin.get(f"/runs/{runs['lookalike']}").text, f"message-{ids['lookalike']}")
     assert "looks like supplier.test" in look.text_content()
+
+
+def test_the_sender_panel_lists_the_checks_the_result_came_from(web: Web) -> None:
+    results = {
+        "from_domain": "supplier.test",
+        "dkim": [
+            {"domain": "supplier.test", "selector": "s1", "result": "pass", "aligned": True},
+            {
+                "domain": "esp.example",
+                "selector": "k",
+                "result": "fail",
+                "reason": "the body was changed after signing",
+            },
+        ],
+        "spf": None,
+        "dmarc": {"record": None, "result": "pass"},
+        "provider": {
+            "used": [{"authserv_id": "mx.microsoft.com", "via": "authentication-results"}],
+            "ignored": [{"authserv_id": "evil.test", "why": "its authserv-id is not trusted"}],
+        },
+    }
+    doc = mail(web, "billing@supplier.test", results=results)
+    page = admin_browser(web).get(f"/documents/{doc}")
+    lines = [
+        " ".join(li.text_content().split())
+        for li in by_id(page.text, "sender-checks").xpath(".//li")
+    ]
+    assert lines == [
+        "DKIM pass · d=supplier.test · s=s1 · aligned",
+        "DKIM fail · d=esp.example · s=k · the body was changed after signing",
+        "SPF not checked here: another server received the mail",
+        "DMARC pass",
+        "Provider mx.microsoft.com: its results believed (trusted)",
+        "Provider evil.test: ignored, its authserv-id is not trusted",
+    ]

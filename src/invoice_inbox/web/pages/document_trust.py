@@ -69,6 +69,56 @@ def badges(doc: Document, msg: Message, *, mode: str | None) -> list[Badge]:
     return found
 
 
+def _check(entry: dict[str, Any], *names: str) -> str:
+    """One check's result as a line: the result, then the named fields that have a value."""
+    parts = [str(entry.get("result") or "?")]
+    parts += [
+        f"{n}={entry[n]}" if n in ("d", "s") else str(entry[n]) for n in names if entry.get(n)
+    ]
+    if entry.get("aligned"):
+        parts.append("aligned")
+    if entry.get("reason"):
+        parts.append(str(entry["reason"]))
+    return " · ".join(parts)
+
+
+def checks(stored: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(check, what it found) for the Sender panel, from the results sender authentication
+    stored on the ledger row (DKIM per signature, SPF, DMARC, the provider's headers)."""
+    if not stored:
+        return []
+    results = stored.get("results", stored)
+    out = []
+    for sig in results.get("dkim") or []:
+        out.append(
+            ("DKIM", _check({**sig, "d": sig.get("domain"), "s": sig.get("selector")}, "d", "s"))
+        )
+    if not results.get("dkim"):
+        out.append(("DKIM", "no signature"))
+    spf = results.get("spf")
+    out.append(
+        (
+            "SPF",
+            _check(spf, "domain") if spf else "not checked here: another server received the mail",
+        )
+    )
+    verdict = results.get("dmarc") or {}
+    if verdict:
+        applied = verdict.get("policy_applied")
+        out.append(
+            (
+                "DMARC",
+                str(verdict.get("result") or "none") + (f" · policy {applied}" if applied else ""),
+            )
+        )
+    provider = results.get("provider") or {}
+    for used in provider.get("used") or []:
+        out.append(("Provider", f"{used.get('authserv_id')}: its results believed (trusted)"))
+    for ignored in provider.get("ignored") or []:
+        out.append(("Provider", f"{ignored.get('authserv_id')}: ignored, {ignored.get('why')}"))
+    return out
+
+
 def panels(s: Session, access: Access, doc: Document, msg: Message) -> dict[str, Any]:
     """What the document page's "Sender" and "Bank details" panels show."""
     src = msg.source
@@ -78,6 +128,7 @@ def panels(s: Session, access: Access, doc: Document, msg: Message) -> dict[str,
     supplier = s.get(Supplier, doc.supplier_id) if doc.supplier_id is not None else None
     return {
         "auth_words": AUTH_WORDS.get(msg.sender_auth or ""),
+        "auth_checks": checks(msg.auth_results),
         "sender_domain": domain,
         "sender_blocked": blocked.get(domain or ""),
         "fraud_domain": fraud_domain,
