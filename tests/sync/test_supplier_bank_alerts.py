@@ -23,6 +23,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.recheck import recheck
 from invoice_inbox.store import events, sources, suppliers
 from invoice_inbox.store.models import Document, Notification
+from invoice_inbox.store.models_events import Event
 
 XRECHNUNG = CORPUS / "xrechnung-testsuite__01.02a-INVOICE_ubl.xml"  # VAT DE123456789
 FACTURX = CORPUS / "zugferd-corpus__XRECHNUNG_Einfach.pdf"  # the same VAT id
@@ -155,3 +156,26 @@ def test_a_bank_detail_change_is_flagged_notified_and_sent_once(app: App, mailbo
         assert {(i.iban, i.confirmed) for i in supplier.ibans} == {(FIRST, False), (SECOND, True)}
         assert supplier.documents_count == 5 and supplier.open_alerts == 0
         assert list(suppliers.blocked_domains(s, company_id)) == ["lieferant.test"]
+
+
+def test_a_document_imported_by_a_recheck_is_learned_and_compared(
+    app: App, mailbox: Mailbox
+) -> None:
+    add_source(app, mailbox)
+    send(mailbox, "XRechnung 123456", "xrechnung.xml", XRECHNUNG.read_bytes())
+    holding = "Lieferant Holding <billing@lieferant-holding.test>"
+    send(mailbox, "Factur-X 471102", FACTURX.name, FACTURX.read_bytes(), sender=holding)
+    runner.fetch(app, "ap")
+    with app.db.session() as s:
+        assert s.scalars(select(Document.filename)).all() == ["xrechnung.xml"]
+        sources.get(s, "ap").allowed_senders = ["*@lieferant.test", "*@lieferant-holding.test"]
+
+    assert recheck(app, "ap").imported == 1
+    facturx = document(app, FACTURX.name)
+    assert (facturx.bank_alert, facturx.bank_alert_known) == ("changed", [FIRST])
+    with app.db.session() as s:
+        (supplier,) = suppliers.list_for(s, [facturx.company_id])
+        assert supplier.domains == ["lieferant-holding.test", "lieferant.test"]  # one VAT id
+        assert facturx.supplier_id == supplier.id and supplier.pending_ibans == [SECOND]
+        kinds = s.scalars(select(Event.kind).where(Event.kind == events.BANK_DETAILS_CHANGED))
+        assert len(kinds.all()) == 1
