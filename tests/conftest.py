@@ -5,6 +5,9 @@
 ``dovecot`` binary the Dovecot tests are skipped, unless ``CI`` is set: then they fail.
 Tests using either fixture get the ``dovecot`` marker (``-m "not dovecot"`` leaves them out).
 ``--db=postgresql`` gives every test a fresh PostgreSQL database (see harness/pg_fixtures.py).
+Every fetch authenticates its mail's senders through DNS: the session's processes ask an empty
+DNS server on 127.0.0.1 (``session_dns``), never the machine's; tests that need records use
+``dns_server``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pytest
 from fakes.gmail import FakeGmail
 from fakes.graph import FakeGraph
 from fakes.oauth import FakeIdentityProvider
-from harness.dns_server import dns_server  # noqa: F401 (the DNS server fixture)
+from harness.dns_server import DnsServer, dns_server  # noqa: F401 (the DNS server fixture)
 from harness.dovecot import DovecotServer, Mailbox, find_dovecot
 from harness.pg_fixtures import (  # noqa: F401 (registers the --db option and the pg fixtures)
     _database_per_test,
@@ -40,6 +43,22 @@ SHARED_MAILBOX_LOGIN = "ap@buyer.example\\invoices"
 SHARED_MAILBOX_PASSWORD = "sharedpw"
 
 _FALSE_VALUES = {"", "0", "false", "no", "off"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_dns() -> Iterator[DnsServer]:
+    """An empty DNS server (every name: no such domain) for the whole session, in
+    ``INVOICE_INBOX_DNS_SERVER`` for this process and those it starts."""
+    before = os.environ.get("INVOICE_INBOX_DNS_SERVER")
+    with DnsServer() as server:
+        os.environ["INVOICE_INBOX_DNS_SERVER"] = server.address
+        try:
+            yield server
+        finally:
+            if before is None:
+                os.environ.pop("INVOICE_INBOX_DNS_SERVER", None)
+            else:
+                os.environ["INVOICE_INBOX_DNS_SERVER"] = before
 
 
 def running_under_ci() -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import signal
 from collections.abc import Callable
@@ -12,7 +13,8 @@ from typing import Annotated
 
 import typer
 
-from invoice_inbox.cli.base import UserError, app, out, state
+from invoice_inbox.cli.base import UserError, app, err, out, state
+from invoice_inbox.connectors import dns
 from invoice_inbox.connectors.smtp_inbound import InboundSettings
 from invoice_inbox.delivery import egress
 from invoice_inbox.delivery.notify import Channels
@@ -44,6 +46,29 @@ PrivateHooksOpt = Annotated[
         help="Let webhooks go to loopback, private and link-local addresses (refused by default).",
     ),
 ]
+
+
+DnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dns-server",
+        envvar=dns.ENV_DNS_SERVER,
+        help="The DNS server (IP:PORT) sender authentication asks; default: the system's.",
+    ),
+]
+
+
+def _use_dns_server(value: str | None) -> None:
+    """--dns-server for this process's sender authentication (it reads the variable); a wrong
+    value is one sentence and exit status 2."""
+    if value is None or not value.strip():
+        return
+    try:
+        dns.parse_server(value)
+    except ValueError as exc:
+        err.print(f"error: --dns-server: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    os.environ[dns.ENV_DNS_SERVER] = value.strip()
 
 
 # Notifications are delivered by whichever process runs the outboxes: ``serve`` on one machine,
@@ -182,17 +207,43 @@ def serve(
         Path | None, typer.Option(help="TLS certificate (PEM) to offer STARTTLS.")
     ] = None,
     smtp_key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
+    smtp_authserv_id: Annotated[
+        str | None,
+        typer.Option(
+            envvar="INVOICE_INBOX_SMTP_AUTHSERV_ID",
+            help="The name in the Authentication-Results header the receiver adds "
+            "(default: --smtp-domain).",
+        ),
+    ] = None,
+    smtp_rate: Annotated[
+        int,
+        typer.Option(
+            envvar="INVOICE_INBOX_SMTP_RATE",
+            help="Mails one client (an IPv4 address, an IPv6 /64) may send a minute to this "
+            "receiver; more are refused until the minute is over.",
+        ),
+    ] = 60,
+    smtp_daily_cap: Annotated[
+        int,
+        typer.Option(
+            envvar="INVOICE_INBOX_SMTP_DAILY_CAP",
+            help="Mails a company's import address takes a day (UTC), unless the company has "
+            "its own cap; 0: no cap.",
+        ),
+    ] = 5000,
     notify_smtp: NotifySmtpOpt = None,
     notify_from: NotifyFromOpt = "invoice-inbox@localhost",
     notify_webhook: NotifyWebhookOpt = None,
     workers: WorkersOpt = 2,
     allow_private_webhooks: PrivateHooksOpt = False,
+    dns_server: DnsOpt = None,
     log_format: LogOpt = LogFormat.text,
     once: Annotated[
         bool, typer.Option(help="Fetch every scheduled source once now, then exit.")
     ] = False,
 ) -> None:
     """Run the service: schedules, instant pickup, the import addresses, notifications."""
+    _use_dns_server(dns_server)
     if (smtp_port is None) != (smtp_domain is None):
         raise UserError("the import addresses need both --smtp-port and --smtp-domain")
     if (smtp_cert is None) != (smtp_key is None):
@@ -207,22 +258,27 @@ def serve(
     setup_token = secrets.token_urlsafe(32)
     if not 0 <= port <= 65535:
         raise UserError(f"--port must be between 0 and 65535, not {port}")
-    config = ServiceConfig(
-        workers=workers,
-        scheduler=scheduler,
-        http=_web(host, port, behind_proxy, hosts, setup_token, scheduler) if web else None,
-        smtp=(
-            InboundSettings(
+    smtp: InboundSettings | None = None
+    if smtp_port is not None and smtp_domain:
+        try:
+            smtp = InboundSettings(
                 host=smtp_host,
                 port=smtp_port,
                 domain=smtp_domain.lower(),
                 max_size=smtp_max_size * 1024 * 1024,
                 certfile=str(smtp_cert) if smtp_cert else None,
                 keyfile=str(smtp_key) if smtp_key else None,
+                authserv_id=smtp_authserv_id or None,
+                mails_per_client=smtp_rate,
+                daily_cap=smtp_daily_cap,
             )
-            if smtp_port is not None and smtp_domain
-            else None
-        ),
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    config = ServiceConfig(
+        workers=workers,
+        scheduler=scheduler,
+        http=_web(host, port, behind_proxy, hosts, setup_token, scheduler) if web else None,
+        smtp=smtp,
         channels=channels,
     )
     egress.allow_private(allow_private_webhooks)
@@ -256,6 +312,7 @@ def worker(
     notify_from: NotifyFromOpt = "invoice-inbox@localhost",
     notify_webhook: NotifyWebhookOpt = None,
     allow_private_webhooks: PrivateHooksOpt = False,
+    dns_server: DnsOpt = None,
     log_format: LogOpt = LogFormat.text,
 ) -> None:
     """Run a worker (no SMTP, no HTTP): it claims due sources, keeps its share of the IDLE
@@ -263,6 +320,7 @@ def worker(
     any number of machines, against the same database."""
     if concurrency < 1:
         raise UserError("--concurrency must be at least 1")
+    _use_dns_server(dns_server)
     egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
     a = state.open()

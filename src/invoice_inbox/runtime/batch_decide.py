@@ -1,7 +1,8 @@
 """The decide step of a sync batch: each fetched mail is either recognised as a copy of one
 already handled (same raw bytes: a re-listed folder, the same mail in two folders, or twice in
-the batch) or decided by the ``Decider``, its attempt recorded; the result is one ``BatchItem``
-per mail, in fetch order."""
+the batch) or decided by the ``Decider``, its attempt recorded, and its sender authenticated
+meanwhile (``runtime.sender_check``: the source's sender policy applies to the decision); the
+result is one ``BatchItem`` per mail, in fetch order."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dataclasses import dataclass
 
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document
+from invoice_inbox.pipeline.trust.result import SenderAuth
 from invoice_inbox.runtime.decider import Decider
+from invoice_inbox.runtime.sender_check import Mail, SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import ledger
 from invoice_inbox.store.db import Database
@@ -36,6 +39,8 @@ class BatchItem:
     hits: tuple[str, ...] = ()
     duplicate_of: int | None = None
     row_id: int | None = None
+    sender_auth: SenderAuth | None = None  # None: a copy of a mail handled before
+    lookalike_of: str | None = None
 
 
 def decide_batch(
@@ -45,9 +50,11 @@ def decide_batch(
     fetched: Sequence[tuple[Key, bytes, str]],
     *,
     deciding: Callable[[list[Key]], None],
+    senders: SenderCheck | None = None,
 ) -> list[BatchItem]:
     """Decide for each message (uid, raw bytes, raw SHA-256), or recognise it as a copy of one
-    already handled; *deciding* is told the uids of each group just before it is decided."""
+    already handled; *deciding* is told the uids of each group just before it is decided.
+    *senders*: the run's sender authentication (None: not checked)."""
     with db.session() as s:
         known = {
             sha: (row.id, row.reason, row.filed_to)
@@ -59,14 +66,19 @@ def decide_batch(
         if sha not in known and sha not in first:
             first[sha] = i
             fresh.append((uid, raw, sha))
-    decisions = iter(
-        decider.decide_recorded(
+    checking = senders.begin(db, [Mail(uid, raw) for uid, raw, _ in fresh]) if senders else None
+    try:
+        decided = decider.decide_recorded(
             db,
             plan.id,
             [(sha, raw) for _, raw, sha in fresh],
             deciding=lambda idx: deciding([fresh[i][0] for i in idx]),
         )
-    )
+    except BaseException:
+        if checking is not None:
+            checking.close()
+        raise
+    decisions = iter(checking.apply(decided) if checking is not None else decided)
     items: list[BatchItem] = []
     for i, (uid, raw, sha) in enumerate(fetched):
         if sha in known:
@@ -113,6 +125,8 @@ def decide_batch(
                     d.reason,
                     plan.target(d.verdict, when),
                     hits=d.hits,
+                    sender_auth=d.sender_auth,
+                    lookalike_of=d.lookalike_of,
                 )
             )
     return items

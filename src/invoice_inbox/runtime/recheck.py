@@ -1,7 +1,9 @@
 """Re-check the mail a source did not import, with the source's current settings.
 
 When a source's allowed senders or import rules change, its ledger rows decided "not imported"
-are decided again from their raw bytes in the blob store, oldest first, a batch at a time. A row
+are decided again from their raw bytes in the blob store, oldest first, a batch at a time, under
+the source's sender policy as it is now, with the sender authentication stored on each row (only
+a row without one, or whose DNS failed, is authenticated again, and keeps its new result). A row
 that now qualifies is imported exactly once: one transaction per batch gives it its new decision
 and its documents (with their ``document.created`` events), marked against the queue as a fetch
 marks them. Rows still not imported are left as they were. The run holds the source's lease, so
@@ -30,9 +32,11 @@ from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.imap import ImapConnector
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline.decide import Decision, Verdict
+from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import STOPPED_TWICE, Decider
+from invoice_inbox.runtime.sender_check import Mail, SenderCheck
 from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
 from invoice_inbox.store import events, ledger, runs, sources, suppliers
 from invoice_inbox.store.documents import QueueOriginals
@@ -142,12 +146,14 @@ def _recheck(
                 )
             )
         decider = Decider(plan.policy)
+        senders = SenderCheck(plan)
         filer = None if protocol in NOTHING_TO_FILE else Filer(app, plan.name)
         try:
             if progress:
                 progress(0, len(ids))
             for i in range(0, len(ids), BATCH):
-                moves = _batch(app, plan, decider, ids[i : i + BATCH], summary, filer is not None)
+                batch = ids[i : i + BATCH]
+                moves = _batch(app, plan, decider, senders, batch, summary, filer is not None)
                 if filer is not None:
                     filer.file(moves, summary)
                 lease.renew(app.db, plan.id, owner)
@@ -168,12 +174,14 @@ def _batch(
     app: App,
     plan: SourcePlan,
     decider: Decider,
+    senders: SenderCheck,
     ids: list[int],
     summary: RecheckSummary,
     files: bool,
 ) -> list[_Move]:
     """Decide one batch again and commit what is imported now; the mails to move after."""
     raws: dict[int, tuple[str, bytes]] = {}  # row id -> raw SHA-256 and bytes
+    stored: dict[int, SenderAuth | None] = {}  # row id -> its sender authentication, if kept
     with app.db.session() as s:
         for row in s.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)):
             try:
@@ -182,8 +190,16 @@ def _batch(
                 summary.missing_raw.append(
                     f"{_label(row)}: its raw bytes ({row.raw_sha256}) are not in the blob store"
                 )
-    decided = decider.decide_recorded(app.db, plan.id, list(raws.values()))
-    decisions = dict(zip(raws, decided, strict=True))
+            else:
+                stored[row.id] = stored_auth(row)
+    checking = senders.begin(app.db, [Mail(None, raw, stored[i]) for i, (_, raw) in raws.items()])
+    try:
+        decided = decider.decide_recorded(app.db, plan.id, list(raws.values()))
+    except BaseException:
+        checking.close()
+        raise
+    decisions = dict(zip(raws, checking.apply(decided), strict=True))
+    again = {i for i, auth in stored.items() if auth is None}  # authenticated again now
     finished = [raws[i][0] for i, d in decisions.items() if d.reason != STOPPED_TWICE]
     now = {row_id: d for row_id, d in decisions.items() if d.verdict == Verdict.IMPORT}
     summary.checked += len(decisions)
@@ -191,6 +207,11 @@ def _batch(
     app.blobs.put_many((doc.sha256, doc.data) for d in now.values() for doc in d.documents)
     moves: list[_Move] = []
     with app.db.session() as s:
+        for row in s.scalars(select(Message).where(Message.id.in_(again - set(now)))):
+            d = decisions[row.id]  # still not imported: its new result is kept
+            record_auth(row, d)
+            if d.verdict == Verdict.NOT_IMPORTED:
+                row.reason, row.hits = d.reason, list(d.hits)
         rows = list(s.scalars(select(Message).where(Message.id.in_(now)).order_by(Message.id)))
         docs = [doc for d in now.values() for doc in d.documents]
         originals = QueueOriginals.load(  # before the new documents join the session
@@ -224,7 +245,29 @@ def _import(row: Message, d: Decision, plan: SourcePlan) -> None:
     row.decision = Verdict.IMPORT
     row.reason = f"re-checked: {d.reason}"
     row.hits = list(d.hits)
+    record_auth(row, d)
     row.documents = document_rows(d.documents, plan.company_id)
+
+
+def stored_auth(row: Message) -> SenderAuth | None:
+    """The sender authentication stored on a ledger row, unless it has none or its DNS failed
+    (then the mail is authenticated again)."""
+    if not row.auth_results or row.sender_auth == AuthStatus.TEMPERROR:
+        return None
+    try:
+        auth = SenderAuth.from_json(dict(row.auth_results))
+    except (ValueError, TypeError):  # not a result this version can read: ask again
+        return None
+    return None if auth.status is AuthStatus.TEMPERROR else auth
+
+
+def record_auth(row: Message, d: Decision) -> None:
+    """Store a decision's sender authentication and look-alike on its ledger row."""
+    auth = d.sender_auth
+    row.sender_auth = str(auth.status) if auth else None
+    row.sender_auth_reason = auth.reason if auth else None
+    row.auth_results = auth.to_json() if auth else None
+    row.lookalike_of = d.lookalike_of
 
 
 def refile(row: Message, plan: SourcePlan) -> _Move | None:

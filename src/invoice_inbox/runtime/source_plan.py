@@ -1,11 +1,12 @@
 """A source's settings as plain data (``SourcePlan``), read once per run: its folders, filing
-targets and decision policy."""
+targets, decision policy and sender policy."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from invoice_inbox.connectors import presets
 from invoice_inbox.pipeline.decide import Policy, Verdict
 from invoice_inbox.pipeline.rules import Action, Rule
 from invoice_inbox.store.models import Source, utcnow
@@ -26,6 +27,10 @@ class SourcePlan:
     since: date | None
     delete_after_import: bool
     policy: Policy
+    sender_auth: str = "flag"  # off | flag | require (pipeline.trust.policy)
+    # the authserv-ids whose Authentication-Results the source believes (its own, else its
+    # provider preset's)
+    trusted_authserv_ids: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, src: Source) -> SourcePlan:
@@ -47,6 +52,12 @@ class SourcePlan:
                 allow_images=src.allow_images,
                 body_fallback=src.body_fallback,
                 rules=tuple(Rule(r.name, r.sender, r.keyword, Action(r.action)) for r in src.rules),
+            ),
+            sender_auth=src.sender_auth or "flag",
+            trusted_authserv_ids=tuple(
+                src.trusted_authserv_ids
+                if src.trusted_authserv_ids is not None
+                else getattr(presets.PRESETS.get(src.provider), "authserv_ids", ())
             ),
         )
 

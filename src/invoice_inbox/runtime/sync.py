@@ -9,7 +9,8 @@ committed):
    message's SHA-256, never read as "all new" (invariant 3). Rows a cut-off run committed but
    did not file are filed now.
 3. UID SEARCH past the cursor; uids the ledger knows are skipped.
-4. Per batch: read raw (BODY.PEEK[]) → decide → write blobs (fsync) → one transaction with the
+4. Per batch: read raw (BODY.PEEK[]) → decide (and authenticate the sender meanwhile, the
+   source's sender policy applied to the decision) → write blobs (fsync) → one transaction with the
    ledger rows, documents and their outbox events, folder cursor and run counters → file on the
    server (\\Seen, move) → mark the rows disposed.
 
@@ -39,6 +40,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
+from invoice_inbox.runtime.sender_check import SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import events, ledger, runs, suppliers
 from invoice_inbox.store.documents import QueueOriginals
@@ -127,8 +129,10 @@ class FolderSync:
         decider: Decider,
         batch_size: int = BATCH,
         cancel: threading.Event | None = None,
+        senders: SenderCheck | None = None,
     ) -> None:
         self.app, self.plan, self.conn, self.summary = app, plan, conn, summary
+        self.senders = senders or SenderCheck(plan, conn)
         self.folder, self.owner, self.observer, self.progress = folder, owner, observer, progress
         self.created_folders = created_folders
         self.batch_size = batch_size
@@ -233,6 +237,7 @@ class FolderSync:
             self.decider,
             fetched,
             deciding=lambda keys: self.observer(Step.DECIDING, self.folder, keys),
+            senders=self.senders,
         )
         self.app.blobs.put_many(
             [(it.sha256, it.raw) for it in items]
@@ -281,7 +286,7 @@ class FolderSync:
         self.summary.take(counted)  # committed: only now does the run count these mails
 
     def _row(self, it: BatchItem, validity: int) -> Message:
-        h = it.headers
+        h, auth = it.headers, it.sender_auth
         row = Message(
             source_id=self.plan.id,
             run_id=self.summary.run_id,
@@ -298,6 +303,10 @@ class FolderSync:
             decision=it.verdict,
             reason=it.reason,
             hits=list(it.hits),
+            sender_auth=str(auth.status) if auth else None,
+            sender_auth_reason=auth.reason if auth else None,
+            auth_results=auth.to_json() if auth else None,
+            lookalike_of=it.lookalike_of,
             state=MessageState.DECIDED,
             filed_to=it.target,
             duplicate_of_id=None if it.duplicate_of == SAME_BATCH else it.duplicate_of,
@@ -369,6 +378,7 @@ def sync_source(
         tracker = _Progress(hook=progress)
         created: set[str] = set()
         decider = Decider(plan.policy)
+        senders = SenderCheck(plan, conn)  # one DNS resolver (and its cache) for the run
         try:
             for folder in plan.folders:
                 FolderSync(
@@ -384,6 +394,7 @@ def sync_source(
                     decider=decider,
                     batch_size=batch_size,
                     cancel=cancel,
+                    senders=senders,
                 ).run()
         except (ConnectorError, lease.LeaseLost, RunCancelled) as exc:
             _stopped(summary, str(exc))

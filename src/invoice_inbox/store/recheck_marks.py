@@ -1,10 +1,11 @@
 """The "re-check wanted" marker of a source, set in the transaction that changes what decides.
 
-Whatever decides a source's mail (its allowed senders, import rules and filters) may be
-changed on the screen, through the API or on the command line, each its own way. Rather than
-trusting every one of them to remember, a ``before_flush`` hook on every session of the
-database looks at what is about to be written: a source whose deciding settings change, or
-whose rules are added, changed or removed, gets ``recheck_wanted`` bumped in the same flush.
+Whatever decides a source's mail (its allowed senders, import rules, filters and sender
+policy) may be changed on the screen, through the API or on the command line, each its own
+way. Rather than trusting every one of them to remember, a ``before_flush`` hook on every
+session of the database looks at what is about to be written: a source whose deciding
+settings change, or whose rules are added, changed or removed, gets ``recheck_wanted`` bumped
+in the same flush.
 The service re-checks a source's not-imported mail while ``recheck_wanted`` is ahead of
 ``recheck_done`` (``runtime.auto_recheck``). A new source has nothing to re-check.
 """
@@ -25,6 +26,8 @@ DECIDING = (
     "allow_images",
     "body_fallback",
     "rules",
+    "sender_auth",  # the sender policy (off, flag, require)
+    "trusted_authserv_ids",
 )
 
 

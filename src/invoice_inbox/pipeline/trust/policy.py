@@ -79,8 +79,9 @@ def apply(
         notes = [f"sender not authenticated: {_why(auth)}"]
         return _passed(recorded, notes + ([looks] if looks else []))
     if auth is not None and auth.status is AuthStatus.TEMPERROR:
+        detail = auth.reason.removesuffix("; try again later")
         reason = (
-            f"sender {who} could not be authenticated, DNS failed: {auth.reason};"
+            f"sender {who} could not be authenticated, DNS failed: {detail};"
             " a recheck will try again"
         )
     else:

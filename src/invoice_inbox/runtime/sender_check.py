@@ -1,0 +1,281 @@
+"""Sender authentication in a run: who each freshly fetched mail proves its sender is, and what
+the source's sender policy makes of it.
+
+``SenderCheck.begin`` starts authenticating a batch's mails on a small thread pool (their DNS
+lookups overlap, and overlap with the deciding, which runs in worker processes meanwhile);
+``Pending.apply`` waits for the results and applies the policy (``pipeline.trust.policy``) to
+each mail's decision, with its look-alike domain and the company's blocked domains. A mail's
+DKIM is verified here; its SPF and DMARC results come from the ``Authentication-Results`` of
+the authserv-ids the source trusts, or, for the import address, from what the receiver saw
+(its connector's ``sender_auth(key)`` or ``envelope(key)``). A recheck passes the results
+stored on the ledger instead, so only mail without any, or whose DNS failed, is asked again.
+
+Nothing here fails a run: a mail whose authentication raises is "none" with the reason, one
+that takes longer than ``deadline`` seconds is "temperror" (a recheck tries it again), and a
+mail too big to be decided is not checked.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from invoice_inbox.connectors.dns import resolver_for
+from invoice_inbox.pipeline.decide import Decision
+from invoice_inbox.pipeline.trust import policy
+from invoice_inbox.pipeline.trust.authenticate import authenticate
+from invoice_inbox.pipeline.trust.lookalike import lookalike_of
+from invoice_inbox.pipeline.trust.result import (
+    AuthStatus,
+    DnsTempError,
+    Envelope,
+    Lookup,
+    SenderAuth,
+)
+from invoice_inbox.runtime.source_plan import SourcePlan
+from invoice_inbox.store import suppliers
+from invoice_inbox.store.db import Database
+
+THREADS = 8  # mails authenticated at the same time: their DNS waits overlap
+DEADLINE = 60.0  # seconds a batch's authentication may take beyond its deciding
+GRACE = 5.0
+DOWN_AFTER = 3  # lookups in a row that waited SLOW seconds and failed: DNS counts as down ...
+SLOW = 1.0
+DOWN_FOR = 30.0  # ... and is not asked for this many seconds (each lookup fails at once)
+
+Key = int | str | None  # a mail's key on its connector (None: not on one, a recheck)
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One mail to check: its key, raw bytes, and the results stored for it (a recheck)."""
+
+    key: Key
+    raw: bytes
+    stored: SenderAuth | None = None
+
+
+@dataclass(frozen=True)
+class Company:
+    """What the policy needs to know of the source's company: its known sender domains (its
+    suppliers' and every source's allowed senders') and its blocked domains, with why."""
+
+    known: frozenset[str]
+    blocked: dict[str, str]
+
+    @classmethod
+    def load(cls, db: Database, company_id: int) -> Company:
+        with db.session() as s:
+            known = suppliers.known_domains(s, company_id)
+            blocked = dict(suppliers.blocked_domains(s, company_id))
+        return cls(frozenset(d.lower().rstrip(".") for d in known if d), blocked)
+
+    def lookalike(self, domain: str | None) -> str | None:
+        """The known domain *domain* imitates, or None (never for a known domain itself)."""
+        if not domain or domain in self.known or not self.known:
+            return None
+        try:
+            return lookalike_of(domain, self.known)
+        except Exception:  # an odd name (bad IDNA): not a look-alike we can tell
+            return None
+
+
+class Breaker:
+    """A lookup that stops asking a DNS that does not answer: after ``DOWN_AFTER`` lookups in a
+    row that waited and failed (a quick SERVFAIL is one domain's trouble, not counted), every
+    lookup fails at once for ``DOWN_FOR`` seconds, so a run with DNS down takes a few timeouts,
+    not a few for every mail."""
+
+    def __init__(
+        self,
+        lookup: Lookup,
+        *,
+        slow: float = SLOW,
+        after: int = DOWN_AFTER,
+        down_for: float = DOWN_FOR,
+    ) -> None:
+        self._lookup = lookup
+        self.slow, self.after, self.down_for = slow, after, down_for
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._down_until = 0.0
+        self._why = ""
+
+    def __call__(self, name: str, rdtype: str) -> list[str]:
+        with self._lock:
+            if time.monotonic() < self._down_until:
+                raise DnsTempError(f"DNS is not answering ({self._why})")
+        started = time.monotonic()
+        try:
+            found = self._lookup(name, rdtype)
+        except DnsTempError as exc:
+            if time.monotonic() - started < self.slow:
+                raise
+            with self._lock:
+                self._failures += 1
+                if self._failures >= self.after:
+                    self._down_until, self._why = time.monotonic() + self.down_for, str(exc)
+            raise
+        with self._lock:
+            self._failures = 0
+        return found
+
+
+def _failing(sentence: str) -> Lookup:
+    def lookup(name: str, rdtype: str) -> list[str]:
+        raise DnsTempError(sentence)
+
+    return lookup
+
+
+class SenderCheck:
+    """The sender authentication of one run of a source (see the module docstring).
+
+    *connector*: the run's connector; one that received the mail itself (the import address)
+    may offer ``sender_auth(key)`` and ``envelope(key)``. *lookup*: the DNS lookup (default:
+    the shared resolver for ``INVOICE_INBOX_DNS_SERVER``, else the system's)."""
+
+    def __init__(
+        self,
+        plan: SourcePlan,
+        connector: object | None = None,
+        *,
+        lookup: Lookup | None = None,
+        threads: int = THREADS,
+        deadline: float = DEADLINE,
+    ) -> None:
+        self.plan = plan
+        self.connector = connector
+        self._lookup = lookup
+        self.threads = threads
+        self.deadline = deadline
+
+    @property
+    def lookup(self) -> Lookup:
+        if self._lookup is None:
+            try:  # INVOICE_INBOX_DNS_SERVER, else the system's (serve and worker check it)
+                self._lookup = Breaker(resolver_for(None).lookup)
+            except ValueError as exc:  # a wrong setting: every mail says so, none fails
+                self._lookup = _failing(str(exc))
+        return self._lookup
+
+    def begin(self, db: Database, mails: Sequence[Mail]) -> Pending:
+        """Start checking *mails*; the company's domains are read now."""
+        company = Company.load(db, self.plan.company_id) if mails else Company(frozenset(), {})
+        results: list[cf.Future[SenderAuth] | SenderAuth] = []
+        pool: cf.ThreadPoolExecutor | None = None
+        for mail in mails:
+            ready = mail.stored or self._given(mail.key)
+            if ready is None and len(mail.raw) > self.plan.policy.max_message_bytes:
+                ready = SenderAuth(AuthStatus.NONE, "not checked: the message is too big")
+            if ready is not None:
+                results.append(ready)
+                continue
+            if pool is None:
+                workers = min(self.threads, len(mails))
+                pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="sender-auth")
+            results.append(pool.submit(self._authenticate, mail))
+        return Pending(self, company, results, pool)
+
+    def _given(self, key: Key) -> SenderAuth | None:
+        """The result the connector computed when it received the mail, if it did."""
+        given = getattr(self.connector, "sender_auth", None)
+        if key is None or not callable(given):
+            return None
+        try:
+            found = given(key)
+        except Exception:
+            return None
+        return found if isinstance(found, SenderAuth) else None
+
+    def _envelope(self, key: Key) -> Envelope | None:
+        envelope = getattr(self.connector, "envelope", None)
+        if key is None or not callable(envelope):
+            return None
+        try:
+            found = envelope(key)
+        except Exception:
+            return None
+        return found if isinstance(found, Envelope) else None
+
+    def _authenticate(self, mail: Mail) -> SenderAuth:
+        try:
+            return authenticate(
+                mail.raw,
+                lookup=self.lookup,
+                envelope=self._envelope(mail.key),
+                trusted_authserv_ids=self.plan.trusted_authserv_ids,
+            )
+        except Exception as exc:  # hostile or odd mail: recorded, never a failed run
+            return SenderAuth(
+                AuthStatus.NONE,
+                f"sender authentication could not read the message: {type(exc).__name__}",
+            )
+
+
+class Pending:
+    """A batch's sender authentication under way."""
+
+    def __init__(
+        self,
+        check: SenderCheck,
+        company: Company,
+        results: list[cf.Future[SenderAuth] | SenderAuth],
+        pool: cf.ThreadPoolExecutor | None,
+    ) -> None:
+        self.check, self.company = check, company
+        self._results, self._pool = results, pool
+        self._until = time.monotonic() + check.deadline
+
+    def results(self) -> list[SenderAuth]:
+        """Each mail's result, in order; waits for them (up to the deadline)."""
+        # a few seconds at least once the deciding is done, however long that took
+        until = max(self._until, time.monotonic() + min(GRACE, self.check.deadline))
+        done: list[SenderAuth] = []
+        for item in self._results:
+            if isinstance(item, SenderAuth):
+                done.append(item)
+                continue
+            try:
+                done.append(item.result(timeout=max(0.0, until - time.monotonic())))
+            except cf.TimeoutError:
+                item.cancel()
+                done.append(
+                    SenderAuth(
+                        AuthStatus.TEMPERROR,
+                        f"DNS answers took longer than {self.check.deadline:.0f} s",
+                    )
+                )
+            except Exception as exc:  # _authenticate catches; this is a cancelled future
+                done.append(SenderAuth(AuthStatus.NONE, f"not checked: {type(exc).__name__}"))
+        self._results = list(done)
+        if self._pool is not None:  # threads still waiting on DNS finish on their own
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+        return done
+
+    def apply(self, decisions: Sequence[Decision]) -> list[Decision]:
+        """*decisions* (one per mail, in order) under the source's sender policy."""
+        mode = self.check.plan.sender_auth
+        out: list[Decision] = []
+        for decision, auth in zip(decisions, self.results(), strict=True):
+            domain = policy.from_domain(decision, auth)
+            out.append(
+                policy.apply(
+                    decision,
+                    auth,
+                    mode=mode,
+                    lookalike_of=self.company.lookalike(domain),
+                    blocked=self.company.blocked,
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        """Stop what has not started (the batch ended without its decisions)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

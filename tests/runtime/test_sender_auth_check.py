@@ -1,0 +1,157 @@
+"""``runtime.sender_check``: a batch's mails are authenticated side by side on a bounded pool;
+what a receiving connector computed is used as is; DNS that hangs ends in temperror, never in a
+failed or stuck run; DNS that is down is asked a few times, not a few times per mail."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from builders import Attachment, make_mail, make_pdf
+from harness.dkim_keys import DkimKey
+from invoice_inbox.pipeline.decide import decide
+from invoice_inbox.pipeline.trust.result import AuthStatus, DnsTempError, Envelope, SenderAuth
+from invoice_inbox.runtime import configure
+from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.sender_check import Breaker, Mail, SenderCheck
+from invoice_inbox.runtime.source_plan import SourcePlan
+from invoice_inbox.store import sources
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    return App.open(tmp_path / "data")
+
+
+def plan_of(app: App, **settings: object) -> SourcePlan:
+    with app.db.session() as s:
+        fields = {
+            "name": "ap",
+            "company": "ACME",
+            "host": "imap.acme.example",
+            "username": "ap@acme.example",
+            "password": "pw",
+        }
+        configure.create(app, s, {**fields, **settings})
+    with app.db.session() as s:
+        return SourcePlan.of(sources.get(s, "ap"))
+
+
+def signed(n: int) -> bytes:
+    raw = make_mail(
+        from_="billing@supplier.test",
+        subject=f"Invoice {n}",
+        attachments=[Attachment(f"{n}.pdf", make_pdf(str(n)))],
+    )
+    return DkimKey.generate("supplier.test").sign(raw)
+
+
+class SlowDns:
+    """A lookup that answers "no such record" after *pause* seconds, counting how many lookups
+    were under way at the same time."""
+
+    def __init__(self, pause: float) -> None:
+        self.pause = pause
+        self.now = self.most = self.calls = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, name: str, rdtype: str) -> list[str]:
+        with self.lock:
+            self.now += 1
+            self.calls += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.pause)
+        with self.lock:
+            self.now -= 1
+        return []
+
+
+def test_mails_are_authenticated_side_by_side_on_a_bounded_pool(app: App) -> None:
+    plan = plan_of(app)
+    dns = SlowDns(0.2)
+    check = SenderCheck(plan, lookup=dns, threads=4)
+    mails = [Mail(i, signed(i)) for i in range(12)]
+    results = check.begin(app.db, mails).results()
+    assert len(results) == 12 and dns.calls >= 12
+    assert all(r.status is AuthStatus.NONE or r.status is AuthStatus.FAIL for r in results)
+    assert 1 < dns.most <= 4
+
+
+def test_hanging_dns_gives_temperror_and_the_batch_goes_on(app: App) -> None:
+    plan = plan_of(app, sender_auth="require")
+    release = threading.Event()
+
+    def hangs(name: str, rdtype: str) -> list[str]:
+        release.wait(30)
+        return []
+
+    try:
+        check = SenderCheck(plan, lookup=hangs, deadline=0.0)
+        raw = signed(1)
+        pending = check.begin(app.db, [Mail(1, raw)])
+        (decision,) = pending.apply([decide(raw, plan.policy)])
+    finally:
+        release.set()
+    assert decision.sender_auth is not None
+    assert decision.sender_auth.status is AuthStatus.TEMPERROR
+    assert decision.verdict == "not_imported"
+    assert decision.reason.endswith("a recheck will try again")
+
+
+def test_what_the_receiving_connector_computed_is_used(app: App) -> None:
+    """The import address authenticates at DATA time (it knows the client and MAIL FROM): its
+    result is taken as it is, and its envelope is passed on when it has no result."""
+    plan = plan_of(app)
+    known = SenderAuth(AuthStatus.PASS, "SPF pass for supplier.test; DMARC pass", "supplier.test")
+    envelope = Envelope("127.0.0.2", "mx.supplier.test", "bounce@supplier.test")
+
+    class Received:  # the interface runtime.inbound's connector offers
+        def sender_auth(self, key: str) -> SenderAuth | None:
+            return known if key == "done" else None
+
+        def envelope(self, key: str) -> Envelope | None:
+            return envelope
+
+    asked: list[str] = []
+
+    def lookup(name: str, rdtype: str) -> list[str]:
+        asked.append(name)
+        return []
+
+    check = SenderCheck(plan, Received(), lookup=lookup)
+    done, fresh = check.begin(app.db, [Mail("done", signed(1)), Mail("new", signed(2))]).results()
+    assert done is known
+    assert fresh.status is not AuthStatus.PASS and asked  # computed here, with DNS
+
+
+def test_dns_that_is_down_is_not_asked_for_every_mail() -> None:
+    calls = 0
+
+    def down(name: str, rdtype: str) -> list[str]:
+        nonlocal calls
+        calls += 1
+        raise DnsTempError("DNS (127.0.0.1:9) did not answer in time")
+
+    breaker = Breaker(down, slow=0.0)
+    for _ in range(10):
+        with pytest.raises(DnsTempError):
+            breaker("s1._domainkey.supplier.test", "TXT")
+    assert calls == 3
+
+
+def test_a_quick_servfail_of_one_domain_does_not_count_as_dns_down() -> None:
+    calls = 0
+
+    def servfail(name: str, rdtype: str) -> list[str]:
+        nonlocal calls
+        calls += 1
+        raise DnsTempError("DNS answered SERVFAIL for broken.test TXT")
+
+    breaker = Breaker(servfail)  # answers come at once: each is that domain's trouble
+    for _ in range(10):
+        with pytest.raises(DnsTempError):
+            breaker("broken.test", "TXT")
+    assert calls == 10
