@@ -298,9 +298,14 @@ def test_known_domains_hold_suppliers_and_allowed_senders_but_no_free_mail(
         names = sorted(x.name for x in suppliers.list_for(s, [ids["company"]]))
         assert names == ["parts.test", "supplier.test"]
     commit_mail(db, ids, sender="ar@parts.test", ibans=(FR,))
+    invoice = {"seller_name": "Supplier GmbH", "seller_vat_id": "DE123456789"}
+    commit_mail(db, ids, sender="billing@supplier.test", ibans=(DE,), einvoice=invoice)
     with db.session() as s:
-        parts = next(x for x in suppliers.list_for(s, [ids["company"]]) if x.name == "parts.test")
+        found = {x.name: x for x in suppliers.list_for(s, [ids["company"]])}
+        assert sorted(found) == ["Supplier GmbH", "parts.test"]  # named by its invoice now
+        parts = found["parts.test"]
         assert parts.documents_count == 1 and [i.iban for i in parts.ibans] == [FR]
+        assert found["Supplier GmbH"].vat_id == "DE123456789"
 
 
 def test_admin_edits_merge_and_their_errors(db: Database, ids: dict[str, int]) -> None:

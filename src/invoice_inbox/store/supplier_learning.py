@@ -110,6 +110,9 @@ def _supplier_for(
             _cache(s)[(company_id, "vat", vat_id)] = supplier
     elif by_domain is not None:
         supplier = by_domain
+    seller = (invoice.get("seller_name") or "").strip()
+    if supplier is not None and seller and supplier.name == usable:
+        supplier.name = seller[:300]  # named after its domain until its invoice said better
     if supplier is None:
         if not vat_id and not (usable and teach):
             return None  # nothing trustworthy to know it by
