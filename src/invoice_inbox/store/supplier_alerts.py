@@ -12,23 +12,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store import events, notifications
+from invoice_inbox.store import events, notifications, trust_flags
 from invoice_inbox.store.models import Company, Document, Message, Notification, Source
 from invoice_inbox.store.models_trust import Supplier
 
 BANK_DETAILS_CHANGED = "bank_details_changed"  # notification kinds
 LOOKALIKE_SENDER = "lookalike_sender"
-
-
-def masked(iban: str) -> str:
-    """An IBAN shown short: country, check digits and its last four ("DE89 …3000")."""
-    return f"{iban[:4]} …{iban[-4:]}" if len(iban) > 8 else iban
-
-
-def alert_reason(doc: Document) -> str:
-    """ "bank details changed: DE89 …3000 → GB29 …6819" (the known IBANs, then the new one)."""
-    known = ", ".join(masked(i) for i in doc.bank_alert_known or []) or "none known"
-    return f"bank details changed: {known} → {masked(doc.iban or '')}"
 
 
 def _mail_ref(row: Message) -> str:
@@ -44,7 +33,7 @@ def bank_details_changed(
     company = s.get(Company, doc.company_id)
     if src is None or company is None:
         return
-    reason = alert_reason(doc)
+    reason = trust_flags.bank_alert_reason(doc)
     body = (
         f"The document {doc.filename} (#{doc.id}) from {row.sender or 'an unknown sender'}, "
         f'"{row.subject}", asks payment to {doc.iban}, which is not among the bank accounts '
