@@ -248,3 +248,39 @@ def test_mail_from_a_blocked_domain_is_not_imported(ap: AP, dns: DnsServer) -> N
     row = ledger(ap)["Invoice blocked"]
     assert row.reason == "sender domain supplier.test is blocked: fraud"
     assert ap.documents() == [] and ap.mailbox.count("Not imported") == 1
+
+
+def test_switching_the_policy_asks_for_a_recheck(ap: AP, dns: DnsServer) -> None:
+    ap.add_source()
+    ap.ok("source", "set", "ap", "--sender-auth", "require")
+    ap.ok("source", "set", "ap", "--trusted-authserv-id", PROVIDER)
+    app = App.open(ap.data_dir)
+    try:
+        with app.db.session() as s:
+            src = sources.get(s, "ap")
+            assert (src.sender_auth, src.trusted_authserv_ids) == ("require", [PROVIDER])
+            assert src.recheck_wanted == 2 and src.recheck_done == 0
+    finally:
+        app.close()
+
+
+def test_serve_uses_the_dns_server_it_is_given(
+    ap: AP, dns: DnsServer, session_dns: DnsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("INVOICE_INBOX_DNS_SERVER", session_dns.address)  # knows no keys
+    ap.mailbox.append("INBOX", signed("served"))
+    ap.add_source()
+    ap.ok("serve", "--once", "--dns-server", dns.address)
+    assert ledger(ap)["Invoice served"].sender_auth == "pass"
+    assert dns.count("s1._domainkey.supplier.test", "TXT") >= 1
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+@pytest.mark.parametrize("value", ["dns.example:53", "127.0.0.1:99999", "[::1"])
+def test_a_wrong_dns_server_is_one_sentence_and_exit_2(ap: AP, command: str, value: str) -> None:
+    r = ap.run(command, "--dns-server", value)
+    assert r.code == 2
+    assert r.stderr.startswith("error: --dns-server: DNS server ")
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stdout + r.stderr
+    by_env = ap.run(command, env={"INVOICE_INBOX_DNS_SERVER": value})
+    assert by_env.code == 2 and by_env.stderr == r.stderr
