@@ -138,7 +138,19 @@ def test_there_are_enough_patterns() -> None:
 
 @pytest.mark.parametrize(
     "domain",
-    ["", ".", "..", "localhost", "xn--", "xn--zz!.com", "a..b", "-.com", "x" * 300 + ".com"],
+    [
+        "",
+        ".",
+        "..",
+        "localhost",
+        "xn--",
+        "xn--zz!.com",
+        "a..b",
+        "-.com",
+        "-----.com",
+        "--.--",
+        "x" * 300 + ".com",
+    ],
 )
 def test_odd_names_are_no_lookalike_and_never_raise(domain: str) -> None:
     assert lookalike_of(domain, KNOWN) is None

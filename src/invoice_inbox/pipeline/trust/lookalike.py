@@ -129,7 +129,7 @@ def _distance(a: str, b: str, limit: int) -> int:
 
 def _contains(tokens: tuple[str, ...], part: tuple[str, ...]) -> bool:
     n = len(part)
-    return any(tokens[i : i + n] == part for i in range(len(tokens) - n + 1))
+    return n > 0 and any(tokens[i : i + n] == part for i in range(len(tokens) - n + 1))
 
 
 @dataclass(frozen=True)
