@@ -58,6 +58,7 @@ __all__ = [
     "merge",
     "remove_iban",
     "seed_from_allowed_senders",
+    "sender_domain",
     "unblock",
     "update",
 ]
