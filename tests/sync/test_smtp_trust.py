@@ -20,11 +20,14 @@ from sqlalchemy import select
 
 from builders import Attachment, make_mail, make_pdf
 from harness.dns_server import DnsServer
+from harness.dovecot import free_ports
 from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.inbound import Inbox
 from invoice_inbox.store import companies, sources
 from invoice_inbox.store.models import Message
+from sync.conftest import AP
+from web.serving import serving
 
 DOMAIN = "invoices.test"
 SUPPLIER = "billing@supplier.test"
@@ -58,7 +61,8 @@ class Receiver:
             "127.0.0.1", self.server.port, source_address=(source, 0), timeout=60
         ) as c:
             c.ehlo("mx.sender.test")
-            for code, text in (c.mail(mail_from), c.rcpt(str(self.address))):
+            for step in (lambda: c.mail(mail_from), lambda: c.rcpt(str(self.address))):
+                code, text = step()
                 if code != 250:
                     return code, text
             return c.data(raw)
@@ -177,3 +181,63 @@ def test_daily_cap_is_counted_on_the_database_across_two_receivers(
     assert b.send(invoice("3"))[0] == 250
     assert a.send(invoice("4"))[0] == 452
     assert len(a.messages()) == 3
+
+
+# -- the receiver's options on `serve` -----------------------------------------------------
+
+
+def test_serve_options_authserv_id_rate_and_daily_cap(tmp_path: Path, zone: DnsServer) -> None:
+    """A real ``serve`` process: --smtp-authserv-id names our header, --smtp-rate bounds one
+    client's mails a minute, --smtp-daily-cap the company's day."""
+    data = tmp_path / "data"
+    ap = AP(data, None)  # type: ignore[arg-type]  # no mailbox: nothing to fetch
+    ap.ok("company", "add", "ACME")
+    (port,) = free_ports(1)
+    with serving(
+        data,
+        *("--no-scheduler", "--smtp-host", "127.0.0.1", "--smtp-port", str(port)),
+        *("--smtp-domain", DOMAIN, "--smtp-authserv-id", "mx1.invoices.test"),
+        *("--smtp-rate", "2", "--smtp-daily-cap", "3"),
+        env=zone.env(),
+    ):
+        address = ap.ok("company", "show", "ACME", "--json").json()["import_address"]
+
+        def send(number: str, source: str) -> tuple[int, bytes]:
+            with smtplib.SMTP("127.0.0.1", port, source_address=(source, 0), timeout=60) as c:
+                c.ehlo("mx.supplier.test")
+                for step in (lambda: c.mail(SUPPLIER), lambda: c.rcpt(address)):
+                    code, text = step()
+                    if code != 250:
+                        return code, text
+                return c.data(invoice(number))
+
+        assert send("1", "127.0.0.2")[0] == 250
+        assert send("2", "127.0.0.2")[0] == 250
+        assert send("3", "127.0.0.2")[0] == 421  # a third mail this minute from .2
+        assert send("3", "127.0.0.3")[0] == 250
+        assert send("4", "127.0.0.4")[0] == 452  # the company's 3 mails today
+        messages = ap.ok("messages", "--json").json()
+        assert len(messages) == 3
+        app = App.open(data)
+        try:
+            stored = app.blobs.get(messages[0]["raw_sha256"])
+        finally:
+            app.close()
+        assert stored.startswith(b"Authentication-Results: mx1.invoices.test;\r\n\tspf=")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "sentence"),
+    [
+        ("--smtp-authserv-id", "invoices.test; dmarc=pass", "the authserv-id must be a domain"),
+        ("--smtp-rate", "0", "mails a client may send a minute must be positive"),
+        ("--smtp-daily-cap", "-1", "the daily cap must be 0 (none) or positive"),
+    ],
+)
+def test_serve_refuses_wrong_receiver_options_in_one_sentence(
+    tmp_path: Path, option: str, value: str, sentence: str
+) -> None:
+    ap = AP(tmp_path / "data", None)  # type: ignore[arg-type]
+    r = ap.run("serve", "--smtp-port", "0", "--smtp-domain", DOMAIN, option, value)
+    assert r.code != 0
+    assert sentence in r.stderr and "Traceback" not in r.stdout + r.stderr
