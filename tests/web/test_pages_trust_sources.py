@@ -58,7 +58,9 @@ def test_a_new_source_flags_by_default_and_offers_each_policy_with_its_help(web:
     assert "mark documents whose sender is not authenticated" in section
     assert "Import only mail whose sender is authenticated" in section
     preset_ids = source_trust.preset_authserv_ids("microsoft365")
+    assert preset_ids, "Microsoft 365 names its servers"
     assert by_id(page.text, "trusted_authserv_ids").text_content() == "\n".join(preset_ids)
+    assert ", ".join(preset_ids) in text(page.text, "sender-auth")  # the hint names them
 
 
 def test_an_admin_sets_require_and_own_authserv_ids_and_sees_them(web: Web) -> None:
