@@ -74,7 +74,8 @@ def line(label: str, times: list[float], base: list[float] | None) -> str:
     mean, median = statistics.fmean(times), statistics.median(times)
     text = f"{label:<42} mean {mean:7.2f} ms  median {median:7.2f} ms"
     if base is not None:
-        text += f"  (+{mean - statistics.fmean(base):.2f} ms mean over the baseline)"
+        added = mean - statistics.fmean(base), median - statistics.median(base)
+        text += f"  ({added[0]:+.2f} ms mean, {added[1]:+.2f} ms median on the baseline)"
     return text
 
 
