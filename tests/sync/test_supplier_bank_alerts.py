@@ -126,6 +126,14 @@ def test_a_bank_detail_change_is_flagged_notified_and_sent_once(app: App, mailbo
         body = next(b for b in receiver.bodies if b["data"]["document"]["iban"] == SECOND)
         assert body["data"]["reason"] == "bank details changed: DE79 …7890 → DE02 …2051"
         assert body["data"]["supplier"]["vat_id"] == "DE123456789"
+        with app.db.session() as s:  # document.created says it too, with the supplier
+            created = s.scalars(
+                select(Event).where(Event.kind == events.DOCUMENT_CREATED).order_by(Event.id)
+            ).all()
+        shown = {e.payload["document"]["filename"]: e.payload["document"] for e in created}
+        assert shown[FACTURX.name]["bank_alert"]["status"] == "changed"
+        assert shown[FACTURX.name]["supplier"]["id"] == facturx.supplier_id
+        assert shown["rechnung-2.pdf"]["bank_alert"] is None
 
         runner.fetch(app, "ap")  # nothing new
         recheck(app, "ap")  # the lunch mail is decided again, still not imported

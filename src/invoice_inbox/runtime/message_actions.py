@@ -134,8 +134,8 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
             done.reason = row.reason
             done.documents = [d.id for d in row.documents]
             done.documents_created, done.duplicates = marked.queued, marked.exact_duplicates
-            events.documents_created(s, row, company=plan.company, source=plan.name)
             suppliers.learn(s, row, company_id=plan.company_id)
+            events.documents_created(s, row, company=plan.company, source=plan.name)
             move = None if protocol in NOTHING_TO_FILE else refile(row, plan)
             done.filed_to = row.filed_to
         if move is not None:

@@ -229,8 +229,8 @@ def _batch(
             marked = originals.mark(row)
             summary.documents_created += marked.queued
             summary.duplicates += marked.exact_duplicates
-            events.documents_created(s, row, company=plan.company, source=plan.name)
             suppliers.learn(s, row, company_id=plan.company_id)
+            events.documents_created(s, row, company=plan.company, source=plan.name)
             if files:
                 move = refile(row, plan)
                 if move is not None:

@@ -272,9 +272,9 @@ class FolderSync:
                     row.duplicate_of_id = first[it.sha256]
                 it.row_id = row.id
                 counted.count(it.verdict, originals.mark(row))
-                events.documents_created(s, row, company=self.plan.company, source=self.plan.name)
                 name = it.headers.sender_name if it.headers else None
                 suppliers.learn(s, row, company_id=self.plan.company_id, sender_name=name)
+                events.documents_created(s, row, company=self.plan.company, source=self.plan.name)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
                 st = ledger.folder_state(s, self.plan.id, self.folder)
                 st.uidvalidity = validity
