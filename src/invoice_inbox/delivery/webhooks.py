@@ -19,6 +19,11 @@ What a receiver gets::
 
     {"id": 97, "type": "document.created", "created_at": "...", "company": "ACME", "data": {...}}
 
+The types a subscription may ask for are ``store.events.KINDS``: ``document.created``
+(``data``: the document, with its trust fields), ``source.deactivated``,
+``source.needs_attention`` and ``supplier.bank_details_changed`` (``data``: the alert's sentence,
+the supplier, and the document with its new IBAN and the known ones; ``store.supplier_alerts``).
+
 How it is signed and checked: ``delivery.signing`` (``verify`` is here too). Where it may go:
 public addresses only, checked when saved and at every connection (``delivery.egress``). The log
 keeps the status and a short reason, never what the receiver answered.

@@ -18,8 +18,9 @@ from invoice_inbox.store.models import Base, Company, UTCDateTime, utcnow
 
 class Event(Base):
     """The outbox of webhook events (``document.created``, ``source.deactivated``,
-    ``source.needs_attention``), written in the same transaction as what they announce and
-    fanned out to the company's webhook subscriptions by the service."""
+    ``source.needs_attention``, ``supplier.bank_details_changed``), written in the same
+    transaction as what they announce and fanned out to the company's webhook subscriptions by
+    the service."""
 
     __tablename__ = "event"
     __table_args__ = (Index("ix_event_dispatched", "dispatched"),)
