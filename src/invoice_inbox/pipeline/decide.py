@@ -17,6 +17,7 @@ from invoice_inbox.pipeline.extract import Document, Kind, Skipped
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 from invoice_inbox.pipeline.rules import Action, Rule, first_match
+from invoice_inbox.pipeline.trust import iban
 from invoice_inbox.pipeline.trust.result import SenderAuth
 
 __all__ = ["CHECKS", "Decision", "Document", "Policy", "Skipped", "Verdict", "decide"]
@@ -184,7 +185,11 @@ def _body_document(
     )
     pdf = render.body_to_pdf(body, limits)
     name = sanitize(headers.subject[:80], default="mail") + ".pdf"
-    return Document(name, "application/pdf", pdf, kind=Kind.BODY_PDF)
+    # the rendered PDF's text is the mail's: its IBAN is read there, not from the PDF again
+    found = iban.ibans_in_text(f"{body.text or ''}\n{_TAGS.sub(' ', body.html or '')}")
+    return Document(
+        name, "application/pdf", pdf, kind=Kind.BODY_PDF, iban=found[0] if found else None
+    )
 
 
 # The whole policy, in order (Mailman's chain, as a table).

@@ -14,7 +14,7 @@ from weasyprint import HTML
 from builders import Attachment, make_mail, make_pdf
 from corpus import CORPUS
 from invoice_inbox.pipeline import einvoice
-from invoice_inbox.pipeline.decide import decide
+from invoice_inbox.pipeline.decide import Policy, decide
 from invoice_inbox.pipeline.trust.iban import (
     PAGES,
     document_iban,
@@ -197,3 +197,12 @@ def test_decide_puts_the_iban_on_the_documents() -> None:
         ("xrechnung.xml", "DE79000000001234567890"),
         ("no-iban.pdf", None),
     ]
+
+
+def test_a_mail_body_rendered_as_the_invoice_carries_the_iban_of_its_text() -> None:
+    policy = Policy(body_fallback=True)
+    text = make_mail(body=f"Rechnung 7: 119,00 EUR\nBitte an IBAN {GB[:4]} {GB[4:8]} {GB[8:]}")
+    html = make_mail(body="", html=f"<p>Invoice 8</p><p>IBAN: <b>{FR}</b></p>")
+    none = make_mail(body="Invoice 9, paid by card")
+    found = [[d.iban for d in decide(raw, policy).documents] for raw in (text, html, none)]
+    assert found == [[GB], [FR], [None]]
