@@ -244,6 +244,7 @@ class Message(Base):
         UniqueConstraint("source_id", "folder", "uidvalidity", "uid"),
         UniqueConstraint("source_id", "folder", "remote_id", name="uq_message_remote_id"),
         Index("ix_message_source_decision", "source_id", "decision"),  # metrics, recheck
+        Index("ix_message_source_received", "source_id", "received_at"),  # the daily cap
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -333,6 +334,8 @@ class Document(Base):
     iban: Mapped[str | None] = mapped_column(String(34), nullable=True)
     bank_alert: Mapped[str | None] = mapped_column(String(16), nullable=True)
     bank_alert_known: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    bank_alert_by: Mapped[str | None] = mapped_column(String(320), nullable=True)  # who settled it
+    bank_alert_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     message: Mapped[Message] = relationship(back_populates="documents")
 

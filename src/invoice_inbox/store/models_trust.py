@@ -67,6 +67,8 @@ class SupplierIban(Base):
     first_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     seen_count: Mapped[int] = mapped_column(Integer, default=0)
+    confirmed_by: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     supplier: Mapped[Supplier] = relationship(back_populates="ibans")
 

@@ -85,15 +85,16 @@ def _iban_row(supplier: Supplier, iban: str) -> SupplierIban | None:
     return next((i for i in supplier.ibans if i.iban == iban), None)
 
 
-def _know(supplier: Supplier, iban: str, *, confirmed: bool) -> SupplierIban:
+def _know(supplier: Supplier, iban: str, *, confirmed: bool, by: str | None = None) -> SupplierIban:
     row = _iban_row(supplier, iban)
     if row is None:
         now = utcnow()
-        row = SupplierIban(iban=iban, confirmed=confirmed, first_seen=now, last_seen=now)
+        row = SupplierIban(iban=iban, confirmed=False, first_seen=now, last_seen=now)
         row.seen_count = 0
         supplier.ibans.append(row)
-    elif confirmed:
+    if confirmed and not row.confirmed:
         row.confirmed = True
+        row.confirmed_by, row.confirmed_at = by, utcnow()
     return row
 
 
@@ -111,15 +112,16 @@ def confirm_document_iban(s: Session, document_id: int, *, by: str) -> SupplierI
     if doc.supplier_id is None or not doc.iban:
         raise StoreError(f"document #{document_id} has no supplier IBAN to confirm")
     supplier = supplier_row(s, doc.supplier_id)
-    _know(supplier, doc.iban, confirmed=True)
-    _resolve(s, supplier.id, doc.iban)
+    _know(supplier, doc.iban, confirmed=True, by=by)
+    _resolve(s, supplier.id, doc.iban, by=by)
     if doc.bank_alert == "fraud":
         doc.bank_alert = "confirmed"
+        doc.bank_alert_by, doc.bank_alert_at = by, utcnow()
     s.flush()
     return get(s, supplier.id)
 
 
-def _resolve(s: Session, supplier_id: int, iban: str) -> None:
+def _resolve(s: Session, supplier_id: int, iban: str, *, by: str | None) -> None:
     s.execute(
         sql_update(Document)
         .where(
@@ -127,7 +129,7 @@ def _resolve(s: Session, supplier_id: int, iban: str) -> None:
             Document.iban == iban,
             Document.bank_alert == "changed",
         )
-        .values(bank_alert="confirmed")
+        .values(bank_alert="confirmed", bank_alert_by=by, bank_alert_at=utcnow())
         .execution_options(synchronize_session="fetch")
     )
 
@@ -138,6 +140,7 @@ def mark_fraud(s: Session, document_id: int, *, by: str) -> str | None:
     address there). Returns the blocked domain, or None when none was blocked."""
     doc = _document(s, document_id)
     doc.bank_alert = "fraud"
+    doc.bank_alert_by, doc.bank_alert_at = by, utcnow()
     if doc.supplier_id is not None and doc.iban:
         supplier = supplier_row(s, doc.supplier_id)
         row = _iban_row(supplier, doc.iban)
@@ -177,7 +180,7 @@ def unblock(s: Session, company_id: int, domain: str) -> None:
         raise NotFound(f"{domain} is not blocked for this company")
 
 
-def confirm_iban(s: Session, supplier_id: int, iban: str) -> SupplierInfo:
+def confirm_iban(s: Session, supplier_id: int, iban: str, *, by: str | None = None) -> SupplierInfo:
     """Confirm a known IBAN, or one of the supplier's flagged documents (their alerts become
     "confirmed")."""
     supplier = supplier_row(s, supplier_id)
@@ -191,8 +194,8 @@ def confirm_iban(s: Session, supplier_id: int, iban: str) -> SupplierInfo:
     )
     if _iban_row(supplier, value) is None and not pending:
         raise NotFound(f"supplier #{supplier_id} has no IBAN {iban}")
-    _know(supplier, value, confirmed=True)
-    _resolve(s, supplier_id, value)
+    _know(supplier, value, confirmed=True, by=by)
+    _resolve(s, supplier_id, value, by=by)
     s.flush()
     return get(s, supplier_id)
 
@@ -295,14 +298,16 @@ def merge(s: Session, keep_id: int, other_id: int) -> SupplierInfo:
     for row in list(other.ibans):
         mine = _iban_row(keep, row.iban)
         if mine is None:
-            mine = _know(keep, row.iban, confirmed=row.confirmed)
+            mine = _know(keep, row.iban, confirmed=False)
             mine.first_seen, mine.last_seen = row.first_seen, row.last_seen
             mine.seen_count = row.seen_count
         else:
-            mine.confirmed = mine.confirmed or row.confirmed
             mine.first_seen = min(mine.first_seen, row.first_seen)
             mine.last_seen = max(mine.last_seen, row.last_seen)
             mine.seen_count += row.seen_count
+        if row.confirmed and not mine.confirmed:  # keeps who confirmed it, and when
+            mine.confirmed = True
+            mine.confirmed_by, mine.confirmed_at = row.confirmed_by, row.confirmed_at
     keep.documents_count += other.documents_count
     keep.first_seen = min(keep.first_seen, other.first_seen)
     keep.last_seen = max(keep.last_seen, other.last_seen)

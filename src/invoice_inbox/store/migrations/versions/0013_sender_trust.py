@@ -2,7 +2,8 @@
 results it came from) and look-alike domain on the ledger; each source's policy (off, flag,
 require) and the authserv-ids it trusts; the supplier registry (suppliers, their sender domains
 and IBANs), each document's supplier, IBAN and bank-detail alert; blocked sender domains; a daily
-cap on a company's import addresses.
+cap on a company's import addresses (counted on an index of each source's mail by arrival);
+who settled a bank-detail alert or confirmed an IBAN, and when.
 
 Revision ID: 0013
 Revises: 0012
@@ -60,6 +61,8 @@ def upgrade() -> None:
         sa.Column("first_seen", sa.DateTime(), nullable=False),
         sa.Column("last_seen", sa.DateTime(), nullable=False),
         sa.Column("seen_count", sa.Integer(), nullable=False),
+        sa.Column("confirmed_by", sa.String(320), nullable=True),
+        sa.Column("confirmed_at", sa.DateTime(), nullable=True),
         sa.UniqueConstraint("supplier_id", "iban"),
     )
     op.create_table(
@@ -84,11 +87,14 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sender_auth_reason", sa.Text(), nullable=True))
         batch.add_column(sa.Column("auth_results", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("lookalike_of", sa.String(253), nullable=True))
+        batch.create_index("ix_message_source_received", ["source_id", "received_at"])
     with op.batch_alter_table("document") as batch:
         batch.add_column(sa.Column("supplier_id", sa.Integer(), nullable=True))
         batch.add_column(sa.Column("iban", sa.String(34), nullable=True))
         batch.add_column(sa.Column("bank_alert", sa.String(16), nullable=True))
         batch.add_column(sa.Column("bank_alert_known", sa.JSON(), nullable=True))
+        batch.add_column(sa.Column("bank_alert_by", sa.String(320), nullable=True))
+        batch.add_column(sa.Column("bank_alert_at", sa.DateTime(), nullable=True))
         batch.create_foreign_key(
             "fk_document_supplier", "supplier", ["supplier_id"], ["id"], ondelete="SET NULL"
         )
@@ -99,9 +105,17 @@ def downgrade() -> None:
     with op.batch_alter_table("document") as batch:
         batch.drop_index("ix_document_supplier_id")
         batch.drop_constraint("fk_document_supplier", type_="foreignkey")
-        for column in ("bank_alert_known", "bank_alert", "iban", "supplier_id"):
+        for column in (
+            "bank_alert_at",
+            "bank_alert_by",
+            "bank_alert_known",
+            "bank_alert",
+            "iban",
+            "supplier_id",
+        ):
             batch.drop_column(column)
     with op.batch_alter_table("message") as batch:
+        batch.drop_index("ix_message_source_received")
         for column in ("lookalike_of", "auth_results", "sender_auth_reason", "sender_auth"):
             batch.drop_column(column)
     with op.batch_alter_table("source") as batch:
