@@ -4,11 +4,13 @@ sender-authentication section, each at 1,024 and 1,440 px without anything wider
 window or its card; then an admin confirms one new IBAN and marks another document as fraud
 through the confirm step, and unblocks the sender domain again.
 
-``serve`` runs as a user runs it; the mail comes from Dovecot, fetched by the CLI beside it:
-invoices of supplier.test whose PDFs carry an IBAN in their text (the registry learns the first
-and flags the others), one from a look-alike domain and one from an unauthenticated sender.
-What sender authentication found is written on those ledger rows as the run records it, so the
-screens do not depend on DNS. Screenshots: ``trust-*.png`` (``INVOICE_INBOX_ARTIFACTS``).
+All of it real: ``serve`` runs as a user runs it, with the tests' DNS server (DKIM keys and
+DMARC records of the test domains) as its resolver; the mail comes from Dovecot, fetched by the
+CLI beside it. A first run brings invoices signed by supplier.test and by a supplier with a
+long name, whose PDFs carry an IBAN in their text (the registry learns the first and flags the
+others); a second run brings an unsigned one from a look-alike of supplier.test and one from a
+look-alike of the long name, signed by a bulk mailer and failing DMARC p=reject.
+Screenshots: ``trust-*.png`` (``INVOICE_INBOX_ARTIFACTS``).
 """
 
 from __future__ import annotations
@@ -17,75 +19,88 @@ import re
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from browser.conftest import Served, shot
 from browser.test_browser_admin import create_first_admin
 from browser.test_browser_screens import WIDTHS, overflows
 from builders import Attachment, make_mail, make_pdf
+from harness.dkim_keys import DkimKey
+from harness.dns_server import DnsServer
 from harness.dovecot import Mailbox
-from invoice_inbox.runtime.context import App
-from invoice_inbox.store.models import Message
 
-SUPPLIER = "Lieferant Billing <billing@supplier.test>"
-LONG_LOOKALIKE = "accounts-receivable@a-very-long-supplier-name-gmbh-billing-department.example"
-# (sender, subject, file, PDF text, what sender authentication found: status, reason, look-alike)
-MAILS = [
+LONG = "a-very-long-supplier-name-gmbh.example"
+LONG_LOOKALIKE = "a-very-long-supplier-name-gmbh-billing-department.example"
+# (From, subject, file, IBAN in the PDF's text, the domain whose key signs it or None)
+FIRST_RUN = [
     (
-        SUPPLIER,
+        "Lieferant Billing <billing@supplier.test>",
         "Rechnung 2026-113",
         "RE-2026-113.pdf",
-        "IBAN DE89 3704 0044 0532 0130 00",
-        ("pass", "DKIM signature by supplier.test verified; DMARC pass", None),
+        "DE89 3704 0044 0532 0130 00",
+        "supplier.test",
     ),
     (
-        SUPPLIER,
+        "Lieferant Billing <billing@supplier.test>",
         "Rechnung 2026-114",
         "RE-2026-114.pdf",
-        "IBAN GB29 NWBK 6016 1331 9268 19",
-        ("pass", "DKIM signature by supplier.test verified; DMARC pass", None),
+        "GB29 NWBK 6016 1331 9268 19",
+        "supplier.test",
     ),
     (
-        SUPPLIER,
+        "Lieferant Billing <billing@supplier.test>",
         "Rechnung 2026-115",
         "RE-2026-115.pdf",
-        "IBAN FR14 2004 1010 0505 0001 3M02 606",
-        ("pass", "DKIM signature by supplier.test verified; DMARC pass", None),
+        "FR14 2004 1010 0505 0001 3M02 606",
+        "supplier.test",
     ),
+    (
+        f"Buchhaltung <accounts@{LONG}>",
+        "Sammelrechnung Oktober 2026",
+        "Sammelrechnung-10.pdf",
+        "DE02 1203 0000 0000 2020 51",
+        LONG,
+    ),
+]
+SECOND_RUN = [
     (
         "billing@supp1ier.test",
         "Rechnung 2026-116",
         "RE-2026-116.pdf",
-        "IBAN NL91 ABNA 0417 1643 00",
-        ("none", "no DKIM signature; supp1ier.test publishes no DMARC record", "supplier.test"),
+        "NL91 ABNA 0417 1643 00",
+        None,
     ),
     (
-        LONG_LOOKALIKE,
+        f"accounts-receivable@{LONG_LOOKALIKE}",
         "Ihre Sammelrechnung November 2026",
-        "Sammelrechnung.pdf",
-        "Sammelrechnung",
-        (
-            "fail",
-            "From domain a-very-long-supplier-name-gmbh-billing-department.example publishes "
-            "DMARC p=reject; no aligned SPF or DKIM; the DKIM signature by "
-            "mailer.bulk-sender-platform.example does not align",
-            "a-very-long-supplier-name-gmbh.example",
-        ),
+        "Sammelrechnung-11.pdf",
+        "DE02 1203 0000 0000 2020 51",
+        "mailer.bulk-sender.example",
     ),
 ]
 
 
+@pytest.fixture
+def trust_dns(dns_server: DnsServer, monkeypatch: pytest.MonkeyPatch) -> DnsServer:
+    """The tests' DNS server as the resolver of serve and the CLI: DKIM keys of the signing
+    domains, DMARC p=reject for the suppliers and the long look-alike (nothing else exists)."""
+    for domain in ("supplier.test", LONG, "mailer.bulk-sender.example"):
+        DkimKey.generate(domain).publish(dns_server)
+    for domain in ("supplier.test", LONG, LONG_LOOKALIKE):
+        dns_server.add(f"_dmarc.{domain}", "TXT", "v=DMARC1; p=reject")
+    for name, value in dns_server.env().items():
+        monkeypatch.setenv(name, value)
+    return dns_server
+
+
 def append(mailbox: Mailbox, mails: list[Any]) -> None:
-    for sender, subject, name, text, _ in mails:
-        pdf = make_pdf(f"{subject}\nBitte zahlen Sie auf {text}")
-        mailbox.append(
-            "INBOX", make_mail(from_=sender, subject=subject, attachments=[Attachment(name, pdf)])
-        )
+    for sender, subject, name, iban, signer in mails:
+        pdf = make_pdf(f"{subject}\nBitte zahlen Sie auf IBAN {iban}")
+        raw = make_mail(from_=sender, subject=subject, attachments=[Attachment(name, pdf)])
+        mailbox.append("INBOX", DkimKey.generate(signer).sign(raw) if signer else raw)
 
 
 def stock(served: Served, mailbox: Mailbox) -> None:
-    """The supplier's invoices in a first run (run 1), the others in a second (run 2)."""
-    append(mailbox, MAILS[:3])
+    append(mailbox, FIRST_RUN)
     served.cli(
         *("source", "add", "ap", "--company", "ACME Beschaffung GmbH", "--host", "127.0.0.1"),
         *("--port", str(mailbox.server.imap_port), "--security", "none"),
@@ -93,17 +108,14 @@ def stock(served: Served, mailbox: Mailbox) -> None:
         env={"PW": mailbox.password},
     )
     served.cli("fetch", "ap")
-    append(mailbox, MAILS[3:])
+    append(mailbox, SECOND_RUN)
     served.cli("fetch", "ap")
-    app = App.open(served.data_dir)
-    try:
-        with app.db.session() as s:
-            for _, subject, _, _, (status, reason, lookalike) in MAILS:
-                row = s.scalars(select(Message).where(Message.subject == subject)).one()
-                row.sender_auth, row.sender_auth_reason = status, reason
-                row.lookalike_of = lookalike
-    finally:
-        app.close()
+
+
+def flags_of(page: Any, filename: str) -> list[str]:
+    """The trust badges of the queue's row of *filename*."""
+    row = page.locator("table.queue tbody tr", has=page.locator(f"a:text-is('{filename}')"))
+    return list(row.locator("[data-flag]").all_inner_texts())
 
 
 def doc_id(page: Any, served: Served, filename: str) -> int:
@@ -113,7 +125,7 @@ def doc_id(page: Any, served: Served, filename: str) -> int:
 
 
 @pytest.fixture
-def stocked(page: Any, served: Served, mailbox: Mailbox) -> Served:
+def stocked(page: Any, trust_dns: DnsServer, served: Served, mailbox: Mailbox) -> Served:
     create_first_admin(page, served)
     stock(served, mailbox)
     return served
@@ -144,16 +156,25 @@ def test_the_trust_screens_fit_at_1024_and_1440_px(page: Any, stocked: Served) -
             answer = page.goto(served.url + path)
             assert answer.status == 200, (name, answer.status)
             if name.startswith("document"):
-                page.wait_for_timeout(500)  # the PDF viewer draws in its frame
+                page.wait_for_timeout(2500)  # the PDF viewer draws in its frame
             shot(page, f"trust-{name}-{width}")
             if problems := overflows(page):
                 found[f"{name} at {width} px"] = problems
     assert not found, "\n".join(f"{k}: {'; '.join(v)}" for k, v in found.items())
 
     page.goto(served.url + "/documents?status=all")
-    queue = page.inner_text("table.queue")
-    assert queue.count("bank details changed") == 2
-    assert "looks like supplier.test" in queue and "sender not authenticated" in queue
+    assert flags_of(page, "RE-2026-113.pdf") == []  # signed by supplier.test: DMARC pass
+    assert flags_of(page, "RE-2026-114.pdf") == ["bank details changed"]
+    assert flags_of(page, "RE-2026-115.pdf") == ["bank details changed"]
+    assert flags_of(page, "Sammelrechnung-10.pdf") == []
+    assert flags_of(page, "RE-2026-116.pdf") == [
+        "sender not authenticated",
+        "looks like supplier.test",
+    ]
+    assert flags_of(page, "Sammelrechnung-11.pdf") == [
+        "sender not authenticated",
+        f"looks like {LONG}",
+    ]
     badge = page.locator("[data-flag=bank_details_changed]").first
     assert badge.get_attribute("title") in (
         "bank details changed: DE89 …3000 → GB29 …6819",
@@ -163,6 +184,13 @@ def test_the_trust_screens_fit_at_1024_and_1440_px(page: Any, stocked: Served) -
     page.click("#queue-filters button[type=submit]")
     page.wait_for_url("**flag=lookalike_sender**")
     assert page.locator("table.queue tbody tr").count() == 2
+
+    page.goto(served.url + f"/documents/{doc_id(page, served, 'RE-2026-113.pdf')}")
+    assert page.inner_text("#sender-auth") == "authenticated"
+    assert "supplier.test" in page.inner_text("#sender-auth-reason")
+    page.goto(served.url + f"/documents/{doc_id(page, served, 'Sammelrechnung-11.pdf')}")
+    assert page.inner_text("#sender-auth") == "authentication failed"
+    assert "p=reject" in page.inner_text("#sender-auth-reason")
 
     page.goto(served.url + f"/documents/{changed}")
     alert = page.inner_text("#bank-alert")
