@@ -16,7 +16,7 @@ from invoice_inbox.pipeline.decide import decide
 from invoice_inbox.pipeline.trust.result import AuthStatus, DnsTempError, Envelope, SenderAuth
 from invoice_inbox.runtime import configure
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sender_check import Breaker, Mail, SenderCheck
+from invoice_inbox.runtime.sender_check import Breaker, ByteBudget, Mail, SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import sources
 
@@ -155,3 +155,35 @@ def test_a_quick_servfail_of_one_domain_does_not_count_as_dns_down() -> None:
         with pytest.raises(DnsTempError):
             breaker("broken.test", "TXT")
     assert calls == 10
+
+
+def test_big_mails_are_authenticated_one_at_a_time() -> None:
+    """DKIM holds a few copies of a mail: the bytes under way in a process are bounded."""
+    budget = ByteBudget(10)
+    seen: list[str] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with budget.held(8):
+            seen.append("first in")
+            inside.set()
+            release.wait(30)
+            seen.append("first out")
+
+    def second() -> None:
+        with budget.held(8):
+            seen.append("second in")
+
+    one = threading.Thread(target=first)
+    one.start()
+    inside.wait(30)
+    two = threading.Thread(target=second)
+    two.start()
+    two.join(0.3)
+    assert seen == ["first in"]  # 8 + 8 bytes would be over the limit of 10: it waits
+    release.set()
+    one.join(30)
+    two.join(30)
+    assert seen == ["first in", "first out", "second in"]
+    with budget.held(50):  # bigger than the limit: it goes, alone
+        assert budget.used == 50

@@ -12,7 +12,9 @@ stored on the ledger instead, so only mail without any, or whose DNS failed, is 
 
 Nothing here fails a run: a mail whose authentication raises is "none" with the reason, one
 that takes longer than ``deadline`` seconds is "temperror" (a recheck tries it again), and a
-mail too big to be decided is not checked.
+mail too big to be decided is not checked. Checking a DKIM body hash holds a few copies of the
+mail in this process, so the mails under way in a process hold at most ``IN_FLIGHT`` bytes
+together (a bigger one is checked alone).
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from invoice_inbox.connectors.dns import resolver_for
@@ -40,6 +43,7 @@ from invoice_inbox.store import suppliers
 from invoice_inbox.store.db import Database
 
 THREADS = 8  # mails authenticated at the same time: their DNS waits overlap
+IN_FLIGHT = 64 * 1024 * 1024  # bytes of mail under authentication at once, in a process
 DEADLINE = 60.0  # seconds a batch's authentication may take beyond its deciding
 GRACE = 5.0
 DOWN_AFTER = 3  # lookups in a row that waited SLOW seconds and failed: DNS counts as down ...
@@ -124,6 +128,30 @@ class Breaker:
         return found
 
 
+class ByteBudget:
+    """Bytes of mail under authentication in this process, at most *limit* together (one mail
+    over the limit goes alone)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def held(self, size: int) -> Iterator[None]:
+        with self._cond:
+            self._cond.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
+            self.used += size
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.used -= size
+                self._cond.notify_all()
+
+
+_BUDGET = ByteBudget(IN_FLIGHT)
+
+
 def _failing(sentence: str) -> Lookup:
     def lookup(name: str, rdtype: str) -> list[str]:
         raise DnsTempError(sentence)
@@ -165,6 +193,7 @@ class SenderCheck:
     def begin(self, db: Database, mails: Sequence[Mail]) -> Pending:
         """Start checking *mails*; the company's domains are read now."""
         company = Company.load(db, self.plan.company_id) if mails else Company(frozenset(), {})
+        lookup = self.lookup  # made here, not by the pool's threads at once
         results: list[cf.Future[SenderAuth] | SenderAuth] = []
         pool: cf.ThreadPoolExecutor | None = None
         for mail in mails:
@@ -177,7 +206,7 @@ class SenderCheck:
             if pool is None:
                 workers = min(self.threads, len(mails))
                 pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="sender-auth")
-            results.append(pool.submit(self._authenticate, mail))
+            results.append(pool.submit(self._authenticate, mail, lookup))
         return Pending(self, company, results, pool)
 
     def _given(self, key: Key) -> SenderAuth | None:
@@ -201,14 +230,15 @@ class SenderCheck:
             return None
         return found if isinstance(found, Envelope) else None
 
-    def _authenticate(self, mail: Mail) -> SenderAuth:
+    def _authenticate(self, mail: Mail, lookup: Lookup) -> SenderAuth:
         try:
-            return authenticate(
-                mail.raw,
-                lookup=self.lookup,
-                envelope=self._envelope(mail.key),
-                trusted_authserv_ids=self.plan.trusted_authserv_ids,
-            )
+            with _BUDGET.held(len(mail.raw)):
+                return authenticate(
+                    mail.raw,
+                    lookup=lookup,
+                    envelope=self._envelope(mail.key),
+                    trusted_authserv_ids=self.plan.trusted_authserv_ids,
+                )
         except Exception as exc:  # hostile or odd mail: recorded, never a failed run
             return SenderAuth(
                 AuthStatus.NONE,
