@@ -104,7 +104,7 @@ def listing(
     if flag:
         q = q.where(trust_flags.condition(flag))
     rows = s.execute(q).all()
-    trust_flags.preload_suppliers(s, (r[0] for r in rows))
+    names = trust_flags.supplier_names(s, (r[0] for r in rows))
     return [
         DocumentView(
             id=d.id,
@@ -126,7 +126,7 @@ def listing(
             subject=m.subject,
             sent_at=m.sent_at,
             received_at=m.received_at,
-            trust=trust_flags.trust(d, m, mode=mode),
+            trust=trust_flags.trust(d, m, mode=mode, names=names),
         )
         for d, m, src, company, mode in rows
     ]

@@ -16,7 +16,7 @@ A flag is a code a client filters on:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, select
@@ -74,24 +74,37 @@ def bank_alert_reason(doc: Document) -> str:
     return f"bank details changed: {known} → {masked(doc.iban or '')}"
 
 
-def preload_suppliers(s: Session, docs: Iterable[Document]) -> None:
-    """Load the suppliers of *docs* in one query (then :func:`trust` finds them in the
-    session instead of asking one by one)."""
+def supplier_names(s: Session, docs: Iterable[Document]) -> dict[int, str]:
+    """The names of the suppliers of *docs*, in one query (for a page of documents)."""
     ids = {d.supplier_id for d in docs if d.supplier_id is not None}
-    if ids:
-        list(s.scalars(select(Supplier).where(Supplier.id.in_(ids))))
+    if not ids:
+        return {}
+    return dict(s.execute(select(Supplier.id, Supplier.name).where(Supplier.id.in_(ids))).all())
 
 
-def _supplier(doc: Document) -> dict[str, Any] | None:
+def source_modes(s: Session, msgs: Iterable[Message]) -> dict[int, str]:
+    """The policy of the sources of *msgs*, in one query (for a page of documents)."""
+    ids = {m.source_id for m in msgs}
+    if not ids:
+        return {}
+    return dict(s.execute(select(Source.id, Source.sender_auth).where(Source.id.in_(ids))).all())
+
+
+def _supplier(doc: Document, names: Mapping[int, str] | None) -> dict[str, Any] | None:
     if doc.supplier_id is None:
         return None
-    s = object_session(doc)
-    supplier = s.get(Supplier, doc.supplier_id) if s is not None else None
-    return {"id": doc.supplier_id, "name": supplier.name if supplier is not None else None}
+    if names is None:  # one document: ask its session
+        s = object_session(doc)
+        supplier = s.get(Supplier, doc.supplier_id) if s is not None else None
+        return {"id": doc.supplier_id, "name": supplier.name if supplier is not None else None}
+    return {"id": doc.supplier_id, "name": names.get(doc.supplier_id)}
 
 
-def trust(doc: Document, msg: Message, *, mode: str | None) -> dict[str, Any]:
-    """The trust fields of *doc* (JSON-able), *mode* being its source's policy."""
+def trust(
+    doc: Document, msg: Message, *, mode: str | None, names: Mapping[int, str] | None = None
+) -> dict[str, Any]:
+    """The trust fields of *doc* (JSON-able), *mode* being its source's policy and *names*
+    the supplier names of its page (:func:`supplier_names`; else its session is asked)."""
     auth = (
         None
         if msg.sender_auth is None
@@ -111,6 +124,6 @@ def trust(doc: Document, msg: Message, *, mode: str | None) -> dict[str, Any]:
         "lookalike_of": msg.lookalike_of or None,
         "iban": doc.iban,
         "bank_alert": alert,
-        "supplier": _supplier(doc),
+        "supplier": _supplier(doc, names),
         "flags": flags(doc, msg, mode=mode),
     }

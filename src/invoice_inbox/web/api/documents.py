@@ -147,14 +147,22 @@ def list_documents(
             page, last = queue.sorted_page(
                 s, q, sort, after=_sorted_cursor(sort, cursor), size=limit
             )
-            trust_flags.preload_suppliers(s, (r.document for r in page))
-            items = [DocumentOut.of(r.document, r.message, r.source, r.company) for r in page]
+            names = trust_flags.supplier_names(s, (r.document for r in page))
+            modes = trust_flags.source_modes(s, (r.message for r in page))
+            items = [
+                DocumentOut.of(r.document, r.message, r.source, r.company, names, modes)
+                for r in page
+            ]
             return Page[DocumentOut](
                 items=items, next_cursor=None if last is None else _encode(sort, last)
             )
         rows, after = keyset(s, q, Document.id, listing="documents", cursor=cursor, limit=limit)
-        trust_flags.preload_suppliers(s, (r[0] for r in rows))
-        items = [DocumentOut.of(d, m, src_name, company) for d, m, src_name, company in rows]
+        names = trust_flags.supplier_names(s, (r[0] for r in rows))
+        modes = trust_flags.source_modes(s, (r[1] for r in rows))
+        items = [
+            DocumentOut.of(d, m, src_name, company, names, modes)
+            for d, m, src_name, company in rows
+        ]
         return Page[DocumentOut](items=items, next_cursor=after)
 
 

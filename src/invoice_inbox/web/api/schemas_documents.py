@@ -5,6 +5,7 @@ arrivals."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
@@ -121,7 +122,18 @@ class DocumentOut(BaseModel):
     )
 
     @classmethod
-    def of(cls, d: Document, m: Message, source: str, company: str) -> DocumentOut:
+    def of(
+        cls,
+        d: Document,
+        m: Message,
+        source: str,
+        company: str,
+        names: Mapping[int, str] | None = None,
+        modes: Mapping[int, str] | None = None,
+    ) -> DocumentOut:
+        """*names* and *modes*: the page's supplier names and sources' policies
+        (``trust_flags.supplier_names``, ``source_modes``); else asked one by one."""
+        mode = modes[m.source_id] if modes is not None else m.source.sender_auth
         return cls(
             id=d.id,
             company_id=d.company_id,
@@ -155,7 +167,7 @@ class DocumentOut(BaseModel):
                 decision=m.decision,
                 reason=m.reason,
             ),
-            **trust_flags.trust(d, m, mode=m.source.sender_auth),
+            **trust_flags.trust(d, m, mode=mode, names=names),
         )
 
 
