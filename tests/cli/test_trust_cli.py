@@ -128,6 +128,8 @@ def test_documents_list_shows_and_filters_the_trust_flags(ap: AP) -> None:
         "status": "changed",
         "known": ["DE89370400440532013000"],
         "reason": "bank details changed: DE89 …3000 → GB29 …6819",
+        "by": None,
+        "at": None,
     }
     assert changed["supplier"]["name"] == "Supplier GmbH"
     assert changed["flags"] == ["bank_details_changed"]

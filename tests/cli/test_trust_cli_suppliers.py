@@ -120,6 +120,7 @@ def test_a_bank_alert_is_confirmed_or_marked_as_fraud(ap: AP) -> None:
     assert ap.ok("documents", "list", "--flag", "bank_details_changed", "--json").json() == []
     changed = next(d for d in ap.documents() if d["id"] == ids["changed"])
     assert changed["bank_alert"]["status"] == "confirmed"
+    assert changed["bank_alert"]["by"] == "the command line"
     ibans = {i["iban"]: i["confirmed"] for i in supplier(ap, ids["supplier"])["ibans"]}
     assert ibans[NEW] is True
     assert "no supplier IBAN" in one_sentence(ap, "documents", "confirm-iban", str(ids["phish"]))

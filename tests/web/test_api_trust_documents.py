@@ -103,6 +103,8 @@ def test_documents_carry_their_trust_fields_and_filter_by_flag(web: Web, mailbox
         "status": "changed",
         "known": [OLD],
         "reason": "bank details changed: DE89 …3000 → GB29 …6819",
+        "by": None,
+        "at": None,
     }
     detail = api.get(f"/api/v1/documents/{ids['changed']}").json()
     assert detail["bank_alert"]["status"] == "changed"
@@ -136,6 +138,7 @@ def test_an_admin_confirms_new_bank_details_or_marks_fraud(web: Web, mailbox: Ma
     r = admin.post(confirm)
     assert r.status_code == 200, r.text
     assert r.json()["bank_alert"]["status"] == "confirmed" and r.json()["flags"] == []
+    assert r.json()["bank_alert"]["by"] == "admin@x.test" and r.json()["bank_alert"]["at"]
     supplier = admin.get(f"/api/v1/suppliers/{ids['supplier']}").json()
     assert {i["iban"]: i["confirmed"] for i in supplier["ibans"]} == {OLD: False, NEW: True}
     assert subjects(admin, flag="bank_details_changed") == []

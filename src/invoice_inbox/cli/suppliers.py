@@ -29,6 +29,7 @@ suppliers_app = typer.Typer(
 )
 app.add_typer(suppliers_app, name="suppliers")
 
+BY = "the command line"  # who confirmed, as the IBAN records it
 CompanyOpt = Annotated[str | None, typer.Option(metavar="NAME", help="Only this company's.")]
 SupplierArg = Annotated[int, typer.Argument(metavar="ID", help="The supplier's id.")]
 IbanArg = Annotated[str, typer.Argument(metavar="IBAN", help="The IBAN (spaces allowed).")]
@@ -154,7 +155,7 @@ def suppliers_confirm_iban(
     documents' alerts for it become "confirmed"."""
     a = state.open()
     with a.db.session() as s:
-        info = supplier_json(suppliers.confirm_iban(s, supplier_id, iban))
+        info = supplier_json(suppliers.confirm_iban(s, supplier_id, iban, by=BY))
     _show(info, as_json, f"IBAN confirmed for supplier #{supplier_id}.")
 
 

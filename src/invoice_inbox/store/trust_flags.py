@@ -117,6 +117,8 @@ def trust(
             "status": doc.bank_alert,
             "known": list(doc.bank_alert_known or []),
             "reason": bank_alert_reason(doc),
+            "by": doc.bank_alert_by,  # who confirmed it or marked it as fraud
+            "at": doc.bank_alert_at.isoformat() if doc.bank_alert_at else None,
         }
     )
     return {

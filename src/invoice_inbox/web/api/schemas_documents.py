@@ -70,6 +70,8 @@ class BankAlertOut(BaseModel):
     )
     known: list[str] = Field(description="The supplier's IBANs known when it arrived.")
     reason: str = Field(description='"bank details changed: DE89 …3000 → GB29 …6819"')
+    by: str | None = Field(description="Who confirmed it or marked it as fraud.")
+    at: datetime | None = Field(description="When they did.")
 
 
 class SupplierRef(BaseModel):

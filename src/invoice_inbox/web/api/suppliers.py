@@ -129,7 +129,7 @@ def confirm_iban(request: Request, access: ApiUser, supplier_id: int, iban: str)
         _supplier(s, access, supplier_id)
         access.require_admin()
         with store_errors_as_http("iban"):
-            return SupplierOut.of(suppliers.confirm_iban(s, supplier_id, iban))
+            return SupplierOut.of(suppliers.confirm_iban(s, supplier_id, iban, by=access.email))
 
 
 @router.delete(
