@@ -109,6 +109,11 @@ def test_documents_carry_their_trust_fields_and_filter_by_flag(web: Web, mailbox
     detail = api.get(f"/api/v1/documents/{ids['changed']}").json()
     assert detail["bank_alert"]["status"] == "changed"
 
+    mails = {m["subject"]: m for m in api.get("/api/v1/messages").json()["items"]}
+    assert mails["spoofed"]["sender_auth"] == spoofed["sender_auth"]  # on the ledger too
+    assert mails["lookalike"]["lookalike_of"] == "supplier.test"
+    assert mails["changed"]["sender_auth"]["status"] == "pass"
+
     assert subjects(api, flag="sender_not_authenticated") == ["spoofed"]
     assert subjects(api, flag="lookalike_sender") == ["lookalike"]
     assert subjects(api, flag="bank_details_changed") == ["changed"]

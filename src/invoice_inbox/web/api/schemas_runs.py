@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from invoice_inbox.store.models import Message, Notification, Run
+from invoice_inbox.web.api.schemas_documents import SenderAuthOut
 
 
 class RunCounts(BaseModel):
@@ -82,6 +83,13 @@ class MessageOut(BaseModel):
     filed_to: str | None
     duplicate_of: int | None = Field(description="The message this one repeats.")
     documents: list[int] = Field(description="Ids of the documents taken from it.")
+    sender_auth: SenderAuthOut | None = Field(
+        description="Whether the mail proves its sender, and why (null: decided before "
+        "sender authentication existed)."
+    )
+    lookalike_of: str | None = Field(
+        description="The allowed or known supplier domain its From domain imitates."
+    )
 
     @classmethod
     def of(cls, m: Message, source: str) -> MessageOut:
@@ -103,6 +111,12 @@ class MessageOut(BaseModel):
             filed_to=m.filed_to,
             duplicate_of=m.duplicate_of_id,
             documents=[d.id for d in m.documents],
+            sender_auth=(
+                None
+                if m.sender_auth is None
+                else SenderAuthOut(status=m.sender_auth, reason=m.sender_auth_reason or "")
+            ),
+            lookalike_of=m.lookalike_of or None,
         )
 
 
