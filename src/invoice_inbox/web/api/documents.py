@@ -268,7 +268,7 @@ _NOTHING_TO_CONFIRM = {409: {"model": Error, "description": "It has no supplier 
     response_model=DocumentDetail,
     responses={**FORBIDDEN, **_NOTHING_TO_CONFIRM},
 )
-def confirm_iban(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
+def confirm_document_iban(request: Request, access: ApiUser, document_id: int) -> DocumentDetail:
     """Confirm the document's new bank details (administrators): its IBAN becomes known and
     confirmed for its supplier, and the alerts of its documents asking payment to it become
     ``confirmed``."""

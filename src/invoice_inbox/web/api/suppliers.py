@@ -78,6 +78,8 @@ def list_suppliers(
 
 @router.get("/suppliers/{supplier_id}", response_model=SupplierOut)
 def get_supplier(request: Request, access: ApiUser, supplier_id: int) -> SupplierOut:
+    """One supplier: its sender domains, known IBANs (confirmed or not), documents and open
+    bank-detail alerts."""
     with context(request).app.db.session() as s:
         return _supplier(s, access, supplier_id)
 
