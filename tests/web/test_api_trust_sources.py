@@ -39,6 +39,13 @@ def test_policy_and_trusted_authserv_ids(web: Web, mailbox: Mailbox) -> None:
         "/api/v1/sources", json=imap_settings(mailbox, name="ap2", sender_auth="off")
     ).json()
     assert created["sender_auth"] == "off"
+    assert created["preset_authserv_ids"] == []  # a generic IMAP server names none
+
+    gmail = {"name": "g", "company": "ACME", "provider": "gmail", "auth": "password"}
+    r = api.post("/api/v1/sources", json={**gmail, "username": "ap@x.test", "password": "pw"})
+    assert r.status_code == 201, r.text
+    g = r.json()
+    assert (g["trusted_authserv_ids"], g["preset_authserv_ids"]) == (None, ["mx.google.com"])
 
 
 def test_the_import_address_takes_its_policy(web: Web) -> None:
