@@ -136,6 +136,10 @@ def test_documents_list_shows_and_filters_the_trust_flags(ap: AP) -> None:
     assert fine["flags"] == [] and fine["bank_alert"] is None and fine["iban"] is None
     assert fine["sender_auth"]["status"] == "pass"
 
+    mails = {m["subject"]: m for m in ap.messages()}  # the ledger shows it with the decision
+    assert mails["spoofed"]["sender_auth"] == spoofed["sender_auth"]
+    assert mails["lookalike"]["lookalike_of"] == "supplier.test"
+
     def flagged(code: str) -> list[str]:
         found = ap.ok("documents", "list", "--flag", code, "--json").json()
         return [d["subject"] for d in found]

@@ -214,6 +214,12 @@ def messages_cmd(
                 "received_at": iso(m.received_at),
                 "decision": m.decision,
                 "reason": m.reason,
+                "sender_auth": (
+                    None
+                    if m.sender_auth is None
+                    else {"status": m.sender_auth, "reason": m.sender_auth_reason or ""}
+                ),
+                "lookalike_of": m.lookalike_of,
                 "state": m.state,
                 "filed_to": m.filed_to,
                 "raw_sha256": m.raw_sha256,
