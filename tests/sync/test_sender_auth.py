@@ -18,6 +18,7 @@ from conftest import AP
 from harness.dkim_keys import DkimKey
 from harness.dns_server import DnsServer
 from invoice_inbox.connectors.dns import resolver_for
+from invoice_inbox.runtime.auto_recheck import Rechecker
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import sources
 from invoice_inbox.store.models import Message
@@ -284,3 +285,31 @@ def test_a_wrong_dns_server_is_one_sentence_and_exit_2(ap: AP, command: str, val
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stdout + r.stderr
     by_env = ap.run(command, env={"INVOICE_INBOX_DNS_SERVER": value})
     assert by_env.code == 2 and by_env.stderr == r.stderr
+
+
+def test_the_service_retries_mail_refused_because_dns_failed(ap: AP, dns: DnsServer) -> None:
+    fast = resolver_for(dns.address)
+    fast.timeout, fast.lifetime = 0.3, 1.0
+    dns.timeout_names.update({"s1._domainkey.supplier.test", "_dmarc.supplier.test"})
+    ap.mailbox.append("INBOX", signed("waiting"))
+    ap.mailbox.append("INBOX", invoice("billing@elsewhere.test", "unrelated"))
+    ap.add_source("--allow-sender", "*@supplier.test", "--sender-auth", "require")
+    assert ap.ok("fetch", "ap", "--json").json()["not_imported"] == 2
+    assert ledger(ap)["Invoice waiting"].sender_auth == "temperror"
+
+    dns.timeout_names.clear()  # DNS answers again; no setting changed
+    app = App.open(ap.data_dir)
+    try:
+        rechecker = Rechecker(app, dns_retry=600)
+        assert rechecker.tick() == ["ap"]
+        assert rechecker.tick() == []  # not again before dns_retry
+    finally:
+        app.close()
+    rows = ledger(ap)
+    assert (rows["Invoice waiting"].decision, rows["Invoice waiting"].sender_auth) == (
+        "import",
+        "pass",
+    )
+    assert rows["Invoice unrelated"].decision == "not_imported"
+    run = ap.ok("runs", "--json").json()[0]
+    assert (run["trigger"], run["messages_seen"]) == ("recheck", 1)  # only the DNS failure

@@ -111,6 +111,12 @@ def recheck(
     return summary
 
 
+def recheck_dns_failures(app: App, source_name: str) -> RecheckSummary | None:
+    """Recheck only the source's mail not imported because DNS failed while its sender was
+    authenticated (``temperror`` under ``require``), else None (it has none)."""
+    return _recheck(app, source_name, None, only_if_wanted=False, only_dns_failures=True)
+
+
 def recheck_if_wanted(app: App, source_name: str) -> RecheckSummary | None:
     """Recheck the source when a change asked for it since its last recheck, else None (the
     question is asked again under the lease: of two workers, only one re-checks)."""
@@ -123,6 +129,7 @@ def _recheck(
     progress: Callable[[int, int], None] | None,
     *,
     only_if_wanted: bool,
+    only_dns_failures: bool = False,
 ) -> RecheckSummary | None:
     with app.db.session() as s:
         src = sources.get(s, source_name)
@@ -134,17 +141,16 @@ def _recheck(
             if only_if_wanted and src.recheck_done >= src.recheck_wanted:
                 return None
             plan, protocol, generation = SourcePlan.of(src), src.protocol, src.recheck_wanted
-            summary = RecheckSummary(runs.start(s, plan.id, TRIGGER).id, plan.name)
-            ids = list(
-                s.scalars(
-                    select(Message.id)
-                    .where(
-                        Message.source_id == plan.id,
-                        Message.decision == Verdict.NOT_IMPORTED,
-                    )
-                    .order_by(Message.id)
-                )
+            q = select(Message.id).where(
+                Message.source_id == plan.id, Message.decision == Verdict.NOT_IMPORTED
             )
+            if only_dns_failures:  # not every not-imported mail: the settings did not change
+                q = q.where(Message.sender_auth == AuthStatus.TEMPERROR)
+                generation = 0
+            ids = list(s.scalars(q.order_by(Message.id)))
+            if only_dns_failures and not ids:
+                return None
+            summary = RecheckSummary(runs.start(s, plan.id, TRIGGER).id, plan.name)
         decider = Decider(plan.policy)
         senders = SenderCheck(plan)
         filer = None if protocol in NOTHING_TO_FILE else Filer(app, plan.name)
