@@ -36,7 +36,7 @@ from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import STOPPED_TWICE, Decider
-from invoice_inbox.runtime.sender_check import Mail, SenderCheck
+from invoice_inbox.runtime.sender_check import Mail, SenderCheck, record_auth, stored_auth
 from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
 from invoice_inbox.store import events, ledger, runs, sources, suppliers
 from invoice_inbox.store.documents import QueueOriginals
@@ -253,27 +253,6 @@ def _import(row: Message, d: Decision, plan: SourcePlan) -> None:
     row.hits = list(d.hits)
     record_auth(row, d)
     row.documents = document_rows(d.documents, plan.company_id)
-
-
-def stored_auth(row: Message) -> SenderAuth | None:
-    """The sender authentication stored on a ledger row, unless it has none or its DNS failed
-    (then the mail is authenticated again)."""
-    if not row.auth_results or row.sender_auth == AuthStatus.TEMPERROR:
-        return None
-    try:
-        auth = SenderAuth.from_json(dict(row.auth_results))
-    except (ValueError, TypeError):  # not a result this version can read: ask again
-        return None
-    return None if auth.status is AuthStatus.TEMPERROR else auth
-
-
-def record_auth(row: Message, d: Decision) -> None:
-    """Store a decision's sender authentication and look-alike on its ledger row."""
-    auth = d.sender_auth
-    row.sender_auth = str(auth.status) if auth else None
-    row.sender_auth_reason = auth.reason if auth else None
-    row.auth_results = auth.to_json() if auth else None
-    row.lookalike_of = d.lookalike_of
 
 
 def refile(row: Message, plan: SourcePlan) -> _Move | None:

@@ -41,6 +41,7 @@ from invoice_inbox.pipeline.trust.result import (
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import suppliers
 from invoice_inbox.store.db import Database
+from invoice_inbox.store.models import Message
 
 THREADS = 8  # mails authenticated at the same time: their DNS waits overlap
 IN_FLIGHT = 64 * 1024 * 1024  # bytes of mail under authentication at once, in a process
@@ -309,3 +310,24 @@ class Pending:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def stored_auth(row: Message) -> SenderAuth | None:
+    """The sender authentication stored on a ledger row, unless it has none or its DNS failed
+    (then the mail is authenticated again)."""
+    if not row.auth_results or row.sender_auth == AuthStatus.TEMPERROR:
+        return None
+    try:
+        auth = SenderAuth.from_json(dict(row.auth_results))
+    except (ValueError, TypeError):  # not a result this version can read: ask again
+        return None
+    return None if auth.status is AuthStatus.TEMPERROR else auth
+
+
+def record_auth(row: Message, d: Decision) -> None:
+    """Store a decision's sender authentication and look-alike on its ledger row."""
+    auth = d.sender_auth
+    row.sender_auth = str(auth.status) if auth else None
+    row.sender_auth_reason = auth.reason if auth else None
+    row.auth_results = auth.to_json() if auth else None
+    row.lookalike_of = d.lookalike_of
