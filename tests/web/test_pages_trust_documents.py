@@ -274,6 +274,7 @@ def test_marking_as_fraud_needs_the_confirm_step_and_blocks_the_sender_domain(we
     )
     assert "Marked as fraud" in text(page.text, "bank-alert")
     assert "supplier.test is blocked" in text(page.text, "sender-blocked")
+    assert "Unblock supplier.test" in text(page.text, "unblock-hint")
     with web.app.db.session() as s:
         assert [b.domain for b in s.scalars(select(BlockedSender))] == ["supplier.test"]
     flags = queue_flags(admin.get("/documents").text)
