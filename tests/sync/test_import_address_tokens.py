@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from harness.dns_server import DnsServer
 from invoice_inbox.store.models import Company
 from sync.test_import_address import DOMAIN, Receiver, invoice
 
@@ -16,9 +17,9 @@ NEW_TOKEN = re.compile(r"acme-[a-hjkmnp-z2-9]{12}")  # no 0/o, 1/l/i
 
 
 def test_new_addresses_have_twelve_random_characters_and_old_ones_keep_working(
-    tmp_path: Path,
+    tmp_path: Path, dns_server: DnsServer
 ) -> None:
-    r = Receiver(tmp_path / "data", 25 * 1024 * 1024)
+    r = Receiver(tmp_path / "data", 25 * 1024 * 1024, dns_server)
     try:
         tokens = {r.add_company(name)["import_local_part"] for name in ("ACME", "Acme!", "acme.")}
         assert len(tokens) == 3 and all(NEW_TOKEN.fullmatch(t) for t in tokens), tokens

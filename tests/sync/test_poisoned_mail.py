@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from builders import Attachment, make_mail, make_many_lines_mail, make_pdf
 from conftest import AP
+from harness.dns_server import DnsServer
 from invoice_inbox.pipeline.limits import MB, Limits
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import SourcePlan
@@ -148,9 +149,9 @@ def test_a_mail_that_stopped_the_fetch_twice_is_quarantined_and_filed_as_not_imp
 
 
 def test_the_import_address_answers_250_for_a_mail_over_the_memory_limit_and_takes_the_next(
-    tmp_path: Path, low_memory: Limits
+    tmp_path: Path, low_memory: Limits, dns_server: DnsServer
 ) -> None:
-    rx = Receiver(tmp_path / "data", max_size=64 * MB)
+    rx = Receiver(tmp_path / "data", max_size=64 * MB, dns=dns_server)
     try:
         address = rx.add_company("ACME")["import_address"]
         heavy = make_many_lines_mail(4_000_000, subject="Statement")  # 12 MB, ~400 MB parsed
