@@ -16,7 +16,8 @@ from harness.dovecot import free_ports
 from invoice_inbox.delivery.notify import Channels, deliver_due
 from invoice_inbox.runtime.service import Service, ServiceConfig
 from invoice_inbox.store import notifications, sources
-from invoice_inbox.store.models import Notification, utcnow
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_events import Notification
 from web.conftest import Web
 
 HOOK_PATH = "/services/T0AAAA/B0BBBB/xoxb-hook-secret-3f9a"

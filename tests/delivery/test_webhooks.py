@@ -31,8 +31,8 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.recheck import recheck
 from invoice_inbox.runtime.service import Service, ServiceConfig
 from invoice_inbox.store import events, sources
-from invoice_inbox.store.models import Document, Notification, utcnow
-from invoice_inbox.store.models_events import Event, Webhook, WebhookDelivery
+from invoice_inbox.store.models import Document, utcnow
+from invoice_inbox.store.models_events import Event, Notification, Webhook, WebhookDelivery
 
 HELPER = str(Path(__file__).parents[1] / "sync" / "fetch_with_observer.py")
 

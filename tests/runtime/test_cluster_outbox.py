@@ -24,8 +24,8 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.registry import Registry
 from invoice_inbox.runtime.watches import WatchShare
 from invoice_inbox.store import events, notifications, sources
-from invoice_inbox.store.models import Notification, utcnow
-from invoice_inbox.store.models_events import WebhookDelivery
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_events import Notification, WebhookDelivery
 
 
 class SlowReceiver:

@@ -16,7 +16,7 @@ from invoice_inbox.auth.secrets import SecretError
 from invoice_inbox.cli import app as cli
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.key_check import KEY_CHECK
-from invoice_inbox.store.models import Setting
+from invoice_inbox.store.models_state import Setting
 
 
 @pytest.fixture

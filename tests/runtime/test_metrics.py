@@ -15,16 +15,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from invoice_inbox.runtime.status_http import HealthCheck, StatusServer
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import (
-    AuthState,
-    Company,
-    Document,
-    Message,
-    Notification,
-    Run,
-    RunStatus,
-    Source,
-)
+from invoice_inbox.store.models import AuthState, Company, Document, Message, Run, RunStatus, Source
+from invoice_inbox.store.models_events import Notification
 
 T0 = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)  # the injected clock

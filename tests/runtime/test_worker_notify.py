@@ -16,7 +16,8 @@ from sqlalchemy import select
 from fakes.receivers import SmtpSink, WebhookReceiver
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import notifications, sources, users
-from invoice_inbox.store.models import Notification, utcnow
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_events import Notification
 
 
 def _states(app: App) -> tuple[str, str] | None:

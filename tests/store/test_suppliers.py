@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from invoice_inbox.store import events, suppliers
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.errors import StoreError
-from invoice_inbox.store.models import Company, Document, Message, Notification, Run, Source
-from invoice_inbox.store.models_events import Event
+from invoice_inbox.store.models import Company, Document, Message, Run, Source
+from invoice_inbox.store.models_events import Event, Notification
 from invoice_inbox.store.models_trust import BlockedSender, Supplier
 
 DE = "DE89370400440532013000"

@@ -22,8 +22,8 @@ from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.recheck import recheck
 from invoice_inbox.store import events, sources, suppliers
-from invoice_inbox.store.models import Document, Notification
-from invoice_inbox.store.models_events import Event
+from invoice_inbox.store.models import Document
+from invoice_inbox.store.models_events import Event, Notification
 
 XRECHNUNG = CORPUS / "xrechnung-testsuite__01.02a-INVOICE_ubl.xml"  # VAT DE123456789
 FACTURX = CORPUS / "zugferd-corpus__XRECHNUNG_Einfach.pdf"  # the same VAT id

@@ -34,7 +34,8 @@ from sqlalchemy.orm import Session
 from invoice_inbox.delivery import egress
 from invoice_inbox.store import notifications
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import Company, Notification, Source, utcnow
+from invoice_inbox.store.models import Company, Source, utcnow
+from invoice_inbox.store.models_events import Notification
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.runtime import claims, lease, registry
-from invoice_inbox.store.models import Notification, Source, utcnow
+from invoice_inbox.store.models import Source, utcnow
 from invoice_inbox.store.models_cluster import Watch
-from invoice_inbox.store.models_events import WebhookDelivery
+from invoice_inbox.store.models_events import Notification, WebhookDelivery
 
 OTHER = "(other)"  # a lease or watch of no registered worker: a CLI fetch, a stopped worker
 

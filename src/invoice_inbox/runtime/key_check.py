@@ -16,7 +16,8 @@ from sqlalchemy.exc import IntegrityError
 
 from invoice_inbox.auth.secrets import SecretBox, SecretError
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import Setting, Source
+from invoice_inbox.store.models import Source
+from invoice_inbox.store.models_state import Setting
 
 KEY_CHECK = "secret_key_check"
 _PLAIN = "invoice-inbox secret key check"

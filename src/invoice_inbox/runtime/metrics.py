@@ -34,12 +34,12 @@ from invoice_inbox.store.models import (
     Company,
     Document,
     Message,
-    Notification,
     Run,
     RunStatus,
     Source,
     utcnow,
 )
+from invoice_inbox.store.models_events import Notification
 
 # upper bounds of the run-duration buckets in seconds; the +Inf bucket is the count
 DURATION_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800)

@@ -25,7 +25,8 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import Company, Document, Message, Setting, Source
+from invoice_inbox.store.models import Company, Document, Message, Source
+from invoice_inbox.store.models_state import Setting
 
 SMTP_DOMAIN = "smtp_domain"
 IMPORT_PROTOCOL = "smtp"

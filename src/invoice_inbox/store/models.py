@@ -340,38 +340,6 @@ class Document(Base):
     message: Mapped[Message] = relationship(back_populates="documents")
 
 
-class Notification(Base):
-    """Something people must know about a source (deactivated, sign-in refused), and its delivery
-    by e-mail and webhook: an outbox row, delivered and retried by ``serve``."""
-
-    __tablename__ = "notification"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
-    source_id: Mapped[int | None] = mapped_column(
-        ForeignKey("source.id", ondelete="SET NULL"), nullable=True
-    )
-    kind: Mapped[str] = mapped_column(String(40))  # source_deactivated | needs_attention
-    subject: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # delivery: pending | sent | failed (gave up) | skipped (no channel configured)
-    email_state: Mapped[str] = mapped_column(String(20), default="pending")
-    webhook_state: Mapped[str] = mapped_column(String(20), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-
-
-class Setting(Base):
-    """Service-wide settings, e.g. the import domain of the central import addresses."""
-
-    __tablename__ = "setting"
-
-    key: Mapped[str] = mapped_column(String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(Text)
-
-
 class Role(StrEnum):
     """What a user may do: ``admin`` everything; ``clerk`` documents and fetch-now for their
     companies; ``viewer`` look only."""

@@ -1,6 +1,7 @@
-"""Tables of the webhook outbox: events written in the same transaction as what they announce,
+"""Tables of the outboxes: webhook events written in the same transaction as what they announce,
 the subscriptions (webhooks) and one delivery per event and subscription (``store.events``,
-``delivery.webhooks``).
+``delivery.webhooks``); notifications people must read, with their delivery state
+(``store.notifications``, ``delivery.notify``).
 
 They sit beside ``store.models`` (same ``Base``), imported by ``invoice_inbox.store`` so the
 metadata always holds them.
@@ -71,3 +72,26 @@ class WebhookDelivery(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     event: Mapped[Event] = relationship()
+
+
+class Notification(Base):
+    """Something people must know about a source (deactivated, sign-in refused), and its delivery
+    by e-mail and webhook: an outbox row, delivered and retried by ``serve``."""
+
+    __tablename__ = "notification"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"))
+    source_id: Mapped[int | None] = mapped_column(
+        ForeignKey("source.id", ondelete="SET NULL"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(40))  # source_deactivated | needs_attention
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # delivery: pending | sent | failed (gave up) | skipped (no channel configured)
+    email_state: Mapped[str] = mapped_column(String(20), default="pending")
+    webhook_state: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -21,8 +21,10 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import Company, Notification, Role, Setting, Source, User
+from invoice_inbox.store.models import Company, Role, Source, User
 from invoice_inbox.store.models import user_company as _user_company
+from invoice_inbox.store.models_events import Notification
+from invoice_inbox.store.models_state import Setting
 
 CHANNELS = "notify_channels"  # {"email": bool, "webhook": bool} as the service last had them
 

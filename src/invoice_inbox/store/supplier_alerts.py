@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store import events, notifications, trust_flags
-from invoice_inbox.store.models import Company, Document, Message, Notification, Source
+from invoice_inbox.store.models import Company, Document, Message, Source
+from invoice_inbox.store.models_events import Notification
 from invoice_inbox.store.models_trust import Supplier
 
 BANK_DETAILS_CHANGED = "bank_details_changed"  # notification kinds

@@ -14,7 +14,8 @@ from fastapi import HTTPException
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.store.models import Company, Document, Notification, Role, Source, User
+from invoice_inbox.store.models import Company, Document, Role, Source, User
+from invoice_inbox.store.models_events import Notification
 
 
 class NotFound(HTTPException):

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from invoice_inbox.store import users
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import Setting, utcnow
+from invoice_inbox.store.models import utcnow
+from invoice_inbox.store.models_state import Setting
 
 PREFIX = "setup-token:"  # + the token's SHA-256
 OPEN = "setup-open"  # present while the first administrator may be made

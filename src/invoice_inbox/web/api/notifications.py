@@ -7,7 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from sqlalchemy import select
 
-from invoice_inbox.store.models import Company, Notification, Source
+from invoice_inbox.store.models import Company, Source
+from invoice_inbox.store.models_events import Notification
 from invoice_inbox.web.api.schemas import (
     DEFAULT_LIMIT,
     ERRORS,

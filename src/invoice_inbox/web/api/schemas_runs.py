@@ -8,7 +8,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from invoice_inbox.store.models import Message, Notification, Run
+from invoice_inbox.store.models import Message, Run
+from invoice_inbox.store.models_events import Notification
 from invoice_inbox.web.api.schemas_documents import SenderAuthOut
 
 

@@ -19,7 +19,8 @@ from starlette.responses import Response
 from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.runtime import health, secret_scope
 from invoice_inbox.store import notifications as outbox
-from invoice_inbox.store.models import AuthState, Company, Notification, Source
+from invoice_inbox.store.models import AuthState, Company, Source
+from invoice_inbox.store.models_events import Notification
 from invoice_inbox.web.access import Access
 from invoice_inbox.web.security import PageUser, context
 from invoice_inbox.web.templating import render
