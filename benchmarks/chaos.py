@@ -37,6 +37,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+import local_dns  # noqa: E402
+
 from harness.chaos_rig import Outcome, Plan, run  # noqa: E402
 from harness.dovecot import DovecotServer  # noqa: E402
 from harness.postgres import PostgresServer  # noqa: E402
@@ -107,6 +109,7 @@ def _as_json(outcome: Outcome) -> dict[str, Any]:
 
 
 def main() -> int:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--concurrency", type=int, default=2)

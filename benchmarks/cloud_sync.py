@@ -36,6 +36,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import local_dns  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from builders import Attachment, make_mail, make_sized_pdf  # noqa: E402
@@ -88,6 +89,7 @@ def baseline(urls: list[str], token: str) -> float:
 
 
 def main() -> None:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--kib", type=int, default=60)

@@ -21,12 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+import local_dns
+
 from builders import Attachment, make_mail, make_pdf
 from invoice_inbox.pipeline.decide import Policy, decide
 from invoice_inbox.runtime.decider import Decider
 
 
 def main() -> None:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--mails", type=int, default=100, help="mails per run (100)")
     p.add_argument("--runs", type=int, default=8, help="runs (8)")

@@ -53,6 +53,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO / "src"), str(REPO / "tests"), str(REPO / "tests" / "pipeline")]
 
+import local_dns  # noqa: E402
 from einvoice_samples import xxe  # noqa: E402
 from hostile_samples import MIB, deep_mime, page_bomb_html, pdf_bomb, zip_bomb  # noqa: E402
 from proctree import Proc, TreeWatch  # noqa: E402
@@ -368,6 +369,7 @@ def run(args: argparse.Namespace) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--good", type=int, default=100, help="good invoice mails (100)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")

@@ -37,6 +37,8 @@ from imapclient import IMAPClient
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+import local_dns  # noqa: E402
+
 from builders import Attachment, make_mail, make_pdf  # noqa: E402
 from harness.dovecot import DovecotServer, free_ports  # noqa: E402
 
@@ -149,6 +151,7 @@ def product(srv: DovecotServer, user: str, password: str, n: int, tmp: Path) -> 
 
 
 def main() -> None:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mails", type=int, default=100)
     ap.add_argument("--json", action="store_true")

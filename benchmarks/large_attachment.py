@@ -42,6 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+import local_dns  # noqa: E402
+
 from builders import make_sized_pdf  # noqa: E402
 
 MB = 1024 * 1024
@@ -226,6 +228,7 @@ def run(args: argparse.Namespace) -> Report:
 
 
 def main(argv: list[str] | None = None) -> int:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--sizes-mb", type=float, nargs="+", default=[10, 50], help="PDF sizes (10 50)")
     p.add_argument("--runs", type=int, default=3, help="timed runs per step, best counts (3)")

@@ -33,6 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import local_dns
 import scale_common as sc
 from ingest import corpus, raw_download
 from sqlalchemy import create_engine, text
@@ -210,6 +211,7 @@ def print_report(r: Report) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--mailboxes", type=int, default=20)
     p.add_argument("--messages", type=int, default=500, help="mails per mailbox (500)")

@@ -37,6 +37,8 @@ import httpx
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+import local_dns  # noqa: E402
+
 from builders import Attachment, make_mail, make_pdf  # noqa: E402
 from harness.dovecot import free_ports  # noqa: E402
 
@@ -95,6 +97,7 @@ def rate(label: str, count: int, seconds: float) -> None:
 
 
 def main() -> None:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mails", type=int, default=50)
     n = parser.parse_args().mails

@@ -31,6 +31,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+import local_dns
 import scale_common as sc
 import spy
 from ingest import _messages
@@ -266,6 +267,7 @@ def print_report(r: Report) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--mailboxes", type=int, default=1000)
     p.add_argument("--messages", type=int, default=3, help="mails per mailbox (3)")

@@ -35,6 +35,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+import local_dns
 import scale_common as sc
 from instant_pickup import baseline as idle_floor
 from sqlalchemy import delete, func, select, update
@@ -266,6 +267,7 @@ def print_report(r: Report) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    local_dns.use_empty_dns()  # senders are authenticated: never the machine's DNS
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     p.add_argument("--mailboxes", type=int, default=1000, help="instant sources (1000)")
     p.add_argument("--mails", type=int, default=50, help="APPENDs per setup (50)")
