@@ -10,11 +10,16 @@ make us do unbounded work); each gives its domain, selector, result and why:
 
 ``check_arc`` verifies an ARC chain (RFC 8617) the same way and returns the newest set's sealer
 and its ARC-Authentication-Results, for ``provider`` to decide whether to believe it.
+
+dkimpy reads a mail by splitting all of it into lines and joining the body again (70 % of a
+check on a 270 KB mail); ``split_message`` gives it the same headers and body with the body
+left as one piece.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +30,32 @@ from invoice_inbox.pipeline.trust.result import DnsTempError, Lookup
 
 MAX_SIGNATURES = 5
 MAX_ARC_SETS = 10  # RFC 8617 allows 50; a chain longer than this is not checked
+
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # the end of the header block
+
+
+def split_message(raw: bytes) -> tuple[list[list[bytes]], bytes]:
+    """What ``dkim.rfc822_parse`` gives (the header fields, and the body with CRLF line ends),
+    parsing only the header block: the body is never split into lines."""
+    if raw.startswith((b"\n", b"\r\n")):  # no header at all
+        return [], _crlf(raw[raw.index(b"\n") + 1 :])
+    end = _BLANK_LINE.search(raw)
+    if end is None:  # no body: all of it is headers
+        return dkim.rfc822_parse(raw)
+    headers, _ = dkim.rfc822_parse(raw[: end.end()])
+    return headers, _crlf(raw[end.end() :])
+
+
+def _crlf(body: bytes) -> bytes:
+    """*body* with every line end CRLF, as dkimpy's ``re.split(b"\\r?\\n")`` and join make it."""
+    if body.count(b"\n") == body.count(b"\r\n"):
+        return body
+    return body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+
+
+def _load(verifier: dkim.DomainSigner, raw: bytes) -> dkim.DomainSigner:
+    verifier.headers, verifier.body = split_message(raw)
+    return verifier
 
 
 class _Log(logging.Handler):
@@ -113,7 +144,7 @@ def _verify_one(raw: bytes, idx: int, domain: str, selector: str, lookup: Lookup
     keys = _Keys(lookup)
     key_name = f"{selector}._domainkey.{domain}".lower()
     try:
-        verifier = dkim.DKIM(raw, logger=logger, timeout=5)
+        verifier = _load(dkim.DKIM(None, logger=logger, timeout=5), raw)
         ok = verifier.verify(idx=idx, dnsfunc=keys)
     except DnsTempError:
         return {"result": "temperror", "reason": f"DNS did not answer for the key {key_name}"}
@@ -179,7 +210,7 @@ def check_arc(raw: bytes, lookup: Lookup) -> dict[str, Any] | None:
     logger, _ = _logger()
     keys = _Keys(lookup)
     try:
-        verifier = dkim.ARC(raw, logger=logger, timeout=5)
+        verifier = _load(dkim.ARC(None, logger=logger, timeout=5), raw)
         cv, sets, why = verifier.verify(dnsfunc=keys)
     except DnsTempError:
         return {"cv": "temperror", "reason": "DNS did not answer for an ARC key"}
