@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,38 @@ def test_unauthenticated_or_lookalike_mail_teaches_nothing_but_is_compared(
         assert row is not None
         suppliers.learn(s, row, company_id=ids["company"])  # once per mail
         assert count(s, Notification, Notification.kind == "lookalike_sender") == 1
+
+
+def test_an_impostor_domain_is_notified_once_a_day_however_many_mails_it_sends(
+    db: Database, ids: dict[str, int]
+) -> None:
+    def notes(s: Session) -> list[Notification]:
+        return list(
+            s.scalars(
+                select(Notification)
+                .where(Notification.kind == "lookalike_sender")
+                .order_by(Notification.id)
+            )
+        )
+
+    commit_mail(db, ids)  # supplier.test is known
+    flood = [
+        commit_mail(db, ids, sender=f"ar{i}@supp1ier.test", lookalike_of="supplier.test")
+        for i in range(5)
+    ]
+    commit_mail(db, ids, sender="billing@supplier-test.com", lookalike_of="supplier.test")
+    with db.session() as s:
+        assert [n.body.count("@supp1ier.test") for n in notes(s)] == [1, 0]
+        assert "billing@supplier-test.com" in notes(s)[1].body
+        for row_id in flood:  # every mail stays flagged on the ledger
+            row = s.get(Message, row_id)
+            assert row is not None and row.lookalike_of == "supplier.test"
+        for n in notes(s):  # a day later ...
+            n.created_at = n.created_at - timedelta(hours=25)
+    commit_mail(db, ids, sender="ar9@supp1ier.test", lookalike_of="supplier.test")
+    with db.session() as s:  # ... the impostor is notified again
+        assert len(notes(s)) == 3
+        assert "ar9@supp1ier.test" in notes(s)[2].body
 
 
 def test_a_forwarded_invoice_belongs_to_the_forwarded_mails_sender(

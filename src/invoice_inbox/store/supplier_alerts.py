@@ -6,7 +6,7 @@ caller's transaction, so they exist exactly when what they announce was committe
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +19,9 @@ from invoice_inbox.store.models_trust import Supplier
 
 BANK_DETAILS_CHANGED = "bank_details_changed"  # notification kinds
 LOOKALIKE_SENDER = "lookalike_sender"
+# one look-alike notification per impostor domain and company in this time: an impostor sending
+# thousands of mails must not bury the company's inbox (each mail stays flagged on the ledger)
+LOOKALIKE_QUIET = timedelta(hours=24)
 
 
 def _mail_ref(row: Message) -> str:
@@ -87,16 +90,23 @@ def payload(
 
 
 def lookalike_sender(s: Session, row: Message, *, now: datetime) -> None:
-    """One notification per mail whose From domain imitates a known one."""
+    """A notification for a mail whose From domain imitates a known one: one per mail, and one
+    per impostor domain and company within ``LOOKALIKE_QUIET`` (later mails from it are
+    flagged on the ledger and in the queue, not notified again)."""
     src = s.get(Source, row.source_id)
     if src is None or not row.lookalike_of:
         return
     ref = _mail_ref(row)
+    domain = f"Look-alike domain: {(row.sender or '').rpartition('@')[2].lower()}."
     sent = s.scalar(
         select(func.count(Notification.id)).where(
-            Notification.source_id == src.id,
+            Notification.company_id == src.company_id,
             Notification.kind == LOOKALIKE_SENDER,
-            Notification.body.contains(ref),
+            Notification.body.contains(ref)
+            | (
+                Notification.body.contains(domain)
+                & (Notification.created_at > now - LOOKALIKE_QUIET)
+            ),
         )
     )
     if sent:
@@ -104,7 +114,8 @@ def lookalike_sender(s: Session, row: Message, *, now: datetime) -> None:
     body = (
         f'A mail from {row.sender}, "{row.subject}", came from a domain that looks like '
         f"{row.lookalike_of}, a sender domain you know; it may be an impostor. Decision: "
-        f"{row.decision} ({row.reason}).\n\n{ref}"
+        f"{row.decision} ({row.reason}). Further mail from this domain in the next 24 hours is "
+        f"flagged in the queue without another notification.\n\n{domain}\n{ref}"
     )
     notifications.create(
         s,
