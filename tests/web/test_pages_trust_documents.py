@@ -359,3 +359,19 @@ def test_the_sender_panel_lists_the_checks_the_result_came_from(web: Web) -> Non
         "Provider mx.microsoft.com: its results believed (trusted)",
         "Provider evil.test: ignored, its authserv-id is not trusted",
     ]
+
+
+def test_a_trust_notification_links_to_its_document(web: Web) -> None:
+    docs = stocked(web)
+    admin = admin_browser(web)
+    page = admin.get("/notifications")
+    assert page.status_code == 200
+    links = lxml.html.fromstring(page.text).xpath("//a[starts-with(@id, 'notification-document-')]")
+    assert sorted(a.get("href") for a in links) == sorted(
+        [f"/documents/{docs['changed']}", f"/documents/{docs['lookalike']}"]
+    )
+    api = web.api("admin@x.test").get("/api/v1/notifications").json()["items"]
+    assert {n["kind"]: n["document_id"] for n in api} == {
+        "bank_details_changed": docs["changed"],
+        "lookalike_sender": docs["lookalike"],
+    }

@@ -85,7 +85,11 @@ class Notification(Base):
     source_id: Mapped[int | None] = mapped_column(
         ForeignKey("source.id", ondelete="SET NULL"), nullable=True
     )
-    kind: Mapped[str] = mapped_column(String(40))  # source_deactivated | needs_attention
+    kind: Mapped[str] = mapped_column(String(40))  # source_deactivated | needs_attention | ...
+    # the document it is about (a bank-detail change, a look-alike sender's invoice)
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("document.id", ondelete="SET NULL"), nullable=True
+    )
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

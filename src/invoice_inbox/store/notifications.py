@@ -52,11 +52,19 @@ def redact_stored_errors(s: Session) -> int:
 
 
 def create(
-    s: Session, src: Source, kind: str, subject: str, body: str, *, now: datetime
+    s: Session,
+    src: Source,
+    kind: str,
+    subject: str,
+    body: str,
+    *,
+    now: datetime,
+    document_id: int | None = None,
 ) -> Notification:
     n = Notification(
         company_id=src.company_id,
         source_id=src.id,
+        document_id=document_id,
         kind=kind,
         subject=subject,
         body=body,

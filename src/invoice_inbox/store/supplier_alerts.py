@@ -53,6 +53,7 @@ def bank_details_changed(
         f"invoice-inbox: bank details changed for {supplier.name}",
         body,
         now=now,
+        document_id=doc.id,
     )
     events.emit(
         s,
@@ -124,4 +125,5 @@ def lookalike_sender(s: Session, row: Message, *, now: datetime) -> None:
         f"invoice-inbox: a sender looks like {row.lookalike_of}",
         body,
         now=now,
+        document_id=row.documents[0].id if row.documents else None,
     )

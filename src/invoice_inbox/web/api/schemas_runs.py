@@ -130,7 +130,12 @@ class NotificationOut(BaseModel):
     company: str
     source_id: int | None
     source: str | None
-    kind: str = Field(description="source_deactivated or needs_attention")
+    kind: str = Field(
+        description="source_deactivated, needs_attention, bank_details_changed or lookalike_sender"
+    )
+    document_id: int | None = Field(
+        None, description="the document it is about (a bank-detail change, a look-alike's invoice)"
+    )
     subject: str
     body: str
     created_at: datetime

@@ -3,7 +3,8 @@ results it came from) and look-alike domain on the ledger; each source's policy 
 require) and the authserv-ids it trusts; the supplier registry (suppliers, their sender domains
 and IBANs), each document's supplier, IBAN and bank-detail alert; blocked sender domains; a daily
 cap on a company's import addresses (counted on an index of each source's mail by arrival);
-who settled a bank-detail alert or confirmed an IBAN, and when.
+who settled a bank-detail alert or confirmed an IBAN, and when; the document a notification is
+about.
 
 Revision ID: 0013
 Revises: 0012
@@ -77,6 +78,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("company") as batch:
         batch.add_column(sa.Column("smtp_daily_cap", sa.Integer(), nullable=True))
+    with op.batch_alter_table("notification") as batch:
+        batch.add_column(sa.Column("document_id", sa.Integer(), nullable=True))
+        batch.create_foreign_key(
+            "fk_notification_document", "document", ["document_id"], ["id"], ondelete="SET NULL"
+        )
     with op.batch_alter_table("source") as batch:
         batch.add_column(
             sa.Column("sender_auth", sa.String(10), nullable=False, server_default="flag")
@@ -121,6 +127,9 @@ def downgrade() -> None:
     with op.batch_alter_table("source") as batch:
         batch.drop_column("trusted_authserv_ids")
         batch.drop_column("sender_auth")
+    with op.batch_alter_table("notification") as batch:
+        batch.drop_constraint("fk_notification_document", type_="foreignkey")
+        batch.drop_column("document_id")
     with op.batch_alter_table("company") as batch:
         batch.drop_column("smtp_daily_cap")
     op.drop_table("blocked_sender")
