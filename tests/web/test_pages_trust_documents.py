@@ -375,3 +375,21 @@ def test_a_trust_notification_links_to_its_document(web: Web) -> None:
         "bank_details_changed": docs["changed"],
         "lookalike_sender": docs["lookalike"],
     }
+
+
+def test_confirmed_bank_details_name_who_confirmed_and_can_still_be_marked_as_fraud(
+    web: Web,
+) -> None:
+    docs = stocked(web)
+    admin = admin_browser(web)
+    admin.form(f"/documents/{docs['changed']}/confirm-iban")
+    page = admin.get(f"/documents/{docs['changed']}")
+    assert "confirmed by admin@x.test on " in text(page.text, "bank-alert")
+    assert not has_id(page.text, "confirm-iban")
+    assert "Mark as fraud after all" in text(page.text, "fraud-open")
+    r = admin.form(f"/documents/{docs['changed']}/mark-fraud", {"confirm": "yes"})
+    page = admin.get(r.headers["location"])
+    assert "Marked as fraud by admin@x.test on " in text(page.text, "bank-alert")
+    with web.app.db.session() as s:
+        supplier = s.scalars(select(Supplier)).one()
+        assert [i.iban for i in supplier.ibans] == [OLD_IBAN]  # the confirmed IBAN is gone
