@@ -26,6 +26,10 @@ historyId and leaves a history record whose message carries its labels as they w
 Errors have Google's shape: ``{"error": {"code", "message", "errors": [{"reason", "domain",
 "message"}], "status"}}``. ``throttle`` makes the next requests answer 429 or 403
 rateLimitExceeded; ``expire_history`` makes every historyId issued so far too old.
+``latency`` (seconds) delays every answer, as a real service's round trip does;
+``concurrency_limit`` makes a request beyond that many in flight answer 429 "Too many
+concurrent requests for user." (RESOURCE_EXHAUSTED, with ``Retry-After``), and
+``peak_in_flight`` records the most requests that were in flight at once.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
@@ -553,6 +558,14 @@ class FakeGmail:
         self._throttles: list[_Throttle] = []
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self.latency = 0.0  # seconds added to every answer
+        self.concurrency_limit: int | None = None
+        self.concurrency_retry_after = "1"
+        self.peak_in_flight = 0
+        self.broken: dict[str, int] = {}  # message id -> status its messages.get answers
+        self.refused_for_concurrency = 0
+        self._in_flight = 0
+        self._flight_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -708,9 +721,35 @@ class FakeGmail:
         self, method: str, target: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, dict[str, str], Any]:
         """(status, headers, JSON body or None) for one request."""
+        with self._flight_lock:
+            self._in_flight += 1
+            now = self._in_flight
+            self.peak_in_flight = max(self.peak_in_flight, now)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            return self._handle(method, target, headers, body, now)
+        finally:
+            with self._flight_lock:  # before the answer goes out: the client may send again
+                self._in_flight -= 1
+
+    def _handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes, in_flight: int
+    ) -> tuple[int, dict[str, str], Any]:
         with self.lock:
             self.requests.append((method, target, dict(headers)))
         try:
+            if self.concurrency_limit is not None and in_flight > self.concurrency_limit:
+                with self.lock:
+                    self.refused_for_concurrency += 1
+                raise ApiError(
+                    429,
+                    "Too many concurrent requests for user.",
+                    reason="rateLimitExceeded",
+                    status="RESOURCE_EXHAUSTED",
+                    domain="usageLimits",
+                    headers={"Retry-After": self.concurrency_retry_after},
+                )
             return 200, {}, self._route(method, target, headers, body)
         except ApiError as exc:
             return exc.code, exc.headers, exc.body
@@ -769,6 +808,9 @@ class FakeGmail:
             if single and method == "GET" and not single[2]:
                 fmt = query.get("format", ["full"])[0].lower()
                 self._require_scope(token, READ_SCOPES if fmt == "raw" else LIST_SCOPES)
+                if unquote(single[1]) in self.broken:
+                    code = self.broken[unquote(single[1])]
+                    raise ApiError(code, "Injected fault.", reason="failed", status="INTERNAL")
                 return mailbox.api_get(unquote(single[1]), query)
             if single and method == "POST" and single[2]:
                 self._require_scope(token, WRITE_SCOPES)

@@ -37,6 +37,12 @@ documentation says Graph answers (learn.microsoft.com/graph/...):
   syncStateNotFound for an expired delta token, and 429/503 with ``Retry-After`` on demand
   (``throttle``), as in "Microsoft Graph throttling guidance".
 
+Latency and concurrency, as a tenant's Outlook service would: ``latency`` (seconds) delays every
+answer, and ``concurrency_limit`` (4 on Graph: "Microsoft Graph service-specific throttling
+limits", Outlook service limits) makes a request to a mailbox that already has that many in
+flight answer 429 ``ApplicationThrottled`` "Application is over its MailboxConcurrency limit."
+with ``Retry-After``; ``peak_in_flight`` records the most requests one mailbox had at once.
+
 Several ``Prefer`` preferences may come in one header, comma-separated, or in several headers
 (RFC 7240 §2); both are read. The store is guarded by one lock; nothing is logged.
 """
@@ -52,6 +58,7 @@ import re
 import secrets
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -501,6 +508,14 @@ class FakeGraph:
         self.requests: list[tuple[str, str, dict[str, str]]] = []  # header names lower case
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.latency = 0.0  # seconds added to every answer
+        self.concurrency_limit: int | None = None  # per mailbox; Graph's is 4
+        self.concurrency_retry_after = "1"
+        self.peak_in_flight: dict[str, int] = {}  # mailbox (case-folded) -> most at once
+        self.broken: dict[str, int] = {}  # message id -> status its $value answers (a fault)
+        self.refused_for_concurrency = 0
+        self._in_flight: dict[str, int] = {}
+        self._flight_lock = threading.Lock()
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -575,12 +590,30 @@ class FakeGraph:
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         length = int(headers.get("content-length") or 0)
         body = handler.rfile.read(length) if length else b""
-        with self._lock:
-            self.requests.append((method, handler.path, headers))
-            try:
-                status, payload, extra = self._answer(method, handler.path, headers, body)
-            except GraphError as err:
-                status, payload, extra = err.status, err.body(), err.headers
+        key = _mailbox_of(handler.path)
+        with self._flight_lock:
+            now = self._in_flight[key] = self._in_flight.get(key, 0) + 1
+            self.peak_in_flight[key] = max(self.peak_in_flight.get(key, 0), now)
+        try:
+            if self.latency:
+                time.sleep(self.latency)
+            with self._lock:
+                self.requests.append((method, handler.path, headers))
+                try:
+                    if self.concurrency_limit is not None and now > self.concurrency_limit:
+                        self.refused_for_concurrency += 1
+                        raise GraphError(
+                            429,
+                            "ApplicationThrottled",
+                            "Application is over its MailboxConcurrency limit.",
+                            {"Retry-After": self.concurrency_retry_after},
+                        )
+                    status, payload, extra = self._answer(method, handler.path, headers, body)
+                except GraphError as err:
+                    status, payload, extra = err.status, err.body(), err.headers
+        finally:
+            with self._flight_lock:  # before the answer goes out: the client may send again
+                self._in_flight[key] -= 1
         if isinstance(payload, bytes):
             data, content_type = payload, "text/plain"
         else:
@@ -666,6 +699,9 @@ class FakeGraph:
             if len(rest) == 2 and method == "PATCH":
                 return self._update(box, message, request)
             if names[2:] == ["$value"] and method == "GET":
+                if message.immutable_id in self.broken:
+                    status = self.broken[message.immutable_id]
+                    raise GraphError(status, "ErrorInjectedFault", "Injected fault.")
                 return 200, message.raw, {}
             if names[2:] == ["move"] and method == "POST":
                 return self._move(box, message, request)
@@ -848,6 +884,14 @@ class FakeGraph:
         else:
             item.update({k: v for k, v in entry.fields.items() if k in round_.select})
         return item
+
+
+def _mailbox_of(target: str) -> str:
+    """The mailbox a request goes to (case-folded), "" for a batch or anything else."""
+    segments = urlsplit(target).path[len(API_ROOT) + 1 :].split("/")
+    if len(segments) >= 2 and segments[0].lower() == "users":
+        return unquote(segments[1]).casefold()
+    return ""
 
 
 def _throttled(status: int, retry_after: str | None) -> GraphError:

@@ -6,6 +6,9 @@ It adds what both APIs ask of a well-behaved client:
   a 401 gets one retry with a token fetched anew, then ``LoginFailed``;
 - throttling: 429 and 503 wait for ``Retry-After`` (seconds or an HTTP date, capped), other
   5xx and network errors back off exponentially with full jitter, up to ``retries`` times;
+  a ``Retry-After`` holds every thread using the client, not only the one that got it
+  (the client may be shared by a few download threads; Graph's throttling guidance asks
+  that no request be sent to the mailbox until the time has passed);
 - errors become ConnectorErrors carrying the service's own message
   (``{"error": {"code": ..., "message": ...}}`` on both services), cleaned and cut like a
   mail server's words (``network.server_words``); a body that is not such an object is never
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -88,7 +92,10 @@ def error_of(response: httpx.Response) -> tuple[str | None, str]:
 
 
 class RestClient:
-    """One service, one mailbox, one thread. ``request`` returns the httpx.Response (2xx)."""
+    """One service, one mailbox. ``request`` returns the httpx.Response (2xx).
+
+    Safe to share between a few threads of one connector (concurrent downloads): the token
+    callable is called by one thread at a time, and a ``Retry-After`` pauses them all."""
 
     def __init__(
         self,
@@ -119,6 +126,32 @@ class RestClient:
             follow_redirects=False,
         )
         self.waits: list[float] = []  # every throttling / backoff pause, for runs and tests
+        self._token_lock = threading.Lock()
+        self._hold_lock = threading.Lock()
+        self._hold_until = 0.0  # time.monotonic() before which no request is sent
+        self._local = threading.local()  # .waited: the hold this thread has already waited for
+
+    def _hold(self, seconds: float) -> None:
+        """No thread sends before *seconds* from now; this thread is the one waiting it."""
+        with self._hold_lock:
+            self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+            self._local.waited = self._hold_until
+
+    def _await_hold(self) -> None:
+        """Wait out a Retry-After another thread was given (once per hold and thread)."""
+        with self._hold_lock:
+            until = self._hold_until
+            if until <= getattr(self._local, "waited", 0.0):
+                return
+            self._local.waited = until
+        remaining = until - time.monotonic()
+        if remaining > 0:
+            self.waits.append(remaining)
+            self._sleep(remaining)
+
+    def fresh_token(self, renew: bool = False) -> str:
+        with self._token_lock:
+            return self._token(renew=renew)
 
     def close(self) -> None:
         self._http.close()
@@ -127,7 +160,10 @@ class RestClient:
         wait = retry_after(response.headers.get("Retry-After")) if response is not None else None
         if wait is None:
             wait = random.uniform(0, self._backoff * (2**attempt))  # full jitter
-        wait = min(wait, MAX_WAIT)
+            wait = min(wait, MAX_WAIT)
+        else:
+            wait = min(wait, MAX_WAIT)
+            self._hold(wait)  # the others wait for it too
         self.waits.append(wait)
         self._sleep(wait)
 
@@ -139,8 +175,9 @@ class RestClient:
         attempt = 0
         while True:
             try:
-                headers = {**extra, "Authorization": f"Bearer {self._token(renew=renew)}"}
+                headers = {**extra, "Authorization": f"Bearer {self.fresh_token(renew)}"}
                 renew = False
+                self._await_hold()
                 response = self._http.request(method, url, headers=headers, **kwargs)
             except ConnectorError:
                 raise
