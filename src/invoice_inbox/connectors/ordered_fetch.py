@@ -22,14 +22,15 @@ def ordered(
     get: Callable[[str], T | None], ids: Iterable[str], *, workers: int
 ) -> Iterator[tuple[str, T]]:
     """``(id, get(id))`` in the order of *ids*, fetched by up to *workers* threads."""
-    if workers <= 1:
-        for item in ids:
+    items = list(ids)
+    if workers <= 1 or len(items) <= 1:  # no threads for a single message
+        for item in items:
             result = get(item)
             if result is not None:
                 yield item, result
         return
     pending: deque[tuple[str, Future[T | None]]] = deque()
-    source = iter(ids)
+    source = iter(items)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mail-download")
     try:
         for item in source:
