@@ -1,4 +1,6 @@
-"""``invoice-inbox inspect FILE``: judge one mail or document file, no mailbox needed."""
+"""``invoice-inbox inspect FILE``: judge one mail or document file, no mailbox needed: its
+decision and documents, and who sent it (DKIM and DMARC through DNS; with ``--source`` the
+source's trusted Authentication-Results and sender policy too)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,14 @@ import typer
 
 from invoice_inbox.cli.base import JsonOpt, UserError, app, out, print_json, state
 from invoice_inbox.cli.documents import invoice_summary
+from invoice_inbox.cli.serve import DnsOpt, use_dns_server
+from invoice_inbox.connectors.dns import resolver_for
 from invoice_inbox.pipeline.decide import Document, Policy, decide
 from invoice_inbox.pipeline.senders import normalize_pattern
+from invoice_inbox.pipeline.trust import policy as sender_policy
+from invoice_inbox.pipeline.trust.authenticate import authenticate
 from invoice_inbox.pipeline.wrap import is_document_file, wrap_in_mail
+from invoice_inbox.runtime.sender_check import Company
 from invoice_inbox.runtime.sync import SourcePlan
 from invoice_inbox.store import documents as documents_store
 from invoice_inbox.store import sources as sources_store
@@ -31,6 +38,14 @@ def inspect_cmd(
     import_body: Annotated[
         bool, typer.Option(help="No document attachment: render the mail body to PDF.")
     ] = False,
+    check_sender: Annotated[
+        bool,
+        typer.Option(
+            "--check-sender/--no-check-sender",
+            help="Authenticate the sender (DKIM, DMARC: asks DNS).",
+        ),
+    ] = True,
+    dns_server: DnsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show the decision, the documents and the skipped parts for one file; no mailbox needed.
@@ -40,20 +55,35 @@ def inspect_cmd(
         raw = file.read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror}") from None
-    if is_document_file(raw):
+    wrapped = is_document_file(raw)
+    if wrapped:
         raw = wrap_in_mail(file.name, raw)
     policy = Policy(
         allowed_senders=tuple(normalize_pattern(p) for p in allow_sender or []),
         allow_images=allow_images,
         body_fallback=import_body,
     )
-    company_id = None
+    company_id, plan = None, None
     if source is not None:
         a = state.open()
         with a.db.session() as s:
             plan = SourcePlan.of(sources_store.get(s, source))
         policy, company_id = plan.policy, plan.company_id
     d = decide(raw, policy)
+    auth = None
+    if check_sender and not wrapped:  # a bare document file has no sender to check
+        use_dns_server(dns_server)
+        trusted = plan.trusted_authserv_ids if plan else ()
+        auth = authenticate(raw, lookup=resolver_for(None).lookup, trusted_authserv_ids=trusted)
+    if plan is not None:  # as the source's run would: its policy, look-alikes, blocked domains
+        company = Company.load(state.open().db, plan.company_id)
+        d = sender_policy.apply(
+            d,
+            auth,
+            mode=plan.sender_auth,
+            lookalike_of=company.lookalike(sender_policy.from_domain(d, auth)),
+            blocked=company.blocked,
+        )
     duplicates: dict[str, tuple[int, str]] = {}
     if company_id is not None and d.documents:
         with state.open().db.session() as s:
@@ -65,11 +95,15 @@ def inspect_cmd(
         "rule": d.rule,
         "documents": [_document_json(doc, duplicates.get(doc.sha256)) for doc in d.documents],
         "skipped": [{"name": p.name, "reason": p.reason} for p in d.skipped],
+        "sender_auth": auth.to_json() if auth else None,
+        "lookalike_of": d.lookalike_of,
     }
     if as_json:
         print_json(result)
         return
     out.print(f"{d.verdict}: {d.reason}", highlight=False)
+    if auth is not None:
+        out.print(f"  sender: {auth.status}: {auth.reason}", highlight=False, markup=False)
     for doc in result["documents"]:
         line = f"  {doc['filename']}  {doc['kind']}  {doc['size']} bytes"
         if doc["einvoice"]:

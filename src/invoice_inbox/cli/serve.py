@@ -58,7 +58,7 @@ DnsOpt = Annotated[
 ]
 
 
-def _use_dns_server(value: str | None) -> None:
+def use_dns_server(value: str | None) -> None:
     """--dns-server for this process's sender authentication (it reads the variable); a wrong
     value is one sentence and exit status 2."""
     if value is None or not value.strip():
@@ -243,7 +243,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the service: schedules, instant pickup, the import addresses, notifications."""
-    _use_dns_server(dns_server)
+    use_dns_server(dns_server)
     if (smtp_port is None) != (smtp_domain is None):
         raise UserError("the import addresses need both --smtp-port and --smtp-domain")
     if (smtp_cert is None) != (smtp_key is None):
@@ -320,7 +320,7 @@ def worker(
     any number of machines, against the same database."""
     if concurrency < 1:
         raise UserError("--concurrency must be at least 1")
-    _use_dns_server(dns_server)
+    use_dns_server(dns_server)
     egress.allow_private(allow_private_webhooks)
     _start_logging(log_format)
     a = state.open()
