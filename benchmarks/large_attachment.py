@@ -11,8 +11,10 @@ One run, nothing on the network:
 3. decide, in a fresh process: ``decide(raw)``, checked to import one document with the PDF's
    exact size and SHA-256;
 4. each process reads the mail from the file, runs the step ``--runs`` times (3) for the time
-   (the best run counts), reports its peak RSS growth over the first run (``ru_maxrss`` after
+   (the best run counts), reports its peak RSS growth over the first run (``VmHWM`` after
    minus before: what the step added on top of the interpreter, the imports and the raw mail),
+   and its whole peak RSS, also above the RSS after the imports as a multiple of the PDF's
+   size (the raw mail included: what handling one such mail costs on top of a running process),
    then runs it once more under ``tracemalloc`` for the peak of Python allocations;
 5. print a table: time, tracemalloc peak and RSS growth per step, and decide / baseline.
 
@@ -109,6 +111,12 @@ def _decide_step(expect_size: int, expect_sha256: str) -> Callable[[bytes], int]
 
 
 def _max_rss_mb() -> float:
+    """This process's peak RSS since its ``exec`` (``VmHWM``): ``ru_maxrss`` would also count
+    the parent's memory, which the forked child held until its ``exec``."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
@@ -121,6 +129,7 @@ def _timed(step: Callable[[bytes], int], raw: bytes) -> float:
 def child(step_name: str, mail: Path, runs: int, size: int, sha256: str) -> dict[str, float]:
     """Measure one step on the mail in *mail*, in this (fresh) process."""
     step = _baseline if step_name == "baseline" else _decide_step(size, sha256)
+    rss_start = _max_rss_mb()  # interpreter and imports, before the mail is read
     raw = mail.read_bytes()
     rss_before = _max_rss_mb()
     seconds = [_timed(step, raw)]
@@ -136,6 +145,8 @@ def child(step_name: str, mail: Path, runs: int, size: int, sha256: str) -> dict
         "tracemalloc_peak_mb": peak / MB,
         "rss_before_mb": rss_before,
         "rss_delta_mb": rss_after - rss_before,
+        "rss_start_mb": rss_start,
+        "rss_peak_mb": rss_after,
     }
 
 
@@ -161,6 +172,14 @@ class Row:
     tracemalloc_peak_mb: float
     rss_before_mb: float
     rss_delta_mb: float
+    rss_start_mb: float
+    rss_peak_mb: float
+
+    @property
+    def peak_over_start_per_size(self) -> float:
+        """Peak RSS above the interpreter and imports, as a multiple of the PDF's size: the
+        raw mail read from the file included, as a fetch holds it."""
+        return (self.rss_peak_mb - self.rss_start_mb) / self.pdf_mb
 
 
 @dataclass
@@ -182,6 +201,7 @@ def print_report(r: Report) -> None:
     header = (
         f"{'PDF MB':>7} {'mail MB':>8}  {'step':<8} {'time s':>7} "
         f"{'tracemalloc peak MB':>20} {'RSS delta MB':>13} {'peak / mail':>12}"
+        f" {'peak RSS MB':>12} {'(peak-start)/PDF':>17}"
     )
     print(header)
     print("-" * len(header))
@@ -190,7 +210,12 @@ def print_report(r: Report) -> None:
             f"{row.pdf_mb:>7.1f} {row.mail_mb:>8.1f}  {row.step:<8} {row.seconds:>7.2f} "
             f"{row.tracemalloc_peak_mb:>20.1f} {row.rss_delta_mb:>13.1f} "
             f"{_ratio(row.tracemalloc_peak_mb, row.mail_mb):>12}"
+            f" {row.rss_peak_mb:>12.1f} {row.peak_over_start_per_size:>16.2f}x"
         )
+    print(
+        "peak RSS: the step's process (VmHWM) after the first run; start: the same process "
+        "after its imports, before reading the mail; (peak-start)/PDF counts the raw mail too"
+    )
     for size in sorted({row.pdf_mb for row in r.rows}):
         base, dec = (next(x for x in r.rows if x.pdf_mb == size and x.step == s) for s in STEPS)
         print(
