@@ -16,7 +16,13 @@ from invoice_inbox.pipeline.decide import decide
 from invoice_inbox.pipeline.trust.result import AuthStatus, DnsTempError, Envelope, SenderAuth
 from invoice_inbox.runtime import configure
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sender_check import Breaker, ByteBudget, Mail, SenderCheck
+from invoice_inbox.runtime.sender_check import (
+    Breaker,
+    ByteBudget,
+    Mail,
+    SenderCheck,
+    stored_envelope,
+)
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import sources
 
@@ -187,3 +193,23 @@ def test_big_mails_are_authenticated_one_at_a_time() -> None:
     assert seen == ["first in", "first out", "second in"]
     with budget.held(50):  # bigger than the limit: it goes, alone
         assert budget.used == 50
+
+
+def test_a_stored_envelope_is_read_back_for_authenticating_again() -> None:
+    from invoice_inbox.store.models import Message
+
+    seen = Envelope("127.0.0.2", "mx.supplier.test", "billing@supplier.test")
+    auth = SenderAuth(
+        AuthStatus.TEMPERROR,
+        "DNS did not answer",
+        results={
+            "envelope": {
+                "client_ip": "127.0.0.2",
+                "helo": "mx.supplier.test",
+                "mail_from": "billing@supplier.test",
+            }
+        },
+    )
+    assert stored_envelope(Message(auth_results=auth.to_json())) == seen
+    assert stored_envelope(Message(auth_results=None)) is None
+    assert stored_envelope(Message(auth_results={"results": {"envelope": {"helo": "x"}}})) is None

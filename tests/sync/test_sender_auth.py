@@ -313,3 +313,32 @@ def test_the_service_retries_mail_refused_because_dns_failed(ap: AP, dns: DnsSer
     assert rows["Invoice unrelated"].decision == "not_imported"
     run = ap.ok("runs", "--json").json()[0]
     assert (run["trigger"], run["messages_seen"]) == ("recheck", 1)  # only the DNS failure
+
+
+def test_mail_imported_while_dns_failed_is_authenticated_again_once_dns_answers(
+    ap: AP, dns: DnsServer
+) -> None:
+    fast = resolver_for(dns.address)
+    fast.timeout, fast.lifetime = 0.3, 1.0
+    dns.timeout_names.update({"s1._domainkey.supplier.test", "_dmarc.supplier.test"})
+    ap.mailbox.append("INBOX", signed("meanwhile"))
+    ap.add_source()  # flag: imported, and flagged
+    assert ap.ok("fetch", "ap", "--json").json()["imported"] == 1
+    row = ledger(ap)["Invoice meanwhile"]
+    assert row.sender_auth == "temperror" and "sender not authenticated: " in row.reason
+    (doc,) = ap.ok("documents", "list", "--json").json()
+    assert doc["flags"] == ["sender_not_authenticated"]
+
+    app = App.open(ap.data_dir)
+    try:
+        Rechecker(app, dns_retry=0).tick()  # DNS still down: nothing changes
+        assert ledger(ap)["Invoice meanwhile"].sender_auth == "temperror"
+        dns.timeout_names.clear()  # DNS answers again
+        Rechecker(app, dns_retry=0).tick()
+    finally:
+        app.close()
+    row = ledger(ap)["Invoice meanwhile"]
+    assert (row.decision, row.sender_auth) == ("import", "pass")
+    assert "not authenticated" not in row.reason and row.reason.startswith("1 document from")
+    (doc,) = ap.ok("documents", "list", "--json").json()
+    assert doc["flags"] == [] and doc["sender_auth"]["status"] == "pass"

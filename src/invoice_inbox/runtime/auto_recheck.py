@@ -10,7 +10,8 @@ tried again after *retry_after* seconds, not at every tick.
 
 Mail a source did not import because DNS failed while its sender was authenticated (the
 ``temperror`` of a ``require`` source) is re-checked too, without a change: every *dns_retry*
-seconds, only that mail, until DNS answers.
+seconds, only that mail, until DNS answers. Mail imported with such a DNS failure (under
+``flag``) is authenticated again at the same time (``runtime.auth_refresh``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import select
 from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.pipeline.trust.result import AuthStatus
 from invoice_inbox.runtime import lease
+from invoice_inbox.runtime.auth_refresh import refresh_imported
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.recheck import recheck_dns_failures, recheck_if_wanted
@@ -79,6 +81,10 @@ class Rechecker:
         if self._dns_tried is None or now - self._dns_tried >= self.dns_retry:
             self._dns_tried = now
             done += [name for name in dns_failures(self.app) if self._dns_retry(name)]
+            try:
+                refresh_imported(self.app)
+            except Exception:
+                log.exception("authenticating again the mail imported while DNS failed")
         return done
 
     def _wanted(self) -> list[str]:

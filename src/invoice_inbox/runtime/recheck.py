@@ -32,11 +32,17 @@ from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.imap import ImapConnector
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline.decide import Decision, Verdict
-from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
+from invoice_inbox.pipeline.trust.result import AuthStatus, Envelope, SenderAuth
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import STOPPED_TWICE, Decider
-from invoice_inbox.runtime.sender_check import Mail, SenderCheck, record_auth, stored_auth
+from invoice_inbox.runtime.sender_check import (
+    Mail,
+    SenderCheck,
+    record_auth,
+    stored_auth,
+    stored_envelope,
+)
 from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
 from invoice_inbox.store import events, ledger, runs, sources, suppliers
 from invoice_inbox.store.documents import QueueOriginals
@@ -188,6 +194,7 @@ def _batch(
     """Decide one batch again and commit what is imported now; the mails to move after."""
     raws: dict[int, tuple[str, bytes]] = {}  # row id -> raw SHA-256 and bytes
     stored: dict[int, SenderAuth | None] = {}  # row id -> its sender authentication, if kept
+    envelopes: dict[int, Envelope | None] = {}  # row id -> what the import address saw
     with app.db.session() as s:
         for row in s.scalars(select(Message).where(Message.id.in_(ids)).order_by(Message.id)):
             try:
@@ -198,7 +205,10 @@ def _batch(
                 )
             else:
                 stored[row.id] = stored_auth(row)
-    checking = senders.begin(app.db, [Mail(None, raw, stored[i]) for i, (_, raw) in raws.items()])
+                envelopes[row.id] = stored_envelope(row)
+    checking = senders.begin(
+        app.db, [Mail(None, raw, stored[i], envelopes[i]) for i, (_, raw) in raws.items()]
+    )
     try:
         decided = decider.decide_recorded(app.db, plan.id, list(raws.values()))
     except BaseException:

@@ -61,6 +61,7 @@ class Mail:
     key: Key
     raw: bytes
     stored: SenderAuth | None = None
+    envelope: Envelope | None = None  # what the import address saw (a recheck: as stored)
 
 
 @dataclass(frozen=True)
@@ -237,7 +238,7 @@ class SenderCheck:
                 return authenticate(
                     mail.raw,
                     lookup=lookup,
-                    envelope=self._envelope(mail.key),
+                    envelope=mail.envelope or self._envelope(mail.key),
                     trusted_authserv_ids=self.plan.trusted_authserv_ids,
                 )
         except Exception as exc:  # hostile or odd mail: recorded, never a failed run
@@ -322,6 +323,19 @@ def stored_auth(row: Message) -> SenderAuth | None:
     except (ValueError, TypeError):  # not a result this version can read: ask again
         return None
     return None if auth.status is AuthStatus.TEMPERROR else auth
+
+
+def stored_envelope(row: Message) -> Envelope | None:
+    """The envelope the import address saw for a ledger row's mail (kept with its results), so
+    a mail whose DNS failed is authenticated again with its SPF; None for other mail."""
+    results = (row.auth_results or {}).get("results")
+    seen = results.get("envelope") if isinstance(results, dict) else None
+    if not isinstance(seen, dict):
+        return None
+    try:
+        return Envelope(str(seen["client_ip"]), str(seen["helo"]), str(seen["mail_from"]))
+    except KeyError:
+        return None
 
 
 def record_auth(row: Message, d: Decision) -> None:
