@@ -230,6 +230,16 @@ def test_boundary_soup_reads_the_same(pieces: list[bytes]) -> None:
     assert_same(head + b"".join(pieces), (Policy(),))
 
 
+@EQUIVALENCE
+@given(recipe=builder_mails(), keep=st.lists(st.booleans(), min_size=1, max_size=64))
+def test_mixed_line_breaks_read_the_same(recipe: Recipe, keep: list[bool]) -> None:
+    """CRLF and LF in one mail: the n-th line break stays CRLF when ``keep[n % len(keep)]``."""
+    lines = recipe.build().replace(b"\r\n", b"\n").split(b"\n")
+    breaks = [b"\r\n" if keep[n % len(keep)] else b"\n" for n in range(len(lines) - 1)]
+    raw = b"".join(line + end for line, end in zip(lines, breaks, strict=False)) + lines[-1]
+    assert_same(raw, (Policy(),))
+
+
 # -- hostile mails ---------------------------------------------------------------------------
 
 
