@@ -3,7 +3,9 @@
 Parsing uses the standard library's ``email`` package with the ``compat32`` policy, which is about
 twice as fast as ``policy.default`` on a 50 KB invoice mail; the headers we use are decoded here
 explicitly (RFC 2047 encoded-words, RFC 2231 parameters, raw 8-bit bytes). Parsing never raises
-for malformed input: problems become ``defects`` on the result.
+for malformed input: problems become ``defects`` on the result. The parser's message tree is
+built by ``mime_fast``'s scan wherever that gives the very same tree (``FAST``), about three
+times faster on a 50 KB mail with a PDF.
 """
 
 from __future__ import annotations
