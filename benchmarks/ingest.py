@@ -20,9 +20,10 @@ One run does everything on 127.0.0.1 with a private Dovecot from the test harnes
      install imap-tools`` on first use, reused later);
    - ``invoice-inbox fetch`` end to end (``source add`` then ``fetch --json``, timed from spawn
      to exit), over plain IMAP and over IMAPS;
-4. CPU: the fetch's CPU time (user + sys from ``wait4``) per mail, and its split from one more
-   fetch run under cProfile with a per-thread CPU clock, grouped by module
-   (``ingest_profile.py``), scaled to the unprofiled run's CPU;
+4. CPU: the fetch's CPU time (user + sys from ``wait4``, its decide workers included) per
+   mail, and its split from one more fetch run under cProfile with a per-thread CPU clock,
+   the decide workers profiled too, grouped by module (``ingest_profile.py``), scaled to the
+   unprofiled run's CPU of the process and of its workers;
 5. check that every fetch imported every message and moved it to "Imported", and print one table
    with every figure and the ratios fetch / mbsync and fetch / raw.
 
@@ -108,6 +109,7 @@ class FetchRun:
     server_inbox: int
     data_dir_mb: float
     failures: list[str]
+    rusage: dict[str, float]  # CPU seconds of the fetch process itself and of its workers
 
 
 def fetch_run(
@@ -130,10 +132,15 @@ def fetch_run(
     if add.returncode != 0:
         raise RuntimeError(f"source add failed ({add.returncode}): {add.stderr.strip()}")
     fetch_args = ["--data-dir", str(data_dir), "fetch", user, "--json"]
-    if profile:
-        argv = [sys.executable, ingest_profile.__file__, profile, "--", *fetch_args]
-    else:
-        argv = [sys.executable, "-m", "invoice_inbox", *fetch_args]
+    # the CLI through ingest_profile.py (runpy, as ``-m invoice_inbox``), which also reports
+    # the CPU of the process and of its decide workers apart
+    out = profile or str(root / f"fetch-{user}")
+    mode = [out] if profile else ["--no-profile", out]
+    argv = [sys.executable, ingest_profile.__file__, *mode, "--", *fetch_args]
+    if profile:  # the workers profile themselves through ingest_site/sitecustomize.py
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ingest_profile.SITE), env.get("PYTHONPATH")) if p
+        )
     child = run_child(argv, env, root)
     failures = []
     if child.returncode != 0:
@@ -155,7 +162,11 @@ def fetch_run(
         failures.append(f"INBOX still holds {inbox} messages")
     size = _dir_size(data_dir) / MB
     shutil.rmtree(data_dir, ignore_errors=True)  # 10,000 mails leave about 500 MB of blobs
-    return FetchRun(child, summary, imported, inbox, size, [f"{user}: {f}" for f in failures])
+    usage = {}
+    with contextlib.suppress(OSError, ValueError):
+        usage = ingest_profile.rusage(out)
+    failures = [f"{user}: {f}" for f in failures]
+    return FetchRun(child, summary, imported, inbox, size, failures, usage)
 
 
 def _fetch_row(name: str, transport: str, f: FetchRun, count: int, total: int) -> Row:
@@ -245,6 +256,7 @@ def run(args: argparse.Namespace) -> Report:
         report.server_imported, report.server_inbox = main.server_imported, main.server_inbox
         report.data_dir_mb = main.data_dir_mb
         report.failures += main.failures
+        report.fetch_rusage = main.rusage
         if full:
             other = "plain" if args.tls else "IMAPS"
             log(f"fetch over {other}")
@@ -258,6 +270,7 @@ def run(args: argparse.Namespace) -> Report:
             if args.profile:
                 report.profile = str(Path(args.profile).resolve())
             report.cpu_split_profiled_s = ingest_profile.split(prof_out)
+            report.worker_split_profiled_s = ingest_profile.worker_split(prof_out)
             report.profiled_cpu_s = p.child.cpu
         return report
     finally:

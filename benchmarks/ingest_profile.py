@@ -5,10 +5,14 @@ As a script (``python ingest_profile.py OUT -- <invoice_inbox arguments>``) it r
 this process with one ``cProfile.Profile(time.thread_time)`` per thread (the main thread and
 every ``threading.Thread``, the sync and sender-check pools included), so each profile counts its
 own thread's CPU, not the wall time or the other threads' work, and writes the merged stats to
-OUT. ``split(OUT)`` then sums every function's own time (``tottime``) into categories by module:
+OUT. The decide workers (child interpreters) profile themselves the same way through
+``ingest_site/sitecustomize.py`` into ``OUT.workers/``. Every run, profiled or not
+(``--no-profile``), writes ``OUT.json``: the CPU of the process itself and of its children.
+``split(OUT)`` then sums every function's own time (``tottime``) into categories by module:
 
 - parse: the ``email`` package, ``binascii`` and ``invoice_inbox/pipeline/mime*``;
-- decide: the rest of ``invoice_inbox/pipeline`` (rules, senders, trust checks, sniffing);
+- decide: the rest of ``invoice_inbox/pipeline`` (rules, senders, trust checks, sniffing) and
+  the libraries it calls for that (pypdf, dkimpy, dnspython, publicsuffixlist, idna);
 - hash: ``hashlib``; blob writes: ``invoice_inbox/store/blob*`` and file system calls;
 - database: SQLAlchemy, psycopg and the rest of ``invoice_inbox/store`` (with ``commit``);
 - IMAP: imapclient, imaplib, ssl, socket and ``invoice_inbox/connectors`` (download and move;
@@ -17,17 +21,24 @@ OUT. ``split(OUT)`` then sums every function's own time (``tottime``) into categ
 - a built-in function (``isinstance``, ``bytes.find``, ...) counts for its callers' categories.
 
 cProfile slows pure-Python code more than C code, so the shares are approximate; ``ingest.py``
-scales them to the CPU time of the unprofiled run.
+scales them to the CPU time of the unprofiled run (the process's own shares to its own CPU, the
+workers' shares to the workers' CPU).
 """
 
 from __future__ import annotations
 
 import cProfile
+import json
+import os
 import pstats
+import resource
 import runpy
 import sys
 import threading
 import time
+from pathlib import Path
+
+SITE = Path(__file__).resolve().parent / "ingest_site"
 
 CATEGORIES = (
     "parse (MIME)",
@@ -50,8 +61,8 @@ _STARTUP = ("<frozen", "importlib", "marshal", "builtins.compile", "builtins.exe
             "__build_class__", "/typing.py", "/re/_", "/enum.py", "/dataclasses.py",
             "publicsuffixlist/__init__.py:_parse", "pydantic", "typing_extensions", "/inspect.py",
             "pygments")  # fmt: skip
-_SENDER_LIBS = ("publicsuffixlist", "idna", "punycode", "stringprep", "/dkim/", "/dns/", "authres",
-                "checkdmarc", "spf")  # fmt: skip
+_DECIDE_LIBS = ("/pypdf/", "publicsuffixlist", "idna", "punycode", "stringprep", "/dkim/",
+                "/dns/", "authres", "checkdmarc", "spf")  # fmt: skip
 
 
 def category(filename: str, name: str) -> str:
@@ -70,7 +81,7 @@ def category(filename: str, name: str) -> str:
         return "IMAP (download + move)"
     if any(m in where for m in _STARTUP):
         return "start-up (imports)"
-    if "invoice_inbox/pipeline/" in where or any(m in where for m in _SENDER_LIBS):
+    if "invoice_inbox/pipeline/" in where or any(m in where for m in _DECIDE_LIBS):
         return "decide"
     if "invoice_inbox/" in where:
         return "other product code"
@@ -96,8 +107,9 @@ def split(path: str) -> dict[str, float]:
     stats = pstats.Stats(path)
     out = dict.fromkeys(CATEGORIES, 0.0)
     move = commit = 0.0
-    for (filename, _line, name), (_cc, _nc, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
-        _attribute(stats.stats, (filename, _line, name), tottime, out)  # type: ignore[attr-defined]
+    for func, (_cc, _nc, tottime, cumtime, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+        _attribute(stats.stats, func, tottime, out)  # type: ignore[attr-defined]
+        filename, _line, name = func
         if filename.endswith("connectors/imap.py") and name == "move":
             move += cumtime
         if "sqlalchemy" in filename and filename.endswith("session.py") and name == "commit":
@@ -105,6 +117,26 @@ def split(path: str) -> dict[str, float]:
     out["of which move (inclusive)"] = move
     out["of which Session.commit (inclusive)"] = commit
     return out
+
+
+def worker_split(path: str) -> dict[str, float]:
+    """The same for the decide workers' profiles (``PATH.workers/*.prof``), merged."""
+    files = sorted(str(p) for p in Path(f"{path}.workers").glob("*.prof"))
+    if not files:
+        return {}
+    merged = pstats.Stats(files[0])
+    for f in files[1:]:
+        merged.add(f)
+    merged.dump_stats(f"{path}.workers.prof")
+    out = split(f"{path}.workers.prof")
+    out["profiled workers"] = float(len(files))
+    return out
+
+
+def rusage(path: str) -> dict[str, float]:
+    """CPU seconds of the fetch process itself and of its children reaped before the CLI
+    returned (workers still idle then are stopped at the interpreter's exit, later)."""
+    return json.loads(Path(f"{path}.json").read_text())
 
 
 def _profile_threads(profiles: list[cProfile.Profile]) -> None:
@@ -122,27 +154,41 @@ def _profile_threads(profiles: list[cProfile.Profile]) -> None:
     threading.Thread.run = run  # type: ignore[method-assign]
 
 
+def _rusage_file(out: str) -> None:
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    figures = {"self_cpu": me.ru_utime + me.ru_stime, "children_cpu": kids.ru_utime + kids.ru_stime}
+    Path(f"{out}.json").write_text(json.dumps(figures))
+
+
 def main(argv: list[str]) -> int:
-    out, sep, *args = argv
+    profile = argv[:1] != ["--no-profile"]
+    out, sep, *args = argv if profile else argv[1:]
     if sep != "--":
-        raise SystemExit("usage: ingest_profile.py OUT -- <invoice_inbox arguments>")
+        raise SystemExit("usage: ingest_profile.py [--no-profile] OUT -- <invoice_inbox args>")
     profiles: list[cProfile.Profile] = []
-    _profile_threads(profiles)
     main_prof = cProfile.Profile(time.thread_time)
+    if profile:
+        _profile_threads(profiles)
+        workers = Path(f"{out}.workers")
+        workers.mkdir(exist_ok=True)
+        os.environ["INGEST_PROFILE_DIR"] = str(workers)  # ingest_site/sitecustomize.py
     sys.argv = ["invoice_inbox", *args]
     code = 0
-    main_prof.enable()
+    if profile:
+        main_prof.enable()
     try:
         runpy.run_module("invoice_inbox", run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
         main_prof.disable()
-    stats = pstats.Stats(main_prof)
-    for prof in profiles:
-        stats.add(prof)
-    stats.dump_stats(out)
-    sys.stdout.flush()
+        sys.stdout.flush()
+    if profile:
+        stats = pstats.Stats(main_prof)
+        for prof in profiles:
+            stats.add(prof)
+        stats.dump_stats(out)
+    _rusage_file(out)  # after the exit: the workers have been stopped and reaped
     return code
 
 

@@ -7,6 +7,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 MB = 1024 * 1024
+CATEGORIES = (
+    "parse (MIME)",
+    "decide",
+    "hash",
+    "blob writes",
+    "database (incl. commit)",
+    "IMAP (download + move)",
+    "start-up (imports)",
+    "other product code",
+    "other",
+)  # as in ingest_profile.py
 
 
 @dataclass
@@ -64,7 +75,9 @@ class Report:
     server_imported: int = -1
     server_inbox: int = -1
     data_dir_mb: float = 0.0
+    fetch_rusage: dict[str, float] = field(default_factory=dict)
     cpu_split_profiled_s: dict[str, float] = field(default_factory=dict)
+    worker_split_profiled_s: dict[str, float] = field(default_factory=dict)
     profiled_cpu_s: float = 0.0
     cpu_split_ms_per_mail: dict[str, float] = field(default_factory=dict)
     profile: str | None = None
@@ -95,12 +108,28 @@ class Report:
             self.fetch_vs_mbsync = fetch.msg_per_s / mbsync.msg_per_s
         self.target_ratio_met = self.ratio_percent >= self.target_ratio
         self.target_rss_met = self.ingestion_peak_rss_mb < self.target_rss_mb
-        split = self.cpu_split_profiled_s
-        profiled = sum(v for k, v in split.items() if not k.startswith("of which"))
-        if profiled > 0:
-            # shares of the profiled run, applied to the unprofiled run's CPU per mail
-            scale = fetch.cpu_ms_per_mail / profiled
-            self.cpu_split_ms_per_mail = {k: v * scale for k, v in split.items()}
+        # shares of the profiled run, applied to the unprofiled run's CPU per mail: the
+        # process's own to its own CPU, the workers' to theirs
+        # the workers are stopped at the interpreter's exit, after the launcher's last look:
+        # their CPU is the process tree's (wait4) minus the process's own
+        own = min(self.fetch_rusage.get("self_cpu", fetch.cpu_seconds), fetch.cpu_seconds)
+        kids = fetch.cpu_seconds - own
+        n = max(self.messages, 1)
+        out: dict[str, float] = {}
+        for split, cpu, tag in (
+            (self.cpu_split_profiled_s, own, "fetch process"),
+            (self.worker_split_profiled_s, kids, "decide workers"),
+        ):
+            profiled = sum(v for k, v in split.items() if k in CATEGORIES)
+            if profiled <= 0:
+                if cpu > 0:
+                    out[f"{tag}: not profiled"] = 1000 * cpu / n
+                continue
+            for k, v in split.items():
+                if k != "profiled workers" and v:
+                    out[f"{tag}: {k}"] = 1000 * cpu / n * v / profiled
+        if self.cpu_split_profiled_s:
+            self.cpu_split_ms_per_mail = out
 
 
 def _yes(ok: bool) -> str:
@@ -135,11 +164,15 @@ def _split(r: Report) -> list[str]:
     total = r.ingestion_cpu_ms_per_mail
     lines = [
         f"fetch CPU per mail: {total:.3f} ms, split by module (cProfile with a per-thread CPU "
-        f"clock in a separate fetch run, {r.profiled_cpu_s:.1f} s CPU; its shares applied here):"
+        f"clock in a separate fetch run, {r.profiled_cpu_s:.1f} s CPU, "
+        f"{r.worker_split_profiled_s.get('profiled workers', 0):.0f} workers profiled; "
+        "its shares applied to this run's CPU of the process and of its workers):"
     ]
     for name, ms in r.cpu_split_ms_per_mail.items():
         share = f"{100 * ms / total:5.1f} %" if total else ""
-        lines.append(f"  {name:<38}{ms:>8.3f} ms  {share}")
+        if "of which" in name:
+            share = ""
+        lines.append(f"  {name:<54}{ms:>8.3f} ms  {share}")
     return lines
 
 
