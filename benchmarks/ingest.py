@@ -183,7 +183,7 @@ def _peer_row(p: peers.PeerRun, transport: str) -> Row:
 
 def run(args: argparse.Namespace) -> Report:
     count, size_kb = args.messages, args.size_kb
-    maildir, cached, corpus_seconds = corpus(count, size_kb)
+    maildir, cached, corpus_seconds = corpus(count, size_kb, args.pdf == "valid")
     log = (lambda msg: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
     log(f"corpus: {maildir} ({'reused' if cached else 'generated'} in {corpus_seconds:.1f} s)")
     full = not args.fetch_only
@@ -207,6 +207,7 @@ def run(args: argparse.Namespace) -> Report:
         log("imported: " + ", ".join(f"{u} {s:.1f} s" for u, s in import_seconds.items()))
 
         report = Report(
+            pdf=args.pdf,
             messages=count,
             size_kb=size_kb,
             transport="IMAPS (TLS)" if args.tls else "plain IMAP",
@@ -289,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size-kb", type=float, default=50, help="approximate size per mail (50)")
     p.add_argument("--tls", action="store_true", help="IMAPS as the primary transport")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument(
+        "--pdf",
+        choices=("random", "valid"),
+        default="random",
+        help="the attachment: random bytes behind a PDF header (default) or a well-formed PDF",
+    )
     p.add_argument(
         "--baseline-runs", type=int, default=2, help="raw download runs, best counts (2)"
     )

@@ -45,6 +45,7 @@ class Row:
 
 @dataclass
 class Report:
+    pdf: str
     messages: int
     size_kb: float
     transport: str
@@ -187,7 +188,7 @@ def print_report(r: Report) -> None:
         "invoice-inbox ingestion benchmark",
         f"machine    : {r.nproc} CPUs (nproc), Python {r.python}, {r.platform}",
         f"mailbox    : {r.messages} messages, {total_mb:.1f} MB (avg {avg_kb:.1f} KB as served), "
-        f"{r.transport} on 127.0.0.1",
+        f"{r.transport} on 127.0.0.1; PDF attachments: {r.pdf}",
         f"generation : {r.corpus_seconds:.1f} s"
         + (" (reused cache)" if r.corpus_cached else " (written to benchmarks/.cache)"),
         f"import     : {imports} (doveadm import into users {', '.join(r.import_seconds)}); "
