@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
 from trust_mail import resolver
 
 from harness.dns_server import DnsServer
@@ -66,3 +70,21 @@ def test_pct_sampling_is_deterministic_and_proportional() -> None:
     assert {dmarc.applied_policy("reject", 0, i) for i in ids[:50]} == {"quarantine"}
     assert {dmarc.applied_policy("quarantine", 0, i) for i in ids[:50]} == {"none"}
     assert {dmarc.applied_policy("reject", 100, i) for i in ids[:50]} == {"reject"}
+
+
+def test_the_public_suffix_list_is_built_once_by_threads_starting_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[int] = []
+    real = dmarc.PublicSuffixList
+
+    def slow_build() -> object:
+        built.append(1)
+        time.sleep(0.05)  # long enough for every thread to ask meanwhile
+        return real()
+
+    monkeypatch.setattr(dmarc, "PublicSuffixList", slow_build)
+    monkeypatch.setattr(dmarc, "_PSL", [])
+    with ThreadPoolExecutor(8) as pool:
+        lists = list(pool.map(lambda _: dmarc._psl(), range(8)))
+    assert len(built) == 1 and all(x is lists[0] for x in lists)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +30,18 @@ from invoice_inbox.pipeline.trust.result import Lookup
 POLICIES = ("none", "quarantine", "reject")
 
 
-@functools.lru_cache(maxsize=1)
+_PSL: list[PublicSuffixList] = []  # built once per process, on first use (it takes ~0.3 s)
+_PSL_LOCK = threading.Lock()
+
+
 def _psl() -> PublicSuffixList:
-    return PublicSuffixList()
+    """The public suffix list, built by the first caller while the others wait: a run's sender
+    checks start on several threads at once (``lru_cache`` would let each build its own)."""
+    if not _PSL:
+        with _PSL_LOCK:
+            if not _PSL:
+                _PSL.append(PublicSuffixList())
+    return _PSL[0]
 
 
 @functools.lru_cache(maxsize=4096)

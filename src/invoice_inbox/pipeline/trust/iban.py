@@ -30,6 +30,7 @@ PAGES = 3  # pages of a PDF whose text is read
 MAX_PDF_BYTES = 20 * MB  # larger PDFs are not read for an IBAN
 MAX_CHARS = 200_000  # text taken from one PDF
 SECONDS = 2.0  # time budget for one PDF's text, checked between pages
+EOF_WITHIN = 64 * 1024  # a PDF's %%EOF lies this near its end, or it is not read for text
 MAX_PAGE_CONTENT = 4 * MB  # a page whose content stream is larger is skipped
 
 # a country code, two check digits, then 10-32 letters or digits, single separators between
@@ -75,6 +76,8 @@ def _page_texts(data: bytes, limits: Limits) -> Iterator[str]:
     unreadable. Only ``MemoryError`` passes, for the decide worker to name the memory limit."""
     if len(data) > MAX_PDF_BYTES or not data.lstrip()[:1024].startswith(b"%PDF"):
         return
+    if data.rfind(b"%%EOF", max(0, len(data) - EOF_WITHIN)) < 0:
+        return  # no end marker: pypdf would search the whole file backwards, line by line
     deadline = time.monotonic() + SECONDS
     size = 0
     with _quiet_pypdf(), apply_configuration(**_pypdf_limits(limits)):
