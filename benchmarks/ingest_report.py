@@ -6,18 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest_profile import CATEGORIES  # the CPU split's categories
+
 MB = 1024 * 1024
-CATEGORIES = (
-    "parse (MIME)",
-    "decide",
-    "hash",
-    "blob writes",
-    "database (incl. commit)",
-    "IMAP (download + move)",
-    "start-up (imports)",
-    "other product code",
-    "other",
-)  # as in ingest_profile.py
 
 
 @dataclass
