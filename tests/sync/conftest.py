@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -45,8 +46,20 @@ class AP:
     def run(
         self, *args: str, input: str | None = None, env: dict[str, str] | None = None
     ) -> Result:
-        """Run the CLI in this process (fast)."""
-        r = CliRunner().invoke(app, ["--data-dir", str(self.data_dir), *args], input=input, env=env)
+        """Run the CLI in this process (fast). A command that sets up logging (``serve``) logs
+        to the runner's stderr, which closes with the run: its handlers go with it, or a later
+        test's log line would be an "I/O operation on closed file" traceback in that test's
+        stderr."""
+        root = logging.getLogger()
+        handlers, level = list(root.handlers), root.level
+        try:
+            r = CliRunner().invoke(
+                app, ["--data-dir", str(self.data_dir), *args], input=input, env=env
+            )
+        finally:
+            for h in [h for h in root.handlers if h not in handlers]:
+                root.removeHandler(h)
+            root.setLevel(level)
         if r.exception is not None and not isinstance(r.exception, SystemExit):
             raise r.exception
         return Result(r.exit_code, r.stdout, r.stderr)
