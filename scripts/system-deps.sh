@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages invoice-inbox and its tests need, only those that are missing.
 # usage: scripts/system-deps.sh run|test      (run: the service; test: also Dovecot, Chromium,
-#                                              PostgreSQL)
+#                                              PostgreSQL, Postfix, swaks)
 set -euo pipefail
 want=(openssl ca-certificates make)
 # WeasyPrint (mail bodies rendered to PDF) draws text with Pango and embeds DejaVu fonts.
@@ -17,6 +17,9 @@ if [ "${1:-run}" = test ]; then
   # The tests initdb private PostgreSQL clusters (tests/harness/postgres.py); the package's own
   # "main" cluster is not wanted (see below: none is created, so none is started on 5432).
   want+=(postgresql)
+  # A private Postfix relays swaks's mail to the import address (tests/harness/postfix.py); the
+  # package's own system Postfix is not wanted (see below: "No configuration", so none starts).
+  want+=(postfix swaks)
 fi
 missing=()
 for pkg in "${want[@]}"; do
@@ -34,5 +37,17 @@ if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -d /etc/postgresql ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postgresql-common
   sed -i 's/^#* *create_main_cluster *=.*/create_main_cluster = false/' \
     /etc/postgresql-common/createcluster.conf
+fi
+if [[ " ${missing[*]} " == *" postfix "* ]]; then
+  if apt-get -s install --no-install-recommends postfix | grep -q '^Remv'; then
+    # another MTA (exim4, ...) serves this machine: keep it; the Postfix relay tests skip
+    echo "not installing postfix: it would replace this machine's mail server" >&2
+    kept=()
+    for pkg in "${missing[@]}"; do [ "$pkg" = postfix ] || kept+=("$pkg"); done
+    missing=("${kept[@]}")
+  elif [ ! -e /etc/postfix/main.cf ]; then
+    # no main.cf is written, so neither systemd nor the init script starts a Postfix on port 25
+    echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  fi
 fi
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
