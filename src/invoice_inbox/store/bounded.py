@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import String, event, inspect
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Mapper, Session
 
 from invoice_inbox.store.errors import TooLong
 from invoice_inbox.store.models import Document, Message
@@ -64,20 +64,35 @@ for _attribute in FROM_MAIL:
     _install(_attribute)
 
 
+# per mapper: (attribute key, column length, the sentence) of each bounded text column
+_LIMITS: dict[Mapper[Any], tuple[tuple[str, int, str], ...]] = {}
+
+
+def _limits(mapper: Mapper[Any]) -> tuple[tuple[str, int, str], ...]:
+    found = _LIMITS.get(mapper)
+    if found is None:
+        limits = []
+        for attr in mapper.column_attrs:
+            for column in attr.columns:
+                length = getattr(column.type, "length", None)
+                if isinstance(column.type, String) and length:
+                    table = str(getattr(column, "table", "")).removeprefix("app_")
+                    what = f"{table} {column.name}".replace("_", " ").strip()
+                    sentence = f"the {what} is too long: at most {length} characters"
+                    limits.append((attr.key, int(length), sentence))
+        found = _LIMITS[mapper] = tuple(limits)
+    return found
+
+
 def check_lengths(objects: Iterable[object]) -> None:
     """Raise :class:`TooLong` for the first loaded text attribute longer than its column."""
     for obj in objects:
         state = inspect(obj)
-        for attr in state.mapper.column_attrs:
-            value = state.dict.get(attr.key)  # loaded values only: nothing is fetched
-            if not isinstance(value, str):
-                continue
-            for column in attr.columns:
-                length = getattr(column.type, "length", None)
-                if isinstance(column.type, String) and length and len(value) > length:
-                    table = str(getattr(column, "table", "")).removeprefix("app_")
-                    what = f"{table} {column.name}".replace("_", " ").strip()
-                    raise TooLong(f"the {what} is too long: at most {length} characters")
+        loaded = state.dict  # loaded values only: nothing is fetched
+        for key, length, sentence in _limits(state.mapper):
+            value = loaded.get(key)
+            if isinstance(value, str) and len(value) > length:
+                raise TooLong(sentence)
 
 
 @event.listens_for(Session, "before_flush")

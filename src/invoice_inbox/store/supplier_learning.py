@@ -22,10 +22,11 @@ Each document is handled once: a linked document is never looked at again (reche
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from invoice_inbox.freemail import is_freemail
 from invoice_inbox.store import supplier_alerts
@@ -86,6 +87,88 @@ def learn(
         supplier.last_seen = max(supplier.last_seen or now, now)
         if doc.iban:
             _compare_iban(s, supplier, doc, row, teach=teach, now=now)
+
+
+def learn_many(
+    s: Session,
+    rows: Iterable[tuple[Message, str | None]],
+    *,
+    company_id: int,
+    now: datetime | None = None,
+    then: Callable[[Message], object] | None = None,
+) -> None:
+    """:func:`learn` from each of *rows* (flushed ledger rows with their senders' display
+    names), in order, after finding the suppliers of all their VAT ids and sender domains in
+    one query each (a batch's mails come from a few suppliers: no query per mail). *then* is
+    called with each row right after it is learned (``events.DocumentsCreated.add``: its
+    payloads name the supplier as it is at that point, as with :func:`learn` mail by mail)."""
+    rows = list(rows)
+    _prefetch(s, company_id, [row for row, _ in rows])
+    for row, name in rows:
+        learn(s, row, company_id=company_id, sender_name=name, now=now)
+        if then is not None:
+            then(row)
+
+
+def _prefetch(s: Session, company_id: int, rows: list[Message]) -> None:
+    """Fill this transaction's cache (:func:`_cache`) with what :func:`_by_vat_id` and
+    :func:`_by_domain` would find for the documents of *rows* that :func:`learn` looks at."""
+    cache = _cache(s)
+    vat_ids: set[str] = set()
+    domains: set[str] = set()
+    ibans = False
+    for row in rows:
+        for doc in row.documents:
+            if doc.supplier_id is not None or _exact_duplicate(doc):
+                continue
+            ibans = ibans or bool(doc.iban)
+            vat_id = normal_vat_id((doc.einvoice or {}).get("seller_vat_id"))
+            if vat_id and (company_id, "vat", vat_id) not in cache:
+                vat_ids.add(vat_id)
+            domain = sender_domain(doc, row)
+            if domain and not is_freemail(domain) and (company_id, "domain", domain) not in cache:
+                domains.add(domain)
+    by_vat: dict[str, int] = {}
+    if vat_ids:
+        found = s.execute(
+            select(Supplier.vat_id, Supplier.id)
+            .where(Supplier.company_id == company_id, Supplier.vat_id.in_(sorted(vat_ids)))
+            .order_by(Supplier.id)
+        )
+        for vat_id, supplier_id in found:
+            by_vat.setdefault(vat_id, supplier_id)
+    by_domain: dict[str, int | None] = {}
+    if domains:
+        parents = {domain: _parents(domain) for domain in domains}
+        wanted = sorted({parent for found in parents.values() for parent in found})
+        owner: dict[str, int] = {}
+        for i in range(0, len(wanted), 500):
+            found_owners = s.execute(
+                select(SupplierDomain.domain, SupplierDomain.supplier_id).where(
+                    SupplierDomain.company_id == company_id,
+                    SupplierDomain.domain.in_(wanted[i : i + 500]),
+                )
+            )
+            owner.update((domain, supplier_id) for domain, supplier_id in found_owners)
+        for domain, found in parents.items():
+            by_domain[domain] = next((owner[d] for d in found if d in owner), None)
+    ids = {*by_vat.values(), *(i for i in by_domain.values() if i is not None)}
+    query = select(Supplier).where(Supplier.id.in_(sorted(ids)))
+    if ibans:
+        query = query.options(selectinload(Supplier.ibans))
+    suppliers = {supplier.id: supplier for supplier in s.scalars(query)} if ids else {}
+    for vat_id in vat_ids:
+        cache[(company_id, "vat", vat_id)] = suppliers.get(by_vat.get(vat_id, -1))
+    for domain, supplier_id in by_domain.items():
+        cache[(company_id, "domain", domain)] = (
+            None if supplier_id is None else suppliers.get(supplier_id)
+        )
+
+
+def _parents(domain: str) -> list[str]:
+    """*domain* and its parent domains, nearest first, without the top-level one."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels) - 1)]
 
 
 def _supplier_for(
@@ -162,8 +245,7 @@ def _by_domain(s: Session, company_id: int, domain: str) -> Supplier | None:
     """The supplier of *domain*, or of the nearest parent domain of it."""
     cache, key = _cache(s), (company_id, "domain", domain)
     if key not in cache:
-        labels = domain.split(".")
-        candidates = [".".join(labels[i:]) for i in range(len(labels) - 1)]
+        candidates = _parents(domain)
         rows = s.execute(
             select(SupplierDomain.domain, SupplierDomain.supplier_id).where(
                 SupplierDomain.company_id == company_id, SupplierDomain.domain.in_(candidates)
