@@ -48,13 +48,13 @@ _CSRF = 'name="csrf_token" value="'
 @pytest.fixture
 def old_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """An empty database of the run's kind, which App.open(tmp_path / "data") opens."""
+    for name in ("INVOICE_INBOX_BLOB_URL", "INVOICE_INBOX_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)  # the data directory's own blobs and key
     if on_postgresql(request.config):
         url: str = request.getfixturevalue("pg_empty_url")
         monkeypatch.setenv("INVOICE_INBOX_DATABASE_URL", url)
         return url
     monkeypatch.delenv("INVOICE_INBOX_DATABASE_URL", raising=False)
-    monkeypatch.delenv("INVOICE_INBOX_BLOB_URL", raising=False)
-    monkeypatch.delenv("INVOICE_INBOX_SECRET_KEY", raising=False)
     (tmp_path / "data").mkdir(mode=0o700)
     return f"sqlite:///{tmp_path / 'data' / DB_FILE}"
 
