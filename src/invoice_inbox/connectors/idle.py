@@ -11,6 +11,10 @@ Keeping the connection honest:
 - IDLE is ended (``DONE``) and re-issued at least every ``reissue_after`` seconds: RFC 2177
   asks clients to re-issue within 29 minutes, and some servers (Outlook) drop idle connections
   sooner. Each ``DONE`` is followed by a ``NOOP``.
+- Servers that do not announce new mail during IDLE (Courier with ``IMAP_ENHANCEDIDLE=0``, Cyrus
+  without ``idled``: they look only every minute or on a command) are recognised by where new
+  mail shows up (``connectors.idle_push``); for them, and until a server has shown that it
+  pushes, IDLE is ended with ``DONE`` + ``NOOP`` every ``poll_every`` seconds.
 - ``idle_check`` polls the socket for at most ``check_every`` seconds, so a set ``stop`` event
   is seen within that time.
 - Every command reply (login, EXAMINE, the tagged end of IDLE, NOOP) must arrive within
@@ -34,6 +38,7 @@ from collections.abc import Iterable
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError
 
+from invoice_inbox.connectors.idle_push import SETTLE, PushSense
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.errors import ConnectFailed, ConnectorError, FolderMissing, ProtocolFailed
 
@@ -48,7 +53,8 @@ class IdleWaiter:
     """One IMAP connection that EXAMINEs one folder and waits in IDLE.
 
     Not thread-safe: call :meth:`wait` and :meth:`close` from the same thread. ``idles`` counts
-    the IDLE commands sent (the first one and every re-issue).
+    the IDLE commands sent (the first one and every re-issue). ``push`` learns whether the
+    server pushes; a watcher hands the same one to each waiter of its folder.
     """
 
     def __init__(
@@ -58,13 +64,16 @@ class IdleWaiter:
         *,
         reissue_after: float = 540.0,
         check_every: float = 30.0,
+        poll_every: float = 20.0,
         reply_timeout: float | None = None,
+        push: PushSense | None = None,
     ) -> None:
-        if reissue_after <= 0 or check_every <= 0:
-            raise ValueError("reissue_after and check_every must be positive")
+        if reissue_after <= 0 or check_every <= 0 or poll_every <= 0:
+            raise ValueError("reissue_after, check_every and poll_every must be positive")
         self.folder = folder
         self.reissue_after = reissue_after
         self.check_every = check_every
+        self.poll_every = poll_every
         self.reply_timeout = reply_timeout if reply_timeout is not None else check_every + 5.0
         self.settings = dataclasses.replace(settings, read_timeout=self.reply_timeout)
         self.idles = 0
@@ -72,6 +81,7 @@ class IdleWaiter:
         self._client: IMAPClient | None = None
         self._exists = 0
         self._recent = 0
+        self.push = push if push is not None else PushSense(self.where)
 
     @property
     def where(self) -> str:
@@ -142,7 +152,9 @@ class IdleWaiter:
         New mail is an ``EXISTS`` count above the last known one (``EXPUNGE`` lowers it) or a
         ``RECENT`` count above the last one. IDLE is left (DONE + NOOP) before returning, so
         the connection is idle between calls; mail that arrives meanwhile is reported by the
-        next call. ``stop`` is looked at every ``check_every`` seconds.
+        next call. ``stop`` is looked at every ``check_every`` seconds, and IDLE is ended
+        with DONE + NOOP every ``poll_every`` seconds unless the server pushes (module
+        docstring).
 
         Connects first if needed. Raises ConnectFailed (connection refused, lost, answered
         ``BYE`` or silent for ``reply_timeout``), LoginFailed, TLSFailed, FolderMissing or
@@ -170,11 +182,16 @@ class IdleWaiter:
             raise ConnectFailed(f"connection to {self.where} lost during IDLE: {exc}") from exc
 
     def _idle_once(self, client: IMAPClient, stop: threading.Event) -> bool:
-        """One IDLE … DONE + NOOP round; True when it saw new mail."""
+        """One IDLE … DONE + NOOP round; True when it saw new mail. Where the mail showed
+        up (pushed during IDLE or found by DONE + NOOP) goes to ``push``."""
         client.idle()
         self.idles += 1
-        deadline = time.monotonic() + self.reissue_after
-        woke = False
+        began = time.monotonic()
+        recheck = self.push.recheck_after(
+            reissue_after=self.reissue_after, poll_every=self.poll_every
+        )
+        deadline = began + recheck
+        woke = settled = False
         while not woke and not stop.is_set():
             timeout = min(self.check_every, deadline - time.monotonic())
             if timeout <= 0:
@@ -182,11 +199,17 @@ class IdleWaiter:
             started = time.monotonic()
             responses = client.idle_check(timeout=timeout)
             woke = self._absorb(responses)
+            settled = time.monotonic() - began >= SETTLE
             if not responses and time.monotonic() - started < timeout * _EARLY:
                 break  # readable but no line: let DONE + NOOP find out whether it is alive
         _text, after_idle = client.idle_done()
         _text, after_noop = client.noop()
-        return self._absorb([*after_idle, *after_noop]) or woke
+        found = self._absorb([*after_idle, *after_noop])
+        if woke and settled:
+            self.push.saw(pushed=True, poll_every=self.poll_every)
+        elif found and not woke:
+            self.push.saw(pushed=False, poll_every=self.poll_every)
+        return woke or found
 
     def _absorb(self, responses: Iterable[tuple[object, ...]]) -> bool:
         """Track the folder's counts from untagged responses; True if new mail showed up."""

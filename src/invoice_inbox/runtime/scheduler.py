@@ -64,6 +64,8 @@ class Scheduler:
         self.workers = workers
         self.cancel = threading.Event()  # set on shutdown: running syncs stop between batches
         self.last_tick: datetime | None = None
+        # the service's IDLE watches and how each one learns of new mail, for /healthz
+        self.watch_modes: Callable[[], dict[str, str]] | None = None
         self._state = _State()
         self._cv = threading.Condition()
 
@@ -250,11 +252,14 @@ class Scheduler:
         ok = last is not None and (self.clock() - last).total_seconds() < 120
         with self._cv:
             running = sorted(self._state.running)
-        return ok, {
+        details: dict[str, object] = {
             "scheduler": "running" if ok else "stalled",
             "last_tick": last.isoformat() if last else None,
             "running": running,
         }
+        if self.watch_modes is not None:  # "source/folder": push, poll or learning
+            details["idle_watches"] = self.watch_modes()
+        return ok, details
 
 
 def _shutdown(pool: ThreadPoolExecutor, grace: float) -> None:

@@ -40,6 +40,8 @@ from invoice_inbox.store.models import Company, utcnow
 
 log = logging.getLogger(__name__)
 
+ENV_IDLE_POLL = "INVOICE_INBOX_IDLE_POLL"
+
 
 class HttpServer(Protocol):
     @property
@@ -70,6 +72,9 @@ class ServiceConfig:
     watch_refresh: float = field(default_factory=registry.heartbeat_every)
     idle_reissue: float = 540.0
     idle_check: float = 30.0
+    # how often a folder whose server does not push new mail during IDLE (or has not shown
+    # yet that it does) is checked with DONE + NOOP; INVOICE_INBOX_IDLE_POLL overrides it
+    idle_poll: float = field(default_factory=lambda: registry.seconds(ENV_IDLE_POLL, 20.0))
     retry_base: float = 300.0
     grace: float = 30.0
 
@@ -88,6 +93,7 @@ class Service:
         self.registry = registry.Registry(app.db, kind=kind, concurrency=config.workers)
         self.share = WatchShare(app.db, self.registry.owner)
         self.watchers: dict[tuple[str, str], tuple[FolderWatcher, threading.Event]] = {}
+        self.scheduler.watch_modes = self.watch_modes
         self.http: HttpServer | None = None
         self.smtp: InboundServer | None = None
         self._threads: list[threading.Thread] = []
@@ -215,6 +221,14 @@ class Service:
             self._start_watcher(*key)
         return held
 
+    def watch_modes(self) -> dict[str, str]:
+        """{"source/folder": "push", "poll" or "learning"} of the watches this worker holds:
+        whether their servers announce new mail during IDLE (``connectors.idle_push``)."""
+        return {
+            f"{name}/{folder}": watcher.push.mode
+            for (name, folder), (watcher, _) in list(self.watchers.items())
+        }
+
     def _start_watcher(self, name: str, folder: str) -> None:
         stop = threading.Event()
 
@@ -224,6 +238,7 @@ class Service:
                 folder,
                 reissue_after=self.config.idle_reissue,
                 check_every=self.config.idle_check,
+                poll_every=self.config.idle_poll,
             )
 
         watcher = FolderWatcher(

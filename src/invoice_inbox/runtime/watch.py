@@ -7,7 +7,9 @@ nobody was watching: before a worker started, while the watch's previous holder 
 watch is taken over after a while), or while a broken connection was replaced after an
 exponential, jittered back-off. Errors that retrying
 will not fix (``ConnectorError.transient`` is False: a refused login, a TLS failure, a missing
-folder) are logged as errors and retried only every ``retry_max`` seconds.
+folder) are logged as errors and retried only every ``retry_max`` seconds. Whether the server
+pushes new mail during IDLE (``connectors.idle_push``) is learnt once per watcher: each new
+connection's waiter gets the watcher's ``push``, so a reconnect neither forgets nor logs it again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from invoice_inbox.connectors.idle import IdleWaiter
+from invoice_inbox.connectors.idle_push import PushSense
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import schedules
 
@@ -57,6 +60,7 @@ class FolderWatcher(threading.Thread):
         self.wakeups = 0
         self.failures = 0
         self._streak = 0  # failures since the last healthy connection
+        self.push = PushSense(f"watch {name}")
 
     def run(self) -> None:
         recovering = False  # the previous connection (or attempt) failed
@@ -65,6 +69,7 @@ class FolderWatcher(threading.Thread):
             up_since: float | None = None
             try:
                 waiter = self.make_waiter()
+                waiter.push = self.push
                 waiter.connect()
                 up_since = time.monotonic()
                 if recovering:
