@@ -34,8 +34,11 @@ run:
 # The second run puts the database on PostgreSQL: each worker initdb's its own cluster and every
 # test gets a fresh database (tests/harness/pg_fixtures.py); tests/sync runs on its own (its
 # tests import their folder's conftest, which another folder's conftest would shadow).
+# test-servers.sh unpacks Cyrus and Courier (never apt-installed: that removes Dovecot) for
+# tests/contract, which runs the IMAP/POP3 connector contract on all three servers.
 test:
 	./scripts/system-deps.sh test
+	./scripts/test-servers.sh
 	$(MAKE) --no-print-directory $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
