@@ -5,6 +5,7 @@ ends guessing addresses (in a session, and from one client across sessions)."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import errno
@@ -302,6 +303,21 @@ def test_data_over_limit_is_552(serve: Callable[..., InboundServer], store: Stor
         assert c.noop()[0] == 250  # the session goes on
     assert store.delivered == []
     assert server.received == 0
+
+
+def test_lines_over_1000_octets_are_taken_byte_for_byte(
+    server: InboundServer, store: Store
+) -> None:
+    """Invoicing software writes lines longer than RFC 5322 allows (HTML on one line, base64
+    not wrapped); Postfix, Exchange and Gmail take them. aiosmtpd's own limit answered 500 "Line
+    too long": a permanent error, so the sender's MTA bounced the invoice."""
+    html = "<p>" + "Rechnung 4711 über 12,50 € " * 700 + "</p>"  # ~20 KB in one line
+    pdf = base64.b64encode(bytes(range(256)) * 6000).decode()  # ~2 MB in one line
+    raw = MESSAGE + f"{html}\r\n\r\n{pdf}\r\n".encode()
+    with client(server) as c:
+        assert c.sendmail("billing@supplier.example", [f"acme@{DOMAIN}"], raw) == {}
+        assert c.docmd("NOOP", "x" * 600) == (500, b"Command line too long")  # commands: 512
+    assert store.delivered == [("acme", raw, "billing@supplier.example")]
 
 
 # -- failure and slowness in deliver() --------------------------------------------------------

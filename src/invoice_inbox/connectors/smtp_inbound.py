@@ -32,7 +32,8 @@ Replies (RFC 5321 §4.2; enhanced codes from RFC 3463 in the text):
     550 5.7.1   another domain: relaying denied; or, at DATA, the From domain publishes DMARC
                 p=reject, the mail fails it and every recipient's source requires
     552 5.3.4   MAIL FROM ... SIZE=n above the limit (RFC 1870 §6.1)
-    552         DATA longer than the limit (aiosmtpd's reply, "Error: Too much mail data")
+    552         DATA longer than the limit (aiosmtpd's reply, "Error: Too much mail data"); a
+                mail line may be as long as the limit (``smtp_session``), not only 1000 octets
 
 ENHANCEDSTATUSCODES (RFC 2034) is not advertised, as aiosmtpd's own replies carry no enhanced
 code. SIZE (RFC 1870), 8BITMIME, SMTPUTF8 and, with a certificate, STARTTLS (RFC 3207) are.

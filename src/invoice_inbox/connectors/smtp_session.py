@@ -60,9 +60,17 @@ class Transaction(Envelope):
 
 class SmtpSession(SMTP):
     """aiosmtpd's SMTP session with the changes an MX-like receiver needs: no AUTH, a declared
-    SIZE refused with an enhanced code, and a list of open sessions for a clean stop."""
+    SIZE refused with an enhanced code, lines of any length in a mail, and a list of open
+    sessions for a clean stop."""
 
     def __init__(self, handler: Handler, *, owner: InboundServer, **kwargs: Any) -> None:
+        # aiosmtpd answers a mail line over 1000 octets with a permanent 500, and the sender's
+        # MTA bounces the mail; senders' software writes such lines (HTML on one line, base64
+        # not wrapped), and Postfix, Exchange and Gmail take them. So a line may be as long as
+        # the mail: memory stays bounded by the size limit. Set before aiosmtpd sizes its
+        # stream reader with it; commands keep their own limits (512 octets and extensions).
+        size = kwargs.get("data_size_limit") or 0
+        self.line_length_limit = max(SMTP.line_length_limit, size + 2)
         super().__init__(handler, **kwargs)
         self._owner = owner
         self.unknown = 0  # recipients refused in this session
