@@ -140,23 +140,27 @@ def source_show(name: str, as_json: JsonOpt = False) -> None:
 
 @source_app.command("check")
 def source_check(name: str, as_json: JsonOpt = False) -> None:
-    """Connect, log in and list the folders."""
+    """Connect, log in and list the folders; check the source's folders and that mail can be
+    filed to its move targets."""
     a = state.open()
     with a.db.session() as s:
-        src = sources_store.get(s, name)
-        wanted = list(src.folders)
-        warnings = source_warnings(src)
-    folders = connection_check.saved(a, name)
-    known = {f.casefold() for f in folders}
-    missing = [f for f in wanted if f not in folders and f.casefold() not in known]
+        warnings = source_warnings(sources_store.get(s, name))
+    checked = connection_check.source(a, name)
+    folders, missing = checked.folders, checked.missing
     for w in warnings:
         warn(w)
     if as_json:
-        print_json({"ok": not missing, "folders": folders, "missing": missing})
+        print_json(
+            {"ok": checked.ok, "folders": folders, "missing": missing, "problems": checked.problems}
+        )
     else:
         out.print(f"Connected and logged in. Folders: {', '.join(folders)}")
     if missing:
         raise UserError(f'folder "{missing[0]}" does not exist; folders are: {", ".join(folders)}')
+    for problem in checked.problems[:-1]:
+        warn(problem)
+    if checked.problems:
+        raise UserError(checked.problems[-1])
 
 
 @source_app.command("activate")

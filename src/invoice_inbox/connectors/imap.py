@@ -5,6 +5,10 @@ Reading never changes a message: bodies are fetched with ``BODY.PEEK[]`` (RFC 35
 otherwise COPY + UID STORE \\Deleted + UID EXPUNGE (RFC 4315 §2.1) on exactly the moved uids.
 A mailbox-wide EXPUNGE is never sent: it would also remove mail another client flagged \\Deleted.
 
+Folders are named the user's way (``Invoices/2026``) in and out of this class; each command
+sends the server's name for it (``connectors.imap_folders``, read from NAMESPACE once per
+connection), so ``Invoices/2026`` is ``INBOX.Invoices.2026`` on Courier and Cyrus.
+
 A port whose greeting is not an IMAP ``* OK`` (or ``* PREAUTH``) is "not an IMAP server" (a
 POP3 ``+OK`` greeting is named as such), and nothing it said is repeated
 (``connectors.network``); the server's words after a valid greeting (a refused LOGIN, a failed
@@ -26,6 +30,7 @@ from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
 from invoice_inbox.connectors.http import TokenFn
+from invoice_inbox.connectors.imap_folders import ImapFolders
 from invoice_inbox.connectors.network import (
     NO_GREETING,
     WrongPort,
@@ -96,7 +101,7 @@ def tls_context(
         raise TLSFailed(f"cannot read {what}: {exc}") from exc
 
 
-class ImapConnector:
+class ImapConnector(ImapFolders):
     """One logged-in IMAP session for one source. Not thread-safe; one per worker."""
 
     cursor_kind: Literal["uid"] = "uid"
@@ -104,6 +109,7 @@ class ImapConnector:
     def __init__(self, settings: ImapSettings) -> None:
         self.settings = settings
         self._client: IMAPClient | None = None
+        self._names = None
 
     # -- connection ---------------------------------------------------------------------
 
@@ -196,6 +202,9 @@ class ImapConnector:
                 self._client.shutdown()
         self._client = None
 
+    def _words(self, exc: BaseException) -> str:
+        return _text(exc)
+
     def __enter__(self) -> ImapConnector:
         return self
 
@@ -221,18 +230,13 @@ class ImapConnector:
     def check(self) -> list[str]:
         return self.list_folders()
 
-    def list_folders(self) -> list[str]:
-        """LIST "" "*" (RFC 3501 §6.3.8); folders flagged \\Noselect are left out."""
-        entries = self._call("LIST", self.client.list_folders)
-        return [name for flags, _delim, name in entries if b"\\Noselect" not in flags]
-
     def message_counts(self, folders: list[str]) -> dict[str, int | None]:
         """STATUS folder (MESSAGES) for each folder: how many mails it holds; None where the
         server does not say (a folder that vanished, a refused STATUS)."""
         counts: dict[str, int | None] = {}
         for folder in folders:
             try:
-                st = self.client.folder_status(folder, [b"MESSAGES"])
+                st = self.client.folder_status(self.server_name(folder), [b"MESSAGES"])
                 counts[folder] = int(st[b"MESSAGES"])
             except IMAPClientError:
                 counts[folder] = None
@@ -246,12 +250,12 @@ class ImapConnector:
         """STATUS folder (UIDVALIDITY UIDNEXT MESSAGES): cheap, no SELECT needed.
 
         Example answer: ``* STATUS INBOX (MESSAGES 3 UIDNEXT 4 UIDVALIDITY 1700000000)``."""
+        server = self.server_name(folder)
         try:
-            st = self.client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
+            st = self.client.folder_status(server, [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
         except IMAPClientError as exc:
-            existing = self.list_folders()
-            if folder not in existing:
-                raise FolderMissing(folder, existing) from exc
+            if self.missing([folder]):
+                raise FolderMissing(folder, self.list_folders()) from exc
             raise ProtocolFailed(f"STATUS {folder} failed on {self.where}: {_text(exc)}") from exc
         except OSError as exc:
             raise ConnectFailed(
@@ -266,7 +270,7 @@ class ImapConnector:
 
     def open_folder(self, folder: str) -> FolderStatus:
         """SELECT folder read-write (moves and flags follow) and return its cursor facts."""
-        info = self._call("SELECT", self.client.select_folder, folder)
+        info = self._call("SELECT", self.client.select_folder, self.server_name(folder))
         return FolderStatus(
             name=folder,
             uidvalidity=int(info[b"UIDVALIDITY"]),
@@ -315,12 +319,13 @@ class ImapConnector:
 
     def ensure_folder(self, folder: str) -> None:
         """CREATE folder unless it exists (a concurrent create by someone else is fine)."""
-        if self._call("LIST", self.client.folder_exists, folder):
+        server = self.server_name(folder)
+        if self._call("LIST", self.client.folder_exists, server):
             return
         try:
-            self.client.create_folder(folder)
+            self.client.create_folder(server)
         except IMAPClientError as exc:
-            if not self.client.folder_exists(folder):
+            if not self.client.folder_exists(server):
                 raise ProtocolFailed(f'cannot create folder "{folder}": {_text(exc)}') from exc
 
     def move(self, uids: Iterable[int], target: str) -> None:
@@ -333,6 +338,7 @@ class ImapConnector:
         uid_list = sorted(uids)
         if not uid_list:
             return
+        target = self.server_name(target)
         caps = self.client.capabilities()
         if b"MOVE" in caps:
             self._call("UID MOVE", self.client.move, uid_list, target)

@@ -10,19 +10,28 @@ to greet, so a port that expects TLS (it stays silent) is named within seconds.
 
 Sources that sign in with OAuth2, or reach the Graph or Gmail API, are checked with their
 saved settings: their sign-in belongs to the saved client and tenant. :func:`saved` checks the
-saved settings (the API's and the CLI's check) with the same short greeting timeout.
+saved settings (the API's and the CLI's check) with the same short greeting timeout;
+:func:`source` adds which of the source's folders are missing and whether mail can be filed to
+its move targets (``{year}`` as of today): on IMAP a missing target is created and deleted again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
 from invoice_inbox.connectors import presets
+from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
+from invoice_inbox.connectors.imap_names import FolderNameInvalid
 from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
+from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.runtime import configure, runner, secret_scope
 from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.source_plan import SourcePlan
+from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import AuthState, Source
 
 GREETING_TIMEOUT = 4.0  # seconds for the TCP connection and the greeting
@@ -116,9 +125,49 @@ def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
     return Checked(folders, counts)
 
 
-def saved(app: App, source_name: str) -> list[str]:
-    """Connect with the saved settings, sign in and list the folders (``runner.check``), waiting
-    at most :data:`GREETING_TIMEOUT` seconds for the greeting."""
+@dataclass
+class SourceCheck:
+    """A saved source checked: the folders found (the user's way), the source's folders that
+    are not there, and one sentence for each folder of the source that cannot be used (a move
+    target mail cannot be filed to, a name the server cannot hold)."""
+
+    folders: list[str]
+    missing: list[str]
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.problems
+
+
+def source(app: App, source_name: str) -> SourceCheck:
+    """:func:`saved`, and the source's folders and move targets checked on the same connection
+    (IMAP: a missing move target is created and deleted again; see
+    ``ImapConnector.filing_problem``)."""
+    with app.db.session() as s:
+        plan = SourcePlan.of(sources_store.get(s, source_name))
+    verdicts = (Verdict.IMPORT, Verdict.NOT_IMPORTED)
+    targets = dict.fromkeys(t for t in (plan.target(v, None) for v in verdicts) if t)
+    with _session(app, source_name) as conn:
+        folders = conn.check()
+        if not isinstance(conn, ImapConnector):  # names as listed; no folder to create here
+            known = {f.casefold() for f in folders}
+            missing = [f for f in plan.folders if f not in folders and f.casefold() not in known]
+            return SourceCheck(folders, missing, [])
+        missing, problems = [], []
+        for folder in plan.folders:
+            try:
+                missing += conn.missing([folder])
+            except FolderNameInvalid as exc:
+                problems.append(str(exc))
+        problems += [p for t in targets if (p := conn.filing_problem(t)) is not None]
+    return SourceCheck(folders, missing, problems)
+
+
+@contextmanager
+def _session(app: App, source_name: str) -> Iterator[Connector]:
+    """The saved source's connector, waiting at most :data:`GREETING_TIMEOUT` seconds for the
+    greeting; closed afterwards."""
     with runner.signed_in(app, source_name):
         conn = runner.connector_for(app, source_name)
         if isinstance(conn, ImapConnector):
@@ -126,6 +175,13 @@ def saved(app: App, source_name: str) -> list[str]:
         elif isinstance(conn, Pop3Connector):
             conn.settings = replace(conn.settings, greeting_timeout=GREETING_TIMEOUT)
         try:
-            return conn.check()
+            yield conn
         finally:
             conn.close()
+
+
+def saved(app: App, source_name: str) -> list[str]:
+    """Connect with the saved settings, sign in and list the folders (``runner.check``), waiting
+    at most :data:`GREETING_TIMEOUT` seconds for the greeting."""
+    with _session(app, source_name) as conn:
+        return conn.check()

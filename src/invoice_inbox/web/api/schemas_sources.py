@@ -175,9 +175,17 @@ class SourceOut(BaseModel):
 
 
 class CheckOut(BaseModel):
-    ok: bool = Field(description="Signed in, and every configured folder exists.")
+    ok: bool = Field(
+        description="Signed in, every configured folder exists and mail can be filed to the"
+        " move targets."
+    )
     folders: list[str]
     missing: list[str] = Field(description="Configured folders the server does not have.")
+    problems: list[str] = Field(
+        default_factory=list,
+        description="Why a folder cannot be used, one sentence each: a move target that cannot"
+        " be created, a name the server cannot hold.",
+    )
 
 
 class Started(BaseModel):

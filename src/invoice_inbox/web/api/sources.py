@@ -136,15 +136,19 @@ def _fetchable(request: Request, access: ApiUser, source_id: int) -> Source:
     "/sources/{source_id}/check", response_model=CheckOut, responses={**FORBIDDEN, **REFUSED}
 )
 def check_source(request: Request, access: ApiUser, source_id: int) -> CheckOut | Response:
-    """Connect, sign in and list the mailbox's folders (administrators and clerks)."""
+    """Connect, sign in and list the mailbox's folders; check its folders and that mail can be
+    filed to its move targets (administrators and clerks)."""
     src = _fetchable(request, access, source_id)
     try:
-        folders = connection_check.saved(context(request).app, src.name)
+        checked = connection_check.source(context(request).app, src.name)
     except ConnectorError as exc:
         return connection_problem(exc, configure.field_of(exc, src))
-    known = {f.casefold() for f in folders}
-    missing = [f for f in src.folders if f not in folders and f.casefold() not in known]
-    return CheckOut(ok=not missing, folders=folders, missing=missing)
+    return CheckOut(
+        ok=checked.ok,
+        folders=checked.folders,
+        missing=checked.missing,
+        problems=checked.problems,
+    )
 
 
 @router.post(
