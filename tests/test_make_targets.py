@@ -49,6 +49,7 @@ def test_make_test_installs_the_dev_extras_and_runs_in_parallel(tmp_path: Path) 
     installs = pip_installs(lines)
     assert any(line.endswith(" -e '.[dev,postgresql,s3]'") for line in installs), lines
     assert any(line.startswith("./scripts/system-deps.sh test") for line in lines)
+    assert "./scripts/test-servers.sh" in lines, "Cyrus and Courier for tests/contract"
     whole, *on_postgresql = [line for line in lines if line.split(" ", 1)[0].endswith("/pytest")]
     assert " -n " in whole and "--db" not in whole  # the whole suite, on SQLite
     assert on_postgresql, "then the database-facing tests on PostgreSQL"

@@ -30,6 +30,13 @@ def cyrus() -> Iterator[MailServer]:
 
 
 @pytest.fixture(scope="session")
+def cyrus_altns() -> Iterator[MailServer]:
+    """Cyrus with upstream's ``altnamespace``/``unixhierarchysep`` (NAMESPACE ``(("" "/"))``),
+    as large hosted services run it."""
+    yield from started(lambda base: CyrusServer(base, altns=True), "cyrus-altns")
+
+
+@pytest.fixture(scope="session")
 def courier() -> Iterator[MailServer]:
     """Courier-IMAP/POP with Debian's defaults (INBOX. namespace, IMAP_ENHANCEDIDLE=0)."""
     yield from started(CourierServer, "courier")

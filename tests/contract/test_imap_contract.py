@@ -18,9 +18,10 @@ from harness.dovecot import Mailbox
 
 Spell = Callable[[str], str]
 # what each server offers, as measured (the README's compatibility table)
-HAS_MOVE = {"dovecot": True, "cyrus": True, "courier": False}
+HAS_MOVE = {"dovecot": True, "cyrus": True, "cyrus_altns": True, "courier": False}
 NAMESPACE = {
     "dovecot": b'(("" "/"))',
+    "cyrus_altns": b'(("" "/"))',
     "cyrus": b'(("INBOX." "."))',
     "courier": b'(("INBOX." "."))',
 }
@@ -53,14 +54,17 @@ def assert_exactly_once(cli: Cli, folder: Spell, pdfs: dict[str, bytes], others:
     assert counts == (0, len(pdfs), others), "every mail filed once, none lost"
 
 
-def test_namespace_and_move_are_what_the_table_says(server: object, box: Mailbox) -> None:
+@pytest.mark.parametrize("server", list(NAMESPACE), indirect=True)
+def test_namespace_and_move_are_what_the_table_says(
+    request: pytest.FixtureRequest, box: Mailbox
+) -> None:
     conn = box.imap()
     try:
         caps = set(conn.capability()[1][0].decode().upper().split())  # after login
         typ, data = conn.namespace()
     finally:
         conn.logout()
-    kind = getattr(server, "kind", "dovecot")
+    kind = request.node.callspec.params["server"]
     assert typ == "OK" and data[0].startswith(NAMESPACE[kind])
     assert ("MOVE" in caps) is HAS_MOVE[kind]
     assert {"IDLE", "UIDPLUS", "NAMESPACE"} <= caps
@@ -157,7 +161,12 @@ NOT_MAPPED = pytest.mark.xfail(strict=True, reason="issue 18 item 1")
 
 @pytest.mark.parametrize(
     "server",
-    ["dovecot", pytest.param("cyrus", marks=NOT_MAPPED), pytest.param("courier", marks=NOT_MAPPED)],
+    [
+        "dovecot",
+        "cyrus_altns",
+        pytest.param("cyrus", marks=NOT_MAPPED),
+        pytest.param("courier", marks=NOT_MAPPED),
+    ],
     indirect=True,
 )
 def test_the_readmes_folder_names_work(cli: Cli, folder: Spell) -> None:
