@@ -10,6 +10,7 @@ handle a refused token like a refused password.
     ├── LoginFailed         the server refused the credentials
     ├── FolderMissing       a configured folder does not exist on the server
     └── ProtocolFailed      the server answered a command with an error
+        └── LoginDelayed    a login too soon after the last one (POP3 [LOGIN-DELAY])
 
 ``transient`` says whether retrying later may help (network trouble) or not (a wrong password).
 """
@@ -54,3 +55,13 @@ class FolderMissing(ConnectorError):
 
 class ProtocolFailed(ConnectorError):
     """The server answered a command with an error."""
+
+
+class LoginDelayed(ProtocolFailed):
+    """The server allows a login only every so many seconds and refused one that came too soon
+    (POP3 ``[LOGIN-DELAY]``, RFC 2449 §8.1.2): not a failure, the mailbox can be read
+    ``retry_after`` seconds later."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -18,9 +18,11 @@ from harness.dovecot import DovecotServer, Mailbox, free_ports
 from invoice_inbox.connectors import pop3
 from invoice_inbox.connectors.base import Deleting, TokenConnector
 from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
+from invoice_inbox.connectors.pop3_session import DEFAULT_LOGIN_DELAY, parse_login_delay
 from invoice_inbox.errors import (
     ConnectFailed,
     FolderMissing,
+    LoginDelayed,
     LoginFailed,
     ProtocolFailed,
     TLSFailed,
@@ -489,3 +491,41 @@ def test_close_sends_rset_before_quit(
     conn.delete(["aaa"])
     conn.close()
     assert server.received[-3:] == ["DELE 1", "RSET", "QUIT"]
+
+
+def test_a_login_delay_refusal_is_not_a_wrong_password_and_carries_the_advertised_delay(
+    scripted: Callable[[dict[str, list[str]]], ScriptedPop3],
+) -> None:
+    """Cyrus's words (popminpoll: 15); the delay is asked with CAPA after the refusal."""
+    server = scripted(
+        {
+            "USER": ["+OK"],
+            "PASS": ["-ERR [LOGIN-DELAY] Logins must be at least 15 minutes apart"],
+            "CAPA": ["+OK", "USER", "LOGIN-DELAY 900", "UIDL", "."],
+        }
+    )
+    with pytest.raises(LoginDelayed, match=r"allows one login every 900 s") as err:
+        scripted_connector(server).check()
+    assert err.value.retry_after == 900
+    assert err.value.transient
+    assert not isinstance(err.value, LoginFailed)
+    assert server.received[:3] == ["USER ap", "PASS pw", "CAPA"]
+
+
+def test_a_login_delay_refusal_without_an_advertised_delay_waits_the_default(
+    scripted: Callable[[dict[str, list[str]]], ScriptedPop3],
+) -> None:
+    server = scripted({"USER": ["+OK"], "PASS": ["-ERR [LOGIN-DELAY] not yet"]})
+    with pytest.raises(LoginDelayed) as err:
+        scripted_connector(server).check()
+    assert err.value.retry_after == DEFAULT_LOGIN_DELAY
+
+
+@pytest.mark.parametrize(
+    ("words", "seconds"),
+    [(["60"], 60), (["900", "USER"], 900), ([], None), (["soon"], None), (["0"], None)],
+)
+def test_the_login_delay_capability_is_read_in_seconds(
+    words: list[str], seconds: int | None
+) -> None:
+    assert parse_login_delay(words) == seconds

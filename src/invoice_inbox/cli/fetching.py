@@ -2,11 +2,14 @@
 
 ``fetch`` exits 0 when every run succeeded, 1 when one failed (or on a mistake), and 3 when a
 run was partial: it imported mail, then stopped on an error (a missing folder, a lost
-connection); its summary is printed, and the error on stderr."""
+connection); its summary is printed, and the error on stderr. A POP3 server that refuses a
+login as too soon after the last one (``[LOGIN-DELAY]``, e.g. right after ``source check`` on
+Cyrus) is waited for, once, when it asks for at most ``LOGIN_WAIT_MAX`` seconds."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -25,7 +28,7 @@ from invoice_inbox.cli.base import (
     state,
     with_progress,
 )
-from invoice_inbox.errors import ConnectorError
+from invoice_inbox.errors import ConnectorError, LoginDelayed
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import RunPartial, RunSummary
@@ -47,7 +50,24 @@ def _summary_line(s: RunSummary) -> str:
     return line
 
 
+LOGIN_WAIT_MAX = 300.0  # seconds fetch waits for a server's login delay; longer ones fail
+
+
 def _fetch_one(a: App, name: str) -> RunSummary:
+    try:
+        return with_progress(name, lambda progress: runner.fetch(a, name, progress=progress))
+    except LoginDelayed as exc:
+        if exc.retry_after > LOGIN_WAIT_MAX:
+            raise
+        again = datetime.now(UTC) + timedelta(seconds=exc.retry_after + 1)
+        err.print(
+            f"{name}: the server allows one login every {exc.retry_after:g} s and the last one"
+            f" was more recent; fetching at {again:%H:%M:%S} UTC",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+        time.sleep(exc.retry_after + 1)
     return with_progress(name, lambda progress: runner.fetch(a, name, progress=progress))
 
 

@@ -8,6 +8,11 @@ SASL XOAUTH2 through AUTH (RFC 5034) in the two-line form: ``AUTH XOAUTH2``, the
 token is answered by the server with an error challenge, which gets an empty line back; the
 token is then renewed once and tried again.
 
+A login refused with ``[LOGIN-DELAY]`` (RFC 2449 §8.1.2: the last one was too recent; Cyrus
+answers so to a second login within ``popminpoll`` minutes) is :class:`LoginDelayed`, not a
+wrong password: it carries the delay the server advertises (``LOGIN-DELAY n`` in CAPA, §6.5,
+asked right after the refusal) or, when it tells none, ``DEFAULT_LOGIN_DELAY`` seconds.
+
 A port whose greeting is not ``+OK`` is "not a POP3 server", and nothing it said is repeated
 (``connectors.network``); the server's words after a valid greeting (a refused login or
 command) are shown cleaned and cut. The commands on the mailbox are ``connectors.pop3``'s.
@@ -32,7 +37,13 @@ from invoice_inbox.connectors.network import (
     not_a,
     server_words,
 )
-from invoice_inbox.errors import ConnectFailed, LoginFailed, ProtocolFailed, TLSFailed
+from invoice_inbox.errors import (
+    ConnectFailed,
+    LoginDelayed,
+    LoginFailed,
+    ProtocolFailed,
+    TLSFailed,
+)
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 995, "starttls": 110, "none": 110}
@@ -45,6 +56,10 @@ MAX_LINE = 64 * 1024 * 1024
 # "no such message".
 _BUSY_CODES = ("[IN-USE]", "[LOGIN-DELAY]", "[SYS/TEMP]")
 TROUBLE_CODES = (*_BUSY_CODES, "[SYS/PERM]")
+LOGIN_DELAY = "[LOGIN-DELAY]"
+# seconds to wait after a [LOGIN-DELAY] refusal from a server that advertises no LOGIN-DELAY
+# (the value Cyrus advertises with its Debian default of popminpoll: 1)
+DEFAULT_LOGIN_DELAY = 60
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -265,11 +280,36 @@ def _login(s: Pop3Settings, pop: Client) -> None:
         raise ProtocolFailed(f"{where} sent a garbled answer to the login") from exc
     except poplib.error_proto as exc:
         text = error_text(exc)
+        if text.upper().startswith(LOGIN_DELAY):
+            delay = advertised_login_delay(pop) or DEFAULT_LOGIN_DELAY
+            raise LoginDelayed(
+                f"{where} allows one login every {delay} s and the last one was more recent"
+                f" ({text}); the mailbox can be read again in {delay} s",
+                retry_after=delay,
+            ) from exc
         if text.upper().startswith(_BUSY_CODES):
             raise ProtocolFailed(
                 f"{where} accepted the login but cannot open the mailbox now: {text}"
             ) from exc
         raise LoginFailed(f"login refused by {where}: {text}") from exc
+
+
+def advertised_login_delay(pop: Client) -> int | None:
+    """The ``LOGIN-DELAY n`` capability (RFC 2449 §6.5) in seconds, asked with CAPA; None when
+    the server does not advertise one or does not answer (the session may be over)."""
+    try:
+        words = pop.capabilities().get("LOGIN-DELAY") or []
+    except (poplib.error_proto, OSError, EOFError):
+        return None
+    return parse_login_delay(words)
+
+
+def parse_login_delay(words: Sequence[str]) -> int | None:
+    """``["60"]`` or ``["900", "USER"]`` (the value may differ per user) → seconds."""
+    if not words or not words[0].isdigit():
+        return None
+    seconds = int(words[0])
+    return seconds if 0 < seconds <= 7 * 24 * 3600 else None
 
 
 def _oauth2_login(username: str, pop: Client, token: TokenFn) -> None:
@@ -279,7 +319,9 @@ def _oauth2_login(username: str, pop: Client, token: TokenFn) -> None:
     _refuse_line_breaks(username, first)
     try:
         pop.xoauth2(username, first)
-    except _TokenRefused:
+    except _TokenRefused as exc:
+        if error_text(exc).upper().startswith(LOGIN_DELAY):
+            raise  # the token was fine: the login came too soon
         again = token(renew=True)
         _refuse_line_breaks(again)
         pop.xoauth2(username, again)

@@ -23,7 +23,7 @@ from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
-from invoice_inbox.errors import ConnectorError, LoginFailed
+from invoice_inbox.errors import ConnectorError, LoginDelayed, LoginFailed
 from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import BATCH, Observer, RunPartial, RunSummary, sync_source
@@ -245,6 +245,8 @@ def fetch(
     """One run of a source; its outcome is recorded in the source's health (runtime.health).
     A run that committed mail before a connector error raises ``RunPartial`` (its summary
     says what was done); the error counts as a failure, but never switches the source off.
+    A login the server refused as too soon after the last one (``LoginDelayed``, POP3
+    ``[LOGIN-DELAY]``) is raised without counting as a failure.
     *owner*: the source's lease, already held by the caller (a scheduler's claim)."""
     try:
         with signed_in(app, source_name):
@@ -263,10 +265,11 @@ def fetch(
                 )
             finally:
                 conn.close()
-    except NeedsAuthentication:
-        raise  # nobody asked the server: not a failed run
+    except (NeedsAuthentication, LoginDelayed):
+        raise  # nobody asked the server, or it asked to come back later: not a failed run
     except RunPartial as exc:
-        health.record_failure(app, source_name, exc.cause, partial=True)
+        if not isinstance(exc.cause, LoginDelayed):
+            health.record_failure(app, source_name, exc.cause, partial=True)
         raise
     except (ConnectorError, BlobStoreError) as exc:  # a store that cannot take the mail too
         health.record_failure(app, source_name, exc)

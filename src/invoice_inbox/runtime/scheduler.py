@@ -14,6 +14,11 @@ sources and each due time is run once. A wake-up is written to the database
 (``wake_requested``) and reaches whichever worker claims the source next; one for a source
 that is running is kept and runs it again once the current run ends, so mail that arrived
 mid-run is not left waiting.
+
+A POP3 server that allows a login only every so many seconds (``[LOGIN-DELAY]``: Cyrus's
+``popminpoll``) and refuses one is not a failure: the source runs again once the delay it
+advertises has passed, and from then on its scheduled runs start at least that long after the
+previous one (a run woken sooner is refused by the server and put off the same way).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.errors import ConnectorError
+from invoice_inbox.errors import ConnectorError, LoginDelayed
 from invoice_inbox.runtime import claims, lease, runner, schedules
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.logs import log_context
@@ -40,6 +45,8 @@ from invoice_inbox.store.models import AuthState, Run, Source, utcnow
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# seconds added to a server's login delay: our run starts a little before its login
+LOGIN_DELAY_MARGIN = 1.0
 FetchFn = Callable[..., RunSummary]
 
 
@@ -68,6 +75,8 @@ class Scheduler:
         self.watch_modes: Callable[[], dict[str, str]] | None = None
         self._state = _State()
         self._cv = threading.Condition()
+        # source name -> seconds its server wants between logins (learnt from a refusal)
+        self._login_delays: dict[str, float] = {}
 
     # -- what is due ----------------------------------------------------------------------
 
@@ -123,6 +132,7 @@ class Scheduler:
         started = self.clock()
         summary: RunSummary | None = None
         failed_transient = False
+        not_before: datetime | None = None
         extra = {} if owner is None else {"owner": owner}
         with log_context(source=name):
             try:
@@ -143,7 +153,11 @@ class Scheduler:
             except RunCancelled:
                 log.info("run stopped: the service is shutting down")
                 return None
+            except LoginDelayed as exc:  # not counted as a failure by runner.fetch
+                not_before = self._delayed(name, exc)
             except RunPartial as exc:  # counted as a failure by runner.fetch already
+                if isinstance(exc.cause, LoginDelayed):  # (unless the login came too soon)
+                    not_before = self._delayed(name, exc.cause)
                 summary, failed_transient = exc.summary, exc.transient
                 log.warning(
                     "run partial: %d seen, %d imported, then: %s",
@@ -156,14 +170,35 @@ class Scheduler:
                 log.warning("run failed: %s", exc)
             except Exception:  # one broken source must not stop the scheduler
                 log.exception("run failed unexpectedly")
-            self._reschedule(name, started, failed_transient)
+            self._reschedule(name, started, failed_transient, not_before)
         return summary
 
-    def _reschedule(self, name: str, started: datetime, failed_transient: bool) -> None:
+    def _delayed(self, name: str, exc: LoginDelayed) -> datetime:
+        """The server refused a login as too soon after the last one: when to try again."""
+        self._login_delays[name] = exc.retry_after
+        again = self.clock() + timedelta(seconds=exc.retry_after + LOGIN_DELAY_MARGIN)
+        log.info("login put off: %s; next attempt at %s", exc, again.strftime("%H:%M:%S UTC"))
+        return again
+
+    def _reschedule(
+        self,
+        name: str,
+        started: datetime,
+        failed_transient: bool,
+        not_before: datetime | None = None,
+    ) -> None:
+        """Set the next due time. *not_before*: the server refused the login as too soon, so
+        the source runs again then."""
         now = self.clock()
         with self.app.db.session() as s:
             src = sources.get(s, name)
+            if not_before is not None:
+                src.next_run_at = not_before
+                return
             nxt = schedules.next_run(_schedule(src), last_started=started, now=now)
+            delay = self._login_delays.get(name)
+            if nxt is not None and delay is not None:  # the server's minimum between logins
+                nxt = max(nxt, started + timedelta(seconds=delay + LOGIN_DELAY_MARGIN))
             if failed_transient and src.active and src.failures:
                 cap = _interval(src) or 3600.0
                 retry = now + timedelta(
