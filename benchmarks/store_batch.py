@@ -1,21 +1,23 @@
 """What the fetch process's database work costs per mail: one batch of N ledger rows (one PDF
 document each, from a few suppliers, as ``benchmarks/ingest_corpus.py`` writes them) committed
 the way ``runtime.sync`` commits a batch, and the attempts ``runtime.decider`` records around the
-deciding of each group of mails, with the single-mail store functions (``old``) and the bulk ones
-(``new``) in the same process and run.
+deciding of each group of mails, with the single-mail store functions and the flush check as
+they were (``old``: a copy of the old ``check_lengths`` and ``begin_attempts`` here) and the bulk
+ones (``new``), in the same process and run.
 
 Cases, taking turns round after round on the same database (SQLite in WAL with
-``synchronous=FULL`` in a temporary directory, or ``--url`` e.g. a PostgreSQL one):
+``synchronous=FULL`` in a temporary directory, a private PostgreSQL cluster with ``--postgresql``,
+or ``--url``):
 
 1. ``commit``: the batch's rows and documents, queue marking, supplier learning, one
    ``document.created`` event per document, the folder cursor, in one transaction;
 2. ``attempts``: for groups of 8 mails, begin (commit) then end (commit) their attempts; ``new``
    ends a group's and begins the next one's in one transaction (``ledger.switch_attempts``).
 
-The first round is left out. Prints the median milliseconds per mail of each case, old and new.
+A first round warms up and is not counted. Prints the median milliseconds per mail of each case, old and new.
 Run it from the repository root::
 
-    .venv/bin/python benchmarks/store_batch.py [--mails 100] [--rounds 8] [--url URL]
+    .venv/bin/python benchmarks/store_batch.py [--mails 100] [--rounds 8] [--postgresql | --url URL]
     .venv/bin/python benchmarks/store_batch.py --profile commit-old  # cProfile, top 25
 """
 
@@ -30,11 +32,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "src"))
 
 from sqlalchemy import String, inspect, select  # noqa: E402
@@ -244,10 +247,18 @@ def main() -> None:
     p.add_argument("--mails", type=int, default=100, help="mails per batch (100)")
     p.add_argument("--rounds", type=int, default=8, help="rounds of the cases (8)")
     p.add_argument("--url", help="a database URL (default: SQLite in a temporary directory)")
+    p.add_argument(
+        "--postgresql", action="store_true", help="on a private PostgreSQL cluster (initdb)"
+    )
     p.add_argument("--profile", choices=sorted(CASES), help="profile this case instead")
     args = p.parse_args()
-    with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp:
-        db = Database(args.url) if args.url else Database.in_data_dir(Path(tmp))
+    with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp, ExitStack() as stack:
+        url = args.url
+        if args.postgresql:
+            from harness.postgres import PostgresServer
+
+            url = stack.enter_context(PostgresServer.start(Path(tmp) / "pg")).url()
+        db = Database(url) if url else Database.in_data_dir(Path(tmp))
         ids = setup(db)
         warm = [args.profile] if args.profile else list(CASES)
         for name in warm:  # the suppliers exist, the code is loaded

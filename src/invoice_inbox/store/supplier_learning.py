@@ -126,8 +126,9 @@ def _prefetch(s: Session, company_id: int, rows: list[Message]) -> None:
             if vat_id and (company_id, "vat", vat_id) not in cache:
                 vat_ids.add(vat_id)
             domain = sender_domain(doc, row)
-            if domain and not is_freemail(domain) and (company_id, "domain", domain) not in cache:
+            if domain and (company_id, "domain", domain) not in cache:
                 domains.add(domain)
+    domains = {domain for domain in domains if not is_freemail(domain)}  # each domain once
     by_vat: dict[str, int] = {}
     if vat_ids:
         found = s.execute(

@@ -26,7 +26,13 @@ from invoice_inbox.freemail import is_freemail
 from invoice_inbox.store.errors import AlreadyExists, NotFound, StoreError
 from invoice_inbox.store.models import Document, Message, utcnow
 from invoice_inbox.store.models_trust import BlockedSender, Supplier, SupplierDomain, SupplierIban
-from invoice_inbox.store.supplier_learning import domain_of, learn, normal_vat_id, sender_domain
+from invoice_inbox.store.supplier_learning import (
+    domain_of,
+    learn,
+    learn_many,
+    normal_vat_id,
+    sender_domain,
+)
 from invoice_inbox.store.supplier_views import (
     BlockedInfo,
     IbanInfo,
@@ -53,6 +59,7 @@ __all__ = [
     "get",
     "known_domains",
     "learn",
+    "learn_many",
     "list_for",
     "mark_fraud",
     "merge",
