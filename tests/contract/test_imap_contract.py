@@ -183,3 +183,13 @@ def test_the_readmes_folder_names_work(cli: Cli, folder: Spell) -> None:
     box = cli.mailbox
     assert box.count(folder(f"Invoices/{year}")) == 2 and box.count(folder("Not imported")) == 1
     assert sorted(d["filename"] for d in cli.documents()) == sorted(pdfs)
+
+
+def test_folders_with_non_ascii_names_are_read_and_filled(cli: Cli, folder: Spell) -> None:
+    """Modified UTF-7 (RFC 3501 5.1.3) on the wire; Courier also offers UTF8=ACCEPT."""
+    box, source, target = cli.mailbox, folder("Rechnungen/Büro"), folder("Geprüft/Ærø")
+    for i in range(2):
+        box.append(source, invoice(i)[2])
+    cli.add_source("--folder", source, "--move-imported-to", target)
+    assert cli.fetch()["imported"] == 2
+    assert (box.count(source), box.count(target)) == (0, 2)
