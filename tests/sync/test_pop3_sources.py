@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import poplib
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -195,7 +196,7 @@ def test_pop3_source_signs_in_lists_inbox_and_imports_invoices(ap: AP, security:
     assert "POP3 127.0.0.1" in ap.ok("source", "list").stdout
 
     checked = ap.ok("source", "check", "ap", "--json").json()
-    assert checked == {"ok": True, "folders": ["INBOX"], "missing": []}
+    assert checked == {"ok": True, "folders": ["INBOX"], "missing": [], "problems": []}
     assert "Folders: INBOX" in ap.ok("source", "check", "ap").stdout
 
     summary = fetch_json(ap)
@@ -396,16 +397,17 @@ def test_crash_after_dele_before_quit_deletes_nothing_and_next_run_deletes_once(
 
 @pytest.mark.parametrize(
     ("batch", "failed"),
-    [(2, "RETR 3 failed on "), (100, "refused QUIT")],
-    ids=["RETR of batch 2 fails", "QUIT fails"],
+    [(2, r"(RETR|DELE) \d failed on "), (100, "refused QUIT")],
+    ids=["a later batch's RETR or DELE fails", "QUIT fails"],
 )
 def test_a_run_that_loses_its_connection_after_dele_deletes_nothing(
     ap: AP, batch: int, failed: str
 ) -> None:
     """The POP3 session is kicked by the server right after batch 1 was DELE'd: with more
-    batches to come the next RETR fails, with a single batch the QUIT does. Either way the run
-    stops after it imported batch 1 (partial) and the server deletes nothing; the next run
-    deletes each mail once, importing none twice."""
+    batches to come the next command fails (the RETR of a batch not yet read, or the DELE of
+    one read ahead while batch 1 was committed), with a single batch the QUIT does. Either way
+    the run stops after it imported batch 1 (and any batch read ahead), partial, and the server
+    deletes nothing; the next run deletes each mail once, importing none twice."""
     pdfs = seed(ap, invoices=4, others=1)
     add_pop3(ap, "--delete-after-import")
     user = ap.mailbox.user
@@ -413,14 +415,14 @@ def test_a_run_that_loses_its_connection_after_dele_deletes_nothing(
         ap, batch=batch, at=Step.DISPOSED, do=lambda: ap.mailbox.server.kick(user)
     )
     assert isinstance(error, RunPartial) and isinstance(error.cause, ProtocolFailed), error
-    assert failed in str(error) and "[SYS/TEMP] Server shutting down." in str(error)
+    assert re.search(failed, str(error)) and "[SYS/TEMP] Server shutting down." in str(error)
     assert ap.mailbox.count("INBOX") == 5, "a run that stopped early deletes nothing"
     runs = ap.ok("runs", "--json").json()
     assert runs[0]["status"] == "partial" and runs[0]["error"] == str(error)
     shown = ap.ok("source", "show", "ap", "--json").json()
     assert (shown["failures"], shown["auth_state"]) == (1, "ok")
     handled = ap.messages()
-    assert len(handled) == min(batch, 5)
+    assert len(handled) in ((2, 4) if batch == 2 else (5,)), "whole batches, batch 1 first"
 
     resumed = fetch_json(ap)
     assert resumed["messages_seen"] == 5 - len(handled) and resumed["duplicates"] == 0
