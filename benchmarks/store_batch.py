@@ -14,8 +14,8 @@ or ``--url``):
 2. ``attempts``: for groups of 8 mails, begin (commit) then end (commit) their attempts; ``new``
    ends a group's and begins the next one's in one transaction (``ledger.switch_attempts``).
 
-A first round warms up and is not counted. Prints the median milliseconds per mail of each case, old and new.
-Run it from the repository root::
+A first round warms up and is not counted. Prints the median milliseconds per mail of each
+case, old and new. Run it from the repository root::
 
     .venv/bin/python benchmarks/store_batch.py [--mails 100] [--rounds 8] [--postgresql | --url URL]
     .venv/bin/python benchmarks/store_batch.py --profile commit-old  # cProfile, top 25
@@ -257,6 +257,7 @@ def main() -> None:
         if args.postgresql:
             from harness.postgres import PostgresServer
 
+            Path(tmp).chmod(0o755)  # initdb runs as the postgres user
             url = stack.enter_context(PostgresServer.start(Path(tmp) / "pg")).url()
         db = Database(url) if url else Database.in_data_dir(Path(tmp))
         ids = setup(db)
