@@ -104,6 +104,8 @@ def build_first_release(
     *,
     host: str,
     port: int,
+    security: str = "none",
+    ca_file: str | None = None,
     username: str,
     password: str,
     uidvalidity: int,
@@ -114,8 +116,9 @@ def build_first_release(
     source: str = "ap",
     allowed_senders: tuple[str, ...] = (),
 ) -> OldDataDir:
-    """A data directory at schema 0001 with a company, an IMAP source (plain IMAP on *host*:
-    *port*, INBOX, nothing moved), one succeeded run that imported *mails* and their documents,
+    """A data directory at schema 0001 with a company, an IMAP source (*host*:*port* with
+    *security* ``ssl``, ``starttls`` or ``none`` and the CA file the old ``--ca-file`` stored;
+    INBOX, nothing moved), one succeeded run that imported *mails* and their documents,
     and INBOX's cursor at *cursor_uid* (below the last mail's UID: the old code committed a
     batch before it advanced the cursor, and a crash in between left exactly this)."""
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -140,8 +143,8 @@ def build_first_release(
                 provider="imap",
                 host=host,
                 port=port,
-                security="none",
-                ca_file=None,
+                security=security,
+                ca_file=ca_file,
                 username=username,
                 secret=Fernet(key).encrypt(password.encode()).decode(),
                 folders=["INBOX"],

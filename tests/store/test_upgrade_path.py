@@ -79,7 +79,9 @@ def _old_data_dir(
         tmp_path / "data",
         url,
         host="127.0.0.1",
-        port=mailbox.server.imap_port,
+        port=mailbox.server.imaps_port,
+        security="ssl",  # the old default, with the server's CA as a file (0008 added PEM)
+        ca_file=str(mailbox.server.ca_file),
         username=mailbox.user,
         password=mailbox.password,
         uidvalidity=mailbox.uidvalidity(),
