@@ -6,8 +6,8 @@ they were (``old``: a copy of the old ``check_lengths`` and ``begin_attempts`` h
 ones (``new``), in the same process and run.
 
 Cases, taking turns round after round on the same database (SQLite in WAL with
-``synchronous=FULL`` in a temporary directory, a private PostgreSQL cluster with ``--postgresql``,
-or ``--url``):
+``synchronous=FULL`` in a temporary directory; with ``--postgresql`` a private cluster made
+durable as ``scale_common.py`` makes it (fsync, synchronous commit); or ``--url``):
 
 1. ``commit``: the batch's rows and documents, queue marking, supplier learning, one
    ``document.created`` event per document, the folder cursor, in one transaction;
@@ -255,10 +255,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=ROOT / "benchmarks") as tmp, ExitStack() as stack:
         url = args.url
         if args.postgresql:
-            from harness.postgres import PostgresServer
+            from scale_common import Postgres
 
             Path(tmp).chmod(0o755)  # initdb runs as the postgres user
-            url = stack.enter_context(PostgresServer.start(Path(tmp) / "pg")).url()
+            pg = Postgres(Path(tmp) / "pg", max_connections=20)
+            pg.start()
+            stack.callback(pg.stop)
+            url = pg.create("store_batch")
         db = Database(url) if url else Database.in_data_dir(Path(tmp))
         ids = setup(db)
         warm = [args.profile] if args.profile else list(CASES)
