@@ -7,16 +7,17 @@ one is a single INSERT, with no look-up of who subscribes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from invoice_inbox.store import trust_flags
 from invoice_inbox.store.models import Document, Message, Source, utcnow
 from invoice_inbox.store.models_events import Event
+from invoice_inbox.store.models_trust import Supplier
 
 DOCUMENT_CREATED = "document.created"
 SOURCE_DEACTIVATED = "source.deactivated"
@@ -67,7 +68,13 @@ def _mode(row: Message) -> str | None:
 
 
 def _payload(
-    doc: Document, row: Message, *, company: str, source: str, mode: str | None
+    doc: Document,
+    row: Message,
+    *,
+    company: str,
+    source: str,
+    mode: str | None,
+    names: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "event": DOCUMENT_CREATED,
@@ -87,7 +94,7 @@ def _payload(
             "sender": row.sender,
             "subject": row.subject,
             "download_url": f"/api/v1/documents/{doc.id}/file",
-            **trust_flags.trust(doc, row, mode=mode),
+            **trust_flags.trust(doc, row, mode=mode, names=names),
         },
     }
 
@@ -122,6 +129,7 @@ class DocumentsCreated:
         self.company, self.source = company, source
         self.values: list[dict[str, Any]] = []
         self._modes: dict[int, str | None] = {}  # by source id: one look per source, not mail
+        self._suppliers: dict[int, Supplier | None] = {}  # by id: one look each, not per mail
 
     def add(self, row: Message) -> int:
         """Take the events of *row*'s documents that joined the queue; how many."""
@@ -132,7 +140,9 @@ class DocumentsCreated:
             if row.source_id not in self._modes:
                 self._modes[row.source_id] = _mode(row)
             mode = self._modes[row.source_id]
-            payload = _payload(doc, row, company=self.company, source=self.source, mode=mode)
+            payload = _payload(
+                doc, row, company=self.company, source=self.source, mode=mode, names=self._name(doc)
+            )
             self.values.append(
                 {
                     "company_id": doc.company_id,
@@ -143,6 +153,16 @@ class DocumentsCreated:
                 }
             )
         return len(self.values) - before
+
+    def _name(self, doc: Document) -> dict[int, str]:
+        """The name of *doc*'s supplier as it is now (a later mail of the batch may rename it)."""
+        if doc.supplier_id is None:
+            return {}
+        if doc.supplier_id not in self._suppliers:
+            s = object_session(doc)
+            self._suppliers[doc.supplier_id] = s.get(Supplier, doc.supplier_id) if s else None
+        supplier = self._suppliers[doc.supplier_id]
+        return {} if supplier is None else {doc.supplier_id: supplier.name}
 
     def write(self, s: Session) -> int:
         """Add the events taken so far to the outbox in the caller's transaction; how many."""
