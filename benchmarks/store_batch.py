@@ -15,7 +15,8 @@ durable as ``scale_common.py`` makes it (fsync, synchronous commit); or ``--url`
    ends a group's and begins the next one's in one transaction (``ledger.switch_attempts``).
 
 A first round warms up and is not counted. Prints the median milliseconds per mail of each
-case, old and new. Run it from the repository root::
+case, old and new: wall time, and the CPU time of this process (SQLite's work included, not
+PostgreSQL's server). Run it from the repository root::
 
     .venv/bin/python benchmarks/store_batch.py [--mails 100] [--rounds 8] [--postgresql | --url URL]
     .venv/bin/python benchmarks/store_batch.py --profile commit-old  # cProfile, top 25
@@ -277,15 +278,18 @@ def main() -> None:
             db.close()
             return
         times: dict[str, list[float]] = {c: [] for c in CASES}
+        cpu: dict[str, list[float]] = {c: [] for c in CASES}
         for _ in range(args.rounds):
             for name, case in CASES.items():
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 case(db, ids, args.mails)
                 times[name].append((time.perf_counter() - began) * 1000 / args.mails)
+                cpu[name].append((time.process_time() - began_cpu) * 1000 / args.mails)
         db.close()
     print(f"{args.mails} mails per batch, {args.rounds} rounds, {db.engine.dialect.name}")
     for name in CASES:
-        print(f"{name:>13}: {statistics.median(times[name]):6.3f} ms per mail")
+        wall, used = statistics.median(times[name]), statistics.median(cpu[name])
+        print(f"{name:>13}: {wall:6.3f} ms per mail, {used:6.3f} ms CPU of this process")
 
 
 if __name__ == "__main__":
