@@ -2,7 +2,8 @@
 to end through the CLI: folders are listed, new mail is found once, a UIDVALIDITY change
 re-imports nothing, filing never expunges mail another client flagged \\Deleted (with MOVE, or
 COPY + UID EXPUNGE where the server has no MOVE), and a run killed mid-way re-runs to exactly
-once. Folder names are typed the server's way (``folder``) until issue 18 item 1 maps them."""
+once. Most folder names are typed the server's way (``folder``), which keeps working; the
+README's, typed with ``/``, are mapped to it (issue 18 item 1)."""
 
 from __future__ import annotations
 
@@ -156,17 +157,9 @@ def test_a_run_killed_after_filing_a_batch_reruns_to_exactly_once(cli: Cli, fold
     assert_exactly_once(cli, folder, pdfs, others=2)
 
 
-NOT_MAPPED = pytest.mark.xfail(strict=True, reason="issue 18 item 1")
-
-
 @pytest.mark.parametrize(
     "server",
-    [
-        "dovecot",
-        "cyrus_altns",
-        pytest.param("cyrus", marks=NOT_MAPPED),
-        pytest.param("courier", marks=NOT_MAPPED),
-    ],
+    ["dovecot", "cyrus_altns", "cyrus", "courier"],
     indirect=True,
 )
 def test_the_readmes_folder_names_work(cli: Cli, folder: Spell) -> None:
