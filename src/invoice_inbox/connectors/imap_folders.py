@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -29,10 +29,18 @@ class ImapFolders:
 
     _names: tuple[IMAPClient, FolderNames] | None = None
     _client: IMAPClient | None
-    where: str
-    client: IMAPClient
-    _call: Callable[..., Any]
-    _words: Callable[[BaseException], str]
+
+    if TYPE_CHECKING:  # what ImapConnector provides
+
+        @property
+        def where(self) -> str: ...
+
+        @property
+        def client(self) -> IMAPClient: ...
+
+        def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any: ...
+
+        def _words(self, exc: BaseException) -> str: ...
 
     @property
     def names(self) -> FolderNames:
