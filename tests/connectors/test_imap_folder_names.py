@@ -11,7 +11,7 @@ import pytest
 
 from builders import make_mail
 from harness.dovecot import DovecotServer, Mailbox
-from harness.dovecot_prefixed import PrefixedDovecot, started_prefixed_dovecot
+from harness.dovecot_prefixed import DottedDovecot, PrefixedDovecot, started_prefixed_dovecot
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.imap_names import FolderNameInvalid, FolderNames
 
@@ -181,3 +181,19 @@ def test_dovecot_default_names_go_out_as_written(mailbox: Mailbox) -> None:
         )
     finally:
         conn.close()
+
+
+@pytest.mark.dovecot
+def test_a_dotted_namespace_without_prefix_maps_slashes_and_keeps_dotted_names() -> None:
+    with started_prefixed_dovecot(DottedDovecot) as server:
+        user, password = server.new_user()
+        conn = connector(server, user, password)
+        try:
+            assert conn.names == FolderNames(prefix="", delimiter=".")
+            conn.ensure_folder("Invoices/2026")
+            conn.ensure_folder("Archive.2024")  # the server's own spelling, as before
+            assert {"Invoices.2026", "Archive.2024"} <= set(server.list_folders(user))
+            assert {"Invoices/2026", "Archive/2024"} <= set(conn.list_folders())
+            assert conn.missing(["Invoices/2026", "Invoices.2026", "Archive/2024"]) == []
+        finally:
+            conn.close()

@@ -20,18 +20,31 @@ DEFAULT_NAMESPACE = "namespace inbox {\n  inbox = yes\n  separator = /\n"
 PREFIXED_NAMESPACE = "namespace inbox {\n  inbox = yes\n  separator = .\n  prefix = INBOX.\n"
 
 
+DOTTED_NAMESPACE = "namespace inbox {\n  inbox = yes\n  separator = .\n"
+
+
 class PrefixedDovecot(DovecotServer):
     """:class:`DovecotServer` with the personal namespace ``INBOX.`` and delimiter ``.``."""
+
+    namespace = PREFIXED_NAMESPACE
 
     def render_config(self) -> str:
         text = super().render_config()
         if DEFAULT_NAMESPACE not in text:
             raise RuntimeError("the Dovecot harness's namespace block changed; update this")
-        return text.replace(DEFAULT_NAMESPACE, PREFIXED_NAMESPACE)
+        return text.replace(DEFAULT_NAMESPACE, self.namespace)
+
+
+class DottedDovecot(PrefixedDovecot):
+    """Dovecot's ``""`` namespace with ``.`` as the delimiter (what maildir++ setups use)."""
+
+    namespace = DOTTED_NAMESPACE
 
 
 @contextlib.contextmanager
-def started_prefixed_dovecot() -> Iterator[PrefixedDovecot]:
+def started_prefixed_dovecot(
+    kind: type[PrefixedDovecot] = PrefixedDovecot,
+) -> Iterator[PrefixedDovecot]:
     """A started :class:`PrefixedDovecot` for a module's fixture, in a fresh 0755 folder of the
     system's temp folder (as the ``dovecot`` fixture's, for the same reasons); skipped without a
     ``dovecot`` binary unless ``CI`` is set."""
@@ -42,7 +55,7 @@ def started_prefixed_dovecot() -> Iterator[PrefixedDovecot]:
         pytest.skip(message)
     base = Path(tempfile.mkdtemp(prefix="invoice-inbox-dovecot-prefixed-"))
     base.chmod(0o755)
-    server = PrefixedDovecot(base, {}, pool_size=10)
+    server = kind(base, {}, pool_size=10)
     try:
         server.start()
         yield server
