@@ -17,8 +17,8 @@ its move targets (``{year}`` as of today): on IMAP a missing target is created a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -120,9 +120,34 @@ def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
     try:
         folders = conn.check()
         counts = conn.message_counts(folders[:MAX_COUNTED])
+        if isinstance(conn, ImapConnector):
+            shown = _as_saved(conn, fields["folders"])
+            folders, counts = [shown(f) for f in folders], {shown(f): n for f, n in counts.items()}
     finally:
         conn.close()
     return Checked(folders, counts)
+
+
+def _as_saved(conn: ImapConnector, saved_folders: list[str]) -> Callable[[str], str]:
+    """How a listed folder is shown: as the source names it where it names it in the server's
+    spelling (``INBOX.Invoices`` on Courier, listed as ``Invoices``), so that the folder stays
+    ticked and stored as it was (the ledger knows a folder by the name it was fetched under);
+    every other folder the user's way."""
+    names = conn.names
+    spelled: dict[str, str] = {}
+    for folder in saved_folders:
+        with suppress(FolderNameInvalid):
+            server = names.to_server(folder)
+            if folder.upper() != "INBOX" and names.to_user(server) != folder:
+                spelled[server] = folder
+
+    def shown(listed: str) -> str:
+        try:
+            return spelled.get(names.to_server(listed), listed)
+        except FolderNameInvalid:
+            return listed
+
+    return shown
 
 
 @dataclass
