@@ -12,6 +12,7 @@ import pytest
 from builders import make_mail
 from harness.dovecot import DovecotServer, Mailbox
 from harness.dovecot_prefixed import DottedDovecot, PrefixedDovecot, started_prefixed_dovecot
+from invoice_inbox.connectors.idle import IdleWaiter
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.imap_names import FolderNameInvalid, FolderNames
 
@@ -197,3 +198,21 @@ def test_a_dotted_namespace_without_prefix_maps_slashes_and_keeps_dotted_names()
             assert conn.missing(["Invoices/2026", "Invoices.2026", "Archive/2024"]) == []
         finally:
             conn.close()
+
+
+@pytest.mark.dovecot
+@pytest.mark.xfail(
+    strict=True,
+    reason="connectors/idle.py EXAMINEs the folder as typed; it needs conn.server_name (T's file)",
+)
+def test_an_instant_source_examines_the_servers_name(
+    courier_like: tuple[ImapConnector, Mailbox],
+) -> None:
+    conn, box = courier_like
+    box.append("INBOX.Suppliers", make_mail(subject="waiting"))
+    waiter = IdleWaiter(conn.settings, "Suppliers", reissue_after=600, check_every=0.1)
+    try:
+        waiter.connect()  # EXAMINE INBOX.Suppliers
+        assert waiter.connected
+    finally:
+        waiter.close()
