@@ -11,7 +11,12 @@ import pytest
 
 from builders import make_mail
 from harness.dovecot import DovecotServer, Mailbox
-from harness.dovecot_prefixed import DottedDovecot, PrefixedDovecot, started_prefixed_dovecot
+from harness.dovecot_prefixed import (
+    DottedDovecot,
+    DottedDovecotWithoutNamespace,
+    PrefixedDovecot,
+    started_prefixed_dovecot,
+)
 from invoice_inbox.connectors.idle import IdleWaiter
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.imap_names import FolderNameInvalid, FolderNames
@@ -185,12 +190,18 @@ def test_dovecot_default_names_go_out_as_written(mailbox: Mailbox) -> None:
 
 
 @pytest.mark.dovecot
-def test_a_dotted_namespace_without_prefix_maps_slashes_and_keeps_dotted_names() -> None:
-    with started_prefixed_dovecot(DottedDovecot) as server:
+@pytest.mark.parametrize("kind", [DottedDovecot, DottedDovecotWithoutNamespace])
+def test_a_dotted_namespace_without_prefix_maps_slashes_and_keeps_dotted_names(
+    kind: type[PrefixedDovecot],
+) -> None:
+    """Learnt from NAMESPACE, or from the delimiter of LIST "" "" where it is not offered."""
+    with started_prefixed_dovecot(kind) as server:
         user, password = server.new_user()
         conn = connector(server, user, password)
         try:
             assert conn.names == FolderNames(prefix="", delimiter=".")
+            offered = conn.client.has_capability("NAMESPACE")
+            assert offered is (kind is not DottedDovecotWithoutNamespace)
             conn.ensure_folder("Invoices/2026")
             conn.ensure_folder("Archive.2024")  # the server's own spelling, as before
             assert {"Invoices.2026", "Archive.2024"} <= set(server.list_folders(user))

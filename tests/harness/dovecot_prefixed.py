@@ -41,6 +41,15 @@ class DottedDovecot(PrefixedDovecot):
     namespace = DOTTED_NAMESPACE
 
 
+class DottedDovecotWithoutNamespace(DottedDovecot):
+    """:class:`DottedDovecot` that does not offer NAMESPACE (RFC 2342): clients learn the
+    delimiter from ``LIST "" ""``."""
+
+    def render_config(self) -> str:
+        caps = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE UIDPLUS MOVE CHILDREN SPECIAL-USE"
+        return super().render_config() + f"protocol imap {{\n  imap_capability = {caps}\n}}\n"
+
+
 @contextlib.contextmanager
 def started_prefixed_dovecot(
     kind: type[PrefixedDovecot] = PrefixedDovecot,
