@@ -6,8 +6,10 @@ cut the connection (``harness.smtp_cut``); bounces go to a sink standing for the
 Each mail lands once: plain, pipelined, an 8-bit body, SMTPUTF8 addresses, a 30 MB mail. A
 connection dropped in DATA stores nothing and the sender's retry (``postqueue -f``) stores it
 once; a connection dropped after the mail, before our 250, stores it and the retry is recorded
-as a copy of it. A 4xx from us is retried by Postfix and then stored once; a 5xx is bounced to
-the sender, nothing stored, nothing retried. One Postfix and one receiver serve the module.
+as a copy of it. A 4xx from us (at RCPT: the daily cap; after the data: the source held by
+another process) is retried by Postfix and then stored once; a 5xx (unknown address, DMARC
+reject) is bounced to the sender, nothing stored, nothing retried. One Postfix and one receiver
+serve the module.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from harness.dovecot import free_ports
 from harness.postfix import HOST, PostfixRelay, need_postfix, swaks
 from harness.smtp_cut import SmtpCut
 from invoice_inbox.connectors.smtp_inbound import InboundServer, InboundSettings
+from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.inbound import Inbox
 from invoice_inbox.store import companies, sources
@@ -121,7 +124,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         settings = InboundSettings(
             port=0, domain=DOMAIN, max_size=MAX_SIZE, dns_server=dns.address, hostname="mx.test"
         )
-        inbox = Inbox(app)
+        inbox = Inbox(app, busy_wait=1.0)  # a source held elsewhere: 451 after a second
         receiver = InboundServer(settings, inbox.resolve, inbox.deliver, terms=inbox.terms)
         receiver.start()
         sink_ctl.start()
@@ -304,6 +307,7 @@ def test_swaks_straight_to_us_cut_in_data_then_sent_again_is_stored_once(rig: Ri
 
 def test_our_4xx_is_retried_by_postfix_then_stored_once(rig: Rig) -> None:
     subject = "Invoice after the daily cap"
+    rig.mta.wait(rig.relay(invoice(f"{subject}: the last one today")), "sent")
     with rig.app.db.session() as s:
         today = len(list(s.scalars(select(Message.id))))
     rig.set_company(smtp_daily_cap=today)  # every mail counts today: the cap is reached
@@ -318,6 +322,25 @@ def test_our_4xx_is_retried_by_postfix_then_stored_once(rig: Rig) -> None:
     rig.mta.wait_removed(qid)
     assert len(rig.rows(subject)) == 1
     assert len(rig.mta.statuses(qid)) == 2  # deferred once, then sent
+
+
+def test_our_451_after_the_data_is_retried_by_postfix_then_stored_once(rig: Rig) -> None:
+    subject = "Invoice while the source is busy"
+    with rig.app.db.session() as s:
+        source_id = sources.get(s, rig.source).id
+    owner = lease.new_owner()
+    lease.acquire(rig.app.db, source_id, owner)  # as a recheck in another process would
+    try:
+        qid = rig.relay(invoice(subject))
+        assert "451 4.3.0" in rig.mta.wait(qid, "deferred")  # the whole mail was sent: not stored
+        assert rig.rows(subject) == []
+    finally:
+        lease.release(rig.app.db, source_id, owner)
+    rig.mta.flush()
+    rig.mta.wait(qid, "sent")
+    rig.mta.wait_removed(qid)
+    [row] = rig.rows(subject)
+    assert row.duplicate_of_id is None
 
 
 @pytest.mark.parametrize("refusal", ["unknown address", "DMARC reject"])
