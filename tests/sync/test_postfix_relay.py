@@ -36,6 +36,10 @@ from invoice_inbox.runtime.inbound import Inbox
 from invoice_inbox.store import companies, sources
 from invoice_inbox.store.models import Message
 
+# What the MTA and the receiver say to each other does not depend on the database: the module
+# runs once, on SQLite (received mail stored on PostgreSQL: test_smtp_receivers).
+pytestmark = pytest.mark.sqlite_only
+
 DOMAIN = "invoices.test"
 SENDER = "billing@supplier.test"  # its domain's mail (the bounces) goes to the sink
 MAX_SIZE = 40 << 20  # the import address takes the 30 MB mail (the default is 25 MB)
