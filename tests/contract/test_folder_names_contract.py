@@ -11,6 +11,7 @@ import pytest
 from contract_cli import SUPPLIER, Cli, invoice, other
 
 from harness.dovecot import Mailbox
+from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 
 Spell = Callable[[str], str]  # the ``folder`` fixture: a /-separated name the server's way
 
@@ -81,3 +82,25 @@ def test_check_names_a_move_target_the_server_refuses(
     code, _out, err = cli.run("source", "check", "ap")
     assert code == 1 and "Traceback" not in err
     assert sentence in " ".join(err.split())
+
+
+@pytest.mark.parametrize("server", ALL_FOUR, indirect=True)
+def test_non_ascii_names_as_utf8_where_the_server_accepts_it(
+    request: pytest.FixtureRequest, box: Mailbox, folder: Spell
+) -> None:
+    """Courier offers UTF8=ACCEPT (RFC 6855): names go as UTF-8 there, modified UTF-7 on the
+    others; either way another client (the harness: modified UTF-7) sees the same names."""
+    settings = ImapSettings(
+        host="127.0.0.1",
+        port=box.server.imap_port,
+        security="none",
+        username=box.user,
+        password=box.password,
+    )
+    with ImapConnector(settings) as conn:
+        conn.ensure_folder("Belege/Größe €")
+        assert conn.client.folder_encode is (kind(request) != "courier")
+        assert "Belege/Größe €" in conn.list_folders()
+        box.append(conn.server_name("Belege/Größe €"), invoice(0)[2])
+        assert conn.open_folder("Belege/Größe €").messages == 1
+    assert folder("Belege/Größe €") in box.folders()

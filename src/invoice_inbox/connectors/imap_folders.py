@@ -52,10 +52,13 @@ class ImapFolders:
         return self._names[1]
 
     def _read_names(self, client: IMAPClient) -> FolderNames:
+        _enable_utf8(client)
         if client.has_capability("NAMESPACE"):
             with contextlib.suppress(ProtocolFailed):  # refused: the delimiter will do
                 ns = self._call("NAMESPACE", client.namespace)
-                return FolderNames.from_namespace(ns.personal, ns.other, ns.shared)
+                return FolderNames.from_namespace(
+                    *([(_text(p), d) for p, d in part] if part else None for part in ns)
+                )
         entries = self._call("LIST", client.list_folders, "", "")
         delim = entries[0][1] if entries else b"/"
         text = delim.decode() if isinstance(delim, bytes) else delim
@@ -69,7 +72,7 @@ class ImapFolders:
     def _server_folders(self) -> list[str]:
         """LIST "" "*" (RFC 3501 §6.3.8) in the server's spelling, \\Noselect left out."""
         entries = self._call("LIST", self.client.list_folders)
-        return [name for flags, _delim, name in entries if b"\\Noselect" not in flags]
+        return [_text(name) for flags, _delim, name in entries if b"\\Noselect" not in flags]
 
     def list_folders(self) -> list[str]:
         """The folders the user's way (``Invoices/2026``), \\Noselect ones left out."""
@@ -114,10 +117,32 @@ class ImapFolders:
     def _all_server_folders(self) -> dict[str, bool]:
         """Every name LIST "" "*" shows, \\Noselect ones too: name → whether \\Noselect."""
         entries = self._call("LIST", self.client.list_folders)
-        return {name: b"\\Noselect" in flags for flags, _delim, name in entries}
+        return {_text(name): b"\\Noselect" in flags for flags, _delim, name in entries}
 
     def refusal(self, exc: BaseException) -> str:
         """The server's reason in a refused command, without the library's "create failed: ",
         a response code or Dovecot's timing: ``Invalid mailbox name: Begins with '~'``."""
         text = _NOISE_HEAD.sub("", self._words(exc))
         return _NOISE_TAIL.sub("", text) or "no reason given"
+
+
+def _enable_utf8(client: IMAPClient) -> None:
+    """ENABLE UTF8=ACCEPT (RFC 6855) where offered (Courier does), while no folder is open yet
+    (ENABLE is not allowed after SELECT): names then travel as UTF-8 (IMAPClient's
+    ``folder_encode`` off, imaplib writing commands in UTF-8) instead of modified UTF-7."""
+    if not (client.has_capability("UTF8=ACCEPT") and client.has_capability("ENABLE")):
+        return
+    if client._imap.state != "AUTH":  # a folder is open: stay with modified UTF-7
+        return
+    with contextlib.suppress(IMAPClientError):
+        if b"UTF8=ACCEPT" in client.enable("UTF8=ACCEPT"):
+            client.folder_encode = False
+            client._imap._mode_utf8()  # imaplib's switch to UTF-8 commands (as its enable())
+
+
+def _text(name: str | bytes | int) -> str:
+    """A folder name as IMAPClient hands it over: decoded from modified UTF-7 already (str), or
+    the server's UTF-8 bytes once UTF8=ACCEPT is enabled."""
+    if isinstance(name, bytes):
+        return name.decode("utf-8", "replace")
+    return str(name)
