@@ -2,7 +2,9 @@
 
 Folders are named the user's way (``Invoices/2026``) in and out of the connector; each command
 sends the server's name (``connectors.imap_names``), read from NAMESPACE (RFC 2342) once per
-connection, or from the delimiter of ``LIST "" ""`` where NAMESPACE is not offered. Here too:
+connection, or from the delimiter of ``LIST "" ""`` where NAMESPACE is not offered; where the
+server offers UTF8=ACCEPT (RFC 6855) it is enabled first, and names travel as UTF-8 instead of
+modified UTF-7 (RFC 3501 §5.1.3). Here too:
 which configured folders are missing, and whether mail can be filed to a folder (``source
 check``'s test of the move targets).
 """

@@ -17,8 +17,9 @@ character, and ``Invoices/2026`` is ``INBOX.Invoices.2026`` there. :class:`Folde
 
 Names the server lists come back the user's way: personal prefix stripped, delimiter shown as
 ``/``; names in another namespace (other users', shared) keep the server's spelling, which maps
-back to itself. Non-ASCII names travel as modified UTF-7, which IMAPClient's ``folder_encode``
-does on every command and LIST answer; this module only sees Unicode names.
+back to itself. Non-ASCII names travel as modified UTF-7 (IMAPClient's ``folder_encode``), or
+as UTF-8 where the server accepts it (``connectors.imap_folders``); this module only sees
+Unicode names.
 """
 
 from __future__ import annotations
