@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import typer
 from rich.console import Console
@@ -30,7 +30,7 @@ from invoice_inbox.store.errors import StoreError
 helptext.install()  # --help names values in plain words (NAME, N, PATH), never Python types
 
 T = TypeVar("T")
-ProgressFn = Callable[[int, int], None]
+ProgressFn = Callable[[int, int | None], None]  # (done, total when known)
 
 
 class UserError(Exception):
@@ -53,7 +53,9 @@ USER_ERRORS = (
 class _Group(TyperGroup):
     """Turns user errors from any command into one line on stderr and exit status 1."""
 
-    def invoke(self, ctx: typer.Context) -> Any:
+    # TyperGroup.invoke takes the Context of typer's vendored click, which typer does not
+    # export; typer.Context is its subclass, and what typer passes.
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except USER_ERRORS as exc:
@@ -206,5 +208,9 @@ def print_json(value: Any) -> None:
     out.file.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
+@overload
+def iso(d: datetime) -> str: ...
+@overload
+def iso(d: datetime | None) -> str | None: ...
 def iso(d: datetime | None) -> str | None:
     return d.isoformat() if d else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.table import Table
@@ -124,6 +124,19 @@ def company_regenerate(name: str, as_json: JsonOpt = False) -> None:
     _show(info, as_json)
 
 
+class _NotificationRow(TypedDict):
+    id: int
+    created_at: str
+    company: str
+    source: str | None
+    kind: str
+    subject: str
+    body: str
+    email: str
+    webhook: str
+    last_error: str | None
+
+
 @app.command("notifications")
 def notifications_cmd(
     company: Annotated[str | None, typer.Option(help="Only this company's.")] = None,
@@ -133,7 +146,7 @@ def notifications_cmd(
     """List notifications (failing and switched-off sources, refused sign-ins)."""
     a = state.open()
     with a.db.session() as s:
-        rows = [
+        rows: list[_NotificationRow] = [
             {
                 "id": n.id,
                 "created_at": iso(n.created_at),

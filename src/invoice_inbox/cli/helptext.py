@@ -117,10 +117,12 @@ def _paragraphs_flowing(paragraphs: list[str], markup_mode: Any) -> str:
 def install() -> None:
     """Make every command's help use plain words and whole option names, its text flowing to
     the terminal's width (idempotent)."""
-    rich_utils.Table = _WholeNames  # type: ignore[misc]
-    rich_utils._make_command_help = _command_help_flowing  # type: ignore[assignment]
-    rich_utils._fix_linebreaks = _paragraphs_flowing  # type: ignore[assignment]
+    # Patching typer's internals: it imports Table without exporting it, and its methods may
+    # not be assigned to (the replacements take the class they patch, not its base, as self).
+    rich_utils.Table = _WholeNames  # type: ignore[attr-defined]
+    rich_utils._make_command_help = _command_help_flowing
+    rich_utils._fix_linebreaks = _paragraphs_flowing
     TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
-    TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
     TyperArgument.display_name_raw = property(_argument_name)  # type: ignore[assignment,method-assign]
     TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]

@@ -19,7 +19,7 @@ from invoice_inbox.pipeline.trust import policy as sender_policy
 from invoice_inbox.pipeline.trust.authenticate import authenticate
 from invoice_inbox.pipeline.wrap import is_document_file, wrap_in_mail
 from invoice_inbox.runtime.sender_check import Company
-from invoice_inbox.runtime.sync import SourcePlan
+from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import documents as documents_store
 from invoice_inbox.store import sources as sources_store
 
@@ -89,12 +89,14 @@ def inspect_cmd(
         with state.open().db.session() as s:
             contents = [(x.sha256, x.einvoice.key if x.einvoice else None) for x in d.documents]
             duplicates = documents_store.find_duplicates(s, company_id, contents)
+    documents = [_document_json(doc, duplicates.get(doc.sha256)) for doc in d.documents]
+    skipped = [{"name": p.name, "reason": p.reason} for p in d.skipped]
     result = {
         "decision": str(d.verdict),
         "reason": d.reason,
         "rule": d.rule,
-        "documents": [_document_json(doc, duplicates.get(doc.sha256)) for doc in d.documents],
-        "skipped": [{"name": p.name, "reason": p.reason} for p in d.skipped],
+        "documents": documents,
+        "skipped": skipped,
         "sender_auth": auth.to_json() if auth else None,
         "lookalike_of": d.lookalike_of,
     }
@@ -104,7 +106,7 @@ def inspect_cmd(
     out.print(f"{d.verdict}: {d.reason}", highlight=False)
     if auth is not None:
         out.print(f"  sender: {auth.status}: {auth.reason}", highlight=False, markup=False)
-    for doc in result["documents"]:
+    for doc in documents:
         line = f"  {doc['filename']}  {doc['kind']}  {doc['size']} bytes"
         if doc["einvoice"]:
             ei = doc["einvoice"]
@@ -112,7 +114,7 @@ def inspect_cmd(
         if doc["duplicate_of"]:
             line += f"  (duplicate of document {doc['duplicate_of']})"
         out.print(line, highlight=False, markup=False)
-    for p in result["skipped"]:
+    for p in skipped:
         out.print(f"  skipped {p['name']}: {p['reason']}", highlight=False, markup=False)
 
 

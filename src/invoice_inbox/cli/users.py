@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.table import Table
@@ -202,7 +202,7 @@ def user_set(
         raise UserError("nothing to change; see invoice-inbox user set --help")
     with _session() as s:
         user = _user(s, email)
-        if role is not None and role != Role.ADMIN:
+        if role is not None and role.value != Role.ADMIN:
             _keep_an_admin(s, user, f"making them a {role.value}")
         if active is False:
             _keep_an_admin(s, user, "switching them off")
@@ -245,12 +245,20 @@ def token_create(
     )
 
 
+class _TokenRow(TypedDict):
+    id: int
+    name: str
+    prefix: str
+    created_at: str
+    last_used_at: str | None
+
+
 @token_app.command("list")
 def token_list(email: str, as_json: JsonOpt = False) -> None:
     """List a user's API tokens (their first characters, never the tokens)."""
     with _session() as s:
         user = _user(s, email)
-        rows = [
+        rows: list[_TokenRow] = [
             {
                 "id": t.id,
                 "name": t.name,

@@ -20,6 +20,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from typing import cast
 
 import dns.exception
 import dns.flags
@@ -30,6 +31,10 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
+from dns.rdata import Rdata
+from dns.rdtypes.mxbase import MXBase
+from dns.rdtypes.nsbase import NSBase
+from dns.rdtypes.txtbase import TXTBase
 
 from invoice_inbox.pipeline.trust.result import DnsTempError
 
@@ -197,15 +202,16 @@ def _negative_ttl(response: dns.message.Message) -> float:
     return NEGATIVE_TTL
 
 
-def _text(rdata: object, rdtype: str) -> str:
+def _text(rdata: Rdata, rdtype: str) -> str:
+    # dnspython types an answer's records as Rdata; *rdtype* says which subclass they are
     if rdtype == "TXT":
-        return b"".join(rdata.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+        return b"".join(cast(TXTBase, rdata).strings).decode("utf-8", "replace")
     if rdtype == "MX":
-        exchange = rdata.exchange.to_text(omit_final_dot=True)  # type: ignore[attr-defined]
-        return f"{rdata.preference} {exchange}"  # type: ignore[attr-defined]
+        mx = cast(MXBase, rdata)
+        return f"{mx.preference} {mx.exchange.to_text(omit_final_dot=True)}"
     if rdtype in ("PTR", "CNAME", "NS"):
-        return rdata.target.to_text(omit_final_dot=True)  # type: ignore[attr-defined]
-    return rdata.to_text()  # type: ignore[attr-defined]
+        return cast(NSBase, rdata).target.to_text(omit_final_dot=True)
+    return rdata.to_text()
 
 
 _shared: dict[str, Resolver] = {}

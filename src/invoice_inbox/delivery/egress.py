@@ -87,7 +87,9 @@ def addresses(host: str, port: int) -> list[IP]:
     """What *host* resolves to (an address literal, in any form ``inet_aton`` takes, too);
     raises OSError when it cannot be resolved."""
     found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in found))
+    # a stream socket's address is (host, port[, flow, scope]); typeshed also allows raw ones
+    hosts = (str(info[4][0]) for info in found)
+    return list(dict.fromkeys(ipaddress.ip_address(host.split("%")[0]) for host in hosts))
 
 
 def refusal(host: str, found: Iterable[IP]) -> str | None:

@@ -36,6 +36,7 @@ from invoice_inbox.store import notifications
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Company, Source, utcnow
 from invoice_inbox.store.models_events import Notification
+from invoice_inbox.store.rowcount import rowcount
 
 log = logging.getLogger(__name__)
 
@@ -171,15 +172,19 @@ def _record_channels(db: Database, channels: Channels) -> None:
 def _claim(db: Database, nid: int, now: datetime) -> bool:
     """Take the notification for sending; False: another worker has it, or it is not due."""
     with db.session() as s:
-        taken = s.execute(
-            update(Notification)
-            .where(
-                Notification.id == nid,
-                or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now),
+        taken = rowcount(
+            s.execute(
+                update(Notification)
+                .where(
+                    Notification.id == nid,
+                    or_(
+                        Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now
+                    ),
+                )
+                .values(next_attempt_at=now + CLAIM)
+                .execution_options(synchronize_session=False)
             )
-            .values(next_attempt_at=now + CLAIM)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
     return taken == 1
 
 

@@ -52,6 +52,7 @@ from invoice_inbox.store import events
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Company, utcnow
 from invoice_inbox.store.models_events import Event, Webhook, WebhookDelivery
+from invoice_inbox.store.rowcount import rowcount
 
 __all__ = ["TOLERANCE", "WebhookProblem", "new_secret", "signature", "verify"]
 
@@ -297,7 +298,7 @@ def _claim(db: Database, box: SecretBox, delivery_id: int, now: datetime) -> _Re
             )
             .values(next_attempt_at=now + CLAIM)
         )
-        if taken.rowcount != 1:  # type: ignore[attr-defined]
+        if rowcount(taken) != 1:
             return None
         row = s.get(WebhookDelivery, delivery_id)
         assert row is not None

@@ -13,6 +13,7 @@ import io
 import stat
 import zipfile
 from dataclasses import dataclass, field
+from typing import IO
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ def _read_entry(
     return buffer.getvalue()
 
 
-def _read_chunk(stream: zipfile.ZipExtFile, info: zipfile.ZipInfo) -> bytes:
+def _read_chunk(stream: IO[bytes], info: zipfile.ZipInfo) -> bytes:
     try:
         return stream.read(_CHUNK)
     except MemoryError:

@@ -203,12 +203,13 @@ class _TnefGuard:
     def recipients(self, body: bytes, codepage: str | None, depth: int) -> None:
         if len(body) < 4:
             return
-        offset: int | None = 4
+        offset = 4
         for _ in range(int.from_bytes(body[:4], "little")):
             self.spend(1)
-            offset = self.properties(body, offset, codepage, depth)
-            if offset is None:
+            after = self.properties(body, offset, codepage, depth)
+            if after is None:
                 return
+            offset = after
 
     def properties(self, buf: bytes, offset: int, codepage: str | None, depth: int) -> int | None:
         """Where tnefparse ends this property list, or None where it raises instead."""

@@ -60,7 +60,9 @@ def refresh_imported(app: App, *, lookup: Lookup | None = None, limit: int = BAT
         except FileNotFoundError:
             continue
         with app.db.session() as s:
-            envelope = stored_envelope(s.get(Message, row_id))  # type: ignore[arg-type]
+            row = s.get(Message, row_id)
+            assert row is not None  # listed above; ledger rows are never deleted by a run
+            envelope = stored_envelope(row)
         trusted = plan.trusted_authserv_ids if plan else ()
         auth = authenticate(raw, lookup=ask, envelope=envelope, trusted_authserv_ids=trusted)
         if auth.status is AuthStatus.TEMPERROR:

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from invoice_inbox.runtime import lease
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import AuthState, Source, utcnow
+from invoice_inbox.store.rowcount import rowcount
 
 log = logging.getLogger(__name__)
 
@@ -93,12 +94,16 @@ def claim(db: Database, now: datetime, limit: int, *, exclude: Collection[int] =
         ).all()
         for source_id, name, failures, woken in rows:
             owner = lease.new_owner()
-            taken = s.execute(
-                update(Source)
-                .where(Source.id == source_id, _free(lease_now))
-                .values(lease_owner=owner, lease_expires_at=lease_now + life, wake_requested=None)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            taken = rowcount(
+                s.execute(
+                    update(Source)
+                    .where(Source.id == source_id, _free(lease_now))
+                    .values(
+                        lease_owner=owner, lease_expires_at=lease_now + life, wake_requested=None
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if taken == 1:
                 trigger = woken or ("retry" if failures else "schedule")
                 claims.append(Claim(source_id, name, trigger, owner))
@@ -123,6 +128,7 @@ def _take_from_stopped(
     for source_id, name, failures, holder in rows:
         if len(claims) >= limit:
             break
+        assert holder is not None  # selected where lease_owner is not null
         if source_id in exclude or not lease.Holder.parse(holder).is_gone():
             continue
         owner = lease.new_owner()
@@ -144,17 +150,19 @@ def request_wake(db: Database, name: str, trigger: str, now: datetime) -> bool:
     """Ask for a run of *name* by whichever worker claims it next; False: no such source."""
     at = literal(now, Source.next_run_at.type)
     with db.session() as s:
-        changed = s.execute(
-            update(Source)
-            .where(Source.name == name)
-            .values(
-                wake_requested=func.coalesce(Source.wake_requested, trigger),
-                next_run_at=case(
-                    (Source.next_run_at.is_(None), at),
-                    (Source.next_run_at > now, at),
-                    else_=Source.next_run_at,
-                ),
+        changed = rowcount(
+            s.execute(
+                update(Source)
+                .where(Source.name == name)
+                .values(
+                    wake_requested=func.coalesce(Source.wake_requested, trigger),
+                    next_run_at=case(
+                        (Source.next_run_at.is_(None), at),
+                        (Source.next_run_at > now, at),
+                        else_=Source.next_run_at,
+                    ),
+                )
+                .execution_options(synchronize_session=False)
             )
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        )
     return changed == 1

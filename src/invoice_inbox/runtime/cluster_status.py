@@ -87,6 +87,7 @@ def read(s: Session, now: datetime | None = None) -> ClusterStatus:
     ).all()
     elsewhere: list[str] = []
     for name, owner in running:
+        assert owner is not None  # selected where lease_owner is not null
         holder = by_process.get(lease.process_of(owner))
         (holder.running if holder else elsewhere).append(name)
 

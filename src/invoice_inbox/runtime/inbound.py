@@ -48,7 +48,8 @@ from invoice_inbox.pipeline.trust.result import Envelope, SenderAuth
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import DUPLICATE
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import TOKEN_EPOCH, RunSummary, sync_source
+from invoice_inbox.runtime.run_summary import RunSummary
+from invoice_inbox.runtime.sync import TOKEN_EPOCH, sync_source
 from invoice_inbox.store import companies, inbound_claims, sources
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
 

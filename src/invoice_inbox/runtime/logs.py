@@ -93,7 +93,7 @@ class TextFormatter(logging.Formatter):
         return text
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler[TextIO]):
     """Marks the handler ``configure`` installed, so calling it again replaces it."""
 
 

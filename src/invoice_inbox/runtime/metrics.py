@@ -291,7 +291,7 @@ def _durations(s: Session, name: dict[int, str], family: HistogramMetricFamily) 
     ).group_by(finished.c.source_id)
     for source, count, total, *cumulative in _named(s.execute(query), name):
         buckets = [
-            (floatToGoString(bound), value)
+            (floatToGoString(bound), value)  # type: ignore[no-untyped-call]  # unannotated
             for bound, value in zip(DURATION_BUCKETS, cumulative, strict=True)
         ]
         buckets.append(("+Inf", count))

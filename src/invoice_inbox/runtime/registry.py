@@ -26,6 +26,7 @@ from invoice_inbox.runtime import lease
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import utcnow
 from invoice_inbox.store.models_cluster import Worker
+from invoice_inbox.store.rowcount import rowcount
 
 ENV_HEARTBEAT = "INVOICE_INBOX_HEARTBEAT"
 ENV_TIMEOUT = "INVOICE_INBOX_WORKER_TIMEOUT"
@@ -97,9 +98,9 @@ class Registry:
         that have been dead for a long time."""
         now = now or utcnow()
         with self.db.session() as s:
-            kept = s.execute(
-                update(Worker).where(Worker.owner == self.owner).values(heartbeat_at=now)
-            ).rowcount
+            kept = rowcount(
+                s.execute(update(Worker).where(Worker.owner == self.owner).values(heartbeat_at=now))
+            )
             s.execute(delete(Worker).where(Worker.heartbeat_at < now - FORGET_AFTER))
         if kept == 0:
             self.join(now)

@@ -89,7 +89,10 @@ class S3BlobStore:
 
     def _head(self, sha256: str) -> dict[str, Any] | None:
         try:
-            return self._call(self._client.head_object, Bucket=self.bucket, Key=self.key(sha256))
+            head: dict[str, Any] = self._call(
+                self._client.head_object, Bucket=self.bucket, Key=self.key(sha256)
+            )
+            return head
         except BlobNotFound:
             return None
 
@@ -120,7 +123,8 @@ class S3BlobStore:
     def get(self, sha256: str) -> bytes:
         body = self._open(sha256)
         try:
-            return self._guard(body.read)
+            data: bytes = self._guard(body.read)  # botocore's StreamingBody
+            return data
         finally:
             body.close()
 
@@ -140,7 +144,7 @@ class S3BlobStore:
             item = self._guard(lambda: next(it, _END))
             if item is _END:
                 return
-            yield item  # type: ignore[misc]
+            yield item
 
     def put(self, data: bytes, sha256: str | None = None) -> str:
         """Upload *data* (verified by its SHA-256) unless it is stored; return the SHA-256."""

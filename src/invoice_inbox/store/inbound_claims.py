@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Message, utcnow
 from invoice_inbox.store.models_state import InboundClaim
+from invoice_inbox.store.rowcount import rowcount
 
 WINDOW = timedelta(days=7)  # longer than a sending MTA keeps retrying (Postfix: 5 days)
 STALE = timedelta(minutes=10)  # a pending claim this old lost its process (as a lease's TTL)
@@ -98,13 +99,15 @@ def drop_stale(db: Database, held: Held) -> bool:
     """Delete a claim whose process died while storing; False if it changed meanwhile."""
     with db.session() as s:
         return (
-            s.execute(
-                delete(InboundClaim).where(
-                    InboundClaim.id == held.id,
-                    InboundClaim.message_id.is_(None),
-                    InboundClaim.created_at < utcnow() - STALE,
+            rowcount(
+                s.execute(
+                    delete(InboundClaim).where(
+                        InboundClaim.id == held.id,
+                        InboundClaim.message_id.is_(None),
+                        InboundClaim.created_at < utcnow() - STALE,
+                    )
                 )
-            ).rowcount
+            )
             == 1
         )
 

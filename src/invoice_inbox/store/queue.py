@@ -85,17 +85,21 @@ def _field(sort: str) -> str:
     return SORT_FIELDS[sort.lstrip("-")]
 
 
-def _key(sort: str, value: Any) -> ColumnElement[Any]:
+def _key(sort: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
     """The sort key of *value* (a column or a literal): amounts compare as numbers, ISO dates
     as text."""
     if sort.lstrip("-") == "amount":
         return cast(value, Numeric(30, 6))
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def _sort_column(sort: str) -> ColumnElement[Any]:
     """The document's e-invoice value the queue is sorted on; NULL when missing or empty."""
     return _key(sort, func.nullif(Document.einvoice[_field(sort)].as_string(), ""))
+
+
+# a document in the queue, its mail, its source's name and its company's name
+QueueQuery = Select[Document, Message, str, str]
 
 
 def row_key(doc: Document, sort: str) -> Cursor:
@@ -104,7 +108,7 @@ def row_key(doc: Document, sort: str) -> Cursor:
     return Cursor(value if isinstance(value, str) and value else None, doc.id)
 
 
-def queue_query(f: QueueFilter) -> Select[Any]:
+def queue_query(f: QueueFilter) -> QueueQuery:
     """Documents in the queue (never an exact duplicate) with their mail, source and company,
     newest first or in the order of ``f.sort`` (no key last, then by id)."""
     q = (
@@ -153,7 +157,7 @@ def _after(sort: str, cursor: Cursor) -> ColumnElement[bool]:
 
 def queue_page(
     s: Session,
-    q: Select[Any],
+    q: QueueQuery,
     *,
     before: int | None = None,
     size: int = PAGE_SIZE,
@@ -170,7 +174,7 @@ def queue_page(
 
 
 def sorted_page(
-    s: Session, q: Select[Any], sort: str, *, after: Cursor | None = None, size: int = PAGE_SIZE
+    s: Session, q: QueueQuery, sort: str, *, after: Cursor | None = None, size: int = PAGE_SIZE
 ) -> tuple[list[QueueRow], Cursor | None]:
     """One page of *q* (from :func:`queue_query` with ``sort``) after *after*, and the cursor
     of the next page, or None when this is the last one."""
@@ -182,7 +186,7 @@ def sorted_page(
     return rows, (row_key(rows[-1].document, sort) if more and rows else None)
 
 
-def next_new(s: Session, q: Select[Any], doc: Document, sort: str) -> Document | None:
+def next_new(s: Session, q: QueueQuery, doc: Document, sort: str) -> Document | None:
     """The document after *doc* in queue *q* (new documents only, in the order of *sort*),
     else the first one before it; None when no other new document is left."""
     if sort:

@@ -122,6 +122,7 @@ def _pending(s: Session, supplier_ids: list[int]) -> dict[int, list[str | None]]
         .order_by(Document.id)
     )
     for supplier_id, iban in rows:
+        assert supplier_id is not None  # selected where it is one of supplier_ids
         found[supplier_id].append(iban)
     return found
 
@@ -148,14 +149,15 @@ def _info(supplier: Supplier, company: str, pending: list[str | None]) -> Suppli
 
 def list_for(s: Session, company_ids: Iterable[int]) -> list[SupplierInfo]:
     """The suppliers of these companies, by company and name."""
-    rows = s.execute(
-        select(Supplier, Company.name)
-        .join(Company, Supplier.company_id == Company.id)
-        .where(Supplier.company_id.in_(list(company_ids)))
-        .options(selectinload(Supplier.domains), selectinload(Supplier.ibans))
-        .order_by(Company.name, func.lower(Supplier.name), Supplier.id)
+    rows = list(
+        s.execute(
+            select(Supplier, Company.name)
+            .join(Company, Supplier.company_id == Company.id)
+            .where(Supplier.company_id.in_(list(company_ids)))
+            .options(selectinload(Supplier.domains), selectinload(Supplier.ibans))
+            .order_by(Company.name, func.lower(Supplier.name), Supplier.id)
+        )
     )
-    rows = list(rows)
     pending = _pending(s, [supplier.id for supplier, _ in rows])
     return [_info(supplier, company, pending[supplier.id]) for supplier, company in rows]
 

@@ -26,6 +26,7 @@ from invoice_inbox.freemail import is_freemail
 from invoice_inbox.store.errors import AlreadyExists, NotFound, StoreError
 from invoice_inbox.store.models import Document, Message, utcnow
 from invoice_inbox.store.models_trust import BlockedSender, Supplier, SupplierDomain, SupplierIban
+from invoice_inbox.store.rowcount import rowcount
 from invoice_inbox.store.supplier_learning import (
     domain_of,
     learn,
@@ -183,7 +184,7 @@ def unblock(s: Session, company_id: int, domain: str) -> None:
             BlockedSender.company_id == company_id, BlockedSender.domain == domain
         )
     )
-    if not done.rowcount:  # type: ignore[attr-defined]
+    if not rowcount(done):
         raise NotFound(f"{domain} is not blocked for this company")
 
 
@@ -302,19 +303,19 @@ def merge(s: Session, keep_id: int, other_id: int) -> SupplierInfo:
         other.domains.remove(row)
         s.flush()
         keep.domains.append(SupplierDomain(company_id=keep.company_id, domain=row.domain))
-    for row in list(other.ibans):
-        mine = _iban_row(keep, row.iban)
+    for known in list(other.ibans):
+        mine = _iban_row(keep, known.iban)
         if mine is None:
-            mine = _know(keep, row.iban, confirmed=False)
-            mine.first_seen, mine.last_seen = row.first_seen, row.last_seen
-            mine.seen_count = row.seen_count
+            mine = _know(keep, known.iban, confirmed=False)
+            mine.first_seen, mine.last_seen = known.first_seen, known.last_seen
+            mine.seen_count = known.seen_count
         else:
-            mine.first_seen = min(mine.first_seen, row.first_seen)
-            mine.last_seen = max(mine.last_seen, row.last_seen)
-            mine.seen_count += row.seen_count
-        if row.confirmed and not mine.confirmed:  # keeps who confirmed it, and when
+            mine.first_seen = min(mine.first_seen, known.first_seen)
+            mine.last_seen = max(mine.last_seen, known.last_seen)
+            mine.seen_count += known.seen_count
+        if known.confirmed and not mine.confirmed:  # keeps who confirmed it, and when
             mine.confirmed = True
-            mine.confirmed_by, mine.confirmed_at = row.confirmed_by, row.confirmed_at
+            mine.confirmed_by, mine.confirmed_at = known.confirmed_by, known.confirmed_at
     keep.documents_count += other.documents_count
     keep.first_seen = min(keep.first_seen, other.first_seen)
     keep.last_seen = max(keep.last_seen, other.last_seen)

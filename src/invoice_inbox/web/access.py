@@ -9,6 +9,7 @@ for them: the answer is 404, never 403, so ids of other companies leak nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVarTuple
 
 from fastapi import HTTPException
 from sqlalchemy import Select, and_, or_, select
@@ -16,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from invoice_inbox.store.models import Company, Document, Role, Source, User
 from invoice_inbox.store.models_events import Notification
+
+_Cols = TypeVarTuple("_Cols")  # the columns a limited query selects
 
 
 class NotFound(HTTPException):
@@ -70,7 +73,7 @@ class Access:
             q = q.where(Company.id.in_(self.company_ids))
         return list(s.scalars(q))
 
-    def limit_sources(self, q: Select) -> Select:  # type: ignore[type-arg]
+    def limit_sources(self, q: Select[*_Cols]) -> Select[*_Cols]:
         """*q* (which selects or joins Source) limited to the sources this user may use."""
         if self.is_admin:
             return q
@@ -82,7 +85,7 @@ class Access:
             or_(Source.restricted_to_role.is_(None), Source.restricted_to_role == self.role),
         )
 
-    def limit_notifications(self, q: Select) -> Select:  # type: ignore[type-arg]
+    def limit_notifications(self, q: Select[*_Cols]) -> Select[*_Cols]:
         """*q* (which selects Notification) limited to the notifications about sources this
         user may use, and the company-wide ones of their companies (the screen and the API)."""
         if self.is_admin:
@@ -99,7 +102,7 @@ class Access:
             )
         )
 
-    def limit_documents(self, q: Select) -> Select:  # type: ignore[type-arg]
+    def limit_documents(self, q: Select[*_Cols]) -> Select[*_Cols]:
         if self.is_admin:
             return q
         return q.where(Document.company_id.in_(self.company_ids))

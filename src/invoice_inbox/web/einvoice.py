@@ -18,8 +18,8 @@ from fastapi import HTTPException, Request
 from fastapi.responses import Response
 
 from invoice_inbox.pipeline.einvoice import EInvoiceError
-from invoice_inbox.pipeline.einvoice.view import MAX_LINES, InvoiceView, read_view
-from invoice_inbox.pipeline.einvoice.view_model import Line
+from invoice_inbox.pipeline.einvoice.view import read_view
+from invoice_inbox.pipeline.einvoice.view_model import MAX_LINES, InvoiceView, Line
 from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.pipeline.limits import LimitExceeded
 from invoice_inbox.pipeline.render_html import RenderError, html_to_pdf

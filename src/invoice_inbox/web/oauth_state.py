@@ -25,6 +25,7 @@ from invoice_inbox.auth import oauth
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store.models import utcnow
 from invoice_inbox.store.models_state import OAuthState
+from invoice_inbox.store.rowcount import rowcount
 
 PENDING_SECONDS = 600
 REFUSED = "refused"
@@ -77,7 +78,7 @@ def _take_row(app: App, key: str, user_id: int) -> OAuthState | None:
         row = s.scalar(select(OAuthState).where(OAuthState.key == key))
         if row is None or row.user_id != user_id:
             return None
-        won = s.execute(delete(OAuthState).where(OAuthState.key == key)).rowcount == 1
+        won = rowcount(s.execute(delete(OAuthState).where(OAuthState.key == key))) == 1
     if not won or row.expires_at <= utcnow():
         return None
     return row

@@ -114,7 +114,7 @@ class LoginLimiter:
         if not stamps or len(stamps) < self.account_threshold:
             return 0.0
         over = len(stamps) - self.account_threshold
-        delay = min(self.account_delay * 2 ** min(over, 32), self.window)
+        delay: float = min(self.account_delay * 2 ** min(over, 32), self.window)
         return stamps[-1] + delay - now
 
     def attempt(self, client: str, email: str) -> Attempt:

@@ -25,6 +25,7 @@ from invoice_inbox.store import users
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import utcnow
 from invoice_inbox.store.models_state import Setting
+from invoice_inbox.store.rowcount import rowcount
 
 PREFIX = "setup-token:"  # + the token's SHA-256
 OPEN = "setup-open"  # present while the first administrator may be made
@@ -69,9 +70,9 @@ class SetupToken:
         """In the transaction that makes the first administrator: close setup and forget every
         token. False when *sent* is not a token or setup was closed meanwhile: the caller then
         rolls the transaction back. Closing comes first, so concurrent setups queue on it."""
-        if s.execute(delete(Setting).where(Setting.key == OPEN)).rowcount != 1:
+        if rowcount(s.execute(delete(Setting).where(Setting.key == OPEN))) != 1:
             return False
-        if s.execute(delete(Setting).where(Setting.key == _key(sent))).rowcount != 1:
+        if rowcount(s.execute(delete(Setting).where(Setting.key == _key(sent)))) != 1:
             return False
         s.execute(delete(Setting).where(Setting.key.startswith(PREFIX)))
         return users.count(s) == 0

@@ -64,11 +64,12 @@ def viewer_zone(request: Request, page: Page | None) -> tzinfo | None:
 def _size(n: int | None) -> str:
     if n is None:
         return "–"
+    value: float = n  # the int itself for bytes
     for unit in ("B", "KB", "MB"):
-        if n < 1024 or unit == "MB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return f"{n} B"
+        if value < 1024 or unit == "MB":
+            return f"{value} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value} B"
 
 
 templates.env.filters["when"] = _when

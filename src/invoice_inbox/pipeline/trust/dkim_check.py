@@ -41,7 +41,8 @@ def split_message(raw: bytes) -> tuple[list[list[bytes]], bytes]:
         return [], _crlf(raw[raw.index(b"\n") + 1 :])
     end = _BLANK_LINE.search(raw)
     if end is None:  # no body: all of it is headers
-        return dkim.rfc822_parse(raw)
+        whole: tuple[list[list[bytes]], bytes] = dkim.rfc822_parse(raw)  # dkimpy: untyped
+        return whole
     headers, _ = dkim.rfc822_parse(raw[: end.end()])
     return headers, _crlf(raw[end.end() :])
 
@@ -102,7 +103,7 @@ class _Keys:
 
 def _sig_tags(value: bytes) -> dict[bytes, bytes]:
     try:
-        return dkim.util.parse_tag_value(value)  # type: ignore[no-any-return]
+        return dkim.util.parse_tag_value(value)  # type: ignore[no-any-return]  # dkimpy: untyped
     except Exception:
         return {}
 

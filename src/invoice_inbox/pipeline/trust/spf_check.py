@@ -29,7 +29,7 @@ def _dispatch(
 ) -> list[tuple[tuple[str, str], Any]]:
     lookup = _current.get()
     if lookup is None:
-        return _pyspf_lookup(name, qtype, *args, **kwargs)  # type: ignore[no-any-return]
+        return _pyspf_lookup(name, qtype, *args, **kwargs)  # type: ignore[no-any-return]  # pyspf
     name = str(name).rstrip(".")
     if qtype not in ("TXT", "A", "AAAA", "MX", "PTR"):
         return []  # the old SPF type (99) and anything else: not published any more

@@ -39,6 +39,7 @@ from invoice_inbox.web.api.schemas import (
     Error,
     Limit,
     Page,
+    Responses,
     bad_value,
     keyset,
 )
@@ -87,7 +88,9 @@ def _detail(s: Session, access: Access, doc: Document) -> DocumentDetail:
     return DocumentDetail(**dict(out), duplicated_by=repeats, also_received_in=again)
 
 
-_DUPLICATE = {409: {"model": Error, "description": "An exact duplicate: book the original."}}
+_DUPLICATE: Responses = {
+    409: {"model": Error, "description": "An exact duplicate: book the original."}
+}
 
 
 def _bookable(doc: Document) -> None:
@@ -260,7 +263,7 @@ def unacknowledge(request: Request, access: ApiUser, document_id: int) -> Docume
         return _detail(s, access, doc)
 
 
-_NOTHING_TO_CONFIRM = {409: {"model": Error, "description": "It has no supplier IBAN."}}
+_NOTHING_TO_CONFIRM: Responses = {409: {"model": Error, "description": "It has no supplier IBAN."}}
 
 
 @router.post(

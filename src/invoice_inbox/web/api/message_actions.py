@@ -13,13 +13,17 @@ from invoice_inbox.runtime.lease import SourceBusy
 from invoice_inbox.store.errors import NotFound as Gone
 from invoice_inbox.store.models import Message
 from invoice_inbox.web.access import Access, NotFound
-from invoice_inbox.web.api.schemas import ERRORS, FORBIDDEN, NEEDS_TOKEN, Error
+from invoice_inbox.web.api.schemas import ERRORS, FORBIDDEN, NEEDS_TOKEN, Error, Responses
 from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["runs"], dependencies=NEEDS_TOKEN, responses=ERRORS)
 
-CONFLICT = {409: {"model": Error, "description": "Imported already, or the source is busy."}}
-REFUSED = {422: {"model": Error, "description": "The mail cannot be imported; `detail` says why."}}
+CONFLICT: Responses = {
+    409: {"model": Error, "description": "Imported already, or the source is busy."}
+}
+REFUSED: Responses = {
+    422: {"model": Error, "description": "The mail cannot be imported; `detail` says why."}
+}
 
 
 class ImportedOut(BaseModel):

@@ -3,8 +3,6 @@ decision and reason), of the sources you may use."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
@@ -40,7 +38,7 @@ def _run(s: Session, access: Access, run_id: int) -> tuple[Run, Source]:
     return run, _visible_source(s, access, run.source_id, "no such run")
 
 
-def _messages_query(access: Access) -> Select[Any]:
+def _messages_query(access: Access) -> Select[Message, str]:
     return access.limit_sources(
         select(Message, Source.name)
         .join(Source, Message.source_id == Source.id)

@@ -15,14 +15,14 @@ import base64
 import binascii
 import re
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Protocol, TypeVar, TypeVarTuple
 
 from fastapi import Depends, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Row, Select
+from sqlalchemy import Row, Select, SQLColumnExpression
 from sqlalchemy.orm import Session
 
 from invoice_inbox.errors import ConnectorError
@@ -64,14 +64,14 @@ class ConnectionProblem(BaseModel):
     field: str
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
+Responses = dict[int | str, dict[str, Any]]  # FastAPI's type of a route's extra answers
+
+ERRORS: Responses = {
     401: {"model": Error, "description": "No API token, or not a valid one."},
     404: {"model": Error, "description": "No such thing, or not one of your companies'."},
     422: {"model": Invalid, "description": "The request's values are not valid."},
 }
-FORBIDDEN: dict[int | str, dict[str, Any]] = {
-    403: {"model": Error, "description": "Your role may not do this."}
-}
+FORBIDDEN: Responses = {403: {"model": Error, "description": "Your role may not do this."}}
 
 
 def invalid_source(exc: configure.Invalid) -> JSONResponse:
@@ -91,6 +91,15 @@ def bad_value(field: str, sentence: str) -> RequestValidationError:
 # -- pages ----------------------------------------------------------------------------------
 
 T = TypeVar("T")
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_Keyed = TypeVar("_Keyed", bound=_HasId)  # the entity a keyset-paged query is ordered by
+_Rest = TypeVarTuple("_Rest")  # the other columns it selects
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200
 
 Cursor = Annotated[
@@ -126,14 +135,14 @@ def decode_cursor(listing: str, cursor: str | None) -> int | None:
 
 def keyset(
     s: Session,
-    q: Select[Any],
-    key: ColumnElement[int],
+    q: Select[_Keyed, *_Rest],
+    key: SQLColumnExpression[int],
     *,
     listing: str,
     cursor: str | None,
     limit: int,
     newest_first: bool = True,
-) -> tuple[list[Row[Any]], str | None]:
+) -> tuple[list[Row[_Keyed, *_Rest]], str | None]:
     """One page of the rows of *q*, ordered by the unique id column *key*, and the next page's
     cursor. The first entity of each row must be the one *key* belongs to."""
     after = decode_cursor(listing, cursor)

@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-WRITE_ONLY = {"writeOnly": True}
 # optional settings that null clears (configure reads an empty value as "none")
 CLEARABLE = frozenset(
     {
@@ -66,10 +65,10 @@ class SourceIn(BaseModel):
         "`active` is set true). Default false: started at once.",
     )
     username: str | None = None
-    password: SecretStr | None = Field(None, json_schema_extra=WRITE_ONLY)
+    password: SecretStr | None = Field(None, json_schema_extra={"writeOnly": True})
     tenant_id: str | None = None
     client_id: str | None = None
-    client_secret: SecretStr | None = Field(None, json_schema_extra=WRITE_ONLY)
+    client_secret: SecretStr | None = Field(None, json_schema_extra={"writeOnly": True})
     secret_expires: date | None = None
     shared_mailbox: str | None = None
     folders: list[str] | None = None

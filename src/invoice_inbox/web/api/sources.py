@@ -18,7 +18,7 @@ from starlette.responses import Response
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import configure, connection_check, runner, source_trust
 from invoice_inbox.runtime.lease import SourceBusy
-from invoice_inbox.runtime.sync import RunPartial
+from invoice_inbox.runtime.run_summary import RunPartial
 from invoice_inbox.store.companies import IMPORT_PROTOCOL
 from invoice_inbox.store.models import Source
 from invoice_inbox.web.api.schemas import (
@@ -28,6 +28,7 @@ from invoice_inbox.web.api.schemas import (
     ConnectionProblem,
     Error,
     Invalid,
+    Responses,
     connection_problem,
     invalid_source,
 )
@@ -37,8 +38,12 @@ from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["sources"], dependencies=NEEDS_TOKEN, responses=ERRORS)
 
-INVALID_SOURCE = {422: {"model": Invalid, "description": "Invalid settings, field by field."}}
-REFUSED = {422: {"model": ConnectionProblem, "description": "The server or its sign-in refused."}}
+INVALID_SOURCE: Responses = {
+    422: {"model": Invalid, "description": "Invalid settings, field by field."}
+}
+REFUSED: Responses = {
+    422: {"model": ConnectionProblem, "description": "The server or its sign-in refused."}
+}
 NOTHING_TO_FETCH = "receives mail at its company's import address; there is nothing to fetch"
 
 

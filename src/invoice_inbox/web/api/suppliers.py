@@ -19,7 +19,14 @@ from starlette.responses import Response
 from invoice_inbox.store import errors as store_errors
 from invoice_inbox.store import suppliers
 from invoice_inbox.web.access import Access, NotFound
-from invoice_inbox.web.api.schemas import ERRORS, FORBIDDEN, NEEDS_TOKEN, Error, bad_value
+from invoice_inbox.web.api.schemas import (
+    ERRORS,
+    FORBIDDEN,
+    NEEDS_TOKEN,
+    Error,
+    Responses,
+    bad_value,
+)
 from invoice_inbox.web.api.schemas_suppliers import (
     BlockedOut,
     IbanIn,
@@ -31,7 +38,7 @@ from invoice_inbox.web.security import ApiUser, context
 
 router = APIRouter(tags=["suppliers"], dependencies=NEEDS_TOKEN, responses=ERRORS)
 
-TAKEN = {409: {"model": Error, "description": "A domain belongs to another supplier."}}
+TAKEN: Responses = {409: {"model": Error, "description": "A domain belongs to another supplier."}}
 
 
 @contextmanager

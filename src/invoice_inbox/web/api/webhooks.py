@@ -139,6 +139,7 @@ def create_webhook(request: Request, access: ApiUser, body: WebhookIn) -> Respon
     access.require_admin()
     app = context(request).app
     with app.db.session() as s:
+        company: Company | None
         if body.company_id is not None:
             company = access.company(s, body.company_id)
         elif body.company:

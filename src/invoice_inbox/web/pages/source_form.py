@@ -185,7 +185,8 @@ def _schedule(form: FormData, shown: dict[str, Any], errors: dict[str, str]) -> 
     """The schedule text the schedule fields make; None when they are not on the form."""
     kind = (_texts(form, "schedule_kind") or [""])[-1].strip()
     if not kind:
-        text = (_texts(form, "schedule") or [None])[-1]
+        texts = _texts(form, "schedule")
+        text = texts[-1] if texts else None
         if text is not None:
             shown |= schedule_parts(text)
         return text

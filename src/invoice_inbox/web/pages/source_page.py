@@ -6,6 +6,7 @@ and the names of a pasted CA. :mod:`~invoice_inbox.web.pages.source_edit` and it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -123,7 +124,9 @@ def form_page(
     errors = {k: sentence(v) for k, v in (errors or {}).items()}
     provider = shown.get("provider") or (src.provider if src else "imap")
     preset = presets.PRESETS.get(provider)
-    users = s.scalars(select(User).order_by(User.email)) if page.access.is_admin else []
+    users: Iterable[User] = (
+        s.scalars(select(User).order_by(User.email)) if page.access.is_admin else []
+    )
     options = {
         "company": {name: name for name in companies(s, page.access)},
         "users": {str(u.id): u.email for u in users},

@@ -9,6 +9,8 @@ Create Date: 2026-11-21
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -18,7 +20,7 @@ branch_labels = None
 depends_on = None
 
 
-def _source_columns() -> tuple[sa.Column, ...]:  # type: ignore[type-arg]
+def _source_columns() -> tuple[sa.Column[Any], ...]:  # of several types
     return (
         sa.Column("delete_after_import", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("schedule", sa.String(length=300), nullable=False, server_default="every 60m"),
