@@ -94,9 +94,10 @@ class FolderNames:
         return self.prefix + d.join(parts)
 
     def _server_spelling(self, name: str) -> bool:
+        """*name* is written the server's way already: it begins with the personal prefix
+        (any name does when that is ``""``) or with another namespace's."""
         if self.prefix == "" or _starts(name, self.prefix):
             return True
-        # the personal prefix with "/" for its delimiter ("INBOX/") is the user's way, not this
         return any(_starts(name, p) for p in self.others)
 
     def _norm_prefix(self, name: str) -> str:
@@ -124,19 +125,6 @@ class FolderNames:
         if not d or d == "/" or "/" in rest:
             return rest if self.prefix else server_name
         return rest.replace(d, "/")
-
-    def parents(self, name: str) -> list[str]:
-        """The folders above *name* (the user's way), outermost first: ``a/b/c`` → ``a``,
-        ``a/b``. For a name in the server's spelling they are in that spelling too."""
-        server = self.to_server(name)
-        d = self.delimiter
-        if not d:
-            return []
-        start = len(self.prefix) if _starts(server, self.prefix) else 0
-        parts = server[start:].split(d)
-        above = [server[:start] + d.join(parts[:i]) for i in range(1, len(parts))]
-        spelled = self._server_spelling(name) and not self.plain
-        return above if spelled else [self.to_user(p) for p in above]
 
 
 def _starts(name: str, prefix: str) -> bool:
