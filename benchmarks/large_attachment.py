@@ -9,18 +9,26 @@ One run, nothing on the network:
 2. baseline, in a fresh process: ``email.message_from_bytes(raw, policy=compat32)``, then
    ``get_payload(decode=True)`` of every part from ``walk()``;
 3. decide, in a fresh process: ``decide(raw)``, checked to import one document with the PDF's
-   exact size and SHA-256;
-4. each process reads the mail from the file, runs the step ``--runs`` times (3) for the time
-   (the best run counts), reports its peak RSS growth over the first run (``VmHWM`` after
-   minus before: what the step added on top of the interpreter, the imports and the raw mail),
-   and its whole peak RSS, also above the RSS after the imports as a multiple of the PDF's
-   size (the raw mail included: what handling one such mail costs on top of a running process),
-   then runs it once more under ``tracemalloc`` for the peak of Python allocations;
-5. print a table: time, tracemalloc peak and RSS growth per step, and decide / baseline.
+   exact size and SHA-256; with ``--tree NAME=DIR`` (another checkout's ``src``, e.g. main
+   before a change: ``git archive HEAD src | tar -x -C DIR/..``; repeatable) also with that
+   tree (``decide@NAME``), in the same run;
+4. each process decides a small mail first (what a running worker has done: lazy imports),
+   reads the mail from the file, runs the step ``--runs`` times (3) for the time (the best run
+   counts), reports its peak RSS growth over the first run (``VmHWM`` after minus before: what
+   the step added on top of the interpreter, the imports and the raw mail), and its whole peak
+   RSS, also above the RSS before reading the mail as a multiple of the PDF's size (the raw
+   mail included: what handling one such mail costs on top of a running process), then runs it
+   once more under ``tracemalloc`` for the peak of Python allocations;
+5. end to end (``large_fetch.py``; skipped with ``--no-fetch``, needs root and Dovecot):
+   ``invoice-inbox fetch`` of a mailbox holding one such mail, per source tree, the peak RSS of
+   the fetch process and of its decide worker above a run with one small mail;
+6. print tables: time, tracemalloc peak and RSS growth per step, decide / baseline, and the
+   end-to-end peaks.
 
 Run it from the repository root::
 
     .venv/bin/python benchmarks/large_attachment.py [--sizes-mb 10 50] [--runs 3] [--json]
+        [--tree base=DIR ...] [--no-fetch]
 """
 
 from __future__ import annotations
@@ -44,12 +52,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+import large_fetch  # noqa: E402
 import local_dns  # noqa: E402
 
 from builders import make_sized_pdf  # noqa: E402
 
 MB = 1024 * 1024
 STEPS = ("baseline", "decide")
+SRC = REPO / "src"
 
 
 # -- the mail -------------------------------------------------------------------------------
@@ -95,8 +105,10 @@ def _baseline(raw: bytes) -> int:
 
 
 def _decide_step(expect_size: int, expect_sha256: str) -> Callable[[bytes], int]:
-    sys.path.insert(0, str(REPO / "src"))
+    sys.path.insert(0, os.environ.get("BENCH_SRC", str(SRC)))
     from invoice_inbox.pipeline.decide import Verdict, decide
+
+    decide(mail_with(make_sized_pdf(50 * 1024, seed=7), "warm-up.pdf"))  # a running worker's
 
     def step(raw: bytes) -> int:
         d = decide(raw)
@@ -129,7 +141,7 @@ def _timed(step: Callable[[bytes], int], raw: bytes) -> float:
 def child(step_name: str, mail: Path, runs: int, size: int, sha256: str) -> dict[str, float]:
     """Measure one step on the mail in *mail*, in this (fresh) process."""
     step = _baseline if step_name == "baseline" else _decide_step(size, sha256)
-    rss_start = _max_rss_mb()  # interpreter and imports, before the mail is read
+    rss_start = _max_rss_mb()  # interpreter, imports (and a small mail decided), no mail yet
     raw = mail.read_bytes()
     rss_before = _max_rss_mb()
     seconds = [_timed(step, raw)]
@@ -150,10 +162,13 @@ def child(step_name: str, mail: Path, runs: int, size: int, sha256: str) -> dict
     }
 
 
-def run_child(step_name: str, mail: Path, runs: int, size: int, sha256: str) -> dict[str, float]:
+def run_child(
+    step_name: str, mail: Path, runs: int, size: int, sha256: str, src: Path = SRC
+) -> dict[str, float]:
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", step_name]
     argv += ["--mail", str(mail), "--runs", str(runs), "--size", str(size), "--sha256", sha256]
-    out = subprocess.run(argv, capture_output=True, text=True, check=False)
+    env = dict(os.environ, BENCH_SRC=str(src))
+    out = subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
     if out.returncode != 0:
         raise RuntimeError(f"{step_name} failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout)
@@ -188,7 +203,9 @@ class Report:
     platform: str
     nproc: int
     runs: int
+    trees: dict[str, str] = field(default_factory=dict)
     rows: list[Row] = field(default_factory=list)
+    fetch: list[large_fetch.FetchPeak] = field(default_factory=list)
 
 
 def _ratio(a: float, b: float) -> str:
@@ -203,6 +220,8 @@ def print_report(r: Report) -> None:
         f"{'tracemalloc peak MB':>20} {'RSS delta MB':>13} {'peak / mail':>12}"
         f" {'peak RSS MB':>12} {'(peak-start)/PDF':>17}"
     )
+    for name, src in r.trees.items():
+        print(f"{name}: the source tree {src}")
     print(header)
     print("-" * len(header))
     for row in r.rows:
@@ -223,6 +242,8 @@ def print_report(r: Report) -> None:
             f"tracemalloc peak {_ratio(dec.tracemalloc_peak_mb, base.tracemalloc_peak_mb)}, "
             f"RSS delta {_ratio(dec.rss_delta_mb, base.rss_delta_mb)}"
         )
+    if r.fetch:
+        large_fetch.print_rows(r.fetch)
 
 
 def run(args: argparse.Namespace) -> Report:
@@ -234,8 +255,17 @@ def run(args: argparse.Namespace) -> Report:
         platform=f"{platform.system()} {platform.release()} {platform.machine()}",
         nproc=nproc,
         runs=args.runs,
+        trees={"this": str(args.src), **{n: str(d) for n, d in args.tree}},
     )
     log = (lambda msg: None) if args.json else (lambda msg: print(msg, file=sys.stderr))
+    trees = {"this": args.src, **dict(args.tree)}
+    mails: list[large_fetch.Mail] = []
+    if not args.no_fetch:
+        small = make_sized_pdf(50 * 1024, seed=7)
+        small_sha = hashlib.sha256(small).hexdigest()
+        mails.append(
+            large_fetch.Mail("small", mail_with(small, "small.pdf"), len(small), small_sha)
+        )
     with tempfile.TemporaryDirectory(prefix="invoice-inbox-bench-") as tmp:
         for size_mb in args.sizes_mb:
             size = int(size_mb * MB)
@@ -245,11 +275,24 @@ def run(args: argparse.Namespace) -> Report:
             mail.write_bytes(mail_with(pdf, f"scan-{size_mb:g}mb.pdf"))
             mail_mb = mail.stat().st_size / MB
             del pdf
-            for step in STEPS:
+            steps = [("baseline", args.src), ("decide", args.src)]
+            steps += [(f"decide@{name}", src) for name, src in args.tree]
+            for step, src in steps:
                 log(f"{size_mb:g} MB PDF ({mail_mb:.1f} MB mail): {step} ...")
-                figures = run_child(step, mail, args.runs, size, sha256)
+                figures = run_child(step.split("@")[0], mail, args.runs, size, sha256, src)
                 report.rows.append(Row(size / MB, mail_mb, step, **figures))
+            if not args.no_fetch:
+                mails.append(large_fetch.Mail(f"{size_mb:g}MB", mail.read_bytes(), size, sha256))
+    if mails:
+        report.fetch = large_fetch.measure(trees, mails, log)
     return report
+
+
+def _tree(text: str) -> tuple[str, Path]:
+    name, sep, path = text.partition("=")
+    if not sep or not name or not Path(path, "invoice_inbox").is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: give NAME=DIR, DIR holding invoice_inbox/")
+    return name, Path(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -258,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes-mb", type=float, nargs="+", default=[10, 50], help="PDF sizes (10 50)")
     p.add_argument("--runs", type=int, default=3, help="timed runs per step, best counts (3)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--src", type=Path, default=SRC, help="the source tree measured (src)")
+    p.add_argument(
+        "--tree", type=_tree, action="append", default=[], metavar="NAME=DIR",
+        help="another source tree to measure alike (repeatable)",
+    )  # fmt: skip
+    p.add_argument("--no-fetch", action="store_true", help="skip the end-to-end fetch runs")
     p.add_argument("--child", choices=STEPS, help=argparse.SUPPRESS)
     p.add_argument("--mail", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--size", type=int, help=argparse.SUPPRESS)

@@ -18,6 +18,7 @@ command) are shown cleaned and cut.
 from __future__ import annotations
 
 import contextlib
+import logging
 import ssl
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -142,6 +143,7 @@ class ImapConnector(ImapFolders):
                 )
         except IMAPClientError as exc:  # the greeting (and CAPABILITY) were not IMAP's
             raise WrongPort(f"cannot connect to {self.where}: {_greeting(exc)}") from exc
+        _no_protocol_trace(client)
         if s.security == "starttls":
             try:
                 with connect_errors(self.where):
@@ -357,6 +359,15 @@ class ImapConnector(ImapFolders):
         uid_list = sorted(uids)
         if uid_list:
             self._call("UID STORE", self.client.add_flags, uid_list, [SEEN])
+
+
+def _no_protocol_trace(client: IMAPClient) -> None:
+    """imapclient turns imaplib's protocol trace on (``debug = 5``) and hands it to a logger,
+    so imaplib formats every response before the logger drops it: ``%r`` of each fetched batch,
+    one more copy of every mail read (73 MB for one with a 50 MB attachment), on every fetch.
+    The trace stays on only where that logger would print it."""
+    if not logging.getLogger("imapclient.imaplib").isEnabledFor(logging.DEBUG):
+        client._imap.debug = 0
 
 
 def _drop(client: IMAPClient) -> None:

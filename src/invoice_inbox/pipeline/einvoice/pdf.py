@@ -133,6 +133,17 @@ def _pypdf_limits(limits: Limits) -> dict[str, Any]:
     }
 
 
+class _SharedBytes(io.BytesIO):
+    """A BytesIO over the document's own bytes, without ``getbuffer``: pypdf measures a stream
+    with it where it exists, and a buffer view of a BytesIO sharing its bytes forces a copy of
+    them (50 MB for a 50 MB scan); without it pypdf seeks to the end instead, and ``read()`` of
+    the whole stream returns the shared bytes themselves."""
+
+    @property
+    def getbuffer(self) -> Any:
+        raise AttributeError("getbuffer")
+
+
 class _BoundedReader(PdfReader):
     """A PdfReader whose object streams (each unpacked whole, and kept) share one budget."""
 
@@ -141,7 +152,7 @@ class _BoundedReader(PdfReader):
         self._spent = 0
         self._unpacked_streams: set[int] = set()
         self.over_budget: LimitExceeded | None = None  # sticky, should pypdf swallow it
-        super().__init__(io.BytesIO(data), strict=False)
+        super().__init__(_SharedBytes(data), strict=False)
 
     def _get_object_from_stream(self, indirect_reference: IndirectObject) -> Any:
         if self.over_budget is not None:

@@ -1,0 +1,63 @@
+"""A decision on its way from a decide worker to the service's process, its documents' bytes
+sent apart from the rest.
+
+Pickled whole, a decision with a 50 MB document costs the worker a 50 MB pickle next to the
+document, and the receiving process the pickle plus the document unpickled from it: one more
+copy of the attachment on each side. ``send_decided`` pickles the decision with its documents'
+bytes left out (and their sizes), then sends each document's bytes as a message of its own,
+straight from the document; ``recv`` reads a message as ``Connection.recv`` does and, for a
+decision, the bytes that follow it, and gives ``("decided", decision)`` with its documents
+whole. Bytes of another size than announced (a worker that failed half-way) raise
+``EOFError``, as a worker that ended does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from multiprocessing.connection import Connection
+
+from invoice_inbox.pipeline.decide import Decision, Document
+
+DECIDED = "decided"
+
+
+def send_decided(conn: Connection, decision: Decision) -> None:
+    """Send ``decision`` with its documents' bytes as messages after it (no pickled copy)."""
+    light = replace(decision, documents=tuple(_without_data(d) for d in decision.documents))
+    sizes = tuple(len(d.data) for d in decision.documents)
+    conn.send((DECIDED, light, sizes))  # pickled whole before anything is written
+    for doc in decision.documents:
+        conn.send_bytes(doc.data)
+
+
+def recv(conn: Connection) -> object:
+    """The next message from a worker; a decision comes whole: ``("decided", decision)``."""
+    message = conn.recv()
+    if not (isinstance(message, tuple) and len(message) == 3 and message[0] == DECIDED):
+        return message
+    _, decision, sizes = message
+    if not isinstance(decision, Decision) or len(sizes) != len(decision.documents):
+        raise EOFError("the worker sent a decision out of order")
+    documents = []
+    for doc, size in zip(decision.documents, sizes, strict=True):
+        data = conn.recv_bytes()
+        if len(data) != size:
+            raise EOFError("the worker sent a document of another size than announced")
+        documents.append(_with_data(doc, data))
+    return (DECIDED, replace(decision, documents=tuple(documents)))
+
+
+def _without_data(doc: Document) -> Document:
+    """*doc* without its bytes, its SHA-256 computed here (the worker) and kept: a
+    ``cached_property`` lives in the instance's dictionary, which pickling carries."""
+    light = replace(doc, data=b"")
+    light.__dict__["sha256"] = doc.sha256
+    return light
+
+
+def _with_data(doc: Document, data: bytes) -> Document:
+    full = replace(doc, data=data)
+    digest = doc.__dict__.get("sha256")
+    if digest is not None:  # computed by the worker: not hashed again here
+        full.__dict__["sha256"] = digest
+    return full

@@ -1,0 +1,108 @@
+"""A decision from a decide worker reaches the service's process with the same documents when
+their bytes travel apart from the pickled decision (``runtime.decision_wire``)."""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import threading
+from collections.abc import Iterator
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+
+import pytest
+
+from builders import Attachment, make_mail, make_pdf, make_sized_pdf
+from invoice_inbox.pipeline.decide import Decision, Verdict, decide
+from invoice_inbox.runtime import decision_wire
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[Connection, Connection]]:
+    ours, theirs = Pipe()  # a socket pair, as between the pool and a worker
+    try:
+        yield ours, theirs
+    finally:
+        ours.close()
+        theirs.close()
+
+
+def _send(conn: Connection, d: Decision) -> threading.Thread:
+    """Send as a worker does, from another thread: a socket holds less than a big document."""
+    t = threading.Thread(target=decision_wire.send_decided, args=(conn, d))
+    t.start()
+    return t
+
+
+def _decided(*attachments: Attachment) -> Decision:
+    d = decide(make_mail(attachments=list(attachments)))
+    assert d.verdict is Verdict.IMPORT
+    return d
+
+
+def _same(a: Decision, b: Decision) -> None:
+    assert pickle.dumps(a.documents) and a.documents  # documents to compare
+    assert [(x.data, x.sha256, x.filename, x.kind) for x in a.documents] == [
+        (y.data, y.sha256, y.filename, y.kind) for y in b.documents
+    ]
+    rest = ("verdict", "reason", "headers", "hits", "misses", "skipped", "rule")
+    assert [getattr(a, f) for f in rest] == [getattr(b, f) for f in rest]
+
+
+def test_a_decision_arrives_with_its_documents(pipe: tuple[Connection, Connection]) -> None:
+    ours, theirs = pipe
+    big = make_sized_pdf(3 * 1024 * 1024, seed=3)
+    d = _decided(Attachment("big.pdf", big), Attachment("small.pdf", make_pdf("Invoice 2")))
+    assert len(d.documents) == 2
+    sender = _send(theirs, d)
+    kind, got = decision_wire.recv(ours)  # type: ignore[misc]
+    sender.join()
+    assert kind == "decided"
+    assert isinstance(got, Decision)
+    _same(d, got)
+    assert got.documents[0].sha256 == hashlib.sha256(big).hexdigest()
+    assert not ours.poll()  # nothing left over for the next message
+
+
+def test_the_pickled_part_leaves_the_bytes_out(pipe: tuple[Connection, Connection]) -> None:
+    ours, theirs = pipe
+    big = make_sized_pdf(1024 * 1024, seed=4)
+    d = _decided(Attachment("big.pdf", big))
+    sender = _send(theirs, d)
+    first = ours.recv_bytes()
+    assert len(first) < 64 * 1024  # the decision without the document
+    kind, light, sizes = pickle.loads(first)
+    assert (kind, sizes) == ("decided", (len(big),))
+    assert light.documents[0].data == b""
+    assert light.documents[0].sha256 == hashlib.sha256(big).hexdigest()  # computed by the worker
+    assert ours.recv_bytes() == big
+    sender.join()
+
+
+def test_a_decision_without_documents_and_other_messages(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    ours, theirs = pipe
+    d = decide(make_mail(attachments=[]))
+    assert not d.documents
+    decision_wire.send_decided(theirs, d)
+    kind, got = decision_wire.recv(ours)  # type: ignore[misc]
+    assert kind == "decided" and got.reason == d.reason and got.verdict is d.verdict
+    for message in ("ready", ("memory", None), ("failed", "ValueError: x")):
+        theirs.send(message)
+        assert decision_wire.recv(ours) == message
+
+
+def test_bytes_of_another_size_end_like_a_stopped_worker(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    ours, theirs = pipe
+    d = _decided(Attachment("a.pdf", make_pdf("Invoice 3")))
+    light = decision_wire._without_data(d.documents[0])
+    theirs.send(("decided", Decision(d.verdict, d.reason, d.headers, (light,)), (10,)))
+    theirs.send_bytes(b"12345")  # a worker that failed half-way and said something else
+    with pytest.raises(EOFError):
+        decision_wire.recv(ours)
+    theirs.send(("decided", Decision(d.verdict, d.reason, d.headers, (light,)), ()))
+    with pytest.raises(EOFError):
+        decision_wire.recv(ours)
