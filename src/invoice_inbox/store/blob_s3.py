@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -40,29 +40,40 @@ from invoice_inbox.store.blobs import (
     StoredBlob,
 )
 
+if TYPE_CHECKING:  # boto3-stubs: types only (boto3 builds its clients at run time)
+    from botocore.response import StreamingBody
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import HeadObjectOutputTypeDef
+
 SSE_ENV = "INVOICE_INBOX_S3_SSE"
 SSE_KMS_KEY_ENV = "INVOICE_INBOX_S3_SSE_KMS_KEY_ID"
 UPLOADS_ENV = "INVOICE_INBOX_S3_UPLOADS"
 DEFAULT_UPLOADS = 8
 SSE_MODES = ("AES256", "aws:kms")
 _MISSING = ("404", "NoSuchKey", "NotFound")
-_END: Any = object()
+
+
+class _End:
+    """The end of an iterator, as ``_guarded`` asks for its next item."""
+
+
+_END = _End()
 
 T = TypeVar("T")
 
 
 class S3BlobStore:
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any = None) -> None:
+    def __init__(self, bucket: str, prefix: str = "", *, client: S3Client | None = None) -> None:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self.uploads = _uploads()
         self._sse = _sse_args()
-        self._made: Any = client
+        self._made = client
         self._lock = threading.Lock()
 
     @property
-    def _client(self) -> Any:
+    def _client(self) -> S3Client:
         """The boto3 client, made on first use (a command that reads no blob never pays for
         it); boto3 clients are thread-safe."""
         if self._made is None:
@@ -87,12 +98,9 @@ class S3BlobStore:
     def local_path(self, sha256: str) -> Path | None:
         return None
 
-    def _head(self, sha256: str) -> dict[str, Any] | None:
+    def _head(self, sha256: str) -> HeadObjectOutputTypeDef | None:
         try:
-            head: dict[str, Any] = self._call(
-                self._client.head_object, Bucket=self.bucket, Key=self.key(sha256)
-            )
-            return head
+            return self._call(self._client.head_object, Bucket=self.bucket, Key=self.key(sha256))
         except BlobNotFound:
             return None
 
@@ -112,7 +120,7 @@ class S3BlobStore:
         stored_at = head["LastModified"].astimezone(UTC)
         return StoredBlob(sha256, stored_at, int(head["ContentLength"]))
 
-    def _open(self, sha256: str) -> Any:
+    def _open(self, sha256: str) -> StreamingBody:
         return self._call(
             self._client.get_object,
             Bucket=self.bucket,
@@ -123,26 +131,25 @@ class S3BlobStore:
     def get(self, sha256: str) -> bytes:
         body = self._open(sha256)
         try:
-            data: bytes = self._guard(body.read)  # botocore's StreamingBody
-            return data
+            return self._guard(body.read)
         finally:
             body.close()
 
     def stream(self, sha256: str, chunk_size: int = CHUNK) -> Iterator[bytes]:
         return self._chunks(self._open(sha256), chunk_size)
 
-    def _chunks(self, body: Any, chunk_size: int) -> Iterator[bytes]:
+    def _chunks(self, body: StreamingBody, chunk_size: int) -> Iterator[bytes]:
         try:
             yield from self._guarded(body.iter_chunks(chunk_size))
         finally:
             body.close()
 
-    def _guarded(self, items: Iterator[T]) -> Iterator[T]:
+    def _guarded(self, items: Iterable[T]) -> Iterator[T]:
         """*items*, with errors raised while fetching the next one made ``BlobStoreError``s."""
         it = iter(items)
         while True:
             item = self._guard(lambda: next(it, _END))
-            if item is _END:
+            if isinstance(item, _End):
                 return
             yield item
 
@@ -200,7 +207,7 @@ class S3BlobStore:
     def sweep_temporary(self, older_than: datetime, *, dry_run: bool = False) -> tuple[int, int]:
         return 0, 0  # an object appears whole or not at all: nothing half-written to remove
 
-    def _call(self, fn: Callable[..., T], **kw: Any) -> T:
+    def _call(self, fn: Callable[..., T], **kw: Any) -> T:  # kw: a boto3 call's arguments
         return self._guard(lambda: fn(**kw), kw.get("Key"))
 
     def _guard(self, fn: Callable[[], T], key: str | None = None) -> T:
@@ -239,7 +246,7 @@ class S3BlobStore:
         return BlobStoreError(f"the blob store {self.url} failed: {code}: {message}")
 
 
-def _current(head: dict[str, Any]) -> bool:
+def _current(head: HeadObjectOutputTypeDef) -> bool:
     """Whether an existing object was stored recently enough not to be uploaded again."""
     stored = head.get("LastModified")
     return stored is None or datetime.now(UTC) - stored < REFRESH_AFTER
