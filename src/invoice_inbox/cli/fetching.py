@@ -47,6 +47,8 @@ def _summary_line(s: RunSummary) -> str:
     )
     if s.status == RunStatus.PARTIAL:
         line += " (partial: the run stopped early, see the error)"
+    for target, error in s.unfiled.items():
+        line += f'; mails cannot be moved to "{target}" (left where they are): {error}'
     return line
 
 

@@ -1,12 +1,13 @@
 """The decide step of a sync batch: each fetched mail is either recognised as a copy of one
-already handled (same raw bytes: a re-listed folder, the same mail in two folders, or twice in
-the batch) or decided by the ``Decider``, its attempt recorded, and its sender authenticated
-meanwhile (``runtime.sender_check``: the source's sender policy applies to the decision); the
-result is one ``BatchItem`` per mail, in fetch order."""
+already handled (same raw bytes: a re-listed folder, the same mail in two folders, twice in the
+batch, or in an earlier batch still on its way to its commit) or decided by the ``Decider``, its
+attempt recorded, and its sender authenticated meanwhile (``runtime.sender_check``: the source's
+sender policy applies to the decision); the result is one ``BatchItem`` per mail, in fetch
+order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from invoice_inbox.pipeline import mime
@@ -19,7 +20,7 @@ from invoice_inbox.store import ledger
 from invoice_inbox.store.db import Database
 
 DUPLICATE = "duplicate"
-SAME_BATCH = -1  # duplicate_of placeholder: the original is an earlier item of this batch
+SAME_BATCH = -1  # duplicate_of placeholder: the original is ``original``, not yet committed
 
 Key = int | str  # an IMAP uid or a token connector's message id
 
@@ -41,6 +42,7 @@ class BatchItem:
     row_id: int | None = None
     sender_auth: SenderAuth | None = None  # None: a copy of a mail handled before
     lookalike_of: str | None = None
+    original: BatchItem | None = None  # the copied item, when committed with or just before it
 
 
 def decide_batch(
@@ -51,10 +53,14 @@ def decide_batch(
     *,
     deciding: Callable[[list[Key]], None],
     senders: SenderCheck | None = None,
+    pending: Mapping[str, BatchItem] | None = None,
 ) -> list[BatchItem]:
     """Decide for each message (uid, raw bytes, raw SHA-256), or recognise it as a copy of one
     already handled; *deciding* is told the uids of each group just before it is decided.
-    *senders*: the run's sender authentication (None: not checked)."""
+    *senders*: the run's sender authentication (None: not checked). *pending*: the first-seen
+    items of earlier batches not yet committed, by raw SHA-256, taken before this call (a batch
+    committed since is then in the ledger)."""
+    earlier = dict(pending or {})
     with db.session() as s:
         known = {
             sha: (row.id, row.reason, row.filed_to)
@@ -63,7 +69,7 @@ def decide_batch(
     first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
     fresh: list[tuple[Key, bytes, str]] = []
     for i, (uid, raw, sha) in enumerate(fetched):
-        if sha not in known and sha not in first:
+        if sha not in known and sha not in earlier and sha not in first:
             first[sha] = i
             fresh.append((uid, raw, sha))
     checking = senders.begin(db, [Mail(uid, raw) for uid, raw, _ in fresh]) if senders else None
@@ -96,19 +102,20 @@ def decide_batch(
                     duplicate_of=original_id,
                 )
             )
-        elif first[sha] != i:
-            earlier = items[first[sha]]
+        elif sha in earlier or first[sha] != i:
+            original = earlier.get(sha) or items[first[sha]]
             items.append(
                 BatchItem(
                     uid,
                     raw,
                     sha,
-                    earlier.headers,
+                    original.headers,
                     (),
                     DUPLICATE,
-                    f"the same message was already handled ({earlier.reason})",
-                    earlier.target,
+                    f"the same message was already handled ({original.reason})",
+                    original.target,
                     duplicate_of=SAME_BATCH,
+                    original=original,
                 )
             )
         else:

@@ -10,7 +10,10 @@ commits an attempt for each mail before deciding it (``store.ledger.begin_attemp
 as soon as its decision is made, so that a left-over attempt means the process died while that
 mail was being decided (a database error or a death after the decision leave none). Mails are
 decided in groups of ``GROUP`` (or twice the pool's size), so one death makes at most that many
-suspects. A mail found with an attempt left over is decided again on its own, one mail per
+suspects; the end of one group's attempts and the start of the next's are one commit, and
+these commits do not wait for the disk (``Database.session(durable=False)``: they guard
+against the death of this process, which loses nothing the system has been handed). A mail
+found with an attempt left over is decided again on its own, one mail per
 commit, so that a death now points at it alone. Deaths happen for other reasons too (a deploy, an
 operator's kill -9, a crash elsewhere), so one such death is not proof: a mail that stopped the
 process twice while decided on its own is not decided again but quarantined with
@@ -70,10 +73,19 @@ class Decider:
         fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
         size = max(GROUP, 2 * self.pool.size)
         decisions: dict[int, Decision] = {}
+        ended: list[str] = []  # the group just decided: its attempts end as the next begin
         for start in range(0, len(fresh), size):
             group = fresh[start : start + size]
-            decided = self._recorded(db, source_id, mails, group, deciding)
+            shas = [mails[i][0] for i in group]
+            with db.session(durable=False) as s:
+                ledger.switch_attempts(s, source_id, ended, shas)
+            deciding(group)
+            decided = self._attempt(db, source_id, [mails[i] for i in group])
             decisions.update(zip(group, decided, strict=True))
+            ended = shas
+        if ended:
+            with db.session(durable=False) as s:
+                ledger.end_attempts(s, source_id, ended)
         for i, (sha, _) in enumerate(mails):
             if i in decisions:
                 continue
@@ -94,11 +106,11 @@ class Decider:
     ) -> list[Decision]:
         """Decide *mails* at *indexes* between committing their attempts and ending them."""
         shas = [mails[i][0] for i in indexes]
-        with db.session() as s:
+        with db.session(durable=False) as s:
             ledger.begin_attempts(s, source_id, shas)
         deciding(indexes)
         decided = self._attempt(db, source_id, [mails[i] for i in indexes])
-        with db.session() as s:  # decided: whatever stops the process now, it was not them
+        with db.session(durable=False) as s:  # decided: whatever stops the process now, not them
             ledger.end_attempts(s, source_id, shas)
         return decided
 
@@ -111,7 +123,7 @@ class Decider:
         try:
             return self.decide_many([raw for _, raw in mails])
         except BaseException:
-            with contextlib.suppress(Exception), db.session() as s:  # the database may be down
+            with contextlib.suppress(Exception), db.session(durable=False) as s:  # may be down
                 ledger.undo_attempts(s, source_id, (sha for sha, _ in mails))
             raise
 

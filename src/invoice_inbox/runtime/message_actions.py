@@ -22,10 +22,11 @@ from sqlalchemy import select, update
 from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.pipeline.senders import InvalidPattern, is_allowed, normalize_pattern
 from invoice_inbox.runtime import lease
+from invoice_inbox.runtime.batch_rows import document_rows
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.recheck import NOTHING_TO_FILE, Filer, refile
-from invoice_inbox.runtime.sync import SourcePlan, document_rows
+from invoice_inbox.runtime.sync import SourcePlan
 from invoice_inbox.store import events, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.errors import NotFound

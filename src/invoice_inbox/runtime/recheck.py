@@ -34,6 +34,7 @@ from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline.decide import Decision, Verdict
 from invoice_inbox.pipeline.trust.result import AuthStatus, Envelope, SenderAuth
 from invoice_inbox.runtime import lease, runner
+from invoice_inbox.runtime.batch_rows import document_rows
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import STOPPED_TWICE, Decider
 from invoice_inbox.runtime.sender_check import (
@@ -43,7 +44,7 @@ from invoice_inbox.runtime.sender_check import (
     stored_auth,
     stored_envelope,
 )
-from invoice_inbox.runtime.sync import BATCH, SourcePlan, document_rows
+from invoice_inbox.runtime.sync import BATCH, SourcePlan
 from invoice_inbox.store import events, ledger, runs, sources, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, Source, utcnow

@@ -42,6 +42,7 @@ class RunSummary:
     errors: int = 0
     error: str | None = None
     resynced: list[str] = field(default_factory=list)  # folders whose sync state had expired
+    unfiled: dict[str, str] = field(default_factory=dict)  # target -> the server's refusal
 
     def count(self, decision: str, marked: Marked) -> None:
         self.messages_seen += 1

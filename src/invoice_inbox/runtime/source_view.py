@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from sqlalchemy.orm import object_session
+
 from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.connectors import presets
 from invoice_inbox.errors import (
@@ -18,6 +20,7 @@ from invoice_inbox.errors import (
     TLSFailed,
 )
 from invoice_inbox.runtime import health, secret_scope, source_trust
+from invoice_inbox.store import ledger
 from invoice_inbox.store.models import AuthState, Source
 
 
@@ -75,7 +78,23 @@ def warnings(src: Source) -> list[str]:
     expiry = secret_expiry_warning(src.secret_expires, date.today())
     if expiry:
         found.append(expiry.replace("NAME", src.name))
-    return found + health.warnings(src)
+    return found + health.warnings(src) + filing_warnings(src)
+
+
+def filing_warnings(src: Source) -> list[str]:
+    """One sentence per folder the server refuses to file mail into (``ledger.filing_problems``):
+    those mails stay where they are until the folder works; importing goes on meanwhile."""
+    s = object_session(src)
+    if s is None or src.id is None:
+        return []
+    found = []
+    for p in ledger.filing_problems(s, src.id):
+        mails = "1 mail" if p.mails == 1 else f"{p.mails} mails"
+        found.append(
+            f'mails cannot be moved to "{p.target}" ({mails} left where they are; '
+            f"filing is tried again on each run): {p.error}"
+        )
+    return found
 
 
 def status(src: Source) -> tuple[str, str]:

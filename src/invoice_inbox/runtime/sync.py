@@ -12,7 +12,9 @@ committed):
 4. Per batch: read raw (BODY.PEEK[]) → decide (and authenticate the sender meanwhile, the
    source's sender policy applied to the decision) → write blobs (fsync) → one transaction with the
    ledger rows, documents and their outbox events, folder cursor and run counters → file on the
-   server (\\Seen, move) → mark the rows disposed.
+   server (\\Seen, move) → mark the rows disposed. Batches overlap (``runtime.pipelined``): the
+   next one downloads while one is decided and the one before it is committed and filed, in
+   order, with a sequential run's outcome when anything fails.
 
 Token connectors (Graph, Gmail API) differ only in how new messages are found: rows a cut-off
 run committed but did not file are filed first, then ``changes`` lists the ids since the stored
@@ -25,90 +27,33 @@ from __future__ import annotations
 import contextlib
 import copy
 import hashlib
+import logging
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 
 from invoice_inbox.connectors.base import Connector, Deleting, TokenConnector
-from invoice_inbox.errors import ConnectorError
-from invoice_inbox.pipeline.decide import Document
+from invoice_inbox.errors import ConnectorError, ProtocolFailed
+from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.runtime import lease
-from invoice_inbox.runtime.batch_decide import SAME_BATCH, BatchItem, Key, decide_batch
+from invoice_inbox.runtime.batch_decide import BatchItem, Key, decide_batch
+from invoice_inbox.runtime.batch_rows import message_row
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.logs import log_context
+from invoice_inbox.runtime.pipelined import Stages, run_pipelined
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
 from invoice_inbox.runtime.sender_check import SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
+from invoice_inbox.runtime.sync_steps import Observer, Progress, RunCancelled, Step, noop
 from invoice_inbox.store import events, ledger, runs, suppliers
 from invoice_inbox.store.documents import QueueOriginals
-from invoice_inbox.store.models import Document as DocumentRow
-from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, utcnow
+from invoice_inbox.store.models import Run, RunStatus, utcnow
+
+log = logging.getLogger(__name__)
 
 BATCH = 100
 TOKEN_EPOCH = 0  # the ledger's uidvalidity for messages keyed by a remote id
-
-
-class Step(StrEnum):
-    """Points on a message's path, reported to an observer (progress, tests)."""
-
-    DOWNLOADED = "downloaded"
-    DECIDING = "deciding"  # the messages' decisions start (after their attempts are committed)
-    BLOBS_WRITTEN = "blobs_written"
-    COMMITTED = "committed"
-    FILED = "filed"
-    DISPOSED = "disposed"
-
-
-Observer = Callable[[Step, str, Sequence[Key]], None]
-
-
-class RunCancelled(Exception):
-    """The service is shutting down; the run stopped between two batches."""
-
-
-@dataclass
-class _Progress:
-    total: int = 0
-    done: int = 0
-    hook: Callable[[int, int], None] | None = field(default=None)
-
-    def add_total(self, n: int) -> None:
-        self.total += n
-        if self.hook:
-            self.hook(self.done, self.total)
-
-    def advance(self, n: int = 1) -> None:
-        self.done += n
-        if self.hook:
-            self.hook(self.done, self.total)
-
-
-def _noop(step: Step, folder: str, uids: Sequence[Key]) -> None:
-    return None
-
-
-def document_rows(documents: Sequence[Document], company_id: int) -> list[DocumentRow]:
-    """The queue rows for a decision's documents (not yet marked against the queue)."""
-    return [
-        DocumentRow(
-            company_id=company_id,
-            sha256=doc.sha256,
-            size=doc.size,
-            media_type=doc.media_type,
-            filename=doc.filename,
-            kind=doc.kind,
-            einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
-            einvoice_key=doc.einvoice.key if doc.einvoice else None,
-            rule=doc.rule,
-            origin_sender=doc.origin_sender,
-            origin_date=doc.origin_date,
-            iban=doc.iban,
-        )
-        for doc in documents
-    ]
 
 
 class FolderSync:
@@ -124,7 +69,7 @@ class FolderSync:
         *,
         owner: str,
         observer: Observer,
-        progress: _Progress,
+        progress: Progress,
         created_folders: set[str],
         decider: Decider,
         batch_size: int = BATCH,
@@ -139,6 +84,9 @@ class FolderSync:
         self.decider = decider
         self.cancel = cancel
         self.deleting = plan.delete_after_import and isinstance(conn, Deleting)
+        self._conn_lock = threading.Lock()  # the download and the filing stage share conn
+        self._pending: dict[str, BatchItem] = {}  # decided, not yet committed, by raw SHA-256
+        self._pending_lock = threading.Lock()
 
     def run(self) -> None:
         if self.conn.cursor_kind == "token":
@@ -171,10 +119,7 @@ class FolderSync:
             known = ledger.known_uids(s, self.plan.id, self.folder, validity, uids)
         todo = [u for u in uids if u not in known]
         self.progress.add_total(len(todo))
-        for i in range(0, len(todo), self.batch_size):
-            self._check_cancel()
-            self._batch(validity, todo[i : i + self.batch_size], opened.uidnext)
-            lease.renew(self.app.db, self.plan.id, self.owner)
+        self._batches(validity, todo, opened.uidnext)
         # past uids that needed no batch too (known ones, or vanished before the fetch)
         self._advance_cursor(validity, max(uids, default=after), opened.uidnext)
 
@@ -188,10 +133,7 @@ class FolderSync:
             known = ledger.known_ids(s, self.plan.id, self.folder, found.ids)
         todo = [i for i in found.ids if i not in known]
         self.progress.add_total(len(todo))
-        for i in range(0, len(todo), self.batch_size):
-            self._check_cancel()
-            self._batch(TOKEN_EPOCH, todo[i : i + self.batch_size], None)
-            lease.renew(self.app.db, self.plan.id, self.owner)
+        self._batches(TOKEN_EPOCH, todo, None)
         if self.deleting:
             assert isinstance(conn, Deleting)
             # mail an earlier run committed but could not delete (it stopped before QUIT)
@@ -218,19 +160,39 @@ class FolderSync:
             st.last_uid = 0
 
     def _file_undisposed(self, validity: int) -> None:
+        """File rows a cut-off run committed, and rows the server refused to file: those go
+        where the source files such mail now (its target may have been corrected since)."""
         with self.app.db.session() as s:
-            rows = [
-                (m.id, m.remote_id if m.remote_id is not None else m.uid, m.filed_to)
-                for m in ledger.undisposed(s, self.plan.id, self.folder, validity)
-            ]
+            rows = []
+            for m in ledger.undisposed(s, self.plan.id, self.folder, validity):
+                if m.filing_error and m.decision in (Verdict.IMPORT, Verdict.NOT_IMPORTED):
+                    m.filed_to = self.plan.target(m.decision, m.sent_at)
+                rows.append((m.id, m.remote_id if m.remote_id is not None else m.uid, m.filed_to))
         if rows:
             self._file(rows)
 
-    def _batch(self, validity: int, uids: Sequence[Key], uidnext: int | None) -> None:
+    def _batches(self, validity: int, todo: Sequence[Key], uidnext: int | None) -> None:
+        """Download, decide, commit and file *todo* in batches, overlapping (module doc)."""
+        stages: Stages[list[tuple[Key, bytes, str]], list[BatchItem]] = Stages(
+            download=self._download,
+            decide=self._decide,
+            commit=lambda items: self._commit_batch(validity, uidnext, items),
+            size=lambda fetched: sum(len(raw) for _, raw, _ in fetched),
+        )
+        keys = (todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size))
+        run_pipelined(keys, stages, check_cancel=self._check_cancel)
+
+    def _download(self, uids: Sequence[Key]) -> list[tuple[Key, bytes, str]]:
         fetched: list[tuple[Key, bytes, str]] = []
-        for uid, raw in self.conn.fetch(uids, batch=len(uids)):
-            self.observer(Step.DOWNLOADED, self.folder, [uid])
-            fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
+        with self._conn_lock:
+            for uid, raw in self.conn.fetch(uids, batch=len(uids)):
+                self.observer(Step.DOWNLOADED, self.folder, [uid])
+                fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
+        return fetched
+
+    def _decide(self, fetched: list[tuple[Key, bytes, str]]) -> list[BatchItem]:
+        with self._pending_lock:
+            pending = dict(self._pending)  # before the ledger is asked (batch_decide)
         items = decide_batch(
             self.app.db,
             self.plan,
@@ -238,16 +200,30 @@ class FolderSync:
             fetched,
             deciding=lambda keys: self.observer(Step.DECIDING, self.folder, keys),
             senders=self.senders,
+            pending=pending,
         )
+        with self._pending_lock:
+            self._pending.update((it.sha256, it) for it in items if it.duplicate_of is None)
+        return items
+
+    def _commit_batch(self, validity: int, uidnext: int | None, items: list[BatchItem]) -> None:
+        """Write the blobs, commit the batch, file it on the server."""
+        uids = [it.uid for it in items]
         self.app.blobs.put_many(
             [(it.sha256, it.raw) for it in items]
             + [(doc.sha256, doc.data) for it in items for doc in it.documents]
         )
         self.observer(Step.BLOBS_WRITTEN, self.folder, uids)
         self._commit(validity, uids, uidnext, items)
+        with self._pending_lock:  # in the ledger now: later batches find them there
+            for it in items:
+                if self._pending.get(it.sha256) is it:
+                    del self._pending[it.sha256]
         self.observer(Step.COMMITTED, self.folder, uids)
-        self._file([(it.row_id, it.uid, it.target) for it in items if it.row_id is not None])
+        with self._conn_lock:
+            self._file([(it.row_id, it.uid, it.target) for it in items if it.row_id is not None])
         self.progress.advance(len(uids))
+        lease.renew(self.app.db, self.plan.id, self.owner)
 
     def _commit(
         self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[BatchItem]
@@ -257,24 +233,30 @@ class FolderSync:
         counted = copy.copy(self.summary)  # the run's figures once this commits
         first_seen = [it.sha256 for it in items if it.duplicate_of is None]
         with self.app.db.session() as s:
-            rows = [self._row(it, validity) for it in items]
+            rows = [
+                message_row(self.plan, self.summary.run_id, self.folder, validity, it)
+                for it in items
+            ]
             originals = QueueOriginals.for_rows(s, self.plan.company_id, rows)
             s.add_all(rows)
             ledger.end_attempts(s, self.plan.id, first_seen)  # their decisions are recorded
             s.flush()
-            first = {
-                it.sha256: row.id
-                for it, row in zip(items, rows, strict=True)
-                if it.duplicate_of is None
-            }
-            for it, row in zip(items, rows, strict=True):
-                if it.duplicate_of == SAME_BATCH:
-                    row.duplicate_of_id = first[it.sha256]
+            pairs = list(zip(items, rows, strict=True))
+            for it, row in pairs:
                 it.row_id = row.id
+            for it, row in pairs:
+                if it.original is not None:  # committed in this transaction or just before
+                    assert it.original.row_id is not None
+                    row.duplicate_of_id = it.original.row_id
                 counted.count(it.verdict, originals.mark(row))
-                name = it.headers.sender_name if it.headers else None
-                suppliers.learn(s, row, company_id=self.plan.company_id, sender_name=name)
-                events.documents_created(s, row, company=self.plan.company, source=self.plan.name)
+            created = events.DocumentsCreated(company=self.plan.company, source=self.plan.name)
+            suppliers.learn_many(
+                s,
+                [(row, it.headers.sender_name if it.headers else None) for it, row in pairs],
+                company_id=self.plan.company_id,
+                then=created.add,
+            )
+            created.write(s)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
                 st = ledger.folder_state(s, self.plan.id, self.folder)
                 st.uidvalidity = validity
@@ -285,35 +267,6 @@ class FolderSync:
             counted.store_into(run)
         self.summary.take(counted)  # committed: only now does the run count these mails
 
-    def _row(self, it: BatchItem, validity: int) -> Message:
-        h, auth = it.headers, it.sender_auth
-        row = Message(
-            source_id=self.plan.id,
-            run_id=self.summary.run_id,
-            folder=self.folder,
-            uidvalidity=validity,
-            uid=it.uid if isinstance(it.uid, int) else None,
-            remote_id=it.uid if isinstance(it.uid, str) else None,
-            raw_sha256=it.sha256,
-            raw_size=len(it.raw),
-            message_id=h.message_id if h else None,
-            sender=h.sender if h else None,
-            subject=(h.subject if h else "")[:1000],
-            sent_at=h.date if h else None,
-            decision=it.verdict,
-            reason=it.reason,
-            hits=list(it.hits),
-            sender_auth=str(auth.status) if auth else None,
-            sender_auth_reason=auth.reason if auth else None,
-            auth_results=auth.to_json() if auth else None,
-            lookalike_of=it.lookalike_of,
-            state=MessageState.DECIDED,
-            filed_to=it.target,
-            duplicate_of_id=None if it.duplicate_of == SAME_BATCH else it.duplicate_of,
-        )
-        row.documents = document_rows(it.documents, self.plan.company_id)
-        return row
-
     def _advance_cursor(self, validity: int, last_uid: int, uidnext: int) -> None:
         with self.app.db.session() as s:
             st = ledger.folder_state(s, self.plan.id, self.folder)
@@ -322,26 +275,47 @@ class FolderSync:
             st.uidnext = uidnext
 
     def _file(self, rows: list[tuple[int, Key, str | None]]) -> None:
-        """Flag and move committed messages as decided, then mark their rows disposed."""
+        """Flag and move committed messages as decided, then mark their rows disposed.
+
+        A target the server refuses (it cannot create the folder, or move into it) leaves
+        those mails where they are, their rows undisposed with the server's answer, and the
+        run goes on: new mail is still imported, and filing is tried again on the next run.
+        A lost connection still ends the run."""
         uids = [uid for _, uid, _ in rows]
         if self.deleting:
             assert isinstance(self.conn, Deleting)
             self.conn.delete([str(u) for u in uids])  # applied by commit() at the folder's end
         if self.plan.unread_only:
             self.conn.mark_seen(uids)
-        groups: dict[str, list[Key]] = defaultdict(list)
-        for _, uid, target in rows:
+        groups: dict[str, list[tuple[int, Key]]] = defaultdict(list)
+        for row_id, uid, target in rows:
             if target and target != self.folder:
-                groups[target].append(uid)
+                groups[target].append((row_id, uid))
+        refused: dict[int, str] = {}  # row id -> the server's answer
         for target, group in groups.items():
+            error = self.summary.unfiled.get(target) or self._move(target, group)
+            if error:
+                self.summary.unfiled[target] = error
+                refused.update((row_id, error) for row_id, _ in group)
+        self.observer(Step.FILED, self.folder, uids)
+        with self.app.db.session(durable=False) as s:  # lost in a power cut: filed again
+            ledger.mark_disposed(s, (row_id for row_id, _, _ in rows if row_id not in refused))
+            for error in set(refused.values()):
+                failed = [row_id for row_id, e in refused.items() if e == error]
+                ledger.mark_filing_failed(s, failed, error, utcnow())
+        self.observer(Step.DISPOSED, self.folder, uids)
+
+    def _move(self, target: str, group: list[tuple[int, Key]]) -> str | None:
+        """Move *group* to *target*; the server's refusal in words, or None when moved."""
+        try:
             if target not in self.created_folders:
                 self.conn.ensure_folder(target)
                 self.created_folders.add(target)
-            self.conn.move(group, target)
-        self.observer(Step.FILED, self.folder, uids)
-        with self.app.db.session() as s:
-            ledger.mark_disposed(s, (row_id for row_id, _, _ in rows))
-        self.observer(Step.DISPOSED, self.folder, uids)
+            self.conn.move([uid for _, uid in group], target)
+        except ProtocolFailed as exc:  # the server said no; a lost connection raises on
+            log.warning("mails cannot be moved to %s: %s", target, exc)
+            return str(exc)
+        return None
 
 
 def sync_source(
@@ -375,7 +349,7 @@ def sync_source(
         with app.db.session() as s:
             summary = RunSummary(run_id=runs.start(s, plan.id, trigger).id, source=plan.name)
         stack.enter_context(log_context(source=plan.name, run=summary.run_id))
-        tracker = _Progress(hook=progress)
+        tracker = Progress(hook=progress)
         created: set[str] = set()
         decider = Decider(plan.policy)
         senders = SenderCheck(plan, conn)  # one DNS resolver (and its cache) for the run
@@ -388,7 +362,7 @@ def sync_source(
                     summary,
                     folder,
                     owner=owner,
-                    observer=observer or _noop,
+                    observer=observer or noop,
                     progress=tracker,
                     created_folders=created,
                     decider=decider,

@@ -8,6 +8,12 @@ Its files are created with mode 0600 (they hold password hashes and mail metadat
 driver). There, processes that start at once migrate in turn under a session-level advisory
 lock, and the pool checks a connection before handing it out, so a database restart costs the
 next checkout a reconnect, not an error.
+
+Some records only guard against the death of our own process, not of the machine (a decide
+attempt, a row marked filed, a lease renewed): ``session(durable=False)`` commits them without
+waiting for the disk (SQLite ``synchronous=NORMAL`` for that commit, PostgreSQL
+``synchronous_commit = off``). The commit is still atomic and in order with every other; a power
+cut may lose the last of them, which costs a re-check or a re-filing, never a mail.
 """
 
 from __future__ import annotations
@@ -139,10 +145,29 @@ class Database:
         return cls(url, lock_dir=data_dir)
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session that commits when the block ends without error and rolls back otherwise."""
-        with self._sessions() as s, s.begin():
-            yield s
+    def session(self, *, durable: bool = True) -> Iterator[Session]:
+        """A session that commits when the block ends without error and rolls back otherwise;
+        *durable*: the commit waits until the disk has it (see the module doc)."""
+        if durable or self.engine.dialect.name != "sqlite":
+            with self._sessions() as s, s.begin():
+                if not durable and self.engine.dialect.name == "postgresql":
+                    s.execute(text("SET LOCAL synchronous_commit = off"))
+                yield s
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # outside a transaction
+            conn.commit()
+            try:
+                with self._sessions(bind=conn) as s, s.begin():
+                    yield s
+            finally:
+                try:
+                    conn.rollback()  # whatever the session left open
+                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
+                    conn.commit()
+                except Exception:  # never back in the pool without FULL: closed instead
+                    conn.invalidate()
+                    raise
 
     def close(self) -> None:
         self.engine.dispose()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store.models import DecideAttempt, FolderState, Message, MessageState, utcnow
@@ -98,7 +100,52 @@ def undisposed(s: Session, source_id: int, folder: str, uidvalidity: int) -> lis
 def mark_disposed(s: Session, ids: Iterable[int]) -> None:
     ids = list(ids)
     if ids:
-        s.execute(update(Message).where(Message.id.in_(ids)).values(state=MessageState.DISPOSED))
+        s.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(state=MessageState.DISPOSED, filing_error=None, filing_failed_at=None)
+        )
+
+
+def mark_filing_failed(s: Session, ids: Iterable[int], error: str, when: datetime) -> None:
+    """The server refused to file these rows' mails: they stay undisposed, with its answer."""
+    ids = list(ids)
+    if ids:
+        s.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(filing_error=error, filing_failed_at=when)
+        )
+
+
+@dataclass(frozen=True)
+class FilingProblem:
+    """Mails of a source that could not be filed into one folder, and the server's last word."""
+
+    target: str | None
+    mails: int
+    error: str
+    since: datetime | None
+
+
+def filing_problems(s: Session, source_id: int) -> list[FilingProblem]:
+    """Per target folder, the source's mails left unfiled because the server refused."""
+    rows = s.execute(
+        select(
+            Message.filed_to,
+            func.count(),
+            func.max(Message.filing_error),
+            func.min(Message.filing_failed_at),
+        )
+        .where(
+            Message.source_id == source_id,
+            Message.state == MessageState.DECIDED,
+            Message.filing_error.is_not(None),
+        )
+        .group_by(Message.filed_to)
+        .order_by(Message.filed_to)
+    )
+    return [FilingProblem(target, n, error or "", since) for target, n, error, since in rows]
 
 
 def attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str, int]:

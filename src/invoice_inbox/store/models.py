@@ -274,6 +274,9 @@ class Message(Base):
     lookalike_of: Mapped[str | None] = mapped_column(String(253), nullable=True)
     state: Mapped[str] = mapped_column(String(20), default=MessageState.DECIDED)
     filed_to: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # the server refused to file it (its answer, when): left where it is, tried again each run
+    filing_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    filing_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     duplicate_of_id: Mapped[int | None] = mapped_column(
         ForeignKey("message.id", ondelete="SET NULL"), nullable=True
     )

@@ -36,6 +36,11 @@ class RunSummaryOut(RunCounts):
     source: str
     status: str = Field(description="succeeded, or partial (see `error`)")
     resynced: list[str] = Field(description="Folders whose sync state had expired.")
+    unfiled: dict[str, str] = Field(
+        default_factory=dict,
+        description="Folders the server refused to file mail into, with its answer: those mails"
+        " stay where they are and filing is tried again on the next run.",
+    )
 
 
 # -- runs and messages ----------------------------------------------------------------------

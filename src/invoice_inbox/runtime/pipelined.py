@@ -1,0 +1,165 @@
+"""A folder's batches in three overlapping stages: download, decide, commit.
+
+``run_pipelined`` takes a folder's new mail batch by batch, as ``runtime.sync`` did one step at
+a time, but with up to three batches in flight: while batch N is decided (on the calling thread,
+its work done by the worker processes), batch N+1 is downloaded on one thread and batch N-1 is
+written, committed and filed on another. The stages hand batches on in order, so batches are
+committed and filed in the order they were listed, each in its own transaction, each filed only
+after its commit: the guarantees of a sequential run hold (invariants 1, 2 and 5).
+
+Errors keep a sequential run's outcome: the first error of any stage stops new work, every batch
+before the failing one is still committed and filed, no batch from the failing one on is
+committed, and the error is raised once the stages have stopped (a download error is raised
+when its batch's turn comes; a commit error wins over a later batch's). The connection is used
+by the download and the filing stage, one at a time (*conn_lock*).
+
+Memory: the download stage waits while the batches downloaded and not yet committed hold more
+than *budget* bytes, so a folder of large mails keeps about one batch in flight.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+B = TypeVar("B")  # a downloaded batch
+D = TypeVar("D")  # a decided batch
+
+IN_FLIGHT_BYTES = 64 * 1024 * 1024  # downloaded and not yet committed, before waiting
+POLL = 0.1  # seconds between looks at the halt flag while a stage waits
+
+
+@dataclass
+class _Failed:
+    error: BaseException
+
+
+_END = object()
+
+
+class _Budget:
+    """Bytes downloaded and not yet committed; the downloader waits while over the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.used = limit, 0
+        self._cond = threading.Condition()
+
+    def wait_below(self, halt: threading.Event) -> bool:
+        with self._cond:
+            while self.used >= self.limit and not halt.is_set():
+                self._cond.wait(POLL)
+        return not halt.is_set()
+
+    def add(self, n: int) -> None:
+        with self._cond:
+            self.used += n
+
+    def release(self, n: int) -> None:
+        with self._cond:
+            self.used -= n
+            self._cond.notify_all()
+
+
+def _put(q: queue.Queue[Any], item: object, halt: threading.Event | None = None) -> bool:
+    """Put *item*, giving up when *halt* is set (nobody will take it)."""
+    while True:
+        try:
+            q.put(item, timeout=POLL)
+            return True
+        except queue.Full:
+            if halt is not None and halt.is_set():
+                return False
+
+
+class Stages(Generic[B, D]):
+    """What each stage does with one batch; *size* is a downloaded batch's bytes."""
+
+    def __init__(
+        self,
+        download: Callable[[Any], B],
+        decide: Callable[[B], D],
+        commit: Callable[[D], None],
+        size: Callable[[B], int],
+    ) -> None:
+        self.download, self.decide, self.commit, self.size = download, decide, commit, size
+
+
+def run_pipelined(
+    batches: Iterable[Any],
+    stages: Stages[B, D],
+    *,
+    check_cancel: Callable[[], None] = lambda: None,
+    budget: int = IN_FLIGHT_BYTES,
+) -> None:
+    """Download, decide and commit each of *batches* (the keys of each batch) as the module
+    says; *check_cancel* is called before each batch is decided and may raise to stop."""
+    downloaded: queue.Queue[Any] = queue.Queue(maxsize=1)
+    decided: queue.Queue[Any] = queue.Queue(maxsize=1)
+    halt = threading.Event()
+    bytes_in_flight = _Budget(budget)
+    commit_error: list[BaseException] = []
+
+    def downloading() -> None:
+        try:
+            for keys in batches:
+                if not bytes_in_flight.wait_below(halt):
+                    return
+                batch = stages.download(keys)
+                size = stages.size(batch)
+                bytes_in_flight.add(size)
+                if not _put(downloaded, (batch, size), halt):
+                    return
+        except BaseException as exc:  # raised by the deciding thread when its turn comes
+            _put(downloaded, _Failed(exc), halt)
+            return
+        _put(downloaded, _END, halt)
+
+    def committing() -> None:
+        while (item := decided.get()) is not _END:
+            batch, size = item
+            try:
+                if not commit_error:  # after an error, later batches are only drained
+                    stages.commit(batch)
+            except BaseException as exc:
+                commit_error.append(exc)
+                halt.set()
+            finally:
+                bytes_in_flight.release(size)
+
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(f,), name=name, daemon=True)
+        for f, name in ((downloading, "batch-download"), (committing, "batch-commit"))
+    ]
+    for t in threads:
+        t.start()
+    failed: BaseException | None = None
+    try:
+        while not commit_error:
+            check_cancel()
+            item = downloaded.get()
+            if item is _END:
+                break
+            if isinstance(item, _Failed):
+                raise item.error
+            batch, size = item
+            result = stages.decide(batch)
+            _put(decided, (result, size))  # the committer takes every item until _END
+    except BaseException as exc:
+        failed = exc
+    finally:
+        halt.set()
+        _put(decided, _END)
+        threads[1].join()  # every batch handed on is committed (or drained after an error)
+        while threads[0].is_alive():  # the downloader may wait to hand on a batch
+            with contextlib.suppress(queue.Empty):
+                downloaded.get(timeout=POLL)
+        threads[0].join()
+    if commit_error:  # an earlier batch's error than any the deciding thread met
+        raise commit_error[0]
+    if failed is not None:
+        raise failed

@@ -1,0 +1,134 @@
+"""Batches overlap (runtime.pipelined) against a real Dovecot: the next batch downloads while the
+one before it is still being committed, the same mail in two batches in flight is imported once,
+and a failure at any stage leaves what a one-step-at-a-time run would have left."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from builders import Attachment, make_mail, make_pdf
+from conftest import AP
+from invoice_inbox.errors import ConnectorError
+from invoice_inbox.runtime import runner
+from invoice_inbox.runtime.context import App
+from invoice_inbox.runtime.sync import Key, Step
+
+FILED = ("--move-imported-to", "Imported")
+WAIT = 20.0  # seconds an observer waits for another stage before giving up (never in a pass)
+
+
+def invoice(n: int) -> bytes:
+    return make_mail(
+        subject=f"Invoice {n}",
+        message_id=f"<inv-{n}@supplier.example>",
+        attachments=[Attachment(f"INV-{n}.pdf", make_pdf(f"invoice {n}"))],
+    )
+
+
+def fetch(ap: AP, observer: Callable[[Step, str, Sequence[Key]], None], batch: int) -> None:
+    app = App.open(ap.data_dir)
+    try:
+        runner.fetch(app, "ap", observer=observer, batch_size=batch)
+    finally:
+        app.close()
+
+
+def test_next_batch_downloads_while_the_one_before_is_committed(ap: AP) -> None:
+    for n in range(1, 7):
+        ap.mailbox.append("INBOX", invoice(n))
+    ap.add_source("--allow-sender", "billing@supplier.example", *FILED)
+    third_downloaded = threading.Event()
+    overlapped: list[bool] = []
+
+    def observer(step: Step, folder: str, keys: Sequence[Key]) -> None:
+        if step == Step.DOWNLOADED and 5 in keys:
+            third_downloaded.set()
+        if step == Step.BLOBS_WRITTEN and 1 in keys:  # batch 1 not committed yet
+            overlapped.append(third_downloaded.wait(WAIT))
+
+    fetch(ap, observer, batch=2)
+    assert overlapped == [True], "batch 3 was not downloaded before batch 1 was committed"
+    assert sorted(d["filename"] for d in ap.documents()) == [f"INV-{n}.pdf" for n in range(1, 7)]
+    assert ap.mailbox.count("Imported") == 6
+
+
+def test_a_copy_in_the_next_batch_is_a_duplicate_of_a_mail_not_yet_committed(ap: AP) -> None:
+    first, other = invoice(1), invoice(2)
+    for raw in (first, invoice(3), first, other):  # batches of 2: [1, 3] and [1 again, 2]
+        ap.mailbox.append("INBOX", raw)
+    ap.add_source("--allow-sender", "billing@supplier.example", *FILED)
+    second_deciding = threading.Event()
+    held: list[bool] = []
+
+    def observer(step: Step, folder: str, keys: Sequence[Key]) -> None:
+        if step == Step.DECIDING and 4 in keys:  # batch 2's fresh mail: its copies are known
+            second_deciding.set()
+        if step == Step.BLOBS_WRITTEN and 1 in keys:
+            held.append(second_deciding.wait(WAIT))
+
+    fetch(ap, observer, batch=2)
+    assert held == [True], "batch 2 was not decided while batch 1 was still uncommitted"
+    rows = {m["uid"]: m for m in ap.messages()}
+    assert rows[3]["decision"] == "duplicate"
+    assert rows[3]["duplicate_of"] == rows[1]["id"]
+    names = sorted(d["filename"] for d in ap.documents())
+    assert names == ["INV-1.pdf", "INV-2.pdf", "INV-3.pdf"], "the copy added no document"
+    assert ap.mailbox.count("INBOX") == 0
+
+
+class Boom(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("step", "uid"),
+    [
+        (Step.DOWNLOADED, 5),  # the download of batch 3 fails
+        (Step.DECIDING, 5),  # the decide of batch 3 fails
+        (Step.BLOBS_WRITTEN, 5),  # the commit of batch 3 fails
+        (Step.FILED, 3),  # batch 2 is moved, and the run stops before its rows say so
+    ],
+)
+def test_a_failing_stage_leaves_the_earlier_batches_done_and_no_later_one_committed(
+    ap: AP, step: Step, uid: int
+) -> None:
+    for n in range(1, 9):
+        ap.mailbox.append("INBOX", invoice(n))
+    ap.add_source("--allow-sender", "billing@supplier.example", *FILED)
+
+    def observer(reached: Step, folder: str, keys: Sequence[Key]) -> None:
+        if reached == step and uid in keys:
+            raise Boom(f"{step} of {uid}")
+
+    with pytest.raises(Boom):
+        fetch(ap, observer, batch=2)
+    rows = {m["uid"]: m for m in ap.messages()}
+    assert sorted(rows) == [1, 2, 3, 4], "only the batches before the failure are committed"
+    disposed = [u for u, m in rows.items() if m["state"] == "disposed"]
+    assert sorted(disposed) == ([1, 2] if step == Step.FILED else [1, 2, 3, 4])
+    assert ap.mailbox.count("Imported") == 4
+    # the next run files what was committed and imports the rest, each once
+    fetch(ap, lambda *_: None, batch=2)
+    assert sorted(d["filename"] for d in ap.documents()) == sorted(
+        f"INV-{n}.pdf" for n in range(1, 9)
+    )
+    assert ap.mailbox.count("Imported") == 8
+
+
+def test_a_connection_lost_mid_folder_is_a_partial_run_with_the_earlier_batches(ap: AP) -> None:
+    for n in range(1, 7):
+        ap.mailbox.append("INBOX", invoice(n))
+    ap.add_source("--allow-sender", "billing@supplier.example", *FILED)
+
+    def observer(reached: Step, folder: str, keys: Sequence[Key]) -> None:
+        if reached == Step.DOWNLOADED and 5 in keys:
+            raise ConnectorError("the server closed the connection")
+
+    with pytest.raises(ConnectorError):
+        fetch(ap, observer, batch=2)
+    runs = ap.ok("runs", "--json").json()
+    assert runs[0]["status"] == "partial"
+    assert runs[0]["imported"] == 4
