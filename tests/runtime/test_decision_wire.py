@@ -13,8 +13,9 @@ from multiprocessing.connection import Connection
 import pytest
 
 from builders import Attachment, make_mail, make_pdf, make_sized_pdf
-from invoice_inbox.pipeline.decide import Decision, Verdict, decide
+from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide
 from invoice_inbox.runtime import decision_wire
+from invoice_inbox.runtime.workers import WorkerPool
 
 
 @pytest.fixture
@@ -106,3 +107,11 @@ def test_bytes_of_another_size_end_like_a_stopped_worker(
     theirs.send(("decided", Decision(d.verdict, d.reason, d.headers, (light,)), ()))
     with pytest.raises(EOFError):
         decision_wire.recv(ours)
+
+
+def test_the_worker_pool_gives_the_same_documents_as_deciding_here() -> None:
+    big = make_mail(attachments=[Attachment("scan.pdf", make_sized_pdf(5 * 1024 * 1024))])
+    small = make_mail(attachments=[Attachment("a.pdf", make_pdf("Invoice 4"))])
+    got = WorkerPool(Policy(), size=1).decide([big, small, big])
+    for raw, d in zip([big, small, big], got, strict=True):
+        _same(decide(raw), d)
