@@ -11,6 +11,7 @@ import datetime
 import errno
 import ipaddress
 import logging
+import re
 import smtplib
 import socket
 import ssl
@@ -158,6 +159,24 @@ def test_no_auth_offered(server: InboundServer) -> None:
         assert not c.has_extn("auth")
         assert c.has_extn("size") and c.esmtp_features["size"] == str(25 * 1024 * 1024)
         assert c.docmd("AUTH", "PLAIN AGFsaWNlAHB3")[0] == 502
+
+
+def test_pipelined_commands_get_their_replies_in_order(server: InboundServer, store: Store) -> None:
+    """PIPELINING (RFC 2920) is offered: MTAs send MAIL, the RCPTs and DATA in one go."""
+    with client(server) as c:
+        c.ehlo()
+        assert c.has_extn("pipelining")
+        group = (
+            f"MAIL FROM:<billing@supplier.example>\r\nRCPT TO:<acme@{DOMAIN}>\r\n"
+            f"RCPT TO:<nobody@{DOMAIN}>\r\nRCPT TO:<globex@{DOMAIN}>\r\nDATA\r\n"
+        )
+        c.send(group.encode())
+        replies = [c.getreply()[0] for _ in range(5)]
+        assert replies == [250, 250, 550, 250, 354]
+        c.send(re.sub(rb"(?m)^\.", b"..", MESSAGE) + b".\r\n")  # dot-stuffed, as data() does
+        assert c.getreply()[0] == 250
+    assert sorted(key for key, _, _ in store.delivered) == ["acme", "globex"]
+    assert {raw for _, raw, _ in store.delivered} == {MESSAGE}
 
 
 def test_smtp_smuggling_bare_lf_dot_does_not_end_data(server: InboundServer, store: Store) -> None:

@@ -117,28 +117,32 @@ class _Pair:
                 s.close()
 
     def _upstream(self) -> None:
-        """Client to server: commands recorded, the mail counted (and maybe cut)."""
+        """Client to server: commands recorded, the mail counted (and maybe cut). A pipelining
+        client may send the next commands (QUIT, the next MAIL) right behind the mail."""
         line, sent, tail = b"", 0, b""
         try:
             while chunk := self.client.recv(65536):
-                if not self.in_data:
-                    line += chunk
+                commands = chunk
+                if self.in_data:
+                    if self.cut is None:
+                        self.cut = self.owner._take()
+                    if self.cut and self.cut[0] == "in_data" and sent + len(chunk) >= self.cut[1]:
+                        self.server.sendall(chunk[: max(0, self.cut[1] - sent)])
+                        self._reset()
+                        return
+                    window = tail + chunk
+                    end = window.find(_END)
+                    if end < 0:
+                        sent, tail, commands = sent + len(chunk), window[-len(_END) :], b""
+                    else:  # the mail ends here: its reply is the next one from the server
+                        self.in_data, sent, tail = False, 0, b""
+                        self.mail_sent = True
+                        commands = window[end + len(_END) :]
+                if commands:
+                    line += commands
                     *done, line = line.split(b"\r\n")
                     with self.owner._lock:
                         self.owner.commands.extend(done)
-                    self.server.sendall(chunk)
-                    continue
-                if self.cut is None:
-                    self.cut = self.owner._take()
-                if self.cut and self.cut[0] == "in_data" and sent + len(chunk) >= self.cut[1]:
-                    self.server.sendall(chunk[: max(0, self.cut[1] - sent)])
-                    self._reset()
-                    return
-                sent += len(chunk)
-                tail = (tail + chunk)[-len(_END) :]
-                if tail == _END:
-                    self.in_data, sent, tail = False, 0, b""
-                    self.mail_sent = True
                 self.server.sendall(chunk)
         except OSError:
             pass

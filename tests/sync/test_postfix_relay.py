@@ -309,6 +309,29 @@ def test_swaks_straight_to_us_cut_in_data_then_sent_again_is_stored_once(rig: Ri
     assert len(rig.rows(subject)) == 1
 
 
+def test_swaks_straight_to_us_pipelines_and_the_mail_is_stored_once(rig: Rig) -> None:
+    subject = "Invoice swaks pipelined"
+    raw = invoice(subject).removesuffix(b"\r\n")
+    to = ("--to", f"{rig.address},nobody@{DOMAIN}")
+    sent = swaks(
+        "--server",
+        f"{HOST}:{rig.receiver.port}",
+        "--from",
+        SENDER,
+        *to,
+        "--pipeline",
+        "--data",
+        "-",
+        input=raw,
+    )
+    transcript = sent.stdout.decode()
+    assert sent.returncode == 0, transcript  # one recipient taken is a mail sent
+    # the whole group went before the first reply to it
+    assert transcript.index(" -> DATA") < transcript.index("<-  250 2.1.5"), transcript
+    assert "<** 550 5.1.1 <nobody@invoices.test>" in transcript
+    assert len(rig.rows(subject)) == 1
+
+
 def test_our_4xx_is_retried_by_postfix_then_stored_once(rig: Rig) -> None:
     subject = "Invoice after the daily cap"
     rig.mta.wait(rig.relay(invoice(f"{subject}: the last one today")), "sent")

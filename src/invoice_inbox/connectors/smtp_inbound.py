@@ -36,7 +36,8 @@ Replies (RFC 5321 §4.2; enhanced codes from RFC 3463 in the text):
                 mail line may be as long as the limit (``smtp_session``), not only 1000 octets
 
 ENHANCEDSTATUSCODES (RFC 2034) is not advertised, as aiosmtpd's own replies carry no enhanced
-code. SIZE (RFC 1870), 8BITMIME, SMTPUTF8 and, with a certificate, STARTTLS (RFC 3207) are.
+code. SIZE (RFC 1870), 8BITMIME, SMTPUTF8, PIPELINING (RFC 2920) and, with a certificate,
+STARTTLS (RFC 3207) are.
 """
 
 from __future__ import annotations

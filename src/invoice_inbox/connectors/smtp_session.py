@@ -121,8 +121,9 @@ class SmtpSession(SMTP):
 
 
 class Handler:
-    """The aiosmtpd hooks: EHLO (drop AUTH), MAIL (the client's rate), RCPT (known import
-    address? its company under its daily cap?), DATA (authenticate, maybe refuse, store)."""
+    """The aiosmtpd hooks: EHLO (drop AUTH, offer PIPELINING), MAIL (the client's rate), RCPT
+    (known import address? its company under its daily cap?), DATA (authenticate, maybe refuse,
+    store)."""
 
     def __init__(self, owner: InboundServer) -> None:
         self.owner = owner
@@ -136,7 +137,10 @@ class Handler:
         responses: list[str],
     ) -> list[str]:
         session.host_name = hostname
-        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
+        kept = [line for line in responses if not line[4:].upper().startswith("AUTH")]
+        # aiosmtpd reads commands one by one from its buffer and answers each in turn, which is
+        # all RFC 2920 asks; it just does not say so, and MTAs then wait for every reply.
+        return [*kept[:-1], "250-PIPELINING", kept[-1]]
 
     async def handle_MAIL(
         self,
