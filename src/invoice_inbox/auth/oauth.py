@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -35,6 +35,7 @@ from authlib.common.security import generate_token
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from invoice_inbox.errors import ConnectFailed, LoginFailed, ProtocolFailed
+from invoice_inbox.json_types import JsonObject
 
 MICROSOFT_LOGIN_URL = "https://login.microsoftonline.com"
 GOOGLE_AUTH_URL = "https://accounts.google.com/o/oauth2/v2/auth"
@@ -289,7 +290,7 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def _error_of(body: Mapping[str, Any]) -> tuple[str, str]:
+def _error_of(body: JsonObject) -> tuple[str, str]:
     return str(body.get("error") or "unknown_error"), str(body.get("error_description") or "")
 
 
@@ -300,7 +301,7 @@ def _token_request(
     form: Mapping[str, str],
     *,
     timeout: float,
-) -> dict[str, Any]:
+) -> JsonObject:
     """POST *form* to the token endpoint (client_secret_post, or a public client).
 
     Returns the JSON answer, an OAuth error object included (with secrets scrubbed from its
@@ -339,7 +340,7 @@ def _token_request(
     return body
 
 
-def _token_of(ep: Endpoints, body: Mapping[str, Any], now: float) -> Token:
+def _token_of(ep: Endpoints, body: JsonObject, now: float) -> Token:
     try:
         lifetime = float(body.get("expires_in", 3600))
     except (TypeError, ValueError):
@@ -353,7 +354,7 @@ def _token_of(ep: Endpoints, body: Mapping[str, Any], now: float) -> Token:
     )
 
 
-def _entra_codes(body: Mapping[str, Any]) -> set[int]:
+def _entra_codes(body: JsonObject) -> set[int]:
     codes = {int(c) for c in _AADSTS.findall(str(body.get("error_description") or ""))}
     listed = body.get("error_codes")
     if isinstance(listed, list):
@@ -361,7 +362,7 @@ def _entra_codes(body: Mapping[str, Any]) -> set[int]:
     return codes
 
 
-def _consent_missing(body: Mapping[str, Any]) -> bool:
+def _consent_missing(body: JsonObject) -> bool:
     description = str(body.get("error_description") or "").lower()
     return bool(_entra_codes(body) & CONSENT_CODES) or "has not consented" in description
 
@@ -460,7 +461,7 @@ class DelegatedTokens:
             scope=new.scope or old.scope,
         )
 
-    def _refusal(self, body: Mapping[str, Any]) -> Exception:
+    def _refusal(self, body: JsonObject) -> Exception:
         error, description = _error_of(body)
         temporary = _temporary(self._ep, error, description)
         if temporary:
@@ -558,7 +559,7 @@ class AppTokens:
             raise self._refusal(body)
         return _token_of(self._ep, body, now)
 
-    def _refusal(self, body: Mapping[str, Any]) -> Exception:
+    def _refusal(self, body: JsonObject) -> Exception:
         error, description = _error_of(body)
         temporary = _temporary(self._ep, error, description)
         if temporary:

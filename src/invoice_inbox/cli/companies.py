@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, TypedDict
 
 import typer
 from rich.table import Table
@@ -10,13 +10,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.cli.base import JsonOpt, UserError, app, company_app, iso, out, print_json, state
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.senders import normalize_pattern
 from invoice_inbox.store import companies, notifications
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import Company
 
 
-def company_json(s: Session, c: Company) -> dict[str, Any]:
+def company_json(s: Session, c: Company) -> JsonObject:
     src = companies.import_source(s, c)
     return {
         "name": c.name,
@@ -28,7 +29,7 @@ def company_json(s: Session, c: Company) -> dict[str, Any]:
     }
 
 
-def _show(info: dict[str, Any], as_json: bool) -> None:
+def _show(info: JsonObject, as_json: bool) -> None:
     if as_json:
         print_json(info)
         return

@@ -5,7 +5,7 @@ source's trusted Authentication-Results and sender policy too)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -13,6 +13,7 @@ from invoice_inbox.cli.base import JsonOpt, UserError, app, out, print_json, sta
 from invoice_inbox.cli.documents import invoice_summary
 from invoice_inbox.cli.serve import DnsOpt, use_dns_server
 from invoice_inbox.connectors.dns import resolver_for
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.decide import Document, Policy, decide
 from invoice_inbox.pipeline.senders import normalize_pattern
 from invoice_inbox.pipeline.trust import policy as sender_policy
@@ -118,7 +119,7 @@ def inspect_cmd(
         out.print(f"  skipped {p['name']}: {p['reason']}", highlight=False, markup=False)
 
 
-def _document_json(doc: Document, duplicate: tuple[int, str] | None) -> dict[str, Any]:
+def _document_json(doc: Document, duplicate: tuple[int, str] | None) -> JsonObject:
     return {
         "filename": doc.filename,
         "media_type": doc.media_type,

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from invoice_inbox.cli.base import JsonOpt, out, print_json, rule_app, state
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.rules import Rule
 from invoice_inbox.store import rules as rules_store
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import ImportRule
 
 
-def rule_json(r: ImportRule) -> dict[str, Any]:
+def rule_json(r: ImportRule) -> JsonObject:
     return {"name": r.name, "sender": r.sender, "keyword": r.keyword, "action": r.action}
 
 

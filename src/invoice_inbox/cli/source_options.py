@@ -7,12 +7,13 @@ import os
 import sys
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
 from invoice_inbox.cli.base import UserError, err
 from invoice_inbox.connectors import presets
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.runtime import schedules, source_trust
 
 
@@ -115,7 +116,7 @@ def sign_in_fields(
     client_id: str | None,
     client_secret_env: str | None,
     shared_mailbox: str | None,
-) -> dict[str, Any]:
+) -> JsonObject:
     """Check that the provider offers this protocol and sign-in, and what it needs."""
     if protocol not in preset.protocols:
         offered = " or ".join(preset.protocols)

@@ -10,7 +10,7 @@ exit status 1.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.cli.base import JsonOpt, UserError, app, iso, out, print_json, state
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store import suppliers
 from invoice_inbox.store.models import Company
@@ -35,7 +36,7 @@ SupplierArg = Annotated[int, typer.Argument(metavar="ID", help="The supplier's i
 IbanArg = Annotated[str, typer.Argument(metavar="IBAN", help="The IBAN (spaces allowed).")]
 
 
-def supplier_json(info: SupplierInfo) -> dict[str, Any]:
+def supplier_json(info: SupplierInfo) -> JsonObject:
     d = asdict(info)
     for key in ("first_seen", "last_seen"):
         d[key] = iso(d[key])
@@ -44,12 +45,12 @@ def supplier_json(info: SupplierInfo) -> dict[str, Any]:
     return d
 
 
-def _ibans(info: dict[str, Any]) -> str:
+def _ibans(info: JsonObject) -> str:
     known = [f"{i['iban']}{'' if i['confirmed'] else ' (unconfirmed)'}" for i in info["ibans"]]
     return ", ".join(known) or "-"
 
 
-def _show(info: dict[str, Any], as_json: bool, said: str | None = None) -> None:
+def _show(info: JsonObject, as_json: bool, said: str | None = None) -> None:
     if as_json:
         print_json(info)
         return

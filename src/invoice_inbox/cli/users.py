@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, TypedDict
 
 import typer
 from rich.table import Table
@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.cli.base import JsonOpt, UserError, app, err, iso, out, print_json, state
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import users
 from invoice_inbox.store.models import ApiToken, Role, User
 
@@ -94,7 +95,7 @@ def _keep_an_admin(s: Session, user: User, doing: str) -> None:
         raise UserError(f"{user.email} is the last active administrator; {doing} would lock out")
 
 
-def user_json(s: Session, user: User) -> dict[str, Any]:
+def user_json(s: Session, user: User) -> JsonObject:
     tokens = s.scalar(select(func.count(ApiToken.id)).where(ApiToken.user_id == user.id)) or 0
     return {
         "email": user.email,

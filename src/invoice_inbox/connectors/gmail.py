@@ -39,6 +39,7 @@ from invoice_inbox.connectors.base import Changes
 from invoice_inbox.connectors.http import HttpError, RestClient, TokenFn
 from invoice_inbox.connectors.ordered_fetch import ordered
 from invoice_inbox.errors import FolderMissing, LoginFailed, ProtocolFailed
+from invoice_inbox.json_types import JsonObject
 
 API = "/gmail/v1/users/me"  # "me": the user the delegated OAuth token belongs to
 MODIFY_SCOPE = "https://www.googleapis.com/auth/gmail.modify"
@@ -183,7 +184,7 @@ class GmailConnector:
         error = self._errors.last = google_error(response)
         return response.status_code == 403 and error.rate_limited
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:  # httpx's arguments; JSON
         """One API call; a 403 that is not throttling becomes LoginFailed (not transient)."""
         self._errors.last = None
         try:
@@ -311,7 +312,7 @@ class GmailConnector:
                 return found
         return self._full(label, unread_only, since)
 
-    def _pages(self, path: str, params: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    def _pages(self, path: str, params: list[tuple[str, str]]) -> Iterator[JsonObject]:
         """Every page of a list call, following ``nextPageToken``."""
         token: str | None = None
         while True:
@@ -374,7 +375,7 @@ class GmailConnector:
         ids: list[str] = []
         new_cursor: str | None = None
 
-        def take(message: Mapping[str, Any]) -> None:
+        def take(message: JsonObject) -> None:
             labels = message.get("labelIds") or []
             if label in labels and (not unread_only or UNREAD in labels):
                 ids.append(str(message["id"]))

@@ -53,6 +53,7 @@ from invoice_inbox.connectors.graph_batch import IMMUTABLE_IDS, NO_MAILBOX, Json
 from invoice_inbox.connectors.http import HttpError, RestClient, TokenFn
 from invoice_inbox.connectors.ordered_fetch import ordered
 from invoice_inbox.errors import FolderMissing, LoginFailed, ProtocolFailed
+from invoice_inbox.json_types import JsonObject
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
 FOLDER_PAGE = 100  # $top for folder listings; Graph's default page is only 10
@@ -105,7 +106,7 @@ class GraphConnector(JsonBatching):
 
     # -- requests -----------------------------------------------------------------------
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:  # httpx's
         """One request through the RestClient; a refusal of the mailbox becomes LoginFailed.
         Other error answers stay :class:`HttpError` for the caller to judge (404, 409, 410)."""
         try:
@@ -135,7 +136,7 @@ class GraphConnector(JsonBatching):
             )
         return None
 
-    def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    def _json(self, method: str, url: str, **kwargs: Any) -> JsonObject:  # httpx's arguments
         response = self._request(method, url, **kwargs)
         try:
             body = response.json()
@@ -145,7 +146,7 @@ class GraphConnector(JsonBatching):
             raise ProtocolFailed(f"Microsoft Graph answered {method} {url} with no JSON object")
         return body
 
-    def _pages(self, url: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    def _pages(self, url: str, **kwargs: Any) -> Iterator[JsonObject]:  # httpx's arguments
         """GET *url* and every ``@odata.nextLink`` after it ("Paging Microsoft Graph data")."""
         next_url: str | None = url
         while next_url is not None:
@@ -336,7 +337,7 @@ class GraphConnector(JsonBatching):
         """Follow one delta round to its end; the cursor is the last page's deltaLink."""
         prefer = f"{IMMUTABLE_IDS}, odata.maxpagesize={self.settings.page_size}"
         listed: dict[str, datetime | None] = {}
-        last: dict[str, Any] = {}
+        last: JsonObject = {}
         for page in self._pages(url, headers={"Prefer": prefer}):
             last = page
             for item in page.get("value") or []:
@@ -427,7 +428,7 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     return parsed.scheme, parsed.host, parsed.port
 
 
-def _text(obj: dict[str, Any], key: str) -> str:
+def _text(obj: JsonObject, key: str) -> str:
     value = obj.get(key)
     if not isinstance(value, str) or not value:
         raise ProtocolFailed(f"Microsoft Graph sent a folder without {key}")

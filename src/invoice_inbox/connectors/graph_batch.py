@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from invoice_inbox.connectors.http import MAX_WAIT, HttpError, RestClient, retry_after
 from invoice_inbox.errors import LoginFailed, ProtocolFailed
+from invoice_inbox.json_types import JsonObject
 
 if TYPE_CHECKING:
     from invoice_inbox.connectors.graph import GraphSettings
@@ -39,13 +40,13 @@ class JsonBatching:
     settings: GraphSettings
     _rest: RestClient
 
-    def _json(self, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
+    def _json(self, method: str, url: str, **kwargs: Any) -> JsonObject:  # httpx's arguments
         raise NotImplementedError
 
     def _refusal(self, exc: HttpError) -> LoginFailed | None:
         raise NotImplementedError
 
-    def _batched(self, method: str, calls: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    def _batched(self, method: str, calls: list[tuple[str, str, JsonObject]]) -> list[str]:
         """Send ``(key, url, body)`` calls as *method* sub-requests of ``POST /$batch``, at
         most :data:`BATCH_LIMIT` per batch; the keys whose sub-request answered 404. Any other
         error answer is raised as the same request sent alone would raise it."""
@@ -54,7 +55,7 @@ class JsonBatching:
             missed += self._batch(method, calls[start : start + BATCH_LIMIT])
         return missed
 
-    def _batch(self, method: str, calls: list[tuple[str, str, dict[str, Any]]]) -> list[str]:
+    def _batch(self, method: str, calls: list[tuple[str, str, JsonObject]]) -> list[str]:
         """One batch; throttled sub-requests (429/503, other 5xx) are sent again, alone, after
         the longest ``Retry-After`` among them (exponential backoff with jitter without one),
         up to ``retries`` times."""
@@ -81,7 +82,7 @@ class JsonBatching:
                 for r in responses
                 if isinstance(r, dict) and isinstance(r.get("id"), str)
             }
-            again: dict[str, tuple[str, str, dict[str, Any]]] = {}
+            again: dict[str, tuple[str, str, JsonObject]] = {}
             waits: list[float | None] = []
             last: HttpError | None = None
             for n, call in pending.items():

@@ -37,7 +37,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
@@ -48,6 +47,7 @@ import invoice_inbox
 from invoice_inbox.auth.secrets import SecretBox, SecretError
 from invoice_inbox.delivery import egress
 from invoice_inbox.delivery.signing import TOLERANCE, new_secret, signature, verify
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import events
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Company, utcnow
@@ -398,7 +398,7 @@ def deliver_due(
     return delivered
 
 
-def view(row: WebhookDelivery) -> dict[str, Any]:
+def view(row: WebhookDelivery) -> JsonObject:
     """A delivery as the log shows it (screens and API)."""
     return {
         "id": row.id,

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.runtime import claims, lease, registry
 from invoice_inbox.store.models import Source, utcnow
 from invoice_inbox.store.models_cluster import Watch
@@ -53,7 +53,7 @@ class ClusterStatus:
     webhooks_failed: int  # given up
     notifications_pending: int
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> JsonObject:
         return asdict(self)
 
 

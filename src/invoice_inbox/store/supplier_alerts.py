@@ -7,11 +7,11 @@ caller's transaction, so they exist exactly when what they announce was committe
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import events, notifications, trust_flags
 from invoice_inbox.store.models import Company, Document, Message, Source
 from invoice_inbox.store.models_events import Notification
@@ -66,7 +66,7 @@ def bank_details_changed(
 
 def payload(
     doc: Document, row: Message, supplier: Supplier, *, company: str, source: str, reason: str
-) -> dict[str, Any]:
+) -> JsonObject:
     """The ``supplier.bank_details_changed`` payload."""
     return {
         "event": events.BANK_DETAILS_CHANGED,

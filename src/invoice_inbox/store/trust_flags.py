@@ -17,11 +17,11 @@ A flag is a code a client filters on:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, select
 from sqlalchemy.orm import Session, object_session
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store.models import Document, Message, Source
 from invoice_inbox.store.models_trust import Supplier
 
@@ -90,7 +90,7 @@ def source_modes(s: Session, msgs: Iterable[Message]) -> dict[int, str]:
     return dict(s.execute(select(Source.id, Source.sender_auth).where(Source.id.in_(ids))).all())
 
 
-def _supplier(doc: Document, names: Mapping[int, str] | None) -> dict[str, Any] | None:
+def _supplier(doc: Document, names: Mapping[int, str] | None) -> JsonObject | None:
     if doc.supplier_id is None:
         return None
     if names is None:  # one document: ask its session
@@ -102,7 +102,7 @@ def _supplier(doc: Document, names: Mapping[int, str] | None) -> dict[str, Any] 
 
 def trust(
     doc: Document, msg: Message, *, mode: str | None, names: Mapping[int, str] | None = None
-) -> dict[str, Any]:
+) -> JsonObject:
     """The trust fields of *doc* (JSON-able), *mode* being its source's policy and *names*
     the supplier names of its page (:func:`supplier_names`; else its session is asked)."""
     auth = (

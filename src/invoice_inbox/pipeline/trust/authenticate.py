@@ -21,8 +21,8 @@ DMARC fail; else ``none``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.trust import dmarc
 from invoice_inbox.pipeline.trust.dkim_check import check_arc, check_dkim
 from invoice_inbox.pipeline.trust.headers import (
@@ -103,7 +103,7 @@ def _authenticate(
         arc = check_arc(raw, lookup)
         provider = provider_results(headers, trusted, arc)
         proofs = _proofs(from_domain, dkim_results, spf_result, provider["used"], adkim, aspf)
-    results: dict[str, Any] = {
+    results: JsonObject = {
         "from_domain": from_domain,
         "dkim": dkim_results,
         "spf": spf_result,
@@ -155,9 +155,9 @@ def _authenticate(
 
 def _proofs(
     from_domain: str,
-    dkim_results: list[dict[str, Any]],
-    spf_result: dict[str, Any] | None,
-    used: list[dict[str, Any]],
+    dkim_results: list[JsonObject],
+    spf_result: JsonObject | None,
+    used: list[JsonObject],
     adkim: str,
     aspf: str,
 ) -> list[str]:
@@ -188,8 +188,8 @@ def _proofs(
 
 
 def _temp_errors(
-    dkim_results: list[dict[str, Any]],
-    spf_result: dict[str, Any] | None,
+    dkim_results: list[JsonObject],
+    spf_result: JsonObject | None,
     org: str,
     dmarc_temp: bool,
     from_domain: str,
@@ -205,9 +205,9 @@ def _temp_errors(
 
 
 def _failures(
-    dkim_results: list[dict[str, Any]],
-    spf_result: dict[str, Any] | None,
-    used: list[dict[str, Any]],
+    dkim_results: list[JsonObject],
+    spf_result: JsonObject | None,
+    used: list[JsonObject],
     from_domain: str,
 ) -> tuple[list[str], list[str]]:
     """(a sentence for each failed proof of the From domain's organization, remarks on passes

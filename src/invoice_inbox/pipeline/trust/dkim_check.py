@@ -21,10 +21,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
-from typing import Any
 
 import dkim
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.trust.headers import normalize_domain, read_headers
 from invoice_inbox.pipeline.trust.result import DnsTempError, Lookup
 
@@ -113,10 +113,10 @@ def _field_values(raw: bytes, name: str) -> list[bytes]:
     return [v.encode("utf-8", "replace") for v in read_headers(raw).get_all(name)]
 
 
-def check_dkim(raw: bytes, lookup: Lookup, *, limit: int = MAX_SIGNATURES) -> list[dict[str, Any]]:
+def check_dkim(raw: bytes, lookup: Lookup, *, limit: int = MAX_SIGNATURES) -> list[JsonObject]:
     """One result per DKIM-Signature (the first ``limit``), top first."""
     found = _field_values(raw, "DKIM-Signature")
-    results: list[dict[str, Any]] = []
+    results: list[JsonObject] = []
     for idx, value in enumerate(found[:limit]):
         tags = _sig_tags(value)
         domain = normalize_domain(tags.get(b"d", b"").decode("ascii", "replace"))
@@ -199,7 +199,7 @@ def _body_length_check(verifier: dkim.DKIM, tags: dict[bytes, bytes]) -> dict[st
     return {"result": "pass", "reason": "signature verified"}
 
 
-def check_arc(raw: bytes, lookup: Lookup) -> dict[str, Any] | None:
+def check_arc(raw: bytes, lookup: Lookup) -> JsonObject | None:
     """The ARC chain's verdict, or None without ARC headers: ``cv`` pass/fail/temperror, the
     newest set's ``instance``, ``sealer`` (ARC-Seal d=) and ``aar`` (its
     ARC-Authentication-Results value), and ``reason``."""
@@ -220,7 +220,7 @@ def check_arc(raw: bytes, lookup: Lookup) -> dict[str, Any] | None:
     if keys.temp_error:
         return {"cv": "temperror", "reason": "DNS did not answer for an ARC key"}
     verdict = cv.decode() if isinstance(cv, bytes) else str(cv or "fail")
-    out: dict[str, Any] = {"cv": verdict.lower(), "reason": str(why)}
+    out: JsonObject = {"cv": verdict.lower(), "reason": str(why)}
     if sets:
         newest = sets[0]
         out["instance"] = newest.get("instance")

@@ -20,10 +20,10 @@ import functools
 import hashlib
 import threading
 from dataclasses import dataclass
-from typing import Any
 
 from publicsuffixlist import PublicSuffixList
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.trust.headers import normalize_domain
 from invoice_inbox.pipeline.trust.result import Lookup
 
@@ -76,7 +76,7 @@ class DmarcRecord:
     def policy_for(self, from_domain: str) -> str:
         return self.sp if normalize_domain(from_domain) != self.domain else self.p
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "domain": self.domain,
             "p": self.p,

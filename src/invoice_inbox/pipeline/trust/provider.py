@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.trust.dmarc import org_domain
 from invoice_inbox.pipeline.trust.headers import Headers, address_domain, normalize_domain
 
@@ -62,7 +62,7 @@ def _strip_comments(value: str) -> str:
     return "".join(out)
 
 
-def parse(value: str) -> tuple[str | None, list[dict[str, Any]]]:
+def parse(value: str) -> tuple[str | None, list[JsonObject]]:
     """(authserv-id or None when the header has none, [{method, result, props}])."""
     parts = [p.strip() for p in _strip_comments(value).split(";")]
     parts = [p for p in parts if p]
@@ -74,7 +74,7 @@ def parse(value: str) -> tuple[str | None, list[dict[str, Any]]]:
     if "=" not in parts[0].split()[0]:
         authserv = normalize_domain(parts[0].split()[0])
         parts = parts[1:]
-    results: list[dict[str, Any]] = []
+    results: list[JsonObject] = []
     for part in parts[:MAX_RESULTS]:
         tokens = part.split()
         method, eq, result = tokens[0].partition("=")
@@ -91,9 +91,9 @@ def parse(value: str) -> tuple[str | None, list[dict[str, Any]]]:
     return authserv, results
 
 
-def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(results: list[JsonObject]) -> JsonObject:
     """The SPF, DKIM and DMARC results of one header, with the domains they are about."""
-    out: dict[str, Any] = {"dkim": []}
+    out: JsonObject = {"dkim": []}
     for item in results:
         method, result, props = item["method"], item["result"], item["props"]
         if method == "spf" and "spf" not in out:
@@ -121,11 +121,11 @@ def _trusted(authserv: str | None, trusted: Sequence[str]) -> bool:
 
 
 def provider_results(
-    headers: Headers, trusted: Sequence[str], arc: dict[str, Any] | None
-) -> dict[str, Any]:
+    headers: Headers, trusted: Sequence[str], arc: JsonObject | None
+) -> JsonObject:
     """``{"used": [...], "ignored": [...]}``: each used entry is a ``summarize`` dict with
     ``authserv_id`` and ``via`` ("authentication-results" | "arc"); each ignored one says why."""
-    used: list[dict[str, Any]] = []
+    used: list[JsonObject] = []
     ignored: list[dict[str, str]] = []
     fields = headers.get_all("Authentication-Results")
     for position, value in enumerate(fields[:20]):

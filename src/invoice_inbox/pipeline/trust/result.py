@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+
+from invoice_inbox.json_types import JsonObject
 
 
 class AuthStatus(StrEnum):
@@ -59,13 +60,13 @@ class SenderAuth:
     from_domain: str | None = None
     authenticated_domain: str | None = None
     dmarc_policy: str | None = None  # none | quarantine | reject, as it applies to this mail
-    results: dict[str, Any] = field(default_factory=dict)
+    results: JsonObject = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
         return self.status is AuthStatus.PASS
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "status": str(self.status),
             "reason": self.reason,
@@ -76,7 +77,7 @@ class SenderAuth:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> SenderAuth:
+    def from_json(cls, data: JsonObject) -> SenderAuth:
         return cls(
             status=AuthStatus(data.get("status", "none")),
             reason=str(data.get("reason", "")),

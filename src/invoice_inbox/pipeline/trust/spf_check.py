@@ -14,6 +14,7 @@ from typing import Any
 
 import spf
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.trust.headers import address_domain, normalize_domain
 from invoice_inbox.pipeline.trust.result import DnsTempError, Envelope, Lookup
 
@@ -24,6 +25,7 @@ _current: contextvars.ContextVar[Lookup | None] = contextvars.ContextVar("spf_lo
 _pyspf_lookup = spf.DNSLookup
 
 
+# pyspf's DNSLookup hook: untyped; its answers' values are of several shapes by query type
 def _dispatch(
     name: Any, qtype: str, *args: Any, **kwargs: Any
 ) -> list[tuple[tuple[str, str], Any]]:
@@ -55,7 +57,7 @@ def _dispatch(
 spf.DNSLookup = _dispatch
 
 
-def check_spf(envelope: Envelope, lookup: Lookup) -> dict[str, Any]:
+def check_spf(envelope: Envelope, lookup: Lookup) -> JsonObject:
     """SPF for what our receiver saw: ``result``, the ``domain`` checked (MAIL FROM's, or the
     HELO name's for a bounce), ``identity`` (mailfrom | helo) and pyspf's ``reason``."""
     mail_from = envelope.mail_from.strip().strip("<>")

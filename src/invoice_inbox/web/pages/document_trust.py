@@ -12,12 +12,13 @@ traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import suppliers, trust_flags
 from invoice_inbox.store.errors import StoreError
 from invoice_inbox.store.models import Document, Message
@@ -69,7 +70,7 @@ def badges(doc: Document, msg: Message, *, mode: str | None) -> list[Badge]:
     return found
 
 
-def _check(entry: dict[str, Any], *names: str) -> str:
+def _check(entry: JsonObject, *names: str) -> str:
     """One check's result as a line: the result, then the named fields that have a value."""
     parts = [str(entry.get("result") or "?")]
     parts += [
@@ -82,7 +83,7 @@ def _check(entry: dict[str, Any], *names: str) -> str:
     return " · ".join(parts)
 
 
-def checks(stored: dict[str, Any] | None) -> list[tuple[str, str]]:
+def checks(stored: JsonObject | None) -> list[tuple[str, str]]:
     """(check, what it found) for the Sender panel, from the results sender authentication
     stored on the ledger row (DKIM per signature, SPF, DMARC, the provider's headers)."""
     if not stored:
@@ -119,7 +120,7 @@ def checks(stored: dict[str, Any] | None) -> list[tuple[str, str]]:
     return out
 
 
-def panels(s: Session, access: Access, doc: Document, msg: Message) -> dict[str, Any]:
+def panels(s: Session, access: Access, doc: Document, msg: Message) -> JsonObject:
     """What the document page's "Sender" and "Bank details" panels show."""
     src = msg.source
     domain = suppliers.domain_of(msg.sender)
