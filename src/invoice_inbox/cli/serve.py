@@ -9,7 +9,7 @@ import signal
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,9 +24,10 @@ from invoice_inbox.runtime.scheduler import Scheduler
 from invoice_inbox.runtime.service import Service, ServiceConfig
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store import users
-from invoice_inbox.web.app import create_app
 from invoice_inbox.web.hosts import HostPolicy, InvalidHost
-from invoice_inbox.web.server import WebServer
+
+if TYPE_CHECKING:
+    from invoice_inbox.web.server import WebServer
 
 
 class LogFormat(StrEnum):
@@ -145,6 +146,11 @@ def _web(
     scheduled: bool = True,
 ) -> Callable[[App, Scheduler], WebServer]:
     def make(a: App, scheduler: Scheduler) -> WebServer:
+        # the web app and its server only where one is served: every other command (a fetch
+        # of a few mails, say) would otherwise import FastAPI and the pages first (0.5 s)
+        from invoice_inbox.web.app import create_app
+        from invoice_inbox.web.server import WebServer
+
         asgi = create_app(
             a,
             fetch_now=lambda name: scheduler.wake(name, "manual"),
