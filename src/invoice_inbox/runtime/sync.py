@@ -232,11 +232,10 @@ class FolderSync:
         cursor and the run counters."""
         counted = copy.copy(self.summary)  # the run's figures once this commits
         first_seen = [it.sha256 for it in items if it.duplicate_of is None]
+        rows = [  # built before the transaction: on SQLite it holds the one write lock
+            message_row(self.plan, self.summary.run_id, self.folder, validity, it) for it in items
+        ]
         with self.app.db.session() as s:
-            rows = [
-                message_row(self.plan, self.summary.run_id, self.folder, validity, it)
-                for it in items
-            ]
             originals = QueueOriginals.for_rows(s, self.plan.company_id, rows)
             s.add_all(rows)
             ledger.end_attempts(s, self.plan.id, first_seen)  # their decisions are recorded
