@@ -11,3 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 JsonObject = dict[str, Any]  # a JSON object: its values of any JSON type
+
+# A source's settings by name, as the API's JSON body, the web form or the CLI's options give
+# them: str, int, bool, list, date or None values, which runtime.configure checks one by one.
+SourceSettings = dict[str, Any]

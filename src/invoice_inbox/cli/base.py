@@ -204,7 +204,7 @@ def warn(message: str) -> None:
     err.print(f"warning: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
-def print_json(value: Any) -> None:
+def print_json(value: object) -> None:
     out.file.write(json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n")
 
 

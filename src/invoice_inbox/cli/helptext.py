@@ -35,6 +35,8 @@ _WORDS: tuple[tuple[type, str], ...] = (
 MAX_CHOICES = 18  # longer lists of choices are named in the option's help instead
 
 
+# Any here and below: typer's and rich's internals these stand in for take untyped parameters,
+# contexts and renderables
 def _word(param: Any) -> str | None:
     """The plain word for what *param* takes."""
     if param.metavar is not None:

@@ -15,7 +15,7 @@ security or protocol when it was that choice's standard port and none is given.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from sqlalchemy.orm import Session
@@ -37,6 +37,7 @@ from invoice_inbox.cli.base import (
 from invoice_inbox.cli.sources import Auth, Protocol, Provider, read_env, read_password
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
+from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.senders import normalize_pattern
 from invoice_inbox.runtime import configure, health, secret_scope
 from invoice_inbox.runtime.context import App
@@ -76,7 +77,7 @@ def _standard_port(protocol: str, security: str) -> int | None:
     return None
 
 
-def _follow_preset(src: Source, changes: dict[str, Any]) -> None:
+def _follow_preset(src: Source, changes: SourceSettings) -> None:
     """Let what a new provider, protocol or security implies replace the stored server, port
     and sign-in, unless the same command names them."""
     if changes.get("provider") not in (None, src.provider):
@@ -293,7 +294,7 @@ def source_set(
     ] = None,
 ) -> None:
     """Change a source; what is not given stays as it is, and so do its ledger and cursors."""
-    changes: dict[str, Any] = {
+    changes: SourceSettings = {
         "company": company,
         "description": description,
         "provider": provider.value if provider else None,
@@ -367,7 +368,7 @@ def _apply(
     a: App,
     s: Session,
     src: Source,
-    changes: dict[str, Any],
+    changes: SourceSettings,
     new_password: str | None,
     new_secret: str | None,
     active: bool | None,
@@ -401,7 +402,7 @@ def _apply(
     return cleared
 
 
-def _set_import_address(src: Source, changes: dict[str, Any]) -> None:
+def _set_import_address(src: Source, changes: SourceSettings) -> None:
     """The few settings of a company's import-address source (it has no server)."""
     other = sorted(set(changes) - _IMPORT_ADDRESS_SETTINGS)
     if other:

@@ -167,7 +167,7 @@ class RestClient:
         self.waits.append(wait)
         self._sleep(wait)
 
-    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:  # httpx's
         """Send with auth, retries and throttling; raise a ConnectorError on failure."""
         extra = dict(kwargs.pop("headers", None) or {})
         fresh_token = False  # a new token was asked for once already in this request
@@ -207,6 +207,6 @@ class RestClient:
                 code=code,
             )
 
-    def json(self, method: str, url: str, **kwargs: Any) -> Any:
+    def json(self, method: str, url: str, **kwargs: Any) -> Any:  # httpx's arguments; JSON
         response = self.request(method, url, **kwargs)
         return response.json() if response.content else None

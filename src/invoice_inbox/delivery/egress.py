@@ -134,7 +134,7 @@ class _CheckedBackend(httpcore.SyncBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
+        socket_options: Iterable[Any] | None = None,  # httpcore's signature
     ) -> httpcore.NetworkStream:
         try:
             found = addresses(host, port)

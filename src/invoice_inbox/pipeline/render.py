@@ -94,7 +94,7 @@ def _clean(value: str) -> str:
 
 
 @functools.cache
-def _stylesheet() -> Any:
+def _stylesheet() -> Any:  # a weasyprint.CSS (weasyprint is untyped)
     """The user stylesheet (``_USER_CSS``) as WeasyPrint takes it, made once."""
     engine_ = engine()
     with quiet_logs():

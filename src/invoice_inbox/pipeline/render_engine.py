@@ -57,6 +57,7 @@ def rendering(bounds: Bounds, what: str) -> Iterator[None]:
         raise RenderError(f"WeasyPrint failed on {what} ({type(exc).__name__})") from exc
 
 
+# document: a weasyprint Document, options: its write_pdf's (weasyprint is untyped)
 def write_pdf(document: Any, bounds: Bounds, what: str, **options: Any) -> bytes:
     """The PDF of a laid-out WeasyPrint *document*, after its pages and time are checked against
     *bounds* (also when the progress log was off)."""
@@ -99,7 +100,7 @@ def engine() -> Engine:
             super().__init__(allowed_protocols=("cid", "data"), allow_redirects=False)
             self._inline = {_cid_key(cid): part for cid, part in inline.items()}
 
-        def fetch(self, url: str, headers: Any = None) -> Any:
+        def fetch(self, url: str, headers: Any = None) -> Any:  # weasyprint's (untyped)
             media_type, data = _resolve(url, self._inline)
             if media_type.partition(";")[0] == "text/css":  # a cid: or data: stylesheet
                 data = _clean_css_bytes(tinycss2, data, media_type.partition("charset=")[2])
@@ -182,6 +183,8 @@ def _decode_data_url(rest: str) -> tuple[str, bytes]:
 _GROUP_RULES = frozenset({"media", "layer", "supports", "container", "scope", "document"})
 
 
+# tinycss2 here and below: the module, imported with weasyprint only when a page is rendered;
+# its nodes are of many classes, told apart by their .type
 def clean_css(tinycss2: Any, css: str) -> str:
     """The stylesheet without @color-profile rules (also inside @media, @layer, ...)."""
     if "profile" not in css.lower() and "\\" not in css:

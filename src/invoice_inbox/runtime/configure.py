@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from invoice_inbox.auth import oauth as oauth_endpoints
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
+from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import health, schedules, secret_scope, source_trust, trust
 from invoice_inbox.runtime.context import App
@@ -92,13 +93,14 @@ class _Check:
         self.errors.setdefault(field, sentence)
 
 
-def _text(v: Any) -> str | None:
+def _text(v: object) -> str | None:
     if v is None:
         return None
     v = str(v).strip()
     return v or None
 
 
+# v, here and in _list: whatever a client sent; int() and list() raise for what they cannot take
 def _int(c: _Check, field: str, v: Any, lo: int, hi: int) -> int | None:
     if v is None or (isinstance(v, str) and not v.strip()):
         return None
@@ -113,7 +115,7 @@ def _int(c: _Check, field: str, v: Any, lo: int, hi: int) -> int | None:
     return n
 
 
-def _date(c: _Check, field: str, v: Any) -> date | None:
+def _date(c: _Check, field: str, v: object) -> date | None:
     if v is None or isinstance(v, date):
         return v
     text = str(v).strip()
@@ -134,11 +136,11 @@ def _list(v: Any) -> list[str]:
 
 
 def _validate(
-    s: Session, v: dict[str, Any], *, creating: bool, existing: Source | None
-) -> dict[str, Any]:
+    s: Session, v: SourceSettings, *, creating: bool, existing: Source | None
+) -> SourceSettings:
     """The model fields for *v* (every field present), or Invalid."""
     c = _Check({})
-    out: dict[str, Any] = {}
+    out: SourceSettings = {}
     name = _text(v.get("name"))
     if not name:
         c.fail("name", "a source needs a name")
@@ -288,7 +290,7 @@ def _validate(
     return out
 
 
-def _store(app: App, s: Session, src: Source, fields: dict[str, Any]) -> None:
+def _store(app: App, s: Session, src: Source, fields: SourceSettings) -> None:
     password, secret = fields.pop("password"), fields.pop("client_secret")
     company = fields.pop("company")
     if src.company is None or src.company.name != company:
@@ -308,7 +310,7 @@ def _store(app: App, s: Session, src: Source, fields: dict[str, Any]) -> None:
             src.auth_state, src.auth_error = AuthState.OK, None
 
 
-def create(app: App, s: Session, values: dict[str, Any], *, draft: bool = False) -> Source:
+def create(app: App, s: Session, values: SourceSettings, *, draft: bool = False) -> Source:
     """A new source from *values* (see :data:`EDITABLE`); raises Invalid. A *draft* is not
     fetched on its schedule until someone starts it (:func:`start`)."""
     unknown = set(values) - set(EDITABLE)
@@ -332,7 +334,7 @@ def create(app: App, s: Session, values: dict[str, Any], *, draft: bool = False)
     return src
 
 
-def preview(s: Session, src: Source, changes: dict[str, Any]) -> dict[str, Any]:
+def preview(s: Session, src: Source, changes: SourceSettings) -> SourceSettings:
     """The settings *src* would have with *changes*, validated but not stored (secrets as
     typed, None when not typed); raises Invalid."""
     unknown = set(changes) - set(EDITABLE)
@@ -348,7 +350,7 @@ def start(src: Source) -> None:
         health.reactivate(src)
 
 
-def update(app: App, s: Session, src: Source, changes: dict[str, Any]) -> Source:
+def update(app: App, s: Session, src: Source, changes: SourceSettings) -> Source:
     """Change *src*; keys missing or None keep their value. Raises Invalid."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:

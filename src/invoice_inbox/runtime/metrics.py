@@ -53,6 +53,7 @@ class _seconds_between(FunctionElement[float]):
     inherit_cache = True
 
 
+# kw, here and below: SQLAlchemy's compile options, which its API types as Any
 def _operands(element: _seconds_between, compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
     start, end = element.clauses
     return compiler.process(start, **kw), compiler.process(end, **kw)
@@ -79,6 +80,7 @@ def _seconds_default(element: _seconds_between, compiler: SQLCompiler, **kw: Any
     return f"EXTRACT(EPOCH FROM ({end} - {start}))"
 
 
+# the rows of a Result of several aggregates: SQLAlchemy types them as Any
 def _named(rows: Iterable[Sequence[Any]], names: Mapping[int, str]) -> Iterator[list[Any]]:
     """Rows with their leading id replaced by its name. Ids not in ``names`` are skipped: on
     PostgreSQL each query sees its own snapshot, so a source created mid-scrape may show up."""

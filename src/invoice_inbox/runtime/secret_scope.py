@@ -13,10 +13,8 @@ the CLI's ``source set`` cannot change these settings.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from invoice_inbox.connectors import presets
+from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.store.models import AuthState, Source
 
 SERVER, USER_NAME, SIGN_IN = "the server", "the user name", "the sign-in settings"
@@ -24,18 +22,18 @@ TRUST = "the certificate settings"  # trusting another CA, or none, could hand i
 _MARK = " cleared because "  # in every sentence of ours, never in a provider's refusal
 
 
-def _fold(value: Any) -> Any:
+def _fold(value: object) -> object:
     return value.casefold() if isinstance(value, str) else value
 
 
-def facts(values: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+def facts(values: SourceSettings) -> dict[str, tuple[object, ...]]:
     """What the secrets of a source with these settings (configure's field names) were given
     for, by what a person would call it."""
     protocol = values["protocol"]
-    server: tuple[Any, ...] = (values["provider"], protocol)
+    server: tuple[object, ...] = (values["provider"], protocol)
     if protocol in (presets.IMAP, presets.POP3):  # the cloud APIs have fixed addresses
         server += (_fold(values["host"]), values["port"], values["security"])
-    trust: tuple[Any, ...] = ()
+    trust: tuple[object, ...] = ()
     if protocol in (presets.IMAP, presets.POP3) and values.get("security") != "none":
         trust = (values.get("ca_pem") or None, values.get("verify_tls", True) is not False)
     return {
@@ -46,7 +44,7 @@ def facts(values: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
     }
 
 
-def changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+def changed(before: SourceSettings, after: SourceSettings) -> str | None:
     """What changed between two sets of settings that the secrets depend on (the server, the
     certificate settings, the user name or the sign-in settings), or None."""
     old, new = facts(before), facts(after)

@@ -10,7 +10,7 @@ is verified here, still counts).
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
 
 from invoice_inbox.connectors import presets
 
@@ -31,7 +31,7 @@ class BadSetting(ValueError):
     """A value that is not a sender-authentication setting; the message is one sentence."""
 
 
-def mode(value: Any) -> str:
+def mode(value: object) -> str:
     """The policy *value* names (empty: the default, ``flag``)."""
     text = str(value or "").strip().lower() or DEFAULT_MODE
     if text not in MODES:
@@ -39,7 +39,7 @@ def mode(value: Any) -> str:
     return text
 
 
-def authserv_ids(value: Any) -> list[str] | None:
+def authserv_ids(value: str | Iterable[object] | None) -> list[str] | None:
     """The authserv-ids *value* lists (one per line when text), lower case and each once;
     None (the preset's) for None or empty text, ``[]`` for an empty list."""
     if value is None:

@@ -85,6 +85,7 @@ def _field(sort: str) -> str:
     return SORT_FIELDS[sort.lstrip("-")]
 
 
+# Any: a text or a numeric SQL expression, by the sort field
 def _key(sort: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
     """The sort key of *value* (a column or a literal): amounts compare as numbers, ISO dates
     as text."""

@@ -12,8 +12,6 @@ The service re-checks a source's not-imported mail while ``recheck_wanted`` is a
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,7 +56,7 @@ def _touched_sources(s: Session) -> set[Source]:
     return {src for src in found if src not in s.new and src not in s.deleted}
 
 
-def _mark(s: Session, _context: Any, _instances: Any) -> None:
+def _mark(s: Session, _context: object, _instances: object) -> None:
     for src in _touched_sources(s):
         if inspect(src).persistent:
             src.recheck_wanted = (src.recheck_wanted or 0) + 1

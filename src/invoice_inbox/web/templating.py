@@ -98,7 +98,7 @@ def render(
     page: Page | None,
     *,
     status_code: int = 200,
-    **values: Any,
+    **values: Any,  # the template's variables (Jinja takes any)
 ) -> HTMLResponse:
     if page is None and name == "error.html":
         page = signed_in_page(request)

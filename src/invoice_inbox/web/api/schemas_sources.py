@@ -5,9 +5,11 @@ a source as shown (:class:`SourceOut`) and the answers of the connection check a
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from invoice_inbox.json_types import SourceSettings
 
 # optional settings that null clears (configure reads an empty value as "none")
 CLEARABLE = frozenset(
@@ -97,10 +99,10 @@ class SourceIn(BaseModel):
     instant: bool | None = None
     max_failures: int | None = None
 
-    def values(self) -> dict[str, Any]:
+    def values(self) -> SourceSettings:
         """What was sent, for ``configure.create`` / ``update``: secrets unwrapped, null for an
         optional setting as the empty value that clears it, any other null left out."""
-        found: dict[str, Any] = {}
+        found: SourceSettings = {}
         for key in self.model_fields_set:
             value = getattr(self, key)
             if value is None:

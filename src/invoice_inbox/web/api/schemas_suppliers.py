@@ -4,10 +4,10 @@ IBANs (:class:`SupplierOut`), the changes an administrator sends, and a blocked 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from invoice_inbox.store.supplier_views import SupplierInfo
 from invoice_inbox.web.api.schemas_documents import DocumentDetail
 
 
@@ -41,7 +41,7 @@ class SupplierOut(BaseModel):
     pending_ibans: list[str] = Field(description="The IBANs those documents ask payment to.")
 
     @classmethod
-    def of(cls, info: Any) -> SupplierOut:
+    def of(cls, info: SupplierInfo) -> SupplierOut:
         """From ``store.suppliers.SupplierInfo``."""
         return cls.model_validate(info, from_attributes=True)
 

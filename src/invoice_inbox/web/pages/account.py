@@ -9,7 +9,7 @@ unticks it, revokes their API tokens. Every password check goes through the sign
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request
@@ -181,7 +181,7 @@ def create_token(
                 errors["token_password"] = message or "Your password is wrong."
         if not errors:
             row, token = users.create_token(s, me, name)
-            shown: dict[str, Any] = {"name": row.name, "prefix": row.prefix}
+            shown: dict[str, str] = {"name": row.name, "prefix": row.prefix}
     if errors:
         return _account(request, page, status_code=status_code, errors=errors, token_name=name)
     # Shown here and never again: the database keeps only its SHA-256.

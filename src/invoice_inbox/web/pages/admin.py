@@ -73,7 +73,7 @@ def _user_form_page(
     name: str,
     form: UserForm,
     status_code: int = 200,
-    **values: Any,
+    **values: Any,  # the template's variables (Jinja takes any)
 ) -> Response:
     return render(
         request,

@@ -10,7 +10,7 @@ until "Start fetching" (after a connection check, with its folders picked).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from invoice_inbox.connectors import presets
+from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import configure, secret_scope, source_trust
 from invoice_inbox.store.models import Source
@@ -63,7 +64,7 @@ def new_source(request: Request, page: PageUser, provider: str = "") -> Response
         return form_page(request, page, s, src=None, shown=shown)
 
 
-def _read(form: FormData, base: dict[str, Any]) -> Read:
+def _read(form: FormData, base: SourceSettings) -> Read:
     read = source_form.read(form, base)
     read.changes = {k: v for k, v in read.changes.items() if k in configure.EDITABLE}
     return read

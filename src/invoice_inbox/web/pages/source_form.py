@@ -30,6 +30,7 @@ from starlette.datastructures import FormData
 
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
+from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.runtime import configure, schedules, source_trust
 from invoice_inbox.store.models import Source
 
@@ -54,8 +55,8 @@ class Read:
     """A posted source form: the changes for configure, what the fields show again, and the
     problems found before configure is asked."""
 
-    changes: dict[str, Any]
-    shown: dict[str, Any]
+    changes: SourceSettings
+    shown: SourceSettings
     errors: dict[str, str] = field(default_factory=dict)
     server_folders: list[str] | None = None
     server_counts: dict[str, int | None] | None = None
@@ -94,6 +95,7 @@ def schedule_parts(text: str) -> dict[str, str]:
     return parts
 
 
+# a setting's value (of several types, as SourceSettings) as the form shows it
 def _shown(name: str, value: Any) -> Any:
     if name in CHECKBOXES:
         return bool(value)
@@ -112,7 +114,7 @@ def usual_port(protocol: str, security: str) -> int | None:
     return ports.get(security)
 
 
-def from_values(values: dict[str, Any]) -> dict[str, Any]:
+def from_values(values: SourceSettings) -> SourceSettings:
     """What the fields show for configure-style *values* (secrets left out)."""
     shown = {k: _shown(k, v) for k, v in values.items() if k not in SECRETS}
     port = values.get("port")
@@ -126,12 +128,12 @@ def from_values(values: dict[str, Any]) -> dict[str, Any]:
     return shown
 
 
-def from_source(src: Source) -> dict[str, Any]:
+def from_source(src: Source) -> SourceSettings:
     """What the fields of *src*'s form show."""
     return from_values(configure.current(src))
 
 
-def defaults(provider: str, company: str = "") -> dict[str, Any]:
+def defaults(provider: str, company: str = "") -> SourceSettings:
     """What the fields of a new source of *provider* show (as ``configure.create`` would
     fill them in)."""
     preset = presets.PRESETS[provider]
@@ -181,7 +183,7 @@ def _texts(form: FormData, name: str) -> list[str]:
     return [v for v in form.getlist(name) if isinstance(v, str)]
 
 
-def _schedule(form: FormData, shown: dict[str, Any], errors: dict[str, str]) -> str | None:
+def _schedule(form: FormData, shown: SourceSettings, errors: dict[str, str]) -> str | None:
     """The schedule text the schedule fields make; None when they are not on the form."""
     kind = (_texts(form, "schedule_kind") or [""])[-1].strip()
     if not kind:
@@ -204,7 +206,7 @@ def _schedule(form: FormData, shown: dict[str, Any], errors: dict[str, str]) -> 
     return None if picked is None else schedules.format(picked)
 
 
-def _follow_preset(changes: dict[str, Any], base: dict[str, Any]) -> None:
+def _follow_preset(changes: SourceSettings, base: SourceSettings) -> None:
     """Trusted authserv-ids sent as the preset's own (as the field was filled) keep the source
     following its preset: they become empty, which configure reads as "the preset's"."""
     if "trusted_authserv_ids" not in changes:
@@ -218,9 +220,9 @@ def _follow_preset(changes: dict[str, Any], base: dict[str, Any]) -> None:
         changes["trusted_authserv_ids"] = ""
 
 
-def read(form: FormData, base: dict[str, Any]) -> Read:
+def read(form: FormData, base: SourceSettings) -> Read:
     """The posted *form* as configure's changes; *base* is what the fields showed before."""
-    changes: dict[str, Any] = {}
+    changes: SourceSettings = {}
     shown = dict(base)
     errors: dict[str, str] = {}
     for name in configure.EDITABLE:

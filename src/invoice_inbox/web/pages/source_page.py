@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
+from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.rules import Action
 from invoice_inbox.runtime import configure, source_trust, trust
 from invoice_inbox.store import companies as company_store
@@ -108,7 +109,7 @@ def form_page(
     s: Session,
     *,
     src: Source | None,
-    shown: dict[str, Any],
+    shown: SourceSettings,
     errors: dict[str, str] | None = None,
     server_folders: list[str] | None = None,
     folder_counts: dict[str, int | None] | None = None,
@@ -137,7 +138,7 @@ def form_page(
         "used_for": USED_FOR,
         "action": ACTIONS,
     }
-    values: dict[str, Any] = {
+    values: dict[str, Any] = {  # the template's variables (Jinja takes any)
         "folder_options": _folder_options(
             server_folders, shown.get("folders") or [], folder_counts
         ),
@@ -196,7 +197,7 @@ def typed_form_page(
     errors: dict[str, str],
     server_folders: list[str] | None = None,
     folder_counts: dict[str, int | None] | None = None,
-    **options: Any,
+    **options: Any,  # more template variables (Jinja takes any)
 ) -> Response:
     """The saved source's form again, in a new session, showing what was typed (*read*, not
     saved) and *errors*. The folder checkboxes are the ones the form last loaded from the server

@@ -8,7 +8,7 @@ that made it; the database keeps it encrypted and no page or API answer shows it
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, TypedDict
 
 from fastapi import APIRouter, Form, Request
 from sqlalchemy import func, select
@@ -66,7 +66,13 @@ def _hook(s: Session, webhook_id: int) -> Webhook:
     return hook
 
 
-def _summary(s: Session, hook: Webhook) -> dict[str, Any]:
+class _Summary(TypedDict):
+    hook: Webhook
+    counts: dict[str, int]  # deliveries by state
+    last: WebhookDelivery | None
+
+
+def _summary(s: Session, hook: Webhook) -> _Summary:
     counts = dict(
         s.execute(
             select(WebhookDelivery.state, func.count(WebhookDelivery.id))
@@ -87,7 +93,7 @@ def _summary(s: Session, hook: Webhook) -> dict[str, Any]:
 def webhooks_page(request: Request, page: PageUser) -> Response:
     page.access.require_admin()
     with context(request).app.db.session() as s:
-        groups: dict[str, list[dict[str, Any]]] = {}
+        groups: dict[str, list[_Summary]] = {}
         for hook in webhooks.of_companies(s, None):
             groups.setdefault(hook.company.name, []).append(_summary(s, hook))
         has_companies = s.scalar(select(func.count(Company.id))) or 0
