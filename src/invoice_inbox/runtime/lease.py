@@ -35,6 +35,7 @@ from sqlalchemy import or_, select, update
 
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Source, utcnow
+from invoice_inbox.store.rowcount import rowcount
 
 ENV_TTL = "INVOICE_INBOX_LEASE_TTL"
 DEFAULT_TTL = timedelta(seconds=45)
@@ -158,24 +159,28 @@ def acquire(db: Database, source_id: int, owner: str, ttl_: timedelta | None = N
     life = ttl_ or ttl()
     now = utcnow()
     with db.session() as s:
-        taken = s.execute(
-            update(Source)
-            .where(
-                Source.id == source_id,
-                or_(Source.lease_owner.is_(None), Source.lease_expires_at < now),
+        taken = rowcount(
+            s.execute(
+                update(Source)
+                .where(
+                    Source.id == source_id,
+                    or_(Source.lease_owner.is_(None), Source.lease_expires_at < now),
+                )
+                .values(lease_owner=owner, lease_expires_at=now + life)
             )
-            .values(lease_owner=owner, lease_expires_at=now + life)
-        ).rowcount
+        )
         if taken == 1:
             return
         holder = s.scalar(select(Source.lease_owner).where(Source.id == source_id))
     if holder and Holder.parse(holder).is_gone():
         with db.session() as s:
-            taken = s.execute(
-                update(Source)
-                .where(Source.id == source_id, Source.lease_owner == holder)
-                .values(lease_owner=owner, lease_expires_at=now + life)
-            ).rowcount
+            taken = rowcount(
+                s.execute(
+                    update(Source)
+                    .where(Source.id == source_id, Source.lease_owner == holder)
+                    .values(lease_owner=owner, lease_expires_at=now + life)
+                )
+            )
         if taken == 1:
             log.info("source %d: took over the lease of a stopped process (%s)", source_id, holder)
             return
@@ -185,11 +190,13 @@ def acquire(db: Database, source_id: int, owner: str, ttl_: timedelta | None = N
 
 def renew(db: Database, source_id: int, owner: str, ttl_: timedelta | None = None) -> None:
     with db.session(durable=False) as s:  # lost in a power cut: the lease just ends sooner
-        kept = s.execute(
-            update(Source)
-            .where(Source.id == source_id, Source.lease_owner == owner)
-            .values(lease_expires_at=utcnow() + (ttl_ or ttl()))
-        ).rowcount
+        kept = rowcount(
+            s.execute(
+                update(Source)
+                .where(Source.id == source_id, Source.lease_owner == owner)
+                .values(lease_expires_at=utcnow() + (ttl_ or ttl()))
+            )
+        )
     if kept != 1:
         raise LeaseLost("the lease on the source was lost to another worker")
 

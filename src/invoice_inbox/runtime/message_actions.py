@@ -26,11 +26,12 @@ from invoice_inbox.runtime.batch_rows import document_rows
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.recheck import NOTHING_TO_FILE, Filer, refile
-from invoice_inbox.runtime.sync import SourcePlan
+from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import events, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import Message, Source, utcnow
+from invoice_inbox.store.rowcount import rowcount
 
 ANYWAY = "Import anyway"
 
@@ -108,12 +109,14 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
         reason = f"imported by {by} on {when:%Y-%m-%d} ({ANYWAY}): {decision.reason}"
         done = Imported(message_id, reason)
         with app.db.session() as s:
-            claimed = s.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.decision == Verdict.NOT_IMPORTED)
-                .values(decision=Verdict.IMPORT, reason=reason)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            claimed = rowcount(
+                s.execute(
+                    update(Message)
+                    .where(Message.id == message_id, Message.decision == Verdict.NOT_IMPORTED)
+                    .values(decision=Verdict.IMPORT, reason=reason)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if claimed != 1:
                 raise Refused("this mail is imported already", conflict=True)
             row = s.scalars(
@@ -126,7 +129,7 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
                 s,
                 plan.company_id,
                 {d.sha256 for d in docs},
-                {d.einvoice.key for d in docs if d.einvoice},
+                {d.einvoice.key for d in docs if d.einvoice and d.einvoice.key},
             )
             row.hits = ["import-anyway"]  # what let it in (the reason keeps the rest)
             row.documents = document_rows(docs, plan.company_id)

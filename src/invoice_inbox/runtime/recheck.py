@@ -44,7 +44,8 @@ from invoice_inbox.runtime.sender_check import (
     stored_auth,
     stored_envelope,
 )
-from invoice_inbox.runtime.sync import BATCH, SourcePlan
+from invoice_inbox.runtime.source_plan import SourcePlan
+from invoice_inbox.runtime.sync import BATCH
 from invoice_inbox.store import events, ledger, runs, sources, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, Source, utcnow
@@ -235,7 +236,7 @@ def _batch(
             s,
             plan.company_id,
             {doc.sha256 for doc in docs},
-            {doc.einvoice.key for doc in docs if doc.einvoice},
+            {doc.einvoice.key for doc in docs if doc.einvoice and doc.einvoice.key},
         )
         for row in rows:
             _import(row, now[row.id], plan)

@@ -31,6 +31,7 @@ from pypdf.generic import (
     DictionaryObject,
     IndirectObject,
     NullObject,
+    PdfObject,
     StreamObject,
 )
 
@@ -202,7 +203,7 @@ def _too_many_files(limits: Limits) -> LimitExceeded:
     )
 
 
-def _name_tree(root: DictionaryObject, limits: Limits) -> list[tuple[str, DictionaryObject]]:
+def _name_tree(root: PdfObject | None, limits: Limits) -> list[tuple[str, DictionaryObject]]:
     """(name, file specification) pairs of the /EmbeddedFiles name tree, walked without
     recursion; its nodes are bounded like its files (a tree of n files needs under 2n nodes)."""
     names = _get(root, "/Names")
@@ -237,7 +238,7 @@ def _name_tree(root: DictionaryObject, limits: Limits) -> list[tuple[str, Dictio
     return out
 
 
-def _associated(root: DictionaryObject) -> Iterator[tuple[str, DictionaryObject]]:
+def _associated(root: PdfObject | None) -> Iterator[tuple[str, DictionaryObject]]:
     """Files listed in the catalogue's /AF array (PDF/A-3 associated files)."""
     specs = _get(root, "/AF")
     for spec in specs if isinstance(specs, ArrayObject) else ():
