@@ -27,7 +27,7 @@ from invoice_inbox.store.models import Document, Message
 
 DIGEST_CHARS = 16  # hex digits of SHA-256 that end a shortened value
 # the mail-derived columns; names and settings typed by people are checked where they are typed
-FROM_MAIL: tuple[InstrumentedAttribute[Any], ...] = (
+FROM_MAIL: tuple[InstrumentedAttribute[str | None], ...] = (
     Message.sender,
     Message.remote_id,
     Document.filename,
@@ -45,16 +45,16 @@ def fit(value: str | None, length: int) -> str | None:
     return f"{value[: length - DIGEST_CHARS - 1]}~{digest}"
 
 
-def column_length(attribute: InstrumentedAttribute[Any]) -> int:
+def column_length(attribute: InstrumentedAttribute[str | None]) -> int:
     (column,) = attribute.property.columns
     assert isinstance(column.type, String) and column.type.length, attribute
     return int(column.type.length)
 
 
-def _install(attribute: InstrumentedAttribute[Any]) -> None:
+def _install(attribute: InstrumentedAttribute[str | None]) -> None:
     length = column_length(attribute)
 
-    def shorten(_target: object, value: Any, _old: object, _initiator: object) -> Any:
+    def shorten(_target: object, value: object, _old: object, _initiator: object) -> object:
         return fit(value, length) if isinstance(value, str) else value
 
     event.listen(attribute, "set", shorten, retval=True)
@@ -65,10 +65,10 @@ for _attribute in FROM_MAIL:
 
 
 # per mapper: (attribute key, column length, the sentence) of each bounded text column
-_LIMITS: dict[Mapper[Any], tuple[tuple[str, int, str], ...]] = {}
+_LIMITS: dict[Mapper[Any], tuple[tuple[str, int, str], ...]] = {}  # Any: of every model
 
 
-def _limits(mapper: Mapper[Any]) -> tuple[tuple[str, int, str], ...]:
+def _limits(mapper: Mapper[Any]) -> tuple[tuple[str, int, str], ...]:  # of any model
     found = _LIMITS.get(mapper)
     if found is None:
         limits = []

@@ -29,6 +29,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.orm import Session, sessionmaker
 
 from invoice_inbox.store import bounded, recheck_marks  # noqa: F401 (bounded: its listeners)
@@ -51,7 +52,7 @@ def holds_data(data_dir: Path) -> bool:
     return bool(os.environ.get("INVOICE_INBOX_DATABASE_URL")) or (data_dir / DB_FILE).is_file()
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")

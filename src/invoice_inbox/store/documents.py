@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import bounded, trust_flags
 from invoice_inbox.store.models import Company, Document, Message, Source
 
@@ -64,7 +64,7 @@ class DocumentView:
     sent_at: datetime | None
     received_at: datetime
     # sender_auth, lookalike_of, iban, bank_alert, supplier, flags (store.trust_flags)
-    trust: dict[str, Any] = field(default_factory=dict)
+    trust: JsonObject = field(default_factory=dict)
 
     def as_json(self) -> dict[str, object]:
         d = asdict(self)
