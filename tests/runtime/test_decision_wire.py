@@ -104,6 +104,14 @@ def test_bytes_of_another_size_end_like_a_stopped_worker(
     theirs.send_bytes(b"12345")  # a worker that failed half-way and said something else
     with pytest.raises(EOFError):
         decision_wire.recv(ours)
+
+
+def test_sizes_not_matching_the_documents_end_like_a_stopped_worker(
+    pipe: tuple[Connection, Connection],
+) -> None:
+    ours, theirs = pipe
+    d = _decided(Attachment("a.pdf", make_pdf("Invoice 3")))
+    light = decision_wire._without_data(d.documents[0])
     theirs.send(("decided", Decision(d.verdict, d.reason, d.headers, (light,)), ()))
     with pytest.raises(EOFError):
         decision_wire.recv(ours)
