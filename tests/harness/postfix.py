@@ -17,6 +17,7 @@ Postfix's master must run as root (as in CI); :func:`unavailable` says why it ca
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -120,18 +121,29 @@ class PostfixRelay:
         # Not under pytest's basetemp (0700): Postfix's daemons run as the postfix user.
         self.base = Path(tempfile.mkdtemp(prefix="invoice-inbox-postfix-"))
         self.base.chmod(0o755)
-        [self.port] = free_ports(1)
         for sub in ("etc", "spool", "lib"):
             (self.base / sub).mkdir(mode=0o755)
         shutil.chown(self.base / "lib", "postfix")
-        self.config.joinpath("main.cf").write_text(self._main_cf())
-        self.config.joinpath("master.cf").write_text(_MASTER.format(host=HOST, port=self.port))
-        self._postfix("start")
-        self._started = True
-        self._wait_listening()
+        atexit.register(self.stop)  # the master is a daemon: it would outlive the tests
+        for attempt in range(3):  # a picked port may be taken by someone else meanwhile
+            [self.port] = free_ports(1)
+            self.config.joinpath("main.cf").write_text(self._main_cf())
+            master = _MASTER.format(host=HOST, port=self.port)
+            self.config.joinpath("master.cf").write_text(master)
+            try:
+                self._postfix("start")
+            except RuntimeError as exc:
+                if "Address already in use" in str(exc) and attempt < 2:
+                    continue
+                self.stop()
+                raise
+            self._started = True
+            self._wait_listening()
+            return
 
     def stop(self) -> None:
         """Stop the master and its children, then remove the folder. Idempotent."""
+        atexit.unregister(self.stop)
         if self._started:
             self._started = False
             pid = self._master_pid()
