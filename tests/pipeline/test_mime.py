@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from corpus import CORPUS
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.filenames import sanitize
@@ -69,3 +71,35 @@ def test_header_block_stops_at_the_first_empty_line() -> None:
     for path in sorted(CORPUS.glob("*.eml")):
         raw = path.read_bytes()
         assert mime.parse_headers(raw) == mime.parse(raw).headers, path.name
+
+
+@pytest.mark.parametrize(
+    ("raw", "sender", "name", "subject"),
+    [
+        # RFC 6532: UTF-8 written as it is, as every SMTPUTF8 mail has its header fields
+        (
+            "From: Jörg Müller <jörg.müller@x.test>\r\nSubject: Grüße\r\n\r\n".encode(),
+            "jörg.müller@x.test",
+            "Jörg Müller",
+            "Grüße",
+        ),
+        # raw 8-bit from an old client (Windows-1252), and raw UTF-8 beside an encoded-word
+        (
+            "From: Jörg <j@x.test>\r\nSubject: Grüße\r\n\r\n".encode("cp1252"),
+            "j@x.test",
+            "Jörg",
+            "Grüße",
+        ),
+        (
+            "From: j@x.test\r\nSubject: Grüße =?utf-8?q?aus_M=C3=BCnchen?=\r\n\r\n".encode(),
+            "j@x.test",
+            "",
+            "Grüße aus München",
+        ),
+    ],
+)
+def test_raw_8bit_header_fields_are_read_as_text(
+    raw: bytes, sender: str, name: str, subject: str
+) -> None:
+    h = mime.parse_headers(raw)
+    assert (h.sender, h.sender_name or "", h.subject) == (sender, name, subject)

@@ -240,11 +240,6 @@ def test_smtputf8_sender_is_relayed_and_stored_once(rig: Rig) -> None:
     assert rig.stored(subject).endswith(raw.split(b"\r\n", 1)[1])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.mime reads raw UTF-8 header fields (RFC 6532, as SMTPUTF8 mail has them) "
-    "as undecodable bytes: the ledger's sender is 'j\\ufffd\\ufffdrg...' (pipeline/mime.py)",
-)
 def test_smtputf8_senders_address_on_the_ledger(rig: Rig) -> None:
     subject = "Invoice SMTPUTF8 ledger"
     sender = "jörg.müller@supplier.test"

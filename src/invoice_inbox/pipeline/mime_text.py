@@ -12,7 +12,13 @@ def decode_header_value(value: object) -> str:
     """Decode an RFC 2047 header value to text; undecodable bytes are replaced, never raised."""
     if value is None:
         return ""
-    raw = str(value) if isinstance(value, email.header.Header) else fix_8bit(str(value))
+    if isinstance(value, email.header.Header):  # raw 8-bit bytes in the field (RFC 6532)
+        raw = "".join(
+            bytes_to_text(chunk, charset) if isinstance(chunk, bytes) else chunk
+            for chunk, charset in email.header.decode_header(value)
+        )
+    else:
+        raw = fix_8bit(str(value))
     # the standard decoder is quadratic in the number of encoded words; no real header is long
     raw = raw[:MAX_HEADER_CHARS]
     try:
