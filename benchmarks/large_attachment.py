@@ -216,7 +216,7 @@ def print_report(r: Report) -> None:
     print("invoice-inbox large-attachment benchmark: decide vs. stdlib parse + decode")
     print(f"machine : {r.nproc} CPUs, Python {r.python}, {r.platform}; best of {r.runs} runs")
     header = (
-        f"{'PDF MB':>7} {'mail MB':>8}  {'step':<8} {'time s':>7} "
+        f"{'PDF MB':>7} {'mail MB':>8}  {'step':<12} {'time s':>7} "
         f"{'tracemalloc peak MB':>20} {'RSS delta MB':>13} {'peak / mail':>12}"
         f" {'peak RSS MB':>12} {'(peak-start)/PDF':>17}"
     )
@@ -226,7 +226,7 @@ def print_report(r: Report) -> None:
     print("-" * len(header))
     for row in r.rows:
         print(
-            f"{row.pdf_mb:>7.1f} {row.mail_mb:>8.1f}  {row.step:<8} {row.seconds:>7.2f} "
+            f"{row.pdf_mb:>7.1f} {row.mail_mb:>8.1f}  {row.step:<12} {row.seconds:>7.2f} "
             f"{row.tracemalloc_peak_mb:>20.1f} {row.rss_delta_mb:>13.1f} "
             f"{_ratio(row.tracemalloc_peak_mb, row.mail_mb):>12}"
             f" {row.rss_peak_mb:>12.1f} {row.peak_over_start_per_size:>16.2f}x"
