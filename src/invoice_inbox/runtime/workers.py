@@ -39,6 +39,7 @@ from multiprocessing.connection import Connection, wait
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide
 from invoice_inbox.pipeline.limits import MB
+from invoice_inbox.runtime import decision_wire
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,11 @@ def _serve(conn: Connection) -> None:
         except (EOFError, OSError):
             return
         _set_cpu_allowance(policy.limits.cpu_seconds)
+        decision: Decision | None = None
         try:
-            reply: tuple[str, object] = ("decided", decide(raw, policy))
-            conn.send(reply)
+            decision = decide(raw, policy)
+            raw = b""  # not needed to send the decision: let go of it first
+            decision_wire.send_decided(conn, decision)  # document bytes apart, not pickled
             continue
         except MemoryError:
             pass  # the frames holding the mail's data are released on leaving the handler
@@ -96,7 +99,7 @@ def _serve(conn: Connection) -> None:
         except Exception as exc:  # e.g. a decision that cannot be pickled: name it
             conn.send(("failed", f"{type(exc).__name__}: {exc}"))
             continue
-        raw, reply = b"", ("", None)  # let go of the mail and whatever was made of it
+        raw, decision = b"", None  # let go of the mail and whatever was made of it
         conn.send(("memory", None))
         return  # a heap that ran out is not trusted with the next mail
 
@@ -274,7 +277,7 @@ class WorkerPool:
         for w in list(batch.busy):
             if w.conn.poll():
                 try:
-                    message = w.conn.recv()
+                    message = decision_wire.recv(w.conn)  # a decision with its documents
                 except (EOFError, OSError):  # it ended with nothing more to say
                     self._stopped(batch, w)
                     continue
