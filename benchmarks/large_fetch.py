@@ -52,6 +52,7 @@ class FetchPeak:
     seconds: float
     main_peak_mb: float
     worker_peak_mb: float
+    sender_auth: str = ""  # what the fetch found the sender proves (dkim: "pass")
     main_over_small: float = 0.0  # (peak - the small mail's peak) / PDF size
     worker_over_small: float = 0.0
 
@@ -98,6 +99,8 @@ def _fetch(
         raise RuntimeError(f"{tree}: the {mail.label} mail was not imported once: {summary}")
     if not blob.is_file() or blob.stat().st_size != mail.pdf_size:
         raise RuntimeError(f"{tree}: the {mail.label} mail's PDF is not in the blob store")
+    code, out, err, _ = _run([*cli, "messages", "--json"], env, root)
+    auth = (json.loads(out)[0].get("sender_auth") or {}) if code == 0 else {}
     peaks: dict[str, float] = {}
     for role, kb in watch.peaks.values():
         peaks[role] = max(peaks.get(role, 0.0), kb / 1024)
@@ -109,6 +112,7 @@ def _fetch(
         seconds=seconds,
         main_peak_mb=peaks.get(MAIN, 0.0),
         worker_peak_mb=peaks.get(WORKER, 0.0),
+        sender_auth=str(auth.get("status", "")),
     )
 
 
@@ -144,7 +148,7 @@ def print_rows(rows: list[FetchPeak]) -> None:
     print("end to end: invoice-inbox fetch of one mail over plain IMAP, peak RSS per process")
     header = (
         f"{'tree':<10} {'mail':>6} {'mail MB':>8} {'time s':>7} {'fetch peak MB':>14}"
-        f" {'(-small)/PDF':>13} {'worker peak MB':>15} {'(-small)/PDF':>13}"
+        f" {'(-small)/PDF':>13} {'worker peak MB':>15} {'(-small)/PDF':>13} {'sender':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -154,7 +158,7 @@ def print_rows(rows: list[FetchPeak]) -> None:
         worker_x = "" if small else f"{r.worker_over_small:.2f}x"
         print(
             f"{r.tree:<10} {r.mail:>6} {r.mail_mb:>8.1f} {r.seconds:>7.2f} {r.main_peak_mb:>14.1f}"
-            f" {main_x:>13} {r.worker_peak_mb:>15.1f} {worker_x:>13}"
+            f" {main_x:>13} {r.worker_peak_mb:>15.1f} {worker_x:>13} {r.sender_auth:>8}"
         )
     print(
         "(-small)/PDF: the process's peak above its peak for the small reference mail, as a "
