@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 
 import pytest
 
+from builders import make_pdf
 from corpus import CORPUS
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.filenames import sanitize
@@ -103,3 +105,19 @@ def test_raw_8bit_header_fields_are_read_as_text(
 ) -> None:
     h = mime.parse_headers(raw)
     assert (h.sender, h.sender_name or "", h.subject) == (sender, name, subject)
+
+
+def test_a_file_name_in_numbered_parts_beside_a_bare_one_is_read_as_none() -> None:
+    """RFC 2231 parts (``filename*0*``, ``filename*1*``) beside ``filename*=``: the standard
+    library cannot order them (TypeError); the part is read without the name, the mail decided."""
+    raw = (
+        b"From: billing@supplier.example\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b'Content-Type: application/pdf; name="scan.pdf"\r\nContent-Transfer-Encoding: base64\r\n'
+        b"Content-Disposition: attachment; filename*=unicode_escape''a.pdf;\r\n"
+        b" filename*0*=utf-8''%C2%A0; filename*1*=%F0%90%80%80\r\n\r\n"
+        + base64.encodebytes(make_pdf("invoice"))
+        + b"\r\n--b--\r\n"
+    )
+    (part,) = [p for p in mime.parse(raw).parts if p.content_type == "application/pdf"]
+    assert part.filename == "scan.pdf", "the Content-Type name is used instead"

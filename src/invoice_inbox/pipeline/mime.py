@@ -200,7 +200,10 @@ def _filename(part: Message) -> str | None:
     with any charset, even a broken one; RFC 2047)."""
     part = _with_8bit_headers_decoded(part)
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
-        value = part.get_param(param, header=header)
+        try:
+            value = part.get_param(param, header=header)
+        except TypeError:  # RFC 2231 parts beside a bare ``filename*=``: the standard library
+            continue  # cannot order them; the name is unreadable, as if there were none
         if not value:
             continue
         if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded text)
