@@ -29,17 +29,16 @@ import copy
 import hashlib
 import logging
 import threading
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from invoice_inbox.connectors.base import Connector, Deleting, TokenConnector
-from invoice_inbox.errors import ConnectorError, ProtocolFailed
-from invoice_inbox.pipeline.decide import Verdict
+from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import BatchItem, Key, decide_batch
 from invoice_inbox.runtime.batch_rows import message_row
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
+from invoice_inbox.runtime.folder_filing import FolderFiling
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.pipelined import Stages, run_pipelined
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
@@ -56,7 +55,7 @@ BATCH = 100
 TOKEN_EPOCH = 0  # the ledger's uidvalidity for messages keyed by a remote id
 
 
-class FolderSync:
+class FolderSync(FolderFiling):
     """Syncs one folder of one source on an open connector, within a run."""
 
     def __init__(
@@ -159,18 +158,6 @@ class FolderSync:
             st = ledger.folder_state(s, self.plan.id, self.folder)
             st.last_uid = 0
 
-    def _file_undisposed(self, validity: int) -> None:
-        """File rows a cut-off run committed, and rows the server refused to file: those go
-        where the source files such mail now (its target may have been corrected since)."""
-        with self.app.db.session() as s:
-            rows = []
-            for m in ledger.undisposed(s, self.plan.id, self.folder, validity):
-                if m.filing_error and m.decision in (Verdict.IMPORT, Verdict.NOT_IMPORTED):
-                    m.filed_to = self.plan.target(m.decision, m.sent_at)
-                rows.append((m.id, m.remote_id if m.remote_id is not None else m.uid, m.filed_to))
-        if rows:
-            self._file(rows)
-
     def _batches(self, validity: int, todo: Sequence[Key], uidnext: int | None) -> None:
         """Download, decide, commit and file *todo* in batches, overlapping (module doc)."""
         stages: Stages[list[tuple[Key, bytes, str]], list[BatchItem]] = Stages(
@@ -182,10 +169,16 @@ class FolderSync:
         keys = (todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size))
         run_pipelined(keys, stages, check_cancel=self._check_cancel)
 
+    def _fetch(self, keys: Sequence[Key]) -> Iterator[tuple[Key, bytes]]:
+        conn = self.conn  # uids of an IMAP folder, or a token connector's message ids
+        if conn.cursor_kind == "token":
+            return conn.fetch([str(k) for k in keys], batch=len(keys))
+        return conn.fetch([int(k) for k in keys], batch=len(keys))
+
     def _download(self, uids: Sequence[Key]) -> list[tuple[Key, bytes, str]]:
         fetched: list[tuple[Key, bytes, str]] = []
         with self._conn_lock:
-            for uid, raw in self.conn.fetch(uids, batch=len(uids)):
+            for uid, raw in self._fetch(uids):
                 self.observer(Step.DOWNLOADED, self.folder, [uid])
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
         return fetched
@@ -272,49 +265,6 @@ class FolderSync:
             st.uidvalidity = validity
             st.last_uid = max(st.last_uid, last_uid)
             st.uidnext = uidnext
-
-    def _file(self, rows: list[tuple[int, Key, str | None]]) -> None:
-        """Flag and move committed messages as decided, then mark their rows disposed.
-
-        A target the server refuses (it cannot create the folder, or move into it) leaves
-        those mails where they are, their rows undisposed with the server's answer, and the
-        run goes on: new mail is still imported, and filing is tried again on the next run.
-        A lost connection still ends the run."""
-        uids = [uid for _, uid, _ in rows]
-        if self.deleting:
-            assert isinstance(self.conn, Deleting)
-            self.conn.delete([str(u) for u in uids])  # applied by commit() at the folder's end
-        if self.plan.unread_only:
-            self.conn.mark_seen(uids)
-        groups: dict[str, list[tuple[int, Key]]] = defaultdict(list)
-        for row_id, uid, target in rows:
-            if target and target != self.folder:
-                groups[target].append((row_id, uid))
-        refused: dict[int, str] = {}  # row id -> the server's answer
-        for target, group in groups.items():
-            error = self.summary.unfiled.get(target) or self._move(target, group)
-            if error:
-                self.summary.unfiled[target] = error
-                refused.update((row_id, error) for row_id, _ in group)
-        self.observer(Step.FILED, self.folder, uids)
-        with self.app.db.session(durable=False) as s:  # lost in a power cut: filed again
-            ledger.mark_disposed(s, (row_id for row_id, _, _ in rows if row_id not in refused))
-            for error in set(refused.values()):
-                failed = [row_id for row_id, e in refused.items() if e == error]
-                ledger.mark_filing_failed(s, failed, error, utcnow())
-        self.observer(Step.DISPOSED, self.folder, uids)
-
-    def _move(self, target: str, group: list[tuple[int, Key]]) -> str | None:
-        """Move *group* to *target*; the server's refusal in words, or None when moved."""
-        try:
-            if target not in self.created_folders:
-                self.conn.ensure_folder(target)
-                self.created_folders.add(target)
-            self.conn.move([uid for _, uid in group], target)
-        except ProtocolFailed as exc:  # the server said no; a lost connection raises on
-            log.warning("mails cannot be moved to %s: %s", target, exc)
-            return str(exc)
-        return None
 
 
 def sync_source(

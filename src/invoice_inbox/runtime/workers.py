@@ -284,6 +284,7 @@ class WorkerPool:
                 if message == _READY:  # the mail's time starts now
                     w.ready, w.deadline = True, now + self.wall_seconds
                     continue
+                assert isinstance(message, tuple)  # ("decided" | "memory" | "failed", payload)
                 self._answered(batch, w, *message)
             elif now >= w.deadline:
                 w.hung = True
