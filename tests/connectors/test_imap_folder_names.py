@@ -212,10 +212,6 @@ def test_a_dotted_namespace_without_prefix_maps_slashes_and_keeps_dotted_names(
 
 
 @pytest.mark.dovecot
-@pytest.mark.xfail(
-    strict=True,
-    reason="connectors/idle.py EXAMINEs the folder as typed; it needs conn.server_name (T's file)",
-)
 def test_an_instant_source_examines_the_servers_name(
     courier_like: tuple[ImapConnector, Mailbox],
 ) -> None:

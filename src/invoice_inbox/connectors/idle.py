@@ -107,13 +107,12 @@ class IdleWaiter:
                     " on a schedule instead"
                 )
             try:
-                info = client.select_folder(self.folder, readonly=True)
+                info = client.select_folder(conn.server_name(self.folder), readonly=True)
             except IMAPClientAbortError:
                 raise
             except IMAPClientError as exc:
-                existing = conn.list_folders()
-                if self.folder not in existing:
-                    raise FolderMissing(self.folder, existing) from exc
+                if conn.missing([self.folder]):
+                    raise FolderMissing(self.folder, conn.list_folders()) from exc
                 raise ProtocolFailed(
                     f"EXAMINE {self.folder} failed on {self.where}: {exc}"
                 ) from exc
