@@ -99,7 +99,7 @@ class FolderBlobStore:
             _syncfs(self.root)
         else:
             for parent in {final.parent for final in staged}:
-                _sync_dir(parent)
+                sync_dir(parent)
 
     def put(self, data: bytes, sha256: str | None = None) -> str:
         """Store *data* durably and return its SHA-256 (hex)."""
@@ -110,7 +110,7 @@ class FolderBlobStore:
         tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
         _write(tmp, data, sync=True)
         os.replace(tmp, final)
-        _sync_dir(final.parent)
+        sync_dir(final.parent)
         return digest
 
     def list(self, older_than: datetime | None = None) -> Iterator[StoredBlob]:
@@ -201,7 +201,8 @@ def _load_syncfs() -> Callable[[Path], None] | None:
 _syncfs = _load_syncfs()
 
 
-def _sync_dir(path: Path) -> None:
+def sync_dir(path: Path) -> None:
+    """Make a folder's entries durable (fsync of the folder itself)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

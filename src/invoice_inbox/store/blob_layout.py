@@ -15,17 +15,11 @@ import os
 import re
 from pathlib import Path
 
+from invoice_inbox.store.blob_folder import sync_dir
+
 MARKER = ".layout-checked"  # in the blob folder: no blob of the two-level layout is left
 _PAIR = re.compile(r"[0-9a-f]{2}")
 _SHA = re.compile(r"[0-9a-f]{64}")
-
-
-def _sync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _move_level(top: Path, sub: Path) -> int:
@@ -62,9 +56,9 @@ def settle(root: Path) -> int:
         for sub in subs:
             moved += _move_level(Path(top.path), Path(sub.path))
         if subs:
-            _sync_dir(Path(top.path))
+            sync_dir(Path(top.path))
     tmp = root / f".{MARKER}.{os.getpid()}"
     tmp.write_text("blobs are stored as ab/<sha256>\n")
     os.replace(tmp, marker)
-    _sync_dir(root)
+    sync_dir(root)
     return moved
