@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypedDict
 
 import typer
 from rich.table import Table
@@ -31,7 +31,7 @@ from invoice_inbox.cli.base import (
 from invoice_inbox.errors import ConnectorError, LoginDelayed
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import RunPartial, RunSummary
+from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.errors import StoreError
 from invoice_inbox.store.models import Message, Run, RunStatus, Source
@@ -156,6 +156,23 @@ def fetch_cmd(
         raise typer.Exit(PARTIAL_EXIT)
 
 
+class _RunRow(TypedDict):
+    id: int
+    source: str
+    trigger: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    messages_seen: int
+    imported: int
+    not_imported: int
+    quarantined: int
+    duplicates: int
+    documents_created: int
+    errors: int
+    error: str | None
+
+
 @app.command("runs")
 def runs_cmd(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
@@ -168,7 +185,7 @@ def runs_cmd(
         q = select(Run, Source.name).join(Source).order_by(Run.id.desc()).limit(limit)
         if source:
             q = q.where(Source.name == source)
-        rows = [
+        rows: list[_RunRow] = [
             {
                 "id": r.id,
                 "source": name,
@@ -209,6 +226,34 @@ def runs_cmd(
     out.print(t)
 
 
+class _SenderAuth(TypedDict):
+    status: str
+    reason: str
+
+
+class _MessageRow(TypedDict):
+    id: int
+    source: str
+    folder: str
+    uidvalidity: int
+    uid: int | None
+    remote_id: str | None
+    message_id: str | None
+    sender: str | None
+    subject: str
+    sent_at: str | None
+    received_at: str
+    decision: str
+    reason: str
+    sender_auth: _SenderAuth | None
+    lookalike_of: str | None
+    state: str
+    filed_to: str | None
+    raw_sha256: str
+    duplicate_of: int | None
+    documents: int
+
+
 @app.command("messages")
 def messages_cmd(
     source: Annotated[str | None, typer.Option(help="Only this source.")] = None,
@@ -221,7 +266,7 @@ def messages_cmd(
         q = select(Message, Source.name).join(Source).order_by(Message.id.desc()).limit(limit)
         if source:
             q = q.where(Source.name == source)
-        rows = [
+        rows: list[_MessageRow] = [
             {
                 "id": m.id,
                 "source": name,

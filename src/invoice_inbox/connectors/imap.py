@@ -20,10 +20,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Literal
+from typing import Any, Literal, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
@@ -48,6 +48,7 @@ from invoice_inbox.errors import (
     TLSFailed,
 )
 
+T = TypeVar("T")
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 993, "starttls": 143, "none": 143}
 LOOKS_LIKE_POP3 = "it looks like POP3 (choose the POP3 protocol or the IMAP port)"
@@ -213,7 +214,8 @@ class ImapConnector(ImapFolders):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, what: str, fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # args, kwargs: the imapclient method's own
         """Run one command, translating library errors into ours."""
         try:
             return fn(*args, **kwargs)

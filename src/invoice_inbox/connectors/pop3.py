@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+from functools import partial
 from typing import Literal, TypeVar
 
 from invoice_inbox.connectors.base import Changes
@@ -221,7 +222,7 @@ class Pop3Connector:
             if number is None:
                 continue
             try:
-                self._run(f"DELE {number}", lambda pop, n=number: pop.dele(n))
+                self._run(f"DELE {number}", partial(Client.dele, which=number))
             except poplib.error_proto as exc:
                 if error_text(exc).upper().startswith(TROUBLE_CODES):
                     raise ProtocolFailed(

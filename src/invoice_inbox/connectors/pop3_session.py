@@ -26,7 +26,7 @@ import poplib
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import tls_context
@@ -106,6 +106,13 @@ class _TokenRefused(poplib.error_proto):
 
 class Client(poplib.POP3):
     """poplib.POP3 that reads lines up to MAX_LINE and signs in with SASL XOAUTH2."""
+
+    if TYPE_CHECKING:  # poplib.POP3's own helpers, used here; typeshed does not list them
+
+        def _putcmd(self, line: str) -> None: ...
+        def _shortcmd(self, line: str) -> bytes: ...
+        def _longcmd(self, line: str) -> tuple[bytes, list[bytes], int]: ...
+        def _getlongresp(self) -> tuple[bytes, list[bytes], int]: ...
 
     def _getline(self) -> tuple[bytes, int]:
         """One line without its CRLF (or bare LF), and its length on the wire."""

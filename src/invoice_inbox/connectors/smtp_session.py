@@ -183,6 +183,7 @@ class Handler:
         key, terms = None, Terms()
         if at:
             try:
+                # _in_worker hands back its function's result typed as object
                 key, terms = await self.owner._in_worker(self.owner._recipient, address)  # type: ignore[misc]
             except Exception:
                 log.exception("resolving <%s> failed; answering 451", address)

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from email import policy
 from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
+from typing import cast
 
 from invoice_inbox.pipeline import mime_fast, mime_large
 from invoice_inbox.pipeline.mime_text import bytes_to_text as _bytes_to_text
@@ -129,10 +130,10 @@ MAX_PARTS = 5000
 def _headers_of(msg: Message) -> Headers:
     from_value = decode_header_value(msg.get("From"))
     try:
-        name, addr = email.utils.parseaddr(from_value)
+        name, parsed = email.utils.parseaddr(from_value)
     except RecursionError:  # thousands of nested (comments): no address can be read
-        name, addr = "", ""
-    addr = addr.strip().lower() or None
+        name, parsed = "", ""
+    addr = parsed.strip().lower() or None
     if addr and "@" not in addr:
         addr = None
     date = None
@@ -231,7 +232,8 @@ def _payload(part: Message, aside: mime_large.SetAside | None) -> tuple[bytes, l
         if data is not None:
             return data, []
     defects_before = len(part.defects)
-    data = part.get_payload(decode=True)
+    # decode=True on a leaf part: its bytes (typeshed's overload also allows a Message)
+    data = cast("bytes | None", part.get_payload(decode=True))
     defects = [type(d).__name__ for d in part.defects[defects_before:]]
     if data is None:
         data = b""
@@ -335,7 +337,7 @@ def _parse(raw: bytes, aside: mime_large.SetAside | None) -> ParsedMessage:
         if node.is_multipart():
             if node is not msg:
                 defects.extend(type(d).__name__ for d in node.defects)
-            children = node.get_payload()
+            children = cast("list[Message]", node.get_payload())  # a multipart's parts
             stack.extend((child, origin, depth) for child in reversed(children))
             continue
         parts.append(_leaf(node, origin, aside))

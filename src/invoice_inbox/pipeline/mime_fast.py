@@ -234,6 +234,7 @@ def _drop_last_line_break(last: Message) -> None:
         elif last.epilogue is not None:
             last.epilogue = _without_line_break(last.epilogue)
         return
-    payload = last._payload  # the feed parser edits it the same way
+    # the feed parser edits its private _payload the same way (typeshed does not list it)
+    payload = last._payload  # type: ignore[attr-defined]
     if isinstance(payload, str):
-        last._payload = _without_line_break(payload)
+        last._payload = _without_line_break(payload)  # type: ignore[attr-defined]

@@ -26,7 +26,9 @@ from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
 from invoice_inbox.errors import ConnectorError, LoginDelayed, LoginFailed
 from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
-from invoice_inbox.runtime.sync import BATCH, Observer, RunPartial, RunSummary, sync_source
+from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
+from invoice_inbox.runtime.sync import BATCH, sync_source
+from invoice_inbox.runtime.sync_steps import Observer
 from invoice_inbox.store import sources
 from invoice_inbox.store.blobs import BlobStoreError
 from invoice_inbox.store.models import AuthState, Source

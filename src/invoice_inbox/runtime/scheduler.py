@@ -37,7 +37,8 @@ from invoice_inbox.errors import ConnectorError, LoginDelayed
 from invoice_inbox.runtime import claims, lease, runner, schedules
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.logs import log_context
-from invoice_inbox.runtime.sync import RunCancelled, RunPartial, RunSummary
+from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
+from invoice_inbox.runtime.sync_steps import RunCancelled
 from invoice_inbox.store import sources
 from invoice_inbox.store.blobs import BlobStoreError
 from invoice_inbox.store.models import AuthState, Run, Source, utcnow

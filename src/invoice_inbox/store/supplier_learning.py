@@ -137,6 +137,7 @@ def _prefetch(s: Session, company_id: int, rows: list[Message]) -> None:
             .order_by(Supplier.id)
         )
         for vat_id, supplier_id in found:
+            assert vat_id is not None  # selected where it is one of vat_ids
             by_vat.setdefault(vat_id, supplier_id)
     by_domain: dict[str, int | None] = {}
     if domains:
@@ -151,8 +152,8 @@ def _prefetch(s: Session, company_id: int, rows: list[Message]) -> None:
                 )
             )
             owner.update((domain, supplier_id) for domain, supplier_id in found_owners)
-        for domain, found in parents.items():
-            by_domain[domain] = next((owner[d] for d in found if d in owner), None)
+        for domain, chain in parents.items():
+            by_domain[domain] = next((owner[d] for d in chain if d in owner), None)
     ids = {*by_vat.values(), *(i for i in by_domain.values() if i is not None)}
     query = select(Supplier).where(Supplier.id.in_(sorted(ids)))
     if ibans:
@@ -160,9 +161,9 @@ def _prefetch(s: Session, company_id: int, rows: list[Message]) -> None:
     suppliers = {supplier.id: supplier for supplier in s.scalars(query)} if ids else {}
     for vat_id in vat_ids:
         cache[(company_id, "vat", vat_id)] = suppliers.get(by_vat.get(vat_id, -1))
-    for domain, supplier_id in by_domain.items():
+    for domain, owner_id in by_domain.items():
         cache[(company_id, "domain", domain)] = (
-            None if supplier_id is None else suppliers.get(supplier_id)
+            None if owner_id is None else suppliers.get(owner_id)
         )
 
 
@@ -228,6 +229,7 @@ def _cache(s: Session) -> dict[tuple[int, str, str], Supplier | None]:
     None. A fetch commits a batch of mails, often from the same few suppliers, in one; holding
     the suppliers here also keeps them (and their loaded IBANs) in the session, which only
     holds clean objects weakly."""
+    # Session.info is a dict of Any: SQLAlchemy leaves what goes in it to its users
     return s.info.setdefault("supplier_learning", {})  # type: ignore[no-any-return]
 
 
