@@ -42,6 +42,7 @@ test:
 	$(MAKE) --no-print-directory $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python -m mypy  # --strict over src/, as [tool.mypy] in pyproject.toml says
 	$(BIN)/pytest -n auto --dist loadfile
 	$(BIN)/pytest -n auto --dist loadfile --db=postgresql tests/store tests/runtime tests/web
 	$(BIN)/pytest -n auto --dist loadfile --db=postgresql tests/sync
@@ -51,4 +52,4 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/ingest.py
 
 clean:
-	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build src/*.egg-info .pytest_cache .ruff_cache .mypy_cache
