@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, TypedDict
 
 import typer
 from rich.table import Table
@@ -29,6 +29,7 @@ from invoice_inbox.cli.base import (
     with_progress,
 )
 from invoice_inbox.errors import ConnectorError, LoginDelayed
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
@@ -121,7 +122,7 @@ def fetch_cmd(
                 for src in sources_store.all_sources(s, active_only=True)
                 if src.protocol != "smtp"  # the import address has nothing to fetch
             ]
-    results: list[dict[str, Any]] = []
+    results: list[JsonObject] = []
     failures: list[str] = []
     partial: list[str] = []
     for n in names:

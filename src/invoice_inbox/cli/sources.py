@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -25,6 +25,7 @@ from invoice_inbox.cli.source_options import (  # re-exported for cli.source_set
     read_password,
 )
 from invoice_inbox.connectors import presets
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.runtime import configure, connection_check, health, source_trust
 from invoice_inbox.store import sources as sources_store
 from invoice_inbox.store.models import Source
@@ -34,7 +35,7 @@ __all__ = ["Auth", "Protocol", "Provider", "read_env", "read_password"]
 source_warnings = configure.warnings  # what a person should know before a source stops working
 
 
-def _source_json(src: Source) -> dict[str, Any]:
+def _source_json(src: Source) -> JsonObject:
     return {
         "name": src.name,
         "company": src.company.name,
@@ -113,7 +114,7 @@ def source_list(as_json: JsonOpt = False) -> None:
             warn(f'source "{r["name"]}": {w}')
 
 
-def _connection(r: dict[str, Any]) -> str:
+def _connection(r: JsonObject) -> str:
     if r["protocol"] == presets.GRAPH:
         return f"Microsoft Graph ({r['auth']})"
     if r["protocol"] == presets.GMAIL_API:

@@ -63,7 +63,13 @@ class SmtpSession(SMTP):
     SIZE refused with an enhanced code, lines of any length in a mail, and a list of open
     sessions for a clean stop."""
 
-    def __init__(self, handler: Handler, *, owner: InboundServer, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        owner: InboundServer,
+        **kwargs: Any,  # aiosmtpd's SMTP options
+    ) -> None:
         # aiosmtpd answers a mail line over 1000 octets with a permanent 500, and the sender's
         # MTA bounces the mail; senders' software writes such lines (HTML on one line, base64
         # not wrapped), and Postfix, Exchange and Gmail take them. So a line may be as long as

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Any
 
 from invoice_inbox.connectors import presets
 from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.imap_names import FolderNameInvalid
 from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
+from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.runtime import configure, runner, secret_scope
 from invoice_inbox.runtime.context import App
@@ -47,7 +47,7 @@ class Checked:
     counts: dict[str, int | None]
 
 
-def _needs_typed_password(src: Source, fields: dict[str, Any]) -> str | None:
+def _needs_typed_password(src: Source, fields: SourceSettings) -> str | None:
     """Why the stored password may not be used for these typed settings, or None."""
     if src.secret is None:
         return "type the password (or app password) of the mailbox"
@@ -63,7 +63,7 @@ def _needs_typed_password(src: Source, fields: dict[str, Any]) -> str | None:
 
 
 def _connector(
-    app: App, src: Source, fields: dict[str, Any]
+    app: App, src: Source, fields: SourceSettings
 ) -> tuple[ImapConnector | Pop3Connector, str | None]:
     """The connector for the typed settings, and why the password must be typed (then the
     connector has none, and is only to be reached, not signed in to)."""
@@ -72,7 +72,7 @@ def _connector(
     if password is None:
         why = _needs_typed_password(src, fields)
         password = app.secrets.decrypt(src.secret) if src.secret and why is None else ""
-    common: dict[str, Any] = {
+    common: SourceSettings = {
         "host": fields["host"],
         "port": fields["port"],
         "security": fields["security"],
@@ -89,7 +89,7 @@ def _connector(
     return ImapConnector(imap), why
 
 
-def typed(app: App, source_id: int, changes: dict[str, Any]) -> Checked:
+def typed(app: App, source_id: int, changes: SourceSettings) -> Checked:
     """Connect with the settings of source *source_id* changed by *changes* (the form's);
     raises configure.Invalid for settings that cannot be tried, ConnectorError for what the
     server said."""

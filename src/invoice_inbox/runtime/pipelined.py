@@ -65,6 +65,7 @@ class _Budget:
             self._cond.notify_all()
 
 
+# Any here and below: the stages' queues carry each stage's own batch type, and _END
 def _put(q: queue.Queue[Any], item: object, halt: threading.Event | None = None) -> bool:
     """Put *item*, giving up when *halt* is set (nobody will take it)."""
     while True:

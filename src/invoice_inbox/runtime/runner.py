@@ -191,6 +191,7 @@ def connector_for(app: App, source_name: str) -> Connector:
     return ImapConnector(_imap_settings(login, token))
 
 
+# the keyword arguments of ImapSettings and Pop3Settings: str, int, bool and TokenFn values
 def _server_login(login: _Login, token: TokenFn | None) -> dict[str, Any]:
     """Host, TLS and sign-in of a mail server (IMAP or POP3); XOAUTH2 when *token* is given."""
     return {

@@ -6,7 +6,6 @@ problem concerns. Read-only; :mod:`~invoice_inbox.runtime.configure` changes sou
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
 
 from sqlalchemy.orm import object_session
 
@@ -19,12 +18,13 @@ from invoice_inbox.errors import (
     LoginFailed,
     TLSFailed,
 )
+from invoice_inbox.json_types import JsonObject, SourceSettings
 from invoice_inbox.runtime import health, secret_scope, source_trust
 from invoice_inbox.store import ledger
 from invoice_inbox.store.models import AuthState, Source
 
 
-def current(src: Source) -> dict[str, Any]:
+def current(src: Source) -> SourceSettings:
     """The stored values in the form :func:`update` takes (secrets left out)."""
     return {
         "name": src.name,
@@ -120,7 +120,7 @@ def status(src: Source) -> tuple[str, str]:
     return "active", "active"
 
 
-def view(src: Source) -> dict[str, Any]:
+def view(src: Source) -> JsonObject:
     """The public view of a source (API, pages): settings, state; secrets only as *_set."""
     v = current(src)
     for key in ("secret_expires", "since"):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, object_session
 
+from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import trust_flags
 from invoice_inbox.store.models import Document, Message, Source, utcnow
 from invoice_inbox.store.models_events import Event
@@ -38,7 +38,7 @@ def emit(
     s: Session,
     company_id: int,
     kind: str,
-    payload: dict[str, Any],
+    payload: JsonObject,
     *,
     now: datetime | None = None,
     dispatched: bool = False,
@@ -55,7 +55,7 @@ def emit(
     return event
 
 
-def document_payload(doc: Document, row: Message, *, company: str, source: str) -> dict[str, Any]:
+def document_payload(doc: Document, row: Message, *, company: str, source: str) -> JsonObject:
     """The ``document.created`` payload of a flushed document and the message it came in,
     with its trust fields and flags (``store.trust_flags``: sender authentication, look-alike
     sender, IBAN and bank-detail alert, supplier)."""
@@ -75,7 +75,7 @@ def _payload(
     source: str,
     mode: str | None,
     names: Mapping[int, str] | None = None,
-) -> dict[str, Any]:
+) -> JsonObject:
     return {
         "event": DOCUMENT_CREATED,
         "document": {
@@ -127,7 +127,7 @@ class DocumentsCreated:
 
     def __init__(self, *, company: str, source: str) -> None:
         self.company, self.source = company, source
-        self.values: list[dict[str, Any]] = []
+        self.values: list[JsonObject] = []
         self._modes: dict[int, str | None] = {}  # by source id: one look per source, not mail
         self._suppliers: dict[int, Supplier | None] = {}  # by id: one look each, not per mail
 

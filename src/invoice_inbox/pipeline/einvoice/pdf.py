@@ -118,6 +118,7 @@ def _as_embedded(document: EInvoice, name: str) -> EInvoice:
 # -- bounded reading -----------------------------------------------------------------------------
 
 
+# Any in this module: pypdf's configuration values and its PDF objects, of many classes
 def _pypdf_limits(limits: Limits) -> dict[str, Any]:
     """pypdf's per-stream caps for everything it decodes on its own (xref and object streams),
     lowered from its 75 MB defaults; and no external JBIG2 decoder."""
