@@ -77,6 +77,17 @@ def _put(q: queue.Queue[Any], item: object, halt: threading.Event | None = None)
                 return False
 
 
+def _next(downloaded: queue.Queue[Any], downloader: threading.Thread) -> Any:
+    """The next downloaded batch; ``_END`` also when the downloader stopped without saying so
+    (it gives up handing on batches once a later stage has failed)."""
+    while True:
+        try:
+            return downloaded.get(timeout=POLL)
+        except queue.Empty:
+            if not downloader.is_alive() and downloaded.empty():
+                return _END
+
+
 class Stages(Generic[B, D]):
     """What each stage does with one batch; *size* is a downloaded batch's bytes."""
 
@@ -142,7 +153,7 @@ def run_pipelined(
     try:
         while not commit_error:
             check_cancel()
-            item = downloaded.get()
+            item = _next(downloaded, threads[0])
             if item is _END:
                 break
             if isinstance(item, _Failed):
