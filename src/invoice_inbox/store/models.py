@@ -88,6 +88,8 @@ class Company(Base):
     notify_emails: Mapped[list[str]] = mapped_column(JSON, default=list)
     # mails a day its import addresses accept (None: the service's default)
     smtp_daily_cap: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # language of notifications to addresses that are no user's ("de", "pl"; None: English)
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     sources: Mapped[list[Source]] = relationship(back_populates="company")
@@ -265,6 +267,9 @@ class Message(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     decision: Mapped[str] = mapped_column(String(20))  # a pipeline Verdict, or "duplicate"
     reason: Mapped[str] = mapped_column(Text)
+    # the reason as message codes with parameters, [{"code": ..., "params": {...}}, ...], shown in
+    # the reader's language (None: decided before revision 0015; ``reason`` is then all there is)
+    reason_parts: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
     hits: Mapped[list[str]] = mapped_column(JSON, default=list)
     # pass | fail | none | temperror (None: decided before sender authentication), its sentence,
     # the DKIM/SPF/DMARC results it came from (for recheck), and a look-alike of a known domain
@@ -374,6 +379,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # IANA name ("Europe/Berlin") the pages show times in; None: the browser's zone
     time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # language of the pages and notifications ("pl", "de-AT"); None: what the browser asks for
+    locale: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     companies: Mapped[list[Company]] = relationship(secondary=user_company, order_by="Company.name")
 
