@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from starlette.responses import Response
 
+from invoice_inbox import i18n
 from invoice_inbox.store import users
 from invoice_inbox.store.models import User
 from invoice_inbox.web import readable
@@ -38,6 +39,11 @@ CSP = (
 )
 
 templates = Jinja2Templates(directory=str(TEMPLATES))
+# {% trans %} and _() in templates speak the request's locale (``i18n`` reads its context)
+templates.env.add_extension("jinja2.ext.i18n")
+templates.env.install_gettext_callables(  # type: ignore[attr-defined]
+    i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext
+)
 
 
 # the viewer's time zone while a page renders (set by :func:`render`)
