@@ -3,9 +3,9 @@ being answered right now.
 
 The locale lives in a context variable: the web sets it per request, the CLI once from
 ``--lang`` or ``LANG``, the notifier per recipient (``use_locale``). ``gettext``/``_`` translate
-into it at call time, so any layer may mark a sentence for the reader. A text stored for later readers (a
-decision's reason) is stored as a code with parameters instead and translated when shown; ``N_``
-marks such English templates for extraction without translating them.
+into it at call time, so any layer may mark a sentence for the reader. A text stored for later
+readers (a decision's reason) is stored as a code with parameters instead and translated when
+shown; ``N_`` marks such English templates for extraction without translating them.
 
 Catalogues are ``locales/<lang>/LC_MESSAGES/messages.mo`` beside this file, made by
 ``make i18n`` (pybabel extract, update, compile); English is the source language.
