@@ -27,6 +27,7 @@ def document_rows(documents: Sequence[Document], company_id: int) -> list[Docume
             kind=doc.kind,
             einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
             einvoice_key=doc.einvoice.key if doc.einvoice else None,
+            einvoice_problems=len(doc.einvoice.problems) if doc.einvoice else None,
             rule=doc.rule,
             origin_sender=doc.origin_sender,
             origin_date=doc.origin_date,

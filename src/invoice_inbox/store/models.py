@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -318,9 +319,12 @@ class Document(Base):
     media_type: Mapped[str] = mapped_column(String(100))
     filename: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(40))
-    einvoice: Mapped[dict[str, str | None] | None] = mapped_column(JSON, nullable=True)
+    einvoice: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # seller + number + document type of an e-invoice: the same invoice as different bytes
     einvoice_key: Mapped[str | None] = mapped_column(String(400), nullable=True, index=True)
+    # calculation rules the e-invoice's figures break (len of einvoice["problems"]; None: not an
+    # e-invoice, or read before revision 0015): the queue flags and filters on it
+    einvoice_problems: Mapped[int | None] = mapped_column(Integer, nullable=True)
     rule: Mapped[str | None] = mapped_column(String(200), nullable=True)
     origin_sender: Mapped[str | None] = mapped_column(String(320), nullable=True)
     origin_date: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,7 +1,10 @@
-"""Languages: a user's language for the pages and notifications (None: the browser's), a company's
-language for notification addresses that are no user's, and a decision's reason as message codes
-with parameters (``reason_parts``), rendered in the reader's language; ``reason`` keeps the English
-text (and is all that rows decided before this revision have).
+"""Languages, and e-invoice problems.
+
+A user's language for the pages and notifications (None: the browser's); a company's language for
+notification addresses that are no user's; a decision's reason as message codes with parameters
+(``reason_parts``), rendered in the reader's language (``reason`` keeps the English text, and is all
+that rows decided before this revision have); a document's count of e-invoice calculation rules
+its figures break (``einvoice_problems``), for the queue's flag.
 
 Revision ID: 0015
 Revises: 0014
@@ -26,9 +29,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("locale", sa.String(length=16), nullable=True))
     with op.batch_alter_table("message") as batch:
         batch.add_column(sa.Column("reason_parts", sa.JSON(), nullable=True))
+    with op.batch_alter_table("document") as batch:
+        batch.add_column(sa.Column("einvoice_problems", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("document") as batch:
+        batch.drop_column("einvoice_problems")
     with op.batch_alter_table("message") as batch:
         batch.drop_column("reason_parts")
     with op.batch_alter_table("company") as batch:
