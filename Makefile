@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= ./invoice-inbox-data
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean i18n
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,24 @@ test:
 	$(BIN)/pytest -n auto --dist loadfile
 	$(BIN)/pytest -n auto --dist loadfile --db=postgresql tests/store tests/runtime tests/web
 	$(BIN)/pytest -n auto --dist loadfile --db=postgresql tests/sync
+
+# The message catalogues (issue 20): extract every marked string (babel.cfg) into messages.pot,
+# merge it into each language's .po (no fuzzy guesses: a changed msgid is untranslated until a
+# translator writes it), compile the .mo files (committed; tests/i18n checks they are current).
+I18N      := src/invoice_inbox/i18n
+I18N_LANG := de nl pl fr
+I18N_KEYS := --no-default-keywords -k _ -k gettext -k ngettext:1,2 -k pgettext:1c,2 -k N_
+
+i18n: $(VENV)/.installed-dev
+	$(BIN)/pybabel extract -F babel.cfg $(I18N_KEYS) -c Translators: --sort-by-file --width 100 \
+		--project invoice-inbox --copyright-holder "invoice-inbox" -o $(I18N)/messages.pot .
+	for lang in $(I18N_LANG); do \
+		test -f $(I18N)/locales/$$lang/LC_MESSAGES/messages.po || \
+			$(BIN)/pybabel init -i $(I18N)/messages.pot -d $(I18N)/locales -l $$lang -w 100 || exit 1; \
+		$(BIN)/pybabel update -i $(I18N)/messages.pot -d $(I18N)/locales -l $$lang -w 100 \
+			--no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date || exit 1; \
+	done
+	$(BIN)/pybabel compile -d $(I18N)/locales --statistics
 
 bench: $(VENV)/.installed-dev
 	./scripts/system-deps.sh test

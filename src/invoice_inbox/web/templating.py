@@ -41,6 +41,8 @@ CSP = (
 templates = Jinja2Templates(directory=str(TEMPLATES))
 # {% trans %} and _() in templates speak the request's locale (``i18n`` reads its context)
 templates.env.add_extension("jinja2.ext.i18n")
+# {% trans %} blocks lose their line breaks and indentation, as babel.cfg extracts them
+templates.env.policies["ext.i18n.trimmed"] = True
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext
 )
@@ -85,6 +87,17 @@ templates.env.filters["kind_word"] = readable.kind_word
 templates.env.filters["format_word"] = readable.format_word
 templates.env.filters["document_type_word"] = readable.document_type_word
 templates.env.filters["iban"] = readable.iban
+for _name in (  # codes as translated words (readable.py): a German page never shows "not_imported"
+    "verdict_word",
+    "run_status_word",
+    "trigger_word",
+    "queue_status_word",
+    "delivery_state_word",
+    "notification_kind_word",
+    "sender_mode_word",
+    "auth_state_word",
+):
+    templates.env.filters[_name] = getattr(readable, _name)
 templates.env.filters["iban_short"] = readable.iban_short
 
 
