@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .booking_cii import D16B, ZUGFERD1, Parts, amount_in, read_booking
 from .codes import guideline_profile, untdid_document_type
 from .model import INVOICE, OTHER, EInvoice
 from .values import (
@@ -87,10 +88,16 @@ def read(root: etree._Element) -> EInvoice | None:
     guideline = first_text(root.find(layout.context, ns), _GUIDELINE, ns)
     type_code = first_text(header, ("ram:TypeCode",), ns)
     currency = first_text(settlement, ("ram:InvoiceCurrencyCode", "ram:OrderCurrencyCode"), ns)
-    total = _amount(summation, "GrandTotalAmount", currency, ns)
+    total = amount_in(summation, "GrandTotalAmount", currency, ns)
+    due_date = _first_date(settlement, _DUE_DATES, ns)
+    booking = {}
     if message_format is None:
         document_format = _invoice_format(layout, guideline)
         document_type = untdid_document_type(type_code, INVOICE)
+        names = ZUGFERD1 if layout is _ZUGFERD1_LAYOUT else D16B
+        parts = Parts(ns, names, transaction, agreement, settlement, summation)
+        if document_type != OTHER:
+            booking = read_booking(parts, currency, due_date)
     else:
         document_format, document_type = message_format, OTHER
     return EInvoice(
@@ -100,14 +107,15 @@ def read(root: etree._Element) -> EInvoice | None:
         type_code=type_code,
         number=first_text(header, ("ram:ID",), ns),
         issue_date=_first_date(header, f"ram:IssueDateTime/{_DATE}", ns),
-        due_date=_first_date(settlement, _DUE_DATES, ns),
+        due_date=due_date,
         seller_name=first_text(seller, ("ram:Name",), ns),
         seller_vat_id=_vat_id(seller, ns),
         buyer_name=first_text(agreement, ("ram:BuyerTradeParty/ram:Name",), ns),
         total=total,
-        amount_due=_amount(summation, "DuePayableAmount", currency, ns),
+        amount_due=amount_in(summation, "DuePayableAmount", currency, ns),
         currency=currency or _currency_of(summation, "GrandTotalAmount", ns),
         seller_iban=compact(first_text(settlement, _IBAN, ns)),
+        **booking,
     )
 
 
@@ -170,23 +178,6 @@ def _first_date(node: etree._Element | None, path: str, ns: Namespaces) -> str |
         if value:
             return value
     return None
-
-
-def _amount(
-    summation: etree._Element | None, name: str, currency: str | None, ns: Namespaces
-) -> str | None:
-    """The amount in the document currency (an amount may repeat in the tax currency)."""
-    if summation is None:
-        return None
-    amounts = [
-        (element.get("currencyID"), clean(element))
-        for element in summation.iterfind(f"ram:{name}", ns)
-    ]
-    amounts = [(unit, value) for unit, value in amounts if value]
-    for unit, value in amounts:
-        if unit is None or unit == currency:
-            return value
-    return amounts[0][1] if amounts else None
 
 
 def _currency_of(summation: etree._Element | None, name: str, ns: Namespaces) -> str | None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from lxml import etree
 
+from .booking_ubl import NS, UBL, read_booking
 from .codes import guideline_profile, untdid_document_type
 from .model import CREDIT_NOTE, INVOICE, OTHER, EInvoice
 from .values import (
-    Namespaces,
     clean,
     compact,
     first,
@@ -23,11 +23,7 @@ from .values import (
     namespace,
 )
 
-_UBL = "urn:oasis:names:specification:ubl:schema:xsd:"
-NS: Namespaces = {
-    "cbc": _UBL + "CommonBasicComponents-2",
-    "cac": _UBL + "CommonAggregateComponents-2",
-}
+_UBL = UBL
 
 # Roots that carry a payable or a credit, with the type when the type code does not say.
 _BILLING_ROOTS = {
@@ -83,6 +79,9 @@ def read(root: etree._Element) -> EInvoice | None:
         document_type = untdid_document_type(type_code, _BILLING_ROOTS[name])
     else:
         document_format, document_type = "ubl-" + kebab(name), OTHER
+    currency = first_text(root, ("cbc:DocumentCurrencyCode",), NS) or _unit(total)
+    due_date = _due_date(root)
+    booking = read_booking(root, currency, due_date) if document_type != OTHER else {}
     return EInvoice(
         format=document_format,
         profile=guideline_profile(customization),
@@ -90,14 +89,15 @@ def read(root: etree._Element) -> EInvoice | None:
         type_code=type_code,
         number=first_text(root, ("cbc:ID",), NS),
         issue_date=iso_date(first_text(root, ("cbc:IssueDate",), NS)),
-        due_date=_due_date(root),
+        due_date=due_date,
         seller_name=first_text(seller, _PARTY_NAME, NS),
         seller_vat_id=_vat_id(seller),
         buyer_name=first_text(first(root, _BUYER, NS), _PARTY_NAME, NS),
         total=clean(total),
         amount_due=clean(_total_field(root, "cbc:PayableAmount")),
-        currency=first_text(root, ("cbc:DocumentCurrencyCode",), NS) or _unit(total),
+        currency=currency,
         seller_iban=compact(first_text(root, _IBAN, NS)),
+        **booking,
     )
 
 

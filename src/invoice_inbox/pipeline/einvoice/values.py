@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date
 
 from lxml import etree
@@ -14,6 +14,7 @@ _ISO_DATE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 _BASIC_DATE = re.compile(r"^(\d{4})(\d{2})(\d{2})")
 # UNTDID 2379 formats that start with a whole calendar date (102 CCYYMMDD, 203 ...HHMM, 204 ...SS).
 _DATE_FORMATS = frozenset({"102", "203", "204"})
+_IBAN = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")
 
 
 def clean(element: etree._Element | None) -> str | None:
@@ -94,3 +95,14 @@ def local_name(element: etree._Element) -> str:
 def namespace(element: etree._Element) -> str:
     """The element's namespace URI, "" when it has none."""
     return etree.QName(element).namespace or ""
+
+
+def is_iban(value: str | None) -> bool:
+    """True when ``value`` (without spaces) has an IBAN's shape: country, check digits, BBAN."""
+    return bool(value and _IBAN.match(value.upper()))
+
+
+def joined(elements: Iterable[etree._Element | None]) -> str | None:
+    """The elements' trimmed, non-blank texts joined by newlines; None when there are none."""
+    found = [value for element in elements if (value := clean(element))]
+    return "\n".join(found) or None

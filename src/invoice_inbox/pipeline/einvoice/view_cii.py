@@ -12,6 +12,7 @@ from itertools import islice
 from lxml import etree
 
 from . import cii
+from .booking_cii import amount_in
 from .model import EInvoice
 from .values import Namespaces, compact, namespace
 from .view_model import (
@@ -180,7 +181,7 @@ def _totals(
         return ()
     out: list[tuple[str, str]] = []
     for name, label in _TOTALS:
-        value = cii._amount(summation, name, currency, ns)
+        value = amount_in(summation, name, currency, ns)
         if value:
             out.append((label, value))
     return tuple(out)

@@ -8,6 +8,7 @@ from itertools import chain, islice
 from lxml import etree
 
 from . import ubl
+from .booking_ubl import NS as UBL_NS
 from .model import EInvoice
 from .values import Namespaces, compact, first, local_name, namespace
 from .view_model import (
@@ -27,7 +28,7 @@ from .view_model import (
     town,
 )
 
-NS: Namespaces = ubl.NS
+NS: Namespaces = UBL_NS
 _LINES = ("cac:InvoiceLine", "cac:CreditNoteLine", "cac:DebitNoteLine")
 _LINE = LinePaths(
     quantity=("cbc:InvoicedQuantity", "cbc:CreditedQuantity", "cbc:DebitedQuantity"),
