@@ -79,7 +79,7 @@ class _Work:
 
     def full(self) -> mime.ParsedMessage:
         if self.parsed is None:
-            self.parsed = mime.parse(self.raw)
+            self.parsed = mime.parse(self.raw, self.headers)
         return self.parsed
 
     def body_text(self) -> str:

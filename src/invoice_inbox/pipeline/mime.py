@@ -301,20 +301,23 @@ def _parse_bytes(raw: bytes) -> Message:
         raise MessageTooComplex("the MIME structure is nested too deeply to read") from None
 
 
-def parse(raw: bytes) -> ParsedMessage:
+def parse(raw: bytes, headers: Headers | None = None) -> ParsedMessage:
     """Parse a whole message into its leaf parts, following forwarded mails (``message/rfc822``)
     to any depth up to ``MAX_FORWARD_DEPTH``. Raises ``MessageTooComplex`` for structures beyond
     the limits; every other problem becomes a defect. A big mail's big base64 bodies are decoded
-    from *raw* directly (``mime_large``), with the same result."""
+    from *raw* directly (``mime_large``), with the same result. *headers*: what
+    ``parse_headers(raw)`` gave, when the caller has it (the same fields, not read again)."""
     aside = mime_large.set_aside(raw) if len(raw) >= mime_large.MIN_MAIL else None
     if aside is not None:
-        parsed = _parse(aside.mail, aside)
+        parsed = _parse(aside.mail, aside, headers)
         if aside.all_used_once():
             return parsed
-    return _parse(raw, None)
+    return _parse(raw, None, headers)
 
 
-def _parse(raw: bytes, aside: mime_large.SetAside | None) -> ParsedMessage:
+def _parse(
+    raw: bytes, aside: mime_large.SetAside | None, headers: Headers | None = None
+) -> ParsedMessage:
     msg = _parse_bytes(raw)
     parts: list[Part] = []
     defects = [type(d).__name__ for d in msg.defects]
@@ -341,7 +344,9 @@ def _parse(raw: bytes, aside: mime_large.SetAside | None) -> ParsedMessage:
             stack.extend((child, origin, depth) for child in reversed(children))
             continue
         parts.append(_leaf(node, origin, aside))
-    return ParsedMessage(headers=_headers_of(msg), parts=tuple(parts), defects=tuple(defects))
+    if headers is None:
+        headers = _headers_of(msg)
+    return ParsedMessage(headers=headers, parts=tuple(parts), defects=tuple(defects))
 
 
 def _forwarded(node: Message) -> Message | None:

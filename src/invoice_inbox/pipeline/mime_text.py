@@ -4,8 +4,11 @@ declared charsets that are wrong or no codec at all. Never raises for what a mai
 from __future__ import annotations
 
 import email.header
+import re
 
 MAX_HEADER_CHARS = 16 * 1024
+# what BytesParser leaves of raw 8-bit bytes in a header: lone surrogates
+_SURROGATES = re.compile("[\udc80-\udcff]")
 
 
 def decode_header_value(value: object) -> str:
@@ -21,6 +24,8 @@ def decode_header_value(value: object) -> str:
         raw = fix_8bit(str(value))
     # the standard decoder is quadratic in the number of encoded words; no real header is long
     raw = raw[:MAX_HEADER_CHARS]
+    if "=?" not in raw:  # no encoded word: the decoder would give the text back as it is
+        return raw.replace("\r", "").replace("\n", "")
     try:
         chunks = email.header.decode_header(raw)
     except Exception:  # malformed encoded-words: keep the text as it is
@@ -59,7 +64,7 @@ def declared_text(data: bytes, charset: str | None) -> str:
 def fix_8bit(text: str) -> str:
     """Header text from BytesParser carries raw 8-bit bytes as surrogates: decode them as UTF-8,
     falling back to Windows-1252 (what mail clients that send raw 8-bit use most)."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in text):
+    if _SURROGATES.search(text) is None:
         return text
     raw = text.encode("ascii", errors="surrogateescape")
     try:
