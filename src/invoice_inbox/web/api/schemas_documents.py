@@ -9,32 +9,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
+from invoice_inbox.pipeline.einvoice.stored import complete
 from invoice_inbox.store import trust_flags
 from invoice_inbox.store.documents import is_exact_duplicate
 from invoice_inbox.store.models import Document, Message
-
-
-class EInvoiceOut(BaseModel):
-    """What a structured invoice says, every value a string as written (dates ISO)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    format: str | None = Field(None, description='"facturx", "xrechnung-ubl", "ksef-fa3", ...')
-    profile: str | None = None
-    document_type: str | None = Field(None, description="invoice, credit_note or other")
-    type_code: str | None = None
-    number: str | None = None
-    issue_date: str | None = None
-    due_date: str | None = None
-    seller_name: str | None = None
-    seller_vat_id: str | None = None
-    seller_iban: str | None = None
-    buyer_name: str | None = None
-    total: str | None = None
-    amount_due: str | None = None
-    currency: str | None = None
+from invoice_inbox.web.api.schemas_einvoice import EInvoiceOut
 
 
 class MessageSummary(BaseModel):
@@ -50,7 +31,9 @@ class MessageSummary(BaseModel):
     reason: str
 
 
-Flag = Literal["sender_not_authenticated", "lookalike_sender", "bank_details_changed"]
+Flag = Literal[
+    "sender_not_authenticated", "lookalike_sender", "bank_details_changed", "einvoice_inconsistent"
+]
 
 
 class SenderAuthOut(BaseModel):
@@ -119,8 +102,9 @@ class DocumentOut(BaseModel):
     supplier: SupplierRef | None
     flags: list[Flag] = Field(
         description="sender_not_authenticated (not when the source's policy is off), "
-        "lookalike_sender, bank_details_changed (an alert not confirmed); filter the queue "
-        "with `flag`."
+        "lookalike_sender, bank_details_changed (an alert not confirmed), "
+        "einvoice_inconsistent (the e-invoice's figures break a calculation rule: see "
+        "`einvoice.problems`); filter the queue with `flag`."
     )
 
     @classmethod
@@ -147,7 +131,7 @@ class DocumentOut(BaseModel):
             size=d.size,
             sha256=d.sha256,
             kind=d.kind,
-            einvoice=EInvoiceOut.model_validate(d.einvoice) if d.einvoice else None,
+            einvoice=EInvoiceOut.model_validate(complete(d.einvoice)) if d.einvoice else None,
             rule=d.rule,
             duplicate_of=d.duplicate_of_id,
             duplicate_kind=d.duplicate_kind,
