@@ -1,5 +1,6 @@
 """The readable view of a UN/CEFACT CII invoice (EN 16931, Factur-X/ZUGFeRD 2, XRechnung CII)
-and of a ZUGFeRD 1.0 CrossIndustryDocument: parties, lines, VAT breakdown, totals, payment.
+and of a ZUGFeRD 1.0 CrossIndustryDocument: the parties and notes read here; lines, VAT
+breakdown, totals and payment from the summary's booking fields (``view_booking``).
 
 The layouts and namespace versions are the summary reader's (``cii``); where ZUGFeRD 1 names an
 element differently, both paths are tried.
@@ -7,68 +8,13 @@ element differently, both paths are tried.
 
 from __future__ import annotations
 
-from itertools import islice
-
 from lxml import etree
 
 from . import cii
-from .booking_cii import amount_in
 from .model import EInvoice
-from .values import Namespaces, compact, namespace
-from .view_model import (
-    MAX_PARTS,
-    Account,
-    InvoiceView,
-    Line,
-    LinePaths,
-    Party,
-    TaxRow,
-    address,
-    payment_means,
-    read_lines,
-    text,
-    texts,
-    town,
-)
-
-_RATE = ("ram:RateApplicablePercent", "ram:ApplicablePercent")
-_LINE = LinePaths(
-    quantity=(
-        "ram:SpecifiedLineTradeDelivery/ram:BilledQuantity",
-        "ram:SpecifiedSupplyChainTradeDelivery/ram:BilledQuantity",
-    ),
-    tax=(
-        "ram:SpecifiedLineTradeSettlement/ram:ApplicableTradeTax",
-        "ram:SpecifiedSupplyChainTradeSettlement/ram:ApplicableTradeTax",
-    ),
-    number=("ram:AssociatedDocumentLineDocument/ram:LineID",),
-    name=("ram:SpecifiedTradeProduct/ram:Name",),
-    description=("ram:SpecifiedTradeProduct/ram:Description",),
-    unit_price=(
-        "ram:SpecifiedLineTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
-        "ram:SpecifiedSupplyChainTradeAgreement/ram:NetPriceProductTradePrice/ram:ChargeAmount",
-    ),
-    net_amount=(
-        "ram:SpecifiedLineTradeSettlement/ram:SpecifiedTradeSettlementLineMonetarySummation"
-        "/ram:LineTotalAmount",
-        "ram:SpecifiedSupplyChainTradeSettlement/ram:SpecifiedTradeSettlementMonetarySummation"
-        "/ram:LineTotalAmount",
-    ),
-    rate=_RATE,
-    category=("ram:CategoryCode",),
-)
-# (element in the header summation, label), in reading order
-_TOTALS = (
-    ("LineTotalAmount", "Sum of lines"),
-    ("AllowanceTotalAmount", "Allowances"),
-    ("ChargeTotalAmount", "Charges"),
-    ("TaxBasisTotalAmount", "Total without VAT"),
-    ("TaxTotalAmount", "VAT"),
-    ("GrandTotalAmount", "Total with VAT"),
-    ("TotalPrepaidAmount", "Paid in advance"),
-    ("RoundingAmount", "Rounding"),
-    ("DuePayableAmount", "Amount due"),
-)
+from .values import Namespaces, namespace
+from .view_booking import booking_view
+from .view_model import MAX_PARTS, InvoiceView, Party, address, text, texts, town
 
 
 def read(root: etree._Element, summary: EInvoice, max_lines: int) -> InvoiceView | None:
@@ -86,20 +32,18 @@ def read(root: etree._Element, summary: EInvoice, max_lines: int) -> InvoiceView
     transaction = root.find(layout.transaction, ns)
     agreement = _child(transaction, layout.agreement, ns)
     settlement = _child(transaction, layout.settlement, ns)
-    summation = _child(settlement, layout.summation, ns)
-    currency = summary.currency
-    lines, more = _lines(transaction, ns, max_lines)
+    booking = booking_view(summary, max_lines)
     return InvoiceView(
         summary=summary,
-        currency=currency,
+        currency=summary.currency,
         seller=_party(_child(agreement, "ram:SellerTradeParty", ns), ns),
         buyer=_party(_child(agreement, "ram:BuyerTradeParty", ns), ns),
-        lines=lines,
-        more_lines=more,
-        taxes=_taxes(settlement, ns),
-        totals=_totals(summation, currency, ns),
-        accounts=_accounts(settlement, ns),
-        payment_reference=text(settlement, ("ram:PaymentReference",), ns),
+        lines=booking.lines,
+        more_lines=booking.more_lines,
+        taxes=booking.taxes,
+        totals=booking.totals,
+        accounts=booking.accounts,
+        payment_reference=booking.payment_reference,
         payment_terms=texts(settlement, "ram:SpecifiedTradePaymentTerms/ram:Description", ns),
         notes=texts(header, "ram:IncludedNote/ram:Content", ns),
     )
@@ -146,61 +90,4 @@ def _party(node: etree._Element | None, ns: Namespaces) -> Party:
             ),
             ns,
         ),
-    )
-
-
-def _lines(
-    transaction: etree._Element | None, ns: Namespaces, max_lines: int
-) -> tuple[tuple[Line, ...], int]:
-    if transaction is None:
-        return (), 0
-    items = transaction.iterfind("ram:IncludedSupplyChainTradeLineItem", ns)
-    return read_lines(items, _LINE, ns, max_lines)
-
-
-def _taxes(settlement: etree._Element | None, ns: Namespaces) -> tuple[TaxRow, ...]:
-    if settlement is None:
-        return ()
-    rows = [
-        TaxRow(
-            category=text(tax, ("ram:CategoryCode",), ns),
-            rate=text(tax, _RATE, ns),
-            basis=text(tax, ("ram:BasisAmount",), ns),
-            amount=text(tax, ("ram:CalculatedAmount",), ns),
-            reason=text(tax, ("ram:ExemptionReason",), ns),
-        )
-        for tax in settlement.iterfind("ram:ApplicableTradeTax", ns)
-    ]
-    return tuple(rows[:MAX_PARTS])
-
-
-def _totals(
-    summation: etree._Element | None, currency: str | None, ns: Namespaces
-) -> tuple[tuple[str, str], ...]:
-    if summation is None:
-        return ()
-    out: list[tuple[str, str]] = []
-    for name, label in _TOTALS:
-        value = amount_in(summation, name, currency, ns)
-        if value:
-            out.append((label, value))
-    return tuple(out)
-
-
-def _accounts(settlement: etree._Element | None, ns: Namespaces) -> tuple[Account, ...]:
-    if settlement is None:
-        return ()
-    found = settlement.iterfind("ram:SpecifiedTradeSettlementPaymentMeans", ns)
-    return tuple(_account(means, ns) for means in islice(found, MAX_PARTS))
-
-
-def _account(means: etree._Element, ns: Namespaces) -> Account:
-    account = means.find("ram:PayeePartyCreditorFinancialAccount", ns)
-    return Account(
-        means=payment_means(
-            text(means, ("ram:TypeCode",), ns), text(means, ("ram:Information",), ns)
-        ),
-        iban=compact(text(account, ("ram:IBANID", "ram:ProprietaryID"), ns)),
-        bic=text(means, ("ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID",), ns),
-        name=text(account, ("ram:AccountName",), ns),
     )

@@ -1,8 +1,8 @@
 """The parts of an e-invoice as the readable view shows them (``view``): parties, lines, VAT
 breakdown, totals, payment; every value a trimmed string as written, cut at ``MAX_TEXT``.
 
-Also the readers the per-syntax views share: collapsed and cut texts, a bounded list with the
-count of what it left out (``capped``), and a CII or UBL line read by its paths (``read_lines``).
+Also the readers the per-syntax views share: collapsed and cut texts and a bounded list with the
+count of what it left out (``capped``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import TypeVar
 from lxml import etree
 
 from .model import EInvoice
-from .values import Namespaces, first, first_text
+from .values import Namespaces, first_text
 
 MAX_LINES = 1000  # lines read for the page; the rest are counted
 MAX_TEXT = 2000  # characters of one value (a note, an item description)
@@ -163,44 +163,3 @@ def capped(items: Iterable[T], limit: int) -> tuple[list[T], int]:
     rest = iter(items)
     kept = list(islice(rest, max(limit, 0)))
     return kept, sum(1 for _ in rest)
-
-
-@dataclass(frozen=True)
-class LinePaths:
-    """Where a syntax (CII, UBL) keeps an invoice line's values. ``quantity`` and ``tax`` select
-    an element of the line item (the first path that finds one); ``rate`` and ``category`` are
-    read in the tax element, the other texts in the line item."""
-
-    quantity: tuple[str, ...]
-    tax: tuple[str, ...]
-    number: tuple[str, ...]
-    name: tuple[str, ...]
-    description: tuple[str, ...]
-    unit_price: tuple[str, ...]
-    net_amount: tuple[str, ...]
-    rate: tuple[str, ...]
-    category: tuple[str, ...]
-
-
-def read_lines(
-    items: Iterable[etree._Element], paths: LinePaths, ns: Namespaces, max_lines: int
-) -> tuple[tuple[Line, ...], int]:
-    """The first ``max_lines`` line items read as ``Line``, and the count of the others."""
-    shown, more = capped(items, max_lines)
-    return tuple(_line(item, paths, ns) for item in shown), more
-
-
-def _line(item: etree._Element, paths: LinePaths, ns: Namespaces) -> Line:
-    quantity = first(item, paths.quantity, ns)
-    tax = first(item, paths.tax, ns)
-    return Line(
-        number=text(item, paths.number, ns),
-        name=text(item, paths.name, ns),
-        description=text(item, paths.description, ns),
-        quantity=text(quantity, (".",), ns),
-        unit=attribute(quantity, "unitCode"),
-        unit_price=text(item, paths.unit_price, ns),
-        net_amount=text(item, paths.net_amount, ns),
-        vat_rate=text(tax, paths.rate, ns),
-        vat_category=text(tax, paths.category, ns),
-    )
