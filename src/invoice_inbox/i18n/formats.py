@@ -27,6 +27,14 @@ from invoice_inbox.i18n import DEFAULT_LOCALE, LOCALES, current_locale
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _TAG = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 NONE = "–"
+# each language in its own name, as a language menu shows it
+LANGUAGE_NAMES = {
+    "en": "English",
+    "de": "Deutsch",
+    "nl": "Nederlands",
+    "pl": "Polski",
+    "fr": "Français",
+}
 
 
 def supported(tag: str | None) -> str | None:

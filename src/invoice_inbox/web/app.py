@@ -27,6 +27,7 @@ from invoice_inbox.web import api, docs, pages
 from invoice_inbox.web.bodylimit import BodyLimit
 from invoice_inbox.web.context import WebContext, fetch_in_background
 from invoice_inbox.web.hosts import HostPolicy, TrustedHosts
+from invoice_inbox.web.locale import LocaleChoice
 from invoice_inbox.web.pages import einvoice_view
 from invoice_inbox.web.ratelimit import LoginLimiter
 from invoice_inbox.web.security import NeedsSignIn
@@ -63,7 +64,9 @@ def create_app(
         limiter=LoginLimiter(app.db),
         setup=SetupToken(app.db, setup_token),
     )
-    # added last, run first: the host is checked, then the body bounded, before any route
+    # added last, run first: the host is checked, then the body bounded, before any route;
+    # inside them the reader's language is chosen (web.locale) for everything that answers
+    web.add_middleware(LocaleChoice)
     web.add_middleware(BodyLimit)
     web.state.public_url = hosts.public_url if hosts is not None else None
     if hosts is not None:

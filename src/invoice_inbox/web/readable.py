@@ -10,11 +10,11 @@ its currency has keeps them, so nothing the invoice says is rounded away.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from datetime import datetime, tzinfo
+from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from babel.numbers import format_decimal, get_currency_precision
+from invoice_inbox.i18n import formats
 
 KIND_WORDS = {
     "pdf": "PDF",
@@ -40,7 +40,6 @@ FORMAT_WORDS = {
 DOCUMENT_TYPE_WORDS = {"invoice": "Invoice", "credit_note": "Credit note", "other": "Other"}
 
 _KSEF = re.compile(r"ksef-fa(\d+)")
-_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def kind_word(kind: str | None) -> str:
@@ -85,25 +84,10 @@ def iban_short(value: str | None) -> str:
 
 
 def money(amount: str | Decimal | None, currency: str | None = None) -> str:
-    """``("12.6", "EUR")`` → "12.60 EUR"; with the currency's decimals (JPY none, BHD three),
-    never fewer than written; a value that is no number, or no currency code, is shown as
-    written (templates escape it)."""
-    if amount is None or amount == "":
-        return "–"
-    try:
-        value = Decimal(str(amount).strip())
-    except InvalidOperation:
-        return f"{amount} {currency or ''}".strip()
-    if not value.is_finite():
-        return f"{amount} {currency or ''}".strip()
-    code = (currency or "").strip()[:20]  # as written when it is no ISO 4217 code
-    digits = get_currency_precision(code.upper()) if _CURRENCY.fullmatch(code.upper()) else 2
-    exponent = value.as_tuple().exponent
-    written = -exponent if isinstance(exponent, int) and exponent < 0 else 0
-    places = max(digits, written)
-    pattern = "#,##0" + ("." + "0" * places if places else "")
-    number = format_decimal(value, format=pattern, locale="en", decimal_quantization=False)
-    return f"{number} {code}" if code else number
+    """``("12.6", "EUR")`` → "12.60 EUR" (English; "12,60 €" in German): in the reader's locale,
+    with the currency's decimals (JPY none, BHD three), never fewer than written; a value that is
+    no number, or no currency code, is shown as written (templates escape it)."""
+    return formats.amount(amount, currency)
 
 
 def zone(name: str | None) -> tzinfo | None:
@@ -123,10 +107,6 @@ def zone_names() -> list[str]:
 
 
 def when(value: datetime | None, tz: tzinfo | None = None) -> str:
-    """A time as ``2026-11-21 15:03 CET`` in *tz* (UTC when none); ``–`` for none."""
-    if value is None:
-        return "–"
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    local = value.astimezone(tz or UTC)
-    return local.strftime("%Y-%m-%d %H:%M ") + (local.tzname() or "UTC")
+    """A time as ``2026-11-21 15:03 CET`` in *tz* (UTC when none), in the reader's locale
+    ("21.11.2026 15:03 CET" in German); ``–`` for none."""
+    return formats.when(value, tz)

@@ -9,6 +9,7 @@ file names) is escaped by Jinja2's autoescape; no template may use ``|safe`` on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -18,10 +19,13 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlalchemy import select
 from starlette.responses import Response
 
 from invoice_inbox import i18n
+from invoice_inbox.i18n import formats
 from invoice_inbox.store import users
 from invoice_inbox.store.models import User
 from invoice_inbox.web import readable
@@ -38,7 +42,30 @@ CSP = (
     "base-uri 'none'; form-action 'self'"
 )
 
+
+def _at_render_time(f: Callable[..., Any]) -> Callable[..., Any]:
+    """*f* as a filter Jinja2 calls when the page renders: a filter that takes no context is
+    folded into the compiled template when its arguments are constants (``"5"|money("EUR")``),
+    in whatever locale compiled it; one that takes the context never is."""
+
+    def call(_: Context, *args: Any, **kwargs: Any) -> Any:  # Jinja passes any value
+        return f(*args, **kwargs)
+
+    call.__name__ = getattr(f, "__name__", "filter")
+    return pass_context(call)
+
+
+class _RenderTimeFilters(dict[str, Any]):
+    """The env's filters; every one added speaks the reader's locale, so runs at render time."""
+
+    def __setitem__(self, name: str, f: Any) -> None:
+        if callable(f) and not hasattr(f, "jinja_pass_arg"):
+            f = _at_render_time(f)
+        super().__setitem__(name, f)
+
+
 templates = Jinja2Templates(directory=str(TEMPLATES))
+templates.env.filters = _RenderTimeFilters(templates.env.filters)
 # {% trans %} and _() in templates speak the request's locale (``i18n`` reads its context)
 templates.env.add_extension("jinja2.ext.i18n")
 # {% trans %} blocks lose their line breaks and indentation, as babel.cfg extracts them
@@ -46,6 +73,8 @@ templates.env.policies["ext.i18n.trimmed"] = True
 templates.env.install_gettext_callables(  # type: ignore[attr-defined]
     i18n.gettext, i18n.ngettext, newstyle=True, pgettext=i18n.pgettext
 )
+# <html lang="{{ current_locale() }}">
+templates.env.globals["current_locale"] = i18n.current_locale
 
 
 # the viewer's time zone while a page renders (set by :func:`render`)
@@ -69,19 +98,10 @@ def viewer_zone(request: Request, page: Page | None) -> tzinfo | None:
     return readable.zone(unquote(request.cookies.get(ZONE_COOKIE, "")))
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return "–"
-    value: float = n  # the int itself for bytes
-    for unit in ("B", "KB", "MB"):
-        if value < 1024 or unit == "MB":
-            return f"{value} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value} B"
-
-
 templates.env.filters["when"] = _when
-templates.env.filters["size"] = _size
+templates.env.filters["size"] = formats.size  # these three in the request's locale
+templates.env.filters["number"] = formats.number
+templates.env.filters["day"] = formats.day
 templates.env.filters["money"] = readable.money
 templates.env.filters["kind_word"] = readable.kind_word
 templates.env.filters["format_word"] = readable.format_word

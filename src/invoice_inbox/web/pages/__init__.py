@@ -11,6 +11,7 @@ from invoice_inbox.web.pages import (
     companies,
     document_trust,
     documents,
+    language,
     notifications,
     runs,
     source_check,
@@ -36,4 +37,5 @@ ROUTERS: list[APIRouter] = [
     admin.router,
     companies.router,
     account.router,
+    language.router,
 ]
