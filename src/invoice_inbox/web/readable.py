@@ -14,15 +14,17 @@ from datetime import datetime, tzinfo
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from invoice_inbox.i18n import formats
+from invoice_inbox.i18n import N_, formats
+from invoice_inbox.i18n import gettext as _
 
+# English words marked with N_ and translated when shown (the reader's locale)
 KIND_WORDS = {
-    "pdf": "PDF",
-    "einvoice_pdf": "E-invoice (PDF)",
-    "einvoice_xml": "E-invoice (XML)",
-    "body_pdf": "Mail text (PDF)",
-    "image": "Image",
-    "file": "File",
+    "pdf": N_("PDF"),
+    "einvoice_pdf": N_("E-invoice (PDF)"),
+    "einvoice_xml": N_("E-invoice (XML)"),
+    "body_pdf": N_("Mail text (PDF)"),
+    "image": N_("Image"),
+    "file": N_("File"),
 }
 
 FORMAT_WORDS = {
@@ -37,7 +39,50 @@ FORMAT_WORDS = {
     "order-x": "Order-X",
 }
 
-DOCUMENT_TYPE_WORDS = {"invoice": "Invoice", "credit_note": "Credit note", "other": "Other"}
+DOCUMENT_TYPE_WORDS = {
+    "invoice": N_("Invoice"),
+    "credit_note": N_("Credit note"),
+    "other": N_("Other"),
+}
+
+# codes shown on the pages, as words: a German page never shows "not_imported"
+VERDICT_WORDS = {
+    "import": N_("imported"),
+    "not_imported": N_("not imported"),
+    "quarantined": N_("quarantined"),
+    "duplicate": N_("duplicate"),
+}
+RUN_STATUS_WORDS = {
+    "running": N_("running"),
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+    "partial": N_("partial"),
+}
+TRIGGER_WORDS = {
+    "manual": N_("manual"),
+    "schedule": N_("schedule"),
+    "instant": N_("instant pickup"),
+    "smtp": N_("SMTP delivery"),
+}
+QUEUE_STATUS_WORDS = {"new": N_("new"), "processed": N_("processed"), "all": N_("all")}
+DELIVERY_STATE_WORDS = {  # a webhook delivery
+    "pending": N_("pending"),
+    "delivered": N_("delivered"),
+    "failed": N_("failed"),
+}
+NOTIFICATION_KIND_WORDS = {
+    "source_deactivated": N_("source switched off"),
+    "needs_attention": N_("needs attention"),
+    "bank_details_changed": N_("bank details changed"),
+    "lookalike_sender": N_("look-alike sender"),
+}
+SENDER_MODE_WORDS = {"off": N_("Off"), "flag": N_("Flag"), "require": N_("Require")}
+AUTH_STATE_WORDS = {  # a source's credentials
+    "ok": N_("signed in"),
+    "needs_authentication": N_("needs sign-in"),
+    "needs_reauthentication": N_("needs sign-in again"),
+    "login_refused": N_("login refused"),
+}
 
 _KSEF = re.compile(r"ksef-fa(\d+)")
 
@@ -46,7 +91,7 @@ def kind_word(kind: str | None) -> str:
     """``einvoice_pdf`` → "E-invoice (PDF)"."""
     if not kind:
         return "–"
-    return KIND_WORDS.get(kind) or kind.replace("_", " ").capitalize()
+    return _(KIND_WORDS[kind]) if kind in KIND_WORDS else kind.replace("_", " ").capitalize()
 
 
 def format_word(value: str | None) -> str:
@@ -68,7 +113,56 @@ def format_word(value: str | None) -> str:
 def document_type_word(value: str | None) -> str:
     if not value:
         return "–"
-    return DOCUMENT_TYPE_WORDS.get(value) or value.replace("_", " ").capitalize()
+    if value in DOCUMENT_TYPE_WORDS:
+        return _(DOCUMENT_TYPE_WORDS[value])
+    return value.replace("_", " ").capitalize()
+
+
+def _word(words: dict[str, str], code: str | None) -> str:
+    """*code* as its translated word; an unknown code as written (spaces for underscores)."""
+    if not code:
+        return "–"
+    return _(words[code]) if code in words else code.replace("_", " ")
+
+
+def verdict_word(code: str | None) -> str:
+    """A mail's decision: ``not_imported`` → "not imported" (translated)."""
+    return _word(VERDICT_WORDS, code)
+
+
+def run_status_word(code: str | None) -> str:
+    """A run's status: ``succeeded``, ``partial`` … as words."""
+    return _word(RUN_STATUS_WORDS, code)
+
+
+def trigger_word(code: str | None) -> str:
+    """What started a run: ``schedule``, ``manual``, ``instant``, ``smtp``."""
+    return _word(TRIGGER_WORDS, code)
+
+
+def queue_status_word(code: str | None) -> str:
+    """A queue filter's status: ``new``, ``processed``, ``all``."""
+    return _word(QUEUE_STATUS_WORDS, code)
+
+
+def delivery_state_word(code: str | None) -> str:
+    """A webhook delivery's state: ``pending``, ``delivered``, ``failed``."""
+    return _word(DELIVERY_STATE_WORDS, code)
+
+
+def notification_kind_word(code: str | None) -> str:
+    """What a notification is about: ``source_deactivated`` → "source switched off"."""
+    return _word(NOTIFICATION_KIND_WORDS, code)
+
+
+def sender_mode_word(code: str | None) -> str:
+    """A source's sender-authentication policy: ``off``, ``flag``, ``require``."""
+    return _word(SENDER_MODE_WORDS, code)
+
+
+def auth_state_word(code: str | None) -> str:
+    """A source's sign-in state: ``needs_reauthentication`` → "needs sign-in again"."""
+    return _word(AUTH_STATE_WORDS, code)
 
 
 def iban(value: str | None) -> str:
