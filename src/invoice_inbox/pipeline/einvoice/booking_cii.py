@@ -271,7 +271,7 @@ class _Reader:
         account = means.find("ram:PayeePartyCreditorFinancialAccount", self.ns)
         return PaymentAccount(
             iban=compact(self.text(account, "ram:IBANID")),
-            account_number=compact(self.text(account, "ram:ProprietaryID")),
+            account_number=self.text(account, "ram:ProprietaryID"),
             bic=self.text(means, "ram:PayeeSpecifiedCreditorFinancialInstitution/ram:BICID"),
             name=self.text(account, "ram:AccountName"),
         )

@@ -2,7 +2,8 @@
 3, Peppol PINT): references, lines, document allowances and charges, VAT breakdown, totals and
 payment, as the ``EInvoice`` fields named in ``booking``.
 
-One pass over the root's children and each line's children; values are trimmed strings as written.
+Lines are read in one pass over each element's children (``children``), not by a path per field;
+values are trimmed strings as written.
 """
 
 from __future__ import annotations
@@ -21,16 +22,19 @@ from .booking import (
     PrecedingInvoice,
     VatBreakdown,
 )
-from .values import Namespaces, clean, compact, first_text, is_iban, iso_date, joined
+from .values import Namespaces, children, clean, compact, first_text, is_iban, iso_date, joined
 
 UBL = "urn:oasis:names:specification:ubl:schema:xsd:"
 NS: Namespaces = {
     "cbc": UBL + "CommonBasicComponents-2",
     "cac": UBL + "CommonAggregateComponents-2",
 }
-_LINES = ("cac:InvoiceLine", "cac:CreditNoteLine", "cac:DebitNoteLine")
-_QUANTITIES = ("cbc:InvoicedQuantity", "cbc:CreditedQuantity", "cbc:DebitedQuantity")
-_LINE_TAX = ("cac:Item/cac:ClassifiedTaxCategory", "cac:TaxCategory")
+_CBC = "{" + NS["cbc"] + "}"
+_CAC = "{" + NS["cac"] + "}"
+_LINE_TAGS = frozenset(_CAC + name for name in ("InvoiceLine", "CreditNoteLine", "DebitNoteLine"))
+_QUANTITY_TAGS = tuple(
+    _CBC + name for name in ("InvoicedQuantity", "CreditedQuantity", "DebitedQuantity")
+)
 _MONETARY = ("cac:LegalMonetaryTotal", "cac:RequestedMonetaryTotal")
 
 
@@ -85,8 +89,8 @@ def _first(node: etree._Element, paths: tuple[str, ...]) -> etree._Element | Non
 def _lines(root: etree._Element) -> tuple[tuple[InvoiceLine, ...], int]:
     kept: list[InvoiceLine] = []
     omitted = 0
-    for path in _LINES:
-        for line in root.iterfind(path, NS):
+    for line in root:
+        if line.tag in _LINE_TAGS:
             if len(kept) < MAX_BOOKING_LINES:
                 kept.append(_line(line))
             else:
@@ -95,41 +99,56 @@ def _lines(root: etree._Element) -> tuple[tuple[InvoiceLine, ...], int]:
 
 
 def _line(line: etree._Element) -> InvoiceLine:
-    quantity = _first(line, _QUANTITIES)
-    tax = _first(line, _LINE_TAX)
-    item = line.find("cac:Item", NS)
-    price = line.find("cac:Price", NS)
+    """One line, each element's children indexed once (``children``) rather than found by path."""
+    kids = children(line)
+    quantity = _pick(kids, _QUANTITY_TAGS)
+    item = children(kids.get(_CAC + "Item"))
+    price = children(kids.get(_CAC + "Price"))
+    classified = item.get(_CAC + "ClassifiedTaxCategory")
+    tax = children(classified if classified is not None else kids.get(_CAC + "TaxCategory"))
     allowances, charges = _allowances_charges(line, document=False)
     return InvoiceLine(
-        id=_text(line, "cbc:ID"),
-        name=_text(item, "cbc:Name"),
-        description=_text(item, "cbc:Description"),
+        id=clean(kids.get(_CBC + "ID")),
+        name=clean(item.get(_CBC + "Name")),
+        description=clean(item.get(_CBC + "Description")),
         quantity=clean(quantity),
         unit=_attribute(quantity, "unitCode"),
-        unit_price=_text(price, "cbc:PriceAmount"),
-        price_base_quantity=_text(price, "cbc:BaseQuantity"),
-        gross_price=_text(price, "cac:AllowanceCharge/cbc:BaseAmount"),
-        net_amount=_text(line, "cbc:LineExtensionAmount"),
-        vat_category=_text(tax, "cbc:ID"),
-        vat_rate=_text(tax, "cbc:Percent"),
-        order_line_reference=_text(line, "cac:OrderLineReference/cbc:LineID"),
+        unit_price=clean(price.get(_CBC + "PriceAmount")),
+        price_base_quantity=clean(price.get(_CBC + "BaseQuantity")),
+        gross_price=_text(price.get(_CAC + "AllowanceCharge"), "cbc:BaseAmount"),
+        net_amount=clean(kids.get(_CBC + "LineExtensionAmount")),
+        vat_category=clean(tax.get(_CBC + "ID")),
+        vat_rate=clean(tax.get(_CBC + "Percent")),
+        order_line_reference=_text(kids.get(_CAC + "OrderLineReference"), "cbc:LineID"),
         item_id=_item_ids(item),
         allowances=allowances,
         charges=charges,
     )
 
 
-def _item_ids(item: etree._Element | None) -> ItemIds | None:
-    if item is None:
+def _pick(kids: dict[str, etree._Element], tags: tuple[str, ...]) -> etree._Element | None:
+    for tag in tags:
+        found = kids.get(tag)
+        if found is not None:
+            return found
+    return None
+
+
+def _item_ids(item: dict[str, etree._Element]) -> ItemIds | None:
+    if not item:
         return None
-    standard = item.find("cac:StandardItemIdentification/cbc:ID", NS)
+    standard = _child(item.get(_CAC + "StandardItemIdentification"), _CBC + "ID")
     ids = ItemIds(
-        seller=_text(item, "cac:SellersItemIdentification/cbc:ID"),
-        buyer=_text(item, "cac:BuyersItemIdentification/cbc:ID"),
+        seller=_text(item.get(_CAC + "SellersItemIdentification"), "cbc:ID"),
+        buyer=_text(item.get(_CAC + "BuyersItemIdentification"), "cbc:ID"),
         standard=clean(standard),
         standard_scheme=_attribute(standard, "schemeID"),
     )
     return ids if ids != ItemIds() else None
+
+
+def _child(node: etree._Element | None, tag: str) -> etree._Element | None:
+    return None if node is None else children(node).get(tag)
 
 
 def _attribute(element: etree._Element | None, name: str) -> str | None:
@@ -143,18 +162,19 @@ def _allowances_charges(
     """The node's own ``cac:AllowanceCharge`` children, split by ``cbc:ChargeIndicator``."""
     allowances: list[AllowanceCharge] = []
     charges: list[AllowanceCharge] = []
-    for element in node.iterfind("cac:AllowanceCharge", NS):
-        tax = element.find("cac:TaxCategory", NS) if document else None
+    for element in node.iterchildren(_CAC + "AllowanceCharge"):
+        kids = children(element)
+        tax = children(kids.get(_CAC + "TaxCategory")) if document else {}
         found = AllowanceCharge(
-            amount=_text(element, "cbc:Amount"),
-            base_amount=_text(element, "cbc:BaseAmount"),
-            percent=_text(element, "cbc:MultiplierFactorNumeric"),
-            reason=_text(element, "cbc:AllowanceChargeReason"),
-            reason_code=_text(element, "cbc:AllowanceChargeReasonCode"),
-            vat_category=_text(tax, "cbc:ID"),
-            vat_rate=_text(tax, "cbc:Percent"),
+            amount=clean(kids.get(_CBC + "Amount")),
+            base_amount=clean(kids.get(_CBC + "BaseAmount")),
+            percent=clean(kids.get(_CBC + "MultiplierFactorNumeric")),
+            reason=clean(kids.get(_CBC + "AllowanceChargeReason")),
+            reason_code=clean(kids.get(_CBC + "AllowanceChargeReasonCode")),
+            vat_category=clean(tax.get(_CBC + "ID")),
+            vat_rate=clean(tax.get(_CBC + "Percent")),
         )
-        is_charge = (_text(element, "cbc:ChargeIndicator") or "").lower() == "true"
+        is_charge = (clean(kids.get(_CBC + "ChargeIndicator")) or "").lower() == "true"
         (charges if is_charge else allowances).append(found)
     return tuple(allowances), tuple(charges)
 
@@ -215,8 +235,8 @@ def _payment(root: etree._Element, due_date: str | None) -> Payment | None:
 
 
 def _account(account: etree._Element) -> PaymentAccount:
-    number = compact(_text(account, "cbc:ID"))
-    iban = number if is_iban(number) else None
+    number = _text(account, "cbc:ID")
+    iban = compact(number) if is_iban(compact(number)) else None
     return PaymentAccount(
         iban=iban,
         account_number=None if iban else number,

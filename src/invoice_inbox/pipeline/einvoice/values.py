@@ -21,8 +21,22 @@ def clean(element: etree._Element | None) -> str | None:
     """The element's text content, whitespace-trimmed; None when missing or blank."""
     if element is None:
         return None
+    if len(element) == 0:  # no child elements, comments or PIs: the text is all there is
+        return (element.text or "").strip() or None
     value = "".join(element.itertext()).strip()
     return value or None
+
+
+def children(node: etree._Element | None) -> dict[str, etree._Element]:
+    """The node's first child element of each tag (Clark notation ``{ns}name``), in one pass:
+    cheaper than a ``find`` per field where many fields of one element are read."""
+    found: dict[str, etree._Element] = {}
+    if node is not None:
+        for child in node:
+            tag = child.tag
+            if isinstance(tag, str) and tag not in found:
+                found[tag] = child
+    return found
 
 
 def first_text(
