@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from invoice_inbox import reasons
 from invoice_inbox.pipeline import extract, mime, render, senders
 from invoice_inbox.pipeline.extract import Document, Kind, Skipped
 from invoice_inbox.pipeline.filenames import sanitize
@@ -19,8 +20,18 @@ from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 from invoice_inbox.pipeline.rules import Action, Rule, first_match
 from invoice_inbox.pipeline.trust import iban
 from invoice_inbox.pipeline.trust.result import SenderAuth
+from invoice_inbox.reasons import Parts, ReasonPart, part
 
-__all__ = ["CHECKS", "Decision", "Document", "Policy", "Skipped", "Verdict", "decide"]
+__all__ = [
+    "CHECKS",
+    "Decision",
+    "Document",
+    "Policy",
+    "Skipped",
+    "Verdict",
+    "decide",
+    "decision",
+]
 
 
 class Verdict(StrEnum):
@@ -49,7 +60,8 @@ class Policy:
 
 @dataclass(frozen=True)
 class Decision:
-    """The verdict for one message, the one sentence that explains it, and its documents."""
+    """The verdict for one message, the one sentence that explains it, and its documents.
+    ``reason`` is the English text of ``reason_parts`` (codes with parameters: ``reasons``)."""
 
     verdict: Verdict
     reason: str
@@ -63,6 +75,32 @@ class Decision:
     # the sender policy after deciding: pipeline.trust.policy)
     sender_auth: SenderAuth | None = None
     lookalike_of: str | None = None
+    reason_parts: Parts = ()
+
+
+def decision(
+    verdict: Verdict,
+    parts: Parts,
+    headers: mime.Headers | None,
+    documents: tuple[Document, ...] = (),
+    *,
+    hits: tuple[str, ...] = (),
+    misses: tuple[str, ...] = (),
+    skipped: tuple[Skipped, ...] = (),
+    rule: str | None = None,
+) -> Decision:
+    """A decision whose reason is *parts*, its English text made from them."""
+    return Decision(
+        verdict,
+        reasons.english(parts),
+        headers,
+        documents,
+        hits,
+        misses,
+        skipped,
+        rule,
+        reason_parts=parts,
+    )
 
 
 @dataclass
@@ -96,47 +134,46 @@ class _Work:
 
 
 # A check returns None to let the message pass, or (verdict, reason) to stop it.
-Check = Callable[[_Work], "tuple[Verdict, str] | None"]
+Check = Callable[[_Work], "tuple[Verdict, ReasonPart] | None"]
 
 _TAGS = re.compile(r"<[^>]*>")
 
 
-def check_size(w: _Work) -> tuple[Verdict, str] | None:
+def check_size(w: _Work) -> tuple[Verdict, ReasonPart] | None:
     """A mail bigger than the limit is not parsed: it is quarantined, never dropped."""
     limit = w.policy.max_message_bytes
     if len(w.raw) <= limit:
         return None
     size, most = len(w.raw) / 1024 / 1024, limit / 1024 / 1024
-    return Verdict.QUARANTINED, f"the message is {size:,.1f} MB; the limit is {most:,.1f} MB"
+    return Verdict.QUARANTINED, part("message_too_big", size=size, limit=most)
 
 
-def check_allowed_sender(w: _Work) -> tuple[Verdict, str] | None:
+def check_allowed_sender(w: _Work) -> tuple[Verdict, ReasonPart] | None:
     """The sender must be on the source's allowed list (empty list: everyone)."""
     if senders.is_allowed(w.headers.sender, w.policy.allowed_senders):
         return None
-    who = w.headers.sender or "(no sender address)"
-    return Verdict.NOT_IMPORTED, f"sender {who} is not on the allowed list"
+    return Verdict.NOT_IMPORTED, part("sender_not_allowed", sender=w.headers.sender or None)
 
 
-def check_rules(w: _Work) -> tuple[Verdict, str] | None:
+def check_rules(w: _Work) -> tuple[Verdict, ReasonPart] | None:
     """The first import rule matching the sender (and keyword) says what to do; a rule that
     says "skip" stops the message here."""
     w.rule = first_match(w.policy.rules, w.headers.sender, w.headers.subject, w.body_text)
     if w.rule is not None and w.rule.action is Action.SKIP:
-        return Verdict.NOT_IMPORTED, f"rule {w.rule.name!r} says not to import mail like this"
+        return Verdict.NOT_IMPORTED, part("rule_skip", rule=w.rule.name)
     return None
 
 
-def check_has_attachment(w: _Work) -> tuple[Verdict, str] | None:
+def check_has_attachment(w: _Work) -> tuple[Verdict, ReasonPart] | None:
     """A valid invoice mail has an attachment, unless its body is to be the invoice."""
     if not w.policy.require_attachment or w.wants_body or w.policy.body_fallback:
         return None
     if any(p.is_attachment for p in w.full().parts):
         return None
-    return Verdict.NOT_IMPORTED, "no attachment"
+    return Verdict.NOT_IMPORTED, part("no_attachment")
 
 
-def check_documents(w: _Work) -> tuple[Verdict, str] | None:
+def check_documents(w: _Work) -> tuple[Verdict, ReasonPart] | None:
     """PDFs and e-invoices (judged by their bytes, also inside forwarded mails, archives and
     winmail.dat) become documents; images and other files only when the source allows them.
     With a "body" rule, or the body fallback and no document attachment, the mail text is
@@ -150,24 +187,21 @@ def check_documents(w: _Work) -> tuple[Verdict, str] | None:
     try:
         found = extract.extract(parsed, options)
     except extract.Unreadable as exc:
-        return Verdict.QUARANTINED, str(exc)
+        return Verdict.QUARANTINED, part("unreadable", detail=str(exc))
     w.skipped.extend(found.skipped)
     if w.wants_body or (w.policy.body_fallback and not found.documents):
         try:
             w.documents.append(_body_document(w.headers, parsed, found.tnef_html, w.policy.limits))
         except render.RenderError as exc:
-            return Verdict.QUARANTINED, f"the mail text could not be rendered to PDF: {exc}"
+            return Verdict.QUARANTINED, part("body_not_rendered", error=str(exc))
     else:
         w.documents.extend(found.documents)
     if w.documents:
         return None
     others = [s.name for s in found.skipped]
     if others:
-        return (
-            Verdict.NOT_IMPORTED,
-            f"no PDF or e-invoice attachment (found: {', '.join(others[:5])})",
-        )
-    return Verdict.NOT_IMPORTED, "no PDF or e-invoice attachment"
+        return Verdict.NOT_IMPORTED, part("no_document_found", names=", ".join(others[:5]))
+    return Verdict.NOT_IMPORTED, part("no_document")
 
 
 def _body_document(
@@ -211,25 +245,27 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
     except MemoryError:  # the decide worker names the memory limit (runtime.workers)
         raise
     except Exception as exc:  # the header block itself is unreadable
-        return Decision(Verdict.QUARANTINED, f"could not read the message headers: {exc}", None)
+        return decision(Verdict.QUARANTINED, (part("headers_unreadable", error=str(exc)),), None)
     misses: list[str] = []
     for name, check in CHECKS:
         try:
             stop = check(w)
         except mime.MessageTooComplex as exc:
-            return Decision(Verdict.QUARANTINED, str(exc), w.headers, hits=(name,))
+            stopped = (part("unreadable", detail=str(exc)),)
+            return decision(Verdict.QUARANTINED, stopped, w.headers, hits=(name,))
         except LimitExceeded as exc:  # the mail needs more than a limit allows: say which
-            return Decision(Verdict.QUARANTINED, _naming(exc), w.headers, hits=(name,))
+            return decision(Verdict.QUARANTINED, (_naming(exc),), w.headers, hits=(name,))
         except MemoryError:  # the decide worker names the memory limit (runtime.workers)
             raise
         except Exception as exc:  # a bug or a case nobody foresaw: keep the mail, say why
-            reason = f"could not read the message ({name}): {type(exc).__name__}: {exc}"
-            return Decision(Verdict.QUARANTINED, reason, w.headers, hits=(name,))
+            error = f"{type(exc).__name__}: {exc}"
+            failed = (part("check_failed", check=name, error=error),)
+            return decision(Verdict.QUARANTINED, failed, w.headers, hits=(name,))
         if stop is not None:
             verdict, reason = stop
-            return Decision(
+            return decision(
                 verdict,
-                _with_rule(w.rule, reason),
+                _with_rule(w.rule, (reason,)),
                 w.headers,
                 hits=(name,),
                 misses=tuple(misses),
@@ -240,13 +276,13 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
     rule = w.rule.name if w.rule else None
     names = ", ".join(d.filename for d in w.documents)
     count = len(w.documents)
-    reason = f"{count} document{'s' if count != 1 else ''} from {w.headers.sender}: {names}"
+    found: Parts = (reasons.documents_found(count, w.headers.sender, names),)
     damaged = [d.filename for d in w.documents if d.damaged]
     if damaged:
-        reason += f"; damaged in transfer, imported as far as readable: {', '.join(damaged)}"
-    return Decision(
+        found += (part("damaged", names=", ".join(damaged)),)
+    return decision(
         Verdict.IMPORT,
-        _with_rule(w.rule, reason),
+        _with_rule(w.rule, found),
         w.headers,
         tuple(d.with_rule(rule) for d in w.documents),
         misses=tuple(misses),
@@ -255,13 +291,14 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
     )
 
 
-def _naming(exc: LimitExceeded) -> str:
+def _naming(exc: LimitExceeded) -> ReasonPart:
     """The sentence of a LimitExceeded, with the name of the limit when it does not say it."""
     reason = str(exc)
-    return reason if exc.limit in reason else f"{reason} (limit {exc.limit})"
+    code = "limit_exceeded" if exc.limit in reason else "limit_exceeded_named"
+    return part(code, detail=reason, limit=exc.limit)
 
 
-def _with_rule(rule: Rule | None, reason: str) -> str:
-    if rule is None or rule.name in reason:
-        return reason
-    return f"rule {rule.name!r}: {reason}"
+def _with_rule(rule: Rule | None, parts: Parts) -> Parts:
+    if rule is None or rule.name in reasons.english(parts):
+        return parts
+    return (part("rule", rule=rule.name), *parts)

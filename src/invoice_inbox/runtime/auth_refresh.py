@@ -22,6 +22,7 @@ from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.pipeline.trust import policy
 from invoice_inbox.pipeline.trust.authenticate import authenticate
 from invoice_inbox.pipeline.trust.result import AuthStatus, Lookup
+from invoice_inbox.reasons import from_json, part, to_json
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sender_check import stored_envelope
 from invoice_inbox.runtime.source_plan import SourcePlan
@@ -73,9 +74,13 @@ def refresh_imported(app: App, *, lookup: Lookup | None = None, limit: int = BAT
                 continue  # handled meanwhile
             old = f"{NOTE}{row.sender_auth_reason}" if row.sender_auth_reason else None
             reason = row.reason.replace(old, "", 1) if old and old in row.reason else row.reason
-            if not auth.passed and plan is not None and plan.sender_auth == policy.FLAG:
+            note = not auth.passed and plan is not None and plan.sender_auth == policy.FLAG
+            if note:
                 reason = f"{reason}{NOTE}{auth.reason}"
             row.reason = reason
+            if row.reason_parts is not None:  # the note as a part: replaced the same way
+                new = auth.reason if note else None
+                row.reason_parts = _renoted(row.reason_parts, row.sender_auth_reason, new)
             row.sender_auth = str(auth.status)
             row.sender_auth_reason = auth.reason
             row.auth_results = auth.to_json()
@@ -83,3 +88,17 @@ def refresh_imported(app: App, *, lookup: Lookup | None = None, limit: int = BAT
     if updated:
         log.info("%d imported mails whose DNS had failed are authenticated now", updated)
     return updated
+
+
+def _renoted(
+    stored: list[dict[str, object]], old: str | None, new: str | None
+) -> list[dict[str, object]]:
+    """The stored reason parts without the note "sender not authenticated: *old*", and with
+    one of *new* at the end (as the English text has it)."""
+    parts = list(from_json(stored))
+    gone = part("sender_not_authenticated", why=old)
+    if old and gone in parts:
+        parts.remove(gone)
+    if new is not None:
+        parts.append(part("sender_not_authenticated", why=new))
+    return to_json(parts)

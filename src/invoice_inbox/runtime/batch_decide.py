@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document
 from invoice_inbox.pipeline.trust.result import SenderAuth
+from invoice_inbox.reasons import Param, Parts, english, from_json, part
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.sender_check import Mail, SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
@@ -43,6 +44,7 @@ class BatchItem:
     sender_auth: SenderAuth | None = None  # None: a copy of a mail handled before
     lookalike_of: str | None = None
     original: BatchItem | None = None  # the copied item, when committed with or just before it
+    reason_parts: Parts = ()  # the reason as codes with parameters (``reasons``)
 
 
 def decide_batch(
@@ -63,7 +65,7 @@ def decide_batch(
     earlier = dict(pending or {})
     with db.session() as s:
         known = {
-            sha: (row.id, row.reason, row.filed_to)
+            sha: (row.id, from_json(row.reason_parts) or row.reason, row.filed_to)
             for sha, row in ledger.originals(s, plan.id, (f[2] for f in fetched)).items()
         }
     first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
@@ -89,6 +91,7 @@ def decide_batch(
     for i, (uid, raw, sha) in enumerate(fetched):
         if sha in known:
             original_id, reason, target = known[sha]
+            copy = (part("duplicate", original=reason),)
             items.append(
                 BatchItem(
                     uid,
@@ -97,13 +100,16 @@ def decide_batch(
                     mime.parse_headers(raw),
                     (),
                     DUPLICATE,
-                    f"the same message was already handled ({reason})",
+                    english(copy),
                     target,
                     duplicate_of=original_id,
+                    reason_parts=copy,
                 )
             )
         elif sha in earlier or first[sha] != i:
             original = earlier.get(sha) or items[first[sha]]
+            said: Param = original.reason_parts or original.reason
+            copy = (part("duplicate", original=said),)
             items.append(
                 BatchItem(
                     uid,
@@ -112,10 +118,11 @@ def decide_batch(
                     original.headers,
                     (),
                     DUPLICATE,
-                    f"the same message was already handled ({original.reason})",
+                    english(copy),
                     original.target,
                     duplicate_of=SAME_BATCH,
                     original=original,
+                    reason_parts=copy,
                 )
             )
         else:
@@ -134,6 +141,7 @@ def decide_batch(
                     hits=d.hits,
                     sender_auth=d.sender_auth,
                     lookalike_of=d.lookalike_of,
+                    reason_parts=d.reason_parts,
                 )
             )
     return items

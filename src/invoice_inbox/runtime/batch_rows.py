@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from invoice_inbox.pipeline.decide import Document
+from invoice_inbox.reasons import to_json
 from invoice_inbox.runtime.batch_decide import SAME_BATCH, BatchItem
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store.models import Document as DocumentRow
@@ -57,6 +58,7 @@ def message_row(
         sent_at=h.date if h else None,
         decision=it.verdict,
         reason=it.reason,
+        reason_parts=to_json(it.reason_parts) if it.reason_parts else None,
         hits=list(it.hits),
         sender_auth=str(auth.status) if auth else None,
         sender_auth_reason=auth.reason if auth else None,

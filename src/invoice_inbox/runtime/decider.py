@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable, Sequence
 
 from invoice_inbox.pipeline.decide import Decision, Policy
+from invoice_inbox.reasons import part
 from invoice_inbox.runtime.workers import WorkerPool, WorkersUnavailable, quarantined
 from invoice_inbox.store import ledger
 from invoice_inbox.store.db import Database
@@ -91,7 +92,7 @@ class Decider:
                 continue
             # one attempt is the death of its group; each one more, a death while on its own
             if left_over[sha] > GIVE_UP:
-                decisions[i] = quarantined(mails[i][1], STOPPED_TWICE)
+                decisions[i] = quarantined(mails[i][1], part("stopped_twice"))
                 continue
             decisions[i] = self._recorded(db, source_id, mails, [i], deciding)[0]
         return [decisions[i] for i in range(len(mails))]

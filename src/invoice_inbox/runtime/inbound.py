@@ -45,6 +45,7 @@ from invoice_inbox.connectors.smtp_arrival import Arrival, Terms
 from invoice_inbox.errors import FolderMissing
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.trust.result import Envelope, SenderAuth
+from invoice_inbox.reasons import english, from_json, part, to_json
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import DUPLICATE
 from invoice_inbox.runtime.context import App
@@ -208,11 +209,16 @@ class Inbox:
         duplicate: its own run and ledger row, its bytes kept, nothing queued."""
         self.app.blobs.put_many([(sha, raw)])
         h = mime.parse_headers(raw)
-        which = f" (Message-ID {h.message_id})" if h.message_id else ""
         now = utcnow()
         with self.app.db.session() as s:
             original = s.get(Message, original_id)
             assert original is not None  # a claim is deleted with its ledger row
+            said = from_json(original.reason_parts) or original.reason
+            copy = (
+                part("received_again_id", message_id=h.message_id, original=said)
+                if h.message_id
+                else part("received_again", original=said),
+            )
             run = Run(
                 source_id=source_id,
                 trigger="smtp",
@@ -238,8 +244,8 @@ class Inbox:
                     subject=h.subject[:1000],
                     sent_at=h.date,
                     decision=DUPLICATE,
-                    reason=f"the same mail{which} was already received:"
-                    f" a copy sent again ({original.reason})",
+                    reason=english(copy),
+                    reason_parts=to_json(copy),
                     hits=[],
                     state=MessageState.DISPOSED,  # received mail is in no mailbox to file
                     duplicate_of_id=original.duplicate_of_id or original.id,

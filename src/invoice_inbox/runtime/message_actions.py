@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 
 from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.pipeline.senders import InvalidPattern, is_allowed, normalize_pattern
+from invoice_inbox.reasons import part, to_json
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_rows import document_rows
 from invoice_inbox.runtime.context import App
@@ -106,14 +107,16 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
         if decision.verdict != Verdict.IMPORT:
             raise Refused(f"the mail cannot be imported: {decision.reason}")
         app.blobs.put_many((doc.sha256, doc.data) for doc in decision.documents)
+        parts = (part("imported_anyway", by=by, date=f"{when:%Y-%m-%d}"), *decision.reason_parts)
         reason = f"imported by {by} on {when:%Y-%m-%d} ({ANYWAY}): {decision.reason}"
+        stored = to_json(parts) if decision.reason_parts else None
         done = Imported(message_id, reason)
         with app.db.session() as s:
             claimed = rowcount(
                 s.execute(
                     update(Message)
                     .where(Message.id == message_id, Message.decision == Verdict.NOT_IMPORTED)
-                    .values(decision=Verdict.IMPORT, reason=reason)
+                    .values(decision=Verdict.IMPORT, reason=reason, reason_parts=stored)
                     .execution_options(synchronize_session=False)
                 )
             )

@@ -33,6 +33,7 @@ from invoice_inbox.connectors.imap import ImapConnector
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.pipeline.decide import Decision, Verdict
 from invoice_inbox.pipeline.trust.result import AuthStatus, Envelope, SenderAuth
+from invoice_inbox.reasons import english, part, to_json
 from invoice_inbox.runtime import lease, runner
 from invoice_inbox.runtime.batch_rows import document_rows
 from invoice_inbox.runtime.context import App
@@ -230,6 +231,7 @@ def _batch(
             record_auth(row, d)
             if d.verdict == Verdict.NOT_IMPORTED:
                 row.reason, row.hits = d.reason, list(d.hits)
+                row.reason_parts = to_json(d.reason_parts) if d.reason_parts else None
         rows = list(s.scalars(select(Message).where(Message.id.in_(now)).order_by(Message.id)))
         docs = [doc for d in now.values() for doc in d.documents]
         originals = QueueOriginals.load(  # before the new documents join the session
@@ -261,7 +263,9 @@ def _batch(
 
 def _import(row: Message, d: Decision, plan: SourcePlan) -> None:
     row.decision = Verdict.IMPORT
-    row.reason = f"re-checked: {d.reason}"
+    parts = (part("rechecked"), *d.reason_parts)
+    row.reason = english(parts) if d.reason_parts else f"re-checked: {d.reason}"
+    row.reason_parts = to_json(parts) if d.reason_parts else None
     row.hits = list(d.hits)
     record_auth(row, d)
     row.documents = document_rows(d.documents, plan.company_id)

@@ -37,8 +37,9 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from invoice_inbox.pipeline import mime
-from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide
+from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide, decision
 from invoice_inbox.pipeline.limits import MB
+from invoice_inbox.reasons import ReasonPart, english, part
 from invoice_inbox.runtime import decision_wire
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ TRIES = 2  # a mail whose worker stopped for no limit of ours is tried once more
 START_FAILURES = 3  # workers in a row that die before taking a mail: no worker can work
 IDLE_SECONDS = 300.0  # a worker nobody needed for this long is stopped
 HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only up to this size
-PREFIX = "could not be processed"
 
 _READY = "ready"  # a worker's first message: its limits are set
 
@@ -301,12 +301,11 @@ class WorkerPool:
             _IDLE.give(w)
         elif kind == "memory":
             mb = self.limits.memory_bytes // MB
-            batch.done[i] = quarantined(
-                batch.raws[i], f"{PREFIX}: exceeded the memory limit ({mb} MB)"
-            )
+            batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, part("worker_memory", mb=mb))
             w.end(kill=False)
         else:
-            batch.done[i] = quarantined(batch.raws[i], f"{PREFIX}: {payload}")
+            failed = part("worker_failed", detail=str(payload))
+            batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, failed)
             _IDLE.give(w)
 
     def _stopped(self, batch: _Batch, w: _Worker) -> None:
@@ -318,43 +317,46 @@ class WorkerPool:
         if not w.ready:
             self._start_failures += 1
             if self._start_failures >= START_FAILURES:
-                why = self._why(w)
-                raise WorkersUnavailable(f"decide workers stop before taking any mail ({why})")
+                said = english((self._why(w),))
+                raise WorkersUnavailable(f"decide workers stop before taking any mail ({said})")
             batch.todo.appendleft(i)
             return
         why, certain = self._why(w), w.hung or w.proc.returncode == -signal.SIGXCPU
         batch.stops[i] = batch.stops.get(i, 0) + 1
-        log.warning("mail %d of the batch %s", i + 1, why)
+        log.warning("mail %d of the batch %s", i + 1, english((why,)))
         if certain or batch.stops[i] >= TRIES:
-            batch.done[i] = quarantined(batch.raws[i], f"{PREFIX}: {why}")
+            batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, why)
         else:
             batch.todo.appendleft(i)
 
-    def _why(self, w: _Worker) -> str:
+    def _why(self, w: _Worker) -> ReasonPart:
         code = w.proc.returncode
         if w.hung:
-            return f"took longer than {self.wall_seconds:g} s (the worker was stopped)"
+            return part("worker_time", seconds=f"{self.wall_seconds:g}")
         if code == -signal.SIGXCPU:
-            return f"exceeded the CPU time limit ({self.limits.cpu_seconds} s)"
+            return part("worker_cpu", seconds=self.limits.cpu_seconds)
         if code is not None and code < 0:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = "unknown"
-            return f"stopped the worker: killed by signal {-code} ({name})"
-        return f"stopped the worker: exit status {code}"
+            return part("worker_signal", signal=-code, name=name)
+        return part("worker_exit", status=str(code))
 
 
-def quarantined(raw: bytes, reason: str) -> Decision:
-    """A decision made without deciding: quarantined with *reason*. The envelope is read here
-    only from a header block of ordinary size (this is the service's own process)."""
+_NOT_PROCESSED = part("not_processed")  # "could not be processed: ..."
+
+
+def quarantined(raw: bytes, *reason: ReasonPart) -> Decision:
+    """A decision made without deciding: quarantined with *reason* (its parts). The envelope is
+    read here only from a header block of ordinary size (this is the service's own process)."""
     headers = None
     if len(mime.header_block(raw)) <= HEADERS_IN_PARENT:
         try:
             headers = mime.parse_headers(raw)
         except Exception:  # unreadable headers: the row shows none
             headers = None
-    return Decision(Verdict.QUARANTINED, reason, headers, hits=("limits",))
+    return decision(Verdict.QUARANTINED, reason, headers, hits=("limits",))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.json_types import JsonObject
+from invoice_inbox.reasons import ReasonPart, english, part, to_json
 from invoice_inbox.store import bounded, trust_flags
 from invoice_inbox.store.models import Company, Document, Message, Source
 
@@ -193,12 +194,14 @@ class QueueOriginals:
         ones; the reason of the row names the exact repeats, which are not queued."""
         queued = 0
         repeated: list[str] = []
+        parts: list[ReasonPart] = []
         for doc in row.documents:
             found = self.match(doc.sha256, doc.einvoice_key)
             if found is not None:
                 doc.duplicate_of_id, doc.duplicate_kind = found
                 if found[1] == EXACT:
-                    repeated.append(f"{doc.filename} (exact duplicate of #{found[0]})")
+                    parts.append(part("exact_duplicate", file=doc.filename, original_id=found[0]))
+                    repeated.append(english(parts[-1:]))
                     continue
             queued += 1
             self.by_sha.setdefault(doc.sha256, doc.id)
@@ -206,6 +209,11 @@ class QueueOriginals:
                 self.by_key.setdefault(doc.einvoice_key, doc.id)
         if repeated:
             row.reason += f"; already in the queue: {', '.join(repeated)}"
+            if row.reason_parts is not None:  # a new list: the JSON column sees the change
+                row.reason_parts = [
+                    *row.reason_parts,
+                    *to_json([part("already_queued", files=tuple(parts))]),
+                ]
         return Marked(queued=queued, exact_duplicates=len(repeated))
 
 

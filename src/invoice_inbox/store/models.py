@@ -25,6 +25,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from invoice_inbox import reasons
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -289,6 +291,16 @@ class Message(Base):
 
     documents: Mapped[list[Document]] = relationship(back_populates="message")
     source: Mapped[Source] = relationship()
+
+    @property
+    def reason_text(self) -> str:
+        """The reason in the current reader's language (``reasons``); English for old rows."""
+        return reasons.text(self.reason, self.reason_parts)
+
+    @property
+    def reason_code(self) -> str | None:
+        """The code of the reason an integration branches on (None: decided before 0015)."""
+        return reasons.reason_code(reasons.from_json(self.reason_parts))
 
 
 class DecideAttempt(Base):

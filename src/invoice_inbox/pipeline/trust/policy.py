@@ -21,8 +21,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+from invoice_inbox import reasons
 from invoice_inbox.pipeline.decide import Decision, Verdict
 from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
+from invoice_inbox.reasons import ReasonPart, part
 
 OFF, FLAG, REQUIRE = "off", "flag", "require"
 MODES = (OFF, FLAG, REQUIRE)
@@ -67,25 +69,22 @@ def apply(
     if decision.verdict is not Verdict.IMPORT:
         return recorded  # an earlier check stopped it: that is its reason
     domain = from_domain(decision, auth)
-    who = (decision.headers.sender if decision.headers else None) or "(no sender address)"
-    looks = f"From domain {domain} looks like {lookalike_of}" if lookalike_of else None
+    who = (decision.headers.sender if decision.headers else None) or None
+    looks = part("lookalike", domain=domain, known=lookalike_of) if lookalike_of else None
     block = blocked_by(domain, blocked or {})
     if block is not None:
-        reason = f"sender domain {block} is blocked: {(blocked or {})[block]}"
+        reason = part("sender_blocked", domain=block, why=(blocked or {})[block])
         return _stopped(recorded, reason, looks)
     if mode == OFF or (auth is not None and auth.passed):
         return _passed(recorded, [looks] if looks else [])
     if mode == FLAG:
-        notes = [f"sender not authenticated: {_why(auth)}"]
+        notes = [part("sender_not_authenticated", why=_why(auth))]
         return _passed(recorded, notes + ([looks] if looks else []))
     if auth is not None and auth.status is AuthStatus.TEMPERROR:
         detail = auth.reason.removesuffix("; try again later")
-        reason = (
-            f"sender {who} could not be authenticated, DNS failed: {detail};"
-            " a recheck will try again"
-        )
+        reason = part("sender_dns_failed", sender=who, detail=detail)
     else:
-        reason = f"sender {who} is not authenticated: {_why(auth)}"
+        reason = part("sender_refused", sender=who, why=_why(auth))
     return _stopped(recorded, reason, looks)
 
 
@@ -95,17 +94,24 @@ def _why(auth: SenderAuth | None) -> str:
     return auth.reason or f"sender authentication: {auth.status}"
 
 
-def _passed(decision: Decision, notes: list[str]) -> Decision:
-    reason = "; ".join([decision.reason, *notes])
-    return dataclasses.replace(decision, reason=reason, misses=(*decision.misses, CHECK))
+def _passed(decision: Decision, notes: list[ReasonPart]) -> Decision:
+    if not notes:
+        return dataclasses.replace(decision, misses=(*decision.misses, CHECK))
+    parts = (*decision.reason_parts, *notes)
+    reason = "; ".join([decision.reason, reasons.english(notes)])
+    return dataclasses.replace(
+        decision, reason=reason, reason_parts=parts, misses=(*decision.misses, CHECK)
+    )
 
 
-def _stopped(decision: Decision, reason: str, looks: str | None) -> Decision:
+def _stopped(decision: Decision, reason: ReasonPart, looks: ReasonPart | None) -> Decision:
     """Not imported: the documents stay out of the queue, the mail is filed as not imported."""
+    parts = (reason, looks) if looks else (reason,)
     return dataclasses.replace(
         decision,
         verdict=Verdict.NOT_IMPORTED,
-        reason=f"{reason}; {looks}" if looks else reason,
+        reason=reasons.english(parts),
+        reason_parts=parts,
         documents=(),
         hits=(CHECK,),
     )
