@@ -27,6 +27,9 @@ from invoice_inbox.i18n import N_
 # A parameter: a plain value, or a reason of its own (parts, or English text of an old row).
 Param = str | int | float | None | tuple["ReasonPart", ...]
 
+# the sentence of an error from deeper down, as it said it (not translated: only its code is)
+_AS_SAID = "%(detail)s"
+
 TEMPLATES: dict[str, str] = {
     # pipeline.decide
     "message_too_big": N_("the message is %(size)s MB; the limit is %(limit)s MB"),
@@ -35,8 +38,8 @@ TEMPLATES: dict[str, str] = {
     "no_attachment": N_("no attachment"),
     "no_document": N_("no PDF or e-invoice attachment"),
     "no_document_found": N_("no PDF or e-invoice attachment (found: %(names)s)"),
-    "unreadable": N_("%(detail)s"),
-    "limit_exceeded": N_("%(detail)s"),
+    "unreadable": _AS_SAID,
+    "limit_exceeded": _AS_SAID,
     "limit_exceeded_named": N_("%(detail)s (limit %(limit)s)"),
     "body_not_rendered": N_("the mail text could not be rendered to PDF: %(error)s"),
     "headers_unreadable": N_("could not read the message headers: %(error)s"),
@@ -68,7 +71,7 @@ TEMPLATES: dict[str, str] = {
     "worker_cpu": N_("exceeded the CPU time limit (%(seconds)s s)"),
     "worker_signal": N_("stopped the worker: killed by signal %(signal)s (%(name)s)"),
     "worker_exit": N_("stopped the worker: exit status %(status)s"),
-    "worker_failed": N_("%(detail)s"),
+    "worker_failed": _AS_SAID,
     "rechecked": N_("re-checked"),
     "imported_anyway": N_("imported by %(by)s on %(date)s (Import anyway)"),
 }
