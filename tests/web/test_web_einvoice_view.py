@@ -177,7 +177,8 @@ def test_ksef_shows_lines_vat_and_totals_in_pln(web: Web, fetched: dict[str, int
     )
     shown = [(r[1], r[5]) for r in rows(page, "ev-lines")]
     assert shown == [(name, f"{net}.00 PLN") for name, net in expected]  # 222.00 PLN, 555.00
-    assert rows(page, "ev-taxes") == [["–", "23 % or 22 %", "777.00 PLN", "178.71 PLN"]]
+    # P_13_1/P_14_1 hold "23 % or 22 %": the lines' P_12 says which (booking_ksef)
+    assert rows(page, "ev-taxes") == [["S", "23 %", "777.00 PLN", "178.71 PLN"]]
     totals = dict(rows(page, "ev-totals"))  # type: ignore[arg-type]
     assert totals["Total with VAT"] == "955.71 PLN"
     assert "5451824119" in page.text_content()  # the seller's NIP

@@ -3,15 +3,18 @@ namespace, FA(2) and FA(3) (and FA_RR(1) farmer invoices, partly: see ``_read_rr
 
 The form is known from the namespace for the published FA(2) and FA(3) schemas; for any other
 namespace date it is read from ``Naglowek/KodFormularza`` (``kodSystemowy="FA (3)"``) or from
-the form code plus ``WariantFormularza``.
+the form code plus ``WariantFormularza``. The booking core (lines, VAT breakdown, totals,
+payment, references) is read by ``booking_ksef``.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from lxml import etree
 
+from .booking_ksef import booking
 from .codes import ksef_document_type
 from .model import EInvoice
 from .values import Namespaces, clean, compact, first_text, iso_date, local_name, namespace
@@ -47,6 +50,8 @@ def read(root: etree._Element) -> EInvoice | None:
     body = root.find("k:Fa", ns)
     kind = first_text(body, ("k:RodzajFaktury",), ns)
     total = first_text(body, ("k:P_15",), ns)
+    fields: dict[str, Any] = {} if body is None else booking(root, body, ns)
+    fields.setdefault("amount_due", total)
     return EInvoice(
         format=_format(form),
         profile=form,
@@ -59,9 +64,9 @@ def read(root: etree._Element) -> EInvoice | None:
         seller_vat_id=_seller_nip(root, ns),
         buyer_name=first_text(root, _BUYER_NAME, ns),
         total=total,
-        amount_due=first_text(body, ("k:Rozliczenie/k:DoZaplaty",), ns) or total,
         currency=first_text(body, ("k:KodWaluty",), ns),
         seller_iban=compact(first_text(body, _ACCOUNT, ns)),
+        **fields,
     )
 
 

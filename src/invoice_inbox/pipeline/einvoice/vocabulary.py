@@ -1,6 +1,7 @@
 """Read e-invoice XML bytes: parse them safely, then ask each vocabulary reader in turn.
 
 A Peppol Standard Business Document (SBDH envelope) is opened first, so the UBL inside is read.
+The invoice found is checked (``checks``): its ``problems`` list the calculation rules it breaks.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from collections.abc import Callable
 
 from lxml import etree
 
-from . import cii, ksef, ubl, xmlsafe
+from . import checks, cii, ksef, ubl, xmlsafe
 from .model import EInvoice
 from .values import local_name, namespace
 
@@ -37,7 +38,7 @@ def read_root(root: etree._Element) -> EInvoice | None:
     for reader in _READERS:
         found = reader(root)
         if found is not None:
-            return found
+            return checks.check(found)
     return None
 
 
