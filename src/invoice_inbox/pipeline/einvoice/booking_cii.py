@@ -23,7 +23,7 @@ from .booking import (
     PrecedingInvoice,
     VatBreakdown,
 )
-from .values import Namespaces, clean, compact, iso_date, joined
+from .values import Namespaces, children, clean, compact, iso_date, joined
 
 
 @dataclass(frozen=True)
@@ -118,6 +118,21 @@ class _Reader:
     def __init__(self, ns: Namespaces, names: Names) -> None:
         self.ns = ns
         self.names = names
+        ram = "{" + ns["ram"] + "}"
+        self.ram = ram
+        self.line_tag = ram + "IncludedSupplyChainTradeLineItem"
+        self.allowance_tag = ram + "SpecifiedTradeAllowanceCharge"
+        self.indicator_tag = "{" + ns["udt"] + "}Indicator"
+        self.line_parts = tuple(
+            ram + part.removeprefix("ram:")
+            for part in (
+                names.line_agreement,
+                names.line_delivery,
+                names.line_settlement,
+                names.line_summation,
+                names.rate,
+            )
+        )
 
     def text(self, node: etree._Element | None, path: str) -> str | None:
         return None if node is None else clean(node.find(path, self.ns))
@@ -141,7 +156,7 @@ class _Reader:
             return (), 0
         kept: list[InvoiceLine] = []
         omitted = 0
-        for item in transaction.iterfind("ram:IncludedSupplyChainTradeLineItem", self.ns):
+        for item in transaction.iterchildren(self.line_tag):
             if len(kept) < MAX_BOOKING_LINES:
                 kept.append(self.line(item))
             else:
@@ -149,41 +164,49 @@ class _Reader:
         return tuple(kept), omitted
 
     def line(self, item: etree._Element) -> InvoiceLine:
-        names, ns = self.names, self.ns
-        agreement = item.find(names.line_agreement, ns)
-        settlement = item.find(names.line_settlement, ns)
-        quantity = item.find(f"{names.line_delivery}/ram:BilledQuantity", ns)
-        product = item.find("ram:SpecifiedTradeProduct", ns)
-        net = None if agreement is None else agreement.find("ram:NetPriceProductTradePrice", ns)
-        tax = None if settlement is None else settlement.find("ram:ApplicableTradeTax", ns)
-        allowances, charges = self.allowances_charges(settlement, document=False)
+        """One line item, each element's children indexed once (``children``), not found by path."""
+        ram = self.ram
+        agreement_tag, delivery_tag, settlement_tag, summation_tag, rate_tag = self.line_parts
+        kids = children(item)
+        agreement = children(kids.get(agreement_tag))
+        settlement_element = kids.get(settlement_tag)
+        settlement = children(settlement_element)
+        quantity = children(kids.get(delivery_tag)).get(ram + "BilledQuantity")
+        product = children(kids.get(ram + "SpecifiedTradeProduct"))
+        net = children(agreement.get(ram + "NetPriceProductTradePrice"))
+        gross = children(agreement.get(ram + "GrossPriceProductTradePrice"))
+        tax = children(settlement.get(ram + "ApplicableTradeTax"))
+        allowances, charges = self.allowances_charges(settlement_element, document=False)
         return InvoiceLine(
-            id=self.text(item, "ram:AssociatedDocumentLineDocument/ram:LineID"),
-            name=self.text(product, "ram:Name"),
-            description=self.text(product, "ram:Description"),
+            id=clean(
+                children(kids.get(ram + "AssociatedDocumentLineDocument")).get(ram + "LineID")
+            ),
+            name=clean(product.get(ram + "Name")),
+            description=clean(product.get(ram + "Description")),
             quantity=clean(quantity),
             unit=_attribute(quantity, "unitCode"),
-            unit_price=self.text(net, "ram:ChargeAmount"),
-            price_base_quantity=self.text(net, "ram:BasisQuantity"),
-            gross_price=self.text(agreement, "ram:GrossPriceProductTradePrice/ram:ChargeAmount"),
-            net_amount=self.text(settlement, f"{names.line_summation}/ram:LineTotalAmount"),
-            vat_category=self.text(tax, "ram:CategoryCode"),
-            vat_rate=self.text(tax, names.rate),
-            order_line_reference=self.text(
-                agreement, "ram:BuyerOrderReferencedDocument/ram:LineID"
+            unit_price=clean(net.get(ram + "ChargeAmount")),
+            price_base_quantity=clean(net.get(ram + "BasisQuantity")),
+            gross_price=clean(gross.get(ram + "ChargeAmount")),
+            net_amount=clean(children(settlement.get(summation_tag)).get(ram + "LineTotalAmount")),
+            vat_category=clean(tax.get(ram + "CategoryCode")),
+            vat_rate=clean(tax.get(rate_tag)),
+            order_line_reference=clean(
+                children(agreement.get(ram + "BuyerOrderReferencedDocument")).get(ram + "LineID")
             ),
             item_id=self.item_ids(product),
             allowances=allowances,
             charges=charges,
         )
 
-    def item_ids(self, product: etree._Element | None) -> ItemIds | None:
-        if product is None:
+    def item_ids(self, product: dict[str, etree._Element]) -> ItemIds | None:
+        if not product:
             return None
-        standard = product.find("ram:GlobalID", self.ns)
+        ram = self.ram
+        standard = product.get(ram + "GlobalID")
         ids = ItemIds(
-            seller=self.text(product, "ram:SellerAssignedID"),
-            buyer=self.text(product, "ram:BuyerAssignedID"),
+            seller=clean(product.get(ram + "SellerAssignedID")),
+            buyer=clean(product.get(ram + "BuyerAssignedID")),
             standard=clean(standard),
             standard_scheme=_attribute(standard, "schemeID"),
         )
@@ -197,19 +220,21 @@ class _Reader:
         charges: list[AllowanceCharge] = []
         if node is None:
             return (), ()
-        for element in node.iterfind("ram:SpecifiedTradeAllowanceCharge", self.ns):
-            tax = element.find("ram:CategoryTradeTax", self.ns) if document else None
+        ram = self.ram
+        for element in node.iterchildren(self.allowance_tag):
+            kids = children(element)
+            tax = children(kids.get(ram + "CategoryTradeTax")) if document else {}
             found = AllowanceCharge(
-                amount=self.text(element, "ram:ActualAmount"),
-                base_amount=self.text(element, "ram:BasisAmount"),
-                percent=self.text(element, "ram:CalculationPercent"),
-                reason=self.text(element, "ram:Reason"),
-                reason_code=self.text(element, "ram:ReasonCode"),
-                vat_category=self.text(tax, "ram:CategoryCode"),
-                vat_rate=self.text(tax, self.names.rate),
+                amount=clean(kids.get(ram + "ActualAmount")),
+                base_amount=clean(kids.get(ram + "BasisAmount")),
+                percent=clean(kids.get(ram + "CalculationPercent")),
+                reason=clean(kids.get(ram + "Reason")),
+                reason_code=clean(kids.get(ram + "ReasonCode")),
+                vat_category=clean(tax.get(ram + "CategoryCode")),
+                vat_rate=clean(tax.get(self.line_parts[4])),
             )
-            indicator = (self.text(element, "ram:ChargeIndicator/udt:Indicator") or "").lower()
-            (charges if indicator == "true" else allowances).append(found)
+            indicator = children(kids.get(ram + "ChargeIndicator")).get(self.indicator_tag)
+            (charges if (clean(indicator) or "").lower() == "true" else allowances).append(found)
         return tuple(allowances), tuple(charges)
 
     def logistics_charges(self, settlement: etree._Element | None) -> tuple[AllowanceCharge, ...]:
