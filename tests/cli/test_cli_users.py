@@ -91,6 +91,7 @@ def test_add_list_set_and_remove_users(ap: CLI) -> None:
         "tokens": 0,
         "created_at": None,
         "last_login_at": None,
+        "locale": None,
     }
     table = ap.ok("user", "list").stdout
     assert "clerk@acme.example" in table and "ACME, Beta" in table

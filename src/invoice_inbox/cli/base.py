@@ -4,6 +4,7 @@ and the rule that a user's mistake is one sentence on stderr and exit status 1."
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -16,9 +17,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperGroup
 
+from invoice_inbox import i18n
 from invoice_inbox.auth.secrets import SecretError
 from invoice_inbox.cli import helptext
 from invoice_inbox.errors import ConnectorError
+from invoice_inbox.i18n import formats
 from invoice_inbox.pipeline.rules import InvalidRule
 from invoice_inbox.pipeline.senders import InvalidPattern
 from invoice_inbox.runtime import lease
@@ -155,6 +158,27 @@ state = _State()
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
+def _language(lang: str | None) -> str:
+    """The locale of this invocation: ``--lang``, else the shell's; an unknown one: exit 2."""
+    if lang is None:
+        return formats.from_environment(os.environ)
+    chosen = formats.supported(lang)
+    if chosen is None:
+        err.print(
+            f"error: {lang[:20]!r} is not a language of invoice-inbox; use one of "
+            f"{', '.join(i18n.LOCALES)}.",
+            highlight=False,
+            markup=False,
+        )
+        raise typer.Exit(2)
+    return chosen
+
+
+def shown_time(value: datetime | None) -> str:
+    """A time for a table, in the shell's ``TZ`` (UTC when unset) and the CLI's language."""
+    return formats.when(value, formats.zone_from_environment(os.environ))
+
+
 @app.callback()
 def _global(
     data_dir: Annotated[
@@ -175,7 +199,17 @@ def _global(
             "in INVOICE_INBOX_SECRET_KEY).",
         ),
     ] = None,
+    lang: Annotated[
+        str | None,
+        typer.Option(
+            "--lang",
+            metavar="LANGUAGE",
+            help="Language of the messages: en, de, nl, pl or fr (default: from LC_ALL, "
+            "LC_MESSAGES or LANG; C or POSIX: English). Times follow TZ (default UTC).",
+        ),
+    ] = None,
 ) -> None:
+    i18n.set_locale(_language(lang))
     if state._app is not None:  # a new invocation in the same process (tests)
         state._app.close()
         state._app = None

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, TypedDict
 
@@ -20,7 +21,18 @@ from rich.table import Table
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from invoice_inbox.cli.base import JsonOpt, UserError, app, err, iso, out, print_json, state
+from invoice_inbox.cli.base import (
+    JsonOpt,
+    UserError,
+    app,
+    err,
+    iso,
+    out,
+    print_json,
+    shown_time,
+    state,
+)
+from invoice_inbox.i18n import LOCALES
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import users
 from invoice_inbox.store.models import ApiToken, Role, User
@@ -105,6 +117,7 @@ def user_json(s: Session, user: User) -> JsonObject:
         "tokens": tokens,
         "created_at": iso(user.created_at),
         "last_login_at": iso(user.last_login_at),
+        "locale": user.locale,
     }
 
 
@@ -164,7 +177,7 @@ def user_list(as_json: JsonOpt = False) -> None:
             "yes" if r["active"] else "no",
             "(all)" if r["role"] == Role.ADMIN else ", ".join(r["companies"]),
             str(r["tokens"]),
-            (r["last_login_at"] or "-")[:16],
+            shown_time(datetime.fromisoformat(r["last_login_at"])) if r["last_login_at"] else "-",
         )
     out.print(t)
 
@@ -193,14 +206,26 @@ def user_set(
         list[str] | None,
         typer.Option("--company", help="The user's companies, replacing the list (repeatable)."),
     ] = None,
+    locale: Annotated[
+        str | None,
+        typer.Option(
+            "--locale",
+            metavar="LANGUAGE",
+            help="Language of the user's pages and notifications: en, de, nl, pl, fr, or "
+            "browser (the language their browser asks for).",
+        ),
+    ] = None,
 ) -> None:
-    """Change a user: password, active, role, companies. A new password or switching the user
-    off signs them out of every browser."""
+    """Change a user: password, active, role, companies, language. A new password or switching
+    the user off signs them out of every browser."""
     new_password = (
         _password(password_env, password_stdin) if password_env or password_stdin else None
     )
-    if new_password is None and active is None and role is None and company is None:
+    changes = (new_password, active, role, company, locale)
+    if all(v is None for v in changes):
         raise UserError("nothing to change; see invoice-inbox user set --help")
+    if locale is not None and locale != "browser" and locale not in LOCALES:
+        raise UserError(f"{locale[:20]!r} is not a language; use one of {', '.join(LOCALES)}")
     with _session() as s:
         user = _user(s, email)
         if role is not None and role.value != Role.ADMIN:
@@ -217,6 +242,8 @@ def user_set(
             users.set_password(user, new_password)
         if active is not None:
             user.active = active
+        if locale is not None:
+            user.locale = None if locale == "browser" else locale
         if new_password is not None or active is False:
             users.close_sessions_of(s, user)
         text = f"User {user.email} updated ({_who(user)}{'' if user.active else ', inactive'})."

@@ -17,6 +17,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.core import negotiate_locale
 from babel.dates import format_date, format_time
@@ -76,6 +77,18 @@ def from_environment(environ: Mapping[str, str]) -> str:
         if value:
             return supported(value) or DEFAULT_LOCALE
     return DEFAULT_LOCALE
+
+
+def zone_from_environment(environ: Mapping[str, str]) -> tzinfo:
+    """The zone a shell's ``TZ`` names ("Europe/Warsaw", ":Europe/Warsaw"); UTC when unset or
+    not an IANA zone name."""
+    name = environ.get("TZ", "").strip().removeprefix(":")
+    if not name or len(name) > 64 or name.startswith(("/", ".")) or ".." in name:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return UTC
 
 
 def _locale(locale: str | None) -> str:
