@@ -26,7 +26,7 @@ from .booking import (
     VatBreakdown,
 )
 from .checks_base import amount, decimal_text
-from .values import Namespaces, compact, first_text, iso_date
+from .values import Namespaces, clean, compact, first_text, iso_date
 
 # (net field, VAT field, category, rates the lines may give, default rate, exemption text, code)
 _BREAKDOWN: tuple[
@@ -127,22 +127,27 @@ def vat_category(p_12: str | None) -> tuple[str | None, str | None]:
 
 
 def _line(row: etree._Element, ns: Namespaces) -> InvoiceLine:
-    rate_text = first_text(row, ("k:P_12",), ns)
-    category, rate = vat_category(rate_text)
-    if category is None and (oss := first_text(row, ("k:P_12_XII",), ns)):
+    prefix = "{" + ns["k"] + "}"
+    field: dict[str, str] = {}  # FaWiersz's children by local name, the first non-blank text
+    for child in row.iterchildren(tag=etree.Element):
+        tag = str(child.tag)
+        name = tag[len(prefix) :]
+        if tag.startswith(prefix) and name not in field and (value := clean(child)):
+            field[name] = value
+    category, rate = vat_category(field.get("P_12"))
+    if category is None and (oss := field.get("P_12_XII")):
         category, rate = "S", decimal_text(oss)
-    seller_id = first_text(row, ("k:Indeks",), ns)
-    gtin = first_text(row, ("k:GTIN",), ns)
-    discount = decimal_text(first_text(row, ("k:P_10",), ns))
-    name = first_text(row, ("k:P_7",), ns)
+    seller_id, gtin = field.get("Indeks"), field.get("GTIN")
+    discount = decimal_text(field.get("P_10"))
+    name = field.get("P_7")
     return InvoiceLine(
-        id=first_text(row, ("k:NrWierszaFa",), ns),
+        id=field.get("NrWierszaFa"),
         name=" ".join(name.split()) if name else None,
-        quantity=decimal_text(first_text(row, ("k:P_8B",), ns)),
-        unit=first_text(row, ("k:P_8A",), ns),
-        unit_price=decimal_text(first_text(row, ("k:P_9A",), ns)),
-        gross_price=decimal_text(first_text(row, ("k:P_9B",), ns)),
-        net_amount=decimal_text(first_text(row, ("k:P_11", "k:P_11A"), ns)),
+        quantity=decimal_text(field.get("P_8B")),
+        unit=field.get("P_8A"),
+        unit_price=decimal_text(field.get("P_9A")),
+        gross_price=decimal_text(field.get("P_9B")),
+        net_amount=decimal_text(field.get("P_11") or field.get("P_11A")),
         vat_category=category,
         vat_rate=rate,
         item_id=(
