@@ -23,6 +23,7 @@ from .booking import (
     PrecedingInvoice,
     VatBreakdown,
 )
+from .booking_parts import ChargeTags, allowances_charges
 from .values import Namespaces, children, clean, compact, iso_date, joined
 
 
@@ -73,7 +74,7 @@ def read_booking(parts: Parts, currency: str | None, due_date: str | None) -> di
     reader = _Reader(parts.ns, parts.names)
     agreement, settlement, summation = parts.agreement, parts.settlement, parts.summation
     lines, omitted = reader.lines(parts.transaction)
-    allowances, charges = reader.allowances_charges(settlement, document=True)
+    allowances, charges = allowances_charges(settlement, reader.charge_tags, document=True)
     return {
         "buyer_reference": reader.text(agreement, "ram:BuyerReference"),
         "order_reference": reader.document_id(agreement, "ram:BuyerOrderReferencedDocument"),
@@ -121,8 +122,18 @@ class _Reader:
         ram = "{" + ns["ram"] + "}"
         self.ram = ram
         self.line_tag = ram + "IncludedSupplyChainTradeLineItem"
-        self.allowance_tag = ram + "SpecifiedTradeAllowanceCharge"
-        self.indicator_tag = "{" + ns["udt"] + "}Indicator"
+        self.charge_tags = ChargeTags(
+            element=ram + "SpecifiedTradeAllowanceCharge",
+            indicator=ram + "ChargeIndicator",
+            amount=ram + "ActualAmount",
+            base_amount=ram + "BasisAmount",
+            percent=ram + "CalculationPercent",
+            reason=ram + "Reason",
+            reason_code=ram + "ReasonCode",
+            tax=ram + "CategoryTradeTax",
+            category=ram + "CategoryCode",
+            rate=ram + names.rate.removeprefix("ram:"),
+        )
         self.line_parts = tuple(
             ram + part.removeprefix("ram:")
             for part in (
@@ -176,7 +187,9 @@ class _Reader:
         net = children(agreement.get(ram + "NetPriceProductTradePrice"))
         gross = children(agreement.get(ram + "GrossPriceProductTradePrice"))
         tax = children(settlement.get(ram + "ApplicableTradeTax"))
-        allowances, charges = self.allowances_charges(settlement_element, document=False)
+        allowances, charges = allowances_charges(
+            settlement_element, self.charge_tags, document=False
+        )
         return InvoiceLine(
             id=clean(
                 children(kids.get(ram + "AssociatedDocumentLineDocument")).get(ram + "LineID")
@@ -211,31 +224,6 @@ class _Reader:
             standard_scheme=_attribute(standard, "schemeID"),
         )
         return ids if ids != ItemIds() else None
-
-    def allowances_charges(
-        self, node: etree._Element | None, document: bool
-    ) -> tuple[tuple[AllowanceCharge, ...], tuple[AllowanceCharge, ...]]:
-        """The node's ``ram:SpecifiedTradeAllowanceCharge``, split by their charge indicator."""
-        allowances: list[AllowanceCharge] = []
-        charges: list[AllowanceCharge] = []
-        if node is None:
-            return (), ()
-        ram = self.ram
-        for element in node.iterchildren(self.allowance_tag):
-            kids = children(element)
-            tax = children(kids.get(ram + "CategoryTradeTax")) if document else {}
-            found = AllowanceCharge(
-                amount=clean(kids.get(ram + "ActualAmount")),
-                base_amount=clean(kids.get(ram + "BasisAmount")),
-                percent=clean(kids.get(ram + "CalculationPercent")),
-                reason=clean(kids.get(ram + "Reason")),
-                reason_code=clean(kids.get(ram + "ReasonCode")),
-                vat_category=clean(tax.get(ram + "CategoryCode")),
-                vat_rate=clean(tax.get(self.line_parts[4])),
-            )
-            indicator = children(kids.get(ram + "ChargeIndicator")).get(self.indicator_tag)
-            (charges if (clean(indicator) or "").lower() == "true" else allowances).append(found)
-        return tuple(allowances), tuple(charges)
 
     def logistics_charges(self, settlement: etree._Element | None) -> tuple[AllowanceCharge, ...]:
         """ZUGFeRD 1 and EXTENDED state freight and similar charges as logistics service charges."""

@@ -14,7 +14,6 @@ from lxml import etree
 
 from .booking import (
     MAX_BOOKING_LINES,
-    AllowanceCharge,
     InvoiceLine,
     ItemIds,
     Payment,
@@ -22,6 +21,7 @@ from .booking import (
     PrecedingInvoice,
     VatBreakdown,
 )
+from .booking_parts import ChargeTags, allowances_charges
 from .values import Namespaces, children, clean, compact, first_text, is_iban, iso_date, joined
 
 UBL = "urn:oasis:names:specification:ubl:schema:xsd:"
@@ -32,6 +32,18 @@ NS: Namespaces = {
 _CBC = "{" + NS["cbc"] + "}"
 _CAC = "{" + NS["cac"] + "}"
 _LINE_TAGS = frozenset(_CAC + name for name in ("InvoiceLine", "CreditNoteLine", "DebitNoteLine"))
+_CHARGE_TAGS = ChargeTags(
+    element=_CAC + "AllowanceCharge",
+    indicator=_CBC + "ChargeIndicator",
+    amount=_CBC + "Amount",
+    base_amount=_CBC + "BaseAmount",
+    percent=_CBC + "MultiplierFactorNumeric",
+    reason=_CBC + "AllowanceChargeReason",
+    reason_code=_CBC + "AllowanceChargeReasonCode",
+    tax=_CAC + "TaxCategory",
+    category=_CBC + "ID",
+    rate=_CBC + "Percent",
+)
 _QUANTITY_TAGS = tuple(
     _CBC + name for name in ("InvoicedQuantity", "CreditedQuantity", "DebitedQuantity")
 )
@@ -43,7 +55,7 @@ def read_booking(
 ) -> dict[str, Any]:
     """The booking fields of ``EInvoice`` a UBL invoice or credit note holds."""
     monetary = _first(root, _MONETARY)
-    allowances, charges = _allowances_charges(root, document=True)
+    allowances, charges = allowances_charges(root, _CHARGE_TAGS, document=True)
     lines, omitted = _lines(root)
     tax_total, vat = _taxes(root, currency)
     return {
@@ -106,7 +118,7 @@ def _line(line: etree._Element) -> InvoiceLine:
     price = children(kids.get(_CAC + "Price"))
     classified = item.get(_CAC + "ClassifiedTaxCategory")
     tax = children(classified if classified is not None else kids.get(_CAC + "TaxCategory"))
-    allowances, charges = _allowances_charges(line, document=False)
+    allowances, charges = allowances_charges(line, _CHARGE_TAGS, document=False)
     return InvoiceLine(
         id=clean(kids.get(_CBC + "ID")),
         name=clean(item.get(_CBC + "Name")),
@@ -154,29 +166,6 @@ def _child(node: etree._Element | None, tag: str) -> etree._Element | None:
 def _attribute(element: etree._Element | None, name: str) -> str | None:
     value = None if element is None else element.get(name)
     return (value or "").strip() or None
-
-
-def _allowances_charges(
-    node: etree._Element, document: bool
-) -> tuple[tuple[AllowanceCharge, ...], tuple[AllowanceCharge, ...]]:
-    """The node's own ``cac:AllowanceCharge`` children, split by ``cbc:ChargeIndicator``."""
-    allowances: list[AllowanceCharge] = []
-    charges: list[AllowanceCharge] = []
-    for element in node.iterchildren(_CAC + "AllowanceCharge"):
-        kids = children(element)
-        tax = children(kids.get(_CAC + "TaxCategory")) if document else {}
-        found = AllowanceCharge(
-            amount=clean(kids.get(_CBC + "Amount")),
-            base_amount=clean(kids.get(_CBC + "BaseAmount")),
-            percent=clean(kids.get(_CBC + "MultiplierFactorNumeric")),
-            reason=clean(kids.get(_CBC + "AllowanceChargeReason")),
-            reason_code=clean(kids.get(_CBC + "AllowanceChargeReasonCode")),
-            vat_category=clean(tax.get(_CBC + "ID")),
-            vat_rate=clean(tax.get(_CBC + "Percent")),
-        )
-        is_charge = (clean(kids.get(_CBC + "ChargeIndicator")) or "").lower() == "true"
-        (charges if is_charge else allowances).append(found)
-    return tuple(allowances), tuple(charges)
 
 
 def _taxes(

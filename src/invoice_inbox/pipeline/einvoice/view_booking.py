@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .booking import InvoiceLine
 from .model import EInvoice
-from .view_model import MAX_PARTS, Account, Line, TaxRow, cut, payment_means
+from .view_model import MAX_PARTS, Account, InvoiceView, Line, Party, TaxRow, cut, payment_means
 
 # (field of EInvoice, label), in reading order
 _TOTALS = (
@@ -65,6 +65,34 @@ def booking_view(summary: EInvoice, max_lines: int) -> BookingView:
         accounts=_accounts(summary),
         payment_reference=None if payment is None else cut(payment.reference),
         payment_terms=tuple(term for line in terms[:MAX_PARTS] if (term := cut(line))),
+    )
+
+
+def invoice_view(
+    summary: EInvoice,
+    max_lines: int,
+    *,
+    seller: Party,
+    buyer: Party,
+    payment_terms: tuple[str, ...],
+    notes: tuple[str, ...],
+) -> InvoiceView:
+    """The whole view: the parties, terms and notes a syntax reader read, the rest from the
+    booking fields."""
+    booking = booking_view(summary, max_lines)
+    return InvoiceView(
+        summary=summary,
+        currency=summary.currency,
+        seller=seller,
+        buyer=buyer,
+        lines=booking.lines,
+        more_lines=booking.more_lines,
+        taxes=booking.taxes,
+        totals=booking.totals,
+        accounts=booking.accounts,
+        payment_reference=booking.payment_reference,
+        payment_terms=payment_terms,
+        notes=notes,
     )
 
 

@@ -13,7 +13,7 @@ from lxml import etree
 from . import cii
 from .model import EInvoice
 from .values import Namespaces, namespace
-from .view_booking import booking_view
+from .view_booking import invoice_view
 from .view_model import MAX_PARTS, InvoiceView, Party, address, text, texts, town
 
 
@@ -32,18 +32,11 @@ def read(root: etree._Element, summary: EInvoice, max_lines: int) -> InvoiceView
     transaction = root.find(layout.transaction, ns)
     agreement = _child(transaction, layout.agreement, ns)
     settlement = _child(transaction, layout.settlement, ns)
-    booking = booking_view(summary, max_lines)
-    return InvoiceView(
-        summary=summary,
-        currency=summary.currency,
+    return invoice_view(
+        summary,
+        max_lines,
         seller=_party(_child(agreement, "ram:SellerTradeParty", ns), ns),
         buyer=_party(_child(agreement, "ram:BuyerTradeParty", ns), ns),
-        lines=booking.lines,
-        more_lines=booking.more_lines,
-        taxes=booking.taxes,
-        totals=booking.totals,
-        accounts=booking.accounts,
-        payment_reference=booking.payment_reference,
         payment_terms=texts(settlement, "ram:SpecifiedTradePaymentTerms/ram:Description", ns),
         notes=texts(header, "ram:IncludedNote/ram:Content", ns),
     )

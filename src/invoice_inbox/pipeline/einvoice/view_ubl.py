@@ -10,7 +10,7 @@ from . import ubl
 from .booking_ubl import NS as UBL_NS
 from .model import EInvoice
 from .values import Namespaces, first, local_name, namespace
-from .view_booking import booking_view
+from .view_booking import invoice_view
 from .view_model import MAX_PARTS, InvoiceView, Party, address, text, texts, town
 
 NS: Namespaces = UBL_NS
@@ -21,18 +21,11 @@ def read(root: etree._Element, summary: EInvoice, max_lines: int) -> InvoiceView
     name = local_name(root)
     if namespace(root) != f"{ubl._UBL}{name}-2":
         return None
-    booking = booking_view(summary, max_lines)
-    return InvoiceView(
-        summary=summary,
-        currency=summary.currency,
+    return invoice_view(
+        summary,
+        max_lines,
         seller=_party(first(root, ubl._SELLER, NS)),
         buyer=_party(first(root, ubl._BUYER, NS)),
-        lines=booking.lines,
-        more_lines=booking.more_lines,
-        taxes=booking.taxes,
-        totals=booking.totals,
-        accounts=booking.accounts,
-        payment_reference=booking.payment_reference,
         payment_terms=texts(root, "cac:PaymentTerms/cbc:Note", NS),
         notes=texts(root, "cbc:Note", NS),
     )
