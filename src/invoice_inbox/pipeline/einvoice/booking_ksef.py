@@ -131,9 +131,9 @@ def _line(row: etree._Element, ns: Namespaces) -> InvoiceLine:
     field: dict[str, str] = {}  # FaWiersz's children by local name, the first non-blank text
     for child in row.iterchildren(tag=etree.Element):
         tag = str(child.tag)
-        name = tag[len(prefix) :]
-        if tag.startswith(prefix) and name not in field and (value := clean(child)):
-            field[name] = value
+        local = tag[len(prefix) :]
+        if tag.startswith(prefix) and local not in field and (value := clean(child)):
+            field[local] = value
     category, rate = vat_category(field.get("P_12"))
     if category is None and (oss := field.get("P_12_XII")):
         category, rate = "S", decimal_text(oss)
