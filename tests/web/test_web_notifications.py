@@ -128,7 +128,7 @@ def test_attention_lists_inactive_sources_and_expiring_secrets_of_the_users_comp
     assert "source &#34;acme-off&#34; was switched off" in sent[0]
     assert '<span class="badge ok">sent</span>' in sent[0]
     assert '<span class="badge bad">failed</span>' in sent[0]
-    assert "3 attempt(s)" in sent[0] and "HTTP 500 from the receiver" in sent[0]
+    assert "3 attempts" in sent[0] and "HTTP 500 from the receiver" in sent[0]
 
     for other in ("beta-off", "beta-graph", "beta is broken", "acme-admins"):
         assert other not in page.text

@@ -37,7 +37,7 @@ def test_documents_already_in_the_queue_count_as_duplicates_on_the_screens_and_a
     # seen, imported, not imported, quarantined, duplicates, documents
     assert cells(log.text, f"run-{second.run_id}")[5:11] == ["4", "4", "0", "0", "3", "1"]
     run_page = b.get(f"/runs/{second.run_id}").text
-    assert "1 documents queued; 3 duplicates not queued again" in run_page
+    assert "1 document queued; 3 duplicates not queued again" in run_page
     assert "3 duplicates" in cells(b.get("/sources").text, f"source-{source_id}")[4]
 
     run = web.api("clerk@x.test").get(f"/api/v1/runs/{second.run_id}").json()

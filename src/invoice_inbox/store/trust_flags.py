@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import ColumnElement, and_, false, select
 from sqlalchemy.orm import Session, object_session
 
+from invoice_inbox.i18n import N_
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store.models import Document, Message, Source
 from invoice_inbox.store.models_trust import Supplier
@@ -28,11 +29,11 @@ from invoice_inbox.store.models_trust import Supplier
 SENDER_NOT_AUTHENTICATED = "sender_not_authenticated"
 LOOKALIKE_SENDER = "lookalike_sender"
 BANK_DETAILS_CHANGED = "bank_details_changed"
-# the codes, with the few words a table shows for each
+# the codes, with the few words a table shows for each (English; translated where shown)
 FLAGS: dict[str, str] = {
-    SENDER_NOT_AUTHENTICATED: "sender not authenticated",
-    LOOKALIKE_SENDER: "look-alike sender",
-    BANK_DETAILS_CHANGED: "bank details changed",
+    SENDER_NOT_AUTHENTICATED: N_("sender not authenticated"),
+    LOOKALIKE_SENDER: N_("look-alike sender"),
+    BANK_DETAILS_CHANGED: N_("bank details changed"),
 }
 PASS, OFF = "pass", "off"
 ALERTS = ("changed", "fraud")  # bank_alert values that keep the flag; "confirmed" clears it

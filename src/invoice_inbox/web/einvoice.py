@@ -17,6 +17,8 @@ from dataclasses import replace
 from fastapi import HTTPException, Request
 from fastapi.responses import Response
 
+from invoice_inbox.i18n import N_
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.pipeline.einvoice import EInvoiceError
 from invoice_inbox.pipeline.einvoice.view import read_view
 from invoice_inbox.pipeline.einvoice.view_model import MAX_LINES, InvoiceView, Line
@@ -34,6 +36,19 @@ log = logging.getLogger(__name__)
 
 PDF_LINES = 300  # lines in the PDF (the page shows MAX_LINES), within render_pages
 PDF_LINE_TEXT = 300  # characters of an item's name and description in the PDF
+# the labels of the totals the view readers (pipeline.einvoice.view_*) give, marked here for the
+# catalogues; einvoice_macros.html translates each label when it shows it
+TOTAL_LABELS = (
+    N_("Sum of lines"),
+    N_("Allowances"),
+    N_("Charges"),
+    N_("Total without VAT"),
+    N_("VAT"),
+    N_("Total with VAT"),
+    N_("Paid in advance"),
+    N_("Rounding"),
+    N_("Amount due"),
+)
 
 
 def einvoice_view(app: App, doc: Document, max_lines: int = MAX_LINES) -> InvoiceView | None:
@@ -84,14 +99,14 @@ def rendered_pdf(app: App, doc: Document) -> Response:
     read, 422 when it is too large to lay out."""
     view = einvoice_view(app, doc, PDF_LINES)
     if view is None:
-        raise NotFound("this document is no e-invoice XML that can be shown as an invoice")
+        raise NotFound(_("this document is no e-invoice XML that can be shown as an invoice"))
     view = replace(view, lines=tuple(_short(line) for line in view.lines))
     markup = templates.get_template("einvoice_print.html").render(view=view, filename=doc.filename)
     try:
         pdf = html_to_pdf(markup)
     except (LimitExceeded, RenderError) as exc:
         log.warning("rendering document %s as PDF failed: %s", doc.id, exc)
-        raise HTTPException(422, "this e-invoice is too large to render as a PDF") from exc
+        raise HTTPException(422, _("this e-invoice is too large to render as a PDF")) from exc
     return Response(
         pdf,
         media_type="application/pdf",

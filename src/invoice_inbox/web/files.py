@@ -14,6 +14,7 @@ from urllib.parse import quote
 from fastapi import HTTPException
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.store.blobs import BlobNotFound, BlobStore, BlobStoreError
 from invoice_inbox.web.access import NotFound
@@ -58,6 +59,6 @@ def stored_blob(
         raise NotFound(missing) from None
     except BlobStoreError as exc:
         log.warning("download of blob %s failed: %s", sha256, exc)
-        raise HTTPException(503, "the file store cannot be reached; try again later") from None
+        raise HTTPException(503, _("the file store cannot be reached; try again later")) from None
     headers = {**_headers(disposition), "Content-Length": str(size)}
     return StreamingResponse(body, media_type=media_type, headers=headers)

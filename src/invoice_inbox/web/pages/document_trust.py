@@ -18,6 +18,8 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.i18n import N_
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import suppliers, trust_flags
 from invoice_inbox.store.errors import StoreError
@@ -31,13 +33,28 @@ from invoice_inbox.web.templating import redirect
 
 router = APIRouter()
 
-# the sender authentication of a mail, as its badge says it: (words, tone)
+# the sender authentication of a mail, as its badge says it: (words, tone), translated when shown
 AUTH_WORDS = {
-    "pass": ("authenticated", "ok"),
-    "fail": ("authentication failed", "bad"),
-    "none": ("not authenticated", "warn"),
-    "temperror": ("not checked: DNS did not answer", "warn"),
+    "pass": (N_("authenticated"), "ok"),
+    "fail": (N_("authentication failed"), "bad"),
+    "none": (N_("not authenticated"), "warn"),
+    "temperror": (N_("not checked: DNS did not answer"), "warn"),
 }
+
+
+def auth_words(code: str | None) -> tuple[str, str] | None:
+    """The badge (translated words, tone) of a mail's sender authentication *code*."""
+    found = AUTH_WORDS.get(code or "")
+    return (_(found[0]), found[1]) if found else None
+
+
+def bank_alert_reason(doc: Document) -> str:
+    """The queue badge's title of a bank-detail alert, in the reader's language."""
+    known = ", ".join(trust_flags.masked(i) for i in doc.bank_alert_known or []) or _("none known")
+    return _("bank details changed: %(known)s → %(iban)s") % {
+        "known": known,
+        "iban": trust_flags.masked(doc.iban or ""),
+    }
 
 
 @dataclass(frozen=True)
@@ -55,18 +72,27 @@ def badges(doc: Document, msg: Message, *, mode: str | None) -> list[Badge]:
     found = []
     for code in trust_flags.flags(doc, msg, mode=mode):
         if code == trust_flags.SENDER_NOT_AUTHENTICATED:
-            title = msg.sender_auth_reason or f"sender authentication: {msg.sender_auth}"
-            found.append(Badge(code, "sender not authenticated", title, "warn"))
+            title = msg.sender_auth_reason or _("sender authentication: %(result)s") % {
+                "result": msg.sender_auth
+            }
+            found.append(Badge(code, _("sender not authenticated"), title, "warn"))
         elif code == trust_flags.LOOKALIKE_SENDER:
-            domain = suppliers.domain_of(msg.sender) or "the From domain"
-            title = f"{domain} is not a known sender but looks like {msg.lookalike_of}"
-            found.append(Badge(code, f"looks like {msg.lookalike_of}", title, "bad"))
+            lookalike = {"domain": msg.lookalike_of, "sender": suppliers.domain_of(msg.sender)}
+            title = (
+                _("%(sender)s is not a known sender but looks like %(domain)s") % lookalike
+                if lookalike["sender"]
+                else _("The From domain is not a known sender but looks like %(domain)s")
+                % lookalike
+            )
+            words = _("looks like %(domain)s") % lookalike
+            found.append(Badge(code, words, title, "bad"))
         elif code == trust_flags.BANK_DETAILS_CHANGED:
-            title = trust_flags.bank_alert_reason(doc)
+            title = bank_alert_reason(doc)
             if doc.bank_alert == "fraud":
-                found.append(Badge(code, "marked as fraud", f"{title}; marked as fraud", "bad"))
+                fraud = _("%(reason)s; marked as fraud") % {"reason": title}
+                found.append(Badge(code, _("marked as fraud"), fraud, "bad"))
             else:
-                found.append(Badge(code, "bank details changed", title, "bad"))
+                found.append(Badge(code, _("bank details changed"), title, "bad"))
     return found
 
 
@@ -77,7 +103,7 @@ def _check(entry: JsonObject, *names: str) -> str:
         f"{n}={entry[n]}" if n in ("d", "s") else str(entry[n]) for n in names if entry.get(n)
     ]
     if entry.get("aligned"):
-        parts.append("aligned")
+        parts.append(_("aligned"))
     if entry.get("reason"):
         parts.append(str(entry["reason"]))
     return " · ".join(parts)
@@ -95,12 +121,14 @@ def checks(stored: JsonObject | None) -> list[tuple[str, str]]:
             ("DKIM", _check({**sig, "d": sig.get("domain"), "s": sig.get("selector")}, "d", "s"))
         )
     if not results.get("dkim"):
-        out.append(("DKIM", "no signature"))
+        out.append(("DKIM", _("no signature")))
     spf = results.get("spf")
     out.append(
         (
             "SPF",
-            _check(spf, "domain") if spf else "not checked here: another server received the mail",
+            _check(spf, "domain")
+            if spf
+            else _("not checked here: another server received the mail"),
         )
     )
     verdict = results.get("dmarc") or {}
@@ -109,14 +137,17 @@ def checks(stored: JsonObject | None) -> list[tuple[str, str]]:
         out.append(
             (
                 "DMARC",
-                str(verdict.get("result") or "none") + (f" · policy {applied}" if applied else ""),
+                str(verdict.get("result") or "none")
+                + (" · " + _("policy %(policy)s") % {"policy": applied} if applied else ""),
             )
         )
     provider = results.get("provider") or {}
     for used in provider.get("used") or []:
-        out.append(("Provider", f"{used.get('authserv_id')}: its results believed (trusted)"))
+        server = {"server": used.get("authserv_id")}
+        out.append((_("Provider"), _("%(server)s: its results believed (trusted)") % server))
     for ignored in provider.get("ignored") or []:
-        out.append(("Provider", f"{ignored.get('authserv_id')}: ignored, {ignored.get('why')}"))
+        server = {"server": ignored.get("authserv_id"), "why": ignored.get("why")}
+        out.append((_("Provider"), _("%(server)s: ignored, %(why)s") % server))
     return out
 
 
@@ -128,7 +159,7 @@ def panels(s: Session, access: Access, doc: Document, msg: Message) -> JsonObjec
     blocked = suppliers.blocked_domains(s, doc.company_id)
     supplier = s.get(Supplier, doc.supplier_id) if doc.supplier_id is not None else None
     return {
-        "auth_words": AUTH_WORDS.get(msg.sender_auth or ""),
+        "auth_words": auth_words(msg.sender_auth),
         "auth_checks": checks(msg.auth_results),
         "sender_domain": domain,
         "sender_blocked": blocked.get(domain or ""),
@@ -153,13 +184,16 @@ def confirm_iban(request: Request, page: PageUser, document_id: int) -> Response
         doc = page.access.document(s, document_id)
         page.access.require_admin()
         if doc.bank_alert not in ("changed", "fraud") or not doc.iban:
-            return _answered(request, document_id, "This document has no bank-detail alert.")
+            return _answered(request, document_id, _("This document has no bank-detail alert."))
         try:
             info = suppliers.confirm_document_iban(s, document_id, by=page.access.email)
         except StoreError as exc:
-            return _answered(request, document_id, f"Not confirmed: {exc}.")
+            return _answered(request, document_id, _("Not confirmed: %(why)s.") % {"why": exc})
         iban = readable.iban(doc.iban)
-    flash = f"Confirmed: {iban} is now a known IBAN of {info.name}."
+    flash = _("Confirmed: %(iban)s is now a known IBAN of %(supplier)s.") % {
+        "iban": iban,
+        "supplier": info.name,
+    }
     return _answered(request, document_id, flash)
 
 
@@ -173,18 +207,19 @@ def mark_fraud(
         doc = page.access.document(s, document_id)
         page.access.require_admin()
         if doc.bank_alert not in ("changed", "confirmed"):
-            return _answered(request, document_id, "This document has no bank-detail alert.")
+            return _answered(request, document_id, _("This document has no bank-detail alert."))
         if confirm != "yes":
-            flash = 'Tick "Yes, this is fraud" to mark the document as fraud.'
+            flash = _('Tick "Yes, this is fraud" to mark the document as fraud.')
             return redirect(f"/documents/{document_id}#fraud-step", flash=flash, request=request)
         try:
             domain = suppliers.mark_fraud(s, document_id, by=page.access.email)
         except StoreError as exc:
-            return _answered(request, document_id, f"Not marked: {exc}.")
-    flash = "Marked as fraud."
-    flash += (
-        f" Mail from {domain} is blocked for this company."
+            return _answered(request, document_id, _("Not marked: %(why)s.") % {"why": exc})
+    flash = (
+        _("Marked as fraud. Mail from %(domain)s is blocked for this company.") % {"domain": domain}
         if domain
-        else " Its sender's domain is a free-mail service, so it was not blocked."
+        else _(
+            "Marked as fraud. Its sender's domain is a free-mail service, so it was not blocked."
+        )
     )
     return _answered(request, document_id, flash)

@@ -25,6 +25,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.i18n import N_, ngettext
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.store import queue, trust_flags
 from invoice_inbox.store.documents import PROBABLE, is_exact_duplicate
@@ -50,36 +52,38 @@ DOWNLOAD_TYPES = {
 }
 # the file may not run scripts, submit forms or reach this site's cookies and storage
 
-# the queue's orders as the sort menu offers them
+# the queue's orders as the sort menu offers them (English; translated when shown)
 SORT_LABELS = {
-    "": "newest first",
-    "amount": "amount, lowest first",
-    "-amount": "amount, highest first",
-    "due_date": "due date, soonest first",
-    "-due_date": "due date, latest first",
+    "": N_("newest first"),
+    "amount": N_("amount, lowest first"),
+    "-amount": N_("amount, highest first"),
+    "due_date": N_("due date, soonest first"),
+    "-due_date": N_("due date, latest first"),
 }
 
 # the e-invoice fields in reading order, with their labels; other keys follow as they come
 EINVOICE_LABELS = {
-    "format": "Format",
-    "profile": "Profile",
-    "document_type": "Document type",
-    "type_code": "Type code",
-    "number": "Number",
-    "issue_date": "Issue date",
-    "due_date": "Due date",
-    "seller_name": "Seller",
-    "seller_vat_id": "Seller VAT id",
-    "seller_iban": "Seller IBAN",
-    "buyer_name": "Buyer",
-    "total": "Total",
-    "amount_due": "Amount due",
-    "currency": "Currency",
+    "format": N_("Format"),
+    "profile": N_("Profile"),
+    "document_type": N_("Document type"),
+    "type_code": N_("Type code"),
+    "number": N_("Number"),
+    "issue_date": N_("Issue date"),
+    "due_date": N_("Due date"),
+    "seller_name": N_("Seller"),
+    "seller_vat_id": N_("Seller VAT id"),
+    "seller_iban": N_("Seller IBAN"),
+    "buyer_name": N_("Buyer"),
+    "total": N_("Total"),
+    "amount_due": N_("Amount due"),
+    "currency": N_("Currency"),
 }
 
 
 def _label(key: str) -> str:
-    return EINVOICE_LABELS.get(key) or key.replace("_", " ").capitalize()
+    if key in EINVOICE_LABELS:
+        return _(EINVOICE_LABELS[key])
+    return key.replace("_", " ").capitalize()
 
 
 def einvoice_facts(fields: dict[str, str | None] | None) -> list[tuple[str, str]]:
@@ -116,7 +120,10 @@ def _day(value: str, problems: list[str], what: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        problems.append(f"{what}: {value!r} is not a date (yyyy-mm-dd); it was left out.")
+        problems.append(
+            _("%(field)s: %(value)s is not a date (yyyy-mm-dd); it was left out.")
+            % {"field": _(what), "value": repr(value)}
+        )
         return None
 
 
@@ -135,8 +142,8 @@ def queue_filter(params: Mapping[str, str], problems: list[str] | None = None) -
         source_id=_int(params.get("source")),
         status=status if status in queue.STATUSES else queue.NEW,
         kind=kind if kind in set(Kind) else None,
-        received_from=_day(params.get("received_from", ""), problems, "Received from"),
-        received_to=_day(params.get("received_to", ""), problems, "Received to"),
+        received_from=_day(params.get("received_from", ""), problems, N_("Received from")),
+        received_to=_day(params.get("received_to", ""), problems, N_("Received to")),
         sort=sort if sort in queue.SORTS else "",
         flag=flag if flag in trust_flags.FLAGS else None,
     )
@@ -193,7 +200,7 @@ def documents_page(request: Request, page: PageUser) -> Response:
                 )
                 for r in rows
             },
-            flags=trust_flags.FLAGS,
+            flags={code: _(words) for code, words in trust_flags.FLAGS.items()},
             filters={
                 **dict.fromkeys(("company", "source", "kind", "sort", "flag"), ""),
                 **filter_params(f),
@@ -203,7 +210,7 @@ def documents_page(request: Request, page: PageUser) -> Response:
             sources=list(s.scalars(access.limit_sources(select(Source).order_by(Source.name)))),
             statuses=queue.STATUSES,
             kinds=list(Kind),
-            sorts=SORT_LABELS,
+            sorts={value: _(label) for value, label in SORT_LABELS.items()},
             older_url=older_url,
             newest_url=newest_url,
             queue_query=urlencode(kept),
@@ -266,7 +273,7 @@ def documentstored_file(
     if media != PDF and media not in DOWNLOAD_TYPES:
         media = "application/octet-stream"
     disposition = content_disposition("inline" if inline else "attachment", filename)
-    missing = "the file of this document is no longer stored"
+    missing = _("the file of this document is no longer stored")
     return stored_blob(app.blobs, sha, media, disposition, missing=missing)
 
 
@@ -277,7 +284,7 @@ def document_mail(request: Request, page: PageUser, document_id: int) -> Respons
         doc = page.access.document(s, document_id)
         sha, message_id = doc.message.raw_sha256, doc.message.id
     disposition = content_disposition("attachment", f"mail-{message_id}.eml")
-    missing = "the original mail of this document is no longer stored"
+    missing = _("the original mail of this document is no longer stored")
     return stored_blob(app.blobs, sha, "message/rfc822", disposition, missing=missing)
 
 
@@ -302,11 +309,11 @@ def _next_url(s: Session, page: Page, doc: Document, queue_string: str) -> tuple
     q = page.access.limit_documents(queue.queue_query(replace(f, status=queue.NEW)))
     following = queue.next_new(s, q, doc, f.sort)
     if following is None:
-        return _queue_url(f), " No new documents are left in this queue."
+        return _queue_url(f), _("No new documents are left in this queue.")
     link = f"/documents/{following.id}"
     if kept := urlencode(filter_params(f)):
         link += "?" + urlencode({"queue": kept})
-    return link, f" Next: {following.filename}."
+    return link, _("Next: %(name)s.") % {"name": following.filename}
 
 
 @router.post("/documents/{document_id}/processed")
@@ -321,18 +328,17 @@ def document_processed(
         doc = page.access.document(s, document_id)
         page.access.require_fetch()
         if is_exact_duplicate(doc):  # not in the queue: the original is what gets booked
-            flash = (
-                f"{doc.filename} is an exact duplicate of document #{doc.duplicate_of_id}; "
-                f"mark document #{doc.duplicate_of_id} instead."
-            )
+            flash = _(
+                "%(name)s is an exact duplicate of document #%(id)s; mark document #%(id)s instead."
+            ) % {"name": doc.filename, "id": doc.duplicate_of_id}
             return redirect(f"/documents/{document_id}", flash=flash, request=request)
         if doc.processed_at is None:  # the first acknowledgement stands
             queue.mark_processed(doc, page.access.email, utcnow())
-        flash = f"{doc.filename} is marked as processed."
+        flash = _("%(name)s is marked as processed.") % {"name": doc.filename}
         target = _back(back, document_id)
         if queue_string is not None and not back:  # from the document's page: the next one
             target, more = _next_url(s, page, doc, queue_string)
-            flash += more
+            flash += " " + more
     return redirect(target, flash=flash, request=request)
 
 
@@ -356,20 +362,29 @@ def documents_processed(
         for doc in found.values():
             if is_exact_duplicate(doc):
                 refused.append(
-                    f"{doc.filename} (an exact duplicate of document #{doc.duplicate_of_id})"
+                    _("%(name)s (an exact duplicate of document #%(id)s)")
+                    % {"name": doc.filename, "id": doc.duplicate_of_id}
                 )
                 continue
             if doc.processed_at is None:
                 queue.mark_processed(doc, page.access.email, now)
             done.append(doc.filename)
     if not wanted:
-        flash = "Tick the documents to mark as processed first."
+        flash = _("Tick the documents to mark as processed first.")
     else:
-        flash = f"{len(done)} document{'s are' if len(done) != 1 else ' is'} marked as processed."
+        flash = ngettext(
+            "%(n)s document is marked as processed.",
+            "%(n)s documents are marked as processed.",
+            len(done),
+        ) % {"n": len(done)}
     if refused:
-        flash += " Not marked: " + "; ".join(refused) + "."
+        flash += " " + _("Not marked: %(documents)s.") % {"documents": "; ".join(refused)}
     if missing := len(wanted) - len(found):
-        flash += f" {missing} of the ticked documents do not exist or are not yours."
+        flash += " " + ngettext(
+            "%(n)s of the ticked documents does not exist or is not yours.",
+            "%(n)s of the ticked documents do not exist or are not yours.",
+            missing,
+        ) % {"n": missing}
     target = back if back and _back(back, 0) == back else "/documents"
     return redirect(target, flash=flash, request=request)
 
@@ -383,5 +398,5 @@ def document_new(
         page.access.require_fetch()
         queue.mark_new(doc)
         name = doc.filename
-    flash = f"{name} is back in the queue of new documents."
+    flash = _("%(name)s is back in the queue of new documents.") % {"name": name}
     return redirect(_back(back, document_id), flash=flash, request=request)

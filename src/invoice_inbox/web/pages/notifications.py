@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from invoice_inbox.auth.expiry import secret_expiry_warning
+from invoice_inbox.i18n import N_
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.runtime import health, secret_scope
 from invoice_inbox.store import notifications as outbox
 from invoice_inbox.store.models import AuthState, Company, Source
@@ -46,15 +48,19 @@ def source_problems(src: Source, today: date) -> list[str]:
     secret that expires within 30 days or has expired."""
     found = health.warnings(src)
     if not src.active and not src.inactive_reason:
-        found.append("inactive: it was switched off, so no mail is fetched from it")
+        found.append(_("inactive: it was switched off, so no mail is fetched from it"))
     cleared = secret_scope.cleared(src)  # the server changed, so its secret is asked again
     if cleared:
-        found.append(f"needs attention: {cleared}")
+        found.append(_("needs attention: %(why)s") % {"why": cleared})
     elif src.auth_state == AuthState.NEEDS_AUTHENTICATION:
-        found.append("needs sign-in: nobody has signed in to this mailbox yet")
+        found.append(_("needs sign-in: nobody has signed in to this mailbox yet"))
     elif src.auth_state == AuthState.NEEDS_REAUTHENTICATION:
-        why = f" ({src.auth_error})" if src.auth_error else ""
-        found.append(f"needs sign-in again: the provider refused the saved sign-in{why}")
+        found.append(
+            _("needs sign-in again: the provider refused the saved sign-in (%(why)s)")
+            % {"why": src.auth_error}
+            if src.auth_error
+            else _("needs sign-in again: the provider refused the saved sign-in")
+        )
     expiry = secret_expiry_warning(src.secret_expires, today)
     if expiry:
         found.append(expiry)
@@ -98,8 +104,8 @@ class Delivery:
 
 
 NO_CHANNEL = {
-    "email": "not sent: no e-mail relay configured",
-    "webhook": "not sent: no webhook configured",
+    "email": N_("not sent: no e-mail relay configured"),
+    "webhook": N_("not sent: no webhook configured"),
 }
 
 
@@ -107,14 +113,14 @@ def delivery(state: str, channel: str, configured: bool, company_id: int) -> Del
     """The words for *state* of *channel* ("email" or "webhook"), knowing whether the service
     has that channel configured."""
     if state == outbox.SENT:
-        return Delivery("sent", "ok")
+        return Delivery(_("sent"), "ok")
     if state == outbox.FAILED:
-        return Delivery("failed", "bad")
+        return Delivery(_("failed"), "bad")
     if not configured:  # pending forever, or skipped for want of a channel
-        return Delivery(NO_CHANNEL[channel], "warn", "/help/notifications")
+        return Delivery(_(NO_CHANNEL[channel]), "warn", "/help/notifications")
     if state == outbox.SKIPPED:  # a channel, but no address to send to
-        return Delivery("not sent: nobody to send it to", "warn", f"/companies/{company_id}")
-    return Delivery("waiting to be sent", "info")
+        return Delivery(_("not sent: nobody to send it to"), "warn", f"/companies/{company_id}")
+    return Delivery(_("waiting to be sent"), "info")
 
 
 @router.get("/notifications")

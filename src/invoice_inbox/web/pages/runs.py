@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from urllib.parse import urlencode
 
+from babel.numbers import format_decimal
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from invoice_inbox.i18n import current_locale, ngettext
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.runtime import message_actions
 from invoice_inbox.runtime.lease import SourceBusy
 from invoice_inbox.store import queue
@@ -23,17 +26,19 @@ router = APIRouter()
 
 
 def duration(started: datetime, finished: datetime | None) -> str:
-    """``4.2 s``, ``3 min 5 s``, ``1 h 2 min``; ``–`` while running."""
+    """``4.2 s``, ``3 min 5 s``, ``1 h 2 min``; ``–`` while running (in the reader's language:
+    "4,2 s" in German)."""
     if finished is None:
         return "–"
     seconds = max(0.0, (finished - started).total_seconds())
     if seconds < 60:
-        return f"{seconds:.1f} s"
+        shown = format_decimal(seconds, format="0.0", locale=current_locale())
+        return _("%(s)s s") % {"s": shown}
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {secs} s"
+        return _("%(min)s min %(s)s s") % {"min": minutes, "s": secs}
     hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes} min"
+    return _("%(h)s h %(min)s min") % {"h": hours, "min": minutes}
 
 
 @router.get("/sources/{source_id}/log")
@@ -61,7 +66,7 @@ def run_page(request: Request, page: PageUser, run_id: int) -> Response:
     with context(request).app.db.session() as s:
         run = s.get(Run, run_id)
         if run is None:
-            raise NotFound("no such run")
+            raise NotFound(_("no such run"))
         src = page.access.source(s, run.source_id)
         return render(
             request,
@@ -81,7 +86,7 @@ def _mail(request: Request, page: Page, message_id: int) -> tuple[str, str]:
     with context(request).app.db.session() as s:
         row = s.get(Message, message_id)
         if row is None:
-            raise NotFound("no such message")
+            raise NotFound(_("no such message"))
         src = page.access.source(s, row.source_id)
         page.access.require_fetch()
         back = f"/runs/{row.run_id}" if row.run_id else f"/sources/{src.id}/log"
@@ -94,24 +99,33 @@ def import_anyway(request: Request, page: PageUser, message_id: int) -> Response
     try:
         done = message_actions.import_anyway(context(request).app, message_id, by=page.access.email)
     except message_actions.Refused as exc:
-        return redirect(back, flash=f"Not imported: {exc}.", request=request)
+        return redirect(back, flash=_("Not imported: %(why)s.") % {"why": exc}, request=request)
     except SourceBusy:
         return redirect(
             back,
-            flash=f'"{name}" is being fetched right now; try again in a moment.',
+            flash=_('"%(source)s" is being fetched right now; try again in a moment.')
+            % {"source": name},
             request=request,
         )
     except Gone:
-        raise NotFound("no such message") from None
+        raise NotFound(_("no such message")) from None
     n = done.documents_created
-    flash = f"Imported: {n} document{'s' if n != 1 else ''} added to the queue"
+    flash = ngettext(
+        "Imported: %(n)s document added to the queue.",
+        "Imported: %(n)s documents added to the queue.",
+        n,
+    ) % {"n": n}
     if done.duplicates:
-        flash += f", {done.duplicates} already there"
+        flash += " " + ngettext(
+            "%(n)s was already there.", "%(n)s were already there.", done.duplicates
+        ) % {"n": done.duplicates}
     if done.filing_errors:
-        flash += f"; the mail was not moved on the server: {done.filing_errors[0]}"
+        flash += " " + _("The mail was not moved on the server: %(why)s.") % {
+            "why": done.filing_errors[0]
+        }
     elif done.filed:
-        flash += f'; the mail was moved to "{done.filed_to}"'
-    return redirect(back, flash=flash + ".", request=request)
+        flash += " " + _('The mail was moved to "%(folder)s".') % {"folder": done.filed_to}
+    return redirect(back, flash=flash, request=request)
 
 
 @router.post("/messages/{message_id}/allow-sender")
@@ -120,12 +134,11 @@ def allow_sender(request: Request, page: PageUser, message_id: int) -> Response:
     try:
         pattern = message_actions.allow_sender(context(request).app, message_id)
     except message_actions.Refused as exc:
-        return redirect(back, flash=f"Nothing changed: {exc}.", request=request)
+        return redirect(back, flash=_("Nothing changed: %(why)s.") % {"why": exc}, request=request)
     except Gone:
-        raise NotFound("no such message") from None
-    return redirect(
-        back,
-        flash=f'{pattern} may now send to "{name}". Its mail that was not imported is re-checked'
-        " in the background; what qualifies now is imported (see its log).",
-        request=request,
-    )
+        raise NotFound(_("no such message")) from None
+    flash = _(
+        '%(sender)s may now send to "%(source)s". Its mail that was not imported is re-checked'
+        " in the background; what qualifies now is imported (see its log)."
+    ) % {"sender": pattern, "source": name}
+    return redirect(back, flash=flash, request=request)

@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.i18n import N_
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.store import suppliers
 from invoice_inbox.store.errors import StoreError
 from invoice_inbox.store.models import Document, Message
@@ -42,7 +44,7 @@ def _supplier(s: Session, access: Access, supplier_id: int) -> Supplier:
     """The supplier, if the user sees its company; else 404."""
     found = s.get(Supplier, supplier_id)
     if found is None or not access.sees_company(found.company_id):
-        raise NotFound("no such supplier")
+        raise NotFound(_("no such supplier"))
     return found
 
 
@@ -155,7 +157,7 @@ def save_supplier(
             return _supplier_page(
                 request, page, s, supplier, errors=errors, typed=typed, status_code=422
             )
-    return redirect(f"/suppliers/{supplier_id}", flash="Saved.")
+    return redirect(f"/suppliers/{supplier_id}", flash=_("Saved."))
 
 
 def _iban_action(
@@ -163,12 +165,12 @@ def _iban_action(
 ) -> Response:
     """Confirm, remove or add an IBAN of the supplier; a wrong one is said in the flash."""
     actions = {
-        "confirm": (suppliers.confirm_iban, "{} is confirmed."),
+        "confirm": (suppliers.confirm_iban, N_("%(iban)s is confirmed.")),
         "remove": (
             suppliers.remove_iban,
-            "{} is removed: a document asking payment to it is flagged.",
+            N_("%(iban)s is removed: a document asking payment to it is flagged."),
         ),
-        "add": (suppliers.add_iban, "{} is added as a confirmed IBAN."),
+        "add": (suppliers.add_iban, N_("%(iban)s is added as a confirmed IBAN.")),
     }
     act, done = actions[what]
     back = f"/suppliers/{supplier_id}#ibans"
@@ -177,11 +179,12 @@ def _iban_action(
             _supplier(s, page.access, supplier_id)
             page.access.require_admin()
             if not iban.strip():
-                return redirect(back, flash="Type the IBAN first.", request=request)
+                return redirect(back, flash=_("Type the IBAN first."), request=request)
             act(s, supplier_id, iban)
     except StoreError as exc:
-        return redirect(back, flash=f"Not done: {str(exc).rstrip('.')}.", request=request)
-    return redirect(back, flash=done.format(readable.iban(iban)), request=request)
+        flash = _("Not done: %(why)s.") % {"why": str(exc).rstrip(".")}
+        return redirect(back, flash=flash, request=request)
+    return redirect(back, flash=_(done) % {"iban": readable.iban(iban)}, request=request)
 
 
 @router.post("/suppliers/{supplier_id}/ibans/confirm")
@@ -212,16 +215,17 @@ def merge_supplier(
             page.access.require_admin()
             other_id = _company_id(other)
             if other_id is None:
-                flash = "Choose the supplier to merge into this one."
+                flash = _("Choose the supplier to merge into this one.")
                 return redirect(back, flash=flash, request=request)
             name = _supplier(s, page.access, other_id).name
             if confirm != "yes":
-                flash = 'Tick "Yes, merge" to merge the two suppliers.'
+                flash = _('Tick "Yes, merge" to merge the two suppliers.')
                 return redirect(back, flash=flash, request=request)
             info = suppliers.merge(s, supplier_id, other_id)
     except StoreError as exc:
-        return redirect(back, flash=f"Not merged: {str(exc).rstrip('.')}.", request=request)
-    flash = f"{name} is merged into {info.name}."
+        flash = _("Not merged: %(why)s.") % {"why": str(exc).rstrip(".")}
+        return redirect(back, flash=flash, request=request)
+    flash = _("%(other)s is merged into %(supplier)s.") % {"other": name, "supplier": info.name}
     return redirect(f"/suppliers/{supplier_id}", flash=flash, request=request)
 
 
@@ -233,7 +237,7 @@ def unblock(
     target = back if back.startswith("/suppliers") and not back.startswith("//") else "/suppliers"
     company_id = _company_id(company)
     if company_id is None:
-        raise NotFound("no such company")
+        raise NotFound(_("no such company"))
     try:
         with context(request).app.db.session() as s:
             page.access.company(s, company_id)
@@ -241,5 +245,7 @@ def unblock(
             suppliers.unblock(s, company_id, domain)
     except StoreError as exc:
         return redirect(target, flash=f"{str(exc).rstrip('.')}.", request=request)
-    flash = f"{domain.strip().lower()} is no longer blocked: its mail is imported again."
+    flash = _("%(domain)s is no longer blocked: its mail is imported again.") % {
+        "domain": domain.strip().lower()
+    }
     return redirect(target, flash=flash, request=request)

@@ -16,6 +16,8 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from invoice_inbox.delivery import webhooks
+from invoice_inbox.i18n import N_
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.store import events
 from invoice_inbox.store.models import Company
 from invoice_inbox.store.models_events import Webhook, WebhookDelivery
@@ -28,6 +30,18 @@ router = APIRouter()
 Text = Annotated[str, Form()]
 Kinds = Annotated[list[str] | None, Form(alias="events")]  # the checkboxes
 STATE_BADGES = {webhooks.DELIVERED: "ok", webhooks.PENDING: "warn", webhooks.FAILED: "bad"}
+# what each event kind means (``store.events.KINDS``' sentences, marked here for the catalogues)
+KIND_MEANINGS = {
+    events.DOCUMENT_CREATED: N_("a document joined the queue"),
+    events.SOURCE_DEACTIVATED: N_("a source was switched off after failing again and again"),
+    events.SOURCE_NEEDS_ATTENTION: N_("a source cannot sign in and waits for someone to fix it"),
+    events.BANK_DETAILS_CHANGED: N_("a document asks payment to an IBAN its supplier never used"),
+}
+
+
+def kind_meanings() -> dict[str, str]:
+    """Every event kind with what it means, in the reader's language."""
+    return {kind: _(KIND_MEANINGS.get(kind, meaning)) for kind, meaning in events.KINDS.items()}
 
 
 @dataclass
@@ -62,7 +76,7 @@ def _check(form: HookForm) -> None:
 def _hook(s: Session, webhook_id: int) -> Webhook:
     hook = s.get(Webhook, webhook_id)
     if hook is None:
-        raise NotFound("no such webhook")
+        raise NotFound(_("no such webhook"))
     return hook
 
 
@@ -104,7 +118,7 @@ def webhooks_page(request: Request, page: PageUser) -> Response:
             nav="webhooks",
             groups=groups,
             has_companies=has_companies,
-            kinds=events.KINDS,
+            kinds=kind_meanings(),
             badges=STATE_BADGES,
         )
 
@@ -120,7 +134,7 @@ def _new_form(request: Request, page: Page, form: HookForm, status_code: int = 2
             nav="webhooks",
             form=form,
             companies=companies,
-            kinds=events.KINDS,
+            kinds=kind_meanings(),
         )
 
 
@@ -147,7 +161,7 @@ def create_webhook(
     with app.db.session() as s:
         company = s.get(Company, chosen) if chosen is not None else None
         if company is None:
-            form.errors["company"] = "Choose the company whose events are sent."
+            form.errors["company"] = _("Choose the company whose events are sent.")
         if company is not None and not form.errors:
             hook, secret = webhooks.create(
                 s, app.secrets, company, form.url, form.kinds, description=form.description
@@ -184,7 +198,7 @@ def _detail(
             hook=hook,
             company=hook.company.name,
             form=form,
-            kinds=events.KINDS,
+            kinds=kind_meanings(),
             deliveries=[webhooks.view(d) for d in webhooks.deliveries(s, hook.id)],
             badges=STATE_BADGES,
         )
@@ -216,10 +230,12 @@ def change_webhook(
         webhooks.change(
             hook, url=form.url, kinds=form.kinds, description=form.description, active=form.active
         )
-    state = "on" if form.active else "off (events wait until it is switched on)"
-    return redirect(
-        f"/webhooks/{webhook_id}", flash=f"The webhook is saved; it is {state}.", request=request
+    flash = (
+        _("The webhook is saved; it is on.")
+        if form.active
+        else _("The webhook is saved; it is off (events wait until it is switched on).")
     )
+    return redirect(f"/webhooks/{webhook_id}", flash=flash, request=request)
 
 
 @router.post("/webhooks/{webhook_id}/test")
@@ -228,11 +244,13 @@ def test_webhook(request: Request, page: PageUser, webhook_id: int) -> Response:
     try:
         webhooks.ping(context(request).app.db, webhook_id)
     except webhooks.WebhookProblem:
-        raise NotFound("no such webhook") from None
+        raise NotFound(_("no such webhook")) from None
     return redirect(
         f"/webhooks/{webhook_id}",
-        flash="A test event is on its way; it is sent within seconds. "
-        "Reload this page to see how it went in the delivery log.",
+        flash=_(
+            "A test event is on its way; it is sent within seconds. "
+            "Reload this page to see how it went in the delivery log."
+        ),
         request=request,
     )
 
@@ -246,6 +264,6 @@ def delete_webhook(request: Request, page: PageUser, webhook_id: int) -> Respons
         s.delete(hook)
     return redirect(
         "/webhooks",
-        flash=f"The webhook to {url} is deleted; nothing more is sent there.",
+        flash=_("The webhook to %(url)s is deleted; nothing more is sent there.") % {"url": url},
         request=request,
     )
