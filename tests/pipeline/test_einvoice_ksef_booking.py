@@ -26,11 +26,11 @@ FA3_COMPLEX = "ksef-fop__fa3-podstawowa__FA_3_complex.xml"
 FA3_MF = "cirfmf-ksef-pdf-generator__invoice.xml"
 
 
-def read(name: str, change: tuple[bytes, bytes] | None = None) -> EInvoice:
+def read(name: str, *changes: tuple[bytes, bytes]) -> EInvoice:
     data = (CORPUS / name).read_bytes()
-    if change is not None:
-        assert data.count(change[0]) == 1
-        data = data.replace(*change)
+    for old, new in changes:
+        assert data.count(old) == 1
+        data = data.replace(old, new)
     invoice = read_xml(data)
     assert invoice is not None
     return invoice
@@ -212,6 +212,48 @@ def test_partial_payments_gtin_and_an_iban() -> None:
         bic="WBKPPLPP",
         accounts=(PaymentAccount(iban="PL61109010140000071219812874", bic="WBKPPLPP"),),
     )
+
+
+def test_vat_in_pln_of_a_foreign_currency_invoice_is_not_the_tax_total() -> None:
+    invoice = read(
+        FA3,
+        (b"<KodWaluty>PLN</KodWaluty>", b"<KodWaluty>EUR</KodWaluty>"),
+        (
+            b"<P_14_1>178.71</P_14_1>",
+            b"<P_14_1>178.71</P_14_1><P_14_1W>770.00</P_14_1W>",
+        ),
+    )
+    assert invoice.tax_total == "178.71"  # P_14_1W is the same VAT in PLN
+    assert invoice.problems == ()  # P_15 = P_13_1 + P_14_1 in the invoice currency
+
+
+def test_margin_scheme_kind_gives_its_vatex_code() -> None:
+    data = (CORPUS / FA3).read_bytes()
+    data = data.replace(b"<P_15>955.71</P_15>", b"<P_13_11>100</P_13_11><P_15>1055.71</P_15>")
+    data = data.replace(
+        b"<P_PMarzyN>1</P_PMarzyN>", b"<P_PMarzy>1</P_PMarzy><P_PMarzy_3_1>1</P_PMarzy_3_1>"
+    )
+    invoice = read_xml(data)
+    assert invoice is not None
+    assert invoice.vat_breakdown[-1] == VatBreakdown(
+        category="E",
+        rate="0",
+        basis="100",
+        tax="0",
+        exemption_reason="Margin scheme: second-hand goods",
+        exemption_reason_code="VATEX-EU-F",
+    )
+    # lines at 23 % only: the margin row has no lines (KSEF-P13); P_15 adds up
+    assert [p.rule for p in invoice.problems] == ["KSEF-P13"]
+
+
+def test_a_simplified_invoice_without_breakdown_is_not_flagged_for_its_lines() -> None:
+    data = (CORPUS / FA3).read_bytes()
+    for field in (b"<P_13_1>777</P_13_1>", b"<P_14_1>178.71</P_14_1>"):
+        data = data.replace(field, b"")
+    invoice = read_xml(data.replace(b">VAT</RodzajFaktury>", b">UPR</RodzajFaktury>"))
+    assert invoice is not None and invoice.vat_breakdown == ()
+    assert invoice.problems == ()  # no P_13/P_14 given: nothing to add up
 
 
 @pytest.mark.parametrize(

@@ -68,7 +68,7 @@ def _ksef_key(category: str | None, rate: str | None) -> tuple[str | None, Decim
 
 def _ksef_p13(invoice: EInvoice, n: Numbers) -> list[Problem]:
     """Line amounts per rate against the P_13_x they belong to (net-priced invoices only)."""
-    if not invoice.lines or invoice.lines_omitted:
+    if not invoice.lines or invoice.lines_omitted or not invoice.vat_breakdown:
         return []
     lines: dict[tuple[str | None, Decimal | None], Decimal] = {}
     for line in invoice.lines:
