@@ -19,12 +19,15 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from babel.lists import format_list
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.auth import oauth as oauth_endpoints
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
+from invoice_inbox.i18n import current_locale
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import health, schedules, secret_scope, source_trust, trust
@@ -107,10 +110,10 @@ def _int(c: _Check, field: str, v: Any, lo: int, hi: int) -> int | None:
     try:
         n = int(v)
     except (TypeError, ValueError):
-        c.fail(field, f"must be a whole number, not {v!r}")
+        c.fail(field, _("must be a whole number, not %(value)r") % {"value": v})
         return None
     if not lo <= n <= hi:
-        c.fail(field, f"must be between {lo} and {hi}")
+        c.fail(field, _("must be between %(lo)s and %(hi)s") % {"lo": lo, "hi": hi})
         return None
     return n
 
@@ -124,8 +127,13 @@ def _date(c: _Check, field: str, v: object) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        c.fail(field, f"must be a date like 2026-01-31, not {text!r}")
+        c.fail(field, _("must be a date like 2026-01-31, not %(value)r") % {"value": text})
         return None
+
+
+def _or(choices: tuple[str, ...] | list[str]) -> str:
+    """``imap or pop3``: the choices a field takes, joined in the reader's language."""
+    return format_list(list(choices), style="or", locale=current_locale())
 
 
 def _list(v: Any) -> list[str]:
@@ -143,60 +151,79 @@ def _validate(
     out: SourceSettings = {}
     name = _text(v.get("name"))
     if not name:
-        c.fail("name", "a source needs a name")
+        c.fail("name", _("a source needs a name"))
     elif len(name) > 200:
-        c.fail("name", "the name is too long (200 characters at most)")
+        c.fail("name", _("the name is too long (200 characters at most)"))
     else:
         taken = s.scalar(select(Source.id).where(Source.name == name))
         if taken is not None and (existing is None or taken != existing.id):
-            c.fail("name", f'a source named "{name}" exists already')
+            c.fail("name", _('a source named "%(name)s" exists already') % {"name": name})
     out["name"] = name
     company = _text(v.get("company"))
     if not company:
-        c.fail("company", "choose the company whose invoices these are")
+        c.fail("company", _("choose the company whose invoices these are"))
     out["company"] = company
     out["description"] = str(v.get("description") or "")
     out["active"] = bool(v.get("active", True))
     out["used_for"] = _text(v.get("used_for")) or "supplier_invoices"
     role = _text(v.get("restricted_to_role"))
     if role is not None and role not in {r.value for r in Role}:
-        c.fail("restricted_to_role", f"the role must be admin, clerk or viewer, not {role!r}")
+        c.fail(
+            "restricted_to_role",
+            _("the role must be admin, clerk or viewer, not %(value)r") % {"value": role},
+        )
     out["restricted_to_role"] = role
     uid = v.get("restricted_to_user_id")
     uid = _int(c, "restricted_to_user_id", uid, 1, 2**31) if uid not in (None, "") else None
     if uid is not None and s.get(User, uid) is None:
-        c.fail("restricted_to_user_id", "there is no such user")
+        c.fail("restricted_to_user_id", _("there is no such user"))
     out["restricted_to_user_id"] = uid
 
     provider = _text(v.get("provider")) or "imap"
     preset = presets.PRESETS.get(provider)
     if preset is None:
-        c.fail("provider", f"unknown provider {provider!r}")
+        c.fail("provider", _("unknown provider %(value)r") % {"value": provider})
         raise Invalid(c.errors)
     out["provider"] = provider
     auth = _text(v.get("auth")) or preset.auths[0]
     protocol = _text(v.get("protocol")) or preset.default_protocol(auth)
     if protocol not in preset.protocols:
-        c.fail("protocol", f"{preset.label} is reached with {' or '.join(preset.protocols)}")
+        c.fail(
+            "protocol",
+            _("%(provider)s is reached with %(choices)s")
+            % {"provider": preset.label, "choices": _or(preset.protocols)},
+        )
     if auth not in preset.auths:
-        c.fail("auth", f"{preset.label} signs in with {' or '.join(preset.auths)}")
+        c.fail(
+            "auth",
+            _("%(provider)s signs in with %(choices)s")
+            % {"provider": preset.label, "choices": _or(preset.auths)},
+        )
     if auth == presets.PASSWORD and protocol not in (presets.IMAP, presets.POP3):
-        c.fail("auth", f"the {protocol} protocol needs OAuth2: choose oauth or app sign-in")
+        c.fail(
+            "auth",
+            _("the %(protocol)s protocol needs OAuth2: choose oauth or app sign-in")
+            % {"protocol": protocol},
+        )
     out["protocol"], out["auth"] = protocol, auth
     is_pop3 = protocol == presets.POP3
 
     security = _text(v.get("security")) or preset.security
     if security not in SECURITIES:
-        c.fail("security", "choose ssl, starttls or none")
+        c.fail("security", _("choose ssl, starttls or none"))
         security = preset.security
     out["security"] = security
     host = _text(v.get("host"))
     if preset.host is not None and not host:
         host = preset.pop3_host if is_pop3 and preset.pop3_host else preset.host
     if not host:
-        c.fail("host", f"give the {'POP3' if is_pop3 else 'IMAP'} server's host name")
+        c.fail(
+            "host",
+            _("give the %(protocol)s server's host name")
+            % {"protocol": "POP3" if is_pop3 else "IMAP"},
+        )
     elif " " in host or "/" in host:
-        c.fail("host", f"{host!r} is not a host name")
+        c.fail("host", _("%(value)r is not a host name") % {"value": host})
     out["host"] = host
     port = _int(c, "port", v.get("port"), 1, 65535)
     if port is None:
@@ -210,7 +237,7 @@ def _validate(
     out["verify_tls"] = bool(v.get("verify_tls", True))
     username = _text(v.get("username"))
     if not username:
-        c.fail("username", "give the mailbox's user name (usually its address)")
+        c.fail("username", _("give the mailbox's user name (usually its address)"))
     out["username"] = username
 
     # sign-in
@@ -218,28 +245,28 @@ def _validate(
     for field in ("tenant_id", "client_id", "shared_mailbox"):
         out[field] = _text(v.get(field)) if oauth or field == "shared_mailbox" else None
     if out["shared_mailbox"] and preset.oauth != "microsoft":
-        c.fail("shared_mailbox", "shared mailboxes are for Microsoft 365 sources")
+        c.fail("shared_mailbox", _("shared mailboxes are for Microsoft 365 sources"))
     if preset.oauth != "microsoft":
         out["tenant_id"] = None
     password = v.get("password") or None
     client_secret = v.get("client_secret") or None
     if auth == presets.PASSWORD:
         if password is None and (creating or existing is None or existing.secret is None):
-            c.fail("password", "give the password (or app password) of the mailbox")
+            c.fail("password", _("give the password (or app password) of the mailbox"))
     elif oauth:
         if not out["client_id"]:
-            c.fail("client_id", "give the client (application) ID of your app registration")
+            c.fail("client_id", _("give the client (application) ID of your app registration"))
         needs_secret = auth == presets.APP or preset.oauth == "google"
         has_secret = existing is not None and existing.client_secret is not None
         if needs_secret and client_secret is None and not has_secret:
-            c.fail("client_secret", "give the app registration's client secret")
+            c.fail("client_secret", _("give the app registration's client secret"))
         if auth == presets.APP and not out["tenant_id"]:
-            c.fail("tenant_id", "give the directory (tenant) ID or domain")
+            c.fail("tenant_id", _("give the directory (tenant) ID or domain"))
         elif out["tenant_id"]:
             try:
                 oauth_endpoints.microsoft(out["tenant_id"])
             except ValueError:
-                c.fail("tenant_id", "give a tenant ID (a GUID) or a domain like contoso.com")
+                c.fail("tenant_id", _("give a tenant ID (a GUID) or a domain like contoso.com"))
     out["secret_expires"] = _date(c, "secret_expires", v.get("secret_expires"))
 
     # folders and what to import
@@ -251,14 +278,14 @@ def _validate(
     out["delete_after_import"] = bool(v.get("delete_after_import", False))
     if is_pop3:
         if [f.casefold() for f in folders] != ["inbox"]:
-            c.fail("folders", "a POP3 mailbox has only the inbox")
+            c.fail("folders", _("a POP3 mailbox has only the inbox"))
         for field in ("move_imported_to", "move_not_imported_to"):
             if out[field]:
-                c.fail(field, "POP3 has no folders to move mail to")
+                c.fail(field, _("POP3 has no folders to move mail to"))
         if out["unread_only"]:
-            c.fail("unread_only", "POP3 has no read/unread flags")
+            c.fail("unread_only", _("POP3 has no read/unread flags"))
     elif out["delete_after_import"]:
-        c.fail("delete_after_import", "only POP3 sources delete mail; IMAP sources move it")
+        c.fail("delete_after_import", _("only POP3 sources delete mail; IMAP sources move it"))
     out["since"] = _date(c, "since", v.get("since"))
     patterns = []
     for p in _list(v.get("allowed_senders")):
@@ -278,7 +305,7 @@ def _validate(
     for field in ("require_pdf", "allow_images", "import_body", "instant"):
         out[field] = bool(v.get(field, field == "require_pdf"))
     if out["instant"] and protocol != presets.IMAP:
-        c.fail("instant", "instant pickup needs IMAP (IDLE)")
+        c.fail("instant", _("instant pickup needs IMAP (IDLE)"))
     try:
         out["schedule"] = schedules.format(schedules.parse(str(v.get("schedule") or "every 60m")))
     except schedules.ScheduleError as exc:
@@ -315,7 +342,7 @@ def create(app: App, s: Session, values: SourceSettings, *, draft: bool = False)
     fetched on its schedule until someone starts it (:func:`start`)."""
     unknown = set(values) - set(EDITABLE)
     if unknown:
-        raise Invalid({k: "is not a setting of a source" for k in sorted(unknown)})
+        raise Invalid({k: _("is not a setting of a source") for k in sorted(unknown)})
     fields = _validate(s, values, creating=True, existing=None)
     src = Source(
         name=fields["name"],
@@ -339,7 +366,7 @@ def preview(s: Session, src: Source, changes: SourceSettings) -> SourceSettings:
     typed, None when not typed); raises Invalid."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise Invalid({k: "is not a setting of a source" for k in sorted(unknown)})
+        raise Invalid({k: _("is not a setting of a source") for k in sorted(unknown)})
     merged = current(src) | {k: v for k, v in changes.items() if v is not None}
     return _validate(s, merged, creating=False, existing=src)
 
@@ -354,9 +381,9 @@ def update(app: App, s: Session, src: Source, changes: SourceSettings) -> Source
     """Change *src*; keys missing or None keep their value. Raises Invalid."""
     unknown = set(changes) - set(EDITABLE)
     if unknown:
-        raise Invalid({k: "is not a setting of a source" for k in sorted(unknown)})
+        raise Invalid({k: _("is not a setting of a source") for k in sorted(unknown)})
     if src.protocol == "smtp":
-        raise Invalid({"protocol": "the central import address is set up on its company"})
+        raise Invalid({"protocol": _("the central import address is set up on its company")})
     before = current(src)
     merged = before | {k: v for k, v in changes.items() if v is not None}
     was_active = src.active

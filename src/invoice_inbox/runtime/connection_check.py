@@ -26,6 +26,7 @@ from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.imap_names import FolderNameInvalid
 from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.runtime import configure, runner, secret_scope
@@ -50,15 +51,15 @@ class Checked:
 def _needs_typed_password(src: Source, fields: SourceSettings) -> str | None:
     """Why the stored password may not be used for these typed settings, or None."""
     if src.secret is None:
-        return "type the password (or app password) of the mailbox"
+        return _("type the password (or app password) of the mailbox")
     moved = secret_scope.changed(configure.current(src), fields)
     if moved is not None:
-        return (
-            f"type the password: {moved} changed, and the saved password is only sent where"
+        return _(
+            "type the password: %(what)s changed, and the saved password is only sent where"
             " it was saved for"
-        )
+        ) % {"what": moved}
     if src.auth_state != AuthState.OK:
-        return "type the password: the saved one was refused or cleared"
+        return _("type the password: the saved one was refused or cleared")
     return None
 
 
@@ -96,7 +97,7 @@ def typed(app: App, source_id: int, changes: SourceSettings) -> Checked:
     with app.db.session() as s:
         src = s.get(Source, source_id)
         if src is None:
-            raise configure.Invalid({"connection": "the source is gone"})
+            raise configure.Invalid({"connection": _("the source is gone")})
         try:
             fields = configure.preview(s, src, changes)
         except configure.Invalid as exc:

@@ -13,14 +13,16 @@ import re
 from collections.abc import Iterable
 
 from invoice_inbox.connectors import presets
+from invoice_inbox.i18n import N_
+from invoice_inbox.i18n import gettext as _
 
 OFF, FLAG, REQUIRE = "off", "flag", "require"
 MODES = (OFF, FLAG, REQUIRE)
 DEFAULT_MODE = FLAG
-MODE_HELP = {
-    OFF: "record the result only",
-    FLAG: "import as decided and flag mail whose sender is not authenticated",
-    REQUIRE: "import only mail whose sender is authenticated",
+MODE_HELP = {  # English; gettext() them when shown
+    OFF: N_("record the result only"),
+    FLAG: N_("import as decided and flag mail whose sender is not authenticated"),
+    REQUIRE: N_("import only mail whose sender is authenticated"),
 }
 
 # an authserv-id (RFC 8601 section 2.5): in practice a host name such as mx.google.com
@@ -35,7 +37,7 @@ def mode(value: object) -> str:
     """The policy *value* names (empty: the default, ``flag``)."""
     text = str(value or "").strip().lower() or DEFAULT_MODE
     if text not in MODES:
-        raise BadSetting(f"choose off, flag or require, not {str(value)!r}")
+        raise BadSetting(_("choose off, flag or require, not %(value)r") % {"value": str(value)})
     return text
 
 
@@ -56,7 +58,10 @@ def authserv_ids(value: str | Iterable[object] | None) -> list[str] | None:
         if not text:
             continue
         if not _AUTHSERV_ID.fullmatch(text):
-            raise BadSetting(f"{item.strip()!r} is not an authserv-id (a host name, mx.example)")
+            raise BadSetting(
+                _("%(value)r is not an authserv-id (a host name, mx.example)")
+                % {"value": item.strip()}
+            )
         if text not in found:
             found.append(text)
     return found

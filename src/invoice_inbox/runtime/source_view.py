@@ -18,6 +18,9 @@ from invoice_inbox.errors import (
     LoginFailed,
     TLSFailed,
 )
+from invoice_inbox.i18n import gettext as _
+from invoice_inbox.i18n import ngettext
+from invoice_inbox.i18n.formats import day
 from invoice_inbox.json_types import JsonObject, SourceSettings
 from invoice_inbox.runtime import health, secret_scope, source_trust
 from invoice_inbox.store import ledger
@@ -74,7 +77,7 @@ def warnings(src: Source) -> list[str]:
     if cleared:
         found.append(cleared)
     if src.provider == "microsoft365" and src.auth == presets.PASSWORD:
-        found.append(presets.MICROSOFT_PASSWORD_WARNING)
+        found.append(_(presets.MICROSOFT_PASSWORD_WARNING))  # marked where it is defined
     expiry = secret_expiry_warning(src.secret_expires, date.today())
     if expiry:
         found.append(expiry.replace("NAME", src.name))
@@ -89,10 +92,15 @@ def filing_warnings(src: Source) -> list[str]:
         return []
     found = []
     for p in ledger.filing_problems(s, src.id):
-        mails = "1 mail" if p.mails == 1 else f"{p.mails} mails"
         found.append(
-            f'mails cannot be moved to "{p.target}" ({mails} left where they are; '
-            f"filing is tried again on each run): {p.error}"
+            ngettext(
+                'mails cannot be moved to "%(folder)s" (%(n)s mail left where it is;'
+                " filing is tried again on each run): %(error)s",
+                'mails cannot be moved to "%(folder)s" (%(n)s mails left where they are;'
+                " filing is tried again on each run): %(error)s",
+                p.mails,
+            )
+            % {"folder": p.target, "n": p.mails, "error": p.error}
         )
     return found
 
@@ -102,22 +110,26 @@ def status(src: Source) -> tuple[str, str]:
     re-authentication, login refused, secret expiring. A source nobody has signed in to yet
     says so first, whether it was started or not: the sign-in is what it waits for."""
     if src.auth_state == AuthState.NEEDS_AUTHENTICATION and not src.inactive_reason:
-        return "needs_authentication", "needs sign-in"
+        return "needs_authentication", _("needs sign-in")
     if src.draft:
-        return "draft", "not started"
+        return "draft", _("not started")
     if not src.active:
-        return "inactive", "inactive" + (f": {src.inactive_reason}" if src.inactive_reason else "")
+        if src.inactive_reason:
+            return "inactive", _("inactive: %(why)s") % {"why": src.inactive_reason}
+        return "inactive", _("inactive")
     if src.auth_state == AuthState.NEEDS_AUTHENTICATION:
-        return "needs_authentication", "needs sign-in"
+        return "needs_authentication", _("needs sign-in")
     if src.auth_state == AuthState.NEEDS_REAUTHENTICATION:
-        return "needs_reauthentication", "needs re-authentication"
+        return "needs_reauthentication", _("needs re-authentication")
     if src.auth_state == AuthState.LOGIN_REFUSED:
-        return "login_refused", "login refused"
+        return "login_refused", _("login refused")
     if src.failures:
-        return "connection_lost", f"connection lost: {src.last_error or 'see the log'}"
+        why = src.last_error or _("see the log")
+        return "connection_lost", _("connection lost: %(why)s") % {"why": why}
     if secret_expiry_warning(src.secret_expires, date.today()):
-        return "secret_expiring", f"client secret expires {src.secret_expires}"
-    return "active", "active"
+        shown = day(src.secret_expires)
+        return "secret_expiring", _("client secret expires %(day)s") % {"day": shown}
+    return "active", _("active")
 
 
 def view(src: Source) -> JsonObject:

@@ -15,6 +15,7 @@ from fastapi import HTTPException
 from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.store.models import Company, Document, Role, Source, User
 from invoice_inbox.store.models_events import Notification
 
@@ -22,8 +23,8 @@ _Cols = TypeVarTuple("_Cols")  # the columns a limited query selects
 
 
 class NotFound(HTTPException):
-    def __init__(self, what: str = "not found") -> None:
-        super().__init__(status_code=404, detail=what)
+    def __init__(self, what: str | None = None) -> None:
+        super().__init__(status_code=404, detail=what or _("not found"))
 
 
 class Forbidden(HTTPException):
@@ -112,25 +113,25 @@ class Access:
     def company(self, s: Session, company_id: int) -> Company:
         c = s.get(Company, company_id)
         if c is None or not self.sees_company(c.id):
-            raise NotFound("no such company")
+            raise NotFound(_("no such company"))
         return c
 
     def source(self, s: Session, source_id: int) -> Source:
         src = s.get(Source, source_id)
         if src is None or not self.uses_source(src):
-            raise NotFound("no such source")
+            raise NotFound(_("no such source"))
         return src
 
     def document(self, s: Session, document_id: int) -> Document:
         doc = s.get(Document, document_id)
         if doc is None or not self.sees_company(doc.company_id):
-            raise NotFound("no such document")
+            raise NotFound(_("no such document"))
         return doc
 
     def require_admin(self) -> None:
         if not self.is_admin:
-            raise Forbidden("only an administrator may do this")
+            raise Forbidden(_("only an administrator may do this"))
 
     def require_fetch(self) -> None:
         if not self.can_fetch:
-            raise Forbidden("viewers may look but not change anything")
+            raise Forbidden(_("viewers may look but not change anything"))

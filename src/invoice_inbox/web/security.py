@@ -26,6 +26,7 @@ from fastapi import Depends, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from invoice_inbox.i18n import gettext
 from invoice_inbox.store import users
 from invoice_inbox.web.access import Access
 from invoice_inbox.web.context import WebContext
@@ -48,7 +49,9 @@ class CsrfRefused(HTTPException):
     def __init__(self) -> None:
         super().__init__(
             status_code=403,
-            detail="This form has expired or did not come from this site; reload the page.",
+            detail=gettext(
+                "This form has expired or did not come from this site; reload the page."
+            ),
         )
 
 
@@ -174,7 +177,8 @@ async def api_user(request: Request) -> Access:
     if access is None:
         raise HTTPException(
             status_code=401,
-            detail="an API token is needed: send Authorization: Bearer TOKEN",
+            detail=gettext("an API token is needed: send %(header)s")
+            % {"header": "Authorization: Bearer TOKEN"},
             headers={"WWW-Authenticate": "Bearer"},
         )
     return access

@@ -28,7 +28,7 @@ from invoice_inbox import i18n
 from invoice_inbox.i18n import formats
 from invoice_inbox.store import users
 from invoice_inbox.store.models import User
-from invoice_inbox.web import readable
+from invoice_inbox.web import readable, words
 from invoice_inbox.web.access import Access
 from invoice_inbox.web.security import SESSION_COOKIE, Page
 
@@ -119,6 +119,9 @@ for _name in (  # codes as translated words (readable.py): a German page never s
 ):
     templates.env.filters[_name] = getattr(readable, _name)
 templates.env.filters["iban_short"] = readable.iban_short
+templates.env.filters["role_word"] = words.role_word
+templates.env.filters["role_choice"] = words.role_choice
+templates.env.filters["recipient_why"] = words.recipient_why
 
 
 def signed_in_page(request: Request) -> Page | None:

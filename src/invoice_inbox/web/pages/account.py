@@ -16,6 +16,8 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.i18n import gettext as _
+from invoice_inbox.i18n import ngettext
 from invoice_inbox.store import users
 from invoice_inbox.store.models import User
 from invoice_inbox.web import readable
@@ -34,9 +36,17 @@ TOKEN_NAME_MAX = 200
 def new_password_errors(password: str, repeat: str) -> dict[str, str]:
     """What is wrong with a new password and its repetition, by form field."""
     if len(password) < users.MIN_PASSWORD:
-        return {"password": f"The password must have at least {users.MIN_PASSWORD} characters."}
+        n = users.MIN_PASSWORD
+        return {
+            "password": ngettext(
+                "The password must have at least %(n)s character.",
+                "The password must have at least %(n)s characters.",
+                n,
+            )
+            % {"n": n}
+        }
     if password != repeat:
-        return {"repeat": "The two passwords differ."}
+        return {"repeat": _("The two passwords differ.")}
     return {}
 
 
@@ -45,7 +55,7 @@ def revoke_token(s: Session, user_id: int, token_id: int) -> str:
     user has no such token."""
     row = users.token(s, token_id, user_id=user_id)
     if row is None:
-        raise NotFound("no such API token")
+        raise NotFound(_("no such API token"))
     label = row.name or row.prefix + "…"
     s.delete(row)
     return label
@@ -57,7 +67,7 @@ def revoke_token(s: Session, user_id: int, token_id: int) -> str:
 def _me(s: Session, page: Page) -> User:
     user = s.get(User, page.access.user_id)
     if user is None:  # deleted while signed in
-        raise NotFound("no such user")
+        raise NotFound(_("no such user"))
     return user
 
 
@@ -99,12 +109,18 @@ def set_time_zone(
     """Show times in *time_zone* (an IANA name); empty: in the zone the browser reports."""
     time_zone = time_zone.strip()
     if time_zone and readable.zone(time_zone) is None:
-        errors = {"time_zone": f"{time_zone[:64]!r} is not a time zone; pick one from the list."}
+        errors = {
+            "time_zone": _("%(zone)r is not a time zone; pick one from the list.")
+            % {"zone": time_zone[:64]}
+        }
         return _account(request, page, status_code=422, errors=errors)
     with context(request).app.db.session() as s:
         _me(s, page).time_zone = time_zone or None
-    shown = time_zone or "the one your browser reports"
-    return redirect("/account", flash=f"Times are shown in {shown}.")
+    if time_zone:
+        flash = _("Times are shown in %(zone)s.") % {"zone": time_zone}
+    else:
+        flash = _("Times are shown in the one your browser reports.")
+    return redirect("/account", flash=flash)
 
 
 def _check_password(request: Request, me: User, current: str) -> tuple[int, str] | None:
@@ -114,7 +130,11 @@ def _check_password(request: Request, me: User, current: str) -> tuple[int, str]
     attempt = ctx.limiter.attempt(client_address(request), me.email)
     if not attempt.allowed:
         minutes = max(1, round(attempt.wait / 60))
-        return 429, f"Too many wrong passwords. Try again in {minutes} minute(s)."
+        return 429, ngettext(
+            "Too many wrong passwords. Try again in %(n)s minute.",
+            "Too many wrong passwords. Try again in %(n)s minutes.",
+            minutes,
+        ) % {"n": minutes}
     if not users.verify_password(me, current):
         return 422, ""
     ctx.limiter.succeeded(attempt)
@@ -137,19 +157,22 @@ def change_password(
         refused = _check_password(request, me, current)
         if refused is not None:
             status_code, message = refused
-            errors["current"] = message or "Your current password is wrong."
+            errors["current"] = message or _("Your current password is wrong.")
         else:
             errors.update(new_password_errors(password, repeat))
         if not errors:
             users.set_password(me, password)
             users.close_sessions_of(s, me)  # every browser signed in as me, this one too ...
-            cookie, _ = users.open_session(s, me)  # ... which gets a new session at once
+            cookie, _csrf = users.open_session(s, me)  # ... which gets a new session at once
             revoked = users.revoke_tokens_of(s, me) if revoke_tokens else 0
     if errors:
         return _account(request, page, status_code=status_code, errors=errors)
-    flash = "Your password is changed. Other browsers signed in as you are signed out."
+    flash = _("Your password is changed. Other browsers signed in as you are signed out.")
     if revoked:
-        flash += f" Your API tokens are revoked ({revoked}); make new ones where needed."
+        flash = _(
+            "Your password is changed. Other browsers signed in as you are signed out."
+            " Your API tokens are revoked (%(n)s); make new ones where needed."
+        ) % {"n": revoked}
     response = redirect("/account", flash=flash)
     start_session(request, response, cookie)
     return response
@@ -165,11 +188,11 @@ def create_token(
     name = name.strip()
     errors: dict[str, str] = {}
     if not name:
-        errors["token"] = "Give the token a name, e.g. the program that will use it."
+        errors["token"] = _("Give the token a name, e.g. the program that will use it.")
     elif len(name) > TOKEN_NAME_MAX:
-        errors["token"] = f"The name may have at most {TOKEN_NAME_MAX} characters."
+        errors["token"] = _("The name may have at most %(n)s characters.") % {"n": TOKEN_NAME_MAX}
     if not current:
-        errors["token_password"] = "Enter your password to create a token."
+        errors["token_password"] = _("Enter your password to create a token.")
     status_code = 422
     with context(request).app.db.session() as s:
         me = _me(s, page)
@@ -178,7 +201,7 @@ def create_token(
             refused = _check_password(request, me, current)
             if refused is not None:
                 status_code, message = refused
-                errors["token_password"] = message or "Your password is wrong."
+                errors["token_password"] = message or _("Your password is wrong.")
         if not errors:
             row, token = users.create_token(s, me, name)
             shown: dict[str, str] = {"name": row.name, "prefix": row.prefix}
@@ -194,6 +217,6 @@ def revoke_own_token(request: Request, page: PageUser, token_id: int) -> Respons
         label = revoke_token(s, page.access.user_id, token_id)
     return redirect(
         "/account",
-        flash=f'The API token "{label}" is revoked; it no longer works.',
+        flash=_('The API token "%(name)s" is revoked; it no longer works.') % {"name": label},
         request=request,
     )

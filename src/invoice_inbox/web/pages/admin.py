@@ -16,6 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.i18n import gettext as _
+from invoice_inbox.i18n import ngettext
 from invoice_inbox.store import users
 from invoice_inbox.store.models import Company, Role, User
 from invoice_inbox.web.access import NotFound
@@ -57,12 +59,12 @@ def _all_companies(s: Session) -> list[Company]:
 def _check_role_and_companies(s: Session, form: UserForm) -> list[Company]:
     """The chosen companies; errors for an unknown role or a clerk/viewer without a company."""
     if form.role not in ROLES:
-        form.errors["role"] = "Choose a role: administrator, clerk or viewer."
+        form.errors["role"] = _("Choose a role: administrator, clerk or viewer.")
     chosen = [c for c in _all_companies(s) if c.id in form.company_ids]
     if len(chosen) != len(form.company_ids):
-        form.errors["companies"] = "A chosen company no longer exists; choose again."
+        form.errors["companies"] = _("A chosen company no longer exists; choose again.")
     elif form.role != Role.ADMIN and not chosen:
-        form.errors["companies"] = "A clerk or viewer needs at least one company."
+        form.errors["companies"] = _("A clerk or viewer needs at least one company.")
     return chosen
 
 
@@ -121,10 +123,12 @@ def create_user(
         try:
             form.email = users.normalize_email(email)
         except users.UserProblem:
-            form.errors["email"] = "This is not an e-mail address (like name@example.com)."
+            form.errors["email"] = _("This is not an e-mail address (like name@example.com).")
         else:
             if users.by_email(s, form.email) is not None:
-                form.errors["email"] = f"There is already a user with the address {form.email}."
+                form.errors["email"] = _("There is already a user with the address %(email)s.") % {
+                    "email": form.email
+                }
         chosen = _check_role_and_companies(s, form)
         form.errors.update(new_password_errors(password, repeat))
         if not form.errors:
@@ -135,13 +139,14 @@ def create_user(
         if form.errors:
             return _user_form_page(request, page, s, "user_new.html", form, status_code=422)
         user_id = user.id
-    return redirect(f"/users/{user_id}", flash=f"The user {form.email} is created.")
+    flash = _("The user %(email)s is created.") % {"email": form.email}
+    return redirect(f"/users/{user_id}", flash=flash)
 
 
 def _user(s: Session, user_id: int) -> User:
     user = s.get(User, user_id)
     if user is None:
-        raise NotFound("no such user")
+        raise NotFound(_("no such user"))
     return user
 
 
@@ -198,16 +203,31 @@ def edit_user(
             form.errors.update(new_password_errors(password, repeat))
         stays_admin = form.role == Role.ADMIN and form.active
         if not stays_admin and users.is_last_admin(s, user):
-            who = "You are" if is_me else f"{user.email} is"
             if form.role != Role.ADMIN:
                 form.errors["role"] = (
-                    f"{who} the last active administrator, so this role must stay administrator. "
-                    "Make another user an administrator first."
+                    _(
+                        "You are the last active administrator, so this role must stay"
+                        " administrator. Make another user an administrator first."
+                    )
+                    if is_me
+                    else _(
+                        "%(email)s is the last active administrator, so this role must stay"
+                        " administrator. Make another user an administrator first."
+                    )
+                    % {"email": user.email}
                 )
             else:
                 form.errors["active"] = (
-                    f"{who} the last active administrator and cannot be deactivated. "
-                    "Make another user an administrator first."
+                    _(
+                        "You are the last active administrator and cannot be deactivated."
+                        " Make another user an administrator first."
+                    )
+                    if is_me
+                    else _(
+                        "%(email)s is the last active administrator and cannot be deactivated."
+                        " Make another user an administrator first."
+                    )
+                    % {"email": user.email}
                 )
         if form.errors:
             return _edit_page(request, page, s, user, form, status_code=422)
@@ -223,16 +243,22 @@ def edit_user(
         if signed_out:
             users.close_sessions_of(s, user)
             if is_me and form.active:  # keep this browser signed in with a new session
-                cookie, _ = users.open_session(s, user)
+                cookie, _csrf = users.open_session(s, user)
         email = user.email
 
     if is_me and deactivated:
-        return redirect("/login", flash="Your account is deactivated; you are signed out.")
-    message = f"The user {email} is saved."
+        return redirect("/login", flash=_("Your account is deactivated; you are signed out."))
+    said = [_("The user %(email)s is saved.") % {"email": email}]
     if signed_out and not is_me:
-        message += " They are signed out of every browser."
+        said.append(_("They are signed out of every browser."))
     if revoked:
-        message += f" Their {revoked} API token{'s are' if revoked > 1 else ' is'} revoked."
+        said.append(
+            ngettext(
+                "Their %(n)s API token is revoked.", "Their %(n)s API tokens are revoked.", revoked
+            )
+            % {"n": revoked}
+        )
+    message = " ".join(said)
     response = redirect(f"/users/{user_id}", flash=message)
     if cookie is not None:
         start_session(request, response, cookie)
@@ -247,6 +273,6 @@ def revoke_user_token(request: Request, page: PageUser, user_id: int, token_id: 
         label = revoke_token(s, user.id, token_id)
     return redirect(
         f"/users/{user_id}",
-        flash=f'The API token "{label}" is revoked; it no longer works.',
+        flash=_('The API token "%(name)s" is revoked; it no longer works.') % {"name": label},
         request=request,
     )

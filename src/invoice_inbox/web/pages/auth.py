@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from invoice_inbox.i18n import gettext as _
+from invoice_inbox.i18n import ngettext
 from invoice_inbox.store import users
 from invoice_inbox.store.models import Role
 from invoice_inbox.web.ratelimit import MAX_EMAIL
@@ -62,19 +64,23 @@ def login(
     ctx = context(request)
     email, target = email.strip().lower(), _safe_next(next)
     if len(email) > MAX_EMAIL:
-        error = f"An e-mail address has at most {MAX_EMAIL} characters."
+        error = _("An e-mail address has at most %(n)s characters.") % {"n": MAX_EMAIL}
         return _form(request, "login.html", 400, next=target, email="", error=error)
     attempt = ctx.limiter.attempt(client_address(request), email)  # before the password check
     if not attempt.allowed:
         minutes = max(1, round(attempt.wait / 60))
-        error = f"Too many failed sign-ins. Try again in {minutes} minute(s)."
+        error = ngettext(
+            "Too many failed sign-ins. Try again in %(n)s minute.",
+            "Too many failed sign-ins. Try again in %(n)s minutes.",
+            minutes,
+        ) % {"n": minutes}
         return _form(request, "login.html", 429, next=target, email=email, error=error)
     with ctx.app.db.session() as s:
         user = users.authenticate(s, email, password)
         if user is not None:
-            cookie, _ = users.open_session(s, user)
+            cookie, _csrf = users.open_session(s, user)
     if user is None:
-        error = "The e-mail address or the password is wrong."
+        error = _("The e-mail address or the password is wrong.")
         return _form(request, "login.html", 401, next=target, email=email, error=error)
     ctx.limiter.succeeded(attempt)
     response = redirect(target)
@@ -86,7 +92,7 @@ def login(
 def logout(request: Request, page: PageUser) -> Response:
     with context(request).app.db.session() as s:
         users.close_session(s, request.cookies.get(SESSION_COOKIE, ""))
-    response = redirect("/login", flash="You are signed out.")
+    response = redirect("/login", flash=_("You are signed out."))
     end_session(response)
     return response
 
@@ -117,13 +123,13 @@ def _create_first_admin(
         if users.count(s) > 0:  # someone was quicker: the setup page is gone
             return redirect("/login")
     if not setup.matches(token):
-        errors["token"] = (
-            "This is not the setup token: copy the address that invoice-inbox serve "
-            "printed when it started."
-        )
+        errors["token"] = _(
+            "This is not the setup token: copy the address that %(command)s printed when it"
+            " started."
+        ) % {"command": "invoice-inbox serve"}
         return _form(request, "setup.html", 403, email=email, errors=errors, token="")
     if password != repeat:
-        errors["repeat"] = "The two passwords differ."
+        errors["repeat"] = _("The two passwords differ.")
         return _form(request, "setup.html", 422, email=email, errors=errors, token=token)
     try:
         with context(request).app.db.session() as s:
@@ -135,12 +141,12 @@ def _create_first_admin(
                 key = "password" if "password" in str(exc) else "email"
                 errors[key] = str(exc)[0].upper() + str(exc)[1:] + "."
                 raise _Invalid from None  # setup stays open: roll back
-            cookie, _ = users.open_session(s, user)
+            cookie, _csrf = users.open_session(s, user)
     except _SetupClosed:
         return redirect("/login")
     except _Invalid:
         return _form(request, "setup.html", 422, email=email, errors=errors, token=token)
-    response = redirect("/sources/new", flash="Welcome! Now connect the first mailbox.")
+    response = redirect("/sources/new", flash=_("Welcome! Now connect the first mailbox."))
     start_session(request, response, cookie)
     return response
 

@@ -15,6 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.i18n import gettext as _
+from invoice_inbox.i18n import ngettext
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import configure
 from invoice_inbox.store import companies as company_store
@@ -35,14 +37,14 @@ Text = Annotated[str, Form()]
 
 def _company_name_problem(s: Session, name: str, *, other_than: int | None = None) -> str | None:
     if not name:
-        return "Give the company a name."
+        return _("Give the company a name.")
     if len(name) > COMPANY_NAME_MAX:
-        return f"The name may have at most {COMPANY_NAME_MAX} characters."
+        return _("The name may have at most %(n)s characters.") % {"n": COMPANY_NAME_MAX}
     q = select(Company.id).where(func.lower(Company.name) == name.lower())
     if other_than is not None:
         q = q.where(Company.id != other_than)
     if s.scalar(q) is not None:
-        return f'There is already a company named "{name}".'
+        return _('There is already a company named "%(name)s".') % {"name": name}
     return None
 
 
@@ -117,7 +119,8 @@ def create_company(request: Request, page: PageUser, name: Text = "") -> Respons
             company_id = c.id
     if problem:
         return _companies_page(request, page, status_code=422, name=name, errors={"name": problem})
-    return redirect(f"/companies/{company_id}", flash=f'The company "{name}" is created.')
+    flash = _('The company "%(name)s" is created.') % {"name": name}
+    return redirect(f"/companies/{company_id}", flash=flash)
 
 
 def _company_page(
@@ -172,7 +175,8 @@ def rename_company(request: Request, page: PageUser, company_id: int, name: Text
         return _company_page(
             request, page, company_id, status_code=422, name=name, errors={"name": problem}
         )
-    return redirect(f"/companies/{company_id}", flash=f'The company is now called "{name}".')
+    flash = _('The company is now called "%(name)s".') % {"name": name}
+    return redirect(f"/companies/{company_id}", flash=flash)
 
 
 @router.post("/companies/{company_id}/address")
@@ -183,9 +187,13 @@ def regenerate_address(request: Request, page: PageUser, company_id: int) -> Res
         company_store.regenerate(s, c)
         address = company_store.address(s, c)
     if address:
-        flash = f"The new import address is {address}; mail to the old one is refused from now on."
+        flash = _(
+            "The new import address is %(address)s; mail to the old one is refused from now on."
+        ) % {"address": address}
     else:
-        flash = "The company has a new import address; mail to the old one is refused from now on."
+        flash = _(
+            "The company has a new import address; mail to the old one is refused from now on."
+        )
     return redirect(f"/companies/{company_id}", flash=flash, request=request)
 
 
@@ -195,17 +203,17 @@ def regenerate_address(request: Request, page: PageUser, company_id: int) -> Res
 def _recipient_problem(c: Company, typed: str) -> tuple[str | None, str]:
     """(problem, the address as it is kept) for an extra recipient typed on the page."""
     if not typed:
-        return "Give an e-mail address.", typed
+        return _("Give an e-mail address."), typed
     try:
         address = normalize_pattern(typed)
     except InvalidPattern as exc:
         return f"{str(exc)[:1].upper()}{str(exc)[1:].rstrip('.')}.", typed
     if address.startswith("*@"):
-        return "Give one e-mail address, not a whole domain.", typed
+        return _("Give one e-mail address, not a whole domain."), typed
     if address.lower() in {a.lower() for a in c.notify_emails or []}:
-        return f"{address} gets the notifications already.", typed
+        return _("%(address)s gets the notifications already.") % {"address": address}, typed
     if len(c.notify_emails or []) >= MAX_RECIPIENTS:
-        return f"A company may have at most {MAX_RECIPIENTS} extra addresses.", typed
+        return _("A company may have at most %(n)s extra addresses.") % {"n": MAX_RECIPIENTS}, typed
     return None, address
 
 
@@ -231,7 +239,8 @@ def add_recipient(
         )
     return redirect(
         f"/companies/{company_id}#recipients",
-        flash=f"{address} gets this company's notifications from now on.",
+        flash=_("%(address)s gets this company's notifications from now on.")
+        % {"address": address},
     )
 
 
@@ -246,10 +255,10 @@ def remove_recipient(
         removed = len(kept) != len(c.notify_emails or [])
         c.notify_emails = kept
     flash = (
-        f"{address} no longer gets this company's notifications."
+        _("%(address)s no longer gets this company's notifications.")
         if removed
-        else f"{address} was not one of the company's extra addresses."
-    )
+        else _("%(address)s was not one of the company's extra addresses.")
+    ) % {"address": address}
     return redirect(f"/companies/{company_id}#recipients", flash=flash)
 
 
@@ -282,9 +291,12 @@ def delete_company(request: Request, page: PageUser, company_id: int) -> Respons
     n = len(gone.sources)
     return redirect(
         "/companies",
-        flash=(
-            f'The company "{name}" is deleted, with {n} source{"s" if n != 1 else ""}, '
-            f"{gone.documents} document{'s' if gone.documents != 1 else ''} and "
-            f"{gone.mails} mail{'s' if gone.mails != 1 else ''}."
-        ),
+        flash=_('The company "%(name)s" is deleted, with %(sources)s, %(documents)s and %(mails)s.')
+        % {
+            "name": name,
+            "sources": ngettext("%(n)s source", "%(n)s sources", n) % {"n": n},
+            "documents": ngettext("%(n)s document", "%(n)s documents", gone.documents)
+            % {"n": gone.documents},
+            "mails": ngettext("%(n)s mail", "%(n)s mails", gone.mails) % {"n": gone.mails},
+        },
     )

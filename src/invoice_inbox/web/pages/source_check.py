@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from invoice_inbox.connectors import presets
 from invoice_inbox.errors import ConnectorError, FolderMissing
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.runtime import configure, connection_check, runner, secret_scope
 from invoice_inbox.store.models import AuthState, Source
 from invoice_inbox.web.pages.source_edit import _read
@@ -31,19 +32,19 @@ def _connection_problem(exc: ConnectorError, src: Source) -> tuple[str, str]:
         if src.auth == presets.OAUTH:
             return (
                 "authenticate",
-                "not signed in yet: press Authenticate and sign in as the mailbox",
+                _("not signed in yet: press Authenticate and sign in as the mailbox"),
             )
         if src.auth_state == AuthState.LOGIN_REFUSED:
             return (
                 "password",
-                f"the server refused the saved password ({src.auth_error or 'login refused'});"
-                " type the right one and save",
+                _("the server refused the saved password (%(why)s); type the right one and save")
+                % {"why": src.auth_error or _("login refused")},
             )
         if src.auth == presets.APP:
             return (
                 "client_secret",
-                f"the client secret was refused ({src.auth_error or 'sign-in refused'});"
-                " enter a valid one and save",
+                _("the client secret was refused (%(why)s); enter a valid one and save")
+                % {"why": src.auth_error or _("sign-in refused")},
             )
     return configure.field_of(exc, src), str(exc)
 
@@ -65,7 +66,7 @@ def check_connection(request: Request, page: PageUser, source_id: int, form: Pos
     errors: dict[str, str] = {}
     checked: connection_check.Checked | None = None
     if protocol == IMPORT:
-        errors["connection"] = "the central import address receives mail; there is no mailbox"
+        errors["connection"] = _("the central import address receives mail; there is no mailbox")
     else:
         try:
             checked = connection_check.typed(ctx.app, source_id, read.changes)
@@ -95,5 +96,5 @@ def check_connection(request: Request, page: PageUser, source_id: int, form: Pos
         check_ok=folders is not None and not errors,
         typed_secret=bool(read.changes.get("password") or read.changes.get("client_secret")),
         partial=_is_htmx(request),
-        errors_title="The connection check found a problem:",
+        errors_title=_("The connection check found a problem:"),
     )

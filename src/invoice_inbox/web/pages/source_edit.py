@@ -18,6 +18,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from invoice_inbox.connectors import presets
+from invoice_inbox.i18n import N_
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import configure, secret_scope, source_trust
@@ -33,12 +35,12 @@ router = APIRouter()
 
 Text = Annotated[str, Form()]
 
-CARD_TEXT = {
-    "microsoft365": "Exchange Online over Microsoft Graph or IMAP; OAuth2 sign-in or app-only.",
-    "gmail": "Gmail and Google Workspace over the Gmail API or IMAP; OAuth2 or app password.",
-    "icloud": "iCloud Mail over IMAP with an app-specific password.",
-    "imap": "Any IMAP server: host, port, user name and password.",
-    "pop3": "A POP3 mailbox: only the inbox; mail can be deleted after import.",
+CARD_TEXT = {  # translated when the cards are shown
+    "microsoft365": N_("Exchange Online over Microsoft Graph or IMAP; OAuth2 sign-in or app-only."),
+    "gmail": N_("Gmail and Google Workspace over the Gmail API or IMAP; OAuth2 or app password."),
+    "icloud": N_("iCloud Mail over IMAP with an app-specific password."),
+    "imap": N_("Any IMAP server: host, port, user name and password."),
+    "pop3": N_("A POP3 mailbox: only the inbox; mail can be deleted after import."),
 }
 
 
@@ -57,7 +59,10 @@ def new_source(request: Request, page: PageUser, provider: str = "") -> Response
     page.access.require_admin()
     with context(request).app.db.session() as s:
         if provider not in presets.PRESETS:
-            cards = [(p.name, p.label, CARD_TEXT.get(p.name, "")) for p in presets.PRESETS.values()]
+            cards = [
+                (p.name, p.label, _(CARD_TEXT[p.name]) if p.name in CARD_TEXT else "")
+                for p in presets.PRESETS.values()
+            ]
             return render(request, "sources_new.html", page, nav="sources", cards=cards)
         names = companies(s, page.access)
         shown = source_form.defaults(provider, names[0] if len(names) == 1 else "")
@@ -76,7 +81,7 @@ def create_source(request: Request, page: PageUser, form: Posted) -> Response:
     ctx = context(request)
     provider = str(form.get("provider") or "imap")
     if provider not in presets.PRESETS:
-        return redirect("/sources/new", flash="Choose the kind of mailbox first.")
+        return redirect("/sources/new", flash=_("Choose the kind of mailbox first."))
     read = _read(form, source_form.defaults(provider))
     try:
         with ctx.app.db.session() as s:
@@ -100,8 +105,10 @@ def create_source(request: Request, page: PageUser, form: Posted) -> Response:
             )
     return redirect(
         f"/sources/{source_id}",
-        flash="Source created, not started yet: check the connection, pick its folders,"
-        " then press Start fetching.",
+        flash=_(
+            "Source created, not started yet: check the connection, pick its folders,"
+            " then press Start fetching."
+        ),
     )
 
 
@@ -187,7 +194,7 @@ def _save(request: Request, page: Page, source_id: int, form: FormData, *, start
                 problem = _save_import_source(request, page, s, src, form)
                 if problem is not None:
                     return problem
-                return redirect(f"/sources/{source_id}", flash="Saved.")
+                return redirect(f"/sources/{source_id}", flash=_("Saved."))
             read = _read(form, source_form.from_source(src))
             try:
                 configure.update(ctx.app, s, src, read.changes)
@@ -204,9 +211,13 @@ def _save(request: Request, page: Page, source_id: int, form: FormData, *, start
         return typed_form_page(
             request, page, source_id, read, errors=refused.errors, status_code=422
         )
-    flash = f"Saved. {sentence(cleared)}" if cleared else "Saved."
+    flash = _("Saved.")
+    if cleared:
+        flash = _("Saved. %(problem)s") % {"problem": sentence(cleared)}
     if start and not cleared:
-        flash = f'Saved and started: "{name}" is fetched on its schedule from now on.'
+        flash = _('Saved and started: "%(name)s" is fetched on its schedule from now on.') % {
+            "name": name
+        }
     return redirect(f"/sources/{source_id}", flash=flash)
 
 
@@ -238,13 +249,14 @@ def delete_source(request: Request, page: PageUser, source_id: int, confirm: Tex
         if src.protocol == IMPORT:
             return redirect(
                 f"/sources/{source_id}",
-                flash="The central import address belongs to its company and stays.",
+                flash=_("The central import address belongs to its company and stays."),
             )
         if confirm != "yes":
             return redirect(
                 f"/sources/{source_id}#delete",
-                flash='Tick "Yes, delete this source" to delete it.',
+                flash=_('Tick "%(confirm)s" to delete it.')
+                % {"confirm": _("Yes, delete this source")},
             )
         name = src.name
         s.delete(src)
-    return redirect("/sources", flash=f'Source "{name}" deleted.')
+    return redirect("/sources", flash=_('Source "%(name)s" deleted.') % {"name": name})

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from invoice_inbox.auth import oauth
 from invoice_inbox.connectors import presets
 from invoice_inbox.errors import ConnectorError
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.runtime import runner
 from invoice_inbox.store.models import Source
 from invoice_inbox.web import oauth_state
@@ -81,18 +82,21 @@ def _ready(src: Source, auth: str) -> tuple[oauth.Endpoints, str] | str:
     if src.auth != auth:
         if auth == presets.OAUTH:
             return (
-                "an app-only source needs no sign-in: an administrator of the tenant consents once"
+                _(
+                    "an app-only source needs no sign-in: an administrator of the tenant"
+                    " consents once"
+                )
                 if src.auth == presets.APP
-                else "this source signs in with a password"
+                else _("this source signs in with a password")
             )
-        return "admin consent is for app-only Microsoft 365 sources"
+        return _("admin consent is for app-only Microsoft 365 sources")
     ep = endpoints(src)
     if ep is None:
-        return "the tenant is not a directory (tenant) ID or domain; correct it and save"
+        return _("the tenant is not a directory (tenant) ID or domain; correct it and save")
     if auth == presets.APP and ep.admin_consent is None:
-        return f"{ep.service} has no admin consent"
+        return _("%(service)s has no admin consent") % {"service": ep.service}
     if not src.client_id:
-        return "give the client (application) ID first and save"
+        return _("give the client (application) ID first and save")
     return ep, src.client_id
 
 
@@ -144,8 +148,10 @@ def callback(request: Request, page: PageUser) -> Response:
             "error.html",
             page,
             status_code=400,
-            message="This answer from the sign-in page does not belong to a sign-in you started"
-            " here in the last ten minutes. Start it again from the source's page.",
+            message=_(
+                "This answer from the sign-in page does not belong to a sign-in you started"
+                " here in the last ten minutes. Start it again from the source's page."
+            ),
         )
     with app.db.session() as s:
         src = page.access.source(s, pending.source_id)
@@ -154,11 +160,16 @@ def callback(request: Request, page: PageUser) -> Response:
     if pending.kind == CONSENT:
         if "error" in query:
             words = query.get("error_description") or query["error"]
-            problem = sentence(f"consent not given: {words}")
+            problem = sentence(_("consent not given: %(why)s") % {"why": words})
             oauth_state.refused(app, page.access.user_id, pending.source_id, problem)
             return redirect(back + "#credentials")
-        tenant = query.get("tenant") or "the tenant"
-        return redirect(back, flash=f"Consent given for {tenant}. Check the connection now.")
+        tenant = query.get("tenant")
+        given = (
+            _("Consent given for %(tenant)s. Check the connection now.") % {"tenant": tenant}
+            if tenant
+            else _("Consent given for the tenant. Check the connection now.")
+        )
+        return redirect(back, flash=given)
     assert pending.request is not None
     try:
         code = oauth.parse_callback(query, pending.request)
@@ -169,10 +180,10 @@ def callback(request: Request, page: PageUser) -> Response:
         oauth_state.refused(app, page.access.user_id, pending.source_id, sentence(exc))
         return redirect(back + "#credentials")
     runner.store_token(app, pending.source_id, token)
-    flash = "Signed in."
+    flash = _("Signed in.")
     if token.refresh_token is None:
-        flash += (
-            " The provider gave no refresh token, so the sign-in lasts about an hour; allow"
-            " offline access for the app."
+        flash = _(
+            "Signed in. The provider gave no refresh token, so the sign-in lasts about an hour;"
+            " allow offline access for the app."
         )
     return redirect(back, flash=flash)

@@ -18,6 +18,7 @@ from starlette.responses import Response
 
 from invoice_inbox.connectors import pop3, presets
 from invoice_inbox.connectors.imap import DEFAULT_PORTS
+from invoice_inbox.i18n import N_, gettext
 from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.pipeline.rules import Action
 from invoice_inbox.runtime import configure, source_trust, trust
@@ -29,6 +30,7 @@ from invoice_inbox.web.pages.source_form import Read, sentence
 from invoice_inbox.web.pages.sources import BADGES, IMPORT, _last_runs, provider_label
 from invoice_inbox.web.security import Page, context
 from invoice_inbox.web.templating import CSP, render
+from invoice_inbox.web.words import role_word
 
 PROTOCOLS = {
     presets.IMAP: "IMAP",
@@ -36,30 +38,44 @@ PROTOCOLS = {
     presets.GRAPH: "Microsoft Graph API",
     presets.GMAIL_API: "Gmail API",
 }
+# the English words below are marked (N_) and translated when a page is drawn (:func:`_said`)
 AUTHS = {
-    presets.PASSWORD: "Password (or app password)",
-    presets.OAUTH: "OAuth2: sign in as the mailbox user",
-    presets.APP: "OAuth2 app-only: client secret, admin consent",
+    presets.PASSWORD: N_("Password (or app password)"),
+    presets.OAUTH: N_("OAuth2: sign in as the mailbox user"),
+    presets.APP: N_("OAuth2 app-only: client secret, admin consent"),
 }
-SECURITIES = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": "None (plain text)"}
-USED_FOR = {"supplier_invoices": "Supplier invoices"}
+SECURITIES = {"ssl": "SSL/TLS", "starttls": "STARTTLS", "none": N_("None (plain text)")}
+USED_FOR = {"supplier_invoices": N_("Supplier invoices")}
 # the sender-authentication policies, each with its one line of help
 SENDER_AUTH = {
-    source_trust.OFF: ("Off", "Record the result only; mail is imported as if nobody checked."),
+    source_trust.OFF: (
+        N_("Off"),
+        N_("Record the result only; mail is imported as if nobody checked."),
+    ),
     source_trust.FLAG: (
-        "Flag",
-        "Import as decided, and mark documents whose sender is not authenticated (default).",
+        N_("Flag"),
+        N_("Import as decided, and mark documents whose sender is not authenticated (default)."),
     ),
     source_trust.REQUIRE: (
-        "Require",
-        "Import only mail whose sender is authenticated; the rest is not imported, with why.",
+        N_("Require"),
+        N_("Import only mail whose sender is authenticated; the rest is not imported, with why."),
     ),
 }
 ACTIONS = {
-    Action.ATTACHMENTS.value: "import the attachments",
-    Action.BODY.value: "import the mail body as the invoice",
-    Action.SKIP.value: "do not import",
+    Action.ATTACHMENTS.value: N_("import the attachments"),
+    Action.BODY.value: N_("import the mail body as the invoice"),
+    Action.SKIP.value: N_("do not import"),
 }
+
+
+def _said(words: dict[str, str]) -> dict[str, str]:
+    """*words* (code → marked English) in the reader's language."""
+    return {code: gettext(text) for code, text in words.items()}
+
+
+def sender_auth_modes() -> dict[str, tuple[str, str]]:
+    """The sender-authentication policies (name, help) in the reader's language."""
+    return {mode: (gettext(name), gettext(help_)) for mode, (name, help_) in SENDER_AUTH.items()}
 
 
 @cache
@@ -91,7 +107,9 @@ def _folder_options(
     found = {same_folder(f) for f in server}
     listed = [(f, f, same_folder(f) in wanted, counts.get(f)) for f in server]
     gone = [
-        (f, f"{f} (not on the server)", True, None) for f in chosen if same_folder(f) not in found
+        (f, gettext("%(folder)s (not on the server)") % {"folder": f}, True, None)
+        for f in chosen
+        if same_folder(f) not in found
     ]
     return listed + gone
 
@@ -118,10 +136,11 @@ def form_page(
     rule_values: dict[str, str] | None = None,
     status_code: int = 200,
     partial: bool = False,
-    errors_title: str = "The source was not saved:",
+    errors_title: str | None = None,
 ) -> Response:
     """The source page: a new source's form (*src* None), an admin's edit form, or everyone
-    else's read-only view; *partial* renders just the form (htmx)."""
+    else's read-only view; *partial* renders just the form (htmx). *errors_title* heads the
+    list of problems (default: the source was not saved)."""
     errors = {k: sentence(v) for k, v in (errors or {}).items()}
     provider = shown.get("provider") or (src.provider if src else "imap")
     preset = presets.PRESETS.get(provider)
@@ -131,12 +150,12 @@ def form_page(
     options = {
         "company": {name: name for name in companies(s, page.access)},
         "users": {str(u.id): u.email for u in users},
-        "roles": {r.value: r.value for r in Role},
+        "roles": {r.value: role_word(r.value) for r in Role},
         "protocol": {p: PROTOCOLS.get(p, p) for p in (preset.protocols if preset else ())},
-        "auth": {a: AUTHS.get(a, a) for a in (preset.auths if preset else ())},
-        "security": SECURITIES,
-        "used_for": USED_FOR,
-        "action": ACTIONS,
+        "auth": {a: gettext(AUTHS.get(a, a)) for a in (preset.auths if preset else ())},
+        "security": _said(SECURITIES),
+        "used_for": _said(USED_FOR),
+        "action": _said(ACTIONS),
     }
     values: dict[str, Any] = {  # the template's variables (Jinja takes any)
         "folder_options": _folder_options(
@@ -149,17 +168,17 @@ def form_page(
         "src": src,
         "shown": shown,
         "errors": errors,
-        "errors_title": errors_title,
+        "errors_title": errors_title or gettext("The source was not saved:"),
         "preset": preset,
         "provider_label": provider_label(provider),
         "server_folders": server_folders,
         "check_ok": check_ok,
         "options": options,
         "protocols": PROTOCOLS,
-        "auths": AUTHS,
+        "auths": _said(AUTHS),
         "zones": _zones(),
         "rule_values": rule_values or {},
-        "sender_auth_modes": SENDER_AUTH,
+        "sender_auth_modes": sender_auth_modes(),
         "preset_authserv_ids": source_trust.preset_authserv_ids(provider),
         "redirect_uri": source_oauth.redirect_uri(request),
     }

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.pipeline.rules import Action, InvalidRule, Rule
 from invoice_inbox.store import rules as rules_store
 from invoice_inbox.store.errors import AlreadyExists
@@ -75,9 +76,10 @@ def add_rule(
                 errors=errors,
                 rule_values=typed,
                 status_code=422,
-                errors_title="The rule was not added:",
+                errors_title=_("The rule was not added:"),
             )
-    return redirect(f"/sources/{source_id}#rules", flash=f'Rule "{rule.name}" added.')
+    flash = _('Rule "%(name)s" added.') % {"name": rule.name}
+    return redirect(f"/sources/{source_id}#rules", flash=flash)
 
 
 @router.post("/sources/{source_id}/rules/{rule_id}/remove")
@@ -87,7 +89,8 @@ def remove_rule(request: Request, page: PageUser, source_id: int, rule_id: int) 
         page.access.require_admin()
         found = next((r for r in src.rules if r.id == rule_id), None)
         if found is None:
-            return redirect(f"/sources/{source_id}#rules", flash="That rule is gone already.")
+            return redirect(f"/sources/{source_id}#rules", flash=_("That rule is gone already."))
         name = found.name
         rules_store.remove(s, src, name)
-    return redirect(f"/sources/{source_id}#rules", flash=f'Rule "{name}" removed.')
+    flash = _('Rule "%(name)s" removed.') % {"name": name}
+    return redirect(f"/sources/{source_id}#rules", flash=flash)

@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from invoice_inbox.connectors import presets
+from invoice_inbox.i18n import gettext as _
 from invoice_inbox.runtime import configure, schedules
 from invoice_inbox.store import companies as company_store
 from invoice_inbox.store.documents import in_queue
@@ -50,7 +51,7 @@ BADGES = {
 
 def provider_label(provider: str) -> str:
     if provider == IMPORT:
-        return "Central import address"
+        return _("Central import address")
     preset = presets.PRESETS.get(provider)
     return preset.label if preset else provider
 
@@ -112,11 +113,11 @@ def _documents_today(s: Session, ids: list[int], now: datetime) -> dict[int, int
 def _next_run(src: Source, last: Run | None, now: datetime) -> tuple[datetime | None, str]:
     """When the source runs next: a time, or words for why there is none."""
     if src.protocol == IMPORT:
-        return None, "when mail arrives"
+        return None, _("when mail arrives")
     if not src.active:
         return None, "–"
     if src.auth_state != AuthState.OK:
-        return None, "after sign-in"
+        return None, _("after sign-in")
     nxt = src.next_run_at
     if nxt is None:
         try:
@@ -125,9 +126,9 @@ def _next_run(src: Source, last: Run | None, now: datetime) -> tuple[datetime | 
             return None, src.schedule
         nxt = schedules.next_run(schedule, last_started=last.started_at if last else None, now=now)
     if nxt is None:
-        return None, "manual only" + (" (and instant)" if src.instant else "")
+        return None, _("manual only (and instant)") if src.instant else _("manual only")
     if nxt <= now:
-        return None, "due now"
+        return None, _("due now")
     return nxt, ""
 
 
@@ -193,15 +194,18 @@ def fetch_now(request: Request, page: PageUser, source_id: int, back: Text = "")
         if src.protocol == IMPORT:
             return redirect(
                 back,
-                flash="Mail sent to the central import address is imported as it arrives;"
-                " there is nothing to fetch.",
+                flash=_(
+                    "Mail sent to the central import address is imported as it arrives;"
+                    " there is nothing to fetch."
+                ),
                 request=request,
             )
         key, words = configure.status(src)
         if key in ("needs_authentication", "needs_reauthentication", "login_refused"):
             return redirect(
                 f"/sources/{src.id}#credentials",
-                flash=f'"{src.name}" cannot fetch: {words}. Fix its credentials first.',
+                flash=_('"%(name)s" cannot fetch: %(why)s. Fix its credentials first.')
+                % {"name": src.name, "why": words},
                 request=request,
             )
         name = src.name
@@ -220,5 +224,7 @@ def fetch_now(request: Request, page: PageUser, source_id: int, back: Text = "")
             src = page.access.source(s, source_id)
             return _row_response(request, page, s, src, after, 0)
     return redirect(
-        back, flash=f'Fetching "{name}" now; the new run appears in its log.', request=request
+        back,
+        flash=_('Fetching "%(name)s" now; the new run appears in its log.') % {"name": name},
+        request=request,
     )
