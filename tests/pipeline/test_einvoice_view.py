@@ -90,3 +90,31 @@ def test_every_corpus_invoice_reads_and_agrees_with_its_summary(name: str) -> No
         assert view.seller.name == summary.seller_name
     if summary is not None and summary.total and not summary.format.startswith("ksef-fa-rr"):
         assert summary.total in dict(view.totals).values()
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(
+        p.name
+        for p in CORPUS.glob("*.xml")
+        if (s := read_xml(p.read_bytes())) is not None and s.is_invoice and s.lines
+    ),
+)
+def test_the_view_shows_the_booking_fields(name: str) -> None:
+    """Issue 19 item 3: lines, VAT rows, totals and accounts are the summary's booking fields."""
+    data = (CORPUS / name).read_bytes()
+    view = read_view(data)
+    assert view is not None
+    summary = view.summary
+    assert [(line.number, line.net_amount) for line in view.lines] == [
+        (line.id, line.net_amount) for line in summary.lines
+    ]
+    assert [(row.rate, row.basis, row.amount) for row in view.taxes] == [
+        (row.rate, row.basis, row.tax) for row in summary.vat_breakdown
+    ]
+    if summary.tax_total:
+        assert ("VAT", summary.tax_total) in view.totals
+    if summary.payment is not None and summary.payment.accounts:
+        assert [account.bic for account in view.accounts] == [
+            account.bic for account in summary.payment.accounts
+        ]
