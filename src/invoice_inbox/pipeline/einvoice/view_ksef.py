@@ -10,12 +10,13 @@ from lxml import etree
 
 from .model import EInvoice
 from .values import Namespaces, local_name, namespace
-from .view_booking import booking_view
+from .view_booking import invoice_view
 from .view_model import (
     MAX_PARTS,
     InvoiceView,
     Party,
     address,
+    cut,
     text,
     texts,
 )
@@ -30,23 +31,16 @@ def read(root: etree._Element, summary: EInvoice, max_lines: int) -> InvoiceView
     body = root.find("k:Fa", ns)
     if body is None:  # FA_RR and unknown forms: the summary is what we can read
         return InvoiceView(summary=summary, currency=summary.currency)
-    booked = booking_view(summary, max_lines)
     payment = body.find("k:Platnosc", ns)
-    terms = list(booked.payment_terms)
+    terms = [cut(summary.payment.terms)] if summary.payment and summary.payment.terms else []
     if text(payment, ("k:Zaplacono",), ns) == "1":
         terms.append("Paid" + _on(text(payment, ("k:DataZaplaty",), ns)))
-    return InvoiceView(
-        summary=summary,
-        currency=summary.currency,
+    return invoice_view(
+        summary,
+        max_lines,
         seller=_party(root.find("k:Podmiot1", ns), ns),
         buyer=_party(root.find("k:Podmiot2", ns), ns),
-        lines=booked.lines,
-        more_lines=booked.more_lines,
-        taxes=booked.taxes,
-        totals=booked.totals,
-        accounts=booked.accounts,
-        payment_reference=booked.payment_reference,
-        payment_terms=tuple(terms),
+        payment_terms=tuple(t for t in terms if t),
         notes=_notes(root, body, ns),
     )
 
