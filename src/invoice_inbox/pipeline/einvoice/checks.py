@@ -213,7 +213,7 @@ def _label(row: VatBreakdown) -> str:
 
 def _category_sums(invoice: EInvoice) -> dict[tuple[str, Decimal | None], Decimal] | None:
     """Σ line nets − allowances + charges per (category, rate), None when a line or part lacks
-    a number or category (or lines were left out)."""
+    a number, a category or (standard rated) a rate, or when lines were left out."""
     if not invoice.lines or invoice.lines_omitted:
         return None
     sums: dict[tuple[str, Decimal | None], Decimal] = {}
@@ -228,5 +228,7 @@ def _category_sums(invoice: EInvoice) -> dict[tuple[str, Decimal | None], Decima
             return None
         category = category.upper()
         key = (category, percent(rate) if category in _RATED else None)
+        if category in _RATED and key[1] is None:
+            return None
         sums[key] = sums.get(key, Decimal(0)) + sign * number
     return sums
