@@ -170,7 +170,13 @@ def test_the_queue_shows_each_flag_with_its_reason_and_filters_by_flag(web: Web)
         ("lookalike_sender", "looks like supplier.test"),
     ]
     options = [o.get("value") for o in by_id(page.text, "flag-filter").xpath(".//option")]
-    assert options == ["", "sender_not_authenticated", "lookalike_sender", "bank_details_changed"]
+    assert options == [
+        "",
+        "sender_not_authenticated",
+        "lookalike_sender",
+        "bank_details_changed",
+        "einvoice_inconsistent",
+    ]
 
     by_flag = {
         "sender_not_authenticated": {docs["unauth"], docs["lookalike"]},

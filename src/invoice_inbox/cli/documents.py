@@ -16,6 +16,7 @@ from rich.table import Table
 from invoice_inbox.cli.base import JsonOpt, documents_app, out, print_json, state
 from invoice_inbox.cli.source_options import refuse_value
 from invoice_inbox.delivery.export import export
+from invoice_inbox.pipeline.einvoice.stored import complete
 from invoice_inbox.store import documents as documents_store
 from invoice_inbox.store import suppliers, trust_flags
 
@@ -24,6 +25,7 @@ MARKERS = {
     trust_flags.SENDER_NOT_AUTHENTICATED: "unauthenticated",
     trust_flags.LOOKALIKE_SENDER: "look-alike",
     trust_flags.BANK_DETAILS_CHANGED: "bank details!",
+    trust_flags.EINVOICE_INCONSISTENT: "figures!",
 }
 
 
@@ -46,8 +48,8 @@ def documents_list(
         str | None,
         typer.Option(
             metavar="CODE",
-            help="Only documents with this flag: sender_not_authenticated, lookalike_sender"
-            " or bank_details_changed.",
+            help="Only documents with this flag: sender_not_authenticated, lookalike_sender,"
+            " bank_details_changed or einvoice_inconsistent.",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -68,7 +70,7 @@ def documents_list(
             flag=flag,
         )
     if as_json:
-        print_json([d.as_json() for d in docs])
+        print_json([_with_full_einvoice(d.as_json()) for d in docs])
         return
     t = Table(
         "id", "company", "source", "file", "kind", "invoice", "sender", "duplicate of", "flags"
@@ -86,6 +88,15 @@ def documents_list(
             ", ".join(MARKERS[f] for f in d.trust.get("flags", [])),
         )
     out.print(t)
+
+
+def _with_full_einvoice(document: dict[str, object]) -> dict[str, object]:
+    """*document* with its ``einvoice`` in the published schema's shape (documents stored
+    before the booking core lack its fields)."""
+    stored = document.get("einvoice")
+    if isinstance(stored, dict):
+        document["einvoice"] = complete(stored)
+    return document
 
 
 def invoice_summary(fields: dict[str, str | None] | None) -> str:

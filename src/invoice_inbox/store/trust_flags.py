@@ -9,7 +9,9 @@ A flag is a code a client filters on:
   unless its source's policy is ``off`` (record only);
 - ``lookalike_sender``: the From domain imitates an allowed or known supplier domain;
 - ``bank_details_changed``: the IBAN is not among the supplier's known ones, and no admin has
-  confirmed it (an alert marked as fraud stays flagged).
+  confirmed it (an alert marked as fraud stays flagged);
+- ``einvoice_inconsistent``: the e-invoice's figures break a calculation rule (EN 16931
+  BR-CO-10..16, a line's net amount, KSeF P_13..P_15): ``einvoice.problems`` says which.
 
 :func:`condition` is the same test in SQL, for queries that join Document, Message and Source.
 """
@@ -29,11 +31,13 @@ from invoice_inbox.store.models_trust import Supplier
 SENDER_NOT_AUTHENTICATED = "sender_not_authenticated"
 LOOKALIKE_SENDER = "lookalike_sender"
 BANK_DETAILS_CHANGED = "bank_details_changed"
+EINVOICE_INCONSISTENT = "einvoice_inconsistent"
 # the codes, with the few words a table shows for each (English; translated where shown)
 FLAGS: dict[str, str] = {
     SENDER_NOT_AUTHENTICATED: N_("sender not authenticated"),
     LOOKALIKE_SENDER: N_("look-alike sender"),
     BANK_DETAILS_CHANGED: N_("bank details changed"),
+    EINVOICE_INCONSISTENT: N_("e-invoice figures do not add up"),
 }
 PASS, OFF = "pass", "off"
 ALERTS = ("changed", "fraud")  # bank_alert values that keep the flag; "confirmed" clears it
@@ -53,6 +57,8 @@ def flags(doc: Document, msg: Message, *, mode: str | None) -> list[str]:
         found.append(LOOKALIKE_SENDER)
     if doc.bank_alert in ALERTS:
         found.append(BANK_DETAILS_CHANGED)
+    if doc.einvoice_problems:
+        found.append(EINVOICE_INCONSISTENT)
     return found
 
 
@@ -66,7 +72,18 @@ def condition(code: str) -> ColumnElement[bool]:
         return and_(Message.lookalike_of.is_not(None), Message.lookalike_of != "")
     if code == BANK_DETAILS_CHANGED:
         return Document.bank_alert.in_(ALERTS)
+    if code == EINVOICE_INCONSISTENT:
+        return Document.einvoice_problems > 0
     return false()
+
+
+def problem_rules(einvoice: JsonObject | None) -> list[str]:
+    """The rules a stored e-invoice's figures break ("BR-CO-15", ...), each once, in order."""
+    problems = (einvoice or {}).get("problems")
+    if not isinstance(problems, list):
+        return []
+    rules = (p.get("rule") for p in problems if isinstance(p, dict))
+    return list(dict.fromkeys(str(r) for r in rules if r))
 
 
 def bank_alert_reason(doc: Document) -> str:

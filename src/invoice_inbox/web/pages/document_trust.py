@@ -93,6 +93,10 @@ def badges(doc: Document, msg: Message, *, mode: str | None) -> list[Badge]:
                 found.append(Badge(code, _("marked as fraud"), fraud, "bad"))
             else:
                 found.append(Badge(code, _("bank details changed"), title, "bad"))
+        elif code == trust_flags.EINVOICE_INCONSISTENT:
+            rules = ", ".join(trust_flags.problem_rules(doc.einvoice))
+            title = _("broken rules: %(rules)s") % {"rules": rules}
+            found.append(Badge(code, _("figures do not add up"), title, "warn"))
     return found
 
 
