@@ -242,8 +242,11 @@ def test_rules_are_skipped_when_their_figures_are_absent() -> None:
     assert problems(minimum) == []  # no lines, no tax basis: no BR-CO-10, 13, 14, 15
     assert problems(replace(BASE, lines=(), lines_omitted=0)) == []
     assert problems(replace(BASE, document_type="other", total="1")) == []  # orders are not checked
-    no_rate = replace(BASE, lines=(replace(BASE.lines[0], vat_rate=None),))
-    assert problems(no_rate) == []  # a line without its rate: no BR-S-08
+    halves = (
+        replace(BASE.lines[0], quantity="2", net_amount="50.00"),
+        replace(BASE.lines[0], id="2", quantity="2", net_amount="50.00", vat_rate=None),
+    )
+    assert problems(replace(BASE, lines=halves)) == []  # a line without its rate: no BR-S-08
     lines_left_out = replace(BASE, line_total="200.00", tax_basis_total="200.00", lines_omitted=3)
     assert "BR-CO-10" not in {p.rule for p in check(lines_left_out).problems}
 
