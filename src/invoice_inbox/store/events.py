@@ -13,6 +13,8 @@ from datetime import datetime
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, object_session
 
+from invoice_inbox import i18n
+from invoice_inbox.i18n import N_
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import trust_flags
 from invoice_inbox.store.models import Document, Message, Source, utcnow
@@ -59,12 +61,36 @@ def document_payload(doc: Document, row: Message, *, company: str, source: str) 
     """The ``document.created`` payload of a flushed document and the message it came in,
     with its trust fields and flags (``store.trust_flags``: sender authentication, look-alike
     sender, IBAN and bank-detail alert, supplier)."""
-    return _payload(doc, row, company=company, source=source, mode=_mode(row))
+    return _payload(doc, row, company=company, source=source, mode=_mode(row), locale=_locale(row))
 
 
 def _mode(row: Message) -> str | None:
     """The sender authentication policy of *row*'s source."""
     return row.source.sender_auth if row.source is not None else None
+
+
+def _locale(row: Message) -> str | None:
+    """The language of *row*'s company, for a webhook's ``message`` (None: no message)."""
+    return row.source.company.locale if row.source is not None else None
+
+
+# a webhook payload is codes and values; these sentences are its optional ``message``, in the
+# company's language when the company has one
+_DOCUMENT_MESSAGE = N_("A document joined the queue: %(file)s from %(sender)s (%(reason)s)")
+_SOURCE_MESSAGES = {
+    SOURCE_DEACTIVATED: N_('Source "%(source)s" was switched off: %(reason)s'),
+    SOURCE_NEEDS_ATTENTION: N_('Source "%(source)s" cannot sign in: %(reason)s'),
+}
+
+
+def _message(locale: str | None, template: str, **params: object) -> JsonObject:
+    """``{"message": ...}``: *template* with *params* in *locale* (a ledger row: its reason
+    there); nothing without a locale."""
+    if not locale:
+        return {}
+    with i18n.use_locale(locale):
+        shown = {k: v.reason_text if isinstance(v, Message) else v for k, v in params.items()}
+        return {"message": i18n.gettext(template) % shown}
 
 
 def _payload(
@@ -75,6 +101,7 @@ def _payload(
     source: str,
     mode: str | None,
     names: Mapping[int, str] | None = None,
+    locale: str | None = None,
 ) -> JsonObject:
     return {
         "event": DOCUMENT_CREATED,
@@ -94,8 +121,14 @@ def _payload(
             "sender": row.sender,
             "subject": row.subject,
             "download_url": f"/api/v1/documents/{doc.id}/file",
+            # why the mail was imported, as codes (null: decided before reasons had codes)
+            "reason_code": row.reason_code,
+            "reason_parts": row.reason_parts,
             **trust_flags.trust(doc, row, mode=mode, names=names),
         },
+        **_message(
+            locale, _DOCUMENT_MESSAGE, file=doc.filename, sender=row.sender or "", reason=row
+        ),
     }
 
 
@@ -129,6 +162,7 @@ class DocumentsCreated:
         self.company, self.source = company, source
         self.values: list[JsonObject] = []
         self._modes: dict[int, str | None] = {}  # by source id: one look per source, not mail
+        self._locales: dict[int, str | None] = {}  # the same, the company's language
         self._suppliers: dict[int, Supplier | None] = {}  # by id: one look each, not per mail
 
     def add(self, row: Message) -> int:
@@ -139,9 +173,16 @@ class DocumentsCreated:
                 continue
             if row.source_id not in self._modes:
                 self._modes[row.source_id] = _mode(row)
+                self._locales[row.source_id] = _locale(row)
             mode = self._modes[row.source_id]
             payload = _payload(
-                doc, row, company=self.company, source=self.source, mode=mode, names=self._name(doc)
+                doc,
+                row,
+                company=self.company,
+                source=self.source,
+                mode=mode,
+                names=self._name(doc),
+                locale=self._locales[row.source_id],
             )
             self.values.append(
                 {
@@ -198,5 +239,6 @@ def source_changed(s: Session, kind: str, src: Source, reason: str, *, now: date
         },
         "reason": reason,
         "time": now.isoformat(),
+        **_message(src.company.locale, _SOURCE_MESSAGES[kind], source=src.name, reason=reason),
     }
     return emit(s, src.company_id, kind, payload, now=now)

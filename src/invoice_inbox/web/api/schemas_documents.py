@@ -16,6 +16,12 @@ from invoice_inbox.store import trust_flags
 from invoice_inbox.store.documents import is_exact_duplicate
 from invoice_inbox.store.models import Document, Message
 from invoice_inbox.web.api.schemas_einvoice import EInvoiceOut
+from invoice_inbox.web.api.schemas_reasons import (
+    ReasonCode,
+    ReasonParts,
+    ReasonText,
+    reason_fields,
+)
 
 
 class MessageSummary(BaseModel):
@@ -28,7 +34,9 @@ class MessageSummary(BaseModel):
     sent_at: datetime | None
     received_at: datetime
     decision: str
-    reason: str
+    reason: ReasonText
+    reason_code: ReasonCode
+    reason_parts: ReasonParts
 
 
 Flag = Literal[
@@ -151,7 +159,7 @@ class DocumentOut(BaseModel):
                 sent_at=m.sent_at,
                 received_at=m.received_at,
                 decision=m.decision,
-                reason=m.reason,
+                **reason_fields(m),
             ),
             **trust_flags.trust(d, m, mode=mode, names=names),
         )

@@ -11,6 +11,12 @@ from pydantic import BaseModel, Field
 from invoice_inbox.store.models import Message, Run
 from invoice_inbox.store.models_events import Notification
 from invoice_inbox.web.api.schemas_documents import SenderAuthOut
+from invoice_inbox.web.api.schemas_reasons import (
+    ReasonCode,
+    ReasonParts,
+    ReasonText,
+    reason_fields,
+)
 
 
 class RunCounts(BaseModel):
@@ -83,7 +89,9 @@ class MessageOut(BaseModel):
     sent_at: datetime | None
     received_at: datetime
     decision: str = Field(description="import, not_imported, quarantined or duplicate")
-    reason: str
+    reason: ReasonText
+    reason_code: ReasonCode
+    reason_parts: ReasonParts
     hits: list[str] = Field(description="The rules that matched.")
     state: str = Field(description="decided (not filed yet) or disposed")
     filed_to: str | None
@@ -111,7 +119,7 @@ class MessageOut(BaseModel):
             sent_at=m.sent_at,
             received_at=m.received_at,
             decision=m.decision,
-            reason=m.reason,
+            **reason_fields(m),
             hits=list(m.hits or []),
             state=m.state,
             filed_to=m.filed_to,
