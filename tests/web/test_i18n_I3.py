@@ -1,7 +1,8 @@
-"""The documents, runs, suppliers, webhooks and notifications screens speak the reader's language
-(issue 20): their texts, the words for codes (a run's status and trigger, a mail's decision, the
-queue's statuses and sorts) and the messages the pages flash, with plural forms, come from the
-catalogue. A tiny German catalogue is installed for the test (the translators' comes later)."""
+"""The documents, runs, suppliers, webhooks, notifications and API docs screens speak the
+reader's language (issue 20): their texts, the words for codes (a run's status and trigger, a
+mail's decision, the queue's statuses and sorts) and the messages the pages flash, with plural
+forms, come from the catalogue. A tiny German catalogue is installed for the test (the
+translators' comes later)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ GERMAN: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Webhooks": "Webhooks (de)",
     "a document joined the queue": "ein Dokument kam in die Warteschlange",
     "Needs attention now": "Braucht jetzt Aufmerksamkeit",
+    "%(product)s – API documentation": "%(product)s – API-Dokumentation",
 }
 
 
@@ -155,3 +157,4 @@ def test_suppliers_webhooks_and_notifications_in_german(web: Web, german: None) 
     assert "<h1>Webhooks (de)</h1>" in b.get("/webhooks").text
     assert "ein Dokument kam in die Warteschlange" in b.get("/webhooks/new").text
     assert "<h2>Braucht jetzt Aufmerksamkeit</h2>" in b.get("/notifications").text
+    assert "<title>invoice-inbox – API-Dokumentation</title>" in b.get("/docs").text

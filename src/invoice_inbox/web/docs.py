@@ -14,12 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
-from fastapi.templating import Jinja2Templates
 from starlette.responses import FileResponse, Response
 
-from invoice_inbox.web.templating import TEMPLATES
+from invoice_inbox.web.templating import templates as _templates  # the reader's language
 
-_templates = Jinja2Templates(directory=str(TEMPLATES))
 router = APIRouter(include_in_schema=False)
 SCHEMAS = Path(__file__).with_name("static") / "schemas"
 EINVOICE_SCHEMA_URL = "/api/v1/schemas/einvoice-v1.json"  # the current version's stable address
