@@ -122,6 +122,7 @@ templates.env.filters["iban_short"] = readable.iban_short
 templates.env.filters["role_word"] = words.role_word
 templates.env.filters["role_choice"] = words.role_choice
 templates.env.filters["recipient_why"] = words.recipient_why
+templates.env.filters["schedule_words"] = words.schedule_words
 
 
 def signed_in_page(request: Request) -> Page | None:

@@ -30,6 +30,7 @@ from invoice_inbox.web.pages.source_page import companies, form_page, typed_form
 from invoice_inbox.web.pages.sources import IMPORT, Posted
 from invoice_inbox.web.security import Page, PageUser, context
 from invoice_inbox.web.templating import redirect, render
+from invoice_inbox.web.words import preset_label
 
 router = APIRouter()
 
@@ -60,7 +61,11 @@ def new_source(request: Request, page: PageUser, provider: str = "") -> Response
     with context(request).app.db.session() as s:
         if provider not in presets.PRESETS:
             cards = [
-                (p.name, p.label, _(CARD_TEXT[p.name]) if p.name in CARD_TEXT else "")
+                (
+                    p.name,
+                    preset_label(p.name, p.label),
+                    _(CARD_TEXT[p.name]) if p.name in CARD_TEXT else "",
+                )
                 for p in presets.PRESETS.values()
             ]
             return render(request, "sources_new.html", page, nav="sources", cards=cards)

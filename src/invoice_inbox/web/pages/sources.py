@@ -29,6 +29,7 @@ from invoice_inbox.store.models import AuthState, Document, Message, Run, RunSta
 from invoice_inbox.web.pages import source_oauth
 from invoice_inbox.web.security import Page, PageUser, context
 from invoice_inbox.web.templating import redirect, render
+from invoice_inbox.web.words import preset_label
 
 router = APIRouter()
 router.include_router(source_oauth.router)
@@ -53,7 +54,7 @@ def provider_label(provider: str) -> str:
     if provider == IMPORT:
         return _("Central import address")
     preset = presets.PRESETS.get(provider)
-    return preset.label if preset else provider
+    return preset_label(preset.name, preset.label) if preset else provider
 
 
 async def _posted(request: Request) -> FormData:
