@@ -245,7 +245,9 @@ class _MessageRow(TypedDict):
     sent_at: str | None
     received_at: str
     decision: str
-    reason: str
+    reason: str  # in the CLI's language (--lang, LANG)
+    reason_code: str | None
+    reason_parts: list[dict[str, object]] | None
     sender_auth: _SenderAuth | None
     lookalike_of: str | None
     state: str
@@ -281,7 +283,9 @@ def messages_cmd(
                 "sent_at": iso(m.sent_at),
                 "received_at": iso(m.received_at),
                 "decision": m.decision,
-                "reason": m.reason,
+                "reason": m.reason_text,
+                "reason_code": m.reason_code,
+                "reason_parts": m.reason_parts,
                 "sender_auth": (
                     None
                     if m.sender_auth is None

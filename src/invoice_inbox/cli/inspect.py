@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from invoice_inbox import reasons
 from invoice_inbox.cli.base import JsonOpt, UserError, app, out, print_json, state
 from invoice_inbox.cli.documents import invoice_summary
 from invoice_inbox.cli.serve import DnsOpt, use_dns_server
@@ -92,9 +93,12 @@ def inspect_cmd(
             duplicates = documents_store.find_duplicates(s, company_id, contents)
     documents = [_document_json(doc, duplicates.get(doc.sha256)) for doc in d.documents]
     skipped = [{"name": p.name, "reason": p.reason} for p in d.skipped]
+    said = reasons.localized(d.reason_parts) if d.reason_parts else d.reason  # --lang, LANG
     result = {
         "decision": str(d.verdict),
-        "reason": d.reason,
+        "reason": said,
+        "reason_code": reasons.reason_code(d.reason_parts),
+        "reason_parts": reasons.to_json(d.reason_parts),
         "rule": d.rule,
         "documents": documents,
         "skipped": skipped,
@@ -104,7 +108,7 @@ def inspect_cmd(
     if as_json:
         print_json(result)
         return
-    out.print(f"{d.verdict}: {d.reason}", highlight=False)
+    out.print(f"{d.verdict}: {said}", highlight=False)
     if auth is not None:
         out.print(f"  sender: {auth.status}: {auth.reason}", highlight=False, markup=False)
     for doc in documents:
