@@ -1,12 +1,15 @@
 """The readable view shows the booking core (issue 19 item 3): references (buyer reference,
 order, contract, project, preceding invoices), document-level allowances and charges, the
-direct debit mandate and the VAT exemption reason. The expected
+direct debit mandate, the VAT exemption reason and the calculation problems. The expected
 values are read from the corpus files (quoted beside each); the view is rendered with the
 app's own template environment."""
 
 from __future__ import annotations
 
+import io
+
 import lxml.html
+from pypdf import PdfReader
 
 from corpus import CORPUS
 from invoice_inbox.pipeline.einvoice import read_view
@@ -51,3 +54,12 @@ def test_project_and_preceding_invoice() -> None:
     assert (
         " ".join(preceding.text_content().split()) == "8365848 (of 2019-10-27)"
     )  # BillingReference
+
+
+def test_the_calculation_problems_are_listed() -> None:
+    reader = PdfReader(io.BytesIO((CORPUS / "zugferd-corpus__Facture_FR_BASIC.pdf").read_bytes()))
+    ((_, (xml, *_)),) = reader.attachments.items()
+    page = rendered(xml)
+    (problem,) = page.xpath("//*[@id='ev-problems']/li")
+    assert problem.get("data-rule") == "PEPPOL-EN16931-R120"
+    assert "82.00" in problem.text_content() and "81.90" in problem.text_content()  # 20 x 4.10
