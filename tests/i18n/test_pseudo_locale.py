@@ -11,26 +11,19 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 import pseudo
+import screens
 from babel.dates import get_day_names, get_month_names
 
-from builders import Attachment, make_mail, make_pdf
 from conftest import PSEUDO_SLOT
-from corpus import CORPUS
 from harness.dovecot import Mailbox
 from invoice_inbox.i18n.formats import LANGUAGE_NAMES
-from invoice_inbox.runtime import runner
-from invoice_inbox.store.models import Company, Document, Run, Source, User
-from invoice_inbox.store.models_events import Webhook
-from invoice_inbox.store.models_trust import Supplier
 from invoice_inbox.web import pages
 from invoice_inbox.web.pages import einvoice_view
-from web.conftest import Browser, Web
+from web.conftest import Web
 
-UBL = CORPUS / "xrechnung-testsuite__01.02a-INVOICE_ubl.xml"
 ARTIFACTS = Path(os.environ.get("INVOICE_INBOX_ARTIFACTS", "artifacts"))
 # routes that answer no page (files, redirects to a provider)
 NOT_SCREENS = {
@@ -133,69 +126,19 @@ def _routes() -> list[str]:
     )
 
 
-def _seed(web: Web, mailbox: Mailbox) -> tuple[Browser, dict[str, int], list[str]]:
-    """An admin, a clerk, a source with a run that filed an e-invoice and a PDF, a webhook;
-    the signed-in admin's browser, the ids each route needs, and the seeded data."""
-    web.user("admin@x.test", companies=("ACME",))
-    web.user("clerk@x.test", "clerk", ("ACME",))
-    for raw in (
-        make_mail(
-            subject="XRechnung 123456", attachments=[Attachment("123456.xml", UBL.read_bytes())]
-        ),
-        make_mail(
-            subject="Invoice 77", attachments=[Attachment("INV-77.pdf", make_pdf("Invoice 77"))]
-        ),
-    ):
-        mailbox.append("INBOX", raw)
-    web.imap_source("ap-inbox", mailbox, "ACME")
-    runner.fetch(web.app, "ap-inbox")
-    browser = web.browser("admin@x.test")
-    hook = browser.form(
-        "/webhooks",
-        {
-            "company_id": web.company_id("ACME"),
-            "url": "https://erp.example/hook",
-            "events": ["document.created"],
-        },
-    )
-    assert hook.status_code == 201, hook.text
-    ids: dict[str, int] = {}
-    with web.app.db.session() as s:
-        for name, model in (
-            ("company_id", Company),
-            ("document_id", Document),
-            ("run_id", Run),
-            ("source_id", Source),
-            ("supplier_id", Supplier),
-            ("user_id", User),
-            ("webhook_id", Webhook),
-        ):
-            row = s.query(model).order_by(model.id.desc()).first()
-            if row is not None:
-                ids[name] = row.id
-        names = [row.name for row in s.query(Supplier)] + [
-            row.filename for row in s.query(Document)
-        ]
-    data = ["admin@x.test", "clerk@x.test", "ACME", "ap-inbox", "XRechnung 123456", "Invoice 77"]
-    data += ["https://erp.example/hook", mailbox.user, "127.0.0.1", "INBOX", "acme-import", *names]
-    # providers' own names for their services (presets)
-    data += ["Microsoft 365 / Exchange Online", "Gmail / Google Workspace", "iCloud Mail"]
-    return browser, ids, data
-
-
 def test_every_screen_is_translated_in_the_pseudo_locale(
     web: Web, mailbox: Mailbox, pseudo_locale: str
 ) -> None:
-    allowed = PRODUCT_WORDS | _format_words() | _xml_words(UBL)
+    allowed = PRODUCT_WORDS | _format_words() | _xml_words(screens.UBL)
     asks = {"Accept-Language": pseudo_locale}
-    screens: dict[str, str] = {}
+    pages_seen: dict[str, str] = {}
     anonymous = web.client()
     setup = anonymous.get("/setup", headers=asks)
     assert setup.status_code == 200, setup.text
-    screens["/setup"] = setup.text
+    pages_seen["/setup"] = setup.text
 
-    browser, ids, data = _seed(web, mailbox)
-    screens["/login"] = web.client().get("/login", headers=asks).text
+    browser, ids, data = screens.seed(web, mailbox)
+    pages_seen["/login"] = web.client().get("/login", headers=asks).text
     browser.headers.update(asks)
     missing = []
     for route in _routes():
@@ -208,19 +151,18 @@ def test_every_screen_is_translated_in_the_pseudo_locale(
         url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), route)
         r = browser.get(url)
         assert r.status_code == 200, f"{url}: {r.status_code} {r.text[:300]}"
-        screens[route] = r.text
-    screens["(error page)"] = browser.get("/documents/999999").text
+        pages_seen[route] = r.text
+    pages_seen["(error page)"] = browser.get("/documents/999999").text
     assert not missing, f"no seeded data for {missing}"
 
     report = []
-    for route, html in screens.items():
+    for route, html in pages_seen.items():
         for text in pseudo.leftovers(html, allowed, data):
             report.append(f"{route}\t{text}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     (ARTIFACTS / "untranslated.txt").write_text("".join(f"{line}\n" for line in report))
-    assert not report, f"{len(report)} untranslated texts on {len(screens)} screens:\n" + "\n".join(
-        report[:60]
-    )
+    summary = f"{len(report)} untranslated texts on {len(pages_seen)} screens:\n"
+    assert not report, summary + "\n".join(report[:60])
 
 
 # the screens a clerk lives in, checked for layout at a small laptop's width
@@ -260,29 +202,17 @@ OVERFLOWS = """() => {
 def test_main_screens_hold_text_40_percent_longer(
     web: Web, mailbox: Mailbox, pseudo_locale: str, chromium: Any
 ) -> None:
-    browser, ids, _ = _seed(web, mailbox)
+    browser, ids, _ = screens.seed(web, mailbox)
     browser.headers["Accept-Language"] = pseudo_locale
-    context = chromium.new_context(viewport={"width": 1024, "height": 800})
+    context = chromium.new_context(viewport={"width": 1024, "height": 800}, locale=pseudo_locale)
     page = context.new_page()
 
-    def answer(route: Any) -> None:  # every request is answered by the app in this process
-        request = route.request
-        url = urlsplit(request.url)
-        sent = {k: v for k, v in request.headers.items() if k.lower() in _FORWARDED}
-        r = browser.request(
-            request.method,
-            url.path + (f"?{url.query}" if url.query else ""),
-            content=request.post_data_buffer,
-            headers=sent,
-        )
-        route.fulfill(status=r.status_code, headers=dict(r.headers), body=r.content)
-
-    page.route("**/*", answer)
+    screens.route_to(page, browser)
     problems = []
     try:
         for route in MAIN_SCREENS:
             url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), route)
-            page.goto(f"{_NEVER_CONTACTED}{url}")
+            page.goto(f"{screens.ADDRESS}{url}")
             problems += [f"{route}\t{p}" for p in page.evaluate(OVERFLOWS)]
             shot = ARTIFACTS / "screenshots" / f"pseudo-{_file_name(route)}.png"
             shot.parent.mkdir(parents=True, exist_ok=True)
@@ -291,11 +221,6 @@ def test_main_screens_hold_text_40_percent_longer(
         context.close()
     (ARTIFACTS / "overflows.txt").write_text("".join(f"{p}\n" for p in problems))
     assert not problems, "overflowing at 1024 px with 40 % longer text:\n" + "\n".join(problems)
-
-
-_FORWARDED = {"content-type", "hx-request", "hx-current-url", "hx-target", "hx-trigger"}
-# the pages' address for Chromium: every request to it is routed to the app in this process
-_NEVER_CONTACTED = "http://127.0.0.1:9"
 
 
 def _file_name(route: str) -> str:
