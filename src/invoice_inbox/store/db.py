@@ -13,7 +13,10 @@ Some records only guard against the death of our own process, not of the machine
 attempt, a row marked filed, a lease renewed): ``session(durable=False)`` commits them without
 waiting for the disk (SQLite ``synchronous=NORMAL`` for that commit, PostgreSQL
 ``synchronous_commit = off``). The commit is still atomic and in order with every other; a power
-cut may lose the last of them, which costs a re-check or a re-filing, never a mail.
+cut may lose the last of them, which costs a re-check or a re-filing, never a mail. On SQLite
+those sessions come from a second engine on the same file whose connections are set to
+``synchronous=NORMAL`` once, when they open (a run commits thousands of attempts: switching the
+pragma around each commit cost four more statements per commit).
 """
 
 from __future__ import annotations
@@ -53,9 +56,17 @@ def holds_data(data_dir: Path) -> bool:
 
 
 def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
+    _set_pragmas(dbapi_conn, "FULL")
+
+
+def _sqlite_light_pragmas(dbapi_conn: DBAPIConnection, _record: object) -> None:
+    _set_pragmas(dbapi_conn, "NORMAL")
+
+
+def _set_pragmas(dbapi_conn: DBAPIConnection, synchronous: str) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute(f"PRAGMA synchronous={synchronous}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
@@ -80,13 +91,13 @@ def _private_sqlite_files(url: str) -> None:
                 f.chmod(0o600)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, durable: bool = True) -> Engine:
     _private_sqlite_files(url)
     if make_url(url).get_backend_name() == "postgresql":
         return create_engine(url, pool_pre_ping=True, **PG_POOL)
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas if durable else _sqlite_light_pragmas)
     return engine
 
 
@@ -138,6 +149,7 @@ class Database:
         self.engine = make_engine(url)
         migrate(self.engine, lock_dir)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._light: sessionmaker[Session] | None = None  # SQLite: see ``session(durable=False)``
         recheck_marks.watch(self._sessions)  # a change of what decides asks for a re-check
 
     @classmethod
@@ -155,20 +167,20 @@ class Database:
                     s.execute(text("SET LOCAL synchronous_commit = off"))
                 yield s
             return
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("PRAGMA synchronous=NORMAL")  # outside a transaction
-            conn.commit()
-            try:
-                with self._sessions(bind=conn) as s, s.begin():
-                    yield s
-            finally:
-                try:
-                    conn.rollback()  # whatever the session left open
-                    conn.exec_driver_sql("PRAGMA synchronous=FULL")
-                    conn.commit()
-                except Exception:  # never back in the pool without FULL: closed instead
-                    conn.invalidate()
-                    raise
+        with self._light_sessions()() as s, s.begin():
+            yield s
+
+    def _light_sessions(self) -> sessionmaker[Session]:
+        """Sessions of the second SQLite engine, whose commits do not wait for the disk."""
+        if self._light is None:
+            light = make_engine(self.url, durable=False)
+            self._light = sessionmaker(light, expire_on_commit=False)
+            recheck_marks.watch(self._light)
+        return self._light
 
     def close(self) -> None:
+        if self._light is not None:
+            bind = self._light.kw["bind"]
+            assert isinstance(bind, Engine)
+            bind.dispose()
         self.engine.dispose()
