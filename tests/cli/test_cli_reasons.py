@@ -58,3 +58,13 @@ def test_inspect_judges_a_file_in_the_cli_s_language(ap: AP, polish: None, tmp_p
     english = json.loads(ap.ok("inspect", str(invoice), "--json", env=ENV).stdout)
     assert english["reason_code"] == "documents_found"
     assert english["reason"].startswith("1 document from ")
+
+
+def test_company_set_locale(ap: AP) -> None:
+    ap.ok("company", "add", "ACME")
+    ap.ok("company", "set", "ACME", "--locale", "nl")
+    assert json.loads(ap.ok("company", "show", "ACME", "--json").stdout)["locale"] == "nl"
+    refused = ap.run("company", "set", "ACME", "--locale", "xx")
+    assert refused.code != 0 and "not a language" in refused.stderr + refused.stdout
+    ap.ok("company", "set", "ACME", "--locale", "none")
+    assert json.loads(ap.ok("company", "show", "ACME", "--json").stdout)["locale"] is None

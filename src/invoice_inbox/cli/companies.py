@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.cli.base import JsonOpt, UserError, app, company_app, iso, out, print_json, state
+from invoice_inbox.i18n import LOCALES
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.senders import normalize_pattern
 from invoice_inbox.store import companies, notifications
@@ -25,6 +26,7 @@ def company_json(s: Session, c: Company) -> JsonObject:
         "import_local_part": c.import_token,
         "import_source": src.name,
         "notify": list(c.notify_emails or []),
+        "locale": c.locale,
         "sources": sorted(x.name for x in c.sources if x.protocol != companies.IMPORT_PROTOCOL),
     }
 
@@ -102,15 +104,33 @@ def company_list(as_json: JsonOpt = False) -> None:
     out.print(t)
 
 
+LocaleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--locale",
+        metavar="LANGUAGE",
+        help=f"Language of notifications to addresses that are no user's and of webhook "
+        f"messages: {', '.join(LOCALES)}; none: English, webhooks without a message.",
+    ),
+]
+
+
 @company_app.command("set")
-def company_set(name: str, notify: NotifyOpt = None) -> None:
-    """Change who is notified about the company's sources (the list is replaced)."""
-    if notify is None:
+def company_set(name: str, notify: NotifyOpt = None, locale: LocaleOpt = None) -> None:
+    """Change who is notified about the company's sources (the list is replaced) and in which
+    language addresses that are no user's are told."""
+    if notify is None and locale is None:
         raise UserError("nothing to change; see invoice-inbox company set --help")
-    emails = _emails(notify)
+    if locale is not None and locale != "none" and locale not in LOCALES:
+        raise UserError(f"{locale[:20]!r} is not a language; use one of {', '.join(LOCALES)}")
+    emails = _emails(notify) if notify is not None else None
     a = state.open()
     with a.db.session() as s:
-        sources_store.company(s, name).notify_emails = emails
+        company = sources_store.company(s, name)
+        if emails is not None:
+            company.notify_emails = emails
+        if locale is not None:
+            company.locale = None if locale == "none" else locale
     out.print(f'Company "{name}" updated.')
 
 

@@ -4,8 +4,10 @@ admins add companies."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -57,6 +59,7 @@ def _out(s: Session, access: Access, found: Sequence[Company]) -> list[CompanyOu
             name=c.name,
             import_address=companies_store.address(s, c),
             notify_emails=list(c.notify_emails or []),
+            locale=c.locale,
             created_at=c.created_at,
             counts=counts[c.id],
         )
@@ -105,4 +108,27 @@ def create_company(request: Request, access: ApiUser, body: CompanyIn) -> Compan
         s.add(company)
         s.flush()
         companies_store.import_source(s, company)
+        return _out(s, access, [company])[0]
+
+
+class CompanyChange(BaseModel):
+    """Only the fields sent are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    locale: Literal["en", "de", "nl", "pl", "fr"] | None = None
+
+
+@router.patch("/companies/{company_id}", response_model=CompanyOut, responses=FORBIDDEN)
+def change_company(
+    request: Request, access: ApiUser, company_id: int, change: CompanyChange
+) -> CompanyOut:
+    """Set the company's language (``locale``; null: English) for notifications to addresses
+    that are no user's and webhook messages (administrators)."""
+    access.require_admin()
+    with context(request).app.db.session() as s:
+        company = access.company(s, company_id)
+        if "locale" in change.model_fields_set:
+            company.locale = change.locale
+        s.flush()
         return _out(s, access, [company])[0]

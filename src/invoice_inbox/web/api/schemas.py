@@ -172,6 +172,11 @@ class CompanyOut(BaseModel):
         description="The central import address (needs the service's mail domain), else null."
     )
     notify_emails: list[str]
+    locale: str | None = Field(
+        default=None,
+        description="Language (en, de, nl, pl, fr) of notifications to addresses that are no "
+        "user's, and of webhook payloads' message; null: English, and webhooks carry none.",
+    )
     created_at: datetime
     counts: CompanyCounts
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox.i18n import LOCALES, ngettext
 from invoice_inbox.i18n import gettext as _
-from invoice_inbox.i18n import ngettext
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.runtime import configure
 from invoice_inbox.store import companies as company_store
@@ -260,6 +260,23 @@ def remove_recipient(
         else _("%(address)s was not one of the company's extra addresses.")
     ) % {"address": address}
     return redirect(f"/companies/{company_id}#recipients", flash=flash)
+
+
+@router.post("/companies/{company_id}/locale")
+def set_company_locale(
+    request: Request, page: PageUser, company_id: int, locale: Text = ""
+) -> Response:
+    """The language of notifications to the company's addresses that are no user's, and of its
+    webhooks' message (company_language.html); empty: English, webhooks without a message."""
+    page.access.require_admin()
+    chosen = locale.strip() or None
+    if chosen is not None and chosen not in LOCALES:
+        raise HTTPException(
+            422, _("%(value)s is not a language of this product.") % {"value": repr(chosen[:16])}
+        )
+    with context(request).app.db.session() as s:
+        page.access.company(s, company_id).locale = chosen
+    return redirect(f"/companies/{company_id}#recipients", flash=_("The language is saved."))
 
 
 # -- delete ------------------------------------------------------------------------------------
