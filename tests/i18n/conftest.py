@@ -13,17 +13,14 @@ from browser.conftest import chromium  # noqa: F401 (Chromium for a module)
 from invoice_inbox import i18n
 from web.conftest import web  # noqa: F401 (the web app fixture)
 
-# the product's locale whose slot the pseudo catalogue takes (its Babel formats are used)
-PSEUDO_SLOT = "fr"
-
 
 @pytest.fixture
 def pseudo_locale(tmp_path: Path) -> Iterator[str]:
-    """The pseudo catalogue installed as *PSEUDO_SLOT*'s for the test; the real ones after."""
+    """The pseudo catalogue installed as the slot's for the test; the real ones after."""
     saved = i18n.LOCALES_DIR
-    pseudo.install(tmp_path / "pseudo-locales", PSEUDO_SLOT)
+    pseudo.install(tmp_path / "pseudo-locales", pseudo.SLOT)
     try:
-        yield PSEUDO_SLOT
+        yield pseudo.SLOT
     finally:
         i18n.LOCALES_DIR = saved
         i18n.translations.cache_clear()

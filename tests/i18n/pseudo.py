@@ -31,6 +31,8 @@ _KEEP = re.compile(
     r"%\([A-Za-z_][A-Za-z0-9_]*\)[sdfr]|%[sdfr%]|\{[A-Za-z_][A-Za-z0-9_]*\}|<[^>]*>|&[#A-Za-z0-9]+;"
 )
 OPEN, CLOSE = "[", "]"
+# the product's locale whose slot the pseudo catalogue takes in tests (its Babel formats are used)
+SLOT = "fr"
 
 
 def pseudo(text: str) -> str:

@@ -17,7 +17,6 @@ import pseudo
 import screens
 from babel.dates import get_day_names, get_month_names
 
-from conftest import PSEUDO_SLOT
 from harness.dovecot import Mailbox
 from invoice_inbox.i18n.formats import LANGUAGE_NAMES
 from invoice_inbox.web import pages
@@ -98,8 +97,8 @@ def _format_words() -> set[str]:
     """Words Babel writes in the slot's dates (months, days) and zone names of the zone menu."""
     words: set[str] = set()
     for width in ("abbreviated", "wide"):
-        words |= {w.strip(".") for w in get_month_names(width, locale=PSEUDO_SLOT).values()}
-        words |= {w.strip(".") for w in get_day_names(width, locale=PSEUDO_SLOT).values()}
+        words |= {w.strip(".") for w in get_month_names(width, locale=pseudo.SLOT).values()}
+        words |= {w.strip(".") for w in get_day_names(width, locale=pseudo.SLOT).values()}
     for zone in available_timezones():
         words |= set(re.split(r"[/_+\-0-9]+", zone))
     return {w for w in words if w}

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from typing import get_args
 
-from conftest import Web
 from invoice_inbox import i18n
 from invoice_inbox.store import users
 from invoice_inbox.web.api.me import Locale
+from web.conftest import Web
 
 NBSP = "\xa0"
 
