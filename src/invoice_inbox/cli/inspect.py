@@ -119,8 +119,31 @@ def inspect_cmd(
         if doc["duplicate_of"]:
             line += f"  (duplicate of document {doc['duplicate_of']})"
         out.print(line, highlight=False, markup=False)
+        if doc["einvoice"]:
+            for text in _booking_lines(doc["einvoice"]):
+                out.print(f"    {text}", highlight=False, markup=False)
     for p in skipped:
         out.print(f"  skipped {p['name']}: {p['reason']}", highlight=False, markup=False)
+
+
+def _booking_lines(einvoice: JsonObject) -> list[str]:
+    """The booking core in a line, then each calculation problem: "3 lines; without VAT 100.00,
+    VAT 19.00, due 119.00", "problem: BR-CO-16: ..."."""
+    lines = einvoice.get("lines") or []
+    figures = [
+        f"{label} {einvoice[key]}"
+        for key, label in (("tax_basis_total", "without VAT"), ("tax_total", "VAT"))
+        if einvoice.get(key)
+    ]
+    if einvoice.get("amount_due"):
+        figures.append(f"due {einvoice['amount_due']}")
+    found = []
+    if lines or figures:
+        count = f"{len(lines)} line{'' if len(lines) == 1 else 's'}"
+        found.append("; ".join([count, ", ".join(figures)]) if figures else count)
+    problems = einvoice.get("problems") or []
+    found += [f"problem: {p['message']}" for p in problems if isinstance(p, dict)]
+    return found
 
 
 def _document_json(doc: Document, duplicate: tuple[int, str] | None) -> JsonObject:
