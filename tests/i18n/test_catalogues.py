@@ -124,3 +124,14 @@ def test_polish_has_three_plural_forms() -> None:
     assert read(po_path("pl"), "pl").num_plurals == 3
     for lang in ("de", "nl", "fr"):
         assert read(po_path(lang), lang).num_plurals == 2
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_glossary_names_every_term(lang: str) -> None:
+    """The glossary (English term, translation, note) gives each product term its one word."""
+    path = Path(i18n.__file__).with_name("glossary") / f"{lang}.tsv"
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines() if line]
+    assert rows[0] == ["English term", "translation", "note"], f"{path}: header"
+    assert all(len(row) == 3 for row in rows), f"{path}: three tab-separated columns per line"
+    missing = [row[0] for row in rows[1:] if not row[1].strip()]
+    assert not missing, f"{lang}: no translation for the terms {missing}"
