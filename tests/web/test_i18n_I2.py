@@ -23,6 +23,8 @@ from web.conftest import PASSWORD, Browser, Web, csrf_of
 
 GERMAN: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Sources": "Quellen",
+    "Other IMAP server": "Anderer IMAP-Server",
+    ("every %(n)s minute", "every %(n)s minutes"): ("alle %(n)s Minute", "alle %(n)s Minuten"),
     "New source": "Neue Quelle",
     "Fetch now": "Jetzt abrufen",
     "Import rules": "Importregeln",
@@ -108,6 +110,7 @@ def test_the_sources_pages_speak_german(web: Web, german: None) -> None:
     assert "Quellen" in listing and "Neue Quelle" in listing and "Jetzt abrufen" in listing
     assert "nicht gestartet" in listing and ">Sources<" not in listing
     assert "not started" not in listing and ">never<" not in listing
+    assert "Anderer IMAP-Server" in listing and "Other IMAP server" not in listing
 
     page = admin.get(f"/sources/{source_id}").text
     for words in ("Importregeln", "Regel hinzufügen", "Diese Quelle löschen", "Absenderprüfung"):
@@ -116,6 +119,10 @@ def test_the_sources_pages_speak_german(web: Web, german: None) -> None:
     assert "die Anhänge importieren" in page  # a rule's action in the select
     for english in ("Import rules", "Add rule", "Delete this source", "<strong>Flag</strong>"):
         assert english not in page
+
+    web.user("clerk@x.test", "clerk", ("ACME",))
+    settings = web.browser("clerk@x.test").get(f"/sources/{source_id}").text  # read-only view
+    assert "alle 60 Minuten" in settings and "every 60m" not in settings
 
 
 def test_a_refused_form_and_a_flash_speak_german(web: Web, german: None) -> None:
