@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Executable, Table, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from invoice_inbox.store.models import DecideAttempt, FolderState, Message, MessageState, utcnow
@@ -165,38 +168,47 @@ def attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str
 
 def begin_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
     """Count one more started decision of each of these mails (commit before deciding): one
-    query for those counted already, one UPDATE of them, one INSERT of the others."""
+    upsert statement, run for every mail at once (``INSERT ... ON CONFLICT DO UPDATE``)."""
     wanted = sorted(set(raw_sha256s))
     if not wanted:
         return
     now = utcnow()
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
-        counted = set(
-            s.scalars(
-                select(DecideAttempt.raw_sha256).where(
-                    DecideAttempt.source_id == source_id, DecideAttempt.raw_sha256.in_(chunk)
-                )
-            )
-        )
-        if counted:
-            s.execute(
-                update(DecideAttempt)
-                .where(
-                    DecideAttempt.source_id == source_id,
-                    DecideAttempt.raw_sha256.in_(sorted(counted)),
-                )
-                .values(attempts=DecideAttempt.attempts + 1)
-            )
-        fresh = [sha for sha in chunk if sha not in counted]
-        if fresh:
-            s.execute(
-                insert(DecideAttempt),
-                [
-                    {"source_id": source_id, "raw_sha256": sha, "attempts": 1, "started_at": now}
-                    for sha in fresh
-                ],
-            )
+    s.execute(
+        _begin_statement(s),
+        [{"source_id": source_id, "raw_sha256": sha, "started_at": now} for sha in wanted],
+    )
+
+
+def _begin_statement(s: Session) -> Executable:
+    """The upsert of one attempt, in the session's dialect (SQLite and PostgreSQL spell it
+    alike); built once per dialect, so executing it compiles nothing."""
+    name = s.get_bind().dialect.name
+    if name not in _BEGIN:
+        values = {
+            "source_id": bindparam("source_id"),
+            "raw_sha256": bindparam("raw_sha256"),
+            "attempts": 1,
+            "started_at": bindparam("started_at"),
+        }
+        keys = [_ATTEMPTS.c.source_id, _ATTEMPTS.c.raw_sha256]
+        again = {"attempts": _ATTEMPTS.c.attempts + 1}
+        if name == "postgresql":
+            pg = postgresql_insert(_ATTEMPTS).values(values)
+            _BEGIN[name] = pg.on_conflict_do_update(index_elements=keys, set_=again)
+        else:
+            lite = sqlite_insert(_ATTEMPTS).values(values)
+            _BEGIN[name] = lite.on_conflict_do_update(index_elements=keys, set_=again)
+    return _BEGIN[name]
+
+
+_ATTEMPTS = cast(Table, DecideAttempt.__table__)
+_BEGIN: dict[str, Executable] = {}
+# the end of one attempt: a statement executed for many mails at once
+_END = (
+    _ATTEMPTS.delete()
+    .where(_ATTEMPTS.c.source_id == bindparam("source_id"))
+    .where(_ATTEMPTS.c.raw_sha256 == bindparam("raw_sha256"))
+)
 
 
 def undo_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
@@ -215,14 +227,9 @@ def undo_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> Non
 
 def end_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
     """These mails' decisions finished (or were recorded): forget their attempts."""
-    wanted = list(set(raw_sha256s))
-    for i in range(0, len(wanted), 500):
-        s.execute(
-            delete(DecideAttempt).where(
-                DecideAttempt.source_id == source_id,
-                DecideAttempt.raw_sha256.in_(wanted[i : i + 500]),
-            )
-        )
+    wanted = sorted(set(raw_sha256s))
+    if wanted:
+        s.execute(_END, [{"source_id": source_id, "raw_sha256": sha} for sha in wanted])
 
 
 def switch_attempts(s: Session, source_id: int, ended: Iterable[str], begun: Iterable[str]) -> None:
