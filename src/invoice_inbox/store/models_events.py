@@ -10,6 +10,7 @@ metadata always holds them.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -92,6 +93,9 @@ class Notification(Base):
     )
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    # subject and body as message codes with parameters, built in each recipient's language
+    # when sent: {"subject": {"code", "params"}, "body": [...]}; None: sent as the English text
+    texts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # delivery: pending | sent | failed (gave up) | skipped (no channel configured)
     email_state: Mapped[str] = mapped_column(String(20), default="pending")

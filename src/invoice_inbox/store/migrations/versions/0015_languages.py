@@ -4,7 +4,8 @@ A user's language for the pages and notifications (None: the browser's); a compa
 notification addresses that are no user's; a decision's reason as message codes with parameters
 (``reason_parts``), rendered in the reader's language (``reason`` keeps the English text, and is all
 that rows decided before this revision have); a document's count of e-invoice calculation rules
-its figures break (``einvoice_problems``), for the queue's flag.
+its figures break (``einvoice_problems``), for the queue's flag; a notification's subject and
+body as codes with parameters (``texts``), built in each recipient's language when sent.
 
 Revision ID: 0015
 Revises: 0014
@@ -31,9 +32,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reason_parts", sa.JSON(), nullable=True))
     with op.batch_alter_table("document") as batch:
         batch.add_column(sa.Column("einvoice_problems", sa.Integer(), nullable=True))
+    with op.batch_alter_table("notification") as batch:
+        batch.add_column(sa.Column("texts", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("notification") as batch:
+        batch.drop_column("texts")
     with op.batch_alter_table("document") as batch:
         batch.drop_column("einvoice_problems")
     with op.batch_alter_table("message") as batch:
