@@ -326,9 +326,15 @@ def test_extended_xml_references_and_item_ids() -> None:
         "Vertragsnr. BT-12",
         "Projektnr. BT-11",
     )
+    # the DETAIL sub-lines (0101, 0102, 0201, 0202) are in their GROUP lines' amounts
+    assert [(line.id, line.net_amount) for line in invoice.lines] == [
+        ("01", "1050.00"),
+        ("02", "450.00"),
+    ]
     assert invoice.lines[0].item_id == ItemIds(
-        seller="123456789", buyer="987654321", standard="88888886349852", standard_scheme="0160"
+        seller="345678912", buyer="765432198", standard="6666656349852", standard_scheme="0160"
     )
+    assert invoice.problems == ()
     assert invoice.payment is not None
     assert invoice.payment.terms == (
         "Bei Zahlung bis zum 06.06.2026 zahlen Sie mit 2,00 % Skonto € 1749,30 €\n"

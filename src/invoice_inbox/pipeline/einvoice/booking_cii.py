@@ -168,11 +168,24 @@ class _Reader:
         kept: list[InvoiceLine] = []
         omitted = 0
         for item in transaction.iterchildren(self.line_tag):
+            if self.is_sub_line(item):
+                continue
             if len(kept) < MAX_BOOKING_LINES:
                 kept.append(self.line(item))
             else:
                 omitted += 1
         return tuple(kept), omitted
+
+    def is_sub_line(self, item: etree._Element) -> bool:
+        """An EXTENDED sub-invoice line (ParentLineID, or LineStatusReasonCode DETAIL or
+        INFORMATION): its amount is in its GROUP line's, so it is no EN 16931 line (BG-25)."""
+        document = children(item).get(self.ram + "AssociatedDocumentLineDocument")
+        found = children(document)
+        status = (clean(found.get(self.ram + "LineStatusReasonCode")) or "").upper()
+        return found.get(self.ram + "ParentLineID") is not None or status in (
+            "DETAIL",
+            "INFORMATION",
+        )
 
     def line(self, item: etree._Element) -> InvoiceLine:
         """One line item, each element's children indexed once (``children``), not found by path."""
