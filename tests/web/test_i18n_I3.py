@@ -19,6 +19,7 @@ from babel.support import Translations
 from invoice_inbox import i18n
 from invoice_inbox.store import sources
 from invoice_inbox.store.models import Document, Message, Run, utcnow
+from invoice_inbox.web.pages import document_trust
 from web.conftest import Web
 
 GERMAN: dict[str | tuple[str, str], str | tuple[str, str]] = {
@@ -47,6 +48,8 @@ GERMAN: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "a document joined the queue": "ein Dokument kam in die Warteschlange",
     "Needs attention now": "Braucht jetzt Aufmerksamkeit",
     "%(product)s – API documentation": "%(product)s – API-Dokumentation",
+    "none": "keins",
+    "temporary error": "vorübergehender Fehler",
 }
 
 
@@ -158,3 +161,10 @@ def test_suppliers_webhooks_and_notifications_in_german(web: Web, german: None) 
     assert "ein Dokument kam in die Warteschlange" in b.get("/webhooks/new").text
     assert "<h2>Braucht jetzt Aufmerksamkeit</h2>" in b.get("/notifications").text
     assert "<title>invoice-inbox – API-Dokumentation</title>" in b.get("/docs").text
+
+
+def test_sender_checks_say_their_results_in_words(german: None) -> None:
+    stored = {"dkim": [], "spf": {"result": "temperror", "domain": "x.test"}, "dmarc": {}}
+    stored["dmarc"] = {"result": "none"}
+    found = dict(document_trust.checks(stored))
+    assert found["SPF"] == "vorübergehender Fehler · x.test" and found["DMARC"] == "keins"

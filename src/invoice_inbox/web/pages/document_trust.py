@@ -42,6 +42,25 @@ AUTH_WORDS = {
 }
 
 
+# what a DKIM, SPF or DMARC check found (RFC 8601 result codes), as the Sender panel says it
+RESULT_WORDS = {
+    "pass": N_("pass"),
+    "fail": N_("fail"),
+    "softfail": N_("soft fail"),
+    "neutral": N_("neutral"),
+    "none": N_("none"),
+    "temperror": N_("temporary error"),
+    "permerror": N_("permanent error"),
+    "policy": N_("refused by policy"),
+}
+
+
+def result_word(code: object) -> str:
+    """A check's result code as a word in the reader's language (an unknown one as written)."""
+    text = str(code or "none")
+    return _(RESULT_WORDS[text]) if text in RESULT_WORDS else text
+
+
 def auth_words(code: str | None) -> tuple[str, str] | None:
     """The badge (translated words, tone) of a mail's sender authentication *code*."""
     found = AUTH_WORDS.get(code or "")
@@ -102,7 +121,7 @@ def badges(doc: Document, msg: Message, *, mode: str | None) -> list[Badge]:
 
 def _check(entry: JsonObject, *names: str) -> str:
     """One check's result as a line: the result, then the named fields that have a value."""
-    parts = [str(entry.get("result") or "?")]
+    parts = [result_word(entry.get("result")) if entry.get("result") else "?"]
     parts += [
         f"{n}={entry[n]}" if n in ("d", "s") else str(entry[n]) for n in names if entry.get(n)
     ]
@@ -141,7 +160,7 @@ def checks(stored: JsonObject | None) -> list[tuple[str, str]]:
         out.append(
             (
                 "DMARC",
-                str(verdict.get("result") or "none")
+                result_word(verdict.get("result"))
                 + (" · " + _("policy %(policy)s") % {"policy": applied} if applied else ""),
             )
         )
