@@ -1,7 +1,8 @@
 """Deliver notifications: by e-mail through an SMTP relay and as a JSON POST to a webhook.
 
 The e-mail goes to the company's recipients (``store.notifications.recipients``): everyone with
-access to the company (its users and all admins) and the company's extra addresses.
+access to the company (its users and all admins) and the company's extra addresses, each in
+their language (a user's, else the company's, else English): one e-mail per language.
 
 Notifications are an outbox (``store.notifications``): whoever creates one only writes a row;
 ``deliver_due`` sends what is due, records each channel's result, and retries a failed channel
@@ -32,7 +33,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from invoice_inbox.delivery import egress
-from invoice_inbox.store import notifications
+from invoice_inbox.i18n import DEFAULT_LOCALE
+from invoice_inbox.store import notification_texts, notifications
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Company, Source, utcnow
 from invoice_inbox.store.models_events import Notification
@@ -121,20 +123,21 @@ def deliver_due(db: Database, channels: Channels, *, now: datetime | None = None
     _record_channels(db, channels)
     with db.session() as s:
         due = [
-            (n.id, n.email_state, n.webhook_state, payload(n, *_names(s, n)), _recipients(s, n))
+            (n.id, n.email_state, n.webhook_state, payload(n, *_names(s, n)), _mails(s, n))
             for n in notifications.due(s, now)
         ]
-    for nid, email_state, webhook_state, body, recipients in due:
+    for nid, email_state, webhook_state, body, mails in due:
         if not _claim(db, nid, now):
             continue  # another worker is sending it
         results: dict[str, str] = {}
         errors: list[str] = []
         if email_state == notifications.PENDING:
-            if channels.smtp_host is None or not recipients:
+            if channels.smtp_host is None or not mails:
                 results["email_state"] = notifications.SKIPPED
             else:
                 try:
-                    send_email(channels, recipients, str(body["subject"]), str(body["body"]))
+                    for mail in mails:  # one per language (a retry sends each again)
+                        send_email(channels, mail.recipients, mail.subject, mail.body)
                     results["email_state"] = notifications.SENT
                 except DeliveryFailed as exc:
                     errors.append(str(exc))
@@ -197,6 +200,8 @@ def _record(
             return
         for key, value in results.items():
             setattr(n, key, value)
+        if notifications.PENDING not in (n.email_state, n.webhook_state):
+            notification_texts.forget(s, nid)  # delivered: its languages are written
         if not errors:
             n.last_error = None
             return
@@ -217,7 +222,29 @@ def _names(s: Session, n: Notification) -> tuple[str, str | None]:
     return (company.name if company else "?", source.name if source else None)
 
 
-def _recipients(s: Session, n: Notification) -> list[str]:
-    """Everyone who gets the company's notifications (``store.notifications.recipients``)."""
+@dataclass(frozen=True)
+class _Mail:
+    """The notification's e-mail in one language, and who gets it."""
+
+    recipients: list[str]
+    subject: str
+    body: str
+
+
+def _mails(s: Session, n: Notification) -> list[_Mail]:
+    """The e-mails of *n*: one per language of its recipients (``store.notifications.
+    recipients``: a user's language, else the company's, else English). A notification of an
+    older version, without its texts kept as codes: its English to everyone."""
     company = s.get(Company, n.company_id)
-    return [r.address for r in notifications.recipients(s, company)] if company else []
+    if company is None:
+        return []
+    texts = notification_texts.of(s, n)
+    by_locale: dict[str, list[str]] = {}
+    for r in notifications.recipients(s, company):
+        locale = (r.locale or DEFAULT_LOCALE) if texts is not None else DEFAULT_LOCALE
+        by_locale.setdefault(locale, []).append(r.address)
+    mails = []
+    for locale, addresses in by_locale.items():
+        subject, body = texts.written(locale) if texts is not None else (n.subject, n.body)
+        mails.append(_Mail(addresses, subject, body))
+    return mails

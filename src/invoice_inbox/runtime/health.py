@@ -26,6 +26,7 @@ from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, notifications, sources
 from invoice_inbox.store.blobs import BlobStoreError
 from invoice_inbox.store.models import AuthState, Source, utcnow
+from invoice_inbox.store.notification_texts import Texts, since
 
 DEACTIVATED = "source_deactivated"
 NEEDS_ATTENTION = "needs_attention"
@@ -63,14 +64,7 @@ def record_failure(
             # a refused token was marked by runner.signed_in already; other refusals over
             # OAuth2 (a mailbox permission missing) are fixed elsewhere and simply counted
             if src.auth_state != AuthState.OK:
-                notifications.create(
-                    s,
-                    src,
-                    NEEDS_ATTENTION,
-                    f'invoice-inbox: source "{src.name}" cannot sign in',
-                    _attention_body(src, exc),
-                    now=now,
-                )
+                notifications.create_written(s, src, NEEDS_ATTENTION, _attention(src, exc), now=now)
                 events.source_changed(s, events.SOURCE_NEEDS_ATTENTION, src, str(exc), now=now)
                 return Outcome(src.failures, transient=False, needs_attention=True)
         src.failures += 1
@@ -83,15 +77,7 @@ def record_failure(
         src.inactive_reason = (
             f"switched off after {src.failures} failed runs in a row; last error: {exc}"
         )
-        notifications.create(
-            s,
-            src,
-            DEACTIVATED,
-            f'invoice-inbox: source "{src.name}" was switched off after '
-            f"{src.failures} failed fetches",
-            _deactivated_body(src, exc),
-            now=now,
-        )
+        notifications.create_written(s, src, DEACTIVATED, _deactivated(src, exc), now=now)
         events.source_changed(s, events.SOURCE_DEACTIVATED, src, src.inactive_reason, now=now)
         return Outcome(src.failures, transient=exc.transient, deactivated=True)
 
@@ -126,23 +112,23 @@ def _failing_since(src: Source) -> str:
     return src.failing_since.strftime("%Y-%m-%d %H:%M UTC") if src.failing_since else "?"
 
 
-def _attention_body(src: Source, exc: ConnectorError | BlobStoreError) -> str:
-    return (
-        f'The source "{src.name}" of {src.company.name} could not sign in to its mailbox:\n\n'
-        f"    {exc}\n\n"
-        "invoice-inbox will not try again until the sign-in is fixed, so no invoices arrive "
-        "from this mailbox meanwhile. Fix it with one of:\n"
-        f"    invoice-inbox source set {src.name} --password-env VAR   (a new password)\n"
-        f"    invoice-inbox source authenticate {src.name}             (OAuth2: sign in again)\n"
+def _attention(src: Source, exc: ConnectorError | BlobStoreError) -> Texts:
+    return Texts(
+        "attention_subject",
+        "attention_body",
+        {"source": src.name, "company": src.company.name, "error": str(exc)},
     )
 
 
-def _deactivated_body(src: Source, exc: ConnectorError | BlobStoreError) -> str:
-    since = _failing_since(src)
-    return (
-        f'The source "{src.name}" of {src.company.name} failed {src.failures} times in a row '
-        f"(since {since}) and has been switched off; no mail is fetched from it now.\n\n"
-        f"Last error: {exc}\n\n"
-        "When the mail server is reachable again, switch it back on with:\n"
-        f"    invoice-inbox source activate {src.name}\n"
+def _deactivated(src: Source, exc: ConnectorError | BlobStoreError) -> Texts:
+    return Texts(
+        "deactivated_subject",
+        "deactivated_body",
+        {
+            "source": src.name,
+            "company": src.company.name,
+            "failures": src.failures,
+            "since": since(src.failing_since),
+            "error": str(exc),
+        },
     )

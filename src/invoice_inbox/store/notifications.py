@@ -21,10 +21,13 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import DEFAULT_LOCALE
+from invoice_inbox.store import notification_texts
 from invoice_inbox.store.models import Company, Role, Source, User
 from invoice_inbox.store.models import user_company as _user_company
 from invoice_inbox.store.models_events import Notification
 from invoice_inbox.store.models_state import Setting
+from invoice_inbox.store.notification_texts import Texts
 
 CHANNELS = "notify_channels"  # {"email": bool, "webhook": bool} as the service last had them
 
@@ -51,6 +54,23 @@ def redact_stored_errors(s: Session) -> int:
     return changed
 
 
+def create_written(
+    s: Session,
+    src: Source,
+    kind: str,
+    texts: Texts,
+    *,
+    now: datetime,
+    document_id: int | None = None,
+) -> Notification:
+    """A notification of *kind* about *src*: its *texts* stored in English, and kept as codes
+    to be written in each recipient's language when sent (``store.notification_texts``)."""
+    subject, body = texts.written(DEFAULT_LOCALE)
+    n = create(s, src, kind, subject, body, now=now, document_id=document_id)
+    notification_texts.keep(s, n, texts)
+    return n
+
+
 def create(
     s: Session,
     src: Source,
@@ -61,6 +81,7 @@ def create(
     now: datetime,
     document_id: int | None = None,
 ) -> Notification:
+    """A notification in English only (see ``create_written``)."""
     n = Notification(
         company_id=src.company_id,
         source_id=src.id,
@@ -114,23 +135,30 @@ def listing(
 class Recipient:
     address: str
     why: str  # "admin" | "user" (has access) | "extra" (one of the company's own addresses)
+    # the language they are written in: the user's, else the company's (None: English)
+    locale: str | None = None
 
 
 def recipients(s: Session, company: Company) -> list[Recipient]:
     """Who gets *company*'s notifications by e-mail, each address once: its active users and
-    every active admin (by address), then the company's extra addresses."""
+    every active admin (by address), then the company's extra addresses; each with the
+    language they are written in."""
     members = select(_user_company.c.user_id).where(_user_company.c.company_id == company.id)
     people = s.execute(
-        select(User.email, User.role)
+        select(User.email, User.role, User.locale)
         .where(User.active.is_(True), or_(User.role == Role.ADMIN, User.id.in_(members)))
         .order_by(User.email)
     )
     found: dict[str, Recipient] = {}
-    for address, role in people:
+    for address, role, locale in people:
         why = "admin" if role == Role.ADMIN else "user"
-        found.setdefault(address.strip().lower(), Recipient(address.strip(), why))
+        found.setdefault(
+            address.strip().lower(), Recipient(address.strip(), why, locale or company.locale)
+        )
     for address in company.notify_emails or []:
-        found.setdefault(address.strip().lower(), Recipient(address.strip(), "extra"))
+        found.setdefault(
+            address.strip().lower(), Recipient(address.strip(), "extra", company.locale)
+        )
     return list(found.values())
 
 

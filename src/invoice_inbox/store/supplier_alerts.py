@@ -16,6 +16,7 @@ from invoice_inbox.store import events, notifications, trust_flags
 from invoice_inbox.store.models import Company, Document, Message, Source
 from invoice_inbox.store.models_events import Notification
 from invoice_inbox.store.models_trust import Supplier
+from invoice_inbox.store.notification_texts import Texts, reason_of
 
 BANK_DETAILS_CHANGED = "bank_details_changed"  # notification kinds
 LOOKALIKE_SENDER = "lookalike_sender"
@@ -38,23 +39,21 @@ def bank_details_changed(
     if src is None or company is None:
         return
     reason = trust_flags.bank_alert_reason(doc)
-    body = (
-        f"The document {doc.filename} (#{doc.id}) from {row.sender or 'an unknown sender'}, "
-        f'"{row.subject}", asks payment to {doc.iban}, which is not among the bank accounts '
-        f"known for the supplier {supplier.name}: {', '.join(doc.bank_alert_known or [])}.\n\n"
-        "Check with the supplier through a channel you already know (not the mail's), then "
-        "confirm the new IBAN or mark the document as fraud.\n\n"
-        f"{_mail_ref(row)}"
+    texts = Texts(
+        "bank_subject",
+        "bank_body",
+        {
+            "file": doc.filename,
+            "document_id": doc.id,
+            "sender": row.sender,
+            "subject": row.subject,
+            "iban": doc.iban,
+            "supplier": supplier.name,
+            "known": ", ".join(doc.bank_alert_known or []),
+        },
+        tail=_mail_ref(row),
     )
-    notifications.create(
-        s,
-        src,
-        BANK_DETAILS_CHANGED,
-        f"invoice-inbox: bank details changed for {supplier.name}",
-        body,
-        now=now,
-        document_id=doc.id,
-    )
+    notifications.create_written(s, src, BANK_DETAILS_CHANGED, texts, now=now, document_id=doc.id)
     events.emit(
         s,
         doc.company_id,
@@ -112,18 +111,23 @@ def lookalike_sender(s: Session, row: Message, *, now: datetime) -> None:
     )
     if sent:
         return
-    body = (
-        f'A mail from {row.sender}, "{row.subject}", came from a domain that looks like '
-        f"{row.lookalike_of}, a sender domain you know; it may be an impostor. Decision: "
-        f"{row.decision} ({row.reason}). Further mail from this domain in the next 24 hours is "
-        f"flagged in the queue without another notification.\n\n{domain}\n{ref}"
+    texts = Texts(
+        "lookalike_subject",
+        "lookalike_body",
+        {
+            "sender": str(row.sender),
+            "subject": row.subject,
+            "known": row.lookalike_of,
+            "decision": row.decision,
+            "reason": reason_of(row.reason, row.reason_parts),
+        },
+        tail=f"{domain}\n{ref}",
     )
-    notifications.create(
+    notifications.create_written(
         s,
         src,
         LOOKALIKE_SENDER,
-        f"invoice-inbox: a sender looks like {row.lookalike_of}",
-        body,
+        texts,
         now=now,
         document_id=row.documents[0].id if row.documents else None,
     )
