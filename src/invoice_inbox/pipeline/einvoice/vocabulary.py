@@ -11,6 +11,7 @@ from collections.abc import Callable
 from lxml import etree
 
 from . import checks, cii, ksef, ubl, xmlsafe
+from .booking_numbers import numbers_only
 from .model import EInvoice
 from .values import local_name, namespace
 
@@ -38,7 +39,7 @@ def read_root(root: etree._Element) -> EInvoice | None:
     for reader in _READERS:
         found = reader(root)
         if found is not None:
-            return checks.check(found)
+            return numbers_only(checks.check(found))  # problems first, then only numbers
     return None
 
 
