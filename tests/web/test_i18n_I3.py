@@ -17,8 +17,11 @@ from babel.messages.mofile import write_mo
 from babel.support import Translations
 
 from invoice_inbox import i18n
+from invoice_inbox.pipeline.einvoice.model import EInvoice
+from invoice_inbox.pipeline.einvoice.view_model import Account, InvoiceView
 from invoice_inbox.store import sources
 from invoice_inbox.store.models import Document, Message, Run, utcnow
+from invoice_inbox.web import einvoice
 from invoice_inbox.web.pages import document_trust
 from web.conftest import Web
 
@@ -49,6 +52,9 @@ GERMAN: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Needs attention now": "Braucht jetzt Aufmerksamkeit",
     "%(product)s – API documentation": "%(product)s – API-Dokumentation",
     "none": "keins",
+    "Total with VAT": "Gesamtbetrag brutto",
+    "SEPA credit transfer": "SEPA-Überweisung",
+    "Cash": "Bar",
     "temporary error": "vorübergehender Fehler",
 }
 
@@ -168,3 +174,16 @@ def test_sender_checks_say_their_results_in_words(german: None) -> None:
     stored["dmarc"] = {"result": "none"}
     found = dict(document_trust.checks(stored))
     assert found["SPF"] == "vorübergehender Fehler · x.test" and found["DMARC"] == "keins"
+
+
+def test_an_e_invoice_s_totals_and_payment_means_in_words_but_not_its_own_text(
+    german: None,
+) -> None:
+    view = InvoiceView(
+        summary=EInvoice(format="xrechnung-ubl", document_type="invoice"),
+        totals=(("Total with VAT", "119.00"),),
+        accounts=(Account(means="SEPA credit transfer"), Account(means="Cash on Tuesday")),
+    )
+    shown = einvoice._spoken(view)
+    assert shown.totals == (("Gesamtbetrag brutto", "119.00"),)
+    assert [a.means for a in shown.accounts] == ["SEPA-Überweisung", "Cash on Tuesday"]

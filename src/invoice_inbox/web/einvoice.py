@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 PDF_LINES = 300  # lines in the PDF (the page shows MAX_LINES), within render_pages
 PDF_LINE_TEXT = 300  # characters of an item's name and description in the PDF
-# the labels of the totals the view readers (pipeline.einvoice.view_*) give, marked here for the
-# catalogues; einvoice_macros.html translates each label when it shows it
+# the labels of the totals and the names of payment means the view readers give
+# (pipeline.einvoice.view_booking, view_model.PAYMENT_MEANS, KSeF's forms), marked here for the
+# catalogues and translated by :func:`_spoken` (invoice text is never looked up)
 TOTAL_LABELS = (
     N_("Sum of lines"),
     N_("Allowances"),
@@ -48,6 +49,31 @@ TOTAL_LABELS = (
     N_("Paid in advance"),
     N_("Rounding"),
     N_("Amount due"),
+)
+MEANS_WORDS = frozenset(
+    {
+        N_("Not defined"),
+        N_("Cash"),
+        N_("Cheque"),
+        N_("Credit transfer"),
+        N_("Debit transfer"),
+        N_("Payment to bank account"),
+        N_("Bank card"),
+        N_("Direct debit"),
+        N_("Credit card"),
+        N_("Debit card"),
+        N_("Standing agreement"),
+        N_("SEPA credit transfer"),
+        N_("SEPA direct debit"),
+        N_("Online payment service"),
+        N_("Clearing between partners"),
+        N_("Mutually defined"),
+        N_("Card"),
+        N_("Voucher"),
+        N_("Credit"),
+        N_("Bank transfer"),
+        N_("Mobile payment"),
+    }
 )
 
 
@@ -67,7 +93,18 @@ def einvoice_view(app: App, doc: Document, max_lines: int = MAX_LINES) -> Invoic
         view = read_view(data, max_lines)
     except EInvoiceError:
         return None
-    return view if view is not None and view.summary.is_invoice else None  # not orders
+    if view is None or not view.summary.is_invoice:  # not orders
+        return None
+    return _spoken(view)
+
+
+def _spoken(view: InvoiceView) -> InvoiceView:
+    """*view* with the totals' labels and the payment means' names in the reader's language."""
+    totals = tuple((_(label), amount) for label, amount in view.totals)
+    accounts = tuple(
+        replace(a, means=_(a.means)) if a.means in MEANS_WORDS else a for a in view.accounts
+    )
+    return replace(view, totals=totals, accounts=accounts)
 
 
 def _template_view(request: Request, doc: Document) -> InvoiceView | None:
