@@ -21,7 +21,6 @@ from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import notification_texts, sources, users
 from invoice_inbox.store.models_events import Notification
-from invoice_inbox.store.models_state import Setting
 from translated import install
 
 PASSWORD = "correct horse battery"
@@ -101,11 +100,10 @@ def test_each_recipient_reads_the_notification_in_their_language(app: App) -> No
         german = mails[("ap-team@acme.example", "boss@hq.example")]
         assert german["Subject"] == 'invoice-inbox: Quelle "ap" nach 1 Fehlern abgeschaltet'
         assert "(since 15.01.2026 12:00 UTC)" in body_of(german)  # not translated: dates are
-        with app.db.session() as s:  # delivered: the texts are not kept any longer
-            assert (
-                s.scalars(select(Setting).where(Setting.key.startswith("notification-"))).all()
-                == []
-            )
+        with app.db.session() as s:  # the texts stay with the notification, as codes
+            kept = s.scalars(select(Notification)).one().texts
+            assert kept is not None and kept["subject"] == "deactivated_subject"
+            assert kept["params"]["since"] == SINCE.isoformat()
     finally:
         app.close()
 

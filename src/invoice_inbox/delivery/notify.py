@@ -200,8 +200,6 @@ def _record(
             return
         for key, value in results.items():
             setattr(n, key, value)
-        if notifications.PENDING not in (n.email_state, n.webhook_state):
-            notification_texts.forget(s, nid)  # delivered: its languages are written
         if not errors:
             n.last_error = None
             return
@@ -238,7 +236,7 @@ def _mails(s: Session, n: Notification) -> list[_Mail]:
     company = s.get(Company, n.company_id)
     if company is None:
         return []
-    texts = notification_texts.of(s, n)
+    texts = notification_texts.of(n)
     by_locale: dict[str, list[str]] = {}
     for r in notifications.recipients(s, company):
         locale = (r.locale or DEFAULT_LOCALE) if texts is not None else DEFAULT_LOCALE

@@ -5,28 +5,20 @@ What a notification says is decided when something happens (``runtime.health``,
 ``store.supplier_alerts``); it is sent later, to people whose languages differ (a user's
 ``locale``, else the company's, else English: ``store.notifications.recipients``). So the
 English subject and body are stored on the notification (screens, the operator's webhook, rows
-of older versions) and its ``Texts`` are kept beside it (``keep``); ``written`` gives subject
-and body in a locale, with dates and reasons as that language writes them.
-
-The texts are kept as a service setting per notification (``notification-texts:<id>``): the
-notification table has no column for them (forgotten once the notification is delivered).
+of older versions) and its ``Texts`` beside it (``notification.texts``, JSON; None for rows of
+older versions); ``written`` gives subject and body in a locale, with dates and reasons as that
+language writes them.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from invoice_inbox import i18n, reasons
 from invoice_inbox.i18n import N_, formats
 from invoice_inbox.store.models_events import Notification
-from invoice_inbox.store.models_state import Setting
-
-KEY = "notification-texts:"  # + the notification's id
 
 TEMPLATES: dict[str, str] = {
     "attention_subject": N_('invoice-inbox: source "%(source)s" cannot sign in'),
@@ -87,17 +79,21 @@ class Texts:
             if code not in TEMPLATES:
                 raise KeyError(f"no notification template for the code {code!r}")
 
-    def to_json(self) -> str:
-        return json.dumps(
-            {"subject": self.subject, "body": self.body, "params": self.params, "tail": self.tail}
-        )
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "body": self.body,
+            "params": self.params,
+            "tail": self.tail,
+        }
 
     @classmethod
-    def from_json(cls, text: str) -> Texts | None:
+    def from_json(cls, data: object) -> Texts | None:
+        if not isinstance(data, dict):
+            return None
         try:
-            data = json.loads(text)
             return cls(data["subject"], data["body"], dict(data["params"]), str(data["tail"]))
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):  # a code this version does not know
             return None
 
     def written(self, locale: str | None = None) -> tuple[str, str]:
@@ -118,22 +114,9 @@ def reason_of(reason: str, parts: object) -> dict[str, Any]:
     return {"reason": reason, "parts": parts}
 
 
-def keep(s: Session, n: Notification, texts: Texts) -> None:
-    """Keep *texts* for *n* (flushed) until it is delivered."""
-    s.merge(Setting(key=f"{KEY}{n.id}", value=texts.to_json()))
-
-
-def of(s: Session, n: Notification) -> Texts | None:
-    """The texts kept for *n*; None: made by an older version (its English is all there is)."""
-    row = s.get(Setting, f"{KEY}{n.id}")
-    return Texts.from_json(row.value) if row is not None else None
-
-
-def forget(s: Session, notification_id: int) -> None:
-    """Drop the texts of a delivered notification."""
-    row = s.get(Setting, f"{KEY}{notification_id}")
-    if row is not None:
-        s.delete(row)
+def of(n: Notification) -> Texts | None:
+    """The texts of *n*; None: made by an older version (its English is all there is)."""
+    return Texts.from_json(n.texts)
 
 
 def _fill(code: str, params: dict[str, Any]) -> str:

@@ -22,7 +22,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from invoice_inbox.i18n import DEFAULT_LOCALE
-from invoice_inbox.store import notification_texts
 from invoice_inbox.store.models import Company, Role, Source, User
 from invoice_inbox.store.models import user_company as _user_company
 from invoice_inbox.store.models_events import Notification
@@ -67,7 +66,7 @@ def create_written(
     to be written in each recipient's language when sent (``store.notification_texts``)."""
     subject, body = texts.written(DEFAULT_LOCALE)
     n = create(s, src, kind, subject, body, now=now, document_id=document_id)
-    notification_texts.keep(s, n, texts)
+    n.texts = texts.to_json()
     return n
 
 
