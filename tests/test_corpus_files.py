@@ -16,7 +16,7 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
 IN_REPO = TESTS / "corpus"
-NOT_DATA = {"MANIFEST.tsv", "README.md", ".gitattributes", "LICENSES"}
+NOT_DATA = {"MANIFEST.tsv", "BOOKING.tsv", "README.md", ".gitattributes", "LICENSES"}
 
 
 def load_corpus_module(monkeypatch: pytest.MonkeyPatch):
