@@ -140,3 +140,19 @@ def test_webhook_payloads_carry_codes_and_a_message_in_the_company_s_language(
         doc = s.scalars(select(Document)).one()
         plain = events.document_payload(doc, doc.message, company="ACME", source="ap")
         assert "message" not in plain and plain["document"]["reason_code"] == "documents_found"
+
+
+def test_the_run_and_document_pages_show_the_reason_in_the_reader_s_language(
+    fetched: Web,
+) -> None:
+    ledger = rows(fetched)
+    b = fetched.browser("clerk@x.test")
+    german = {"Accept-Language": "de"}
+    run_page = b.get(f"/runs/{ledger['not_imported'].run_id}", headers=german).text
+    assert f"Absender {UNKNOWN} ist nicht zugelassen" in run_page
+    assert "is not on the allowed list" not in run_page
+    with fetched.app.db.session() as s:
+        doc_id = s.scalars(select(Document.id)).one()
+    doc_page = b.get(f"/documents/{doc_id}", headers=german).text
+    assert f"1 Dokument von {ALLOWED}: INV-7.pdf" in doc_page
+    assert f"1 document from {ALLOWED}" in b.get(f"/documents/{doc_id}").text
