@@ -1,12 +1,20 @@
 """A company's language (issue 20): the language of notifications to its addresses that are
 no user's and of its webhooks' message; set by an administrator on the company's page or with
-PATCH /api/v1/companies/{id}; clerks may not."""
+PATCH /api/v1/companies/{id}; clerks may not. Notifications are listed in the reader's
+language (a test catalogue)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import select
 
+from invoice_inbox.errors import ConnectFailed
+from invoice_inbox.runtime import health
+from invoice_inbox.store import sources
 from invoice_inbox.store.models import Company
+from translated import install
 from web.conftest import Web
 
 
@@ -39,3 +47,29 @@ def test_the_api_sets_and_shows_the_company_s_language(web: Web) -> None:
     clerk = web.api("clerk@x.test")
     assert clerk.patch(f"/api/v1/companies/{cid}", json={"locale": "pl"}).status_code == 403
     assert api.patch(f"/api/v1/companies/{cid}", json={"locale": None}).json()["locale"] is None
+
+
+def test_notifications_are_listed_in_the_reader_s_language(
+    web: Web, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(
+        monkeypatch,
+        tmp_path,
+        "de",
+        {
+            'invoice-inbox: source "%(source)s" was switched off after %(failures)s failed '
+            "fetches": 'invoice-inbox: Quelle "%(source)s" nach %(failures)s Fehlern abgeschaltet'
+        },
+    )
+    web.user("boss@x.test")
+    with web.app.db.session() as s:
+        src = sources.add(s, name="ap", company_name="ACME", host="127.0.0.1", port=1, username="u")
+        src.max_failures = 1
+    health.record_failure(web.app, "ap", ConnectFailed("connection refused"))
+    german = {"Accept-Language": "de"}
+    (n,) = web.api("boss@x.test").get("/api/v1/notifications", headers=german).json()["items"]
+    assert n["subject"] == 'invoice-inbox: Quelle "ap" nach 1 Fehlern abgeschaltet'
+    (n,) = web.api("boss@x.test").get("/api/v1/notifications").json()["items"]
+    assert n["subject"] == 'invoice-inbox: source "ap" was switched off after 1 failed fetches'
+    page = web.browser("boss@x.test").get("/notifications", headers=german).text
+    assert "nach 1 Fehlern abgeschaltet" in page and "failed fetches" not in page

@@ -174,8 +174,8 @@ def notifications_cmd(
                 "company": c,
                 "source": src,
                 "kind": n.kind,
-                "subject": n.subject,
-                "body": n.body,
+                "subject": n.written()[0],  # in the CLI's language
+                "body": n.written()[1],
                 "email": n.email_state,
                 "webhook": n.webhook_state,
                 "last_error": n.last_error,

@@ -236,7 +236,7 @@ def _mails(s: Session, n: Notification) -> list[_Mail]:
     company = s.get(Company, n.company_id)
     if company is None:
         return []
-    texts = notification_texts.of(n)
+    texts = notification_texts.of(n.texts)
     by_locale: dict[str, list[str]] = {}
     for r in notifications.recipients(s, company):
         locale = (r.locale or DEFAULT_LOCALE) if texts is not None else DEFAULT_LOCALE

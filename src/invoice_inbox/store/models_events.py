@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from invoice_inbox.store import notification_texts
 from invoice_inbox.store.models import Base, Company, UTCDateTime, utcnow
 
 
@@ -94,7 +95,8 @@ class Notification(Base):
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     # subject and body as message codes with parameters, built in each recipient's language
-    # when sent: {"subject": {"code", "params"}, "body": [...]}; None: sent as the English text
+    # when sent (store.notification_texts: {"subject": code, "body": code, "params": {...},
+    # "tail": text}); None: sent as the English text
     texts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # delivery: pending | sent | failed (gave up) | skipped (no channel configured)
@@ -103,3 +105,8 @@ class Notification(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    def written(self) -> tuple[str, str]:
+        """Subject and body in the current reader's language (English for older rows)."""
+        texts = notification_texts.of(self.texts)
+        return texts.written() if texts is not None else (self.subject, self.body)

@@ -18,7 +18,6 @@ from typing import Any
 
 from invoice_inbox import i18n, reasons
 from invoice_inbox.i18n import N_, formats
-from invoice_inbox.store.models_events import Notification
 
 TEMPLATES: dict[str, str] = {
     "attention_subject": N_('invoice-inbox: source "%(source)s" cannot sign in'),
@@ -114,9 +113,10 @@ def reason_of(reason: str, parts: object) -> dict[str, Any]:
     return {"reason": reason, "parts": parts}
 
 
-def of(n: Notification) -> Texts | None:
-    """The texts of *n*; None: made by an older version (its English is all there is)."""
-    return Texts.from_json(n.texts)
+def of(stored: object) -> Texts | None:
+    """The texts stored on a notification (``notification.texts``); None: made by an older
+    version (its English is all there is)."""
+    return Texts.from_json(stored)
 
 
 def _fill(code: str, params: dict[str, Any]) -> str:

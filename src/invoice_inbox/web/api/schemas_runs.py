@@ -149,8 +149,8 @@ class NotificationOut(BaseModel):
     document_id: int | None = Field(
         None, description="the document it is about (a bank-detail change, a look-alike's invoice)"
     )
-    subject: str
-    body: str
+    subject: str = Field(description="In the request's language (Accept-Language).")
+    body: str = Field(description="In the request's language (Accept-Language).")
     created_at: datetime
     email_state: str = Field(description="pending, sent, failed or skipped")
     webhook_state: str = Field(description="pending, sent, failed or skipped")
@@ -159,8 +159,12 @@ class NotificationOut(BaseModel):
 
     @classmethod
     def of(cls, n: Notification, company: str, source: str | None) -> NotificationOut:
+        subject, body = n.written()  # in the request's language (Accept-Language)
+        given = ("company", "source", "subject", "body")
         return cls(
             company=company,
             source=source,
-            **{k: getattr(n, k) for k in cls.model_fields if k not in ("company", "source")},
+            subject=subject,
+            body=body,
+            **{k: getattr(n, k) for k in cls.model_fields if k not in given},
         )
