@@ -54,13 +54,10 @@ def bank_details_changed(
         tail=_mail_ref(row),
     )
     notifications.create_written(s, src, BANK_DETAILS_CHANGED, texts, now=now, document_id=doc.id)
-    events.emit(
-        s,
-        doc.company_id,
-        events.BANK_DETAILS_CHANGED,
-        payload(doc, row, supplier, company=company.name, source=src.name, reason=reason),
-        now=now,
-    )
+    said = payload(doc, row, supplier, company=company.name, source=src.name, reason=reason)
+    if company.locale:  # a sentence in the company's language beside the codes
+        said["message"] = texts.written(company.locale)[0].removeprefix("invoice-inbox: ")
+    events.emit(s, doc.company_id, events.BANK_DETAILS_CHANGED, said, now=now)
 
 
 def payload(
