@@ -55,6 +55,7 @@ GERMAN: dict[str | tuple[str, str], str | tuple[str, str]] = {
     "Total with VAT": "Gesamtbetrag brutto",
     "SEPA credit transfer": "SEPA-Überweisung",
     "Cash": "Bar",
+    "allowed senders": "erlaubte Absender",
     "temporary error": "vorübergehender Fehler",
 }
 
@@ -108,6 +109,7 @@ def stock(web: Web) -> tuple[int, int, int]:
                 sender="billing@supplier.test",
                 subject=f"Invoice {n}",
                 decision=decision,
+                hits=["size", "allowed-sender"],
                 reason="not an allowed sender" if n == 0 else "imported",
             )
             s.add(m)
@@ -149,6 +151,7 @@ def test_the_queue_the_log_and_a_run_in_german(web: Web, german: None) -> None:
     assert ">nicht importiert</span>" in run and ">not imported<" not in run
     assert "2 Dokumente eingereiht" in run
     assert ">Trotzdem importieren</button>" in run
+    assert "size, erlaubte Absender</span>" in run  # the checks the mail went through
 
     r = b.form("/documents/processed", {"ids": [str(doc_id)], "back": "/documents"})
     assert r.status_code == 303

@@ -76,6 +76,13 @@ NOTIFICATION_KIND_WORDS = {
     "bank_details_changed": N_("bank details changed"),
     "lookalike_sender": N_("look-alike sender"),
 }
+CHECK_WORDS = {  # the decision's checks a mail went through (pipeline.decide.CHECKS)
+    "size": N_("size"),
+    "allowed-sender": N_("allowed senders"),
+    "rules": N_("rules"),
+    "has-attachment": N_("attachment"),
+    "documents": N_("documents"),
+}
 SENDER_MODE_WORDS = {"off": N_("Off"), "flag": N_("Flag"), "require": N_("Require")}
 AUTH_STATE_WORDS = {  # a source's credentials
     "ok": N_("signed in"),
@@ -153,6 +160,11 @@ def delivery_state_word(code: str | None) -> str:
 def notification_kind_word(code: str | None) -> str:
     """What a notification is about: ``source_deactivated`` → "source switched off"."""
     return _word(NOTIFICATION_KIND_WORDS, code)
+
+
+def check_word(code: str | None) -> str:
+    """A decision check a mail went through: ``allowed-sender`` → "allowed senders"."""
+    return _word(CHECK_WORDS, code)
 
 
 def sender_mode_word(code: str | None) -> str:

@@ -114,6 +114,7 @@ for _name in (  # codes as translated words (readable.py): a German page never s
     "queue_status_word",
     "delivery_state_word",
     "notification_kind_word",
+    "check_word",
     "sender_mode_word",
     "auth_state_word",
 ):
