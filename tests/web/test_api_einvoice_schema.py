@@ -48,6 +48,8 @@ def test_the_api_docs_and_the_openapi_description_link_it(web: Web) -> None:
     assert f'href="{URL}"' in client.get("/docs").text
     openapi = client.get("/openapi.json").json()
     assert URL in openapi["info"]["description"]
+    document = openapi["components"]["schemas"]["DocumentOut"]["properties"]["einvoice"]
+    assert URL in document["description"]
 
 
 def test_openapi_einvoice_has_the_schema_fields_and_descriptions(web: Web) -> None:

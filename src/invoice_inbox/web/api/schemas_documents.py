@@ -81,7 +81,10 @@ class DocumentOut(BaseModel):
     size: int
     sha256: str
     kind: str
-    einvoice: EInvoiceOut | None
+    einvoice: EInvoiceOut | None = Field(
+        description="What the e-invoice says (null for other files): the header facts and the "
+        "EN 16931 booking core, as the JSON Schema /api/v1/schemas/einvoice-v1.json describes."
+    )
     rule: str | None = Field(description="The import rule that took it, if one did.")
     duplicate_of: int | None = Field(description="The queued document this one repeats.")
     duplicate_kind: str | None = Field(
