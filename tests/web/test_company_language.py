@@ -30,6 +30,8 @@ def test_an_administrator_sets_the_company_s_language_on_its_page(web: Web) -> N
     cid = web.company_id("ACME")
     r = b.form(f"/companies/{cid}/locale", {"locale": "pl"})
     assert r.status_code == 303 and locale_of(web) == "pl"
+    shown = b.get(f"/companies/{cid}").text
+    assert 'id="company-language"' in shown and 'value="pl" lang="pl" selected' in shown
     assert b.form(f"/companies/{cid}/locale", {"locale": "klingon"}).status_code == 422
     assert b.form(f"/companies/{cid}/locale", {"locale": ""}).status_code == 303
     assert locale_of(web) is None
