@@ -326,6 +326,8 @@ def test_mail_imported_while_dns_failed_is_authenticated_again_once_dns_answers(
     assert ap.ok("fetch", "ap", "--json").json()["imported"] == 1
     row = ledger(ap)["Invoice meanwhile"]
     assert row.sender_auth == "temperror" and "sender not authenticated: " in row.reason
+    codes = [p["code"] for p in row.reason_parts or []]
+    assert codes == ["documents_found", "sender_not_authenticated"]  # the note as a code too
     (doc,) = ap.ok("documents", "list", "--json").json()
     assert doc["flags"] == ["sender_not_authenticated"]
 
@@ -340,5 +342,6 @@ def test_mail_imported_while_dns_failed_is_authenticated_again_once_dns_answers(
     row = ledger(ap)["Invoice meanwhile"]
     assert (row.decision, row.sender_auth) == ("import", "pass")
     assert "not authenticated" not in row.reason and row.reason.startswith("1 document from")
+    assert [p["code"] for p in row.reason_parts or []] == ["documents_found"]
     (doc,) = ap.ok("documents", "list", "--json").json()
     assert doc["flags"] == [] and doc["sender_auth"]["status"] == "pass"
