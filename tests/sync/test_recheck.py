@@ -118,6 +118,9 @@ def test_a_rule_added_later_imports_the_body_and_other_mail_keeps_its_reason(ap:
         "re-checked: rule 'text-invoices': 1 document from billing@hoster.example: Invoice 12.pdf"
         "; sender not authenticated: "
     )
+    codes = [p["code"] for p in after["Invoice 12"]["reason_parts"]]
+    assert codes == ["rechecked", "rule", "documents_found", "sender_not_authenticated"]
+    assert after["Invoice 12"]["reason_code"] == "rechecked"
     assert after["lunch?"] == before["lunch?"], "a mail still not qualifying is left untouched"
     assert (ap.mailbox.count("INBOX"), ap.mailbox.count("Imported")) == (1, 1)
 

@@ -85,6 +85,7 @@ def test_import_anyway_on_the_run_page_queues_the_documents_once_and_files_the_m
     assert row.decision == "import" and row.filed_to == "Invoices"
     today = f"{utcnow():%Y-%m-%d}"
     assert row.reason.startswith(f"imported by clerk@x.test on {today} (Import anyway): ")
+    assert [p["code"] for p in row.reason_parts or []] == ["imported_anyway", "documents_found"]
     assert "import-anyway" in row.hits
 
     again = b.form(f"/messages/{message_id}/import-anyway")  # a second press
