@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
 
 from corpus import CORPUS
+from invoice_inbox.delivery import egress
 from invoice_inbox.i18n import use_locale
 from invoice_inbox.pipeline.einvoice import problem_text, read_pdf, read_xml
 from invoice_inbox.pipeline.einvoice.booking import (
@@ -23,6 +25,7 @@ from invoice_inbox.pipeline.einvoice.checks import check
 from invoice_inbox.pipeline.einvoice.model import EInvoice
 from invoice_inbox.web.templating import templates
 from translated import install
+from web.conftest import Web
 
 BASE = EInvoice(
     format="ubl",
@@ -135,3 +138,40 @@ def test_problems_read_in_the_readers_language(
         assert problem_text.of({**unknown, "rule": "BR-CO-15"}) == "BR-XX-1: odd"
     with use_locale("en"):
         assert problem_text.of(total) == total.message
+
+
+WEBHOOK_GERMAN = {
+    "the URL must start with http:// or https:// and name a host": (
+        "die URL muss mit http:// oder https:// beginnen und einen Host nennen"
+    ),
+    "choose at least one event": "wählen Sie mindestens ein Ereignis",
+    "%(ip)s is a %(kind)s address": "%(ip)s ist eine %(kind)s Adresse",
+    "loopback": "Loopback-",
+}
+
+
+def test_webhook_mistakes_in_the_readers_language_with_their_field(
+    web: Web, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch, tmp_path, "de", WEBHOOK_GERMAN)
+    web.user("boss@x.test")
+    web.company("ACME")
+    api = web.api("boss@x.test")
+    german = {"Accept-Language": "de"}
+    hook = {"company": "ACME", "url": "ftp://x.example/h", "events": ["source.deactivated"]}
+    r = api.post("/api/v1/webhooks", json=hook, headers=german)
+    assert r.status_code == 422
+    wrong_url = "die URL muss mit http:// oder https:// beginnen und einen Host nennen"
+    assert r.json()["problems"] == [{"field": "url", "problem": wrong_url}]
+    no_events = {**hook, "url": "https://x.example/h", "events": []}
+    r = api.post("/api/v1/webhooks", json=no_events, headers=german)
+    # the field comes from the problem, not from its words ("URL" is in neither sentence here)
+    assert r.json()["problems"] == [
+        {"field": "events", "problem": "wählen Sie mindestens ein Ereignis"}
+    ]
+    english = api.post("/api/v1/webhooks", json=hook).json()
+    assert english["detail"] == "the URL must start with http:// or https:// and name a host"
+    with use_locale("de"):
+        assert egress.refusal("127.0.0.1", [ip_address("127.0.0.1")]) == (
+            "127.0.0.1 ist eine Loopback- Adresse"
+        )

@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from invoice_inbox.i18n import N_, gettext
+
 ENV_ALLOW = "INVOICE_INBOX_ALLOW_PRIVATE_WEBHOOKS"
 MAX_ADDRESSES = 3  # of a name's addresses, how many are tried to connect
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -92,8 +94,23 @@ def addresses(host: str, port: int) -> list[IP]:
     return list(dict.fromkeys(ipaddress.ip_address(host.split("%")[0]) for host in hosts))
 
 
+# the kinds of address ``kind_of`` names, as words of the reader's language
+KIND_WORDS = {
+    "unique-local": N_("unique-local"),
+    "site-local": N_("site-local"),
+    "unspecified": N_("unspecified"),
+    "loopback": N_("loopback"),
+    "link-local": N_("link-local"),
+    "multicast": N_("multicast"),
+    "private": N_("private"),
+    "reserved": N_("reserved"),
+    "non-public": N_("non-public"),
+}
+
+
 def refusal(host: str, found: Iterable[IP]) -> str | None:
-    """A sentence naming the first of *found* that is not public, or None if all are."""
+    """A sentence naming the first of *found* that is not public, or None if all are (in the
+    current locale: a reader saving a webhook reads it)."""
     try:
         literal: IP | None = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
@@ -101,8 +118,10 @@ def refusal(host: str, found: Iterable[IP]) -> str | None:
     for ip in found:
         kind = kind_of(ip)
         if kind is not None:
-            where = str(ip) if ip == literal else f"{host} resolves to {ip}, which"
-            return f"{where} is a {kind} address"
+            words = {"host": host, "ip": str(ip), "kind": gettext(KIND_WORDS.get(kind, kind))}
+            if ip == literal:
+                return gettext("%(ip)s is a %(kind)s address") % words
+            return gettext("%(host)s resolves to %(ip)s, which is a %(kind)s address") % words
     return None
 
 

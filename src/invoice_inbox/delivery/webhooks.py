@@ -47,6 +47,7 @@ import invoice_inbox
 from invoice_inbox.auth.secrets import SecretBox, SecretError
 from invoice_inbox.delivery import egress
 from invoice_inbox.delivery.signing import TOLERANCE, new_secret, signature, verify
+from invoice_inbox.i18n import _
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import events
 from invoice_inbox.store.db import Database
@@ -67,7 +68,12 @@ TIMEOUT = 10.0
 
 
 class WebhookProblem(ValueError):
-    """A mistake in a subscription (its URL, its events), in one plain sentence."""
+    """A mistake in a subscription (its URL, its events), in one plain sentence in the reader's
+    language; ``field`` names what is wrong ("url", "events"), whatever the language."""
+
+    def __init__(self, message: str, field: str = "url") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 # -- subscriptions -----------------------------------------------------------------------------
@@ -77,14 +83,17 @@ def check_url(url: str) -> str:
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookProblem("the URL must start with http:// or https:// and name a host")
+        raise WebhookProblem(_("the URL must start with http:// or https:// and name a host"))
     if parts.username or parts.password:
-        raise WebhookProblem("the URL must not contain a user name or password")
+        raise WebhookProblem(_("the URL must not contain a user name or password"))
     refused = egress.check_url_host(url)
     if refused is not None:
         raise WebhookProblem(
-            f"the URL's host is refused: {refused}; webhooks go to public addresses only "
-            "(the operator may allow private ones: serve --allow-private-webhooks)"
+            _(
+                "the URL's host is refused: %(refused)s; webhooks go to public addresses only "
+                "(the operator may allow private ones: serve --allow-private-webhooks)"
+            )
+            % {"refused": refused}
         )
     return url
 
@@ -92,9 +101,13 @@ def check_url(url: str) -> str:
 def check_events(kinds: list[str]) -> list[str]:
     unknown = [k for k in kinds if k not in events.KINDS]
     if unknown:
-        raise WebhookProblem(f"unknown event {unknown[0]!r}; choose from {', '.join(events.KINDS)}")
+        raise WebhookProblem(
+            _("unknown event %(event)s; choose from %(events)s")
+            % {"event": repr(unknown[0]), "events": ", ".join(events.KINDS)},
+            field="events",
+        )
     if not kinds:
-        raise WebhookProblem("choose at least one event")
+        raise WebhookProblem(_("choose at least one event"), field="events")
     return [k for k in events.KINDS if k in kinds]  # a fixed order, no repeats
 
 
@@ -171,7 +184,7 @@ def ping(db: Database, webhook_id: int, *, now: datetime | None = None) -> int:
     with db.session() as s:
         hook = s.get(Webhook, webhook_id)
         if hook is None:
-            raise WebhookProblem(f"there is no webhook {webhook_id}")
+            raise WebhookProblem(_("there is no webhook %(id)s") % {"id": webhook_id}, field="id")
         event = events.emit(
             s,
             hook.company_id,

@@ -122,7 +122,7 @@ def _invalid(field: str, problem: webhooks.WebhookProblem) -> JSONResponse:
 
 
 def _field(problem: webhooks.WebhookProblem) -> str:
-    return "url" if "URL" in str(problem) else "events"
+    return problem.field
 
 
 @router.get("", response_model=list[WebhookOut])
@@ -148,7 +148,10 @@ def create_webhook(request: Request, access: ApiUser, body: WebhookIn) -> Respon
                 raise NotFound("no such company")
         else:
             return _invalid(
-                "company_id", webhooks.WebhookProblem("name the company: company_id or company")
+                "company_id",
+                webhooks.WebhookProblem(
+                    "name the company: company_id or company", field="company_id"
+                ),
             )
         try:
             hook, secret = webhooks.create(
