@@ -9,9 +9,10 @@ the service with its workers, a power cut, a kill -9. ``Decider.decide_recorded`
 commits an attempt for each mail before deciding it (``store.ledger.begin_attempts``) and ends it
 as soon as its decision is made, so that a left-over attempt means the process died while that
 mail was being decided (a database error or a death after the decision leave none). Mails are
-decided in groups of ``GROUP`` (or twice the pool's size), so one death makes at most that many
-suspects; the end of one group's attempts and the start of the next's are one commit, and
-these commits do not wait for the disk (``Database.session(durable=False)``: they guard
+decided in groups of ``GROUP`` (or twice the pool's size); the end of one group's attempts and
+the start of the next's are one commit, made while the group between them is in the workers (so
+the deciding never waits for it), which makes one death charge at most two groups' mails; these
+commits do not wait for the disk (``Database.session(durable=False)``: they guard
 against the death of this process, which loses nothing the system has been handed). A mail
 found with an attempt left over is decided again on its own, one mail per
 commit, so that a death now points at it alone. Deaths happen for other reasons too (a deploy, an
@@ -73,20 +74,29 @@ class Decider:
             left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
         fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
         size = max(GROUP, 2 * self.pool.size)
+        groups = [fresh[start : start + size] for start in range(0, len(fresh), size)]
+        shas = [[mails[i][0] for i in group] for group in groups]
         decisions: dict[int, Decision] = {}
-        ended: list[str] = []  # the group just decided: its attempts end as the next begin
-        for start in range(0, len(fresh), size):
-            group = fresh[start : start + size]
-            shas = [mails[i][0] for i in group]
+        if groups:
             with db.session(durable=False) as s:
-                ledger.switch_attempts(s, source_id, ended, shas)
+                ledger.begin_attempts(s, source_id, shas[0])
+        for k, group in enumerate(groups):
+            ended = shas[k - 1] if k else []  # decided: their attempts end ...
+            following = shas[k + 1] if k + 1 < len(groups) else []  # ... as the next ones begin
+
+            def switch(ended: list[str] = ended, following: list[str] = following) -> None:
+                if ended or following:
+                    with db.session(durable=False) as s:
+                        ledger.switch_attempts(s, source_id, ended, following)
+
             deciding(group)
-            decided = self._attempt(db, source_id, [mails[i] for i in group])
+            decided = self._attempt(
+                db, source_id, [mails[i] for i in group], meanwhile=switch, begun=following
+            )
             decisions.update(zip(group, decided, strict=True))
-            ended = shas
-        if ended:
+        if groups:
             with db.session(durable=False) as s:
-                ledger.end_attempts(s, source_id, ended)
+                ledger.end_attempts(s, source_id, shas[-1])
         for i, (sha, _) in enumerate(mails):
             if i in decisions:
                 continue
@@ -116,16 +126,23 @@ class Decider:
         return decided
 
     def _attempt(
-        self, db: Database, source_id: int, mails: Sequence[tuple[str, bytes]]
+        self,
+        db: Database,
+        source_id: int,
+        mails: Sequence[tuple[str, bytes]],
+        *,
+        meanwhile: Callable[[], None] | None = None,
+        begun: Sequence[str] = (),
     ) -> list[Decision]:
-        """Decide mails whose attempts are committed. When no worker can start, or the run is
-        interrupted here on purpose (Ctrl-C), the attempts are taken back: only a death of the
-        process counts against a mail."""
+        """Decide mails whose attempts are committed; *meanwhile* (the commit that ends the
+        last group's attempts and begins the next's, *begun*) runs while they are decided. When
+        no worker can start, or the run is interrupted here on purpose (Ctrl-C), the attempts
+        are taken back: only a death of the process counts against a mail."""
         try:
-            return self.decide_many([raw for _, raw in mails])
+            return self.pool.decide([raw for _, raw in mails], meanwhile) if mails else []
         except BaseException:
             with contextlib.suppress(Exception), db.session(durable=False) as s:  # may be down
-                ledger.undo_attempts(s, source_id, (sha for sha, _ in mails))
+                ledger.undo_attempts(s, source_id, [*(sha for sha, _ in mails), *begun])
             raise
 
     def close(self) -> None:

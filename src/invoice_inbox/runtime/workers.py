@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
@@ -246,14 +246,24 @@ class WorkerPool:
     def wall_seconds(self) -> float:
         return float(self.limits.cpu_seconds * WALL_FACTOR + WALL_GRACE)
 
-    def decide(self, raws: Sequence[bytes]) -> list[Decision]:
+    def decide(
+        self, raws: Sequence[bytes], meanwhile: Callable[[], None] | None = None
+    ) -> list[Decision]:
         """The decisions for *raws*, in order; a mail that stopped its worker is quarantined
-        with the reason. Raises ``WorkersUnavailable`` when workers cannot be started."""
+        with the reason. Raises ``WorkersUnavailable`` when workers cannot be started.
+        *meanwhile* is called once, as soon as the first mails are in the workers (or at once
+        when there are none): the caller's own work overlaps the deciding; what it raises
+        ends the batch as a failure to decide would."""
         batch = _Batch(raws, deque(range(len(raws))))
+        pending = [meanwhile] if meanwhile is not None else []
         try:
             while batch.todo or batch.busy:
                 self._hand_out(batch)
+                while pending:
+                    pending.pop()()
                 self._collect(batch)
+            while pending:
+                pending.pop()()
         finally:
             for w in batch.busy:  # interrupted (e.g. KeyboardInterrupt): nobody waits for them
                 w.end(kill=True)

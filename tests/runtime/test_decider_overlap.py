@@ -1,0 +1,98 @@
+"""The commit that ends one group's decide attempts and begins the next group's runs while a
+group is in the workers, never between groups: the deciding does not wait for the database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from builders import make_mail
+from invoice_inbox.pipeline.decide import Policy, Verdict
+from invoice_inbox.runtime import decider as decider_module
+from invoice_inbox.runtime.decider import GROUP, Decider
+from invoice_inbox.runtime.workers import WorkerPool
+from invoice_inbox.store import ledger
+from invoice_inbox.store.db import Database
+from invoice_inbox.store.models import Company, DecideAttempt, Source
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    database = Database(f"sqlite:///{tmp_path / 'overlap.db'}")
+    yield database
+    database.close()
+
+
+def source(db: Database) -> int:
+    with db.session() as s:
+        company = Company(name="ACME")
+        s.add(company)
+        s.flush()
+        src = Source(name="ap", company_id=company.id, host="h", port=993, username="u")
+        s.add(src)
+        s.flush()
+        return src.id
+
+
+def attempted(db: Database, source_id: int) -> set[str]:
+    with db.session() as s:
+        return set(
+            s.scalars(select(DecideAttempt.raw_sha256).where(DecideAttempt.source_id == source_id))
+        )
+
+
+def test_attempts_switch_while_a_group_is_in_the_workers(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source_id = source(db)
+    mails = [(f"{i:064x}", make_mail(subject=f"Invoice {i}")) for i in range(3 * GROUP)]
+    groups = [[sha for sha, _ in mails[k * GROUP : (k + 1) * GROUP]] for k in range(3)]
+    events: list[str] = []
+    seen: list[set[str]] = []
+    hand_out = WorkerPool._hand_out
+    switch = ledger.switch_attempts
+
+    def handing_out(pool: WorkerPool, batch: object) -> None:
+        events.append("hand out")
+        hand_out(pool, batch)  # type: ignore[arg-type]
+
+    def switching(s: object, sid: int, ended: Sequence[str], begun: Sequence[str]) -> None:
+        events.append("switch")
+        switch(s, sid, ended, begun)  # type: ignore[arg-type]
+
+    def deciding(indexes: Sequence[int]) -> None:
+        events.append("group")
+        seen.append(attempted(db, source_id))
+
+    monkeypatch.setattr(WorkerPool, "_hand_out", handing_out)
+    monkeypatch.setattr(decider_module.ledger, "switch_attempts", switching)
+    decider = Decider(Policy(), workers=2)
+    decisions = decider.decide_recorded(db, source_id, mails, deciding=deciding)
+
+    assert [d.verdict for d in decisions] == [Verdict.NOT_IMPORTED] * len(mails)  # no PDF
+    # each group: its attempts and the previous group's are committed when it starts ...
+    assert seen == [set(groups[0]), set(groups[0] + groups[1]), set(groups[1] + groups[2])]
+    assert attempted(db, source_id) == set()  # ... and none is left at the end
+    # ... and the switch is made after the group's first mails went to the workers
+    for k in range(3):
+        group_at = [i for i, e in enumerate(events) if e == "group"][k]
+        after = events[group_at + 1 :]
+        assert after[0] == "hand out" and after[1] == "switch", events
+
+
+def test_what_runs_meanwhile_runs_once_and_its_error_ends_the_batch() -> None:
+    pool = WorkerPool(Policy(), size=2)
+    calls: list[int] = []
+    decisions = pool.decide([make_mail(), make_mail(), make_mail()], lambda: calls.append(1))
+    assert calls == [1] and len(decisions) == 3
+    assert pool.decide([], lambda: calls.append(2)) == [] and calls == [1, 2]
+
+    def broken() -> None:
+        raise RuntimeError("database down")
+
+    with pytest.raises(RuntimeError, match="database down"):
+        pool.decide([make_mail()], broken)
+    assert len(pool.decide([make_mail()])) == 1  # the pool works on afterwards
