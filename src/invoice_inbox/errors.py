@@ -13,9 +13,13 @@ handle a refused token like a refused password.
         └── LoginDelayed    a login too soon after the last one (POP3 [LOGIN-DELAY])
 
 ``transient`` says whether retrying later may help (network trouble) or not (a wrong password).
+Our own sentences are translated into the reader's locale when raised (``i18n``, as low as this
+module); a server's answer quoted in them stays as the server wrote it.
 """
 
 from __future__ import annotations
+
+from invoice_inbox.i18n import _
 
 
 class ConnectorError(Exception):
@@ -49,7 +53,8 @@ class FolderMissing(ConnectorError):
         self.folder = folder
         self.existing = existing
         super().__init__(
-            f'folder "{folder}" does not exist; folders are: {", ".join(existing) or "(none)"}'
+            _('folder "%(folder)s" does not exist; folders are: %(folders)s')
+            % {"folder": folder, "folders": ", ".join(existing) or _("(none)")}
         )
 
 

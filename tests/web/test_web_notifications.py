@@ -119,7 +119,7 @@ def test_attention_lists_inactive_sources_and_expiring_secrets_of_the_users_comp
     assert "the client secret expired on" in found["acme-old"]
     assert "the login was refused (AUTHENTICATE failed)" in found["acme-refused"]
     assert "needs sign-in again" in found["acme-reauth"]
-    assert "connection lost: 2 failed run(s) since 2026-03-01 09:00 UTC" in found["acme-failing"]
+    assert "connection lost: 2 failed runs since 2026-03-01 09:00 UTC" in found["acme-failing"]
     assert f'href="/sources/{off}"' in page.text and f'href="/sources/{off}/log"' in page.text
     assert f'href="/sources/{expiring}/log"' in page.text
 

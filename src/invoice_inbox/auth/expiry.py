@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from invoice_inbox.i18n import _, ngettext
+
 WARN_DAYS = 30
 
 
@@ -13,14 +15,26 @@ def secret_expiry_warning(expires: date | None, today: date) -> str | None:
         return None
     left = (expires - today).days
     if left < 0:
-        return (
-            f"the client secret expired on {expires.isoformat()}: create a new one in the app"
-            " registration and set it with: invoice-inbox source set NAME --client-secret-env VAR"
-        )
+        return _(
+            "the client secret expired on %(date)s: create a new one in the app registration and"
+            " set it with: %(command)s"
+        ) % {
+            "date": expires.isoformat(),
+            "command": "invoice-inbox source set NAME --client-secret-env VAR",
+        }
     if left <= WARN_DAYS:
-        when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
-        return (
-            f"the client secret expires {when} ({expires.isoformat()}): create a new one in the"
-            " app registration before then"
-        )
+        if left == 0:
+            sentence = _(
+                "the client secret expires today (%(date)s): create a new one in the app"
+                " registration before then"
+            )
+        else:
+            sentence = ngettext(
+                "the client secret expires in %(n)s day (%(date)s): create a new one in the app"
+                " registration before then",
+                "the client secret expires in %(n)s days (%(date)s): create a new one in the app"
+                " registration before then",
+                left,
+            )
+        return sentence % {"n": left, "date": expires.isoformat()}
     return None

@@ -34,6 +34,7 @@ from invoice_inbox.errors import (
     LoginFailed,
     ProtocolFailed,
 )
+from invoice_inbox.i18n import _
 
 
 class TokenFn(Protocol):
@@ -195,7 +196,10 @@ class RestClient:
                 fresh_token = renew = True  # revoked or expired early: try one new token
                 continue
             if status == 401:
-                raise LoginFailed(f"{self.service} refused the access token: {message}")
+                raise LoginFailed(
+                    _("%(service)s refused the access token: %(answer)s")
+                    % {"service": self.service, "answer": message}
+                )
             retryable = status in (429, 503) or status >= 500 or self._throttled(response)
             if retryable and attempt < self._retries:
                 self._pause(attempt, response)

@@ -47,6 +47,7 @@ from invoice_inbox.errors import (
     ProtocolFailed,
     TLSFailed,
 )
+from invoice_inbox.i18n import _
 
 T = TypeVar("T")
 Security = Literal["ssl", "starttls", "none"]
@@ -170,7 +171,9 @@ class ImapConnector(ImapFolders):
                 client.login(s.username, s.password)
         except LoginError as exc:
             client.shutdown()
-            raise LoginFailed(f"login refused by server: {_text(exc)}") from exc
+            raise LoginFailed(
+                _("login refused by server: %(answer)s") % {"answer": _text(exc)}
+            ) from exc
         except (OSError, IMAPClientError) as exc:
             client.shutdown()
             raise ConnectFailed(
@@ -385,7 +388,7 @@ def _greeting(exc: IMAPClientError) -> str:
     if isinstance(arg, bytes) and arg.upper().startswith(b"* BYE"):
         return "the IMAP server turned the connection away (it said BYE); try again later"
     if isinstance(exc, IMAPClientAbortError) and str(arg).endswith("EOF"):
-        return NO_GREETING
+        return _(NO_GREETING)
     if arg is None:  # imaplib took a "+OK" greeting for a continuation and kept no greeting
         return f"{not_a('an IMAP server')}: {LOOKS_LIKE_POP3}"
     return not_a("an IMAP server")

@@ -23,13 +23,14 @@ import unicodedata
 from collections.abc import Iterator
 
 from invoice_inbox.errors import ConnectFailed, TLSFailed
+from invoice_inbox.i18n import N_, _
 
 MAX_SERVER_WORDS = 160
-NOTHING_ANSWERED = "nothing answered on that port (connection refused)"
-NO_GREETING = "that port answered, but closed the connection without a greeting"
-EXPECTS_TLS = "this port expects TLS: choose SSL/TLS"
-NOT_TLS = "this port does not speak TLS: choose STARTTLS or none"
-UNTRUSTED = (
+NOTHING_ANSWERED = N_("nothing answered on that port (connection refused)")
+NO_GREETING = N_("that port answered, but closed the connection without a greeting")
+EXPECTS_TLS = N_("this port expects TLS: choose SSL/TLS")
+NOT_TLS = N_("this port does not speak TLS: choose STARTTLS or none")
+UNTRUSTED = N_(
     "if the server uses your organisation's own certificate authority, add its CA certificate"
     " (on the source's form, or --ca-file)"
 )
@@ -90,12 +91,12 @@ def _tls_reason(exc: ssl.SSLError) -> str:
     """OpenSSL's reason code in words, with what usually causes it (our words, not the peer's)."""
     reason = (exc.reason or "").upper()
     if reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
-        return NOT_TLS
+        return _(NOT_TLS)
     if reason:
         return reason.replace("_", " ").lower()
     if isinstance(exc, ssl.SSLEOFError):
-        return "the server closed the connection during the handshake"
-    return "no reason given"
+        return _("the server closed the connection during the handshake")
+    return _("no reason given")
 
 
 @contextlib.contextmanager
@@ -107,21 +108,30 @@ def connect_errors(where: str, plain: tuple[str, int] | None = None) -> Iterator
         yield
     except ssl.SSLCertVerificationError as exc:
         raise Untrusted(
-            f"TLS certificate not trusted for {where}: {exc.verify_message}; {UNTRUSTED}"
+            _("TLS certificate not trusted for %(where)s: %(why)s; %(advice)s")
+            % {"where": where, "why": exc.verify_message, "advice": _(UNTRUSTED)}
         ) from exc
     except ssl.SSLError as exc:
-        raise TLSFailed(f"the TLS handshake with {where} failed: {_tls_reason(exc)}") from exc
+        raise TLSFailed(
+            _("the TLS handshake with %(where)s failed: %(why)s")
+            % {"where": where, "why": _tls_reason(exc)}
+        ) from exc
     except socket.gaierror as exc:
-        raise ConnectFailed(f"cannot connect to {where}: unknown host ({exc.strerror})") from exc
+        raise ConnectFailed(
+            cannot_connect(where, _("unknown host (%(why)s)") % {"why": exc.strerror})
+        ) from exc
     except TimeoutError as exc:
         if plain is not None and speaks_tls(*plain):
-            raise ExpectsTLS(f"cannot connect to {where}: {EXPECTS_TLS}") from exc
-        raise ConnectFailed(f"cannot connect to {where}: no answer in time") from exc
+            raise ExpectsTLS(cannot_connect(where, _(EXPECTS_TLS))) from exc
+        raise ConnectFailed(cannot_connect(where, _("no answer in time"))) from exc
     except ConnectionRefusedError as exc:
-        raise WrongPort(f"cannot connect to {where}: {NOTHING_ANSWERED}") from exc
+        raise WrongPort(cannot_connect(where, _(NOTHING_ANSWERED))) from exc
     except (ConnectionResetError, EOFError) as exc:
-        raise ConnectFailed(f"cannot connect to {where}: {NO_GREETING}") from exc
+        raise ConnectFailed(cannot_connect(where, _(NO_GREETING))) from exc
     except OSError as exc:
-        raise ConnectFailed(
-            f"cannot connect to {where}: {exc.strerror or 'network error'}"
-        ) from exc
+        raise ConnectFailed(cannot_connect(where, exc.strerror or _("network error"))) from exc
+
+
+def cannot_connect(where: str, why: str) -> str:
+    """The sentence for a server that could not be reached, in the reader's language."""
+    return _("cannot connect to %(where)s: %(why)s") % {"where": where, "why": why}

@@ -33,6 +33,7 @@ from invoice_inbox.connectors.imap import tls_context
 from invoice_inbox.connectors.network import (
     NO_GREETING,
     WrongPort,
+    cannot_connect,
     connect_errors,
     not_a,
     server_words,
@@ -44,6 +45,7 @@ from invoice_inbox.errors import (
     ProtocolFailed,
     TLSFailed,
 )
+from invoice_inbox.i18n import _
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 995, "starttls": 110, "none": 110}
@@ -232,7 +234,7 @@ def _greeting_errors(s: Pop3Settings, *, plain: bool) -> Iterator[None]:
         with connect_errors(where, (s.host, s.effective_port) if plain else None):
             yield
     except Eof as exc:
-        raise ConnectFailed(f"cannot connect to {where}: {NO_GREETING}") from exc
+        raise ConnectFailed(cannot_connect(where, _(NO_GREETING))) from exc
     except poplib.error_proto as exc:  # a greeting that is not +OK, or a line too long
         arg = exc.args[0] if exc.args else b""
         head = arg[:4].upper() if isinstance(arg, bytes) else b""
@@ -298,7 +300,9 @@ def _login(s: Pop3Settings, pop: Client) -> None:
             raise ProtocolFailed(
                 f"{where} accepted the login but cannot open the mailbox now: {text}"
             ) from exc
-        raise LoginFailed(f"login refused by {where}: {text}") from exc
+        raise LoginFailed(
+            _("login refused by %(where)s: %(answer)s") % {"where": where, "answer": text}
+        ) from exc
 
 
 def advertised_login_delay(pop: Client) -> int | None:

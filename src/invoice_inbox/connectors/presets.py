@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from invoice_inbox.i18n import N_
+
 PASSWORD, OAUTH, APP = "password", "oauth", "app"
 IMAP, GRAPH, GMAIL_API, POP3 = "imap", "graph", "gmail-api", "pop3"
 
@@ -42,6 +44,7 @@ class Preset:
         return self.protocols[0] if auth != PASSWORD else IMAP
 
 
+# Labels that are not brand names are marked for the catalogues (N_) and shown with gettext.
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
@@ -70,12 +73,12 @@ PRESETS: dict[str, Preset] = {
             authserv_ids=("mx.google.com",),
         ),
         Preset("icloud", "iCloud Mail", "imap.mail.me.com", 993, "ssl", (IMAP,), (PASSWORD,)),
-        Preset("imap", "Other IMAP server", None, 993, "ssl", (IMAP,), (PASSWORD,)),
-        Preset("pop3", "POP3 server", None, 995, "ssl", (POP3,), (PASSWORD,)),
+        Preset("imap", N_("Other IMAP server"), None, 993, "ssl", (IMAP,), (PASSWORD,)),
+        Preset("pop3", N_("POP3 server"), None, 995, "ssl", (POP3,), (PASSWORD,)),
     )
 }
 
-MICROSOFT_PASSWORD_WARNING = (
+MICROSOFT_PASSWORD_WARNING = N_(
     "Microsoft no longer accepts passwords (basic authentication) for Exchange Online IMAP and"
     " POP since 2022-2023, so this source will most likely be refused; use --auth oauth"
     " (sign in as the mailbox user) or --auth app (tenant ID, client ID and client secret)"

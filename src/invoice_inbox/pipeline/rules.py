@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from invoice_inbox.i18n import _
 from invoice_inbox.pipeline import senders
 
 
@@ -38,16 +39,19 @@ class Rule:
         """Check and normalise a rule as a user typed it."""
         name = name.strip()
         if not name:
-            raise InvalidRule("a rule needs a name")
+            raise InvalidRule(_("a rule needs a name"))
         try:
             pattern = senders.normalize_pattern(sender)
         except senders.InvalidPattern as exc:
-            raise InvalidRule(str(exc).replace("allowed sender", "rule sender")) from None
+            raise InvalidRule(_sender_problem(exc)) from None
         try:
             act = Action(action.strip().lower())
         except ValueError:
             choices = ", ".join(a.value for a in Action)
-            raise InvalidRule(f"rule action {action!r} is not one of: {choices}") from None
+            raise InvalidRule(
+                _("rule action %(action)r is not one of: %(choices)s")
+                % {"action": action, "choices": choices}
+            ) from None
         return cls(name, pattern, (keyword or "").strip() or None, act)
 
     def matches(self, sender: str | None, subject: str, body: Callable[[], str]) -> bool:
@@ -59,6 +63,16 @@ class Rule:
             return True
         needle = self.keyword.casefold()
         return needle in subject.casefold() or needle in body().casefold()
+
+
+def _sender_problem(exc: senders.InvalidPattern) -> str:
+    """The allowed-sender sentence of *exc*, said of a rule's sender."""
+    words = {"pattern": exc.pattern}
+    if exc.problem == "wildcard":
+        return _("rule sender %(pattern)r: only *@domain wildcards are supported") % words
+    if exc.problem == "domain":
+        return _("rule sender %(pattern)r: the domain cannot hold a wildcard") % words
+    return _("rule sender %(pattern)r is not an address or a *@domain pattern") % words
 
 
 def first_match(

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from invoice_inbox.i18n import _
+
 
 class InvalidPattern(ValueError):
-    """An allowed-sender pattern that is neither an address nor ``*@domain``."""
+    """An allowed-sender pattern that is neither an address nor ``*@domain``; ``problem`` says
+    what is wrong ("shape", "wildcard", "domain") for callers that word it their own way."""
+
+    def __init__(self, message: str, pattern: str, problem: str) -> None:
+        super().__init__(message)
+        self.pattern = pattern
+        self.problem = problem
 
 
 def normalize_pattern(pattern: str) -> str:
@@ -14,11 +22,26 @@ def normalize_pattern(pattern: str) -> str:
     p = pattern.strip().lower()
     local, at, domain = p.rpartition("@")
     if not at or not domain or "." not in domain or not local or " " in p:
-        raise InvalidPattern(f"allowed sender {pattern!r} is not an address or a *@domain pattern")
+        raise InvalidPattern(
+            _("allowed sender %(pattern)r is not an address or a *@domain pattern")
+            % {"pattern": pattern},
+            pattern,
+            "shape",
+        )
     if "*" in local and local != "*":
-        raise InvalidPattern(f"allowed sender {pattern!r}: only *@domain wildcards are supported")
+        raise InvalidPattern(
+            _("allowed sender %(pattern)r: only *@domain wildcards are supported")
+            % {"pattern": pattern},
+            pattern,
+            "wildcard",
+        )
     if "*" in domain:
-        raise InvalidPattern(f"allowed sender {pattern!r}: the domain cannot hold a wildcard")
+        raise InvalidPattern(
+            _("allowed sender %(pattern)r: the domain cannot hold a wildcard")
+            % {"pattern": pattern},
+            pattern,
+            "domain",
+        )
     return p
 
 

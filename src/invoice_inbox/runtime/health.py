@@ -22,6 +22,7 @@ from datetime import datetime
 
 from invoice_inbox.auth.oauth import ConsentMissing
 from invoice_inbox.errors import ConnectorError, LoginFailed
+from invoice_inbox.i18n import _, ngettext
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, notifications, sources
 from invoice_inbox.store.blobs import BlobStoreError
@@ -95,16 +96,23 @@ def warnings(src: Source) -> list[str]:
     found = []
     if not src.active and src.inactive_reason:
         found.append(
-            f"inactive: {src.inactive_reason}; switch it on with: "
-            f"invoice-inbox source activate {src.name}"
+            _("inactive: %(why)s; switch it on with: %(command)s")
+            % {"why": src.inactive_reason, "command": f"invoice-inbox source activate {src.name}"}
         )
     elif src.failures:
         since = _failing_since(src)
         found.append(
-            f"connection lost: {src.failures} failed run(s) since {since}: {src.last_error}"
+            ngettext(
+                "connection lost: %(n)s failed run since %(since)s: %(error)s",
+                "connection lost: %(n)s failed runs since %(since)s: %(error)s",
+                src.failures,
+            )
+            % {"n": src.failures, "since": since, "error": src.last_error}
         )
     if src.auth_state == AuthState.LOGIN_REFUSED:
-        found.append(f"needs attention: the login was refused ({src.auth_error})")
+        found.append(
+            _("needs attention: the login was refused (%(why)s)") % {"why": src.auth_error}
+        )
     return found
 
 

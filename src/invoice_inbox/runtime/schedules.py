@@ -20,11 +20,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from invoice_inbox.i18n import N_, _
+
 MAX_MINUTES = 7 * 24 * 60
 
-_EXAMPLES = "'every 30m', 'every 2h', 'at 05:00,12:00 Europe/Warsaw' or 'manual'"
-_INTERVAL_EXAMPLES = "e.g. 'every 30m', 'every 2h' or 'every 1d'"
-_AT_EXAMPLE = "e.g. 'at 05:00,12:00 Europe/Warsaw'"
+# The sentences of ScheduleError are translated when raised (while answering a reader); what
+# the user writes ('every 30m', 'manual') stays as it is: the parser reads only these words.
+_EXAMPLES = N_("'every 30m', 'every 2h', 'at 05:00,12:00 Europe/Warsaw' or 'manual'")
+_INTERVAL_EXAMPLES = N_("e.g. 'every 30m', 'every 2h' or 'every 1d'")
+_AT_EXAMPLE = N_("e.g. 'at 05:00,12:00 Europe/Warsaw'")
 _UNITS = {
     "": 1,
     "m": 1,
@@ -60,11 +64,11 @@ class Every:
 
     def __post_init__(self) -> None:
         if isinstance(self.minutes, bool) or not isinstance(self.minutes, int):
-            raise ScheduleError(f"the interval must be whole minutes, not {self.minutes!r}")
-        if not 1 <= self.minutes <= MAX_MINUTES:
             raise ScheduleError(
-                f"'every {self.minutes}m' is outside 1 minute to 7 days; write {_INTERVAL_EXAMPLES}"
+                _("the interval must be whole minutes, not %(value)r") % {"value": self.minutes}
             )
+        if not 1 <= self.minutes <= MAX_MINUTES:
+            raise ScheduleError(_outside(f"'every {self.minutes}m'"))
 
 
 @dataclass(frozen=True)
@@ -82,11 +86,12 @@ class At:
     def __post_init__(self) -> None:
         times = tuple(sorted(set(self.times)))
         if not times:
-            raise ScheduleError(f"'at' needs at least one time of day (HH:MM), {_AT_EXAMPLE}")
+            raise ScheduleError(_no_time())
         for t in times:
             if t.tzinfo is not None or t.second or t.microsecond:
                 raise ScheduleError(
-                    f"{_quote(str(t))} is not a time of day in whole minutes (HH:MM)"
+                    _("%(value)s is not a time of day in whole minutes (HH:MM)")
+                    % {"value": _quote(str(t))}
                 )
         object.__setattr__(self, "times", times)
         object.__setattr__(self, "zone", _canonical_zone(self.zone))
@@ -99,6 +104,19 @@ class Manual:
 
 Schedule = Every | At | Manual
 DEFAULT = Every(60)
+
+
+def _outside(text: str) -> str:
+    return _("%(value)s is outside 1 minute to 7 days; write %(examples)s") % {
+        "value": text,
+        "examples": _(_INTERVAL_EXAMPLES),
+    }
+
+
+def _no_time() -> str:
+    return _("'at' needs at least one time of day (HH:MM), %(example)s") % {
+        "example": _(_AT_EXAMPLE)
+    }
 
 
 def _quote(token: str) -> str:
@@ -117,7 +135,8 @@ def _canonical_zone(name: str) -> str:
         ZoneInfo(key)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ScheduleError(
-            f"unknown time zone {_quote(name)}; use an IANA name such as 'Europe/Warsaw' or 'UTC'"
+            _("unknown time zone %(zone)s; use an IANA name such as 'Europe/Warsaw' or 'UTC'")
+            % {"zone": _quote(name)}
         ) from None
     return key
 
@@ -129,32 +148,37 @@ def parse(text: str) -> Schedule:
     """Read a schedule typed by a user (case-insensitive, spaces free) or raise ScheduleError."""
     clean = " ".join(text.split())
     if not clean:
-        raise ScheduleError(f"the schedule is empty; write {_EXAMPLES}")
+        raise ScheduleError(
+            _("the schedule is empty; write %(examples)s") % {"examples": _(_EXAMPLES)}
+        )
     if clean.lower() in _MANUAL_WORDS:
         return Manual()
     if m := _EVERY.fullmatch(clean):
         return _parse_every(m["rest"] or "")
     if m := _AT.fullmatch(clean):
         return _parse_at(m["rest"] or "")
-    raise ScheduleError(f"{_quote(clean)} is not a schedule; write {_EXAMPLES}")
+    raise ScheduleError(
+        _("%(value)s is not a schedule; write %(examples)s")
+        % {"value": _quote(clean), "examples": _(_EXAMPLES)}
+    )
 
 
 def _parse_every(rest: str) -> Every:
     if not rest:
-        raise ScheduleError(f"'every' needs an interval, {_INTERVAL_EXAMPLES}")
+        raise ScheduleError(
+            _("'every' needs an interval, %(examples)s") % {"examples": _(_INTERVAL_EXAMPLES)}
+        )
     m = _INTERVAL.fullmatch(rest)
     factor = _UNITS.get(m["unit"].lower()) if m else None
     if m is None or factor is None:
         raise ScheduleError(
-            f"{_quote(rest)} is not an interval in minutes, hours or days; "
-            f"write {_INTERVAL_EXAMPLES}"
+            _("%(value)s is not an interval in minutes, hours or days; write %(examples)s")
+            % {"value": _quote(rest), "examples": _(_INTERVAL_EXAMPLES)}
         )
     digits = m["n"].lstrip("0") or "0"
     minutes = int(digits) * factor if len(digits) <= 6 else MAX_MINUTES + 1
     if not 1 <= minutes <= MAX_MINUTES:
-        raise ScheduleError(
-            f"{_quote('every ' + rest)} is outside 1 minute to 7 days; write {_INTERVAL_EXAMPLES}"
-        )
+        raise ScheduleError(_outside(_quote("every " + rest)))
     return Every(minutes)
 
 
@@ -164,14 +188,17 @@ def _parse_at(rest: str) -> At:
     if tokens and tokens[-1][0].isalpha():
         zone = tokens.pop()
     if not tokens:
-        raise ScheduleError(f"'at' needs at least one time of day (HH:MM), {_AT_EXAMPLE}")
+        raise ScheduleError(_no_time())
     return At(tuple(_parse_time(t) for t in tokens), zone)
 
 
 def _parse_time(token: str) -> time:
     m = _TIME.fullmatch(token)
     if m is None or int(m["h"]) > 23 or int(m["m"]) > 59:
-        raise ScheduleError(f"{_quote(token)} is not a time of day (HH:MM), {_AT_EXAMPLE}")
+        raise ScheduleError(
+            _("%(value)s is not a time of day (HH:MM), %(example)s")
+            % {"value": _quote(token), "example": _(_AT_EXAMPLE)}
+        )
     return time(int(m["h"]), int(m["m"]))
 
 

@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import _
 from invoice_inbox.store.models import ApiToken, Company, Role, User, WebSession, utcnow
 
 SESSION_LIFETIME = timedelta(days=7)
@@ -25,7 +26,13 @@ _hasher = PasswordHasher()
 
 
 class UserProblem(ValueError):
-    """A user mistake (unknown company, short password, taken address), in one sentence."""
+    """A user mistake (unknown company, short password, taken address), in one sentence of the
+    reader's language; ``field`` names the form field it is about, so a form never reads the
+    sentence to place it."""
+
+    def __init__(self, message: str, field: str = "email") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _sha(value: str) -> str:
@@ -35,13 +42,16 @@ def _sha(value: str) -> str:
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
     if "@" not in email or email.startswith("@") or email.endswith("@") or " " in email:
-        raise UserProblem(f"{email!r} is not an e-mail address")
+        raise UserProblem(_("%(email)r is not an e-mail address") % {"email": email})
     return email
 
 
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise UserProblem(f"the password must have at least {MIN_PASSWORD} characters")
+        raise UserProblem(
+            _("the password must have at least %(n)s characters") % {"n": MIN_PASSWORD},
+            field="password",
+        )
 
 
 def hash_password(password: str) -> str:
@@ -61,7 +71,9 @@ def companies_named(s: Session, names: list[str]) -> list[Company]:
     for name in names:
         c = s.scalar(select(Company).where(Company.name == name))
         if c is None:
-            raise UserProblem(f'there is no company "{name}"')
+            raise UserProblem(
+                _('there is no company "%(name)s"') % {"name": name}, field="companies"
+            )
         found.append(c)
     return found
 
@@ -72,12 +84,15 @@ def create(
     """A new user. Admins see every company; others only *companies* (at least one)."""
     email = normalize_email(email)
     if role not in {r.value for r in Role}:
-        raise UserProblem(f"the role must be admin, clerk or viewer, not {role!r}")
+        raise UserProblem(
+            _("the role must be admin, clerk or viewer, not %(role)r") % {"role": role},
+            field="role",
+        )
     if role != Role.ADMIN and not companies:
-        raise UserProblem("a clerk or viewer needs at least one company")
+        raise UserProblem(_("a clerk or viewer needs at least one company"), field="companies")
     check_password(password)
     if by_email(s, email) is not None:
-        raise UserProblem(f"there is already a user {email}")
+        raise UserProblem(_("there is already a user %(email)s") % {"email": email})
     user = User(
         email=email,
         password_hash=hash_password(password),

@@ -138,7 +138,7 @@ def _create_first_admin(
             try:
                 user = users.create(s, email, password, Role.ADMIN)
             except users.UserProblem as exc:
-                key = "password" if "password" in str(exc) else "email"
+                key = "password" if exc.field == "password" else "email"
                 errors[key] = str(exc)[0].upper() + str(exc)[1:] + "."
                 raise _Invalid from None  # setup stays open: roll back
             cookie, _csrf = users.open_session(s, user)

@@ -1,0 +1,166 @@
+"""Sentences made below the web and the CLI (connector errors, user and rule mistakes,
+schedules, source health, expiring secrets) come out in the reader's locale when they are made,
+and the constants shown later are marked for the catalogues."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
+
+from invoice_inbox import errors
+from invoice_inbox.auth.expiry import secret_expiry_warning
+from invoice_inbox.connectors import network, presets
+from invoice_inbox.i18n import use_locale
+from invoice_inbox.pipeline import rules, senders
+from invoice_inbox.runtime import health, schedules
+from invoice_inbox.store import users
+from invoice_inbox.store.models import AuthState, Source
+from translated import install
+
+GERMAN = {
+    'folder "%(folder)s" does not exist; folders are: %(folders)s': (
+        'Ordner "%(folder)s" gibt es nicht; Ordner sind: %(folders)s'
+    ),
+    "(none)": "(keine)",
+    "cannot connect to %(where)s: %(why)s": "keine Verbindung zu %(where)s: %(why)s",
+    "nothing answered on that port (connection refused)": (
+        "an diesem Port antwortete niemand (Verbindung abgelehnt)"
+    ),
+    "the password must have at least %(n)s characters": (
+        "das Kennwort muss mindestens %(n)s Zeichen haben"
+    ),
+    "%(email)r is not an e-mail address": "%(email)r ist keine E-Mail-Adresse",
+    "allowed sender %(pattern)r is not an address or a *@domain pattern": (
+        "zugelassener Absender %(pattern)r ist weder Adresse noch *@domain-Muster"
+    ),
+    "rule sender %(pattern)r: only *@domain wildcards are supported": (
+        "Absender der Regel %(pattern)r: nur *@domain-Platzhalter sind möglich"
+    ),
+    "a rule needs a name": "eine Regel braucht einen Namen",
+    "%(value)s is not a schedule; write %(examples)s": (
+        "%(value)s ist kein Zeitplan; schreiben Sie %(examples)s"
+    ),
+    "'every 30m', 'every 2h', 'at 05:00,12:00 Europe/Warsaw' or 'manual'": (
+        "'every 30m', 'every 2h', 'at 05:00,12:00 Europe/Berlin' oder 'manual'"
+    ),
+    (
+        "the client secret expires in %(n)s day (%(date)s): create a new one in the app"
+        " registration before then",
+        "the client secret expires in %(n)s days (%(date)s): create a new one in the app"
+        " registration before then",
+    ): (
+        "das Client-Geheimnis läuft in %(n)s Tag ab (%(date)s): legen Sie vorher ein neues an",
+        "das Client-Geheimnis läuft in %(n)s Tagen ab (%(date)s): legen Sie vorher ein neues an",
+    ),
+    (
+        "connection lost: %(n)s failed run since %(since)s: %(error)s",
+        "connection lost: %(n)s failed runs since %(since)s: %(error)s",
+    ): (
+        "Verbindung verloren: %(n)s fehlgeschlagener Abruf seit %(since)s: %(error)s",
+        "Verbindung verloren: %(n)s fehlgeschlagene Abrufe seit %(since)s: %(error)s",
+    ),
+}
+
+
+@pytest.fixture
+def german(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    install(monkeypatch, tmp_path, "de", GERMAN)
+
+
+def test_connector_errors_speak_the_readers_language(german: None) -> None:
+    with use_locale("de"):
+        missing = errors.FolderMissing("Rechnungen", [])
+        with pytest.raises(network.WrongPort) as refused, network.connect_errors("127.0.0.1:9"):
+            raise ConnectionRefusedError
+    assert str(missing) == 'Ordner "Rechnungen" gibt es nicht; Ordner sind: (keine)'
+    assert str(refused.value) == (
+        "keine Verbindung zu 127.0.0.1:9: an diesem Port antwortete niemand (Verbindung abgelehnt)"
+    )
+    # English stays the default
+    assert (
+        str(errors.FolderMissing("x", ["INBOX"])) == 'folder "x" does not exist; folders are: INBOX'
+    )
+
+
+def test_user_mistakes_are_translated_and_name_their_field(german: None) -> None:
+    with use_locale("de"), pytest.raises(users.UserProblem) as short:
+        users.check_password("kurz")
+    with use_locale("de"), pytest.raises(users.UserProblem) as address:
+        users.normalize_email("niemand")
+    assert str(short.value) == "das Kennwort muss mindestens 10 Zeichen haben"
+    assert short.value.field == "password"  # the form finds its field without reading English
+    assert str(address.value) == "'niemand' ist keine E-Mail-Adresse"
+    assert address.value.field == "email"
+
+
+def test_sender_and_rule_mistakes_are_translated(german: None) -> None:
+    with use_locale("de"):
+        with pytest.raises(senders.InvalidPattern) as pattern:
+            senders.normalize_pattern("kein-absender")
+        with pytest.raises(rules.InvalidRule) as wildcard:
+            rules.Rule.make("r", "a*b@example.com")
+        with pytest.raises(rules.InvalidRule) as unnamed:
+            rules.Rule.make(" ", "a@example.com")
+    assert str(pattern.value) == (
+        "zugelassener Absender 'kein-absender' ist weder Adresse noch *@domain-Muster"
+    )
+    assert str(wildcard.value) == (
+        "Absender der Regel 'a*b@example.com': nur *@domain-Platzhalter sind möglich"
+    )
+    assert str(unnamed.value) == "eine Regel braucht einen Namen"
+    with pytest.raises(rules.InvalidRule, match=r"^rule sender 'a\*b@x\.org': only"):
+        rules.Rule.make("r", "a*b@x.org")
+
+
+def test_schedule_errors_are_translated(german: None) -> None:
+    with use_locale("de"), pytest.raises(schedules.ScheduleError) as bad:
+        schedules.parse("manchmal")
+    assert str(bad.value) == (
+        "'manchmal' ist kein Zeitplan; schreiben Sie"
+        " 'every 30m', 'every 2h', 'at 05:00,12:00 Europe/Berlin' oder 'manual'"
+    )
+
+
+def test_expiry_and_health_warnings_are_translated_with_plurals(german: None) -> None:
+    src = Source(
+        name="ap",
+        active=True,
+        inactive_reason=None,
+        failures=2,
+        failing_since=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
+        last_error="timeout",
+        auth_state=AuthState.OK,
+        auth_error=None,
+    )
+    with use_locale("de"):
+        one = secret_expiry_warning(date(2026, 3, 2), date(2026, 3, 1))
+        ten = secret_expiry_warning(date(2026, 3, 11), date(2026, 3, 1))
+        found = health.warnings(src)
+    assert (
+        one == "das Client-Geheimnis läuft in 1 Tag ab (2026-03-02): legen Sie vorher ein neues an"
+    )
+    assert ten is not None and ten.startswith("das Client-Geheimnis läuft in 10 Tagen ab")
+    assert found == [
+        "Verbindung verloren: 2 fehlgeschlagene Abrufe seit 2026-03-01 09:00 UTC: timeout"
+    ]
+
+
+def _extracted(path: str) -> set[str]:
+    keywords = {**DEFAULT_KEYWORDS, "N_": None}
+    found = set()
+    for _line, message, _comments, _context in extract_from_file("python", path, keywords):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_constants_shown_later_are_marked_for_the_catalogues() -> None:
+    marked = _extracted(presets.__file__) | _extracted(network.__file__)
+    assert presets.MICROSOFT_PASSWORD_WARNING in marked
+    assert presets.PRESETS["imap"].label in marked
+    assert network.UNTRUSTED in marked
+    assert "'every 30m', 'every 2h', 'at 05:00,12:00 Europe/Warsaw' or 'manual'" in _extracted(
+        schedules.__file__
+    )
