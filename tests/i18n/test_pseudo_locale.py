@@ -211,7 +211,8 @@ def test_main_screens_hold_text_40_percent_longer(
     try:
         for route in MAIN_SCREENS:
             url = re.sub(r"\{(\w+)\}", lambda m: str(ids[m.group(1)]), route)
-            page.goto(f"{screens.ADDRESS}{url}")
+            shown = page.goto(f"{screens.ADDRESS}{url}")
+            assert shown is not None and shown.ok, f"{url}: {shown and shown.status}"
             problems += [f"{route}\t{p}" for p in page.evaluate(OVERFLOWS)]
             shot = ARTIFACTS / "screenshots" / f"pseudo-{_file_name(route)}.png"
             shot.parent.mkdir(parents=True, exist_ok=True)
