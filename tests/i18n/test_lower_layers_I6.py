@@ -23,6 +23,8 @@ from invoice_inbox.pipeline.einvoice.booking import (
 )
 from invoice_inbox.pipeline.einvoice.checks import check
 from invoice_inbox.pipeline.einvoice.model import EInvoice
+from invoice_inbox.store import suppliers
+from invoice_inbox.store.errors import NotFound
 from invoice_inbox.web.templating import templates
 from translated import install
 from web.conftest import Web
@@ -175,3 +177,29 @@ def test_webhook_mistakes_in_the_readers_language_with_their_field(
         assert egress.refusal("127.0.0.1", [ip_address("127.0.0.1")]) == (
             "127.0.0.1 ist eine Loopback- Adresse"
         )
+
+
+SUPPLIER_GERMAN = {
+    "%(domain)s is not blocked for this company": "%(domain)s ist für diese Firma nicht gesperrt",
+    "document #%(document)s marked as fraud by %(by)s": (
+        "Dokument #%(document)s von %(by)s als Betrug markiert"
+    ),
+}
+
+
+def test_supplier_sentences_in_the_readers_language(
+    web: Web, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch, tmp_path, "de", SUPPLIER_GERMAN)
+    web.company("ACME")
+    cid = web.company_id("ACME")
+    with use_locale("de"), web.app.db.session() as s, pytest.raises(NotFound) as refused:
+        suppliers.unblock(s, cid, "x.example")
+    assert str(refused.value) == "x.example ist für diese Firma nicht gesperrt"
+    stored = suppliers.FRAUD_REASON % {"document": 7, "by": "boss@x.test"}
+    assert stored == "document #7 marked as fraud by boss@x.test"  # stored in English
+    with use_locale("de"):
+        shown = templates.env.from_string("{{ r|blocked_reason }}").render(r=stored)
+        assert shown == "Dokument #7 von boss@x.test als Betrug markiert"
+        assert suppliers.reason_words("blocked by hand") == "blocked by hand"
+    assert suppliers.reason_words(stored) == stored

@@ -201,7 +201,9 @@ def suppliers_blocked(company: CompanyOpt = None, as_json: JsonOpt = False) -> N
         return
     t = Table("company", "domain", "since", "why")
     for r in rows:
-        t.add_row(r["company"], r["domain"], r["created_at"][:10], r["reason"])
+        t.add_row(
+            r["company"], r["domain"], r["created_at"][:10], suppliers.reason_words(r["reason"])
+        )
     out.print(t)
 
 

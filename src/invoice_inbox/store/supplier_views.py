@@ -4,6 +4,7 @@ them, the blocked sender domains, and what decides a mail (known and blocked dom
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from invoice_inbox.freemail import is_freemail
+from invoice_inbox.i18n import N_, gettext
 from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import Company, Document, Source, utcnow
 from invoice_inbox.store.models_trust import BlockedSender, Supplier, SupplierDomain
@@ -72,6 +74,19 @@ def known_domains(s: Session, company_id: int) -> set[str]:
             if domain and not is_freemail(domain):
                 found.add(domain)
     return found
+
+
+# why a domain was blocked, as stored (English); ``reason_words`` gives it in the reader's language
+FRAUD_REASON = N_("document #%(document)s marked as fraud by %(by)s")
+_FRAUD = re.compile(r"document #(\d+) marked as fraud by (.+)", re.DOTALL)
+
+
+def reason_words(reason: str | None) -> str:
+    """A blocked domain's stored reason in the current locale (other reasons as they are)."""
+    found = _FRAUD.fullmatch(reason or "")
+    if found is None:
+        return reason or ""
+    return gettext(FRAUD_REASON) % {"document": found.group(1), "by": found.group(2)}
 
 
 def blocked_domains(s: Session, company_id: int) -> dict[str, str]:
@@ -165,7 +180,7 @@ def list_for(s: Session, company_ids: Iterable[int]) -> list[SupplierInfo]:
 def supplier_row(s: Session, supplier_id: int) -> Supplier:
     supplier = s.get(Supplier, supplier_id)
     if supplier is None:
-        raise NotFound(f"there is no supplier #{supplier_id}")
+        raise NotFound(gettext("there is no supplier #%(id)s") % {"id": supplier_id})
     return supplier
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.freemail import is_freemail
+from invoice_inbox.i18n import _
 from invoice_inbox.store.errors import AlreadyExists, NotFound, StoreError
 from invoice_inbox.store.models import Document, Message, utcnow
 from invoice_inbox.store.models_trust import BlockedSender, Supplier, SupplierDomain, SupplierIban
@@ -35,6 +36,7 @@ from invoice_inbox.store.supplier_learning import (
     sender_domain,
 )
 from invoice_inbox.store.supplier_views import (
+    FRAUD_REASON,
     BlockedInfo,
     IbanInfo,
     SupplierInfo,
@@ -43,6 +45,7 @@ from invoice_inbox.store.supplier_views import (
     get,
     known_domains,
     list_for,
+    reason_words,
     seed_from_allowed_senders,
     supplier_row,
 )
@@ -64,6 +67,7 @@ __all__ = [
     "list_for",
     "mark_fraud",
     "merge",
+    "reason_words",
     "remove_iban",
     "seed_from_allowed_senders",
     "sender_domain",
@@ -86,7 +90,9 @@ def _valid_iban(value: str) -> str:
     try:
         return IBAN(_compact(value)).compact
     except (SchwiftyException, ValueError):
-        raise StoreError(f"{value.strip()!r} is not a valid IBAN") from None
+        raise StoreError(
+            _("%(iban)s is not a valid IBAN") % {"iban": repr(value.strip())}
+        ) from None
 
 
 def _iban_row(supplier: Supplier, iban: str) -> SupplierIban | None:
@@ -109,7 +115,7 @@ def _know(supplier: Supplier, iban: str, *, confirmed: bool, by: str | None = No
 def _document(s: Session, document_id: int) -> Document:
     doc = s.get(Document, document_id)
     if doc is None:
-        raise NotFound(f"there is no document #{document_id}")
+        raise NotFound(_("there is no document #%(id)s") % {"id": document_id})
     return doc
 
 
@@ -118,7 +124,9 @@ def confirm_document_iban(s: Session, document_id: int, *, by: str) -> SupplierI
     becomes "confirmed", as do the open alerts of the supplier's other documents with it."""
     doc = _document(s, document_id)
     if doc.supplier_id is None or not doc.iban:
-        raise StoreError(f"document #{document_id} has no supplier IBAN to confirm")
+        raise StoreError(
+            _("document #%(id)s has no supplier IBAN to confirm") % {"id": document_id}
+        )
     supplier = supplier_row(s, doc.supplier_id)
     _know(supplier, doc.iban, confirmed=True, by=by)
     _resolve(s, supplier.id, doc.iban, by=by)
@@ -168,7 +176,7 @@ def mark_fraud(s: Session, document_id: int, *, by: str) -> str | None:
             BlockedSender(
                 company_id=doc.company_id,
                 domain=domain,
-                reason=f"document #{doc.id} marked as fraud by {by}",
+                reason=FRAUD_REASON % {"document": doc.id, "by": by},  # English; see reason_words
                 document_id=doc.id,
                 created_at=utcnow(),
             )
@@ -185,7 +193,7 @@ def unblock(s: Session, company_id: int, domain: str) -> None:
         )
     )
     if not rowcount(done):
-        raise NotFound(f"{domain} is not blocked for this company")
+        raise NotFound(_("%(domain)s is not blocked for this company") % {"domain": domain})
 
 
 def confirm_iban(s: Session, supplier_id: int, iban: str, *, by: str | None = None) -> SupplierInfo:
@@ -201,7 +209,9 @@ def confirm_iban(s: Session, supplier_id: int, iban: str, *, by: str | None = No
         )
     )
     if _iban_row(supplier, value) is None and not pending:
-        raise NotFound(f"supplier #{supplier_id} has no IBAN {iban}")
+        raise NotFound(
+            _("supplier #%(id)s has no IBAN %(iban)s") % {"id": supplier_id, "iban": iban}
+        )
     _know(supplier, value, confirmed=True, by=by)
     _resolve(s, supplier_id, value, by=by)
     s.flush()
@@ -214,7 +224,9 @@ def remove_iban(s: Session, supplier_id: int, iban: str) -> SupplierInfo:
     value = _compact(iban)
     row = _iban_row(supplier, value)
     if row is None:
-        raise NotFound(f"supplier #{supplier_id} has no IBAN {iban}")
+        raise NotFound(
+            _("supplier #%(id)s has no IBAN %(iban)s") % {"id": supplier_id, "iban": iban}
+        )
     supplier.ibans.remove(row)
     s.flush()
     return get(s, supplier_id)
@@ -241,7 +253,7 @@ def update(
     if name is not None:
         name = name.strip()
         if not name:
-            raise StoreError("a supplier needs a name")
+            raise StoreError(_("a supplier needs a name"))
         supplier.name = name[:300]
     if vat_id is not None:
         supplier.vat_id = normal_vat_id(vat_id)
@@ -257,7 +269,10 @@ def update(
             )
         ).first()
         if taken is not None:
-            raise AlreadyExists(f"{taken[0]} is a domain of the supplier {taken[1]} already")
+            raise AlreadyExists(
+                _("%(domain)s is a domain of the supplier %(supplier)s already")
+                % {"domain": taken[0], "supplier": taken[1]}
+            )
         current = {d.domain: d for d in supplier.domains}
         for domain, row in current.items():
             if domain not in wanted:
@@ -279,7 +294,7 @@ def _domains(values: Iterable[str]) -> list[str]:
         if not domain:
             continue
         if not _DOMAIN.match(domain):
-            raise StoreError(f"{value!r} is not a domain name")
+            raise StoreError(_("%(value)s is not a domain name") % {"value": repr(value)})
         if domain not in out:
             out.append(domain)
     return out
@@ -289,10 +304,10 @@ def merge(s: Session, keep_id: int, other_id: int) -> SupplierInfo:
     """Move *other*'s documents, domains and IBANs to *keep* and delete *other*; counts and
     dates are combined, a missing VAT id is taken over."""
     if keep_id == other_id:
-        raise StoreError("a supplier cannot be merged with itself")
+        raise StoreError(_("a supplier cannot be merged with itself"))
     keep, other = supplier_row(s, keep_id), supplier_row(s, other_id)
     if keep.company_id != other.company_id:
-        raise StoreError("only suppliers of the same company can be merged")
+        raise StoreError(_("only suppliers of the same company can be merged"))
     s.execute(
         sql_update(Document)
         .where(Document.supplier_id == other.id)

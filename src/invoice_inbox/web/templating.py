@@ -27,7 +27,7 @@ from starlette.responses import Response
 from invoice_inbox import i18n
 from invoice_inbox.i18n import formats
 from invoice_inbox.pipeline.einvoice import problem_text
-from invoice_inbox.store import users
+from invoice_inbox.store import supplier_views, users
 from invoice_inbox.store.models import User
 from invoice_inbox.web import readable, words
 from invoice_inbox.web.access import Access
@@ -127,6 +127,8 @@ templates.env.filters["recipient_why"] = words.recipient_why
 templates.env.filters["schedule_words"] = words.schedule_words
 # an e-invoice calculation problem in the reader's language (its stored message is English)
 templates.env.filters["einvoice_problem"] = problem_text.of
+# why a sender domain is blocked, in the reader's language (stored in English)
+templates.env.filters["blocked_reason"] = supplier_views.reason_words
 
 
 def signed_in_page(request: Request) -> Page | None:
