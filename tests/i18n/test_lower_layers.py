@@ -19,6 +19,7 @@ from invoice_inbox.runtime import health, schedules
 from invoice_inbox.store import users
 from invoice_inbox.store.models import AuthState, Source
 from translated import install
+from web.conftest import Web
 
 GERMAN = {
     'folder "%(folder)s" does not exist; folders are: %(folders)s': (
@@ -62,6 +63,8 @@ GERMAN = {
         "Verbindung verloren: %(n)s fehlgeschlagener Abruf seit %(since)s: %(error)s",
         "Verbindung verloren: %(n)s fehlgeschlagene Abrufe seit %(since)s: %(error)s",
     ),
+    "no such run": "kein solcher Abruf",
+    'a company named "%(name)s" exists already': 'eine Firma "%(name)s" gibt es schon',
 }
 
 
@@ -164,3 +167,14 @@ def test_constants_shown_later_are_marked_for_the_catalogues() -> None:
     assert "'every 30m', 'every 2h', 'at 05:00,12:00 Europe/Warsaw' or 'manual'" in _extracted(
         schedules.__file__
     )
+
+
+def test_the_api_answers_its_mistakes_in_the_requests_language(german: None, web: Web) -> None:
+    web.user("admin@x.test")
+    api = web.api("admin@x.test")
+    de = {"Accept-Language": "de"}
+    assert api.get("/api/v1/runs/999999", headers=de).json()["detail"] == "kein solcher Abruf"
+    assert api.get("/api/v1/runs/999999").json()["detail"] == "no such run"
+    assert api.post("/api/v1/companies", json={"name": "ACME"}).status_code == 201
+    taken = api.post("/api/v1/companies", json={"name": "ACME"}, headers=de)
+    assert (taken.status_code, taken.json()["detail"]) == (409, 'eine Firma "ACME" gibt es schon')

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import _
 from invoice_inbox.pipeline.senders import InvalidPattern, normalize_pattern
 from invoice_inbox.store import companies as companies_store
 from invoice_inbox.store.documents import in_queue
@@ -97,13 +98,15 @@ def create_company(request: Request, access: ApiUser, body: CompanyIn) -> Compan
         except InvalidPattern as exc:
             raise bad_value(f"notify_emails.{i}", str(exc)) from None
         if address.startswith("*@"):
-            raise bad_value(f"notify_emails.{i}", "takes an e-mail address, not a pattern")
+            raise bad_value(f"notify_emails.{i}", _("takes an e-mail address, not a pattern"))
         emails.append(address)
     if not name:
-        raise bad_value("name", "a company needs a name")
+        raise bad_value("name", _("a company needs a name"))
     with context(request).app.db.session() as s:
         if s.scalar(select(Company.id).where(Company.name == name)) is not None:
-            raise HTTPException(409, f'a company named "{name}" exists already')
+            raise HTTPException(
+                409, _('a company named "%(name)s" exists already') % {"name": name}
+            )
         company = Company(name=name, notify_emails=emails)
         s.add(company)
         s.flush()

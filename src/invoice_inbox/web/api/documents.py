@@ -24,6 +24,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import _
 from invoice_inbox.pipeline.extract import Kind
 from invoice_inbox.store import queue, suppliers, trust_flags
 from invoice_inbox.store.documents import is_exact_duplicate
@@ -98,8 +99,11 @@ def _bookable(doc: Document) -> None:
     if is_exact_duplicate(doc):
         raise HTTPException(
             409,
-            f"document {doc.id} is an exact duplicate of #{doc.duplicate_of_id} and not in the "
-            f"queue; acknowledge #{doc.duplicate_of_id}",
+            _(
+                "document %(id)s is an exact duplicate of #%(original)s and not in the queue;"
+                " acknowledge #%(original)s"
+            )
+            % {"id": doc.id, "original": doc.duplicate_of_id},
         )
 
 
@@ -134,7 +138,7 @@ def list_documents(
         if source_id is not None:
             src = s.get(Source, source_id)
             if src is None or not access.sees_company(src.company_id):
-                raise NotFound("no such source")
+                raise NotFound(_("no such source"))
         f = queue.QueueFilter(
             company_id=company_id,
             source_id=source_id,

@@ -9,6 +9,7 @@ from typing import Literal, cast, get_args
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from invoice_inbox.i18n import _
 from invoice_inbox.store.models import User
 from invoice_inbox.web import readable
 from invoice_inbox.web.access import NotFound
@@ -52,7 +53,7 @@ def get_me(request: Request, access: ApiUser) -> MeOut:
     with context(request).app.db.session() as s:
         user = s.get(User, access.user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(_("no such user"))
         return _out(user)
 
 
@@ -65,7 +66,7 @@ def change_me(request: Request, access: ApiUser, change: MeChange) -> MeOut:
     with context(request).app.db.session() as s:
         user = s.get(User, access.user_id)
         if user is None:
-            raise NotFound("no such user")
+            raise NotFound(_("no such user"))
         if "locale" in change.model_fields_set:
             user.locale = change.locale
         if "time_zone" in change.model_fields_set:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, selectinload
 
+from invoice_inbox.i18n import _
 from invoice_inbox.store.models import Message, Run, Source
 from invoice_inbox.web.access import Access, NotFound
 from invoice_inbox.web.api.schemas import (
@@ -34,8 +35,8 @@ def _visible_source(s: Session, access: Access, source_id: int, what: str) -> So
 def _run(s: Session, access: Access, run_id: int) -> tuple[Run, Source]:
     run = s.get(Run, run_id)
     if run is None:
-        raise NotFound("no such run")
-    return run, _visible_source(s, access, run.source_id, "no such run")
+        raise NotFound(_("no such run"))
+    return run, _visible_source(s, access, run.source_id, _("no such run"))
 
 
 def _messages_query(access: Access) -> Select[Message, str]:
@@ -119,6 +120,6 @@ def get_message(request: Request, access: ApiUser, message_id: int) -> MessageOu
     with context(request).app.db.session() as s:
         m = s.get(Message, message_id)
         if m is None:
-            raise NotFound("no such message")
-        src = _visible_source(s, access, m.source_id, "no such message")
+            raise NotFound(_("no such message"))
+        src = _visible_source(s, access, m.source_id, _("no such message"))
         return MessageOut.of(m, src.name)

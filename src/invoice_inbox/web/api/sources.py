@@ -16,6 +16,7 @@ from sqlalchemy.orm import selectinload
 from starlette.responses import Response
 
 from invoice_inbox.errors import ConnectorError
+from invoice_inbox.i18n import N_, _
 from invoice_inbox.runtime import configure, connection_check, runner, source_trust
 from invoice_inbox.runtime.lease import SourceBusy
 from invoice_inbox.runtime.run_summary import RunPartial
@@ -44,7 +45,9 @@ INVALID_SOURCE: Responses = {
 REFUSED: Responses = {
     422: {"model": ConnectionProblem, "description": "The server or its sign-in refused."}
 }
-NOTHING_TO_FETCH = "receives mail at its company's import address; there is nothing to fetch"
+NOTHING_TO_FETCH = N_(
+    'source "%(name)s" receives mail at its company\'s import address; there is nothing to fetch'
+)
 
 
 def _out(src: Source) -> SourceOut:
@@ -133,7 +136,7 @@ def _fetchable(request: Request, access: ApiUser, source_id: int) -> Source:
         src = access.source(s, source_id)
         access.require_fetch()
     if src.protocol == IMPORT_PROTOCOL:
-        raise HTTPException(422, f'source "{src.name}" {NOTHING_TO_FETCH}')
+        raise HTTPException(422, _(NOTHING_TO_FETCH) % {"name": src.name})
     return src
 
 
