@@ -34,7 +34,7 @@ from invoice_inbox.web.app import create_app  # noqa: E402
 CHROMIUM = Path(os.environ.get("INVOICE_INBOX_CHROMIUM", "/usr/bin/chromium"))
 SCREENS = {  # name in the file → the page (ids filled from the seeded data)
     "queue": "/documents",
-    "document": "/documents/{document_id}",
+    "document": "/documents/{einvoice_document_id}",
     "sources": "/sources",
     "run": "/runs/{run_id}",
 }

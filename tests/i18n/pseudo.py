@@ -130,13 +130,13 @@ def leftovers(html: str, allowed: set[str], data: list[str]) -> list[str]:
     seeded *data* (names, addresses, numbers), nor in *allowed* (product and format names)."""
     # a translation may span several text nodes (a <code> inside a sentence): join them first
     rest = "\x00".join(visible_texts(html))
+    for item in sorted(data, key=len, reverse=True):  # first: data may hold brackets
+        rest = rest.replace(item, " ")
     while True:  # translations nest (a link's text inside a sentence): innermost first
         shorter = _PSEUDO.sub(" ", rest)
         if shorter == rest:
             break
         rest = shorter
-    for item in sorted(data, key=len, reverse=True):
-        rest = rest.replace(item, " ")
     found = []
     for text in rest.split("\x00"):
         text = _TECHNICAL.sub(" ", text)

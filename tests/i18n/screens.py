@@ -64,6 +64,8 @@ def seed(web: Web, mailbox: Mailbox) -> tuple[Browser, dict[str, int], list[str]
             row = s.query(model).order_by(model.id.desc()).first()
             if row is not None:
                 ids[name] = row.id
+        einvoice = s.query(Document).filter(Document.filename == "123456.xml").one()
+        ids["einvoice_document_id"] = einvoice.id  # its page shows the e-invoice's fields
         names = [row.name for row in s.query(Supplier)] + [
             row.filename for row in s.query(Document)
         ]

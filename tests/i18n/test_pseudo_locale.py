@@ -104,10 +104,16 @@ def _format_words() -> set[str]:
     return {w for w in words if w}
 
 
+def _xml_values(path: Path) -> list[str]:
+    """An e-invoice's values, texts and attributes (shown on its pages as data)."""
+    xml = path.read_text(encoding="utf-8")
+    found = re.findall(r">([^<>]+)<", xml) + re.findall(r'="([^"]+)"', xml)
+    # not the short codes ("S", "DE", "7"): as text they would be cut out of words too
+    return [v.strip() for v in found if len(v.strip()) >= 3 and re.search(r"[^\W\d_]", v)]
+
+
 def _xml_words(path: Path) -> set[str]:
-    """The words of an e-invoice's values (shown on its pages as data)."""
-    values = re.findall(r">([^<>]+)<", path.read_text(encoding="utf-8"))
-    return {w for v in values for w in re.findall(r"[A-Za-z][A-Za-z'’-]*[A-Za-z]", v)}
+    return {w for v in _xml_values(path) for w in re.findall(r"[^\W\d_]+", v)}
 
 
 def _routes() -> list[str]:
@@ -137,6 +143,7 @@ def test_every_screen_is_translated_in_the_pseudo_locale(
     pages_seen["/setup"] = setup.text
 
     browser, ids, data = screens.seed(web, mailbox)
+    data += _xml_values(screens.UBL)
     pages_seen["/login"] = web.client().get("/login", headers=asks).text
     browser.headers.update(asks)
     missing = []
@@ -151,6 +158,9 @@ def test_every_screen_is_translated_in_the_pseudo_locale(
         r = browser.get(url)
         assert r.status_code == 200, f"{url}: {r.status_code} {r.text[:300]}"
         pages_seen[route] = r.text
+    einvoice = browser.get(f"/documents/{ids['einvoice_document_id']}")
+    assert einvoice.status_code == 200
+    pages_seen["/documents/{document_id} (an e-invoice)"] = einvoice.text
     pages_seen["(error page)"] = browser.get("/documents/999999").text
     assert not missing, f"no seeded data for {missing}"
 
