@@ -14,6 +14,7 @@ import pytest
 from corpus import CORPUS
 from invoice_inbox.delivery import egress
 from invoice_inbox.i18n import use_locale
+from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.pipeline.einvoice import problem_text, read_pdf, read_xml
 from invoice_inbox.pipeline.einvoice.booking import (
     AllowanceCharge,
@@ -23,8 +24,10 @@ from invoice_inbox.pipeline.einvoice.booking import (
 )
 from invoice_inbox.pipeline.einvoice.checks import check
 from invoice_inbox.pipeline.einvoice.model import EInvoice
+from invoice_inbox.runtime import message_actions
 from invoice_inbox.store import suppliers
 from invoice_inbox.store.errors import NotFound
+from invoice_inbox.store.models import Message
 from invoice_inbox.web.templating import templates
 from translated import install
 from web.conftest import Web
@@ -203,3 +206,31 @@ def test_supplier_sentences_in_the_readers_language(
         assert shown == "Dokument #7 von boss@x.test als Betrug markiert"
         assert suppliers.reason_words("blocked by hand") == "blocked by hand"
     assert suppliers.reason_words(stored) == stored
+
+
+ANYWAY_GERMAN = {
+    "no message %(id)s": "keine Nachricht %(id)s",
+    "only a mail that was not imported can be imported anyway (this one is %(what)s)": (
+        "nur eine nicht importierte Mail kann trotzdem importiert werden (diese ist %(what)s)"
+    ),
+    "quarantined": "in Quarantäne",
+    "this mail is imported already": "diese Mail ist schon importiert",
+}
+
+
+def test_import_anyway_refusals_in_the_readers_language(
+    web: Web, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch, tmp_path, "de", ANYWAY_GERMAN)
+    with use_locale("de"):
+        with pytest.raises(NotFound) as missing:
+            message_actions.import_anyway(web.app, 987654, by="boss@x.test")
+        assert str(missing.value) == "keine Nachricht 987654"
+        with pytest.raises(message_actions.Refused) as odd:
+            message_actions._not_imported(Message(decision=Verdict.QUARANTINED), 1)
+        assert str(odd.value).endswith("werden (diese ist in Quarantäne)")
+        with pytest.raises(message_actions.Refused) as done:
+            message_actions._not_imported(Message(decision=Verdict.IMPORT), 1)
+        assert str(done.value) == "diese Mail ist schon importiert" and done.value.conflict
+    with pytest.raises(message_actions.Refused, match=r"^this mail is imported already$"):
+        message_actions._not_imported(Message(decision=Verdict.IMPORT), 1)

@@ -19,9 +19,10 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from invoice_inbox.i18n import N_, gettext
 from invoice_inbox.pipeline.decide import Verdict
 from invoice_inbox.pipeline.senders import InvalidPattern, is_allowed, normalize_pattern
-from invoice_inbox.reasons import part, to_json
+from invoice_inbox.reasons import localized, part, to_json
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_rows import document_rows
 from invoice_inbox.runtime.context import App
@@ -35,6 +36,13 @@ from invoice_inbox.store.models import Message, Source, utcnow
 from invoice_inbox.store.rowcount import rowcount
 
 ANYWAY = "Import anyway"
+# what a mail's decision is, as the refusal to import it anyway says it
+_VERDICT_WORDS: dict[str, str] = {
+    Verdict.IMPORT: N_("imported"),
+    Verdict.NOT_IMPORTED: N_("not imported"),
+    Verdict.QUARANTINED: N_("quarantined"),
+}
+_IMPORTED_ALREADY = N_("this mail is imported already")
 
 
 class Refused(Exception):
@@ -62,13 +70,17 @@ class Imported:
 
 def _not_imported(row: Message | None, message_id: int) -> Message:
     if row is None:
-        raise NotFound(f"no message {message_id}")
+        raise NotFound(gettext("no message %(id)s") % {"id": message_id})
     if row.decision == Verdict.IMPORT:
-        raise Refused("this mail is imported already", conflict=True)
+        raise Refused(gettext(_IMPORTED_ALREADY), conflict=True)
     if row.decision != Verdict.NOT_IMPORTED:
-        what = row.decision.replace("_", " ")
+        word = _VERDICT_WORDS.get(row.decision)
+        what = gettext(word) if word else row.decision.replace("_", " ")
         raise Refused(
-            f"only a mail that was not imported can be imported anyway (this one is {what})"
+            gettext(
+                "only a mail that was not imported can be imported anyway (this one is %(what)s)"
+            )
+            % {"what": what}
         )
     return row
 
@@ -90,7 +102,9 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
         try:
             raw = app.blobs.get(raw_sha)
         except FileNotFoundError:
-            raise Refused("the mail itself is no longer stored, so it cannot be imported") from None
+            raise Refused(
+                gettext("the mail itself is no longer stored, so it cannot be imported")
+            ) from None
         vouched = replace(
             plan.policy,
             allowed_senders=(),
@@ -105,7 +119,8 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
         finally:
             decider.close()
         if decision.verdict != Verdict.IMPORT:
-            raise Refused(f"the mail cannot be imported: {decision.reason}")
+            why = localized(decision.reason_parts) if decision.reason_parts else decision.reason
+            raise Refused(gettext("the mail cannot be imported: %(why)s") % {"why": why})
         app.blobs.put_many((doc.sha256, doc.data) for doc in decision.documents)
         parts = (part("imported_anyway", by=by, date=f"{when:%Y-%m-%d}"), *decision.reason_parts)
         reason = f"imported by {by} on {when:%Y-%m-%d} ({ANYWAY}): {decision.reason}"
@@ -121,7 +136,7 @@ def import_anyway(app: App, message_id: int, *, by: str, now: datetime | None = 
                 )
             )
             if claimed != 1:
-                raise Refused("this mail is imported already", conflict=True)
+                raise Refused(gettext(_IMPORTED_ALREADY), conflict=True)
             row = s.scalars(
                 select(Message)
                 .where(Message.id == message_id)
@@ -162,17 +177,22 @@ def allow_sender(app: App, message_id: int) -> str:
     with app.db.session() as s:
         row = s.get(Message, message_id)
         if row is None:
-            raise NotFound(f"no message {message_id}")
+            raise NotFound(gettext("no message %(id)s") % {"id": message_id})
         if not row.sender:
-            raise Refused("this mail has no sender address to allow")
+            raise Refused(gettext("this mail has no sender address to allow"))
         try:
             pattern = normalize_pattern(row.sender)
         except InvalidPattern as exc:
-            raise Refused(f"its sender cannot be allowed: {exc}") from None
+            raise Refused(gettext("its sender cannot be allowed: %(why)s") % {"why": exc}) from None
         src = row.source
         if not src.allowed_senders:
-            raise Refused(f'"{src.name}" takes mail from every sender already')
+            raise Refused(
+                gettext('"%(source)s" takes mail from every sender already') % {"source": src.name}
+            )
         if is_allowed(row.sender, tuple(src.allowed_senders)):
-            raise Refused(f'{row.sender} is on the allowed senders of "{src.name}" already')
+            raise Refused(
+                gettext('%(sender)s is on the allowed senders of "%(source)s" already')
+                % {"sender": row.sender, "source": src.name}
+            )
         src.allowed_senders = [*src.allowed_senders, pattern]
         return pattern
