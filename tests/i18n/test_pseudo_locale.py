@@ -178,6 +178,7 @@ def test_every_screen_is_translated_in_the_pseudo_locale(
 MAIN_SCREENS = [
     "/documents",
     "/documents/{document_id}",
+    "/documents/{einvoice_document_id}",
     "/sources",
     "/sources/{source_id}",
     "/sources/new",
