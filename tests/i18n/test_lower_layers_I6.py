@@ -24,7 +24,7 @@ from invoice_inbox.pipeline.einvoice.booking import (
 )
 from invoice_inbox.pipeline.einvoice.checks import check
 from invoice_inbox.pipeline.einvoice.model import EInvoice
-from invoice_inbox.runtime import message_actions
+from invoice_inbox.runtime import message_actions, recheck
 from invoice_inbox.store import suppliers
 from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import Message
@@ -234,3 +234,19 @@ def test_import_anyway_refusals_in_the_readers_language(
         assert str(done.value) == "diese Mail ist schon importiert" and done.value.conflict
     with pytest.raises(message_actions.Refused, match=r"^this mail is imported already$"):
         message_actions._not_imported(Message(decision=Verdict.IMPORT), 1)
+
+
+def test_recheck_sentences_name_the_mail_in_the_readers_language(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    german = {
+        'message %(id)s ("%(subject)s" from %(sender)s)': (
+            'Nachricht %(id)s („%(subject)s" von %(sender)s)'
+        ),
+        "unknown sender": "unbekanntem Absender",
+    }
+    install(monkeypatch, tmp_path, "de", german)
+    row = Message(id=5, subject="Rechnung 7", sender=None)
+    with use_locale("de"):
+        assert recheck._label(row) == 'Nachricht 5 („Rechnung 7" von unbekanntem Absender)'
+    assert recheck._label(row) == 'message 5 ("Rechnung 7" from unknown sender)'

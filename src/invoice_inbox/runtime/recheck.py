@@ -31,6 +31,7 @@ from invoice_inbox.auth.secrets import SecretError
 from invoice_inbox.connectors.base import Connector
 from invoice_inbox.connectors.imap import ImapConnector
 from invoice_inbox.errors import ConnectorError
+from invoice_inbox.i18n import gettext
 from invoice_inbox.pipeline.decide import Decision, Verdict
 from invoice_inbox.pipeline.trust.result import AuthStatus, Envelope, SenderAuth
 from invoice_inbox.reasons import english, part, to_json
@@ -204,7 +205,8 @@ def _batch(
                 raws[row.id] = (row.raw_sha256, app.blobs.get(row.raw_sha256))
             except FileNotFoundError:
                 summary.missing_raw.append(
-                    f"{_label(row)}: its raw bytes ({row.raw_sha256}) are not in the blob store"
+                    gettext("%(mail)s: its raw bytes (%(sha)s) are not in the blob store")
+                    % {"mail": _label(row), "sha": row.raw_sha256}
                 )
             else:
                 stored[row.id] = stored_auth(row)
@@ -314,13 +316,17 @@ class Filer:
                     self._move(m)
             except _NotOnServer:
                 summary.filing_errors.append(
-                    f'{m.label}: not found in "{m.current}" (moved or deleted on the server);'
-                    " its documents are imported"
+                    gettext(
+                        '%(mail)s: not found in "%(folder)s" (moved or deleted on the server);'
+                        " its documents are imported"
+                    )
+                    % {"mail": m.label, "folder": m.current}
                 )
             except (ConnectorError, SecretError) as exc:
                 self.open = None  # a lost connection reconnects with no folder open
                 summary.filing_errors.append(
-                    f'{m.label}: not moved from "{m.current}" to "{m.target}": {exc}'
+                    gettext('%(mail)s: not moved from "%(folder)s" to "%(target)s": %(why)s')
+                    % {"mail": m.label, "folder": m.current, "target": m.target, "why": exc}
                 )
             else:
                 done.append(m)
@@ -348,7 +354,7 @@ class Filer:
             self._ensure(conn, m.target)
             conn.move([m.remote_id], m.target)
         else:
-            raise ConnectorError("this kind of source cannot move mail")
+            raise ConnectorError(gettext("this kind of source cannot move mail"))
 
     def _imap_uid(self, conn: ImapConnector, m: _Move) -> int:
         """The mail's uid in the open folder: the recorded one while the mail was never moved
@@ -382,7 +388,12 @@ def _search_id(message_id: str) -> str:
 
 
 def _label(row: Message) -> str:
-    return f'message {row.id} ("{row.subject[:60]}" from {row.sender or "unknown sender"})'
+    sender = row.sender or gettext("unknown sender")
+    return gettext('message %(id)s ("%(subject)s" from %(sender)s)') % {
+        "id": row.id,
+        "subject": row.subject[:60],
+        "sender": sender,
+    }
 
 
 def _finish(
