@@ -50,6 +50,10 @@ TRIES = 2  # a mail whose worker stopped for no limit of ours is tried once more
 START_FAILURES = 3  # workers in a row that die before taking a mail: no worker can work
 IDLE_SECONDS = 300.0  # a worker nobody needed for this long is stopped
 HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only up to this size
+# a busy worker is handed its next mail before it has answered, when the mail is this small: it
+# waits in the socket's buffer (far bigger), so the worker goes on without waiting for this
+# process to take its answer and hand out, and neither side can block the other on a write
+PREFETCH_BYTES = 128 * 1024
 
 _READY = "ready"  # a worker's first message: its limits are set
 
@@ -131,6 +135,7 @@ class _Worker:
     memory: int  # its RLIMIT_AS
     ready: bool = False
     task: int | None = None  # the index of the mail it holds in its batch
+    queued: int | None = None  # the next one, sent before it answered for *task*
     deadline: float = 0.0
     hung: bool = False
     idle_since: float = 0.0
@@ -196,7 +201,7 @@ class _Idle:
         return w
 
     def give(self, w: _Worker) -> None:
-        w.task, w.idle_since = None, time.monotonic()
+        w.task, w.queued, w.idle_since = None, None, time.monotonic()
         with self._lock:
             workers = self._workers.setdefault(w.memory, [])
             if len(workers) < (os.cpu_count() or 1):
@@ -276,9 +281,18 @@ class WorkerPool:
             allowed = self.wall_seconds if w.ready else self.wall_seconds + START_SECONDS
             w.task, w.deadline, w.hung = i, time.monotonic() + allowed, False
             batch.busy.append(w)
-            with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
-                w.conn.send(self.policy)
-                w.conn.send_bytes(batch.raws[i])  # as it is: no pickled copy of a big mail
+            self._send(w, batch.raws[i])
+        for w in batch.busy:  # each worker's next small mail waits for it in its socket
+            if batch.todo and w.ready and w.queued is None:
+                if len(batch.raws[batch.todo[0]]) > PREFETCH_BYTES:
+                    return
+                w.queued = batch.todo.popleft()
+                self._send(w, batch.raws[w.queued])
+
+    def _send(self, w: _Worker, raw: bytes) -> None:
+        with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
+            w.conn.send(self.policy)
+            w.conn.send_bytes(raw)  # as it is: no pickled copy of a big mail
 
     def _collect(self, batch: _Batch) -> None:
         timeout = max(0.0, min(w.deadline for w in batch.busy) - time.monotonic())
@@ -303,26 +317,40 @@ class WorkerPool:
     def _answered(self, batch: _Batch, w: _Worker, kind: str, payload: object) -> None:
         assert w.task is not None
         i = w.task
-        batch.busy.remove(w)
         self._start_failures = 0
-        if kind == "decided":
-            assert isinstance(payload, Decision)
-            batch.done[i] = payload
-            _IDLE.give(w)
-        elif kind == "memory":
+        if kind == "memory":  # the worker ends: a mail queued for it goes to another
+            batch.busy.remove(w)
+            self._requeue(batch, w)
             mb = self.limits.memory_bytes // MB
             batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, part("worker_memory", mb=mb))
             w.end(kill=False)
+            return
+        if kind == "decided":
+            assert isinstance(payload, Decision)
+            batch.done[i] = payload
         else:
             failed = part("worker_failed", detail=str(payload))
             batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, failed)
-            _IDLE.give(w)
+        if w.queued is not None:  # it goes on with the mail waiting for it: its time starts now
+            w.task, w.queued = w.queued, None
+            w.deadline = time.monotonic() + self.wall_seconds
+            return
+        batch.busy.remove(w)
+        _IDLE.give(w)
+
+    @staticmethod
+    def _requeue(batch: _Batch, w: _Worker) -> None:
+        """The mail queued for *w* was never begun: back to the batch's to-do, uncharged."""
+        if w.queued is not None:
+            batch.todo.appendleft(w.queued)
+            w.queued = None
 
     def _stopped(self, batch: _Batch, w: _Worker) -> None:
         """*w* ended (or hangs) while holding a mail: charge the mail, or the start-up."""
         assert w.task is not None
         i = w.task
         batch.busy.remove(w)
+        self._requeue(batch, w)  # only the mail it was deciding is charged
         w.end(kill=True)
         if not w.ready:
             self._start_failures += 1

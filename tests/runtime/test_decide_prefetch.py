@@ -1,0 +1,84 @@
+"""A busy decide worker is handed its next small mail before it answers, so it never waits for
+the service's process between mails; when it dies, only the mail it was deciding is charged and
+the one waiting for it is decided by another worker as if nothing happened."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from builders import Attachment, make_mail, make_many_lines_mail, make_pdf
+from invoice_inbox.pipeline.decide import Policy, decide
+from invoice_inbox.pipeline.limits import MB, Limits
+from invoice_inbox.runtime import workers
+from invoice_inbox.runtime.workers import WorkerPool
+
+MEMORY = 777 * MB  # a limit no other test uses: its workers are found by it
+
+
+def our_workers() -> list[int]:
+    """Pids of this process's decide workers started with ``MEMORY``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = (entry / "status").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        parent = next(line for line in status.splitlines() if line.startswith("PPid:"))
+        if int(parent.split()[1]) == os.getpid() and str(MEMORY).encode() in command:
+            found.append(int(entry.name))
+    return found
+
+
+def mails(n: int) -> list[bytes]:
+    return [
+        make_mail(subject=f"Invoice {i}", attachments=[Attachment(f"{i}.pdf", make_pdf(str(i)))])
+        for i in range(n)
+    ]
+
+
+def test_a_busy_worker_has_its_next_mail_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = Policy(limits=Limits(memory_bytes=MEMORY))
+    pool = WorkerPool(policy, size=1)
+    pool.decide(mails(1))  # a ready worker waits in the idle workers
+    sent: list[int] = []
+    send = WorkerPool._send
+
+    def sending(self: WorkerPool, w: workers._Worker, raw: bytes) -> None:
+        sent.append(len(sent))
+        send(self, w, raw)
+
+    monkeypatch.setattr(WorkerPool, "_send", sending)
+    seen: list[int] = []
+    batch = mails(3)
+    decisions = pool.decide(batch, lambda: seen.append(len(sent)))
+    assert seen == [2]  # when the first mail went out, the second went with it
+    assert decisions == [decide(raw, policy) for raw in batch]
+
+
+def test_only_the_mail_being_decided_is_charged_when_its_worker_dies(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    policy = Policy(limits=Limits(memory_bytes=MEMORY))
+    pool = WorkerPool(policy, size=1)
+    pool.decide(mails(1))  # warm: the next batch's worker is ready, so it is given two mails
+    batch = [make_many_lines_mail(2_000_000), *mails(2)]  # the first takes a while to decide
+
+    def kill() -> None:  # the first mail is being decided and the second waits for it
+        for pid in our_workers():
+            os.kill(pid, signal.SIGKILL)
+
+    with caplog.at_level(logging.WARNING, logger=workers.__name__):
+        decisions = pool.decide(batch, kill)
+    # the first mail was charged once and decided again; the second was never charged
+    assert [r.getMessage() for r in caplog.records] == [
+        "mail 1 of the batch stopped the worker: killed by signal 9 (SIGKILL)"
+    ]
+    assert decisions == [decide(raw, policy) for raw in batch]
