@@ -15,8 +15,9 @@ from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.connectors import network, presets
 from invoice_inbox.i18n import use_locale
 from invoice_inbox.pipeline import rules, senders
-from invoice_inbox.runtime import health, schedules
-from invoice_inbox.store import users
+from invoice_inbox.runtime import health, schedules, secret_scope
+from invoice_inbox.store import sources, users
+from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import AuthState, Source
 from translated import install
 from web.conftest import Web
@@ -64,6 +65,11 @@ GERMAN = {
         "Verbindung verloren: %(n)s fehlgeschlagene Abrufe seit %(since)s: %(error)s",
     ),
     "no such run": "kein solcher Abruf",
+    'no company "%(name)s"': 'keine Firma "%(name)s"',
+    "the password was cleared because %(what)s changed; enter it again": (
+        "das Kennwort wurde gelöscht, weil sich %(what)s geändert hat; geben Sie es neu ein"
+    ),
+    "the server": "der Server",
     'a company named "%(name)s" exists already': 'eine Firma "%(name)s" gibt es schon',
 }
 
@@ -178,3 +184,22 @@ def test_the_api_answers_its_mistakes_in_the_requests_language(german: None, web
     assert api.post("/api/v1/companies", json={"name": "ACME"}).status_code == 201
     taken = api.post("/api/v1/companies", json={"name": "ACME"}, headers=de)
     assert (taken.status_code, taken.json()["detail"]) == (409, 'eine Firma "ACME" gibt es schon')
+
+
+def test_store_mistakes_and_cleared_secrets_are_translated(german: None, web: Web) -> None:
+    with web.app.db.session() as s, use_locale("de"), pytest.raises(NotFound) as missing:
+        sources.company(s, "Nix")
+    assert str(missing.value) == 'keine Firma "Nix"'
+    src = Source(name="ap", auth="password", secret="x", client_secret=None, token=None)
+    with use_locale("de"):
+        said = secret_scope.forget(
+            src, secret_scope.SERVER, auth="password", new_password=False, new_client_secret=False
+        )
+        again = secret_scope.cleared(src)
+    german_sentence = (
+        "das Kennwort wurde gelöscht, weil sich der Server geändert hat; geben Sie es neu ein"
+    )
+    assert said == again == german_sentence
+    # stored in English, found again by its English words whatever the reader's language
+    assert src.auth_error == "the password was cleared because the server changed; enter it again"
+    assert secret_scope.cleared(src) == src.auth_error

@@ -14,11 +14,24 @@ the CLI's ``source set`` cannot change these settings.
 from __future__ import annotations
 
 from invoice_inbox.connectors import presets
+from invoice_inbox.i18n import N_, _
 from invoice_inbox.json_types import SourceSettings
 from invoice_inbox.store.models import AuthState, Source
 
-SERVER, USER_NAME, SIGN_IN = "the server", "the user name", "the sign-in settings"
-TRUST = "the certificate settings"  # trusting another CA, or none, could hand it to someone else
+SERVER, USER_NAME = N_("the server"), N_("the user name")
+SIGN_IN = N_("the sign-in settings")
+TRUST = N_(
+    "the certificate settings"
+)  # trusting another CA, or none, could hand it to someone else
+# The sentences are stored in English (``auth_error``: :func:`cleared` finds them by _MARK) and
+# shown in the reader's language by :func:`shown`.
+PASSWORD_CLEARED = N_("the password was cleared because %(what)s changed; enter it again")
+CLIENT_SECRET_CLEARED = N_("the client secret was cleared because %(what)s changed; enter it again")
+BOTH_CLEARED = N_(
+    "the client secret and the sign-in were cleared because %(what)s changed;"
+    " enter the client secret again, then sign in again"
+)
+SIGN_IN_CLEARED = N_("the sign-in was cleared because %(what)s changed; sign in again")
 _MARK = " cleared because "  # in every sentence of ours, never in a provider's refusal
 
 
@@ -69,30 +82,36 @@ def forget(
     sentence = None
     if auth == presets.PASSWORD:
         if lost_password:
-            sentence = f"the password was cleared because {what} changed; enter it again"
+            sentence = PASSWORD_CLEARED % {"what": what}
             src.auth_state, src.auth_error = AuthState.NEEDS_REAUTHENTICATION, sentence
     elif auth == presets.APP:
         if lost_client_secret:
-            sentence = f"the client secret was cleared because {what} changed; enter it again"
+            sentence = CLIENT_SECRET_CLEARED % {"what": what}
             src.auth_state, src.auth_error = AuthState.NEEDS_REAUTHENTICATION, sentence
     else:  # a delegated sign-in is always made anew
         if lost_client_secret:
-            sentence = (
-                f"the client secret and the sign-in were cleared because {what} changed;"
-                " enter the client secret again, then sign in again"
-            )
+            sentence = BOTH_CLEARED % {"what": what}
         elif lost_token:
-            sentence = f"the sign-in was cleared because {what} changed; sign in again"
+            sentence = SIGN_IN_CLEARED % {"what": what}
         src.auth_state, src.auth_error = AuthState.NEEDS_AUTHENTICATION, sentence
-    return sentence
+    return shown(sentence) if sentence else None
 
 
 def cleared(src: Source) -> str | None:
     """The sentence asking for the secrets a change cleared, while they are still missing."""
     waiting = src.auth_state in (AuthState.NEEDS_AUTHENTICATION, AuthState.NEEDS_REAUTHENTICATION)
     if waiting and src.auth_error and _MARK in src.auth_error:
-        return src.auth_error
+        return shown(src.auth_error)
     return None
+
+
+def shown(sentence: str) -> str:
+    """A stored sentence of :func:`forget` in the reader's language (itself if not ours)."""
+    for template in (PASSWORD_CLEARED, CLIENT_SECRET_CLEARED, BOTH_CLEARED, SIGN_IN_CLEARED):
+        for what in (SERVER, TRUST, USER_NAME, SIGN_IN):
+            if sentence == template % {"what": what}:
+                return _(template) % {"what": _(what)}
+    return sentence
 
 
 def secret_field(src: Source) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import _
 from invoice_inbox.store.errors import AlreadyExists, NotFound
 from invoice_inbox.store.models import ImportRule, Source
 
@@ -14,7 +15,10 @@ def add(
 ) -> ImportRule:
     """Append a rule (already checked by ``pipeline.rules.Rule.make``) after the others."""
     if any(r.name == name for r in src.rules):
-        raise AlreadyExists(f'source "{src.name}" has a rule named "{name}" already')
+        raise AlreadyExists(
+            _('source "%(source)s" has a rule named "%(rule)s" already')
+            % {"source": src.name, "rule": name}
+        )
     last = s.scalar(select(func.max(ImportRule.position)).where(ImportRule.source_id == src.id))
     row = ImportRule(
         source=src,
@@ -35,5 +39,9 @@ def remove(s: Session, src: Source, name: str) -> None:
             src.rules.remove(row)
             return
     names = ", ".join(r.name for r in src.rules)
-    hint = f"; its rules are: {names}" if names else "; it has no rules"
-    raise NotFound(f'source "{src.name}" has no rule named "{name}"{hint}')
+    words = {"source": src.name, "rule": name, "names": names}
+    if names:
+        raise NotFound(
+            _('source "%(source)s" has no rule named "%(rule)s"; its rules are: %(names)s') % words
+        )
+    raise NotFound(_('source "%(source)s" has no rule named "%(rule)s"; it has no rules') % words)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import _
 from invoice_inbox.store.errors import AlreadyExists, NotFound
 from invoice_inbox.store.models import AuthState, Company, Source
 
@@ -15,7 +16,7 @@ def company(s: Session, name: str, *, create: bool = False) -> Company:
     if found is not None:
         return found
     if not create:
-        raise NotFound(f'no company "{name}"')
+        raise NotFound(_('no company "%(name)s"') % {"name": name})
     new = Company(name=name)
     s.add(new)
     s.flush()
@@ -24,7 +25,7 @@ def company(s: Session, name: str, *, create: bool = False) -> Company:
 
 def add(s: Session, *, name: str, company_name: str, **fields: object) -> Source:
     if s.scalar(select(Source.id).where(Source.name == name)) is not None:
-        raise AlreadyExists(f'a source named "{name}" exists already')
+        raise AlreadyExists(_('a source named "%(name)s" exists already') % {"name": name})
     src = Source(name=name, company=company(s, company_name, create=True), **fields)
     s.add(src)
     s.flush()
@@ -35,8 +36,12 @@ def get(s: Session, name: str) -> Source:
     src = s.scalar(select(Source).where(Source.name == name))
     if src is None:
         names = s.scalars(select(Source.name).order_by(Source.name)).all()
-        hint = f"; sources are: {', '.join(names)}" if names else "; there are no sources yet"
-        raise NotFound(f'no source named "{name}"{hint}')
+        if names:
+            raise NotFound(
+                _('no source named "%(name)s"; sources are: %(names)s')
+                % {"name": name, "names": ", ".join(names)}
+            )
+        raise NotFound(_('no source named "%(name)s"; there are no sources yet') % {"name": name})
     return src
 
 
