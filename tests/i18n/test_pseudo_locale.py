@@ -192,8 +192,9 @@ MAIN_SCREENS = [
     "/companies",
     "/notifications",
 ]
-# what overflows: the page wider than the window, or a cell, button, label or heading whose
-# content is wider than its box (inline elements have no box of their own: skipped)
+# what overflows: the page wider than the window, a cell, button, label or heading whose
+# content is wider than its box (inline elements have no box of their own: skipped), or a
+# header, label or button that breaks one of its words across lines
 OVERFLOWS = """() => {
   const found = [];
   const root = document.documentElement;
@@ -203,6 +204,20 @@ OVERFLOWS = """() => {
     if (el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1) {
       const text = (el.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 80);
       found.push(`${el.tagName.toLowerCase()} ${el.scrollWidth}>${el.clientWidth}px: ${text}`);
+    }
+  }
+  // a word of the interface broken across lines ("Unternehme|n") in a header, label or button
+  const labels = 'th, button, a.button, label, .badge, nav a, dt, summary, h1, h2, h3';
+  for (const el of document.querySelectorAll(labels)) {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      for (const m of node.data.matchAll(/\\S{2,}/g)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+        if (tops.size > 1) found.push(`${el.tagName.toLowerCase()} breaks the word ${m[0]}`);
+      }
     }
   }
   return found;
