@@ -31,6 +31,7 @@ from invoice_inbox.store.models import Message
 from invoice_inbox.web.templating import templates
 from translated import install
 from web.conftest import Web
+from web.test_einvoice_problems_flag import PROBLEMS, add_document
 
 BASE = EInvoice(
     format="ubl",
@@ -250,3 +251,19 @@ def test_recheck_sentences_name_the_mail_in_the_readers_language(
     with use_locale("de"):
         assert recheck._label(row) == 'Nachricht 5 („Rechnung 7" von unbekanntem Absender)'
     assert recheck._label(row) == 'message 5 ("Rechnung 7" from unknown sender)'
+
+
+def test_the_document_page_lists_problems_in_the_readers_language(
+    web: Web, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    install(monkeypatch, tmp_path, "de", GERMAN)
+    bad = add_document(web, "INV-1", PROBLEMS)
+    browser = web.browser(web.user("admin@example.test"))
+    browser.headers["Accept-Language"] = "de"
+    page = browser.get(f"/documents/{bad}").text
+    assert "BR-CO-15: Steuerbasis 100,00 + Steuer 19,00 ≠ Gesamtbetrag 119,01" in page
+    # figures that do not fit the rule's sentence (BR-CO-16 without prepaid): the stored message
+    assert "BR-CO-16: total 119.01 − prepaid 0 + rounding 0 ≠ amount due 119.00" in page
+    api = web.api("admin@example.test")
+    [listed] = api.get("/api/v1/documents", headers={"Accept-Language": "de"}).json()["items"]
+    assert listed["einvoice"]["problems"] == PROBLEMS  # the API keeps the English message
