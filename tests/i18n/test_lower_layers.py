@@ -20,7 +20,7 @@ from invoice_inbox.store import sources, users
 from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import AuthState, Source
 from translated import install
-from web.conftest import Web
+from web.conftest import Web, csrf_of
 
 GERMAN = {
     'folder "%(folder)s" does not exist; folders are: %(folders)s': (
@@ -203,3 +203,18 @@ def test_store_mistakes_and_cleared_secrets_are_translated(german: None, web: We
     # stored in English, found again by its English words whatever the reader's language
     assert src.auth_error == "the password was cleared because the server changed; enter it again"
     assert secret_scope.cleared(src) == src.auth_error
+
+
+def test_the_setup_page_places_a_translated_password_mistake_on_the_password(
+    german: None, web: Web
+) -> None:
+    c = web.client(headers={"Accept-Language": "de"})
+    setup = web.setup_token
+    page = c.get(f"/setup?token={setup}")
+    form = {"email": "a@x.test", "password": "kurz", "repeat": "kurz", "token": setup}
+    r = c.post("/setup", data={**form, "csrf_token": csrf_of(page.text)})
+    assert r.status_code == 422
+    assert (
+        '<p class="field-error" id="password-error">'
+        "Das Kennwort muss mindestens 10 Zeichen haben.</p>" in r.text
+    )
