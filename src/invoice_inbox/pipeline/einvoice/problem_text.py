@@ -21,6 +21,8 @@ from invoice_inbox.i18n import DEFAULT_LOCALE, N_, current_locale, gettext, nget
 from .checks_base import amount
 
 _TOTALS = {
+    # Translators: the calculation problems of an e-invoice, shown after the rule's id
+    # ("BR-CO-15: "). Keep the symbols (≠ − + × Σ) and the KSeF field names (P_13, P_15) as is.
     "BR-CO-10": N_("sum of line net amounts %(sum_of_lines)s ≠ line total %(line_total)s"),
     "BR-CO-11": N_("sum of allowances %(sum_of_allowances)s ≠ allowance total %(allowance_total)s"),
     "BR-CO-12": N_("sum of charges %(sum_of_charges)s ≠ charge total %(charge_total)s"),
@@ -40,8 +42,10 @@ _CATEGORY_08 = N_(
     "%(label)s: lines, allowances and charges %(expected)s ≠ taxable amount %(basis)s"
 )
 _CATEGORY_09 = N_("%(label)s: taxable amount %(basis)s × rate gives %(expected)s ≠ tax %(tax)s")
+# Translators: a VAT category of an e-invoice with its rate: "VAT S 19 %" (S: the category code)
 _VAT_RATE = N_("VAT %(category)s %(rate)s %%")
 _VAT = N_("VAT %(category)s")
+# Translators: %(terms)s is " / base quantity − allowances + charges", numbers and symbols only
 _LINE = N_(
     "line %(line)s: quantity %(quantity)s × price %(price)s%(terms)s = %(expected)s"
     " ≠ net amount %(net_amount)s"
