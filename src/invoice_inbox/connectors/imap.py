@@ -35,7 +35,10 @@ from invoice_inbox.connectors.imap_folders import ImapFolders
 from invoice_inbox.connectors.network import (
     NO_GREETING,
     WrongPort,
+    cannot_connect,
+    command_failed,
     connect_errors,
+    lost_during,
     not_a,
     server_words,
 )
@@ -47,12 +50,12 @@ from invoice_inbox.errors import (
     ProtocolFailed,
     TLSFailed,
 )
-from invoice_inbox.i18n import _
+from invoice_inbox.i18n import N_, _
 
 T = TypeVar("T")
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 993, "starttls": 143, "none": 143}
-LOOKS_LIKE_POP3 = "it looks like POP3 (choose the POP3 protocol or the IMAP port)"
+LOOKS_LIKE_POP3 = N_("it looks like POP3 (choose the POP3 protocol or the IMAP port)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,8 +103,11 @@ def tls_context(
             return ssl.create_default_context(cadata=ca_pem)
         return ssl.create_default_context(cafile=ca_file)
     except (OSError, ssl.SSLError, ValueError) as exc:
-        what = "the CA certificate" if ca_pem else f"the CA file {ca_file}"
-        raise TLSFailed(f"cannot read {what}: {exc}") from exc
+        if ca_pem:
+            raise TLSFailed(_("cannot read the CA certificate: %(why)s") % {"why": exc}) from exc
+        raise TLSFailed(
+            _("cannot read the CA file %(file)s: %(why)s") % {"file": ca_file, "why": exc}
+        ) from exc
 
 
 class ImapConnector(ImapFolders):
@@ -144,7 +150,7 @@ class ImapConnector(ImapFolders):
                     timeout=timeout,
                 )
         except IMAPClientError as exc:  # the greeting (and CAPABILITY) were not IMAP's
-            raise WrongPort(f"cannot connect to {self.where}: {_greeting(exc)}") from exc
+            raise WrongPort(cannot_connect(self.where, _greeting(exc))) from exc
         _no_protocol_trace(client)
         if s.security == "starttls":
             try:
@@ -153,8 +159,11 @@ class ImapConnector(ImapFolders):
             except IMAPClientError as exc:  # not offered, or refused
                 _drop(client)
                 raise TLSFailed(
-                    f"{self.where} did not start TLS (STARTTLS: {_text(exc)}); use security ssl"
-                    " or, on a trusted network only, none"
+                    _(
+                        "%(where)s did not start TLS (STARTTLS: %(answer)s); use security ssl"
+                        " or, on a trusted network only, none"
+                    )
+                    % {"where": self.where, "answer": _text(exc)}
                 ) from exc
             except ConnectorError:
                 _drop(client)
@@ -177,7 +186,8 @@ class ImapConnector(ImapFolders):
         except (OSError, IMAPClientError) as exc:
             client.shutdown()
             raise ConnectFailed(
-                f"connection to {self.where} lost during login: {_text(exc)}"
+                _("connection to %(where)s lost during login: %(why)s")
+                % {"where": self.where, "why": _text(exc)}
             ) from exc
         except ConnectorError:  # the token could not be had (e.g. needs re-authentication)
             client.shutdown()
@@ -226,11 +236,9 @@ class ImapConnector(ImapFolders):
             raise
         except (OSError, EOFError, IMAPClientAbortError) as exc:  # abort: the socket went away
             self._client = None
-            raise ConnectFailed(
-                f"connection to {self.where} lost during {what}: {_text(exc)}"
-            ) from exc
+            raise ConnectFailed(lost_during(self.where, what, _text(exc))) from exc
         except IMAPClientError as exc:
-            raise ProtocolFailed(f"{what} failed on {self.where}: {_text(exc)}") from exc
+            raise ProtocolFailed(command_failed(self.where, what, _text(exc))) from exc
 
     # -- contract -----------------------------------------------------------------------
 
@@ -248,9 +256,7 @@ class ImapConnector(ImapFolders):
             except IMAPClientError:
                 counts[folder] = None
             except OSError as exc:
-                raise ConnectFailed(
-                    f"connection to {self.where} lost during STATUS: {_text(exc)}"
-                ) from exc
+                raise ConnectFailed(lost_during(self.where, "STATUS", _text(exc))) from exc
         return counts
 
     def status(self, folder: str) -> FolderStatus:
@@ -263,11 +269,11 @@ class ImapConnector(ImapFolders):
         except IMAPClientError as exc:
             if self.missing([folder]):
                 raise FolderMissing(folder, self.list_folders()) from exc
-            raise ProtocolFailed(f"STATUS {folder} failed on {self.where}: {_text(exc)}") from exc
-        except OSError as exc:
-            raise ConnectFailed(
-                f"connection to {self.where} lost during STATUS: {_text(exc)}"
+            raise ProtocolFailed(
+                command_failed(self.where, f"STATUS {folder}", _text(exc))
             ) from exc
+        except OSError as exc:
+            raise ConnectFailed(lost_during(self.where, "STATUS", _text(exc))) from exc
         return FolderStatus(
             name=folder,
             uidvalidity=int(st[b"UIDVALIDITY"]),
@@ -333,7 +339,10 @@ class ImapConnector(ImapFolders):
             self.client.create_folder(server)
         except IMAPClientError as exc:
             if not self.client.folder_exists(server):
-                raise ProtocolFailed(f'cannot create folder "{folder}": {_text(exc)}') from exc
+                raise ProtocolFailed(
+                    _('cannot create folder "%(folder)s": %(answer)s')
+                    % {"folder": folder, "answer": _text(exc)}
+                ) from exc
 
     def move(self, uids: Iterable[int], target: str) -> None:
         """Move these uids of the open folder to *target*.
@@ -355,8 +364,11 @@ class ImapConnector(ImapFolders):
             self._call("UID EXPUNGE", self.client.uid_expunge, uid_list)
         else:
             raise ProtocolFailed(
-                f"{self.where} offers neither MOVE nor UIDPLUS: moving would need a mailbox-wide"
-                " EXPUNGE, which could delete other mail; leave the mail in place instead"
+                _(
+                    "%(where)s offers neither MOVE nor UIDPLUS: moving would need a mailbox-wide"
+                    " EXPUNGE, which could delete other mail; leave the mail in place instead"
+                )
+                % {"where": self.where}
             )
 
     def mark_seen(self, uids: Iterable[int]) -> None:
@@ -386,12 +398,12 @@ def _greeting(exc: IMAPClientError) -> str:
     its message, so none of it is used)."""
     arg = exc.args[0] if exc.args else b""
     if isinstance(arg, bytes) and arg.upper().startswith(b"* BYE"):
-        return "the IMAP server turned the connection away (it said BYE); try again later"
+        return _("the IMAP server turned the connection away (it said BYE); try again later")
     if isinstance(exc, IMAPClientAbortError) and str(arg).endswith("EOF"):
         return _(NO_GREETING)
     if arg is None:  # imaplib took a "+OK" greeting for a continuation and kept no greeting
-        return f"{not_a('an IMAP server')}: {LOOKS_LIKE_POP3}"
-    return not_a("an IMAP server")
+        return f"{not_a(N_('an IMAP server'))}: {_(LOOKS_LIKE_POP3)}"
+    return not_a(N_("an IMAP server"))
 
 
 def _text(exc: BaseException) -> str:

@@ -73,8 +73,26 @@ def speaks_tls(host: str, port: int, timeout: float = PROBE_TIMEOUT) -> bool:
 
 
 def not_a(service: str) -> str:
-    """The words for a port whose greeting is not *service*'s ("an IMAP server")."""
-    return f"that port answered, but not as {service}"
+    """The words for a port whose greeting is not *service*'s (``N_("an IMAP server")``)."""
+    return _("that port answered, but not as %(service)s") % {"service": _(service)}
+
+
+def lost_during(where: str, command: str, why: str) -> str:
+    """The sentence for a connection that broke while *command* (a protocol word) ran."""
+    return _("connection to %(where)s lost during %(command)s: %(why)s") % {
+        "where": where,
+        "command": command,
+        "why": why,
+    }
+
+
+def command_failed(where: str, command: str, why: str) -> str:
+    """The sentence for a command (a protocol word) the server answered with an error."""
+    return _("%(command)s failed on %(where)s: %(why)s") % {
+        "command": command,
+        "where": where,
+        "why": why,
+    }
 
 
 def server_words(text: str | bytes, limit: int = MAX_SERVER_WORDS) -> str:

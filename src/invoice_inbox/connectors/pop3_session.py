@@ -45,7 +45,7 @@ from invoice_inbox.errors import (
     ProtocolFailed,
     TLSFailed,
 )
-from invoice_inbox.i18n import _
+from invoice_inbox.i18n import N_, _
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 995, "starttls": 110, "none": 110}
@@ -239,12 +239,14 @@ def _greeting_errors(s: Pop3Settings, *, plain: bool) -> Iterator[None]:
         arg = exc.args[0] if exc.args else b""
         head = arg[:4].upper() if isinstance(arg, bytes) else b""
         if head == b"-ERR":
-            why = "the POP3 server turned the connection away (it answered -ERR); try again later"
-            raise ConnectFailed(f"cannot connect to {where}: {why}") from exc
-        why = not_a("a POP3 server")
+            why = _(
+                "the POP3 server turned the connection away (it answered -ERR); try again later"
+            )
+            raise ConnectFailed(cannot_connect(where, why)) from exc
+        why = not_a(N_("a POP3 server"))
         if head == b"* OK" or head == b"* PR":  # an IMAP greeting (OK or PREAUTH)
-            why += ": it looks like IMAP (choose the IMAP protocol or the POP3 port)"
-        raise WrongPort(f"cannot connect to {where}: {why}") from exc
+            why += ": " + _("it looks like IMAP (choose the IMAP protocol or the POP3 port)")
+        raise WrongPort(cannot_connect(where, why)) from exc
 
 
 @contextlib.contextmanager
@@ -254,24 +256,34 @@ def after_greeting(where: str, what: str) -> Iterator[None]:
         with connect_errors(where):
             yield
     except Eof as exc:
-        raise ConnectFailed(f"{where} closed the connection during {what}") from exc
+        raise ConnectFailed(
+            _("%(where)s closed the connection during %(command)s")
+            % {"where": where, "command": what}
+        ) from exc
     except LineTooLong as exc:
-        raise ProtocolFailed(f"{where} sent a garbled answer to {what}") from exc
+        raise ProtocolFailed(
+            _("%(where)s sent a garbled answer to %(command)s") % {"where": where, "command": what}
+        ) from exc
 
 
 def _starttls(where: str, pop: Client, ctx: ssl.SSLContext | None) -> None:
     """STLS (RFC 2595 §4) when CAPA lists it; no fallback to plain text."""
     if "STLS" not in pop.capabilities():
         raise TLSFailed(
-            f"{where} does not offer STLS, so the connection cannot be encrypted;"
-            " use security ssl (port 995) or, on a trusted network only, none"
+            _(
+                "%(where)s does not offer STLS, so the connection cannot be encrypted;"
+                " use security ssl (port 995) or, on a trusted network only, none"
+            )
+            % {"where": where}
         )
     try:
         pop.stls(ctx)
     except (Eof, LineTooLong):
         raise
     except poplib.error_proto as exc:
-        raise TLSFailed(f"{where} refused STLS: {error_text(exc)}") from exc
+        raise TLSFailed(
+            _("%(where)s refused STLS: %(answer)s") % {"where": where, "answer": error_text(exc)}
+        ) from exc
 
 
 def _login(s: Pop3Settings, pop: Client) -> None:
@@ -284,21 +296,29 @@ def _login(s: Pop3Settings, pop: Client) -> None:
             pop.user(s.username)
             pop.pass_(s.password)
     except (Eof, OSError, EOFError) as exc:
-        raise ConnectFailed(f"connection to {where} lost during login: {exc}") from exc
+        raise ConnectFailed(
+            _("connection to %(where)s lost during login: %(why)s") % {"where": where, "why": exc}
+        ) from exc
     except LineTooLong as exc:
-        raise ProtocolFailed(f"{where} sent a garbled answer to the login") from exc
+        raise ProtocolFailed(
+            _("%(where)s sent a garbled answer to the login") % {"where": where}
+        ) from exc
     except poplib.error_proto as exc:
         text = error_text(exc)
         if text.upper().startswith(LOGIN_DELAY):
             delay = advertised_login_delay(pop) or DEFAULT_LOGIN_DELAY
             raise LoginDelayed(
-                f"{where} allows one login every {delay} s and the last one was more recent"
-                f" ({text}); the mailbox can be read again in {delay} s",
+                _(
+                    "%(where)s allows one login every %(delay)s s and the last one was more"
+                    " recent (%(answer)s); the mailbox can be read again in %(delay)s s"
+                )
+                % {"where": where, "delay": delay, "answer": text},
                 retry_after=delay,
             ) from exc
         if text.upper().startswith(_BUSY_CODES):
             raise ProtocolFailed(
-                f"{where} accepted the login but cannot open the mailbox now: {text}"
+                _("%(where)s accepted the login but cannot open the mailbox now: %(answer)s")
+                % {"where": where, "answer": text}
             ) from exc
         raise LoginFailed(
             _("login refused by %(where)s: %(answer)s") % {"where": where, "answer": text}
@@ -352,7 +372,7 @@ def _is_continuation(answer: bytes) -> bool:
 def _refuse_line_breaks(*values: str) -> None:
     """A CR or LF would end the command early and start another one on the wire."""
     if any("\r" in v or "\n" in v for v in values):
-        raise LoginFailed("the user name, password or token contains a line break")
+        raise LoginFailed(_("the user name, password or token contains a line break"))
 
 
 def error_text(exc: BaseException) -> str:
