@@ -65,6 +65,16 @@ GERMAN = {
         "Verbindung verloren: %(n)s fehlgeschlagene Abrufe seit %(since)s: %(error)s",
     ),
     "no such run": "kein solcher Abruf",
+    "inactive: %(why)s; switch it on with: %(command)s": (
+        "inaktiv: %(why)s; einschalten mit: %(command)s"
+    ),
+    (
+        "switched off after %(n)s failed run in a row; last error: %(error)s",
+        "switched off after %(n)s failed runs in a row; last error: %(error)s",
+    ): (
+        "nach %(n)s fehlgeschlagenen Abruf abgeschaltet; letzter Fehler: %(error)s",
+        "nach %(n)s fehlgeschlagenen Abrufen abgeschaltet; letzter Fehler: %(error)s",
+    ),
     'no company "%(name)s"': 'keine Firma "%(name)s"',
     "the password was cleared because %(what)s changed; enter it again": (
         "das Kennwort wurde gelöscht, weil sich %(what)s geändert hat; geben Sie es neu ein"
@@ -223,3 +233,16 @@ def test_the_setup_page_places_a_translated_password_mistake_on_the_password(
         '<p class="field-error" id="password-error">'
         "Das Kennwort muss mindestens 10 Zeichen haben.</p>" in r.text
     )
+
+
+def test_a_switched_off_source_says_why_in_the_readers_language(german: None) -> None:
+    reason = health.SWITCHED_OFF % {"n": 5, "error": "timeout"}
+    src = Source(name="ap", active=False, inactive_reason=reason, failures=5)
+    src.auth_state = AuthState.OK
+    with use_locale("de"):
+        found = health.warnings(src)
+    assert found == [
+        "inaktiv: nach 5 fehlgeschlagenen Abrufen abgeschaltet; letzter Fehler: timeout;"
+        " einschalten mit: invoice-inbox source activate ap"
+    ]
+    assert health.inactive_words("switched off by hand") == "switched off by hand"

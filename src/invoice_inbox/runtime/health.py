@@ -17,6 +17,7 @@ Each notification comes with a webhook event (``source.needs_attention``,
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,6 +32,12 @@ from invoice_inbox.store.notification_texts import Texts, since
 
 DEACTIVATED = "source_deactivated"
 NEEDS_ATTENTION = "needs_attention"
+
+# stored in English (events and webhooks carry it), shown through inactive_words
+SWITCHED_OFF = "switched off after %(n)s failed runs in a row; last error: %(error)s"
+_SWITCHED_OFF = re.compile(
+    r"switched off after (?P<n>[0-9]+) failed runs in a row; last error: (?P<error>.*)", re.S
+)
 
 
 @dataclass(frozen=True)
@@ -75,12 +82,24 @@ def record_failure(
         if partial or src.failures < src.max_failures or not src.active:
             return Outcome(src.failures, transient=exc.transient)
         src.active = False
-        src.inactive_reason = (
-            f"switched off after {src.failures} failed runs in a row; last error: {exc}"
-        )
+        src.inactive_reason = SWITCHED_OFF % {"n": src.failures, "error": exc}
         notifications.create_written(s, src, DEACTIVATED, _deactivated(src, exc), now=now)
         events.source_changed(s, events.SOURCE_DEACTIVATED, src, src.inactive_reason, now=now)
         return Outcome(src.failures, transient=exc.transient, deactivated=True)
+
+
+def inactive_words(reason: str) -> str:
+    """A stored ``inactive_reason`` in the reader's language (itself when not ours: it is
+    stored in English, as events and webhooks carry it)."""
+    found = _SWITCHED_OFF.fullmatch(reason)
+    if found is None:
+        return reason
+    n = int(found["n"])
+    return ngettext(
+        "switched off after %(n)s failed run in a row; last error: %(error)s",
+        "switched off after %(n)s failed runs in a row; last error: %(error)s",
+        n,
+    ) % {"n": n, "error": found["error"]}
 
 
 def reactivate(src: Source) -> None:
@@ -97,7 +116,10 @@ def warnings(src: Source) -> list[str]:
     if not src.active and src.inactive_reason:
         found.append(
             _("inactive: %(why)s; switch it on with: %(command)s")
-            % {"why": src.inactive_reason, "command": f"invoice-inbox source activate {src.name}"}
+            % {
+                "why": inactive_words(src.inactive_reason),
+                "command": f"invoice-inbox source activate {src.name}",
+            }
         )
     elif src.failures:
         since = _failing_since(src)

@@ -115,7 +115,8 @@ def status(src: Source) -> tuple[str, str]:
         return "draft", _("not started")
     if not src.active:
         if src.inactive_reason:
-            return "inactive", _("inactive: %(why)s") % {"why": src.inactive_reason}
+            why = health.inactive_words(src.inactive_reason)
+            return "inactive", _("inactive: %(why)s") % {"why": why}
         return "inactive", _("inactive")
     if src.auth_state == AuthState.NEEDS_AUTHENTICATION:
         return "needs_authentication", _("needs sign-in")
