@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.reduction import ForkingPickler
 
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide, decision
@@ -245,6 +246,7 @@ class WorkerPool:
         self.policy = policy
         self.size = max(1, size)
         self.limits = policy.limits
+        self._policy = bytes(ForkingPickler.dumps(policy))  # sent before each mail
         self._start_failures = 0
 
     @property
@@ -291,7 +293,7 @@ class WorkerPool:
 
     def _send(self, w: _Worker, raw: bytes) -> None:
         with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
-            w.conn.send(self.policy)
+            w.conn.send_bytes(self._policy)  # what conn.send(policy) sends, pickled once
             w.conn.send_bytes(raw)  # as it is: no pickled copy of a big mail
 
     def _collect(self, batch: _Batch) -> None:
