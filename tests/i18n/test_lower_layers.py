@@ -15,7 +15,7 @@ from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.connectors import imap, network, pop3_session, presets
 from invoice_inbox.i18n import use_locale
 from invoice_inbox.pipeline import rules, senders
-from invoice_inbox.runtime import health, schedules, secret_scope
+from invoice_inbox.runtime import configure, health, schedules, secret_scope
 from invoice_inbox.store import sources, users
 from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import AuthState, Source
@@ -65,6 +65,8 @@ GERMAN = {
         "Verbindung verloren: %(n)s fehlgeschlagene Abrufe seit %(since)s: %(error)s",
     ),
     "no such run": "kein solcher Abruf",
+    "Other IMAP server": "Anderer IMAP-Server",
+    "%(provider)s is reached with %(choices)s": "%(provider)s erreicht man über %(choices)s",
     "inactive: %(why)s; switch it on with: %(command)s": (
         "inaktiv: %(why)s; einschalten mit: %(command)s"
     ),
@@ -246,3 +248,10 @@ def test_a_switched_off_source_says_why_in_the_readers_language(german: None) ->
         " einschalten mit: invoice-inbox source activate ap"
     ]
     assert health.inactive_words("switched off by hand") == "switched off by hand"
+
+
+def test_a_generic_provider_is_named_in_the_readers_language(german: None, web: Web) -> None:
+    values = {"name": "x", "company": "ACME", "provider": "imap", "protocol": "graph"}
+    with web.app.db.session() as s, use_locale("de"), pytest.raises(configure.Invalid) as bad:
+        configure.create(web.app, s, values)
+    assert bad.value.errors["protocol"] == "Anderer IMAP-Server erreicht man über imap"

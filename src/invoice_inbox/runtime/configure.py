@@ -191,13 +191,13 @@ def _validate(
         c.fail(
             "protocol",
             _("%(provider)s is reached with %(choices)s")
-            % {"provider": preset.label, "choices": _or(preset.protocols)},
+            % {"provider": _(preset.label), "choices": _or(preset.protocols)},
         )
     if auth not in preset.auths:
         c.fail(
             "auth",
             _("%(provider)s signs in with %(choices)s")
-            % {"provider": preset.label, "choices": _or(preset.auths)},
+            % {"provider": _(preset.label), "choices": _or(preset.auths)},
         )
     if auth == presets.PASSWORD and protocol not in (presets.IMAP, presets.POP3):
         c.fail(
