@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -74,10 +74,18 @@ EINVOICE_LABELS = {
     "seller_vat_id": N_("Seller VAT id"),
     "seller_iban": N_("Seller IBAN"),
     "buyer_name": N_("Buyer"),
+    "buyer_reference": N_("Buyer reference"),
+    "order_reference": N_("Order reference"),
+    "contract_reference": N_("Contract reference"),
+    "project_reference": N_("Project reference"),
+    "tax_basis_total": N_("Total without VAT"),
+    "tax_total": N_("VAT"),
     "total": N_("Total"),
+    "prepaid_amount": N_("Paid in advance"),
     "amount_due": N_("Amount due"),
     "currency": N_("Currency"),
 }
+AMOUNTS = ("tax_basis_total", "tax_total", "total", "prepaid_amount", "amount_due")
 
 
 def _label(key: str) -> str:
@@ -86,19 +94,24 @@ def _label(key: str) -> str:
     return key.replace("_", " ").capitalize()
 
 
-def einvoice_facts(fields: dict[str, str | None] | None) -> list[tuple[str, str]]:
-    """(label, value) of the e-invoice fields that have a value, known ones first."""
+def einvoice_facts(fields: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) of the e-invoice's facts that have a value, known ones first: texts only;
+    the booking core's lines, VAT breakdown and payment are the readable view's."""
     if not fields:
         return []
     known = [k for k in EINVOICE_LABELS if k in fields]
     order = known + [k for k in fields if k not in EINVOICE_LABELS]
-    return [(_label(k), _shown(k, fields)) for k in order if fields[k] not in (None, "")]
+    return [
+        (_label(k), _shown(k, fields))
+        for k in order
+        if isinstance(fields[k], str) and fields[k] and k != "schema_version"
+    ]
 
 
-def _shown(key: str, fields: dict[str, str | None]) -> str:
+def _shown(key: str, fields: dict[str, Any]) -> str:
     """An e-invoice value as people read it: amounts with their currency, formats by name."""
     value = fields[key]
-    if key in ("total", "amount_due"):
+    if key in AMOUNTS:
         return readable.money(value, fields.get("currency"))
     if key == "format":
         return readable.format_word(value)
