@@ -65,6 +65,8 @@ GERMAN = {
         "Verbindung verloren: %(n)s fehlgeschlagene Abrufe seit %(since)s: %(error)s",
     ),
     "no such run": "kein solcher Abruf",
+    "invalid request": "ungültige Anfrage",
+    "a company needs a name": "eine Firma braucht einen Namen",
     "Other IMAP server": "Anderer IMAP-Server",
     "%(provider)s is reached with %(choices)s": "%(provider)s erreicht man über %(choices)s",
     "inactive: %(why)s; switch it on with: %(command)s": (
@@ -201,6 +203,11 @@ def test_the_api_answers_its_mistakes_in_the_requests_language(german: None, web
     assert api.post("/api/v1/companies", json={"name": "ACME"}).status_code == 201
     taken = api.post("/api/v1/companies", json={"name": "ACME"}, headers=de)
     assert (taken.status_code, taken.json()["detail"]) == (409, 'eine Firma "ACME" gibt es schon')
+    unnamed = api.post("/api/v1/companies", json={"name": " "}, headers=de)
+    assert unnamed.json() == {
+        "detail": "ungültige Anfrage",
+        "problems": [{"field": "name", "problem": "eine Firma braucht einen Namen"}],
+    }
 
 
 def test_store_mistakes_and_cleared_secrets_are_translated(german: None, web: Web) -> None:

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import invoice_inbox
+from invoice_inbox.i18n import gettext
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.status_http import HealthCheck, Status
 from invoice_inbox.web import api, docs, pages
@@ -109,7 +110,7 @@ def create_app(
             for e in exc.errors()
         ]
         if _is_api(request):
-            return JSONResponse({"detail": "invalid request", "problems": problems}, 422)
+            return JSONResponse({"detail": gettext("invalid request"), "problems": problems}, 422)
         message = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         return render(request, "error.html", None, status_code=422, message=message)
 

@@ -26,6 +26,7 @@ from sqlalchemy import Row, Select, SQLColumnExpression
 from sqlalchemy.orm import Session
 
 from invoice_inbox.errors import ConnectorError
+from invoice_inbox.i18n import gettext
 from invoice_inbox.runtime import configure
 from invoice_inbox.web.security import api_user
 
@@ -76,7 +77,8 @@ FORBIDDEN: Responses = {403: {"model": Error, "description": "Your role may not 
 
 def invalid_source(exc: configure.Invalid) -> JSONResponse:
     problems = [{"field": k, "problem": v} for k, v in exc.errors.items()]
-    return JSONResponse({"detail": "invalid source", "problems": problems}, status_code=422)
+    detail = gettext("invalid source")
+    return JSONResponse({"detail": detail, "problems": problems}, status_code=422)
 
 
 def connection_problem(exc: ConnectorError, field: str) -> JSONResponse:
