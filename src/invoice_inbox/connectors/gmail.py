@@ -39,6 +39,7 @@ from invoice_inbox.connectors.base import Changes
 from invoice_inbox.connectors.http import HttpError, RestClient, TokenFn
 from invoice_inbox.connectors.ordered_fetch import ordered
 from invoice_inbox.errors import FolderMissing, LoginFailed, ProtocolFailed
+from invoice_inbox.i18n import _
 from invoice_inbox.json_types import JsonObject
 
 API = "/gmail/v1/users/me"  # "me": the user the delegated OAuth token belongs to
@@ -195,13 +196,21 @@ class GmailConnector:
                 raise
             if err.scope_too_narrow:
                 raise LoginFailed(
-                    f"Gmail refused {method} {path} for {self.settings.user}: the access granted"
-                    " is too narrow (gmail.readonly can read but not move mail or mark it read;"
-                    f" that needs gmail.modify, {MODIFY_SCOPE}). Sign in again and grant it."
-                    f" Gmail said: {err.message}"
+                    _(
+                        "Gmail refused %(request)s for %(user)s: the access granted is too narrow"
+                        " (gmail.readonly can read but not move mail or mark it read; that needs"
+                        " gmail.modify, %(scope)s). Sign in again and grant it. Gmail said: %(answer)s"
+                    )
+                    % {
+                        "request": f"{method} {path}",
+                        "user": self.settings.user,
+                        "scope": MODIFY_SCOPE,
+                        "answer": err.message,
+                    }
                 ) from exc
             raise LoginFailed(
-                f"Gmail refused access to {self.settings.user} ({method} {path}): {err.message}"
+                _("Gmail refused access to %(user)s (%(request)s): %(answer)s")
+                % {"user": self.settings.user, "request": f"{method} {path}", "answer": err.message}
             ) from exc
 
     def close(self) -> None:

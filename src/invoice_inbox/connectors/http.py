@@ -184,7 +184,10 @@ class RestClient:
                 raise
             except httpx.TransportError as exc:
                 if attempt >= self._retries:
-                    raise ConnectFailed(f"cannot reach {self.service}: {exc}") from exc
+                    raise ConnectFailed(
+                        _("cannot reach %(service)s: %(why)s")
+                        % {"service": self.service, "why": exc}
+                    ) from exc
                 self._pause(attempt, None)
                 attempt += 1
                 continue
@@ -206,7 +209,14 @@ class RestClient:
                 attempt += 1
                 continue
             raise HttpError(
-                f"{self.service} answered {status} {code or ''}: {message}".replace("  ", " "),
+                (
+                    _("%(service)s answered %(status)s: %(answer)s")
+                    % {
+                        "service": self.service,
+                        "status": f"{status} {code or ''}",
+                        "answer": message,
+                    }
+                ).replace("  ", " "),
                 status=status,
                 code=code,
             )
