@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 from sqlalchemy import select
 
+from invoice_inbox import auth_reasons
 from invoice_inbox.auth.secrets import SecretError
 from invoice_inbox.cli.base import (
     JsonOpt,
@@ -289,7 +290,10 @@ def messages_cmd(
                 "sender_auth": (
                     None
                     if m.sender_auth is None
-                    else {"status": m.sender_auth, "reason": m.sender_auth_reason or ""}
+                    else {
+                        "status": m.sender_auth,
+                        "reason": auth_reasons.localized(m.sender_auth_reason),
+                    }
                 ),
                 "lookalike_of": m.lookalike_of,
                 "state": m.state,

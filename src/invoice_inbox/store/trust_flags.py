@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import ColumnElement, and_, false, select
 from sqlalchemy.orm import Session, object_session
 
+from invoice_inbox import auth_reasons
 from invoice_inbox.i18n import N_
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store.models import Document, Message, Source
@@ -126,7 +127,7 @@ def trust(
     auth = (
         None
         if msg.sender_auth is None
-        else {"status": msg.sender_auth, "reason": msg.sender_auth_reason or ""}
+        else {"status": msg.sender_auth, "reason": auth_reasons.localized(msg.sender_auth_reason)}
     )
     alert = (
         None

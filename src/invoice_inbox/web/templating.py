@@ -24,7 +24,7 @@ from jinja2.runtime import Context
 from sqlalchemy import select
 from starlette.responses import Response
 
-from invoice_inbox import i18n
+from invoice_inbox import auth_reasons, i18n
 from invoice_inbox.i18n import formats
 from invoice_inbox.pipeline.einvoice import problem_text
 from invoice_inbox.store import supplier_views, users
@@ -121,6 +121,7 @@ for _name in (  # codes as translated words (readable.py): a German page never s
 ):
     templates.env.filters[_name] = getattr(readable, _name)
 templates.env.filters["iban_short"] = readable.iban_short
+templates.env.filters["auth_reason"] = auth_reasons.localized  # a stored sender-auth sentence
 templates.env.filters["role_word"] = words.role_word
 templates.env.filters["role_choice"] = words.role_choice
 templates.env.filters["recipient_why"] = words.recipient_why

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
+from invoice_inbox import auth_reasons
 from invoice_inbox.i18n import N_
 from invoice_inbox.i18n import gettext as _
 from invoice_inbox.json_types import JsonObject
@@ -91,9 +92,8 @@ def badges(doc: Document, msg: Message, *, mode: str | None) -> list[Badge]:
     found = []
     for code in trust_flags.flags(doc, msg, mode=mode):
         if code == trust_flags.SENDER_NOT_AUTHENTICATED:
-            title = msg.sender_auth_reason or _("sender authentication: %(result)s") % {
-                "result": msg.sender_auth
-            }
+            said = auth_reasons.localized(msg.sender_auth_reason)
+            title = said or _("sender authentication: %(result)s") % {"result": msg.sender_auth}
             found.append(Badge(code, _("sender not authenticated"), title, "warn"))
         elif code == trust_flags.LOOKALIKE_SENDER:
             lookalike = {"domain": msg.lookalike_of, "sender": suppliers.domain_of(msg.sender)}
