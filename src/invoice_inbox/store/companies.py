@@ -25,6 +25,7 @@ from sqlalchemy import delete as sql_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from invoice_inbox.i18n import N_
 from invoice_inbox.store.models import Company, Document, Message, Source
 from invoice_inbox.store.models_state import Setting
 
@@ -32,6 +33,8 @@ SMTP_DOMAIN = "smtp_domain"
 IMPORT_PROTOCOL = "smtp"
 _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: read aloud and typed by people
 TOKEN_LENGTH = 12
+# the import source's description, made with it (shown in the reader's language: web.words)
+IMPORT_DESCRIPTION = N_("mail sent to the central import address of %(company)s")
 
 
 def slug(name: str) -> str:
@@ -60,7 +63,7 @@ def import_source(s: Session, company: Company) -> Source:
     src = Source(
         name=name,
         company=company,
-        description=f"mail sent to the central import address of {company.name}",
+        description=IMPORT_DESCRIPTION % {"company": company.name},
         provider="smtp",
         protocol=IMPORT_PROTOCOL,
         auth="none",

@@ -126,6 +126,7 @@ templates.env.filters["role_word"] = words.role_word
 templates.env.filters["role_choice"] = words.role_choice
 templates.env.filters["recipient_why"] = words.recipient_why
 templates.env.filters["schedule_words"] = words.schedule_words
+templates.env.filters["source_description"] = words.source_description
 # an e-invoice calculation problem in the reader's language (its stored message is English)
 templates.env.filters["einvoice_problem"] = problem_text.of
 # why a sender domain is blocked, in the reader's language (stored in English)

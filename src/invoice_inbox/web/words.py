@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from invoice_inbox.i18n import N_, gettext, ngettext
 from invoice_inbox.runtime import schedules
+from invoice_inbox.store.companies import IMPORT_DESCRIPTION
 
 ROLE_WORDS = {"admin": N_("admin"), "clerk": N_("clerk"), "viewer": N_("viewer")}
 # a role as the role select offers it: what someone with that role may do
@@ -67,3 +68,13 @@ def schedule_words(text: str) -> str:
         times = ", ".join(t.strftime("%H:%M") for t in schedule.times)
         return gettext("at %(times)s (%(zone)s)") % {"times": times, "zone": schedule.zone}
     return gettext("only when someone presses Fetch now")
+
+
+def source_description(description: str | None, company: str | None = None) -> str:
+    """A source's description; the one an import source is made with, in the reader's
+    language (any other is the administrator's own text, shown as written)."""
+    if not description:
+        return ""
+    if company is not None and description == IMPORT_DESCRIPTION % {"company": company}:
+        return gettext(IMPORT_DESCRIPTION) % {"company": company}
+    return description
