@@ -78,14 +78,28 @@ EINVOICE_LABELS = {
     "order_reference": N_("Order reference"),
     "contract_reference": N_("Contract reference"),
     "project_reference": N_("Project reference"),
+    "line_total": N_("Sum of the lines"),
+    "allowance_total": N_("Allowances"),
+    "charge_total": N_("Charges"),
     "tax_basis_total": N_("Total without VAT"),
     "tax_total": N_("VAT"),
     "total": N_("Total"),
     "prepaid_amount": N_("Paid in advance"),
+    "rounding_amount": N_("Rounding"),
     "amount_due": N_("Amount due"),
     "currency": N_("Currency"),
 }
-AMOUNTS = ("tax_basis_total", "tax_total", "total", "prepaid_amount", "amount_due")
+AMOUNTS = (
+    "line_total",
+    "allowance_total",
+    "charge_total",
+    "tax_basis_total",
+    "tax_total",
+    "total",
+    "prepaid_amount",
+    "rounding_amount",
+    "amount_due",
+)
 
 
 def _label(key: str) -> str:
