@@ -15,7 +15,7 @@ from invoice_inbox.auth.expiry import secret_expiry_warning
 from invoice_inbox.connectors import gmail, http, imap, network, pop3_session, presets
 from invoice_inbox.i18n import use_locale
 from invoice_inbox.pipeline import rules, senders
-from invoice_inbox.runtime import configure, health, schedules, secret_scope
+from invoice_inbox.runtime import configure, health, runner, schedules, secret_scope
 from invoice_inbox.store import sources, users
 from invoice_inbox.store.errors import NotFound
 from invoice_inbox.store.models import AuthState, Source
@@ -65,6 +65,9 @@ GERMAN = {
         "Verbindung verloren: %(n)s fehlgeschlagene Abrufe seit %(since)s: %(error)s",
     ),
     "no such run": "kein solcher Abruf",
+    'source "%(source)s" has not been signed in yet: run %(fix)s': (
+        'Quelle "%(source)s" ist noch nicht angemeldet: führen Sie %(fix)s aus'
+    ),
     "invalid request": "ungültige Anfrage",
     "a company needs a name": "eine Firma braucht einen Namen",
     "Other IMAP server": "Anderer IMAP-Server",
@@ -266,3 +269,14 @@ def test_a_generic_provider_is_named_in_the_readers_language(german: None, web: 
     with web.app.db.session() as s, use_locale("de"), pytest.raises(configure.Invalid) as bad:
         configure.create(web.app, s, values)
     assert bad.value.errors["protocol"] == "Anderer IMAP-Server erreicht man über imap"
+
+
+def test_a_fetch_that_waits_for_a_sign_in_says_so_in_the_readers_language(
+    german: None, web: Web
+) -> None:
+    src = Source(name="ap", auth="oauth", auth_state=AuthState.NEEDS_AUTHENTICATION, token=None)
+    with use_locale("de"), pytest.raises(runner.NeedsAuthentication) as waiting:
+        runner._login(web.app, src)
+    assert str(waiting.value) == (
+        'Quelle "ap" ist noch nicht angemeldet: führen Sie invoice-inbox source authenticate ap aus'
+    )

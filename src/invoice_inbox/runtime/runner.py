@@ -24,6 +24,7 @@ from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
 from invoice_inbox.errors import ConnectorError, LoginDelayed, LoginFailed
+from invoice_inbox.i18n import _
 from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
@@ -98,18 +99,20 @@ def scopes_for(src: Source) -> list[str]:
 def _login(app: App, src: Source) -> _Login:
     never_signed_in = src.auth == presets.OAUTH and src.token is None
     if src.auth_state != AuthState.OK or never_signed_in:
-        what = (
-            "has not been signed in yet"
-            if src.auth_state == AuthState.NEEDS_AUTHENTICATION or never_signed_in
-            else f"needs re-authentication ({src.auth_error or 'the sign-in was refused'})"
-        )
-        if src.auth_state == AuthState.LOGIN_REFUSED:
-            what = f"cannot log in ({src.auth_error or 'the login was refused'})"
         fix = {
             presets.APP: f"invoice-inbox source set {src.name} --client-secret-env VAR",
             presets.PASSWORD: f"invoice-inbox source set {src.name} --password-env VAR",
         }.get(src.auth, f"invoice-inbox source authenticate {src.name}")
-        raise NeedsAuthentication(f'source "{src.name}" {what}: run {fix}')
+        words = {"source": src.name, "fix": fix, "why": src.auth_error}
+        if src.auth_state == AuthState.LOGIN_REFUSED:
+            words["why"] = src.auth_error or _("the login was refused")
+            sentence = _('source "%(source)s" cannot log in (%(why)s): run %(fix)s')
+        elif src.auth_state == AuthState.NEEDS_AUTHENTICATION or never_signed_in:
+            sentence = _('source "%(source)s" has not been signed in yet: run %(fix)s')
+        else:
+            words["why"] = src.auth_error or _("the sign-in was refused")
+            sentence = _('source "%(source)s" needs re-authentication (%(why)s): run %(fix)s')
+        raise NeedsAuthentication(sentence % words)
 
     def plain(value: str | None) -> str | None:
         return app.secrets.decrypt(value) if value else None
