@@ -12,7 +12,15 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 
 from invoice_inbox import errors
 from invoice_inbox.auth.expiry import secret_expiry_warning
-from invoice_inbox.connectors import gmail, http, imap, network, pop3_session, presets
+from invoice_inbox.connectors import (
+    gmail,
+    http,
+    imap,
+    imap_folders,
+    network,
+    pop3_session,
+    presets,
+)
 from invoice_inbox.i18n import use_locale
 from invoice_inbox.pipeline import rules, senders
 from invoice_inbox.runtime import configure, health, runner, schedules, secret_scope
@@ -187,6 +195,9 @@ def test_constants_shown_later_are_marked_for_the_catalogues() -> None:
     marked |= _extracted(imap.__file__) | _extracted(pop3_session.__file__)
     assert "login refused by server: %(answer)s" in marked
     assert "cannot reach %(service)s: %(why)s" in _extracted(http.__file__)
+    assert 'the folder "%(folder)s" cannot be created on this server: %(answer)s' in _extracted(
+        imap_folders.__file__
+    )
     assert "Gmail refused access to %(user)s (%(request)s): %(answer)s" in _extracted(
         gmail.__file__
     )

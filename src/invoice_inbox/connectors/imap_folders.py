@@ -20,7 +20,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from invoice_inbox.connectors.imap_names import FolderNameInvalid, FolderNames
+from invoice_inbox.connectors.network import lost_during
 from invoice_inbox.errors import ConnectFailed, ProtocolFailed
+from invoice_inbox.i18n import _
 
 _NOISE_HEAD = re.compile(r"^(?:\w+ failed: )?(?:\[[A-Z-]+\] )?")
 _NOISE_TAIL = re.compile(r"\s*\(\d+\.\d+ \+ \d+\.\d+(?: \+ \d+\.\d+)? secs\)\.?$")
@@ -105,12 +107,13 @@ class ImapFolders:
         except IMAPClientError as exc:
             if self._all_server_folders().get(server) is False:  # created meanwhile by someone
                 return None
-            return f'the folder "{folder}" cannot be created on this server: {self.refusal(exc)}'
+            return _('the folder "%(folder)s" cannot be created on this server: %(answer)s') % {
+                "folder": folder,
+                "answer": self.refusal(exc),
+            }
         except OSError as exc:
             self._client = None
-            raise ConnectFailed(
-                f"connection to {self.where} lost during CREATE: {self._words(exc)}"
-            ) from exc
+            raise ConnectFailed(lost_during(self.where, "CREATE", self._words(exc))) from exc
         made = [name for name in self._all_server_folders() if name not in before]
         for name in sorted(made, key=len, reverse=True):  # the deepest first
             with contextlib.suppress(IMAPClientError):
@@ -126,7 +129,7 @@ class ImapFolders:
         """The server's reason in a refused command, without the library's "create failed: ",
         a response code or Dovecot's timing: ``Invalid mailbox name: Begins with '~'``."""
         text = _NOISE_HEAD.sub("", self._words(exc))
-        return _NOISE_TAIL.sub("", text) or "no reason given"
+        return _NOISE_TAIL.sub("", text) or _("no reason given")
 
 
 def _enable_utf8(client: IMAPClient) -> None:
