@@ -17,6 +17,7 @@ from invoice_inbox.connectors import (
     http,
     imap,
     imap_folders,
+    imap_names,
     network,
     pop3_session,
     presets,
@@ -35,6 +36,9 @@ GERMAN = {
         'Ordner "%(folder)s" gibt es nicht; Ordner sind: %(folders)s'
     ),
     "(none)": "(keine)",
+    'the folder "%(name)s" cannot be used on this server: it has no subfolders': (
+        'den Ordner "%(name)s" gibt es auf diesem Server nicht: er kennt keine Unterordner'
+    ),
     "cannot connect to %(where)s: %(why)s": "keine Verbindung zu %(where)s: %(why)s",
     "nothing answered on that port (connection refused)": (
         "an diesem Port antwortete niemand (Verbindung abgelehnt)"
@@ -110,6 +114,11 @@ def test_connector_errors_speak_the_readers_language(german: None) -> None:
         with pytest.raises(network.WrongPort) as refused, network.connect_errors("127.0.0.1:9"):
             raise ConnectionRefusedError
     assert str(missing) == 'Ordner "Rechnungen" gibt es nicht; Ordner sind: (keine)'
+    with use_locale("de"), pytest.raises(imap_names.FolderNameInvalid) as flat:
+        imap_names.FolderNames(prefix="INBOX.", delimiter=None).to_server("Belege/2026")
+    assert str(flat.value) == (
+        'den Ordner "Belege/2026" gibt es auf diesem Server nicht: er kennt keine Unterordner'
+    )
     assert str(refused.value) == (
         "keine Verbindung zu 127.0.0.1:9: an diesem Port antwortete niemand (Verbindung abgelehnt)"
     )

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from invoice_inbox.errors import ProtocolFailed
+from invoice_inbox.i18n import _
 
 INBOX = "INBOX"
 
@@ -80,13 +81,17 @@ class FolderNames:
         if d is None:  # flat server: no hierarchy to map to
             if "/" in name:
                 raise FolderNameInvalid(
-                    f'the folder "{name}" cannot be used on this server: it has no subfolders'
+                    _('the folder "%(name)s" cannot be used on this server: it has no subfolders')
+                    % {"name": name}
                 )
             return self.prefix + name
         if d != "/" and d in name:
             raise FolderNameInvalid(
-                f'the folder name "{name}" cannot be used on this server: "{d}" separates'
-                f' folders there; write "{name.replace(d, "/")}" for a subfolder'
+                _(
+                    'the folder name "%(name)s" cannot be used on this server: "%(delimiter)s"'
+                    ' separates folders there; write "%(instead)s" for a subfolder'
+                )
+                % {"name": name, "delimiter": d, "instead": name.replace(d, "/")}
             )
         parts = name.split("/")
         if parts[0].upper() == INBOX and self.prefix.upper() == INBOX + d:
