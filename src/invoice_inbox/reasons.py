@@ -21,7 +21,7 @@ from typing import Any
 
 from babel.numbers import format_decimal
 
-from invoice_inbox import i18n
+from invoice_inbox import auth_reasons, i18n
 from invoice_inbox.i18n import N_
 
 # A parameter: a plain value, or a reason of its own (parts, or English text of an old row).
@@ -172,6 +172,8 @@ def _render(p: ReasonPart) -> str:
     params: dict[str, object] = {k: _param_text(p.code, v) for k, v in p.params.items()}
     for key in _QUOTED.get(p.code, ()):
         params[key] = repr(p.params.get(key))
+    if p.code in _AUTH_SENTENCES and isinstance(p.params.get("why"), str):
+        params["why"] = auth_reasons.localized(str(p.params["why"]))  # its phrases translated
     if p.code == _DOCUMENTS:
         count = p.params.get("count")
         n = count if isinstance(count, int) else 0
@@ -186,6 +188,10 @@ def _render(p: ReasonPart) -> str:
         return template % params
     except (KeyError, ValueError, TypeError):  # a translation naming another parameter
         return TEMPLATES.get(p.code, "%(count)s documents from %(sender)s: %(names)s") % params
+
+
+# parts whose "why" is sender authentication's own sentence (stored in English)
+_AUTH_SENTENCES = ("sender_not_authenticated", "sender_refused")
 
 
 def _param_text(code: str, value: Param) -> object:

@@ -67,3 +67,14 @@ def test_english_and_unknown_phrases_are_left_as_they_are(pseudo: None) -> None:
     with use_locale("de"):
         assert localized("something an older version wrote") == "something an older version wrote"
         assert localized(None) == ""
+
+
+def test_a_decision_reason_translates_the_sentence_it_quotes(pseudo: None) -> None:
+    from invoice_inbox.reasons import localized as reason
+    from invoice_inbox.reasons import part
+
+    parts = (part("sender_not_authenticated", why=SENTENCES[14]),)
+    with use_locale("de"):
+        shown = reason(parts)
+    assert "«%(missing)s and" not in shown and "«no DKIM signature»" in shown, shown
+    assert reason(parts).endswith(SENTENCES[14])  # English: the sentence as stored
