@@ -31,3 +31,21 @@ def test_the_import_source_description_is_translated(
         assert source_description("our AP mailbox", "ACME") == "our AP mailbox"
         assert source_description(made, "Other") == made  # not this company's: as written
     assert source_description(made, "ACME") == made
+
+
+def test_an_unknown_page_says_so_in_the_reader_s_language(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from invoice_inbox.runtime.context import App
+    from invoice_inbox.web.app import create_app
+
+    install(monkeypatch, tmp_path, "de", {"There is no such page.": "Diese Seite gibt es nicht."})
+    app = App.open(tmp_path / "data")
+    with TestClient(create_app(app)) as client:
+        german = client.get("/no-such-page", headers={"Accept-Language": "de"})
+        english = client.get("/no-such-page")
+    assert german.status_code == 404 and "Diese Seite gibt es nicht." in german.text
+    assert "Not Found" not in german.text
+    assert "There is no such page." in english.text

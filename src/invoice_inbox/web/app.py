@@ -11,6 +11,7 @@ Every request body is bounded (``bodylimit``) before anything reads it.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -21,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 import invoice_inbox
-from invoice_inbox.i18n import gettext
+from invoice_inbox.i18n import N_, gettext
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.status_http import HealthCheck, Status
 from invoice_inbox.web import api, docs, pages
@@ -36,6 +37,13 @@ from invoice_inbox.web.setup_token import SetupToken
 from invoice_inbox.web.templating import CSP, render
 
 STATIC = Path(__file__).with_name("static")
+
+
+# what a page says for Starlette's own errors (its detail is the bare status phrase)
+_STATUS_WORDS = {
+    404: N_("There is no such page."),
+    405: N_("This page cannot be used that way."),
+}
 
 
 def _is_api(request: Request) -> bool:
@@ -99,9 +107,10 @@ def create_app(
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
             )
-        return render(
-            request, "error.html", None, status_code=exc.status_code, message=str(exc.detail)
-        )
+        message = str(exc.detail)
+        if message == HTTPStatus(exc.status_code).phrase:  # Starlette's own ("Not Found")
+            message = gettext(_STATUS_WORDS.get(exc.status_code, message))
+        return render(request, "error.html", None, status_code=exc.status_code, message=message)
 
     @web.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
