@@ -199,7 +199,8 @@ class GmailConnector:
                     _(
                         "Gmail refused %(request)s for %(user)s: the access granted is too narrow"
                         " (gmail.readonly can read but not move mail or mark it read; that needs"
-                        " gmail.modify, %(scope)s). Sign in again and grant it. Gmail said: %(answer)s"
+                        " gmail.modify, %(scope)s). Sign in again and grant it."
+                        " Gmail said: %(answer)s"
                     )
                     % {
                         "request": f"{method} {path}",
