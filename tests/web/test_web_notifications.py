@@ -4,14 +4,17 @@ expiring client secrets and the notifications sent, only for the sources a user 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from invoice_inbox.store import notifications, sources
 from invoice_inbox.store.models import AuthState, Source
 from web.conftest import Web
 
-TODAY = datetime.now(UTC).date()
+
+def today() -> date:
+    """Today (UTC) when the test asks: a module constant went stale across midnight."""
+    return datetime.now(UTC).date()
 
 
 def add_source(web: Web, name: str, company: str, **fields: Any) -> int:
@@ -60,8 +63,8 @@ def test_attention_lists_inactive_sources_and_expiring_secrets_of_the_users_comp
         active=False,
         inactive_reason="switched off after 5 failed runs in a row; last error: timeout",
     )
-    expiring = add_source(web, "acme-graph", "ACME", secret_expires=TODAY + timedelta(days=10))
-    add_source(web, "acme-old", "ACME", secret_expires=TODAY - timedelta(days=2))
+    expiring = add_source(web, "acme-graph", "ACME", secret_expires=today() + timedelta(days=10))
+    add_source(web, "acme-old", "ACME", secret_expires=today() - timedelta(days=2))
     add_source(
         web,
         "acme-refused",
@@ -78,12 +81,12 @@ def test_attention_lists_inactive_sources_and_expiring_secrets_of_the_users_comp
         last_error="connection refused",
         failing_since=datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
     )
-    add_source(web, "acme-fine", "ACME", secret_expires=TODAY + timedelta(days=90))
+    add_source(web, "acme-fine", "ACME", secret_expires=today() + timedelta(days=90))
     admins_only = add_source(
         web, "acme-admins", "ACME", active=False, inactive_reason="x", restricted_to_role="admin"
     )
     beta = add_source(web, "beta-off", "BETA", active=False, inactive_reason="beta is broken")
-    add_source(web, "beta-graph", "BETA", secret_expires=TODAY + timedelta(days=5))
+    add_source(web, "beta-graph", "BETA", secret_expires=today() + timedelta(days=5))
     notify(
         web,
         off,
@@ -113,7 +116,7 @@ def test_attention_lists_inactive_sources_and_expiring_secrets_of_the_users_comp
         in found["acme-off"]
     )
     assert "no mail arrives" in found["acme-off"]
-    expires = (TODAY + timedelta(days=10)).isoformat()
+    expires = (today() + timedelta(days=10)).isoformat()
     assert f"the client secret expires in 10 days ({expires})" in found["acme-graph"]
     assert "warning" in found["acme-graph"]
     assert "the client secret expired on" in found["acme-old"]
@@ -151,8 +154,8 @@ def test_an_admin_sees_every_company_and_nothing_is_a_calm_page(web: Web) -> Non
 
 
 def test_secret_expiry_is_not_listed_a_month_ahead(web: Web) -> None:
-    add_source(web, "later", "ACME", secret_expires=TODAY + timedelta(days=31))
-    add_source(web, "soon", "ACME", secret_expires=TODAY + timedelta(days=30))
+    add_source(web, "later", "ACME", secret_expires=today() + timedelta(days=31))
+    add_source(web, "soon", "ACME", secret_expires=today() + timedelta(days=30))
     web.user("viewer@x.test", "viewer", ("ACME",))
     page = web.browser("viewer@x.test").get("/notifications")
     assert set(attention(page.text)) == {"soon"}
