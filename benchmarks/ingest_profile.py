@@ -156,7 +156,12 @@ def _profile_threads(profiles: list[cProfile.Profile]) -> None:
 
 def _rusage_file(out: str) -> None:
     me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    figures = {"self_cpu": me.ru_utime + me.ru_stime, "children_cpu": kids.ru_utime + kids.ru_stime}
+    figures = {
+        "self_cpu": me.ru_utime + me.ru_stime,
+        "self_system": me.ru_stime,
+        "children_cpu": kids.ru_utime + kids.ru_stime,
+        "children_system": kids.ru_stime,
+    }
     Path(f"{out}.json").write_text(json.dumps(figures))
 
 

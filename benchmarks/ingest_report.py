@@ -124,6 +124,17 @@ class Report:
             self.cpu_split_ms_per_mail = out
 
 
+def _processes(r: Report) -> list[str]:
+    """The fetch process's CPU with its time in the kernel, and its decide workers' (the
+    process tree's from wait4 less the process's own: they are reaped after its last look)."""
+    ru, n = r.fetch_rusage, max(r.messages, 1)
+    if "self_system" not in ru:
+        return []
+    own, kernel = 1000 * ru["self_cpu"] / n, 1000 * ru["self_system"] / n
+    workers = 1000 * r.ingestion_cpu_seconds / n - own
+    return [f"processes  : fetch {own:.2f} ms/mail (kernel {kernel:.2f}), workers {workers:.2f}"]
+
+
 def _yes(ok: bool) -> str:
     return "yes" if ok else "no"
 
@@ -198,6 +209,7 @@ def print_report(r: Report) -> None:
         f"ratio      : ingestion = {r.ratio_percent:.1f} % of raw download"
         + (f"; {vs_mbsync}" if vs_mbsync else ""),
         f"peak RSS   : {r.ingestion_peak_rss_mb:.1f} MB (ingestion process)",
+        *_processes(r),
         "",
         *_table(r),
         "",

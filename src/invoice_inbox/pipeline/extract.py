@@ -49,6 +49,9 @@ class Document:
     damaged: bool = False  # its base64 was damaged: imported as far as it could be decoded
     # the IBAN it asks payment to: the e-invoice's, else the first valid one in a PDF's text
     iban: str | None = None
+    # the size of ``data`` when the bytes are not carried: a decide worker stored them in the
+    # blob folder and sent the document without them (``runtime.decision_wire``)
+    stored_size: int | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def sha256(self) -> str:
@@ -56,7 +59,7 @@ class Document:
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return len(self.data) if self.stored_size is None else self.stored_size
 
     def with_rule(self, rule: str | None) -> Document:
         return replace(self, rule=rule) if rule else self
