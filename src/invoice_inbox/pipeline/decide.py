@@ -76,6 +76,9 @@ class Decision:
     sender_auth: SenderAuth | None = None
     lookalike_of: str | None = None
     reason_parts: Parts = ()
+    # a decide worker put the raw mail and its documents' bytes into the blob folder, unsynced
+    # (``runtime.decision_wire``); the documents then come without their bytes
+    stored: bool = False
 
 
 def decision(
