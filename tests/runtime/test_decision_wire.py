@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from multiprocessing import Pipe
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 import pytest
 
@@ -16,6 +17,7 @@ from builders import Attachment, make_mail, make_pdf, make_sized_pdf
 from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide
 from invoice_inbox.runtime import decision_wire
 from invoice_inbox.runtime.workers import WorkerPool
+from invoice_inbox.store.blob_folder import FolderBlobStore
 
 
 @pytest.fixture
@@ -123,3 +125,55 @@ def test_the_worker_pool_gives_the_same_documents_as_deciding_here() -> None:
     got = WorkerPool(Policy(), size=1).decide([big, small, big])
     for raw, d in zip([big, small, big], got, strict=True):
         _same(decide(raw), d)
+
+
+def test_given_the_blob_folder_the_worker_stores_the_bytes_itself(
+    pipe: tuple[Connection, Connection], tmp_path: Path
+) -> None:
+    ours, theirs = pipe
+    store = FolderBlobStore(tmp_path / "blobs")
+    raw = make_mail(attachments=[Attachment("a.pdf", make_pdf("Invoice 5"))])
+    d = decide(raw)
+    decision_wire.send_decided(theirs, d, raw=raw, store=store.root)
+    first = ours.recv_bytes()
+    assert len(first) < 64 * 1024 and not ours.poll()  # no bytes follow the decision
+    theirs.send_bytes(first)
+    kind, got = decision_wire.recv(ours)  # type: ignore[misc]
+    assert kind == "decided" and isinstance(got, Decision) and got.stored
+    (doc,) = got.documents
+    assert doc.data == b"" and doc.size == len(d.documents[0].data)
+    assert doc.sha256 == d.documents[0].sha256
+    assert store.get(doc.sha256) == d.documents[0].data
+    assert store.get(hashlib.sha256(raw).hexdigest()) == raw
+    assert not list((tmp_path / "blobs").rglob("*.tmp"))  # renamed into place
+
+
+def test_a_worker_that_cannot_write_sends_the_bytes(
+    pipe: tuple[Connection, Connection], tmp_path: Path
+) -> None:
+    ours, theirs = pipe
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_bytes(b"")  # its sub-folders cannot be made: OSError, as on a full disk
+    d = _decided(Attachment("a.pdf", make_pdf("Invoice 6")))
+    raw = make_mail(attachments=[Attachment("a.pdf", make_pdf("Invoice 6"))])
+    sender = threading.Thread(
+        target=decision_wire.send_decided,
+        args=(theirs, d),
+        kwargs={"raw": raw, "store": not_a_folder},
+    )
+    sender.start()
+    kind, got = decision_wire.recv(ours)  # type: ignore[misc]
+    sender.join()
+    assert kind == "decided" and isinstance(got, Decision) and not got.stored
+    _same(d, got)
+
+
+def test_a_pool_with_the_blob_folder_gives_stored_decisions(tmp_path: Path) -> None:
+    store = FolderBlobStore(tmp_path / "blobs")
+    raws = [make_mail(attachments=[Attachment("a.pdf", make_pdf(f"Invoice {n}"))]) for n in (7, 8)]
+    got = WorkerPool(Policy(), size=1, store=store.staging_root()).decide(raws)
+    for raw, d in zip(raws, got, strict=True):
+        here = decide(raw)
+        assert d.stored and [x.sha256 for x in d.documents] == [x.sha256 for x in here.documents]
+        assert [store.get(x.sha256) for x in d.documents] == [x.data for x in here.documents]
+        assert store.get(hashlib.sha256(raw).hexdigest()) == raw

@@ -45,6 +45,7 @@ class BatchItem:
     lookalike_of: str | None = None
     original: BatchItem | None = None  # the copied item, when committed with or just before it
     reason_parts: Parts = ()  # the reason as codes with parameters (``reasons``)
+    stored: bool = False  # a decide worker put its raw mail and documents into the blob folder
 
 
 def decide_batch(
@@ -142,6 +143,7 @@ def decide_batch(
                     sender_auth=d.sender_auth,
                     lookalike_of=d.lookalike_of,
                     reason_parts=d.reason_parts,
+                    stored=d.stored,
                 )
             )
     return items

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from invoice_inbox.pipeline.decide import Decision, Policy
 from invoice_inbox.reasons import part
@@ -47,9 +48,14 @@ def _nothing(indexes: Sequence[int]) -> None:
 class Decider:
     """The deciding of one run: its policy on up to *workers* limited workers at a time."""
 
-    def __init__(self, policy: Policy, *, workers: int | None = None) -> None:
+    def __init__(
+        self, policy: Policy, *, workers: int | None = None, store: Path | None = None
+    ) -> None:
+        """*store*: the blob folder the workers put each decided mail's blobs in (``stored``
+        decisions, made durable by the caller), or None: the decisions carry the bytes."""
         self.policy = policy
-        self.pool = WorkerPool(policy, size=workers if workers else (os.cpu_count() or 1))
+        size = workers if workers else (os.cpu_count() or 1)
+        self.pool = WorkerPool(policy, size=size, store=store)
 
     def decide_many(self, raws: Sequence[bytes]) -> list[Decision]:
         """The decisions for *raws*, in order, each made in a limited worker."""

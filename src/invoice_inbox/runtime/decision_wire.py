@@ -9,20 +9,38 @@ straight from the document; ``recv`` reads a message as ``Connection.recv`` does
 decision, the bytes that follow it, and gives ``("decided", decision)`` with its documents
 whole. Bytes of another size than announced (a worker that failed half-way) raise
 ``EOFError``, as a worker that ended does.
+
+Given the blob folder (``store``), the worker puts the raw mail and the documents' bytes there
+itself (``blob_folder.stage``: renamed into place, not synced) and sends the decision without
+them, ``stored``, each document with its size and SHA-256: the service's process then only makes
+them durable with the batch's one sync, and neither reads nor writes their bytes. A worker that
+cannot write there (a full disk) sends the bytes as above, and the service's own write reports
+the error.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from multiprocessing.connection import Connection
+from pathlib import Path
 
 from invoice_inbox.pipeline.decide import Decision, Document
+from invoice_inbox.store.blob_folder import stage
 
 DECIDED = "decided"
 
 
-def send_decided(conn: Connection, decision: Decision) -> None:
-    """Send ``decision`` with its documents' bytes as messages after it (no pickled copy)."""
+def send_decided(
+    conn: Connection, decision: Decision, *, raw: bytes = b"", store: Path | None = None
+) -> None:
+    """Send ``decision`` with its documents' bytes as messages after it (no pickled copy), or,
+    given the blob folder *store*, with the mail *raw* and the documents put there (module
+    doc)."""
+    if store is not None and _staged(decision, raw, store):
+        stored = tuple(_without_data(d, stored=True) for d in decision.documents)
+        conn.send((DECIDED, replace(decision, documents=stored, stored=True), None))
+        return
     light = replace(decision, documents=tuple(_without_data(d) for d in decision.documents))
     sizes = tuple(len(d.data) for d in decision.documents)
     conn.send((DECIDED, light, sizes))  # pickled whole before anything is written
@@ -36,7 +54,11 @@ def recv(conn: Connection) -> object:
     if not (isinstance(message, tuple) and len(message) == 3 and message[0] == DECIDED):
         return message
     _, decision, sizes = message
-    if not isinstance(decision, Decision) or len(sizes) != len(decision.documents):
+    if not isinstance(decision, Decision):
+        raise EOFError("the worker sent a decision out of order")
+    if sizes is None and decision.stored:  # its bytes are in the blob folder
+        return (DECIDED, decision)
+    if sizes is None or len(sizes) != len(decision.documents):
         raise EOFError("the worker sent a decision out of order")
     documents = []
     for doc, size in zip(decision.documents, sizes, strict=True):
@@ -47,10 +69,22 @@ def recv(conn: Connection) -> object:
     return (DECIDED, replace(decision, documents=tuple(documents)))
 
 
-def _without_data(doc: Document) -> Document:
-    """*doc* without its bytes, its SHA-256 computed here (the worker) and kept: a
-    ``cached_property`` lives in the instance's dictionary, which pickling carries."""
-    light = replace(doc, data=b"")
+def _staged(decision: Decision, raw: bytes, store: Path) -> bool:
+    """Put *raw* and the decision's documents into the blob folder; False when it cannot."""
+    try:
+        stage(store, hashlib.sha256(raw).hexdigest(), raw)
+        for doc in decision.documents:
+            stage(store, doc.sha256, doc.data)
+    except OSError:
+        return False
+    return True
+
+
+def _without_data(doc: Document, *, stored: bool = False) -> Document:
+    """*doc* without its bytes (with their size when *stored*), its SHA-256 computed here (the
+    worker) and kept: a ``cached_property`` lives in the instance's dictionary, which pickling
+    carries."""
+    light = replace(doc, data=b"", stored_size=len(doc.data) if stored else None)
     light.__dict__["sha256"] = doc.sha256
     return light
 

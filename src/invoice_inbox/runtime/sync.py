@@ -35,7 +35,7 @@ from invoice_inbox.connectors.base import Connector, Deleting, TokenConnector
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import BatchItem, Key, decide_batch
-from invoice_inbox.runtime.batch_rows import message_row
+from invoice_inbox.runtime.batch_rows import new_row, write_batch
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.folder_filing import FolderFiling
@@ -45,8 +45,8 @@ from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
 from invoice_inbox.runtime.sender_check import SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.runtime.sync_steps import Observer, Progress, RunCancelled, Step, noop
-from invoice_inbox.store import events, ledger, runs, suppliers
-from invoice_inbox.store.documents import QueueOriginals
+from invoice_inbox.store import ledger, runs
+from invoice_inbox.store.blob_folder import FolderBlobStore
 from invoice_inbox.store.models import Run, RunStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -202,10 +202,16 @@ class FolderSync(FolderFiling):
     def _commit_batch(self, validity: int, uidnext: int | None, items: list[BatchItem]) -> None:
         """Write the blobs, commit the batch, file it on the server."""
         uids = [it.uid for it in items]
-        self.app.blobs.put_many(
-            [(it.sha256, it.raw) for it in items]
-            + [(doc.sha256, doc.data) for it in items for doc in it.documents]
-        )
+        blobs = [(it.sha256, it.raw) for it in items if not it.stored] + [
+            (doc.sha256, doc.data)
+            for it in items
+            for doc in it.documents
+            if doc.stored_size is None
+        ]
+        if any(it.stored for it in items):  # the workers put the rest there: synced with these
+            self.app.blobs.put_many(blobs, staged=True)
+        else:
+            self.app.blobs.put_many(blobs)
         self.observer(Step.BLOBS_WRITTEN, self.folder, uids)
         self._commit(validity, uids, uidnext, items)
         with self._pending_lock:  # in the ledger now: later batches find them there
@@ -224,31 +230,11 @@ class FolderSync(FolderFiling):
         """One transaction: ledger rows, documents, their ``document.created`` events, the folder
         cursor and the run counters."""
         counted = copy.copy(self.summary)  # the run's figures once this commits
-        first_seen = [it.sha256 for it in items if it.duplicate_of is None]
         rows = [  # built before the transaction: on SQLite it holds the one write lock
-            message_row(self.plan, self.summary.run_id, self.folder, validity, it) for it in items
+            new_row(self.plan, self.summary.run_id, self.folder, validity, it) for it in items
         ]
         with self.app.db.session() as s:
-            originals = QueueOriginals.for_rows(s, self.plan.company_id, rows)
-            s.add_all(rows)
-            ledger.end_attempts(s, self.plan.id, first_seen)  # their decisions are recorded
-            s.flush()
-            pairs = list(zip(items, rows, strict=True))
-            for it, row in pairs:
-                it.row_id = row.id
-            for it, row in pairs:
-                if it.original is not None:  # committed in this transaction or just before
-                    assert it.original.row_id is not None
-                    row.duplicate_of_id = it.original.row_id
-                counted.count(it.verdict, originals.mark(row))
-            created = events.DocumentsCreated(company=self.plan.company, source=self.plan.name)
-            suppliers.learn_many(
-                s,
-                [(row, it.headers.sender_name if it.headers else None) for it, row in pairs],
-                company_id=self.plan.company_id,
-                then=created.add,
-            )
-            created.write(s)
+            write_batch(s, self.plan, items, rows, count=counted.count)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
                 st = ledger.folder_state(s, self.plan.id, self.folder)
                 st.uidvalidity = validity
@@ -300,7 +286,9 @@ def sync_source(
         stack.enter_context(log_context(source=plan.name, run=summary.run_id))
         tracker = Progress(hook=progress)
         created: set[str] = set()
-        decider = Decider(plan.policy)
+        # on a blob folder the decide workers write each mail's blobs themselves
+        store = app.blobs.staging_root() if isinstance(app.blobs, FolderBlobStore) else None
+        decider = Decider(plan.policy, store=store)
         senders = SenderCheck(plan, conn)  # one DNS resolver (and its cache) for the run
         try:
             for folder in plan.folders:

@@ -36,6 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
 
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide, decision
@@ -81,9 +82,10 @@ def _serve(conn: Connection) -> None:
     the parent is gone."""
     while True:
         try:
-            policy = conn.recv()
-            if policy is None:
+            setup = conn.recv()
+            if setup is None:
                 return
+            policy, store = setup  # the policy, and the blob folder to put blobs in, or None
             raw = conn.recv_bytes()
         except MemoryError:  # the mail alone is more than the limit
             conn.send(("memory", None))
@@ -94,8 +96,10 @@ def _serve(conn: Connection) -> None:
         decision: Decision | None = None
         try:
             decision = decide(raw, policy)
-            raw = b""  # not needed to send the decision: let go of it first
-            decision_wire.send_decided(conn, decision)  # document bytes apart, not pickled
+            if store is None:
+                raw = b""  # not needed to send the decision: let go of it first
+            # the document bytes apart, not pickled, or into the blob folder with the mail's
+            decision_wire.send_decided(conn, decision, raw=raw, store=store)
             continue
         except MemoryError:
             pass  # the frames holding the mail's data are released on leaving the handler
@@ -242,11 +246,14 @@ class _Batch:
 class WorkerPool:
     """Decides batches for one policy on up to *size* workers at a time."""
 
-    def __init__(self, policy: Policy, *, size: int) -> None:
+    def __init__(self, policy: Policy, *, size: int, store: Path | None = None) -> None:
+        """*store*: a blob folder the workers put each decided mail's blobs in, unsynced
+        (``decision_wire``; the caller makes them durable: ``put_many(staged=True)``)."""
         self.policy = policy
         self.size = max(1, size)
         self.limits = policy.limits
-        self._policy = bytes(ForkingPickler.dumps(policy))  # sent before each mail
+        # sent before each mail, pickled once
+        self._policy = bytes(ForkingPickler.dumps((policy, store)))
         self._start_failures = 0
 
     @property
@@ -293,7 +300,7 @@ class WorkerPool:
 
     def _send(self, w: _Worker, raw: bytes) -> None:
         with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
-            w.conn.send_bytes(self._policy)  # what conn.send(policy) sends, pickled once
+            w.conn.send_bytes(self._policy)  # what conn.send((policy, store)) sends
             w.conn.send_bytes(raw)  # as it is: no pickled copy of a big mail
 
     def _collect(self, batch: _Batch) -> None:

@@ -4,7 +4,10 @@ A blob is written to a temporary file beside its final name, synced, renamed int
 directory synced, so a blob the database refers to is on disk before the commit that refers to
 it. ``put_many`` does the same for a batch with one pass of syncs, letting the disk coalesce the
 writes. Writing the same bytes twice is a no-op (a blob older than ``REFRESH_AFTER`` only has its
-modification time, its ``stored_at``, set to now). The contract is in ``store.blobs``.
+modification time, its ``stored_at``, set to now). Decide workers ``stage`` a batch's blobs
+into the folder themselves (renamed into place, unsynced); the committing process's
+``put_many(staged=True)`` then makes them durable with its own in the one ``syncfs``, so the
+service's process neither reads nor writes their bytes. The contract is in ``store.blobs``.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from invoice_inbox.store.blobs import CHUNK, REFRESH_AFTER, BlobNotFound, Stored
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 _TMP = re.compile(r"\.[0-9a-f]{64}\.\d+\.tmp")
+_STAGING_DIRS: set[Path] = set()  # sub-folders ``stage`` made or found in this process
 
 
 class FolderBlobStore:
@@ -76,30 +80,37 @@ class FolderBlobStore:
             self._dirs.add(parent)
         return parent
 
-    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> None:
+    def put_many(self, blobs: Iterable[tuple[str, bytes]], *, staged: bool = False) -> None:
         """Store (sha256, data) pairs durably with one sync for the whole batch.
 
         All files are written and renamed into place first; then one ``syncfs(2)`` of the blob
         store's file system makes the data and the directory entries durable together, where a
         per-file ``fsync`` would cost two disk flushes per blob. Where ``syncfs`` is missing,
-        each file and directory is synced on its own."""
-        staged: dict[Path, Path] = {}
+        each file and directory is synced on its own. *staged*: other processes (decide
+        workers, ``stage``) put blobs of this batch into the folder unsynced; the sync makes
+        them durable too, even when nothing is left to write here."""
+        written: dict[Path, Path] = {}
         for digest, data in blobs:
             final = self.path(digest)
-            if final in staged or _kept(final):
+            if final in written or _kept(final):
                 continue
             tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
             _write(tmp, data, sync=_syncfs is None)
-            staged[final] = tmp
-        for final, tmp in staged.items():
+            written[final] = tmp
+        for final, tmp in written.items():
             os.replace(tmp, final)
-        if not staged:
+        if not written and not staged:
             return
         if _syncfs is not None:
             _syncfs(self.root)
         else:
-            for parent in {final.parent for final in staged}:
+            for parent in {final.parent for final in written}:
                 sync_dir(parent)
+
+    def staging_root(self) -> Path | None:
+        """The folder other processes may ``stage`` blobs into for ``put_many(staged=True)``
+        to make durable: only where one ``syncfs`` covers their files (Linux), else None."""
+        return self.root if _syncfs is not None else None
 
     def put(self, data: bytes, sha256: str | None = None) -> str:
         """Store *data* durably and return its SHA-256 (hex)."""
@@ -148,6 +159,21 @@ class FolderBlobStore:
                             continue  # removed meanwhile
             except FileNotFoundError:
                 continue
+
+
+def stage(root: Path, sha256: str, data: bytes) -> None:
+    """Put *data* under its SHA-256 in the blob folder *root*, renamed into place but not
+    synced: a decide worker's share of a batch, made durable by the ``put_many(staged=True)``
+    of the process that commits it (``FolderBlobStore.staging_root``)."""
+    final = root / sha256[:2] / sha256
+    if _kept(final):
+        return
+    if final.parent not in _STAGING_DIRS:
+        final.parent.mkdir(exist_ok=True)
+        _STAGING_DIRS.add(final.parent)
+    tmp = final.parent / f".{sha256}.{os.getpid()}.tmp"
+    _write(tmp, data, sync=False)
+    os.replace(tmp, final)
 
 
 def _kept(final: Path) -> bool:

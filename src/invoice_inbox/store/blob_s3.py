@@ -176,8 +176,11 @@ class S3BlobStore:
             )
         return digest
 
-    def put_many(self, blobs: Iterable[tuple[str, bytes]]) -> None:
-        """Upload (sha256, data) pairs, several at a time; returns when all are stored."""
+    def put_many(self, blobs: Iterable[tuple[str, bytes]], *, staged: bool = False) -> None:
+        """Upload (sha256, data) pairs, several at a time; returns when all are stored.
+        Nothing is ever staged into a bucket by other processes: *staged* must be False."""
+        if staged:
+            raise ValueError("an S3 blob store has no staging folder")
         todo = dict(blobs)
         if len(todo) <= 1 or self.uploads <= 1:
             for digest, data in todo.items():
