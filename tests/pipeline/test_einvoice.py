@@ -601,6 +601,9 @@ def test_pdfs_without_embedded_files_are_not_parsed_but_every_einvoice_pdf_is() 
 
     assert not may_embed_files(b"%PDF-1.4\n" + bytes(range(256)) * 100)
     assert may_embed_files(b"%PDF-1.5\n1 0 obj << /Type /ObjStm /N 3 >> stream")
+    for name in (b"/EmbeddedFiles", b"/AF", b"/ObjStm"):  # each alone, anywhere in the bytes
+        assert may_embed_files(bytes(range(256)) * 10 + name + bytes(range(256))), name
+    assert not may_embed_files(b"%PDF-1.4\n/Embedded /A /ObjSt /Af")
     einvoice_pdfs = [p for p in CORPUS.glob("*.pdf") if "plain" not in p.name]
     assert einvoice_pdfs
     for path in einvoice_pdfs:

@@ -6,6 +6,8 @@ import base64
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from builders import make_pdf
 from corpus import CORPUS
@@ -70,9 +72,29 @@ def test_header_block_stops_at_the_first_empty_line() -> None:
     assert mime.header_block(b"A: 1\r\nB: 2\r\n\r\nbody\r\n\r\nmore") == b"A: 1\r\nB: 2\r\n\r\n"
     assert mime.header_block(b"A: 1\nB: 2\n\nbody") == b"A: 1\nB: 2\n\n"
     assert mime.header_block(b"A: 1") == b"A: 1"
+    # whichever style of empty line comes first ends the block
+    assert mime.header_block(b"A: 1\nB: 2\n\nbody\r\n\r\n") == b"A: 1\nB: 2\n\n"
+    assert mime.header_block(b"A: 1\r\n\r\nbody\n\nmore") == b"A: 1\r\n\r\n"
+    assert mime.header_block(b"A: 1\r\n\n\r\n\r\n") == b"A: 1\r\n\n"
+    assert mime.header_block(b"A: 1\n\r\n\r\n\n") == b"A: 1\n\r\n\r\n"
     for path in sorted(CORPUS.glob("*.eml")):
         raw = path.read_bytes()
         assert mime.parse_headers(raw) == mime.parse(raw).headers, path.name
+
+
+def _first_empty_line(raw: bytes) -> bytes:
+    """``header_block`` written plainly: both styles searched in the whole text."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    if not ends:
+        return raw
+    end = min(ends)
+    return raw[: end + (4 if raw.startswith(b"\r\n\r\n", end) else 2)]
+
+
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"A", b": "]), max_size=30))
+def test_header_block_is_the_text_up_to_the_first_empty_line(pieces: list[bytes]) -> None:
+    raw = b"".join(pieces)
+    assert mime.header_block(raw) == _first_empty_line(raw)
 
 
 @pytest.mark.parametrize(

@@ -157,11 +157,12 @@ def _headers_of(msg: Message) -> Headers:
 
 def header_block(raw: bytes) -> bytes:
     """The bytes up to the first empty line (CRLF or LF style); the whole message if none."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    if not ends:
-        return raw
-    end = min(ends)
-    return raw[: end + (4 if raw.startswith(b"\r\n\r\n", end) else 2)]
+    crlf = raw.find(b"\r\n\r\n")
+    # an LF-style empty line only counts before that one: no scan of a CRLF mail's whole body
+    lf = raw.find(b"\n\n", 0, crlf + 1) if crlf >= 0 else raw.find(b"\n\n")
+    if lf >= 0:
+        return raw[: lf + 2]
+    return raw if crlf < 0 else raw[: crlf + 4]
 
 
 def parse_headers(raw: bytes) -> Headers:

@@ -225,3 +225,27 @@ def test_a_pdf_without_its_end_marker_is_not_read_for_text(monkeypatch: pytest.M
     cut = pdf[: pdf.rindex(b"%%EOF")] + b"\n" + bytes(range(256)) * 200
     assert document_iban(cut, None, pdf=True) is None
     assert opened == [len(pdf) + 1001]  # the one without its end marker was never opened
+
+
+def test_a_pdf_whose_pages_have_no_content_is_not_opened(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page has text only through its /Contents, in the PDF's plain bytes or in an object
+    stream: without either name the reader and its page tree are never built. The name counts
+    however it is written: ``#xx`` escapes are the same name to pypdf."""
+    opened: list[int] = []
+    real = iban_module._BoundedReader
+
+    def counting(data: bytes, *args: object) -> object:
+        opened.append(len(data))
+        return real(data, *args)
+
+    monkeypatch.setattr(iban_module, "_BoundedReader", counting)
+    pdf = make_pdf(f"Rechnung 4711\nIBAN: {GB}")
+    escaped = pdf.replace(b"/Contents", b"/C#6fnt#65n#74s")
+    assert escaped != pdf
+    assert document_iban(escaped, None, pdf=True) == GB
+    typeset = HTML(string=f"<p>IBAN {DE}</p>").write_pdf()  # its pages sit in object streams
+    assert b"/Contents" not in typeset
+    assert document_iban(typeset, None, pdf=True) == DE
+    contentless = pdf.replace(b"/Contents 5 0 R", b"/Kontents 5 0 R")
+    assert document_iban(contentless, None, pdf=True) is None
+    assert opened == [len(escaped), len(typeset)]  # the one without page content never opened

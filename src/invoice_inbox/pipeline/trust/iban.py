@@ -39,6 +39,23 @@ _SEPARATORS = re.compile(r"[\s.\-]")
 _ACCOUNT = re.compile(r"^[A-Z0-9]{5,34}$")
 
 
+def _pdf_name(name: str) -> str:
+    """A pattern for the PDF name *name* after its ``/``, also with any of its letters written
+    ``#xx`` (in hex of either case), as pypdf reads names."""
+    out = ""
+    for ch in name:
+        escaped = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(ch):02x}")
+        out += f"(?:{ch}|#{escaped})"
+    return out
+
+
+# A page has text only through its /Contents, which sits in the PDF's uncompressed bytes or in
+# an object stream, whose dictionary, uncompressed, says /Type /ObjStm. Without either name
+# pypdf finds no page content: the reader and its page tree (most of a content-less PDF's
+# time here) are not built.
+_MAY_HAVE_CONTENT = re.compile(f"/(?:{_pdf_name('Contents')}|{_pdf_name('ObjStm')})".encode())
+
+
 def normalize(value: str | None) -> str | None:
     """*value* as a compact, upper-case IBAN when it is a valid one, else None."""
     if not value:
@@ -78,6 +95,8 @@ def _page_texts(data: bytes, limits: Limits) -> Iterator[str]:
         return
     if data.rfind(b"%%EOF", max(0, len(data) - EOF_WITHIN)) < 0:
         return  # no end marker: pypdf would search the whole file backwards, line by line
+    if _MAY_HAVE_CONTENT.search(data) is None:
+        return  # no page has content
     deadline = time.monotonic() + SECONDS
     size = 0
     with _quiet_pypdf(), apply_configuration(**_pypdf_limits(limits)):
