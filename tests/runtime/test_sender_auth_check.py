@@ -213,3 +213,53 @@ def test_a_stored_envelope_is_read_back_for_authenticating_again() -> None:
     assert stored_envelope(Message(auth_results=auth.to_json())) == seen
     assert stored_envelope(Message(auth_results=None)) is None
     assert stored_envelope(Message(auth_results={"results": {"envelope": {"helo": "x"}}})) is None
+
+
+class ThreadNames:
+    """A lookup that answers at once and notes which thread asked."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+    def __call__(self, name: str, rdtype: str) -> list[str]:
+        self.names.add(threading.current_thread().name)
+        return []
+
+
+def test_the_runs_threads_serve_batch_after_batch(app: App) -> None:
+    """Threads are started once for a run, not for each batch (starting them made the deciding
+    wait); ``close`` ends them."""
+    dns = ThreadNames()
+    check = SenderCheck(app_plan := plan_of(app), lookup=dns, threads=2)
+    assert app_plan.name == "ap"
+    before = set(threading.enumerate())
+    for batch in range(5):
+        check.begin(app.db, [Mail(i, signed(10 * batch + i)) for i in range(4)]).results()
+    started = [t for t in threading.enumerate() if t not in before]
+    assert len(dns.names) <= 2 and len(started) <= 2
+    check.close()
+    for t in started:
+        t.join(5)
+    assert not any(t.is_alive() for t in started)
+
+
+def test_after_dns_outlived_the_deadline_the_next_batch_gets_new_threads(app: App) -> None:
+    release = threading.Event()
+    names: list[int] = []  # the asking threads (the first is still stuck when others ask)
+
+    def hangs_once(name: str, rdtype: str) -> list[str]:
+        names.append(threading.get_ident())
+        if len(names) == 1:
+            release.wait(30)
+        return []
+
+    check = SenderCheck(plan_of(app), lookup=hangs_once, threads=1, deadline=0.5)
+    try:
+        (first,) = check.begin(app.db, [Mail(1, signed(1))]).results()
+        (second,) = check.begin(app.db, [Mail(2, signed(2))]).results()
+    finally:
+        release.set()
+        check.close()
+    assert first.status is AuthStatus.TEMPERROR
+    assert second.status is not AuthStatus.TEMPERROR  # a fresh thread, not the stuck one
+    assert len(names) >= 2 and names[0] != names[-1]

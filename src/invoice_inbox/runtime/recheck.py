@@ -180,6 +180,7 @@ def _recheck(
             raise
         finally:
             decider.close()
+            senders.close()
             if filer is not None:
                 filer.close()
         _finish(app, summary, RunStatus.SUCCEEDED, None, generation)

@@ -182,6 +182,10 @@ class SenderCheck:
         self._lookup = lookup
         self.threads = threads
         self.deadline = deadline
+        # the run's threads, kept from batch to batch (starting threads for each batch made
+        # the deciding wait for them); a batch whose DNS outlived the deadline leaves them to
+        # finish on their own, and the next batch gets new ones
+        self._pool: cf.ThreadPoolExecutor | None = None
 
     @property
     def lookup(self) -> Lookup:
@@ -206,10 +210,25 @@ class SenderCheck:
                 results.append(ready)
                 continue
             if pool is None:
-                workers = min(self.threads, len(mails))
-                pool = cf.ThreadPoolExecutor(workers, thread_name_prefix="sender-auth")
+                if self._pool is None:
+                    self._pool = cf.ThreadPoolExecutor(
+                        self.threads, thread_name_prefix="sender-auth"
+                    )
+                pool = self._pool
             results.append(pool.submit(self._authenticate, mail, lookup))
         return Pending(self, company, results, pool)
+
+    def _abandon(self, pool: cf.ThreadPoolExecutor) -> None:
+        """*pool*'s threads wait on DNS past a deadline: they finish on their own, unwaited."""
+        if self._pool is pool:
+            self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        """The run is over: its threads end once idle (one waiting on DNS, when it is done)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
 
     def _given(self, key: Key) -> SenderAuth | None:
         """The result the connector computed when it received the mail, if it did."""
@@ -267,6 +286,7 @@ class Pending:
         # a few seconds at least once the deciding is done, however long that took
         until = max(self._until, time.monotonic() + min(GRACE, self.check.deadline))
         done: list[SenderAuth] = []
+        late = False
         for item in self._results:
             if isinstance(item, SenderAuth):
                 done.append(item)
@@ -275,6 +295,7 @@ class Pending:
                 done.append(item.result(timeout=max(0.0, until - time.monotonic())))
             except cf.TimeoutError:
                 item.cancel()
+                late = True
                 done.append(
                     SenderAuth(
                         AuthStatus.TEMPERROR,
@@ -284,9 +305,9 @@ class Pending:
             except Exception as exc:  # _authenticate catches; this is a cancelled future
                 done.append(SenderAuth(AuthStatus.NONE, f"not checked: {type(exc).__name__}"))
         self._results = list(done)
-        if self._pool is not None:  # threads still waiting on DNS finish on their own
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        if late and self._pool is not None:  # threads still waiting on DNS finish on their own
+            self.check._abandon(self._pool)
+        self._pool = None
         return done
 
     def apply(self, decisions: Sequence[Decision]) -> list[Decision]:
@@ -308,9 +329,10 @@ class Pending:
 
     def close(self) -> None:
         """Stop what has not started (the batch ended without its decisions)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        for item in self._results:
+            if isinstance(item, cf.Future):
+                item.cancel()
+        self._pool = None
 
 
 def stored_auth(row: Message) -> SenderAuth | None:

@@ -320,6 +320,7 @@ def sync_source(
             raise
         finally:
             decider.close()
+            senders.close()
         summary.status = RunStatus.SUCCEEDED
         _finish(app, summary)
         return summary
