@@ -155,6 +155,10 @@ ODD = {
     "a line of two boundaries": b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
     b'Content-Type: multipart/mixed; boundary="b--"\r\n\r\n--b--\r\n\r\nx\r\n--b----\r\n--b--\r\n',
     "digest": b'Content-Type: multipart/digest; boundary="b"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n',
+    # the inner part ends at the outer boundary line, before its own close: no close for "c"
+    "an outer boundary inside an inner part": b'Content-Type: multipart/mixed; boundary="b"\r\n'
+    b'\r\n--b\r\nContent-Type: multipart/mixed; boundary="c"\r\n\r\n--c\r\n\r\nx\r\n--cc\r\n'
+    b"--b\r\ny\r\n--c--\r\n--b--\r\n",
     "encoded multipart": b'Content-Type: multipart/mixed; boundary="b"\r\n'
     b"Content-Transfer-Encoding: base64\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
     "two envelope lines": b"From a@b Mon Mar  4 10:00:00 2024\r\n" * 2 + b"A: 1\r\n\r\nbody\r\n",

@@ -172,19 +172,28 @@ class _Scan:
 
     def next_boundary_line(self, pos: int, bounds: tuple[str, ...]) -> int:
         """The start of the first line at or after *pos* (a line start) that is a boundary line
-        of one of *bounds*; the end of the text when there is none."""
+        of one of *bounds*; the end of the text when there is none.
+
+        Each boundary is looked for with its own needle, ``\n--`` and the boundary: a long
+        needle lets ``str.find`` skip ahead (a 50 KB base64 body in a fifth of the time of
+        ``\n--``), and the nearest one found so far bounds the search for the next. As with
+        one needle, a line matching two boundaries gives up (it may now be met after the line
+        that ends the body: the standard parser then reads the mail, as for any give-up)."""
         if not bounds:
             return self.size
         text = self.text
-        at = pos if text.startswith("--", pos) else text.find("\n--", pos) + 1
-        while at > 0 or at == pos:  # 0 for "none found", unless the text starts there
-            if self.boundary_line(at, bounds) is not None:
-                return at
-            newline = text.find("\n--", at)
-            if newline < 0:
-                break
-            at = newline + 1
-        return self.size
+        if text.startswith("--", pos) and self.boundary_line(pos, bounds) is not None:
+            return pos
+        end = self.size
+        for boundary in bounds:
+            needle = "\n--" + boundary
+            at = text.find(needle, pos, end)
+            while at >= 0:
+                if self.boundary_line(at + 1, bounds) is not None:
+                    end = at + 1
+                    break
+                at = text.find(needle, at + 1, end)
+        return end
 
     def boundary_line(self, at: int, bounds: tuple[str, ...]) -> tuple[int, bool, int] | None:
         """Whether the line at *at* is a boundary line (``--boundary``, ``--`` after it for the
