@@ -12,19 +12,25 @@ make us do unbounded work); each gives its domain, selector, result and why:
 and its ARC-Authentication-Results, for ``provider`` to decide whether to believe it.
 
 dkimpy reads a mail by splitting all of it into lines and joining the body again (70 % of a
-check on a 270 KB mail); ``split_message`` gives it the same headers and body with the body
-left as one piece.
+check on a 270 KB mail), and hashes the body as one canonicalized copy (or three); here it is
+given only the header fields (``header_block``, what its ``rfc822_parse`` makes of them) and an
+empty body, and the body hash is checked over the raw mail piece by piece (``dkim_body``): a
+big mail is never copied. Where dkimpy would stop before the body hash (an unknown ``c=`` or
+``a=``, a TLSRPT key) it gets the whole body, as before.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import dkim
 
 from invoice_inbox.json_types import JsonObject
+from invoice_inbox.pipeline.trust.dkim_body import body_hash
 from invoice_inbox.pipeline.trust.headers import normalize_domain, read_headers
 from invoice_inbox.pipeline.trust.result import DnsTempError, Lookup
 
@@ -34,17 +40,23 @@ MAX_ARC_SETS = 10  # RFC 8617 allows 50; a chain longer than this is not checked
 _BLANK_LINE = re.compile(rb"\n\r?\n")  # the end of the header block
 
 
+def header_block(raw: bytes) -> tuple[list[list[bytes]], int]:
+    """The header fields as ``dkim.rfc822_parse`` gives them, and where the body starts (the
+    length of *raw* when there is none); only the header block is parsed."""
+    if raw.startswith((b"\n", b"\r\n")):  # no header at all
+        return [], raw.index(b"\n") + 1
+    end = _BLANK_LINE.search(raw)
+    if end is None:  # no body: all of it is headers
+        headers: list[list[bytes]] = dkim.rfc822_parse(raw)[0]  # dkimpy: untyped
+        return headers, len(raw)
+    return dkim.rfc822_parse(raw[: end.end()])[0], end.end()
+
+
 def split_message(raw: bytes) -> tuple[list[list[bytes]], bytes]:
     """What ``dkim.rfc822_parse`` gives (the header fields, and the body with CRLF line ends),
     parsing only the header block: the body is never split into lines."""
-    if raw.startswith((b"\n", b"\r\n")):  # no header at all
-        return [], _crlf(raw[raw.index(b"\n") + 1 :])
-    end = _BLANK_LINE.search(raw)
-    if end is None:  # no body: all of it is headers
-        whole: tuple[list[list[bytes]], bytes] = dkim.rfc822_parse(raw)  # dkimpy: untyped
-        return whole
-    headers, _ = dkim.rfc822_parse(raw[: end.end()])
-    return headers, _crlf(raw[end.end() :])
+    headers, start = header_block(raw)
+    return headers, _crlf(raw[start:])
 
 
 def _crlf(body: bytes) -> bytes:
@@ -54,9 +66,74 @@ def _crlf(body: bytes) -> bytes:
     return body.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
-def _load(verifier: dkim.DomainSigner, raw: bytes) -> dkim.DomainSigner:
-    verifier.headers, verifier.body = split_message(raw)
-    return verifier
+@dataclass
+class _RawBody:
+    """A mail's body as a verifier checks it: the raw mail and where its body starts; the
+    canonical length of the body last hashed (for ``l=``)."""
+
+    raw: bytes
+    start: int
+    length: int | None = None
+
+    def checked(self, verifier: Any, sig: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        """*sig* without ``bh=`` once its body hash is checked here, exactly as dkimpy's
+        ``verify_sig_process`` would (the same ``ValidationError`` when it does not match);
+        where dkimpy raises before the body hash, *sig* as is, and the verifier gets the body."""
+        if b"bh" not in sig:  # an ARC-Seal: headers only
+            return sig
+        if verifier.tlsrpt or verifier.seqtlsrpt:
+            return self._whole(verifier, sig)
+        try:
+            policy = dkim.CanonicalizationPolicy.from_c_value(sig.get(b"c", b"simple/simple"))
+            new_hash = dkim.HASH_ALGORITHMS[sig[b"a"]]
+        except Exception:
+            return self._whole(verifier, sig)
+        limit = int(sig[b"l"]) if b"l" in sig else None  # dkimpy's int(): its error too
+        relaxed = policy.body_algorithm.name == b"relaxed"
+        digest, self.length = body_hash(
+            self.raw, self.start, relaxed=relaxed, new_hash=new_hash, limit=limit
+        )
+        expected = base64.b64decode(re.sub(rb"\s+", b"", sig[b"bh"]))
+        if digest != expected:
+            got, bh = base64.b64encode(digest), sig[b"bh"]  # dkimpy's words: b'...' shown
+            raise dkim.ValidationError(f"body hash mismatch (got {got!r}, expected {bh!r})")
+        return {k: v for k, v in sig.items() if k != b"bh"}
+
+    def _whole(self, verifier: Any, sig: dict[bytes, bytes]) -> dict[bytes, bytes]:
+        verifier.body, self.length = _crlf(self.raw[self.start :]), None
+        return sig
+
+
+class _DKIM(dkim.DKIM):  # type: ignore[misc]  # dkimpy: untyped
+    """dkimpy's DKIM verifier with the body hash checked by ``_RawBody``."""
+
+    def __init__(self, raw: bytes, logger: logging.Logger) -> None:
+        super().__init__(None, logger=logger, timeout=5)
+        self.headers, start = header_block(raw)
+        self.body = b""  # dkimpy is handed no body: ``_RawBody`` hashes it
+        self.raw_body = _RawBody(raw, start)
+
+    def verify_sig_process(
+        self, sig: dict[bytes, bytes], include: list[bytes], header: Any, dnsfunc: Any
+    ) -> bool:
+        checked = self.raw_body.checked(self, sig)
+        return bool(super().verify_sig_process(checked, include, header, dnsfunc))
+
+
+class _ARC(dkim.ARC):  # type: ignore[misc]  # dkimpy: untyped
+    """dkimpy's ARC verifier with the body hash checked by ``_RawBody``."""
+
+    def __init__(self, raw: bytes, logger: logging.Logger) -> None:
+        super().__init__(None, logger=logger, timeout=5)
+        self.headers, start = header_block(raw)
+        self.body = b""  # dkimpy is handed no body: ``_RawBody`` hashes it
+        self.raw_body = _RawBody(raw, start)
+
+    def verify_sig_process(
+        self, sig: dict[bytes, bytes], include: list[bytes], header: Any, dnsfunc: Any
+    ) -> bool:
+        checked = self.raw_body.checked(self, sig)
+        return bool(super().verify_sig_process(checked, include, header, dnsfunc))
 
 
 class _Log(logging.Handler):
@@ -145,7 +222,7 @@ def _verify_one(raw: bytes, idx: int, domain: str, selector: str, lookup: Lookup
     keys = _Keys(lookup)
     key_name = f"{selector}._domainkey.{domain}".lower()
     try:
-        verifier = _load(dkim.DKIM(None, logger=logger, timeout=5), raw)
+        verifier = _DKIM(raw, logger)
         ok = verifier.verify(idx=idx, dnsfunc=keys)
     except DnsTempError:
         return {"result": "temperror", "reason": f"DNS did not answer for the key {key_name}"}
@@ -181,17 +258,19 @@ def _verify_one(raw: bytes, idx: int, domain: str, selector: str, lookup: Lookup
     }
 
 
-def _body_length_check(verifier: dkim.DKIM, tags: dict[bytes, bytes]) -> dict[str, str]:
+def _body_length_check(verifier: _DKIM, tags: dict[bytes, bytes]) -> dict[str, str]:
     """A verified signature with ``l=`` signs only the first bytes of the body: anything after
     them (a new IBAN, a link) was added by someone else, so that is a fail, not a pass."""
     length = tags.get(b"l", b"").strip()
     if length:
-        try:
-            policy = dkim.CanonicalizationPolicy.from_c_value(tags.get(b"c", b"simple/simple"))
-            body = policy.canonicalize_body(verifier.body)
-        except Exception:
-            body = verifier.body
-        if not length.isdigit() or len(body) > int(length):
+        canonical = verifier.raw_body.length
+        if canonical is None:  # dkimpy hashed the body itself (see ``_RawBody.checked``)
+            try:
+                policy = dkim.CanonicalizationPolicy.from_c_value(tags.get(b"c", b"simple/simple"))
+                canonical = len(policy.canonicalize_body(verifier.body))
+            except Exception:
+                canonical = len(verifier.body)
+        if not length.isdigit() or canonical > int(length):
             return {
                 "result": "fail",
                 "reason": "text was added after the signed part of the body (l=)",
@@ -211,7 +290,7 @@ def check_arc(raw: bytes, lookup: Lookup) -> JsonObject | None:
     logger, _ = _logger()
     keys = _Keys(lookup)
     try:
-        verifier = _load(dkim.ARC(None, logger=logger, timeout=5), raw)
+        verifier = _ARC(raw, logger)
         cv, sets, why = verifier.verify(dnsfunc=keys)
     except DnsTempError:
         return {"cv": "temperror", "reason": "DNS did not answer for an ARC key"}
