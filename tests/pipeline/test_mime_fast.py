@@ -319,3 +319,12 @@ def test_a_base64_forward_is_scanned_after_decoding() -> None:
     )
     assert mime_fast.message(inner) is not None
     assert_same(raw)
+
+
+@given(st.lists(st.sampled_from([b"A" * 3000, b"xy\r\n" * 700, b"\xc3\xbc", b"\xff", b"\x80"])))
+def test_the_text_of_a_mail_is_its_bytes_as_the_feed_parser_decodes_them(
+    pieces: list[bytes],
+) -> None:
+    """8-bit bytes anywhere (one in a header, many in a body): the scan reads the same text."""
+    raw = b"".join(pieces)
+    assert mime_fast._as_text(raw) == raw.decode("ascii", "surrogateescape")

@@ -31,6 +31,20 @@ _HEADER_LINE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _PLAIN_BOUNDARY = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 _COMPAT32 = policy.compat32
 _LONE_CR = re.compile(rb"\r(?!\n)")
+_CHUNK = 4096  # bytes decoded at a time when some are 8-bit
+
+
+def _as_text(raw: bytes) -> str:
+    """``raw.decode("ascii", "surrogateescape")``, the text the feed parser reads. After the
+    first 8-bit byte CPython decodes the rest of the bytes one by one (40 us for a 50 KB mail
+    with an umlaut in its From): stretches of ASCII are decoded on their own, at memory speed."""
+    if raw.isascii():
+        return raw.decode("ascii")
+    chunks = []
+    for start in range(0, len(raw), _CHUNK):
+        chunk = raw[start : start + _CHUNK]
+        chunks.append(chunk.decode("ascii", "surrogateescape" if not chunk.isascii() else "strict"))
+    return "".join(chunks)
 
 
 class _GiveUp(Exception):
@@ -43,7 +57,7 @@ def message(raw: bytes) -> Message | None:
     if _LONE_CR.search(raw):  # a lone CR also ends a line there
         return None
     try:
-        msg, _, _ = _Scan(raw.decode("ascii", "surrogateescape")).message(0, (), 0)
+        msg, _, _ = _Scan(_as_text(raw)).message(0, (), 0)
     except _GiveUp:
         return None
     return msg
