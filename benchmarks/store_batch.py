@@ -1,25 +1,27 @@
 """What the fetch process's database work costs per mail: one batch of N ledger rows (one PDF
 document each, from a few suppliers, as ``benchmarks/ingest_corpus.py`` writes them) committed
 the way ``runtime.sync`` commits a batch, and the attempts ``runtime.decider`` records around the
-deciding of each group of mails, with the single-mail store functions and the flush check as
-they were (``old``: a copy of the old ``check_lengths`` and ``begin_attempts`` here) and the bulk
-ones (``new``), in the same process and run.
+deciding of each group of mails; the code as it was (``old``) and as it is (``new``), in the same
+process and run.
 
 Cases, taking turns round after round on the same database (SQLite in WAL with
 ``synchronous=FULL`` in a temporary directory; with ``--postgresql`` a private cluster made
 durable as ``scale_common.py`` makes it (fsync, synchronous commit); or ``--url``):
 
 1. ``commit``: the batch's rows and documents, queue marking, supplier learning, one
-   ``document.created`` event per document, the folder cursor, in one transaction;
-2. ``attempts``: for groups of 8 mails, begin (commit) then end (commit) their attempts; ``new``
-   ends a group's and begins the next one's in one transaction (``ledger.switch_attempts``).
+   ``document.created`` event per document, the folder cursor, in one transaction: ``old``
+   with ORM rows added to the session (a copy of the old ``message_row`` and ``_commit``
+   here), ``new`` with ``runtime.batch_rows.write_batch`` (plain rows, one INSERT per table);
+2. ``attempts``: for groups of 8 mails, begin (commit) then end (commit) their attempts; ``old``
+   with a copy of the old ``begin_attempts`` and ``check_lengths``; ``new`` ends a group's and
+   begins the next one's in one transaction (``ledger.switch_attempts``).
 
 A first round warms up and is not counted. Prints the median milliseconds per mail of each
 case, old and new: wall time, and the CPU time of this process (SQLite's work included, not
 PostgreSQL's server). Run it from the repository root::
 
     .venv/bin/python benchmarks/store_batch.py [--mails 100] [--rounds 8] [--postgresql | --url URL]
-    .venv/bin/python benchmarks/store_batch.py --profile commit-old  # cProfile, top 25
+    .venv/bin/python benchmarks/store_batch.py --profile commit-new  # cProfile, top 25
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,15 +46,21 @@ sys.path.insert(0, str(ROOT / "src"))
 from sqlalchemy import String, inspect, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from invoice_inbox.store import bounded, events, ledger  # noqa: E402
-from invoice_inbox.store import supplier_learning as learning  # noqa: E402
+from invoice_inbox.pipeline import mime  # noqa: E402
+from invoice_inbox.pipeline.extract import Document as Extracted  # noqa: E402
+from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth  # noqa: E402
+from invoice_inbox.reasons import to_json  # noqa: E402
+from invoice_inbox.runtime.batch_decide import SAME_BATCH, BatchItem  # noqa: E402
+from invoice_inbox.runtime.batch_rows import document_rows, new_row, write_batch  # noqa: E402
+from invoice_inbox.runtime.run_summary import RunSummary  # noqa: E402
+from invoice_inbox.runtime.source_plan import SourcePlan  # noqa: E402
+from invoice_inbox.store import bounded, events, ledger, suppliers  # noqa: E402
 from invoice_inbox.store.db import Database  # noqa: E402
 from invoice_inbox.store.documents import QueueOriginals  # noqa: E402
 from invoice_inbox.store.errors import TooLong  # noqa: E402
 from invoice_inbox.store.models import (  # noqa: E402
     Company,
     DecideAttempt,
-    Document,
     Message,
     MessageState,
     Run,
@@ -71,7 +79,7 @@ GROUP = 8  # runtime.decider.GROUP
 _uid = itertools.count(1)
 
 
-# -- the single-mail code as it was (commit c146a7c), for the old cases -------------------
+# -- the code as it was, for the old cases ------------------------------------------------
 
 
 def old_check_lengths(objects: Iterable[object]) -> None:
@@ -121,6 +129,7 @@ class Ids:
     company: int
     source: int
     run: int
+    plan: SourcePlan
 
 
 def setup(db: Database) -> Ids:
@@ -134,86 +143,116 @@ def setup(db: Database) -> Ids:
         run = Run(source_id=source.id, trigger="manual")
         s.add(run)
         s.flush()
-        return Ids(company.id, source.id, run.id)
+        return Ids(company.id, source.id, run.id, SourcePlan.of(source))
 
 
-def rows(ids: Ids, n: int) -> list[tuple[Message, str | None]]:
-    """*n* new ledger rows like ``runtime.sync.FolderSync._row`` makes, with their senders'
-    display names."""
+def items(n: int) -> list[BatchItem]:
+    """*n* decided mails of a batch, as ``runtime.batch_decide`` hands them to the commit."""
     made = []
     for _ in range(n):
         uid = next(_uid)
         name, sender = SUPPLIERS[uid % len(SUPPLIERS)]
-        row = Message(
-            source_id=ids.source,
-            run_id=ids.run,
-            folder="INBOX",
-            uidvalidity=1,
-            uid=uid,
-            remote_id=None,
-            raw_sha256=f"{uid:064x}",
-            raw_size=51_200,
-            message_id=f"<INV-{uid}@example>",
+        headers = mime.Headers(
             sender=sender,
+            sender_name=name,
+            to="ap@acme.example",
             subject=f"Invoice INV-2025-{uid:06d}",
-            sent_at=None,
-            decision="import",
-            reason="attachment INV.pdf is a PDF",
-            hits=["pdf"],
-            sender_auth="none",
-            sender_auth_reason="no DKIM signature, no SPF record",
-            auth_results={"dkim": [], "spf": "none", "dmarc": "none"},
-            lookalike_of=None,
-            state=MessageState.DECIDED,
-            filed_to="imported",
-            duplicate_of_id=None,
+            message_id=f"<INV-{uid}@example>",
+            date=None,
         )
-        row.documents = [
-            Document(
-                company_id=ids.company,
-                sha256=f"{uid:032x}{0:032x}",
-                size=48_000,
-                media_type="application/pdf",
-                filename=f"INV-2025-{uid:06d}.pdf",
-                kind="pdf",
-                einvoice=None,
-                einvoice_key=None,
-                rule=None,
-                origin_sender=None,
-                origin_date=None,
-                iban=None,
+        pdf = Extracted(
+            f"INV-2025-{uid:06d}.pdf",
+            "application/pdf",
+            b"",
+            stored_size=48_000,
+            iban=None,
+        )
+        pdf.__dict__["sha256"] = f"{uid:032x}{0:032x}"  # its cached_property: no bytes to hash
+        made.append(
+            BatchItem(
+                uid,
+                b"x" * 64,
+                f"{uid:064x}",
+                headers,
+                (pdf,),
+                "import",
+                "attachment INV.pdf is a PDF",
+                "imported",
+                hits=("pdf",),
+                sender_auth=SenderAuth(AuthStatus.NONE, "no DKIM signature, no SPF record"),
             )
-        ]
-        made.append((row, name))
+        )
     return made
 
 
-def commit(db: Database, ids: Ids, n: int, *, bulk: bool) -> None:
-    """One batch committed as ``runtime.sync.FolderSync._commit`` does."""
-    batch = rows(ids, n)
-    with old_code() if not bulk else nullcontext(), db.session() as s:
-        made = [row for row, _ in batch]
-        originals = QueueOriginals.for_rows(s, ids.company, made)
-        s.add_all(made)
-        ledger.end_attempts(s, ids.source, [row.raw_sha256 for row in made])
-        s.flush()
-        for row in made:
-            originals.mark(row)
-        if bulk:
-            announced = events.DocumentsCreated(company="ACME", source="ap")
-            learning.learn_many(s, batch, company_id=ids.company, then=announced.add)
-            announced.write(s)
+def old_row(plan: SourcePlan, run_id: int, it: BatchItem) -> Message:
+    """``runtime.batch_rows.message_row`` as it was: an ORM row with its documents."""
+    h, auth = it.headers, it.sender_auth
+    row = Message(
+        source_id=plan.id,
+        run_id=run_id,
+        folder="INBOX",
+        uidvalidity=1,
+        uid=it.uid if isinstance(it.uid, int) else None,
+        remote_id=it.uid if isinstance(it.uid, str) else None,
+        raw_sha256=it.sha256,
+        raw_size=len(it.raw),
+        message_id=h.message_id if h else None,
+        sender=h.sender if h else None,
+        subject=(h.subject if h else "")[:1000],
+        sent_at=h.date if h else None,
+        decision=it.verdict,
+        reason=it.reason,
+        reason_parts=to_json(it.reason_parts) if it.reason_parts else None,
+        hits=list(it.hits),
+        sender_auth=str(auth.status) if auth else None,
+        sender_auth_reason=auth.reason if auth else None,
+        auth_results=auth.to_json() if auth else None,
+        lookalike_of=it.lookalike_of,
+        state=MessageState.DECIDED,
+        filed_to=it.target,
+        duplicate_of_id=None if it.duplicate_of == SAME_BATCH else it.duplicate_of,
+    )
+    row.documents = document_rows(it.documents, plan.company_id)
+    return row
+
+
+def commit(db: Database, ids: Ids, n: int, *, core: bool) -> None:
+    """One batch committed as ``runtime.sync.FolderSync._commit`` does (*core*) or did."""
+    batch, plan = items(n), ids.plan
+    counted = RunSummary(run_id=ids.run, source=plan.name)
+    if core:
+        new = [new_row(plan, ids.run, "INBOX", 1, it) for it in batch]
+    else:
+        old = [old_row(plan, ids.run, it) for it in batch]
+    with db.session() as s:
+        if core:
+            write_batch(s, plan, batch, new, count=counted.count)
         else:
-            for row, name in batch:
-                learning.learn(s, row, company_id=ids.company, sender_name=name)
-                events.documents_created(s, row, company="ACME", source="ap")
+            originals = QueueOriginals.for_rows(s, plan.company_id, old)
+            s.add_all(old)
+            ledger.end_attempts(s, plan.id, [it.sha256 for it in batch])
+            s.flush()
+            pairs = list(zip(batch, old, strict=True))
+            for it, row in pairs:
+                it.row_id = row.id
+            for it, row in pairs:
+                counted.count(it.verdict, originals.mark(row))
+            created = events.DocumentsCreated(company=plan.company, source=plan.name)
+            suppliers.learn_many(
+                s,
+                [(row, it.headers.sender_name if it.headers else None) for it, row in pairs],
+                company_id=plan.company_id,
+                then=created.add,
+            )
+            created.write(s)
         st = ledger.folder_state(s, ids.source, "INBOX")
         st.uidvalidity = 1
-        st.last_uid = max(st.last_uid, *(row.uid or 0 for row in made))
+        st.last_uid = max(st.last_uid, *(int(it.uid) for it in batch))
         st.uidnext = st.last_uid + 1
         run = s.get(Run, ids.run)
         assert run is not None
-        run.imported = (run.imported or 0) + len(made)
+        counted.store_into(run)
 
 
 def attempts(db: Database, ids: Ids, n: int, *, bulk: bool) -> None:
@@ -236,8 +275,8 @@ def attempts(db: Database, ids: Ids, n: int, *, bulk: bool) -> None:
 
 
 CASES: dict[str, Callable[[Database, Ids, int], None]] = {
-    "commit-old": lambda db, ids, n: commit(db, ids, n, bulk=False),
-    "commit-new": lambda db, ids, n: commit(db, ids, n, bulk=True),
+    "commit-old": lambda db, ids, n: commit(db, ids, n, core=False),
+    "commit-new": lambda db, ids, n: commit(db, ids, n, core=True),
     "attempts-old": lambda db, ids, n: attempts(db, ids, n, bulk=False),
     "attempts-new": lambda db, ids, n: attempts(db, ids, n, bulk=True),
 }

@@ -1,19 +1,27 @@
-"""The ledger rows of a decided batch: one ``Message`` per mail with its queue ``Document`` rows.
+"""The ledger rows of a decided batch: one row per mail with its queue documents, and the
+batch's writes in its transaction.
 
-Built here, added by ``runtime.sync`` in the batch's transaction; ``document_rows`` serves the
-re-check and the actions on a single message too.
+:func:`new_row` builds them as plain objects (``store.new_rows``) before the transaction;
+:func:`write_batch` inserts them with one statement per table, marks their documents against
+the queue, learns suppliers, writes the ``document.created`` events and what marking and
+learning changed. ``document_rows`` (ORM rows) serves the re-check and the actions on a single
+message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline.decide import Document
 from invoice_inbox.reasons import to_json
 from invoice_inbox.runtime.batch_decide import SAME_BATCH, BatchItem
 from invoice_inbox.runtime.source_plan import SourcePlan
+from invoice_inbox.store import events, ledger, new_rows, suppliers
+from invoice_inbox.store.documents import Marked, QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
-from invoice_inbox.store.models import Message, MessageState
+from invoice_inbox.store.new_rows import NewDocument, NewMessage
 
 
 def document_rows(documents: Sequence[Document], company_id: int) -> list[DocumentRow]:
@@ -38,12 +46,15 @@ def document_rows(documents: Sequence[Document], company_id: int) -> list[Docume
     ]
 
 
-def message_row(
-    plan: SourcePlan, run_id: int, folder: str, validity: int, it: BatchItem
-) -> Message:
-    """The ledger row of one decided (or recognised) mail of *folder*, state ``decided``."""
+def new_row(plan: SourcePlan, run_id: int, folder: str, validity: int, it: BatchItem) -> NewMessage:
+    """The ledger row of one decided (or recognised) mail of *folder*, state ``decided``: a copy
+    of a mail committed before links to it now, one committed with it once it has its id."""
     h, auth = it.headers, it.sender_auth
-    row = Message(
+    if it.original is not None:
+        duplicate_of = it.original.row_id  # None until the original is inserted
+    else:
+        duplicate_of = None if it.duplicate_of == SAME_BATCH else it.duplicate_of
+    return NewMessage(
         source_id=plan.id,
         run_id=run_id,
         folder=folder,
@@ -64,9 +75,60 @@ def message_row(
         sender_auth_reason=auth.reason if auth else None,
         auth_results=auth.to_json() if auth else None,
         lookalike_of=it.lookalike_of,
-        state=MessageState.DECIDED,
         filed_to=it.target,
-        duplicate_of_id=None if it.duplicate_of == SAME_BATCH else it.duplicate_of,
+        duplicate_of_id=duplicate_of,
+        documents=[
+            NewDocument(
+                company_id=plan.company_id,
+                sha256=doc.sha256,
+                size=doc.size,
+                media_type=doc.media_type,
+                filename=doc.filename,
+                kind=doc.kind,
+                einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
+                einvoice_key=doc.einvoice.key if doc.einvoice else None,
+                einvoice_problems=len(doc.einvoice.problems) if doc.einvoice else None,
+                rule=doc.rule,
+                origin_sender=doc.origin_sender,
+                origin_date=doc.origin_date,
+                iban=doc.iban,
+            )
+            for doc in it.documents
+        ],
     )
-    row.documents = document_rows(it.documents, plan.company_id)
-    return row
+
+
+def write_batch(
+    s: Session,
+    plan: SourcePlan,
+    items: Sequence[BatchItem],
+    rows: Sequence[NewMessage],
+    *,
+    count: Callable[[str, Marked], object],
+) -> None:
+    """In the caller's transaction, what committing the batch *items* (their *rows* built by
+    :func:`new_row`) writes, in this order: wait for the company's queue (``QueueOriginals``),
+    insert the rows and documents (each item gets its ``row_id``), end the mails' decide
+    attempts, link copies to their originals, mark the documents against the queue (*count* is
+    told each mail's verdict and marking), learn suppliers, write what marking and learning
+    changed and the ``document.created`` events."""
+    originals = QueueOriginals.for_rows(s, plan.company_id, rows)
+    new_rows.insert_rows(s, rows)
+    pairs = list(zip(items, rows, strict=True))
+    for it, row in pairs:
+        it.row_id = row.id
+    ledger.end_attempts(s, plan.id, [it.sha256 for it in items if it.duplicate_of is None])
+    for it, row in pairs:
+        if it.original is not None:  # committed in this transaction or just before
+            assert it.original.row_id is not None
+            row.duplicate_of_id = it.original.row_id
+        count(it.verdict, originals.mark(row))
+    created = events.DocumentsCreated(company=plan.company, source=plan.name, session=s)
+    suppliers.learn_many(
+        s,
+        [(row, it.headers.sender_name if it.headers else None) for it, row in pairs],
+        company_id=plan.company_id,
+        then=created.add,
+    )
+    new_rows.write_changes(s, rows)
+    created.write(s)

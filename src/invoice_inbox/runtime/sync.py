@@ -227,8 +227,8 @@ class FolderSync(FolderFiling):
     def _commit(
         self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[BatchItem]
     ) -> None:
-        """One transaction: ledger rows, documents, their ``document.created`` events, the folder
-        cursor and the run counters."""
+        """One transaction: ledger rows, documents, their ``document.created`` events (one
+        statement per table: ``batch_rows.write_batch``), the folder cursor, the run counters."""
         counted = copy.copy(self.summary)  # the run's figures once this commits
         rows = [  # built before the transaction: on SQLite it holds the one write lock
             new_row(self.plan, self.summary.run_id, self.folder, validity, it) for it in items

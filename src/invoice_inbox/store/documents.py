@@ -24,6 +24,7 @@ from invoice_inbox.json_types import JsonObject
 from invoice_inbox.reasons import ReasonPart, english, part, to_json
 from invoice_inbox.store import bounded, trust_flags
 from invoice_inbox.store.models import Company, Document, Message, Source
+from invoice_inbox.store.new_rows import LedgerRow
 
 EXACT, PROBABLE = "exact", "probable"
 
@@ -175,7 +176,7 @@ class QueueOriginals:
         return found
 
     @classmethod
-    def for_rows(cls, s: Session, company_id: int, rows: Iterable[Message]) -> QueueOriginals:
+    def for_rows(cls, s: Session, company_id: int, rows: Iterable[LedgerRow]) -> QueueOriginals:
         docs = [d for row in rows for d in row.documents]
         shas = {d.sha256 for d in docs}
         return cls.load(s, company_id, shas, {d.einvoice_key for d in docs if d.einvoice_key})
@@ -189,9 +190,10 @@ class QueueOriginals:
             return self.by_key[key], PROBABLE
         return None
 
-    def mark(self, row: Message) -> Marked:
-        """Mark *row*'s (flushed) documents that repeat an earlier one, remember the queued
-        ones; the reason of the row names the exact repeats, which are not queued."""
+    def mark(self, row: LedgerRow) -> Marked:
+        """Mark *row*'s documents (flushed, or inserted by ``store.new_rows``) that repeat an
+        earlier one, remember the queued ones; the reason of the row names the exact repeats,
+        which are not queued."""
         queued = 0
         repeated: list[str] = []
         parts: list[ReasonPart] = []

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session, object_session
 
 from invoice_inbox import i18n
@@ -20,7 +21,9 @@ from invoice_inbox.store import trust_flags
 from invoice_inbox.store.models import Document, Message, Source, utcnow
 from invoice_inbox.store.models_events import Event
 from invoice_inbox.store.models_trust import Supplier
+from invoice_inbox.store.new_rows import LedgerRow, NewMessage, QueueDocument
 
+_EVENTS = cast(Table, Event.__table__)
 DOCUMENT_CREATED = "document.created"
 SOURCE_DEACTIVATED = "source.deactivated"
 SOURCE_NEEDS_ATTENTION = "source.needs_attention"
@@ -89,13 +92,16 @@ def _message(locale: str | None, template: str, **params: object) -> JsonObject:
     if not locale:
         return {}
     with i18n.use_locale(locale):
-        shown = {k: v.reason_text if isinstance(v, Message) else v for k, v in params.items()}
+        shown = {
+            k: v.reason_text if isinstance(v, Message | NewMessage) else v
+            for k, v in params.items()
+        }
         return {"message": i18n.gettext(template) % shown}
 
 
 def _payload(
-    doc: Document,
-    row: Message,
+    doc: QueueDocument,
+    row: LedgerRow,
     *,
     company: str,
     source: str,
@@ -117,19 +123,25 @@ def _payload(
             "einvoice": doc.einvoice,
             "duplicate_of": doc.duplicate_of_id,
             "duplicate_kind": doc.duplicate_kind,
-            "received_at": row.received_at.isoformat(),
+            "received_at": _received(row).isoformat(),
             "sender": row.sender,
             "subject": row.subject,
             "download_url": f"/api/v1/documents/{doc.id}/file",
             # why the mail was imported, as codes (null: decided before reasons had codes)
             "reason_code": row.reason_code,
             "reason_parts": row.reason_parts,
-            **trust_flags.trust(doc, row, mode=mode, names=names),
+            # trust_flags reads the same columns of a new row (store.new_rows)
+            **trust_flags.trust(cast(Document, doc), cast(Message, row), mode=mode, names=names),
         },
         **_message(
             locale, _DOCUMENT_MESSAGE, file=doc.filename, sender=row.sender or "", reason=row
         ),
     }
+
+
+def _received(row: LedgerRow) -> datetime:
+    assert row.received_at is not None  # flushed or inserted
+    return row.received_at
 
 
 def documents_created(s: Session, row: Message, *, company: str, source: str) -> int:
@@ -156,24 +168,27 @@ class DocumentsCreated:
     """The ``document.created`` events of a batch, written with one INSERT (no ORM object
     each): :meth:`add` each row where :func:`documents_created` would be called (its payloads
     are taken then, e.g. the supplier's name as it is), :meth:`write` once at the end. In the
-    outbox, events written by others meanwhile (``supplier.bank_details_changed``) come first."""
+    outbox, events written by others meanwhile (``supplier.bank_details_changed``) come first.
+    Rows may be ORM rows or new rows (``store.new_rows``): these need *session*, which finds
+    their sources and suppliers."""
 
-    def __init__(self, *, company: str, source: str) -> None:
-        self.company, self.source = company, source
+    def __init__(self, *, company: str, source: str, session: Session | None = None) -> None:
+        self.company, self.source, self.session = company, source, session
         self.values: list[JsonObject] = []
         self._modes: dict[int, str | None] = {}  # by source id: one look per source, not mail
         self._locales: dict[int, str | None] = {}  # the same, the company's language
         self._suppliers: dict[int, Supplier | None] = {}  # by id: one look each, not per mail
 
-    def add(self, row: Message) -> int:
+    def add(self, row: LedgerRow) -> int:
         """Take the events of *row*'s documents that joined the queue; how many."""
         before = len(self.values)
         for doc in row.documents:
             if doc.duplicate_kind == "exact":
                 continue
             if row.source_id not in self._modes:
-                self._modes[row.source_id] = _mode(row)
-                self._locales[row.source_id] = _locale(row)
+                src = self._source(row)
+                self._modes[row.source_id] = src.sender_auth if src is not None else None
+                self._locales[row.source_id] = src.company.locale if src is not None else None
             mode = self._modes[row.source_id]
             payload = _payload(
                 doc,
@@ -195,12 +210,18 @@ class DocumentsCreated:
             )
         return len(self.values) - before
 
-    def _name(self, doc: Document) -> dict[int, str]:
+    def _source(self, row: LedgerRow) -> Source | None:
+        if isinstance(row, Message):
+            return row.source
+        assert self.session is not None, "new rows need the session"
+        return self.session.get(Source, row.source_id)
+
+    def _name(self, doc: QueueDocument) -> dict[int, str]:
         """The name of *doc*'s supplier as it is now (a later mail of the batch may rename it)."""
         if doc.supplier_id is None:
             return {}
         if doc.supplier_id not in self._suppliers:
-            s = object_session(doc)
+            s = object_session(doc) if isinstance(doc, Document) else self.session
             self._suppliers[doc.supplier_id] = s.get(Supplier, doc.supplier_id) if s else None
         supplier = self._suppliers[doc.supplier_id]
         return {} if supplier is None else {doc.supplier_id: supplier.name}
@@ -209,7 +230,7 @@ class DocumentsCreated:
         """Add the events taken so far to the outbox in the caller's transaction; how many."""
         written, self.values = self.values, []
         if written:
-            s.execute(insert(Event), written)
+            s.execute(insert(_EVENTS), written)  # Core: no ORM bulk insert around it
         return len(written)
 
 

@@ -21,19 +21,24 @@ Each document is handled once: a linked document is never looked at again (reche
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from invoice_inbox.freemail import is_freemail
+from invoice_inbox import freemail
 from invoice_inbox.store import supplier_alerts
 from invoice_inbox.store.models import Document, Message, utcnow
 from invoice_inbox.store.models_trust import Supplier, SupplierDomain, SupplierIban
+from invoice_inbox.store.new_rows import LedgerRow, QueueDocument
 
 _VAT_NOISE = re.compile(r"[\s.\-/]")
+# asked for each document learned from, of the few domains a company's mail comes from
+is_freemail = functools.lru_cache(maxsize=4096)(freemail.is_freemail)
 
 
 def domain_of(address: str | None) -> str | None:
@@ -52,27 +57,28 @@ def normal_vat_id(value: str | None) -> str | None:
     return compact[:40] or None
 
 
-def sender_domain(doc: Document, row: Message | None) -> str | None:
+def sender_domain(doc: QueueDocument, row: LedgerRow | None) -> str | None:
     """Who sent *doc*: the forwarded mail's sender when it came in a forward, else the mail's."""
     return domain_of(doc.origin_sender) or domain_of(row.sender if row else None)
 
 
-def _exact_duplicate(doc: Document) -> bool:
+def _exact_duplicate(doc: QueueDocument) -> bool:
     return doc.duplicate_kind == "exact" and doc.duplicate_of_id is not None
 
 
 def learn(
     s: Session,
-    row: Message,
+    row: LedgerRow,
     *,
     company_id: int,
     sender_name: str | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Learn from *row* (flushed, with its documents): see the module's docstring."""
+    """Learn from *row* (flushed, or inserted by ``store.new_rows``, with its documents): see
+    the module's docstring."""
     now = now or utcnow()
-    if row.lookalike_of:
-        supplier_alerts.lookalike_sender(s, row, now=now)
+    if row.lookalike_of:  # supplier_alerts reads the same columns of a new row
+        supplier_alerts.lookalike_sender(s, cast(Message, row), now=now)
     docs = [d for d in row.documents if d.supplier_id is None and not _exact_duplicate(d)]
     if not docs:
         return
@@ -91,11 +97,11 @@ def learn(
 
 def learn_many(
     s: Session,
-    rows: Iterable[tuple[Message, str | None]],
+    rows: Iterable[tuple[LedgerRow, str | None]],
     *,
     company_id: int,
     now: datetime | None = None,
-    then: Callable[[Message], object] | None = None,
+    then: Callable[[LedgerRow], object] | None = None,
 ) -> None:
     """:func:`learn` from each of *rows* (flushed ledger rows with their senders' display
     names), in order, after finding the suppliers of all their VAT ids and sender domains in
@@ -110,7 +116,7 @@ def learn_many(
             then(row)
 
 
-def _prefetch(s: Session, company_id: int, rows: list[Message]) -> None:
+def _prefetch(s: Session, company_id: int, rows: list[LedgerRow]) -> None:
     """Fill this transaction's cache (:func:`_cache`) with what :func:`_by_vat_id` and
     :func:`_by_domain` would find for the documents of *rows* that :func:`learn` looks at."""
     cache = _cache(s)
@@ -176,7 +182,7 @@ def _parents(domain: str) -> list[str]:
 def _supplier_for(
     s: Session,
     company_id: int,
-    doc: Document,
+    doc: QueueDocument,
     domain: str | None,
     *,
     teach: bool,
@@ -261,7 +267,13 @@ def _by_domain(s: Session, company_id: int, domain: str) -> Supplier | None:
 
 
 def _compare_iban(
-    s: Session, supplier: Supplier, doc: Document, row: Message, *, teach: bool, now: datetime
+    s: Session,
+    supplier: Supplier,
+    doc: QueueDocument,
+    row: LedgerRow,
+    *,
+    teach: bool,
+    now: datetime,
 ) -> None:
     known = list(supplier.ibans)
     same = next((i for i in known if i.iban == doc.iban), None)
@@ -279,4 +291,6 @@ def _compare_iban(
         return
     doc.bank_alert = "changed"
     doc.bank_alert_known = [i.iban for i in known]
-    supplier_alerts.bank_details_changed(s, doc, row, supplier, now=now)
+    supplier_alerts.bank_details_changed(
+        s, cast(Document, doc), cast(Message, row), supplier, now=now
+    )
