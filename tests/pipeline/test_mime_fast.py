@@ -172,6 +172,26 @@ def test_mails_the_scan_does_not_rebuild_go_to_the_standard_parser(raw: bytes) -
     assert_same(raw)
 
 
+LONE_CR_HEAD = b'From: a@b.example\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+# where a lone CR is (it ends a line for the feed parser), and whether the scan takes the mail
+LONE_CR = {
+    "in a body": (b"\r\nline\rmore\r\n--b--\r\n", True),
+    "in a body before a line of dashes": (b"\r\nx\r--c\r\n--b--\r\n", True),
+    "before a boundary": (b"\r\nx\r--b\r\ny\r\n--b--\r\n", False),
+    "ending a boundary line": (b"\r\nx\r\n--b\r\r\ny\r\n--b--\r\n", False),
+    "in a part's headers": (b"A: 1\rB: 2\r\n\r\nx\r\n--b--\r\n", False),
+    "as a part's empty line": (b"A: 1\r\n\rx\r\n--b--\r\n", False),
+}
+
+
+@pytest.mark.parametrize("name", LONE_CR)
+def test_a_lone_cr_gives_up_only_where_it_ends_a_line_that_counts(name: str) -> None:
+    rest, taken = LONE_CR[name]
+    raw = LONE_CR_HEAD + rest
+    assert (mime_fast.message(raw) is not None) is taken
+    assert_same(raw, (Policy(),))
+
+
 # -- the corpus ------------------------------------------------------------------------------
 
 
