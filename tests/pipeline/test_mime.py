@@ -53,6 +53,27 @@ def test_headers() -> None:
     assert h.date == datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
 
 
+def test_each_from_is_read_as_written_however_often_it_repeats() -> None:
+    """Addresses are remembered by their From value: the same value, the same address; any
+    other value (a name in other case, a long list of mailboxes) is read for itself."""
+    froms = [
+        b"Billing <billing@a.example>",
+        b"BILLING <Billing@A.example>",
+        b"Billing <billing@a.example>",
+        b", ".join(b"n%d <n%d@b.example>" % (n, n) for n in range(40)),
+        b"x" * 300 + b" <long@c.example>",
+    ]
+    read = [mime.parse_headers(b"From: " + f + b"\r\n\r\n") for f in froms * 2]
+    expected = [
+        ("billing@a.example", "Billing"),
+        ("billing@a.example", "BILLING"),
+        ("billing@a.example", "Billing"),
+        ("n0@b.example", "n0"),
+        ("long@c.example", "x" * 300),
+    ]
+    assert [(h.sender, h.sender_name) for h in read] == expected * 2
+
+
 def test_missing_and_broken_headers_become_none() -> None:
     h = mime.parse_headers(b"Date: not a date\r\nFrom: nobody\r\n\r\n")
     assert (h.sender, h.date, h.message_id, h.subject) == (None, None, None, "")

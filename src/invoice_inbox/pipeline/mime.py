@@ -14,6 +14,7 @@ import base64
 import binascii
 import email.header
 import email.utils
+import functools
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -127,12 +128,29 @@ MAX_FORWARD_DEPTH = 20
 MAX_PARTS = 5000
 
 
+# From values up to this long are remembered: a supplier's mails repeat theirs
+_REMEMBERED_FROM = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_address(from_value: str) -> tuple[str, str]:
+    return _address(from_value)
+
+
+def _address(from_value: str) -> tuple[str, str]:
+    """``parseaddr`` of a From value (9 us of a worker's CPU for a usual one)."""
+    try:
+        return email.utils.parseaddr(from_value)
+    except RecursionError:  # thousands of nested (comments): no address can be read
+        return "", ""
+
+
 def _headers_of(msg: Message) -> Headers:
     from_value = decode_header_value(msg.get("From"))
-    try:
-        name, parsed = email.utils.parseaddr(from_value)
-    except RecursionError:  # thousands of nested (comments): no address can be read
-        name, parsed = "", ""
+    if len(from_value) <= _REMEMBERED_FROM:
+        name, parsed = _remembered_address(from_value)
+    else:
+        name, parsed = _address(from_value)
     addr = parsed.strip().lower() or None
     if addr and "@" not in addr:
         addr = None
