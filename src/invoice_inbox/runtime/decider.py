@@ -15,10 +15,12 @@ the deciding never waits for it), which makes one death charge at most two group
 commits do not wait for the disk (``Database.session(durable=False)``: they guard
 against the death of this process, which loses nothing the system has been handed). A mail
 found with an attempt left over is decided again on its own, one mail per
-commit, so that a death now points at it alone. Deaths happen for other reasons too (a deploy, an
-operator's kill -9, a crash elsewhere), so one such death is not proof: a mail that stopped the
-process twice while decided on its own is not decided again but quarantined with
-``STOPPED_TWICE`` and filed as not imported, and the run goes on.
+commit, so that a death now points at it alone. That costs a few milliseconds a suspect, once,
+so groups are large (half a sync batch): a batch then takes three such commits, each of which
+may wait for SQLite's one write lock while the batch before it is committed. Deaths happen for
+other reasons too (a deploy, an operator's kill -9, a crash elsewhere), so one such death is not
+proof: a mail that stopped the process twice while decided on its own is not decided again but
+quarantined with ``STOPPED_TWICE`` and filed as not imported, and the run goes on.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ __all__ = ["STOPPED_TWICE", "Decider", "WorkersUnavailable"]
 
 STOPPED_TWICE = "could not be processed (stopped the worker twice)"
 GIVE_UP = 2  # deaths while a mail was decided on its own, after which it is not decided again
-GROUP = 8  # fresh mails decided under one commit of attempts: a death makes at most these suspect
+GROUP = 50  # fresh mails decided under one commit of attempts: a death makes at most these suspect
 
 
 def _nothing(indexes: Sequence[int]) -> None:
