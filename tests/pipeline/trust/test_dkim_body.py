@@ -23,7 +23,12 @@ from corpus import CORPUS
 from harness.dkim_keys import DkimKey
 from harness.dns_server import DnsServer
 from invoice_inbox.pipeline.trust.dkim_body import body_hash
-from invoice_inbox.pipeline.trust.dkim_check import check_dkim, header_block, split_message
+from invoice_inbox.pipeline.trust.dkim_check import (
+    check_arc,
+    check_dkim,
+    header_block,
+    split_message,
+)
 
 PIECES = [b"a", b"xy", b" ", b"\t", b"  \t", b"\r", b"\n", b"\r\n", b"\r\n\r\n", b"=\r\n"]
 C_VALUES = [b"simple/simple", b"simple/relaxed", b"relaxed/simple", b"relaxed/relaxed"]
@@ -193,3 +198,30 @@ def test_a_big_mail_is_hashed_without_a_copy_of_its_body(dns_server: DnsServer) 
         tracemalloc.stop()
         assert found["result"] == "pass"
         assert peak < len(mail_) // 8, f"{peak} bytes for a {len(mail_)}-byte mail"
+
+
+def test_check_arc_hashes_the_body_as_dkimpy_does(dns_server: DnsServer) -> None:
+    sealer = DkimKey.generate("forwarder.test", "arc")
+    sealer.publish(dns_server)
+    checked = b"Authentication-Results: mx.forwarder.test; dkim=pass header.d=supplier.test\r\n"
+    line = b"forwarded  by the\tAP list \r\n"  # relaxed/relaxed: white space rewritten
+    for body in (line, line * (4 * 1024 * 1024 // len(line))):
+        sealed = sealer.arc_seal(checked + mail(body=body.decode()), "mx.forwarder.test")
+        changed = sealed.replace(b"AP list", b"AP 1ist", 1)
+        for raw, cv in ((sealed, "pass"), (changed, "fail")):
+            tracemalloc.start()
+            found = check_arc(raw, resolver(dns_server))
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            assert found is not None and found["cv"] == cv, found
+            assert found["cv"] == _dkimpy_arc(raw, dns_server)
+            assert peak < max(len(raw) // 8, 1024 * 1024), f"{peak} bytes, {len(raw)}-byte mail"
+
+
+def _dkimpy_arc(raw: bytes, dns_server: DnsServer) -> str:
+    def txt(name: bytes, timeout: float = 5) -> bytes | None:
+        found = resolver(dns_server).lookup(name.decode().rstrip("."), "TXT")
+        return found[0].encode() if found else None
+
+    cv, _, _ = dkim.arc_verify(raw, dnsfunc=txt)
+    return str(cv.decode()).lower()
