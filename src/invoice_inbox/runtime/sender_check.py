@@ -12,9 +12,8 @@ stored on the ledger instead, so only mail without any, or whose DNS failed, is 
 
 Nothing here fails a run: a mail whose authentication raises is "none" with the reason, one
 that takes longer than ``deadline`` seconds is "temperror" (a recheck tries it again), and a
-mail too big to be decided is not checked. Checking a DKIM body hash holds a few copies of the
-mail in this process, so the mails under way in a process hold at most ``IN_FLIGHT`` bytes
-together (a bigger one is checked alone).
+mail too big to be decided is not checked. Checking a DKIM body hash copies nothing of the
+mail (``pipeline.trust.dkim_body`` reads it in pieces), so big mails are checked side by side.
 """
 
 from __future__ import annotations
@@ -22,8 +21,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from invoice_inbox.connectors.dns import resolver_for
@@ -44,7 +42,6 @@ from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Message
 
 THREADS = 8  # mails authenticated at the same time: their DNS waits overlap
-IN_FLIGHT = 64 * 1024 * 1024  # bytes of mail under authentication at once, in a process
 DEADLINE = 60.0  # seconds a batch's authentication may take beyond its deciding
 GRACE = 5.0
 DOWN_AFTER = 3  # lookups in a row that waited SLOW seconds and failed: DNS counts as down ...
@@ -128,30 +125,6 @@ class Breaker:
         with self._lock:
             self._failures = 0
         return found
-
-
-class ByteBudget:
-    """Bytes of mail under authentication in this process, at most *limit* together (one mail
-    over the limit goes alone)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.used = limit, 0
-        self._cond = threading.Condition()
-
-    @contextmanager
-    def held(self, size: int) -> Iterator[None]:
-        with self._cond:
-            self._cond.wait_for(lambda: self.used == 0 or self.used + size <= self.limit)
-            self.used += size
-        try:
-            yield
-        finally:
-            with self._cond:
-                self.used -= size
-                self._cond.notify_all()
-
-
-_BUDGET = ByteBudget(IN_FLIGHT)
 
 
 def _failing(sentence: str) -> Lookup:
@@ -253,13 +226,12 @@ class SenderCheck:
 
     def _authenticate(self, mail: Mail, lookup: Lookup) -> SenderAuth:
         try:
-            with _BUDGET.held(len(mail.raw)):
-                return authenticate(
-                    mail.raw,
-                    lookup=lookup,
-                    envelope=mail.envelope or self._envelope(mail.key),
-                    trusted_authserv_ids=self.plan.trusted_authserv_ids,
-                )
+            return authenticate(
+                mail.raw,
+                lookup=lookup,
+                envelope=mail.envelope or self._envelope(mail.key),
+                trusted_authserv_ids=self.plan.trusted_authserv_ids,
+            )
         except Exception as exc:  # hostile or odd mail: recorded, never a failed run
             return SenderAuth(
                 AuthStatus.NONE,
