@@ -24,7 +24,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser, BytesParser
 from typing import cast
 
-from invoice_inbox.pipeline import mime_base64, mime_fast, mime_large
+from invoice_inbox.pipeline import mime_base64, mime_fast, mime_large, mime_params
 from invoice_inbox.pipeline.mime_text import bytes_to_text as _bytes_to_text
 from invoice_inbox.pipeline.mime_text import declared_text as _declared_text
 from invoice_inbox.pipeline.mime_text import decode_header_value
@@ -221,7 +221,7 @@ def _filename(part: Message) -> str | None:
     part = _with_8bit_headers_decoded(part)
     for header, param in (("content-disposition", "filename"), ("content-type", "name")):
         try:
-            value = part.get_param(param, header=header)
+            value = mime_params.param(part, param, header)
         except TypeError:  # RFC 2231 parts beside a bare ``filename*=``: the standard library
             continue  # cannot order them; the name is unreadable, as if there were none
         if not value:
@@ -298,7 +298,7 @@ def _content_id(part: Message) -> str | None:
 def _leaf(node: Message, origin: Headers | None, aside: mime_large.SetAside | None) -> Part:
     data, defects = _payload(node, aside)
     try:
-        charset = node.get_content_charset()
+        charset = mime_params.charset(node)
     except (LookupError, UnicodeError, ValueError):  # a charset parameter that is not a name
         charset = None
     return Part(

@@ -23,6 +23,8 @@ import re
 from email import policy
 from email.message import Message
 
+from invoice_inbox.pipeline import mime_params
+
 # Deeper structures go to the standard parser, which reports them as too complex to read.
 MAX_DEPTH = 40
 
@@ -152,7 +154,7 @@ class _Scan:
 
     def multipart(self, msg: Message, pos: int, bounds: tuple[str, ...], depth: int) -> int:
         """Read the parts of multipart *msg*, whose body starts at *pos*; where it ends."""
-        boundary = msg.get_boundary()
+        boundary = mime_params.boundary(msg)
         if boundary is None or not _PLAIN_BOUNDARY.fullmatch(boundary):
             raise _GiveUp
         if str(msg.get("content-transfer-encoding", "8bit")).lower() not in (
