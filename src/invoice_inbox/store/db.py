@@ -17,6 +17,11 @@ cut may lose the last of them, which costs a re-check or a re-filing, never a ma
 those sessions come from a second engine on the same file whose connections are set to
 ``synchronous=NORMAL`` once, when they open (a run commits thousands of attempts: switching the
 pragma around each commit cost four more statements per commit).
+
+Every process opens the database through ``Database``, so the "is the schema up to date?" check
+is cheap: one ``SELECT`` of the stored revision, compared with the newest revision named in the
+migration files (read as text, not imported). Alembic itself (a tenth of a second to import) is
+loaded only when they differ, and then does exactly what it always did.
 """
 
 from __future__ import annotations
@@ -24,18 +29,23 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, make_url, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from invoice_inbox.store import bounded, recheck_marks  # noqa: F401 (bounded: its listeners)
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 DB_FILE = "invoice-inbox.db"  # the embedded database, in the data directory
@@ -102,15 +112,67 @@ def make_engine(url: str, *, durable: bool = True) -> Engine:
 
 
 def alembic_config(engine: Engine) -> Config:
+    from alembic.config import Config  # only when migrating (see the module doc)
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
 
 
+# one ``revision = "0001"`` / ``down_revision = None`` line of a migration file (annotated or not)
+_REVISION_LINE = re.compile(
+    r"^(down_revision|revision)\s*(?::[^=\n]*)?=\s*(None|\"[^\"\n]*\"|'[^'\n]*')\s*(?:#.*)?$",
+    re.MULTILINE,
+)
+
+
+@cache
+def head_revision(versions: Path = MIGRATIONS / "versions") -> str | None:
+    """The newest revision of the migration files in *versions*, read as text without
+    importing Alembic or them; None when that is not plain (a file without one plain
+    ``revision`` and ``down_revision``, a merge, branches): then only Alembic can say."""
+    revisions: dict[str, str | None] = {}
+    for path in sorted(versions.glob("*.py")):
+        if path.name.startswith("__init__"):
+            continue  # Alembic skips it too
+        found: dict[str, list[str | None]] = {"revision": [], "down_revision": []}
+        for name, value in _REVISION_LINE.findall(path.read_text(encoding="utf-8")):
+            found[name].append(None if value == "None" else value[1:-1])
+        if len(found["revision"]) != 1 or len(found["down_revision"]) != 1:
+            return None
+        revision = found["revision"][0]
+        if revision is None or revision in revisions:
+            return None
+        revisions[revision] = found["down_revision"][0]
+    if any(down is not None and down not in revisions for down in revisions.values()):
+        return None  # a revision that refers to one not there: Alembic's error to give
+    heads = set(revisions) - set(revisions.values())
+    return heads.pop() if len(heads) == 1 else None
+
+
+def at_head(engine: Engine) -> bool:
+    """Whether the database's schema is at ``head_revision()`` already: one ``SELECT`` of the
+    revision Alembic stored (False when there is none yet, or the files' head is not plain)."""
+    head = head_revision()
+    if head is None:
+        return False
+    with engine.connect() as conn:
+        try:
+            stored = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except DBAPIError:  # no such table: a new database
+            return False
+    return [tuple(row) for row in stored] == [(head,)]
+
+
 def migrate(engine: Engine, lock_dir: Path | None = None) -> None:
     """Bring the schema to the newest revision. Processes starting at once take turns: on
-    PostgreSQL under an advisory lock, on SQLite under a file lock in *lock_dir* (if given)."""
+    PostgreSQL under an advisory lock, on SQLite under a file lock in *lock_dir* (if given).
+    A schema at the newest revision already is left alone without loading Alembic."""
+    if at_head(engine):
+        return
+    from alembic import command
+
     cfg = alembic_config(engine)
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn, _advisory_lock(conn):
