@@ -54,6 +54,8 @@ from fakes.graph import FakeGraph  # noqa: E402
 from fakes.oauth import FakeIdentityProvider  # noqa: E402
 from invoice_inbox.auth.oauth import Token  # noqa: E402
 from invoice_inbox.cli import app as cli  # noqa: E402
+from invoice_inbox.connectors import gmail as gmail_module  # noqa: E402
+from invoice_inbox.connectors import graph as graph_module  # noqa: E402
 from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings  # noqa: E402
 from invoice_inbox.connectors.graph import GraphConnector, GraphSettings  # noqa: E402
 from invoice_inbox.runtime import runner  # noqa: E402
@@ -155,17 +157,18 @@ def add_sources(data_dir: Path, idp: FakeIdentityProvider, tag: str) -> str:
 
 @contextlib.contextmanager
 def downloads_at_once(count: int | None) -> Iterator[None]:
-    """Fetch with the connectors' downloads limited to *count* at a time (None: default)."""
+    """Fetch with the connectors' downloads limited to *count* at a time (None: default).
+    The runner imports the settings from their modules when it makes a connector."""
     if count is None:
         yield
         return
-    graph, gmail = runner.GraphSettings, runner.GmailSettings
-    runner.GraphSettings = functools.partial(graph, concurrency=count)  # type: ignore[misc]
-    runner.GmailSettings = functools.partial(gmail, concurrency=count)  # type: ignore[misc]
+    graph, gmail = graph_module.GraphSettings, gmail_module.GmailSettings
+    graph_module.GraphSettings = functools.partial(graph, concurrency=count)  # type: ignore[misc]
+    gmail_module.GmailSettings = functools.partial(gmail, concurrency=count)  # type: ignore[misc]
     try:
         yield
     finally:
-        runner.GraphSettings, runner.GmailSettings = graph, gmail  # type: ignore[misc]
+        graph_module.GraphSettings, gmail_module.GmailSettings = graph, gmail  # type: ignore[misc]
 
 
 def main() -> None:

@@ -7,7 +7,9 @@ once for every command: option names are never cut short (only their help wraps)
 option shows its ``metavar`` when it has one, else a word for its
 kind (TEXT, N, PATH, DATE, or its few choices), and a flag shows nothing; an argument shows its
 name in capitals (``NAME``, ``[NAME]`` when optional). ``tests/cli/test_cli_help.py`` holds
-every command's help to this at 80 columns.
+every command's help to this at 80 columns. Typer's help renderer (``typer.rich_utils``, with
+rich's Markdown and tracebacks: a twentieth of a second to import) is patched when help is
+first drawn, so a command that draws none never imports it.
 """
 
 from __future__ import annotations
@@ -20,8 +22,7 @@ from typing import Any
 
 from rich.table import Table
 from rich.text import Text
-from typer import rich_utils
-from typer.core import TyperArgument, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 _WORDS: tuple[tuple[type, str], ...] = (
     (bool, ""),
@@ -105,7 +106,7 @@ def _flowing(text: str) -> str:
     return "\n\n".join(p if p.startswith("\b") else p.replace("\n", " ") for p in paragraphs)
 
 
-_command_help = rich_utils._make_command_help
+_command_help: Any = None  # typer's own _make_command_help, once patched
 
 
 def _command_help_flowing(*, help_text: str, markup_mode: Any) -> Any:
@@ -116,15 +117,40 @@ def _paragraphs_flowing(paragraphs: list[str], markup_mode: Any) -> str:
     return _flowing("\n\n".join(paragraphs))
 
 
+def _install_in_renderer() -> None:
+    """Patch typer's help renderer, importing it (idempotent)."""
+    global _command_help
+    from typer import rich_utils
+
+    if rich_utils._make_command_help is _command_help_flowing:
+        return
+    _command_help = rich_utils._make_command_help
+    rich_utils.Table = _WholeNames  # type: ignore[attr-defined]
+    rich_utils._make_command_help = _command_help_flowing
+    rich_utils._fix_linebreaks = _paragraphs_flowing
+
+
+def _patched_first(format_help: Any) -> Any:
+    """*format_help* (a command's or group's), patching the renderer before it draws."""
+    if getattr(format_help, "_plain_words", False):
+        return format_help
+
+    def drawn(self: Any, ctx: Any, formatter: Any) -> Any:
+        _install_in_renderer()
+        return format_help(self, ctx, formatter)
+
+    drawn._plain_words = True  # type: ignore[attr-defined]
+    return drawn
+
+
 def install() -> None:
     """Make every command's help use plain words and whole option names, its text flowing to
     the terminal's width (idempotent)."""
     # Patching typer's internals: it imports Table without exporting it, and its methods may
     # not be assigned to (the replacements take the class they patch, not its base, as self).
-    rich_utils.Table = _WholeNames  # type: ignore[attr-defined]
-    rich_utils._make_command_help = _command_help_flowing
-    rich_utils._fix_linebreaks = _paragraphs_flowing
     TyperOption.display_type_rich = _option_type  # type: ignore[method-assign]
     TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
     TyperArgument.display_name_raw = property(_argument_name)  # type: ignore[assignment,method-assign]
     TyperArgument._usage_display_name = _argument_usage  # type: ignore[method-assign]
+    TyperCommand.format_help = _patched_first(TyperCommand.format_help)  # type: ignore[method-assign]
+    TyperGroup.format_help = _patched_first(TyperGroup.format_help)  # type: ignore[method-assign]

@@ -23,14 +23,13 @@ import ssl
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginError
 from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
-from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap_folders import ImapFolders
 from invoice_inbox.connectors.network import (
     NO_GREETING,
@@ -51,6 +50,9 @@ from invoice_inbox.errors import (
     TLSFailed,
 )
 from invoice_inbox.i18n import N_, _
+
+if TYPE_CHECKING:
+    from invoice_inbox.connectors.http import TokenFn  # httpx: for the HTTP connectors only
 
 T = TypeVar("T")
 Security = Literal["ssl", "starttls", "none"]

@@ -28,7 +28,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import tls_context
 from invoice_inbox.connectors.network import (
     NO_GREETING,
@@ -46,6 +45,9 @@ from invoice_inbox.errors import (
     TLSFailed,
 )
 from invoice_inbox.i18n import N_, _
+
+if TYPE_CHECKING:
+    from invoice_inbox.connectors.http import TokenFn  # httpx: for the HTTP connectors only
 
 Security = Literal["ssl", "starttls", "none"]
 DEFAULT_PORTS: dict[str, int] = {"ssl": 995, "starttls": 110, "none": 110}

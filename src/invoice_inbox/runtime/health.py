@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from invoice_inbox.auth.oauth import ConsentMissing
 from invoice_inbox.errors import ConnectorError, LoginFailed
 from invoice_inbox.i18n import _, ngettext
 from invoice_inbox.runtime.context import App
@@ -54,6 +53,14 @@ def record_success(app: App, source_name: str) -> None:
         src.failures, src.failing_since, src.last_error = 0, None, None
 
 
+def _consent_missing(exc: LoginFailed) -> bool:
+    """An OAuth2 refusal for want of an administrator's consent (not the source's sign-in).
+    OAuth2 (httpx) is imported here, on a failed login, not by every run that imports this."""
+    from invoice_inbox.auth.oauth import ConsentMissing
+
+    return isinstance(exc, ConsentMissing)
+
+
 def record_failure(
     app: App,
     source_name: str,
@@ -66,7 +73,7 @@ def record_failure(
     now = now or utcnow()
     with app.db.session() as s:
         src = sources.get(s, source_name)
-        if isinstance(exc, LoginFailed) and not isinstance(exc, ConsentMissing):
+        if isinstance(exc, LoginFailed) and not _consent_missing(exc):
             if src.auth == "password" and src.auth_state == AuthState.OK:
                 src.auth_state, src.auth_error = AuthState.LOGIN_REFUSED, str(exc)
             # a refused token was marked by runner.signed_in already; other refusals over

@@ -13,14 +13,10 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from invoice_inbox.auth import oauth
 from invoice_inbox.connectors import presets
 from invoice_inbox.connectors.base import Connector
-from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
-from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
-from invoice_inbox.connectors.http import TokenFn
 from invoice_inbox.connectors.imap import ImapConnector, ImapSettings
 from invoice_inbox.connectors.pop3 import Pop3Connector, Pop3Settings
 from invoice_inbox.errors import ConnectorError, LoginDelayed, LoginFailed
@@ -33,6 +29,13 @@ from invoice_inbox.runtime.sync_steps import Observer
 from invoice_inbox.store import sources
 from invoice_inbox.store.blobs import BlobStoreError
 from invoice_inbox.store.models import AuthState, Source
+
+if TYPE_CHECKING:
+    # OAuth2 and the HTTP connectors (httpx, authlib: a tenth of a second to import) are
+    # imported by the sources that use them, when they do: a password IMAP or POP3 source's
+    # fetch never does.
+    from invoice_inbox.auth import oauth
+    from invoice_inbox.connectors.http import TokenFn
 
 
 class NotFetchable(Exception):
@@ -77,6 +80,8 @@ def endpoints_for(src: Source) -> oauth.Endpoints | None:
     preset = presets.PRESETS[src.provider]
     if src.auth == presets.PASSWORD or preset.oauth is None:
         return None
+    from invoice_inbox.auth import oauth
+
     if preset.oauth == "google":
         return oauth.google()
     return oauth.microsoft(src.tenant_id or "organizations")
@@ -142,6 +147,8 @@ def _login(app: App, src: Source) -> _Login:
 def _token_fn(app: App, login: _Login) -> TokenFn | None:
     if login.auth == presets.PASSWORD:
         return None
+    from invoice_inbox.auth import oauth
+
     assert login.client_id is not None and login.endpoints is not None
     if login.auth == presets.APP:
         return oauth.AppTokens.shared(
@@ -180,11 +187,15 @@ def connector_for(app: App, source_name: str) -> Connector:
         login = _login(app, src)
     token = _token_fn(app, login)
     if login.protocol == presets.GRAPH:
+        from invoice_inbox.connectors.graph import GraphConnector, GraphSettings
+
         assert token is not None
         return GraphConnector(
             GraphSettings(mailbox=login.mailbox, token=token, base_url=presets.graph_url())
         )
     if login.protocol == presets.GMAIL_API:
+        from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
+
         assert token is not None
         return GmailConnector(
             GmailSettings(user=login.username, token=token, base_url=presets.gmail_url())
@@ -230,8 +241,12 @@ def signed_in(app: App, source_name: str) -> Iterator[None]:
     one: an administrator may consent any time, and the next run then simply works."""
     try:
         yield
-    except oauth.OAuthFailed as exc:
-        if isinstance(exc, oauth.NeedsReauth) or exc.error == "invalid_client":
+    except LoginFailed as exc:
+        from invoice_inbox.auth import oauth  # a failed login: its import no longer matters
+
+        if isinstance(exc, oauth.OAuthFailed) and (
+            isinstance(exc, oauth.NeedsReauth) or exc.error == "invalid_client"
+        ):
             with app.db.session() as s:
                 sources.sign_in_refused(s, source_name, str(exc))
         raise
