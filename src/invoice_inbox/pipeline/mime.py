@@ -349,7 +349,8 @@ def _parse(
         node, origin, depth = stack.pop()
         if len(parts) >= MAX_PARTS:
             raise MessageTooComplex(f"the message has more than {MAX_PARTS} parts")
-        if node.get_content_maintype() == "message" and node.get_content_subtype() == "rfc822":
+        # one '/' in a content type: the main type "message" and the subtype "rfc822"
+        if node.get_content_type() == "message/rfc822":
             inner = _forwarded(node)
             if inner is not None:
                 if depth >= MAX_FORWARD_DEPTH:
