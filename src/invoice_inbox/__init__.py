@@ -2,12 +2,20 @@
 
 The public surface is small on purpose: inspect a message file, the decision types, and the
 connector contract. Everything else is internal and may change.
+
+The names are imported when first used (``from invoice_inbox import decide``), not with the
+package: every process imports it (the CLI, each decide worker), and most need only a part of
+the pipeline, or none.
 """
 
 from __future__ import annotations
 
-from invoice_inbox.connectors.base import Connector, FolderStatus
-from invoice_inbox.pipeline.decide import Decision, Document, Policy, Verdict, decide
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from invoice_inbox.connectors.base import Connector, FolderStatus
+    from invoice_inbox.pipeline.decide import Decision, Document, Policy, Verdict, decide
 
 __all__ = [
     "Connector",
@@ -20,3 +28,26 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+_MODULE_OF = {
+    "Connector": "invoice_inbox.connectors.base",
+    "FolderStatus": "invoice_inbox.connectors.base",
+    "Decision": "invoice_inbox.pipeline.decide",
+    "Document": "invoice_inbox.pipeline.decide",
+    "Policy": "invoice_inbox.pipeline.decide",
+    "Verdict": "invoice_inbox.pipeline.decide",
+    "decide": "invoice_inbox.pipeline.decide",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # found directly from now on
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

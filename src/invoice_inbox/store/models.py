@@ -429,3 +429,14 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
+
+
+# The other model modules' tables join the metadata with these (Alembic, the mappers' string
+# references): whoever imports the models gets all of them. They are imported here, not by the
+# package, so that importing the blob store (a decide worker) does not load SQLAlchemy.
+from invoice_inbox.store import (  # noqa: E402, F401
+    models_cluster,
+    models_events,
+    models_state,
+    models_trust,
+)

@@ -1,0 +1,69 @@
+"""What importing a package costs: every process imports ``invoice_inbox`` (the CLI, each decide
+worker), and a decide worker imports the blob store. Neither loads what it does not use: the
+package's public names come when first used, the blob store needs no database, and whoever
+imports the models gets every table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter has imported after running *code*."""
+    r = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("INVOICE_INBOX_")},
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    return set(json.loads(r.stdout.splitlines()[-1]))
+
+
+def _ours(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.startswith("invoice_inbox.")}
+
+
+def test_the_package_loads_no_module_of_its_own() -> None:
+    assert _ours(_modules_after("import invoice_inbox")) == set()
+
+
+def test_the_public_names_come_when_first_used() -> None:
+    import invoice_inbox
+    from invoice_inbox.connectors import base
+    from invoice_inbox.pipeline import decide
+
+    assert invoice_inbox.decide is decide.decide
+    assert invoice_inbox.Decision is decide.Decision
+    assert invoice_inbox.Connector is base.Connector
+    assert set(invoice_inbox.__all__) <= set(dir(invoice_inbox))
+    modules = _modules_after("from invoice_inbox import Policy, decide")
+    assert "invoice_inbox.pipeline.decide" in modules
+
+
+def test_the_blob_store_loads_no_database() -> None:
+    modules = _modules_after("import invoice_inbox.store.blob_folder")
+    assert "sqlalchemy" not in modules
+    assert "invoice_inbox.store.models" not in modules
+
+
+def test_whoever_imports_the_models_gets_every_table() -> None:
+    for first in ("models", "models_trust", "models_cluster"):
+        code = (
+            f"import invoice_inbox.store.{first}\n"
+            "from invoice_inbox.store.models import Base\n"
+            "print(json.dumps(sorted(Base.metadata.tables)))"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", f"import json\n{code}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, r.stderr
+        tables = set(json.loads(r.stdout))
+        assert {"source", "message", "worker", "event", "oauth_state", "supplier"} <= tables
