@@ -78,7 +78,7 @@ def _authenticate(
     from_domain = domains.pop()
     mid = message_id(headers)
 
-    dkim_results = check_dkim(raw, lookup)
+    dkim_results = check_dkim(raw, lookup, headers=headers)
     spf_result = check_spf(envelope, lookup) if envelope is not None else None
     arc = None
     provider = provider_results(headers, trusted, None)

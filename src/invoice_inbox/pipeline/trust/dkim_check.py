@@ -31,7 +31,7 @@ import dkim
 
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.pipeline.trust.dkim_body import body_hash
-from invoice_inbox.pipeline.trust.headers import normalize_domain, read_headers
+from invoice_inbox.pipeline.trust.headers import Headers, normalize_domain, read_headers
 from invoice_inbox.pipeline.trust.result import DnsTempError, Lookup
 
 MAX_SIGNATURES = 5
@@ -185,14 +185,19 @@ def _sig_tags(value: bytes) -> dict[bytes, bytes]:
         return {}
 
 
-def _field_values(raw: bytes, name: str) -> list[bytes]:
-    """The values of one header field, top first (only the header block is read)."""
-    return [v.encode("utf-8", "replace") for v in read_headers(raw).get_all(name)]
+def _field_values(raw: bytes, name: str, headers: Headers | None) -> list[bytes]:
+    """The values of one header field, top first (only the header block is read, unless the
+    caller has read it already: *headers*)."""
+    found = (read_headers(raw) if headers is None else headers).get_all(name)
+    return [v.encode("utf-8", "replace") for v in found]
 
 
-def check_dkim(raw: bytes, lookup: Lookup, *, limit: int = MAX_SIGNATURES) -> list[JsonObject]:
-    """One result per DKIM-Signature (the first ``limit``), top first."""
-    found = _field_values(raw, "DKIM-Signature")
+def check_dkim(
+    raw: bytes, lookup: Lookup, *, limit: int = MAX_SIGNATURES, headers: Headers | None = None
+) -> list[JsonObject]:
+    """One result per DKIM-Signature (the first ``limit``), top first; *headers*: the mail's
+    ``read_headers``, when the caller has them."""
+    found = _field_values(raw, "DKIM-Signature", headers)
     results: list[JsonObject] = []
     for idx, value in enumerate(found[:limit]):
         tags = _sig_tags(value)
@@ -282,7 +287,7 @@ def check_arc(raw: bytes, lookup: Lookup) -> JsonObject | None:
     """The ARC chain's verdict, or None without ARC headers: ``cv`` pass/fail/temperror, the
     newest set's ``instance``, ``sealer`` (ARC-Seal d=) and ``aar`` (its
     ARC-Authentication-Results value), and ``reason``."""
-    seals = _field_values(raw, "ARC-Seal")
+    seals = _field_values(raw, "ARC-Seal", None)
     if not seals:
         return None
     if len(seals) > MAX_ARC_SETS:
