@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from builders import Attachment, make_mail, make_nested_mail, make_pdf
 from invoice_inbox.pipeline.decide import CHECKS, Policy, Verdict, decide
+from invoice_inbox.pipeline.rules import Rule
 
 PDF = make_pdf("Invoice 4711")
 
@@ -129,3 +132,15 @@ def test_a_mail_over_the_size_limit_is_quarantined_unparsed() -> None:
     assert d.reason == f"the message is {size:,.1f} MB; the limit is 0.1 MB"
     assert d.hits == ("size",) and d.headers is not None
     assert decide(mail).verdict is Verdict.IMPORT
+
+
+def test_a_rule_named_on_its_documents_keeps_their_digest() -> None:
+    """A matching rule is written on each document (a copy): the digest found while taking the
+    same file only once is carried over, not computed again for the copy."""
+    pdf = make_pdf("Invoice 7")
+    raw = make_mail(attachments=[Attachment("a.pdf", pdf)])
+    d = decide(raw, Policy(rules=(Rule.make("supplier", "billing@supplier.example"),)))
+    (doc,) = d.documents
+    assert doc.rule == "supplier"
+    assert "sha256" in doc.__dict__  # already known, not computed by the next reader
+    assert doc.sha256 == hashlib.sha256(pdf).hexdigest()

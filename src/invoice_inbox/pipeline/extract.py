@@ -62,7 +62,13 @@ class Document:
         return len(self.data) if self.stored_size is None else self.stored_size
 
     def with_rule(self, rule: str | None) -> Document:
-        return replace(self, rule=rule) if rule else self
+        if not rule:
+            return self
+        ruled = replace(self, rule=rule)
+        digest = self.__dict__.get("sha256")
+        if digest is not None:  # the same bytes: their digest, computed once
+            ruled.__dict__["sha256"] = digest
+        return ruled
 
 
 @dataclass(frozen=True, slots=True)
