@@ -128,6 +128,8 @@ def test_fetch_imports_what_a_fetch_needs_and_not_the_rest(tmp_path: Path, ap: A
     unneeded = {
         "alembic",  # the database is at the newest revision
         "typer.rich_utils",  # no help drawn
+        "rich.table",  # no table printed (JSON)
+        "rich.progress",  # no terminal: no progress bar
         "httpx",  # a password IMAP source: no OAuth2, no HTTP connector
         "authlib",
         "invoice_inbox.auth.oauth",

@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar, overload
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.core import TyperGroup
 
 from invoice_inbox import i18n
@@ -221,6 +220,14 @@ def with_progress(label: str, work: Callable[[ProgressFn | None], T]) -> T:
     """Run *work*, giving it a progress callback that draws a bar on a terminal (stderr)."""
     if not sys.stderr.isatty():
         return work(None)
+    from rich.progress import (  # a bar only on a terminal
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     with Progress(
         TextColumn(f"[bold]{label}"),
         BarColumn(),

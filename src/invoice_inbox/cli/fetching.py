@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, TypedDict
 
 import typer
-from rich.table import Table
 from sqlalchemy import select
 
 from invoice_inbox import auth_reasons
@@ -209,6 +208,8 @@ def runs_cmd(
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table  # runs and messages only, not fetch
+
     t = Table(
         "id", "source", "started", "status", "seen", "imported", "not imp.", "docs", "dups", "error"
     )
@@ -307,6 +308,8 @@ def messages_cmd(
     if as_json:
         print_json(rows)
         return
+    from rich.table import Table  # runs and messages only, not fetch
+
     t = Table("id", "source", "folder", "uid / id", "sender", "subject", "decision", "reason")
     for r in rows:
         t.add_row(
