@@ -88,6 +88,12 @@ def assert_same(raw: bytes, policies: tuple[Policy, ...] = POLICIES) -> None:
     tree = mime_fast.message(raw)
     if tree is not None:
         assert as_tree(tree) == as_tree(STDLIB.parsebytes(raw))
+    head = mime_fast.read_head(mime.header_block(raw))
+    if head is not None:  # continuing from the header block read for the envelope: the same
+        continued = mime_fast.message(raw, head)
+        assert (None if continued is None else as_tree(continued)) == (
+            None if tree is None else as_tree(tree)
+        )
 
 
 def as_tree(msg: Message) -> tuple[Any, ...]:

@@ -113,6 +113,7 @@ class _Work:
     raw: bytes
     policy: Policy
     headers: mime.Headers
+    head: mime.Head | None = None  # the header block as read for *headers*
     parsed: mime.ParsedMessage | None = None
     rule: Rule | None = None
     documents: list[Document] = field(default_factory=list)
@@ -120,7 +121,7 @@ class _Work:
 
     def full(self) -> mime.ParsedMessage:
         if self.parsed is None:
-            self.parsed = mime.parse(self.raw, self.headers)
+            self.parsed = mime.parse(self.raw, self.headers, self.head)
         return self.parsed
 
     def body_text(self) -> str:
@@ -244,7 +245,8 @@ def decide(raw: bytes, policy: Policy | None = None) -> Decision:
     Only ``MemoryError`` passes, for the decide worker to name the memory limit."""
     policy = policy or Policy()
     try:
-        w = _Work(raw=raw, policy=policy, headers=mime.parse_headers(raw))
+        headers, head = mime.read_headers(raw)
+        w = _Work(raw=raw, policy=policy, headers=headers, head=head)
     except MemoryError:  # the decide worker names the memory limit (runtime.workers)
         raise
     except Exception as exc:  # the header block itself is unreadable

@@ -186,9 +186,26 @@ def header_block(raw: bytes) -> bytes:
 def parse_headers(raw: bytes) -> Headers:
     """Read only the header block: cheap, for decisions that need no body (the parser would
     otherwise still split the whole body into lines)."""
+    return read_headers(raw)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """A header block as ``read_headers`` read it: ``parse`` of the same mail continues from it
+    rather than reading the block again."""
+
+    block: bytes
+    message: Message
+    end: int  # where the body starts
+
+
+def read_headers(raw: bytes) -> tuple[Headers, Head | None]:
+    """``parse_headers``, and the header block read, for ``parse`` (None: nothing to reuse)."""
     block = header_block(raw)
-    msg = mime_fast.header_message(block) if FAST else None
-    return _headers_of(msg if msg is not None else _header_parser.parsebytes(block))
+    read = mime_fast.read_head(block) if FAST else None
+    if read is None:
+        return _headers_of(_header_parser.parsebytes(block)), None
+    return _headers_of(read[0]), Head(block, read[0], read[1])
 
 
 def _with_8bit_headers_decoded(part: Message) -> Message:
@@ -313,8 +330,9 @@ def _leaf(node: Message, origin: Headers | None, aside: mime_large.SetAside | No
     )
 
 
-def _parse_bytes(raw: bytes) -> Message:
-    msg = mime_fast.message(raw) if FAST else None
+def _parse_bytes(raw: bytes, head: Head | None = None) -> Message:
+    top = (head.message, head.end) if head is not None else None
+    msg = mime_fast.message(raw, top) if FAST else None
     if msg is not None:
         return msg
     try:
@@ -323,24 +341,30 @@ def _parse_bytes(raw: bytes) -> Message:
         raise MessageTooComplex("the MIME structure is nested too deeply to read") from None
 
 
-def parse(raw: bytes, headers: Headers | None = None) -> ParsedMessage:
+def parse(raw: bytes, headers: Headers | None = None, head: Head | None = None) -> ParsedMessage:
     """Parse a whole message into its leaf parts, following forwarded mails (``message/rfc822``)
     to any depth up to ``MAX_FORWARD_DEPTH``. Raises ``MessageTooComplex`` for structures beyond
     the limits; every other problem becomes a defect. A big mail's big base64 bodies are decoded
     from *raw* directly (``mime_large``), with the same result. *headers*: what
-    ``parse_headers(raw)`` gave, when the caller has it (the same fields, not read again)."""
+    ``parse_headers(raw)`` gave, when the caller has it (the same fields, not read again);
+    *head*: what ``read_headers(raw)`` gave with them (the header block, not scanned again)."""
     aside = mime_large.set_aside(raw) if len(raw) >= mime_large.MIN_MAIL else None
     if aside is not None:
         parsed = _parse(aside.mail, aside, headers)
         if aside.all_used_once():
             return parsed
-    return _parse(raw, None, headers)
+    if head is not None and not raw.startswith(head.block):
+        head = None  # the header block of another mail
+    return _parse(raw, None, headers, head)
 
 
 def _parse(
-    raw: bytes, aside: mime_large.SetAside | None, headers: Headers | None = None
+    raw: bytes,
+    aside: mime_large.SetAside | None,
+    headers: Headers | None = None,
+    head: Head | None = None,
 ) -> ParsedMessage:
-    msg = _parse_bytes(raw)
+    msg = _parse_bytes(raw, head)
     parts: list[Part] = []
     defects = [type(d).__name__ for d in msg.defects]
     # an explicit stack, not recursion: a hostile mail may nest thousands of levels

@@ -57,11 +57,12 @@ class _GiveUp(Exception):
     """The mail holds something the scan does not rebuild exactly."""
 
 
-def message(raw: bytes) -> Message | None:
+def message(raw: bytes, head: tuple[Message, int] | None = None) -> Message | None:
     """The ``compat32`` message tree the standard ``BytesParser`` builds from *raw*, or None
-    when the mail needs the standard parser."""
+    when the mail needs the standard parser. *head*: what ``read_head`` gave for the header
+    block *raw* starts with (its fields are copied, not read again)."""
     try:
-        msg, _, _ = _Scan(_as_text(raw)).message(0, (), 0)
+        msg, _, _ = _Scan(_as_text(raw)).message(0, (), 0, head)
     except _GiveUp:
         return None
     return msg
@@ -70,12 +71,18 @@ def message(raw: bytes) -> Message | None:
 def header_message(block: bytes) -> Message | None:
     """A message holding the headers of *block* (a header block ending in its empty line) as
     the standard ``BytesHeaderParser`` stores them, or None when it needs that parser."""
+    read = read_head(block)
+    return None if read is None else read[0]
+
+
+def read_head(block: bytes) -> tuple[Message, int] | None:
+    """``header_message`` and where the body starts after it (the end of the empty line)."""
     msg = Message()
     try:
-        _Scan(block.decode("ascii", "surrogateescape")).headers(msg, 0)
+        end = _Scan(block.decode("ascii", "surrogateescape")).headers(msg, 0)
     except _GiveUp:
         return None
-    return msg
+    return msg, end
 
 
 class _Scan:
@@ -89,15 +96,27 @@ class _Scan:
         self.size = len(text)
 
     def message(
-        self, pos: int, bounds: tuple[str, ...], depth: int
+        self,
+        pos: int,
+        bounds: tuple[str, ...],
+        depth: int,
+        head: tuple[Message, int] | None = None,
     ) -> tuple[Message, int, Message]:
         """The message starting at *pos* inside multiparts with *bounds*: the message, where it
         ends (the start of the boundary line that ends it, or the end of the text) and the last
-        message read in it (whose trailing line break the enclosing multipart removes)."""
+        message read in it (whose trailing line break the enclosing multipart removes). *head*:
+        its header fields already read (``read_head``) and where its body starts."""
         if depth > MAX_DEPTH:
             raise _GiveUp
         msg = Message()
-        pos = self.headers(msg, pos)
+        if head is None:
+            pos = self.headers(msg, pos)
+        else:  # the same fields as headers() stores them, in a list of the message's own
+            msg._headers = list(head[0]._headers)  # type: ignore[attr-defined]
+            unixfrom = head[0].get_unixfrom()
+            if unixfrom is not None:
+                msg.set_unixfrom(unixfrom)
+            pos = head[1]
         ctype = msg.get_content_type()
         if ctype in ("multipart/digest", "message/delivery-status"):
             raise _GiveUp
