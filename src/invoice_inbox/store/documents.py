@@ -154,8 +154,11 @@ class QueueOriginals:
         if not shas and not keys:
             return found
         if lock and s.get_bind().dialect.name == "sqlite":
-            # no row locks, and a SELECT takes none: a no-op write takes the database's
-            s.execute(update(Company).where(Company.id == company_id).values(id=Company.id))
+            # no row locks, and a SELECT takes none: a no-op write takes the database's; not
+            # of the key (SQLite would look through every table referring to it: each batch
+            # would scan all the documents), of a column no index holds
+            cap = Company.smtp_daily_cap
+            s.execute(update(Company).where(Company.id == company_id).values(smtp_daily_cap=cap))
         elif lock:  # FOR NO KEY UPDATE: new rows referring to the company are not held up
             s.execute(
                 select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
