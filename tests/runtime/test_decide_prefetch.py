@@ -1,6 +1,7 @@
-"""A busy decide worker is handed its next small mail before it answers, so it never waits for
-the service's process between mails; when it dies, only the mail it was deciding is charged and
-the one waiting for it is decided by another worker as if nothing happened."""
+"""A busy decide worker is handed its next mails before it answers (as many as wait in its
+socket without blocking a write), so it never waits for the service's process between mails;
+when it dies, only the mail it was deciding is charged and the ones waiting for it are decided
+by another worker as if nothing happened."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def mails(n: int) -> list[bytes]:
     ]
 
 
-def test_a_busy_worker_has_its_next_mail_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_busy_worker_has_its_next_mails_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
     policy = Policy(limits=Limits(memory_bytes=MEMORY))
     pool = WorkerPool(policy, size=1)
     pool.decide(mails(1))  # a ready worker waits in the idle workers
@@ -59,7 +60,7 @@ def test_a_busy_worker_has_its_next_mail_waiting(monkeypatch: pytest.MonkeyPatch
     seen: list[int] = []
     batch = mails(3)
     decisions = pool.decide(batch, lambda: seen.append(len(sent)))
-    assert seen == [2]  # when the first mail went out, the second went with it
+    assert seen == [3]  # when the first mail went out, the others went with it
     assert decisions == [decide(raw, policy) for raw in batch]
 
 
@@ -82,3 +83,28 @@ def test_only_the_mail_being_decided_is_charged_when_its_worker_dies(
         "mail 1 of the batch stopped the worker: killed by signal 9 (SIGKILL)"
     ]
     assert decisions == [decide(raw, policy) for raw in batch]
+
+
+def test_only_what_fits_in_the_socket_waits_for_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mails wait in a worker's socket up to half its buffer: a write to it never blocks, so a
+    worker sending a big decision and this process handing out cannot block each other."""
+    policy = Policy(limits=Limits(memory_bytes=MEMORY))
+    pool = WorkerPool(policy, size=1)
+    pool.decide(mails(1))
+    waiting: list[int] = []
+    hand_out = WorkerPool._hand_out
+
+    def handing_out(self: WorkerPool, batch: workers._Batch) -> None:
+        hand_out(self, batch)
+        for w in batch.busy:
+            assert w.queued_bytes <= w.room and len(w.queued) <= workers.QUEUED
+            waiting.append(len(w.queued))
+
+    monkeypatch.setattr(WorkerPool, "_hand_out", handing_out)
+    big = [
+        make_mail(subject=f"Scan {i}", attachments=[Attachment(f"{i}.pdf", make_pdf("x" * 90_000))])
+        for i in range(12)
+    ]
+    decisions = pool.decide(big)
+    assert decisions == [decide(raw, policy) for raw in big]
+    assert 1 <= max(waiting) < len(big) - 1  # some waited, never all: the buffer is smaller

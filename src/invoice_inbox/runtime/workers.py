@@ -52,10 +52,13 @@ TRIES = 2  # a mail whose worker stopped for no limit of ours is tried once more
 START_FAILURES = 3  # workers in a row that die before taking a mail: no worker can work
 IDLE_SECONDS = 300.0  # a worker nobody needed for this long is stopped
 HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only up to this size
-# a busy worker is handed its next mail before it has answered, when the mail is this small: it
-# waits in the socket's buffer (far bigger), so the worker goes on without waiting for this
-# process to take its answer and hand out, and neither side can block the other on a write
-PREFETCH_BYTES = 128 * 1024
+# a busy worker is handed its next mails before it has answered, up to QUEUED of them and as long
+# as they fit in its socket's buffer (half of what the kernel gives, SOCKET_BUFFER asked for):
+# they wait there, so the worker goes on without waiting for this process to take its answer and
+# hand out (this process's threads share one interpreter lock), and a write never blocks, so
+# neither side can block the other
+QUEUED = 8
+SOCKET_BUFFER = 1024 * 1024
 
 _READY = "ready"  # a worker's first message: its limits are set
 
@@ -140,7 +143,10 @@ class _Worker:
     memory: int  # its RLIMIT_AS
     ready: bool = False
     task: int | None = None  # the index of the mail it holds in its batch
-    queued: int | None = None  # the next one, sent before it answered for *task*
+    # the next ones, sent before it answered for *task*, and their bytes
+    queued: deque[int] = field(default_factory=deque)
+    queued_bytes: int = 0
+    room: int = 0  # bytes that may wait in its socket
     deadline: float = 0.0
     hung: bool = False
     idle_since: float = 0.0
@@ -162,7 +168,10 @@ class _Worker:
             raise WorkersUnavailable(f"decide workers could not be started: {exc}") from exc
         finally:
             theirs.close()
-        return cls(proc, Connection(ours.detach()), memory)
+        with contextlib.suppress(OSError):  # capped by the kernel (net.core.wmem_max)
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SOCKET_BUFFER)
+        room = ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) // 2
+        return cls(proc, Connection(ours.detach()), memory, room=room)
 
     def end(self, *, kill: bool) -> None:
         if kill and self.proc.poll() is None:
@@ -206,7 +215,9 @@ class _Idle:
         return w
 
     def give(self, w: _Worker) -> None:
-        w.task, w.queued, w.idle_since = None, None, time.monotonic()
+        w.task, w.idle_since = None, time.monotonic()
+        w.queued.clear()
+        w.queued_bytes = 0
         with self._lock:
             workers = self._workers.setdefault(w.memory, [])
             if len(workers) < (os.cpu_count() or 1):
@@ -291,12 +302,15 @@ class WorkerPool:
             w.task, w.deadline, w.hung = i, time.monotonic() + allowed, False
             batch.busy.append(w)
             self._send(w, batch.raws[i])
-        for w in batch.busy:  # each worker's next small mail waits for it in its socket
-            if batch.todo and w.ready and w.queued is None:
-                if len(batch.raws[batch.todo[0]]) > PREFETCH_BYTES:
-                    return
-                w.queued = batch.todo.popleft()
-                self._send(w, batch.raws[w.queued])
+        for w in batch.busy:  # each worker's next mails wait for it in its socket
+            while batch.todo and w.ready and len(w.queued) < QUEUED:
+                size = len(batch.raws[batch.todo[0]])
+                if w.queued_bytes + size > w.room:
+                    break
+                i = batch.todo.popleft()
+                w.queued.append(i)
+                w.queued_bytes += size
+                self._send(w, batch.raws[i])
 
     def _send(self, w: _Worker, raw: bytes) -> None:
         with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
@@ -327,7 +341,7 @@ class WorkerPool:
         assert w.task is not None
         i = w.task
         self._start_failures = 0
-        if kind == "memory":  # the worker ends: a mail queued for it goes to another
+        if kind == "memory":  # the worker ends: mails queued for it go to another
             batch.busy.remove(w)
             self._requeue(batch, w)
             mb = self.limits.memory_bytes // MB
@@ -340,8 +354,9 @@ class WorkerPool:
         else:
             failed = part("worker_failed", detail=str(payload))
             batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, failed)
-        if w.queued is not None:  # it goes on with the mail waiting for it: its time starts now
-            w.task, w.queued = w.queued, None
+        if w.queued:  # it goes on with the mail waiting for it: its time starts now
+            w.task = w.queued.popleft()
+            w.queued_bytes -= len(batch.raws[w.task])
             w.deadline = time.monotonic() + self.wall_seconds
             return
         batch.busy.remove(w)
@@ -349,10 +364,10 @@ class WorkerPool:
 
     @staticmethod
     def _requeue(batch: _Batch, w: _Worker) -> None:
-        """The mail queued for *w* was never begun: back to the batch's to-do, uncharged."""
-        if w.queued is not None:
-            batch.todo.appendleft(w.queued)
-            w.queued = None
+        """The mails queued for *w* were never begun: back to the batch's to-do, uncharged."""
+        batch.todo.extendleft(reversed(w.queued))
+        w.queued.clear()
+        w.queued_bytes = 0
 
     def _stopped(self, batch: _Batch, w: _Worker) -> None:
         """*w* ended (or hangs) while holding a mail: charge the mail, or the start-up."""
