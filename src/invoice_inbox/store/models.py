@@ -250,6 +250,7 @@ class Message(Base):
         UniqueConstraint("source_id", "folder", "remote_id", name="uq_message_remote_id"),
         Index("ix_message_source_decision", "source_id", "decision"),  # metrics, recheck
         Index("ix_message_source_received", "source_id", "received_at"),  # the daily cap
+        Index("ix_message_source_raw", "source_id", "raw_sha256"),  # a batch's copies
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
