@@ -6,14 +6,11 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from decimal import Decimal
 from pathlib import Path
 
 import einvoice_samples as samples
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from lxml import etree
 
 from corpus import CORPUS
@@ -611,23 +608,3 @@ def test_pdfs_without_embedded_files_are_not_parsed_but_every_einvoice_pdf_is() 
     assert einvoice_pdfs
     for path in einvoice_pdfs:
         assert may_embed_files(path.read_bytes()), path.name
-
-
-MARK_PIECES = (
-    b"/AF", b"/EmbeddedFile", b"/ObjStm", b"/Obj#53tm", b"/Contents", b"/C#6fntents", b"/Content",
-    b"%%EOF", b"%%", b"EOF", b"/", b"#", b"x" * 1000, b"y" * 30_000,
-)  # fmt: skip
-
-
-@given(st.lists(st.sampled_from(MARK_PIECES), max_size=12))
-def test_one_pass_over_a_pdf_answers_as_each_question_alone(pieces: list[bytes]) -> None:
-    """``marks``: may it embed files (as ``may_embed_files``), may its pages have content (a
-    /Contents or /ObjStm name, escaped or not), does a %%EOF lie near its end."""
-    from invoice_inbox.pipeline.einvoice import pdf
-
-    data = b"".join(pieces)
-    found = pdf.marks(data)
-    assert found.embeds == pdf.may_embed_files(data)
-    content = re.search(b"/(?:" + pdf._CONTENT + b")", data) is not None
-    assert found.content == content
-    assert found.ends == (data.rfind(b"%%EOF", max(0, len(data) - pdf.EOF_WITHIN)) >= 0)

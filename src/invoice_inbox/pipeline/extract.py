@@ -18,7 +18,6 @@ from enum import StrEnum
 from functools import cached_property
 
 from invoice_inbox.pipeline import containers, einvoice, mime, sniff, tnef
-from invoice_inbox.pipeline.einvoice import pdf as einvoice_pdf
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 from invoice_inbox.pipeline.trust import iban
@@ -185,7 +184,6 @@ def _document(
     kind: Kind,
     invoice: einvoice.EInvoice | None = None,
     limits: Limits = DEFAULT_LIMITS,
-    known: einvoice_pdf.Marks | None = None,
 ) -> Document:
     origin = f.origin
     pdf = media == sniff.PDF
@@ -198,14 +196,13 @@ def _document(
         origin_sender=origin.sender if origin else None,
         origin_date=origin.date if origin else None,
         damaged=f.damaged,
-        iban=iban.document_iban(f.data, invoice, pdf=pdf, limits=limits, known=known),
+        iban=iban.document_iban(f.data, invoice, pdf=pdf, limits=limits),
     )
 
 
 def _pdf(f: _File, options: Options, out: Extraction) -> None:
-    known = einvoice_pdf.marks(f.data)  # one pass for both readers' questions
     try:
-        invoice = einvoice.read_pdf(f.data, options.limits, known)
+        invoice = einvoice.read_pdf(f.data, options.limits)
     except LimitExceeded as exc:  # quarantines the mail; the sentence names the file
         raise LimitExceeded(exc.limit, f"{f.label}: {exc}") from None
     except einvoice.EInvoiceError as exc:
@@ -216,7 +213,7 @@ def _pdf(f: _File, options: Options, out: Extraction) -> None:
         out.skipped.append(Skipped(f.label, note))
         invoice = None
     kind = Kind.EINVOICE_PDF if invoice else Kind.PDF
-    out.documents.append(_document(f, sniff.PDF, kind, invoice, options.limits, known))
+    out.documents.append(_document(f, sniff.PDF, kind, invoice, options.limits))
 
 
 # Root elements of the e-invoice vocabularies (UBL, CII, ZUGFeRD 1, KSeF, Order-X, SBDH).

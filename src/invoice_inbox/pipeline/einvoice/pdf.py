@@ -23,7 +23,7 @@ import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pypdf import PdfReader, apply_configuration
@@ -53,63 +53,12 @@ _NAME_TREE_DEPTH = 8  # levels of /Kids in the embedded-files name tree
 _INFLATE_STEP = 1 * MB
 # the names an embedded file needs in the PDF's uncompressed bytes (``may_embed_files``)
 _FILE_MARKER = re.compile(rb"/(?:EmbeddedFile|AF|ObjStm)")
-EOF_WITHIN = 64 * 1024  # a PDF's %%EOF lies this near its end, or it is not read for text
 
 
-def _pdf_name(name: str) -> str:
-    """A pattern for the PDF name *name* after its ``/``, also with any of its letters written
-    ``#xx`` (in hex of either case), as pypdf reads names."""
-    out = ""
-    for ch in name:
-        escaped = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(ch):02x}")
-        out += f"(?:{ch}|#{escaped})"
-    return out
-
-
-# A page has text only through its /Contents, which sits in the PDF's uncompressed bytes or in
-# an object stream, whose dictionary, uncompressed, says /Type /ObjStm (pypdf checks it).
-_CONTENT = f"{_pdf_name('Contents')}|{_pdf_name('ObjStm')}".encode()
-# one pass for ``marks``: the embedded-file names as written, the content names as pypdf reads
-# them (the literal /ObjStm is matched as the first), the end marker
-_MARKS = re.compile(rb"/(?:(EmbeddedFile|AF|ObjStm)|(?:" + _CONTENT + rb"))|(%%EOF)")
-
-
-@dataclass(frozen=True, slots=True)
-class Marks:
-    """What one pass over a PDF's bytes tells before any parsing: whether it may embed files
-    (``may_embed_files``), whether its pages may have content (a /Contents or /ObjStm name,
-    escaped or not) and whether a %%EOF lies within ``EOF_WITHIN`` bytes of its end."""
-
-    embeds: bool
-    content: bool
-    ends: bool
-
-
-def marks(data: bytes) -> Marks:
-    """The ``Marks`` of *data*: one regular-expression pass instead of one per question."""
-    embeds = content = ends = False
-    near_end = len(data) - EOF_WITHIN
-    for m in _MARKS.finditer(data):
-        name = m.group(1)
-        if m.start(2) >= 0:
-            ends = ends or m.start() >= near_end
-        elif name is None:  # /Contents, or /ObjStm with escapes: no embedded file for that
-            content = True
-        else:  # the literal /ObjStm stands for both
-            embeds = True
-            content = content or name == b"ObjStm"
-        if embeds and content and ends:
-            break
-    return Marks(embeds, content, ends)
-
-
-def read_pdf(
-    data: bytes, limits: Limits = DEFAULT_LIMITS, known: Marks | None = None
-) -> EInvoice | None:
+def read_pdf(data: bytes, limits: Limits = DEFAULT_LIMITS) -> EInvoice | None:
     """The e-invoice embedded in the PDF ``data``, or None when it has none (or is unreadable).
-    Raises ``LimitExceeded`` when the PDF needs more than ``limits`` allow. *known*: its
-    ``marks``, when the caller has them."""
-    found = _find(data, limits, known)
+    Raises ``LimitExceeded`` when the PDF needs more than ``limits`` allow."""
+    found = _find(data, limits)
     return None if found is None else found[1]
 
 
@@ -128,8 +77,8 @@ def may_embed_files(data: bytes) -> bool:
     return _FILE_MARKER.search(data) is not None
 
 
-def _find(data: bytes, limits: Limits, known: Marks | None = None) -> tuple[str, EInvoice] | None:
-    if not (known.embeds if known is not None else may_embed_files(data)):
+def _find(data: bytes, limits: Limits) -> tuple[str, EInvoice] | None:
+    if not may_embed_files(data):
         return None
     with _quiet_pypdf(), apply_configuration(**_pypdf_limits(limits)):
         reader: _BoundedReader | None = None

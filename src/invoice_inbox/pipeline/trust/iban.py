@@ -23,25 +23,37 @@ from schwifty.exceptions import SchwiftyException
 from invoice_inbox.pipeline.einvoice.model import EInvoice
 
 # the e-invoice reader's bounded pypdf reading, shared so that both read a PDF the same way
-from invoice_inbox.pipeline.einvoice.pdf import (
-    Marks,
-    _BoundedReader,
-    _pypdf_limits,
-    _quiet_pypdf,
-    marks,
-)
+from invoice_inbox.pipeline.einvoice.pdf import _BoundedReader, _pypdf_limits, _quiet_pypdf
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, MB, Limits
 
 PAGES = 3  # pages of a PDF whose text is read
 MAX_PDF_BYTES = 20 * MB  # larger PDFs are not read for an IBAN
 MAX_CHARS = 200_000  # text taken from one PDF
 SECONDS = 2.0  # time budget for one PDF's text, checked between pages
+EOF_WITHIN = 64 * 1024  # a PDF's %%EOF lies this near its end, or it is not read for text
 MAX_PAGE_CONTENT = 4 * MB  # a page whose content stream is larger is skipped
 
 # a country code, two check digits, then 10-32 letters or digits, single separators between
 _CANDIDATE = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2}[0-9]{2}(?:[ .\-\u00a0]?[A-Za-z0-9]){10,32})")
 _SEPARATORS = re.compile(r"[\s.\-]")
 _ACCOUNT = re.compile(r"^[A-Z0-9]{5,34}$")
+
+
+def _pdf_name(name: str) -> str:
+    """A pattern for the PDF name *name* after its ``/``, also with any of its letters written
+    ``#xx`` (in hex of either case), as pypdf reads names."""
+    out = ""
+    for ch in name:
+        escaped = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(ch):02x}")
+        out += f"(?:{ch}|#{escaped})"
+    return out
+
+
+# A page has text only through its /Contents, which sits in the PDF's uncompressed bytes or in
+# an object stream, whose dictionary, uncompressed, says /Type /ObjStm. Without either name
+# pypdf finds no page content: the reader and its page tree (most of a content-less PDF's
+# time here) are not built.
+_MAY_HAVE_CONTENT = re.compile(f"/(?:{_pdf_name('Contents')}|{_pdf_name('ObjStm')})".encode())
 
 
 def normalize(value: str | None) -> str | None:
@@ -76,16 +88,15 @@ def ibans_in_text(text: str) -> list[str]:
     return found
 
 
-def _page_texts(data: bytes, limits: Limits, known: Marks | None = None) -> Iterator[str]:
+def _page_texts(data: bytes, limits: Limits) -> Iterator[str]:
     """The text of each of the first pages of a PDF, within the bounds above; nothing when
     unreadable. Only ``MemoryError`` passes, for the decide worker to name the memory limit."""
     if len(data) > MAX_PDF_BYTES or not data.lstrip()[:1024].startswith(b"%PDF"):
         return
-    found = known if known is not None else marks(data)
-    if not found.ends:
+    if data.rfind(b"%%EOF", max(0, len(data) - EOF_WITHIN)) < 0:
         return  # no end marker: pypdf would search the whole file backwards, line by line
-    if not found.content:
-        return  # no page has content: the reader and its page tree are not built
+    if _MAY_HAVE_CONTENT.search(data) is None:
+        return  # no page has content
     deadline = time.monotonic() + SECONDS
     size = 0
     with _quiet_pypdf(), apply_configuration(**_pypdf_limits(limits)):
@@ -126,19 +137,13 @@ def einvoice_iban(invoice: EInvoice | None) -> str | None:
 
 
 def document_iban(
-    data: bytes,
-    invoice: EInvoice | None,
-    *,
-    pdf: bool,
-    limits: Limits = DEFAULT_LIMITS,
-    known: Marks | None = None,
+    data: bytes, invoice: EInvoice | None, *, pdf: bool, limits: Limits = DEFAULT_LIMITS
 ) -> str | None:
-    """The IBAN of one document: the e-invoice's, else the first one in a PDF's text. *known*:
-    the PDF's ``marks``, when the caller has them."""
+    """The IBAN of one document: the e-invoice's, else the first one in a PDF's text."""
     found = einvoice_iban(invoice)
     if found or not pdf:
         return found
-    for text in _page_texts(data, limits, known):  # page by page: most say it on the first
+    for text in _page_texts(data, limits):  # page by page: most say it on the first
         ibans = ibans_in_text(text)
         if ibans:
             return ibans[0]
