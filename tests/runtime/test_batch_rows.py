@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import DateTime, Table
+from sqlalchemy import DateTime, Table, func, select
 from sqlalchemy.orm import Session
 
 from harness.pg_fixtures import _fresh_name, on_postgresql
@@ -38,6 +38,7 @@ from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import events, ledger, suppliers
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.documents import QueueOriginals
+from invoice_inbox.store.errors import TooLong
 from invoice_inbox.store.models import (
     Base,
     Company,
@@ -315,3 +316,19 @@ def test_a_batch_written_with_one_insert_per_table_stores_what_the_orm_stored(
     assert len(core["supplier"]) >= 2
     assert sum(e["kind"] == events.DOCUMENT_CREATED for e in core["event"]) == 8
     assert all(m["state"] == MessageState.DECIDED for m in messages)
+
+
+def test_text_too_long_for_its_column_is_refused_as_the_orm_refused_it(
+    two: tuple[Database, Database],
+) -> None:
+    refused = []
+    for db, commit in zip(two, (orm_commit, core_commit), strict=True):
+        plan, run_id = setup(db)
+        item = mail(1, "billing@supplier.test", (pdf(PDF, "a.pdf"),))
+        item.target = "Imported/" + "x" * 300  # a folder name no mail server would make
+        with pytest.raises(TooLong) as caught:
+            commit(db, plan, run_id, [item])
+        refused.append(str(caught.value))
+        with db.session() as s:
+            assert s.scalar(select(func.count()).select_from(Message)) == 0
+    assert refused[1] == refused[0] == "the message filed to is too long: at most 255 characters"
