@@ -374,7 +374,7 @@ def test_storing_fails_451_nothing_half_stored_and_the_retry_succeeds(
     raw = invoice("retry", to=address)
     calls = 0
 
-    def disk_full(blobs: object) -> None:
+    def disk_full(blobs: object, staged: bool = False) -> None:
         nonlocal calls
         calls += 1
         raise OSError(28, "No space left on device")
@@ -408,12 +408,12 @@ def test_one_company_failing_gives_451_and_the_retry_imports_each_once(
     put_many = rx.app.blobs.put_many
     calls = 0
 
-    def second_fails(blobs: Any) -> None:
+    def second_fails(blobs: Any, staged: bool = False) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:  # ACME's copy is stored, Globex's is not
             raise OSError(28, "No space left on device")
-        put_many(blobs)
+        put_many(blobs, staged=staged)
 
     monkeypatch.setattr(rx.app.blobs, "put_many", second_fails)
     _, (code, _) = rx.transaction([acme, globex], raw)
@@ -452,7 +452,7 @@ def test_failed_store_is_recorded_as_a_failed_run(
 ) -> None:
     address = rx.add_company("ACME")["import_address"]
 
-    def disk_full(blobs: object) -> None:
+    def disk_full(blobs: object, staged: bool = False) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(rx.app.blobs, "put_many", disk_full)
