@@ -154,3 +154,15 @@ class Deleting(Protocol):
 
 
 Connector = UidConnector | TokenConnector
+
+
+@runtime_checkable
+class SecondSession(Protocol):
+    """A uid connector that can open a second session on the same mailbox (IMAP), so the
+    downloads of a folder need not wait for the moves on the first."""
+
+    def download_session(self, folder: str, uidvalidity: int) -> UidConnector | None:
+        """A new session with *folder* open read-only at this *uidvalidity*, used for
+        ``fetch`` only; None where none can be had (the server refuses a second login, the
+        folder's uidvalidity differs): the caller goes on with this session alone."""
+        ...

@@ -30,6 +30,8 @@ from imapclient.exceptions import IMAPClientAbortError, IMAPClientError, LoginEr
 from imapclient.imapclient import SEEN, SocketTimeout
 
 from invoice_inbox.connectors.base import FolderStatus
+from invoice_inbox.connectors.imap_downloads import examined
+from invoice_inbox.connectors.imap_fetch import fetch_bodies
 from invoice_inbox.connectors.imap_folders import ImapFolders
 from invoice_inbox.connectors.network import (
     NO_GREETING,
@@ -321,16 +323,20 @@ class ImapConnector(ImapFolders):
         return sorted(uids)
 
     def fetch(self, uids: Iterable[int], *, batch: int = 100) -> Iterator[tuple[int, bytes]]:
-        """UID FETCH uids (BODY.PEEK[]) in batches; yields (uid, raw bytes) ascending. Uids that
-        vanished meanwhile (moved or expunged by another client) are simply not yielded."""
+        """UID FETCH uids (UID BODY.PEEK[]) in batches (``connectors.imap_fetch``); yields (uid,
+        raw bytes) ascending. Uids that vanished meanwhile (moved or expunged by another client)
+        are simply not yielded."""
         pending = sorted(uids)
         for i in range(0, len(pending), batch):
             chunk = pending[i : i + batch]
-            data = self._call("UID FETCH", self.client.fetch, chunk, [b"BODY.PEEK[]"])
+            bodies = self._call("UID FETCH", fetch_bodies, self.client, chunk)
             for uid in chunk:
-                item = data.get(uid)
-                if item is not None and b"BODY[]" in item:
-                    yield uid, item[b"BODY[]"]
+                if uid in bodies:
+                    yield uid, bodies[uid]
+
+    def download_session(self, folder: str, uidvalidity: int) -> ImapConnector | None:
+        """A second session, *folder* EXAMINEd, for downloads (``connectors.imap_downloads``)."""
+        return examined(ImapConnector(self.settings), folder, uidvalidity)
 
     def ensure_folder(self, folder: str) -> None:
         """CREATE folder unless it exists (a concurrent create by someone else is fine)."""

@@ -31,7 +31,13 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 
-from invoice_inbox.connectors.base import Connector, Deleting, TokenConnector
+from invoice_inbox.connectors.base import (
+    Connector,
+    Deleting,
+    SecondSession,
+    TokenConnector,
+    UidConnector,
+)
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import BatchItem, Key, decide_batch
@@ -84,6 +90,7 @@ class FolderSync(FolderFiling):
         self.cancel = cancel
         self.deleting = plan.delete_after_import and isinstance(conn, Deleting)
         self._conn_lock = threading.Lock()  # the download and the filing stage share conn
+        self._downloads: UidConnector | None = None  # or the downloads have a session of their own
         self._pending: dict[str, BatchItem] = {}  # decided, not yet committed, by raw SHA-256
         self._pending_lock = threading.Lock()
 
@@ -167,17 +174,34 @@ class FolderSync(FolderFiling):
             size=lambda fetched: sum(len(raw) for _, raw, _ in fetched),
         )
         keys = (todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size))
-        run_pipelined(keys, stages, check_cancel=self._check_cancel)
+        with self._download_session(validity, len(todo)):
+            run_pipelined(keys, stages, check_cancel=self._check_cancel)
+
+    @contextlib.contextmanager
+    def _download_session(self, validity: int, count: int) -> Iterator[None]:
+        """An IMAP folder of more than one batch downloads on a second session, opened for it
+        and closed at its end, so a download need not wait for the batch before it to be moved
+        (``connectors.imap_downloads``); where none can be had, the two share ``self.conn``."""
+        conn = self.conn
+        if count > self.batch_size and isinstance(conn, SecondSession):
+            self._downloads = conn.download_session(self.folder, validity)
+        try:
+            yield
+        finally:
+            if self._downloads is not None:
+                self._downloads.close()
+                self._downloads = None
 
     def _fetch(self, keys: Sequence[Key]) -> Iterator[tuple[Key, bytes]]:
-        conn = self.conn  # uids of an IMAP folder, or a token connector's message ids
+        conn: Connector = self._downloads or self.conn  # IMAP uids, or a token connector's ids
         if conn.cursor_kind == "token":
             return conn.fetch([str(k) for k in keys], batch=len(keys))
         return conn.fetch([int(k) for k in keys], batch=len(keys))
 
     def _download(self, uids: Sequence[Key]) -> list[tuple[Key, bytes, str]]:
         fetched: list[tuple[Key, bytes, str]] = []
-        with self._conn_lock:
+        own = self._downloads is not None  # a session of its own: no waiting for the filing
+        with contextlib.nullcontext() if own else self._conn_lock:
             for uid, raw in self._fetch(uids):
                 self.observer(Step.DOWNLOADED, self.folder, [uid])
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
