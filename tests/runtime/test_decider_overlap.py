@@ -3,6 +3,7 @@ group is in the workers, never between groups: the deciding does not wait for th
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -76,11 +77,12 @@ def test_attempts_switch_while_a_group_is_in_the_workers(
     # each group: its attempts and the previous group's are committed when it starts ...
     assert seen == [set(groups[0]), set(groups[0] + groups[1]), set(groups[1] + groups[2])]
     assert attempted(db, source_id) == set()  # ... and none is left at the end
-    # ... and the switch is made after the group's first mails went to the workers
+    # ... and the switch is made after the group's first mails went to the workers, while the
+    # deciding goes on (on a thread of its own), and before the next group begins
+    starts = [i for i, e in enumerate(events) if e == "group"] + [len(events)]
     for k in range(3):
-        group_at = [i for i, e in enumerate(events) if e == "group"][k]
-        after = events[group_at + 1 :]
-        assert after[0] == "hand out" and after[1] == "switch", events
+        during = events[starts[k] + 1 : starts[k + 1]]
+        assert during[0] == "hand out" and during.count("switch") == 1, events
 
 
 def test_what_runs_meanwhile_runs_once_and_its_error_ends_the_batch() -> None:
@@ -96,3 +98,27 @@ def test_what_runs_meanwhile_runs_once_and_its_error_ends_the_batch() -> None:
     with pytest.raises(RuntimeError, match="database down"):
         pool.decide([make_mail()], broken)
     assert len(pool.decide([make_mail()])) == 1  # the pool works on afterwards
+
+
+def test_the_deciding_goes_on_while_what_runs_meanwhile_waits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What runs meanwhile (a commit waiting for SQLite's write lock) does not hold up the
+    workers: their answers are taken and more mails handed out while it waits."""
+    answered = WorkerPool._answered
+    three = threading.Event()
+    count = [0]
+
+    def answering(pool: WorkerPool, *args: object) -> None:
+        answered(pool, *args)  # type: ignore[arg-type]
+        count[0] += 1
+        if count[0] == 3:
+            three.set()
+
+    monkeypatch.setattr(WorkerPool, "_answered", answering)
+    waited: list[bool] = []
+    pool = WorkerPool(Policy(), size=1)
+    decisions = pool.decide(
+        [make_mail(subject=f"n {i}") for i in range(4)], lambda: waited.append(three.wait(30))
+    )
+    assert waited == [True] and len(decisions) == 4

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import logging
 import math
 import os
@@ -254,6 +255,37 @@ class _Batch:
     stops: dict[int, int] = field(default_factory=dict)  # index -> workers it stopped
 
 
+class _Aside:
+    """A batch's *meanwhile*, run once on a thread of its own (in the caller's context)."""
+
+    def __init__(self, fn: Callable[[], None] | None) -> None:
+        self.fn = fn
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        if self.fn is None or self.thread is not None:
+            return
+        context = contextvars.copy_context()  # the run's log context, the locale
+        self.thread = threading.Thread(target=context.run, args=(self._run,), name="meanwhile")
+        self.thread.start()
+
+    def _run(self) -> None:
+        assert self.fn is not None
+        try:
+            self.fn()
+        except BaseException as exc:  # raised in the deciding thread once the batch is done
+            self.error = exc
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
 class WorkerPool:
     """Decides batches for one policy on up to *size* workers at a time."""
 
@@ -276,22 +308,23 @@ class WorkerPool:
     ) -> list[Decision]:
         """The decisions for *raws*, in order; a mail that stopped its worker is quarantined
         with the reason. Raises ``WorkersUnavailable`` when workers cannot be started.
-        *meanwhile* is called once, as soon as the first mails are in the workers (or at once
-        when there are none): the caller's own work overlaps the deciding; what it raises
-        ends the batch as a failure to decide would."""
+        *meanwhile* is called once, on a thread of its own, as soon as the first mails are in
+        the workers (or at once when there are none): the caller's own work (a commit that may
+        wait for a database lock) overlaps the deciding, which goes on meanwhile; it has ended
+        when this returns, and what it raised ends the batch as a failure to decide would."""
         batch = _Batch(raws, deque(range(len(raws))))
-        pending = [meanwhile] if meanwhile is not None else []
+        aside = _Aside(meanwhile)
         try:
             while batch.todo or batch.busy:
                 self._hand_out(batch)
-                while pending:
-                    pending.pop()()
+                aside.start()
                 self._collect(batch)
-            while pending:
-                pending.pop()()
+            aside.start()
         finally:
             for w in batch.busy:  # interrupted (e.g. KeyboardInterrupt): nobody waits for them
                 w.end(kill=True)
+            aside.join()
+        aside.raise_error()
         return [batch.done[i] for i in range(len(raws))]
 
     def _hand_out(self, batch: _Batch) -> None:
