@@ -31,6 +31,7 @@ import fcntl
 import os
 import re
 import stat
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -213,6 +214,8 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._light: sessionmaker[Session] | None = None  # SQLite: see ``session(durable=False)``
         recheck_marks.watch(self._sessions)  # a change of what decides asks for a re-check
+        # SQLite: this process's writing sessions take turns here (see ``session``)
+        self._writing = threading.RLock()
 
     @classmethod
     def in_data_dir(cls, data_dir: Path) -> Database:
@@ -220,9 +223,24 @@ class Database:
         return cls(url, lock_dir=data_dir)
 
     @contextmanager
-    def session(self, *, durable: bool = True) -> Iterator[Session]:
+    def session(self, *, durable: bool = True, writes: bool = False) -> Iterator[Session]:
         """A session that commits when the block ends without error and rolls back otherwise;
-        *durable*: the commit waits until the disk has it (see the module doc)."""
+        *durable*: the commit waits until the disk has it (see the module doc).
+
+        On SQLite, sessions that write (*writes*, and every one that is not *durable*) take
+        turns in a lock of this process: one waiting for another is woken the moment that one
+        ends, where SQLite's busy handler would sleep in growing steps (1, 2, 5, 10, ... ms)
+        and often long after the database's write lock was free (a sync's attempts waiting
+        for its batch commit)."""
+        if self.engine.dialect.name != "sqlite" or (durable and not writes):
+            with self._session(durable=durable) as s:
+                yield s
+            return
+        with self._writing, self._session(durable=durable) as s:
+            yield s
+
+    @contextmanager
+    def _session(self, *, durable: bool) -> Iterator[Session]:
         if durable or self.engine.dialect.name != "sqlite":
             with self._sessions() as s, s.begin():
                 if not durable and self.engine.dialect.name == "postgresql":
