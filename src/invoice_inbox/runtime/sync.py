@@ -257,7 +257,7 @@ class FolderSync(FolderFiling):
         rows = [  # built before the transaction: on SQLite it holds the one write lock
             new_row(self.plan, self.summary.run_id, self.folder, validity, it) for it in items
         ]
-        with self.app.db.session() as s:
+        with self.app.db.session(writes=True) as s:
             write_batch(s, self.plan, items, rows, count=counted.count)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
                 st = ledger.folder_state(s, self.plan.id, self.folder)
