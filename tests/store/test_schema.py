@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -56,3 +57,15 @@ def test_put_many_stores_each_blob_once(tmp_path: Path) -> None:
         assert store.get(digest) == data
     files = sorted(p.name for p in (tmp_path / "blobs").rglob("*") if p.is_file())
     assert files == sorted({d for d, _ in blobs})
+
+
+def test_syncfs_is_found_without_starting_ldconfig(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ctypes.util.find_library`` runs ``ldconfig -p``: every decide worker imports the blob
+    store, so the interpreter's own symbols are asked first."""
+    from invoice_inbox.store import blob_folder
+
+    def no_ldconfig(name: str) -> str:
+        raise AssertionError("find_library started ldconfig")
+
+    monkeypatch.setattr(blob_folder.ctypes.util, "find_library", no_ldconfig)
+    assert blob_folder._load_syncfs() is not None

@@ -205,12 +205,17 @@ def _write(path: Path, data: bytes, *, sync: bool) -> None:
 
 
 def _load_syncfs() -> Callable[[Path], None] | None:
-    """``syncfs(2)`` from the C library (Linux), or None where it is not available."""
+    """``syncfs(2)`` from the C library (Linux), or None where it is not available. The
+    interpreter's own symbols are asked first: ``find_library`` runs ``ldconfig -p``, a process
+    started in every process that imports this module (each decide worker too)."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        fn = libc.syncfs
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
     except (OSError, AttributeError):
-        return None
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            fn = libc.syncfs
+        except (OSError, AttributeError):
+            return None
 
     def syncfs(path: Path) -> None:
         fd = os.open(path, os.O_RDONLY)
