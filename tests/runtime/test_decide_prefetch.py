@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,23 @@ def test_only_what_fits_in_the_socket_waits_for_a_worker(monkeypatch: pytest.Mon
     decisions = pool.decide(big)
     assert decisions == [decide(raw, policy) for raw in big]
     assert 1 <= max(waiting) < len(big) - 1  # some waited, never all: the buffer is smaller
+
+
+def test_workers_started_ahead_are_the_ones_that_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prestart`` (called when a sync has mail to fetch) starts the pool's workers at once;
+    the batch then finds them, starting none of its own."""
+    memory = 779 * MB  # no other test's
+    monkeypatch.setattr(sys.modules[__name__], "MEMORY", memory)
+    pool = WorkerPool(Policy(limits=Limits(memory_bytes=memory)), size=2)
+    assert our_workers() == []
+    pool.prestart()
+    ahead = sorted(our_workers())
+    assert len(ahead) == 2
+    started: list[object] = []
+    start = workers._Worker.start
+    monkeypatch.setattr(workers._Worker, "start", lambda m: started.append(m) or start(m))
+    batch = mails(4)
+    assert pool.decide(batch) == [decide(raw, pool.policy) for raw in batch]
+    assert started == [] and sorted(our_workers()) == ahead
+    pool.prestart()  # enough are idle: nothing more is started
+    assert started == []

@@ -59,6 +59,10 @@ class Decider:
         size = workers if workers else (os.cpu_count() or 1)
         self.pool = WorkerPool(policy, size=size, store=store)
 
+    def prestart(self) -> None:
+        """Mail is coming: start the workers now (``WorkerPool.prestart``)."""
+        self.pool.prestart()
+
     def decide_many(self, raws: Sequence[bytes]) -> list[Decision]:
         """The decisions for *raws*, in order, each made in a limited worker."""
         return self.pool.decide(raws) if raws else []

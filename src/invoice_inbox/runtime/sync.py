@@ -125,6 +125,8 @@ class FolderSync(FolderFiling):
             known = ledger.known_uids(s, self.plan.id, self.folder, validity, uids)
         todo = [u for u in uids if u not in known]
         self.progress.add_total(len(todo))
+        if todo:  # the workers start while the first batch downloads
+            self.decider.prestart()
         self._batches(validity, todo, opened.uidnext)
         # past uids that needed no batch too (known ones, or vanished before the fetch)
         self._advance_cursor(validity, max(uids, default=after), opened.uidnext)
@@ -139,6 +141,8 @@ class FolderSync(FolderFiling):
             known = ledger.known_ids(s, self.plan.id, self.folder, found.ids)
         todo = [i for i in found.ids if i not in known]
         self.progress.add_total(len(todo))
+        if todo:
+            self.decider.prestart()
         self._batches(TOKEN_EPOCH, todo, None)
         if self.deleting:
             assert isinstance(conn, Deleting)

@@ -77,7 +77,10 @@ def main(argv: Sequence[str]) -> None:
     fd, memory = int(argv[1]), int(argv[2])
     _set_limit(resource.RLIMIT_AS, memory)
     with Connection(fd) as conn:
-        conn.send(_READY)
+        try:
+            conn.send(_READY)
+        except OSError:  # started ahead, and the parent was gone before this was ready
+            return
         _serve(conn)
 
 
@@ -226,6 +229,10 @@ class _Idle:
                 return
         w.stop()
 
+    def count(self, memory: int) -> int:
+        with self._lock:
+            return len(self._workers.get(memory, []))
+
     def shutdown(self) -> None:
         with self._lock:
             workers = [w for group in self._workers.values() for w in group]
@@ -298,6 +305,16 @@ class WorkerPool:
         # sent before each mail, pickled once
         self._policy = bytes(ForkingPickler.dumps((policy, store)))
         self._start_failures = 0
+
+    def prestart(self) -> None:
+        """Start the pool's workers now, so that they start their interpreters and import while
+        the caller lists and downloads the first mails (idle ones count); one that cannot be
+        started is left to the first batch, which says why."""
+        for _ in range(self.size - _IDLE.count(self.limits.memory_bytes)):
+            try:
+                _IDLE.give(_Worker.start(self.limits.memory_bytes))
+            except WorkersUnavailable:
+                return
 
     @property
     def wall_seconds(self) -> float:
