@@ -44,13 +44,16 @@ def lean_fetch(conn: ImapConnector, uids: list[int]) -> dict[int, bytes]:
 
 
 def one_round(conn: ImapConnector, uids: list[int], read: Reader) -> tuple[float, float, str]:
-    """CPU seconds, wall seconds, a digest of every mail read."""
+    """CPU seconds and wall seconds in *read*, a digest of every mail read (taken outside)."""
     digest = hashlib.sha256()
-    cpu, wall = time.process_time(), time.perf_counter()
+    cpu = wall = 0.0
     for i in range(0, len(uids), BATCH):
-        for _, raw in sorted(read(conn, uids[i : i + BATCH]).items()):
+        c, w = time.process_time(), time.perf_counter()
+        got = read(conn, uids[i : i + BATCH])
+        cpu, wall = cpu + time.process_time() - c, wall + time.perf_counter() - w
+        for _, raw in sorted(got.items()):
             digest.update(raw)
-    return time.process_time() - cpu, time.perf_counter() - wall, digest.hexdigest()
+    return cpu, wall, digest.hexdigest()
 
 
 def main() -> None:
