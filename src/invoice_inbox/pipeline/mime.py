@@ -15,7 +15,6 @@ import base64
 import binascii
 import email.header
 import email.utils
-import functools
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -26,9 +25,8 @@ from email.parser import BytesHeaderParser, BytesParser
 from typing import cast
 
 from invoice_inbox.pipeline import mime_base64, mime_fast, mime_large, mime_params
+from invoice_inbox.pipeline.mime_text import address, decode_header_value
 from invoice_inbox.pipeline.mime_text import bytes_to_text as _bytes_to_text
-from invoice_inbox.pipeline.mime_text import declared_text as _declared_text
-from invoice_inbox.pipeline.mime_text import decode_header_value
 
 _parser = BytesParser(policy=policy.compat32)
 _header_parser = BytesHeaderParser(policy=policy.compat32)
@@ -129,29 +127,8 @@ MAX_FORWARD_DEPTH = 20
 MAX_PARTS = 5000
 
 
-# From values up to this long are remembered: a supplier's mails repeat theirs
-_REMEMBERED_FROM = 256
-
-
-@functools.lru_cache(maxsize=1024)
-def _remembered_address(from_value: str) -> tuple[str, str]:
-    return _address(from_value)
-
-
-def _address(from_value: str) -> tuple[str, str]:
-    """``parseaddr`` of a From value (9 us of a worker's CPU for a usual one)."""
-    try:
-        return email.utils.parseaddr(from_value)
-    except RecursionError:  # thousands of nested (comments): no address can be read
-        return "", ""
-
-
 def _headers_of(msg: Message) -> Headers:
-    from_value = decode_header_value(msg.get("From"))
-    if len(from_value) <= _REMEMBERED_FROM:
-        name, parsed = _remembered_address(from_value)
-    else:
-        name, parsed = _address(from_value)
+    name, parsed = address(decode_header_value(msg.get("From")))
     addr = parsed.strip().lower() or None
     if addr and "@" not in addr:
         addr = None
@@ -207,52 +184,6 @@ def read_headers(raw: bytes) -> tuple[Headers, Head | None]:
     if read is None:
         return _headers_of(_header_parser.parsebytes(block)), None
     return _headers_of(read[0]), Head(block, read[0], read[1])
-
-
-def _with_8bit_headers_decoded(part: Message) -> Message:
-    """compat32 turns a header with raw 8-bit bytes into a Header whose str() has lost them;
-    rebuild the two headers that carry file names from the original bytes."""
-    fixed = None
-    for name in ("Content-Disposition", "Content-Type"):
-        value = part.get(name)
-        if isinstance(value, email.header.Header):
-            if fixed is None:
-                fixed = Message()
-            raw = b"".join(
-                c if isinstance(c, bytes) else c.encode("utf-8", "surrogateescape")
-                for c, _ in email.header.decode_header(value)
-            )
-            fixed[name] = _bytes_to_text(raw, None)
-        elif value is not None and fixed is not None:
-            fixed[name] = value
-    if fixed is None:
-        return part
-    for name in ("Content-Disposition", "Content-Type"):
-        if name not in fixed and part.get(name) is not None:
-            fixed[name] = part.get(name)
-    return fixed
-
-
-def _filename(part: Message) -> str | None:
-    """``filename`` of Content-Disposition, else ``name`` of Content-Type, decoded (RFC 2231
-    with any charset, even a broken one; RFC 2047)."""
-    part = _with_8bit_headers_decoded(part)
-    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
-        try:
-            value = mime_params.param(part, param, header)
-        except TypeError:  # RFC 2231 parts beside a bare ``filename*=``: the standard library
-            continue  # cannot order them; the name is unreadable, as if there were none
-        if not value:
-            continue
-        if isinstance(value, tuple):  # RFC 2231: (charset, language, %-decoded text)
-            charset, _, text = value
-            try:
-                raw = bytes(str(text), "raw-unicode-escape")
-            except (UnicodeError, ValueError):
-                raw = str(text).encode("utf-8", "replace")
-            value = _declared_text(raw, str(charset) if charset else None)
-        return decode_header_value(email.utils.unquote(str(value))) or None
-    return None
 
 
 def _disposition(part: Message) -> str | None:
@@ -321,7 +252,7 @@ def _leaf(node: Message, origin: Headers | None, aside: mime_large.SetAside | No
         charset = None
     return Part(
         content_type=node.get_content_type().lower(),
-        filename=_filename(node),
+        filename=mime_params.filename(node),
         disposition=_disposition(node),
         data=data,
         defects=tuple(defects),

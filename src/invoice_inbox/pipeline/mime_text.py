@@ -4,6 +4,8 @@ declared charsets that are wrong or no codec at all. Never raises for what a mai
 from __future__ import annotations
 
 import email.header
+import email.utils
+import functools
 import re
 
 MAX_HEADER_CHARS = 16 * 1024
@@ -71,3 +73,27 @@ def fix_8bit(text: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("cp1252", errors="replace")
+
+
+# From values up to this long are remembered: a supplier's mails repeat theirs
+_REMEMBERED_FROM = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _remembered_address(from_value: str) -> tuple[str, str]:
+    return _parsed_address(from_value)
+
+
+def address(from_value: str) -> tuple[str, str]:
+    """``parseaddr`` of a From value (9 us of a decide worker's CPU for a usual one), the
+    same value read once; ("", "") when it cannot be read."""
+    if len(from_value) <= _REMEMBERED_FROM:
+        return _remembered_address(from_value)
+    return _parsed_address(from_value)
+
+
+def _parsed_address(from_value: str) -> tuple[str, str]:
+    try:
+        return email.utils.parseaddr(from_value)
+    except RecursionError:  # thousands of nested (comments): no address can be read
+        return "", ""
