@@ -51,7 +51,7 @@ def _role(pid: int, ppid: int, root: int) -> str:
     if "forkserver" in text:
         # the fork server's children are the workers it forked; their cmdline is its own
         return "decide worker" if "forkserver" in _cmdline(ppid) else "fork server"
-    if "invoice_inbox.runtime.workers" in text:
+    if "invoice_inbox.runtime.worker_process" in text:
         return "decide worker"
     if "resource_tracker" in text:
         return "resource tracker"

@@ -1,8 +1,8 @@
 """Decide mail in worker processes, each held to the policy's memory and CPU limits.
 
 No decision on untrusted bytes runs in the service's own process. A worker is a child
-interpreter (``python -m invoice_inbox.runtime.workers``: a fresh process, never a fork of the
-service with its open database, sockets and threads) that sets ``RLIMIT_AS`` to the memory
+interpreter (``python -m invoice_inbox.runtime.worker_process``: a fresh process, never a fork
+of the service with its open database, sockets and threads) that sets ``RLIMIT_AS`` to the memory
 limit once and, before each mail, ``RLIMIT_CPU`` to the CPU time it has used so far plus the
 mail's allowance. Workers are shared by the process's runs and kept warm between them; each
 takes one mail at a time, so the mail a worker held when it stopped is the one that stopped it:
@@ -23,9 +23,7 @@ import atexit
 import contextlib
 import contextvars
 import logging
-import math
 import os
-import resource
 import signal
 import socket
 import subprocess
@@ -40,10 +38,11 @@ from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 from invoice_inbox.pipeline import mime
-from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide, decision
+from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decision
 from invoice_inbox.pipeline.limits import MB
 from invoice_inbox.reasons import ReasonPart, english, part
-from invoice_inbox.runtime import decision_wire
+from invoice_inbox.runtime import decision_wire, worker_process
+from invoice_inbox.runtime.worker_process import READY
 
 log = logging.getLogger(__name__)
 
@@ -61,80 +60,9 @@ HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only u
 QUEUED = 8
 SOCKET_BUFFER = 1024 * 1024
 
-_READY = "ready"  # a worker's first message: its limits are set
-
 
 class WorkersUnavailable(RuntimeError):
     """No decide worker could be started; the run cannot decide safely and stops."""
-
-
-# -- the worker process ---------------------------------------------------------------------
-
-
-def main(argv: Sequence[str]) -> None:
-    """``python -m invoice_inbox.runtime.workers FD MEMORY_BYTES``: serve on socket *FD*."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
-    fd, memory = int(argv[1]), int(argv[2])
-    _set_limit(resource.RLIMIT_AS, memory)
-    with Connection(fd) as conn:
-        try:
-            conn.send(_READY)
-        except OSError:  # started ahead, and the parent was gone before this was ready
-            return
-        _serve(conn)
-
-
-def _serve(conn: Connection) -> None:
-    """Decide one mail at a time (its policy, then its bytes) until told to stop (``None``) or
-    the parent is gone."""
-    while True:
-        try:
-            setup = conn.recv()
-            if setup is None:
-                return
-            policy, store = setup  # the policy, and the blob folder to put blobs in, or None
-            raw = conn.recv_bytes()
-        except MemoryError:  # the mail alone is more than the limit
-            conn.send(("memory", None))
-            return
-        except (EOFError, OSError):
-            return
-        _set_cpu_allowance(policy.limits.cpu_seconds)
-        decision: Decision | None = None
-        try:
-            decision = decide(raw, policy)
-            if store is None:
-                raw = b""  # not needed to send the decision: let go of it first
-            # the document bytes apart, not pickled, or into the blob folder with the mail's
-            decision_wire.send_decided(conn, decision, raw=raw, store=store)
-            continue
-        except MemoryError:
-            pass  # the frames holding the mail's data are released on leaving the handler
-        except OSError:  # the parent is gone
-            return
-        except Exception as exc:  # e.g. a decision that cannot be pickled: name it
-            conn.send(("failed", f"{type(exc).__name__}: {exc}"))
-            continue
-        raw, decision = b"", None  # let go of the mail and whatever was made of it
-        conn.send(("memory", None))
-        return  # a heap that ran out is not trusted with the next mail
-
-
-def _set_limit(which: int, value: int) -> None:
-    _soft, hard = resource.getrlimit(which)
-    if hard != resource.RLIM_INFINITY:
-        value = min(value, hard)
-    resource.setrlimit(which, (value, value))
-
-
-def _set_cpu_allowance(seconds: int) -> None:
-    """Let the next mail use *seconds* of CPU on top of what this worker used so far."""
-    used = resource.getrusage(resource.RUSAGE_SELF)
-    soft = math.ceil(used.ru_utime + used.ru_stime) + seconds
-    _old, hard = resource.getrlimit(resource.RLIMIT_CPU)
-    if hard != resource.RLIM_INFINITY:
-        soft = min(soft, hard)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 # -- workers, seen from the service's process -----------------------------------------------
@@ -158,7 +86,7 @@ class _Worker:
     @classmethod
     def start(cls, memory: int) -> _Worker:
         ours, theirs = socket.socketpair()
-        command = [sys.executable, "-m", __name__, str(theirs.fileno()), str(memory)]
+        command = [sys.executable, "-m", worker_process.__name__, str(theirs.fileno()), str(memory)]
         try:
             proc = subprocess.Popen(
                 command,
@@ -378,7 +306,7 @@ class WorkerPool:
                 except (EOFError, OSError):  # it ended with nothing more to say
                     self._stopped(batch, w)
                     continue
-                if message == _READY:  # the mail's time starts now
+                if message == READY:  # the mail's time starts now
                     w.ready, w.deadline = True, now + self.wall_seconds
                     continue
                 assert isinstance(message, tuple)  # ("decided" | "memory" | "failed", payload)
@@ -469,7 +397,3 @@ def quarantined(raw: bytes, *reason: ReasonPart) -> Decision:
         except Exception:  # unreadable headers: the row shows none
             headers = None
     return decision(Verdict.QUARANTINED, reason, headers, hits=("limits",))
-
-
-if __name__ == "__main__":
-    main(sys.argv)
