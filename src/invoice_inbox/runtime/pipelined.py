@@ -10,8 +10,9 @@ after its commit: the guarantees of a sequential run hold (invariants 1, 2 and 5
 Errors keep a sequential run's outcome: the first error of any stage stops new work, every batch
 before the failing one is still committed and filed, no batch from the failing one on is
 committed, and the error is raised once the stages have stopped (a download error is raised
-when its batch's turn comes; a commit error wins over a later batch's). The connection is used
-by the download and the filing stage, one at a time (*conn_lock*).
+when its batch's turn comes; a commit error wins over a later batch's). ``runtime.sync`` gives
+the download stage a second IMAP session when the server allows one; otherwise the download and
+the filing stage share the connection, one at a time.
 
 Memory: the download stage waits while the batches downloaded and not yet committed hold more
 than *budget* bytes, so a folder of large mails keeps about one batch in flight.

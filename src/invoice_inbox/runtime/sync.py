@@ -9,8 +9,10 @@ committed):
    message's SHA-256, never read as "all new" (invariant 3). Rows a cut-off run committed but
    did not file are filed now.
 3. UID SEARCH past the cursor; uids the ledger knows are skipped.
-4. Per batch: read raw (BODY.PEEK[]) → decide (and authenticate the sender meanwhile, the
-   source's sender policy applied to the decision) → write blobs (fsync) → one transaction with the
+4. Per batch: read raw (BODY.PEEK[], on a second session of an IMAP folder of several batches
+   when the server allows it) → decide (in worker processes, which also put the mail's blobs
+   in a blob folder; the sender authenticated meanwhile, the source's sender policy applied to
+   the decision) → write the other blobs and sync them all → one transaction with the
    ledger rows, documents and their outbox events, folder cursor and run counters → file on the
    server (\\Seen, move) → mark the rows disposed. Batches overlap (``runtime.pipelined``): the
    next one downloads while one is decided and the one before it is committed and filed, in
