@@ -11,6 +11,7 @@ message.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -24,26 +25,29 @@ from invoice_inbox.store.models import Document as DocumentRow
 from invoice_inbox.store.new_rows import NewDocument, NewMessage
 
 
+def _document_columns(doc: Document, company_id: int) -> dict[str, Any]:
+    """A decision's document as the queue row's columns (not yet marked against the queue)."""
+    e = doc.einvoice
+    return {
+        "company_id": company_id,
+        "sha256": doc.sha256,
+        "size": doc.size,
+        "media_type": doc.media_type,
+        "filename": doc.filename,
+        "kind": doc.kind,
+        "einvoice": e.as_dict() if e else None,
+        "einvoice_key": e.key if e else None,
+        "einvoice_problems": len(e.problems) if e else None,
+        "rule": doc.rule,
+        "origin_sender": doc.origin_sender,
+        "origin_date": doc.origin_date,
+        "iban": doc.iban,
+    }
+
+
 def document_rows(documents: Sequence[Document], company_id: int) -> list[DocumentRow]:
     """The queue rows for a decision's documents (not yet marked against the queue)."""
-    return [
-        DocumentRow(
-            company_id=company_id,
-            sha256=doc.sha256,
-            size=doc.size,
-            media_type=doc.media_type,
-            filename=doc.filename,
-            kind=doc.kind,
-            einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
-            einvoice_key=doc.einvoice.key if doc.einvoice else None,
-            einvoice_problems=len(doc.einvoice.problems) if doc.einvoice else None,
-            rule=doc.rule,
-            origin_sender=doc.origin_sender,
-            origin_date=doc.origin_date,
-            iban=doc.iban,
-        )
-        for doc in documents
-    ]
+    return [DocumentRow(**_document_columns(doc, company_id)) for doc in documents]
 
 
 def new_row(plan: SourcePlan, run_id: int, folder: str, validity: int, it: BatchItem) -> NewMessage:
@@ -77,24 +81,7 @@ def new_row(plan: SourcePlan, run_id: int, folder: str, validity: int, it: Batch
         lookalike_of=it.lookalike_of,
         filed_to=it.target,
         duplicate_of_id=duplicate_of,
-        documents=[
-            NewDocument(
-                company_id=plan.company_id,
-                sha256=doc.sha256,
-                size=doc.size,
-                media_type=doc.media_type,
-                filename=doc.filename,
-                kind=doc.kind,
-                einvoice=doc.einvoice.as_dict() if doc.einvoice else None,
-                einvoice_key=doc.einvoice.key if doc.einvoice else None,
-                einvoice_problems=len(doc.einvoice.problems) if doc.einvoice else None,
-                rule=doc.rule,
-                origin_sender=doc.origin_sender,
-                origin_date=doc.origin_date,
-                iban=doc.iban,
-            )
-            for doc in it.documents
-        ],
+        documents=[NewDocument(**_document_columns(doc, plan.company_id)) for doc in it.documents],
     )
 
 

@@ -104,36 +104,28 @@ class _RawBody:
         return sig
 
 
-class _DKIM(dkim.DKIM):  # type: ignore[misc]  # dkimpy: untyped
+class _RawBodyCheck:
+    """For dkimpy's verifiers: no body handed over, the body hash checked by ``_RawBody``."""
+
+    def __init__(self, raw: bytes, logger: logging.Logger) -> None:
+        super().__init__(None, logger=logger, timeout=5)  # type: ignore[call-arg]
+        self.headers, start = header_block(raw)
+        self.body = b""  # dkimpy is handed no body: ``_RawBody`` hashes it
+        self.raw_body = _RawBody(raw, start)
+
+    def verify_sig_process(
+        self, sig: dict[bytes, bytes], include: list[bytes], header: Any, dnsfunc: Any
+    ) -> bool:
+        checked = self.raw_body.checked(self, sig)
+        return bool(super().verify_sig_process(checked, include, header, dnsfunc))  # type: ignore[misc]
+
+
+class _DKIM(_RawBodyCheck, dkim.DKIM):  # type: ignore[misc]  # dkimpy: untyped
     """dkimpy's DKIM verifier with the body hash checked by ``_RawBody``."""
 
-    def __init__(self, raw: bytes, logger: logging.Logger) -> None:
-        super().__init__(None, logger=logger, timeout=5)
-        self.headers, start = header_block(raw)
-        self.body = b""  # dkimpy is handed no body: ``_RawBody`` hashes it
-        self.raw_body = _RawBody(raw, start)
 
-    def verify_sig_process(
-        self, sig: dict[bytes, bytes], include: list[bytes], header: Any, dnsfunc: Any
-    ) -> bool:
-        checked = self.raw_body.checked(self, sig)
-        return bool(super().verify_sig_process(checked, include, header, dnsfunc))
-
-
-class _ARC(dkim.ARC):  # type: ignore[misc]  # dkimpy: untyped
+class _ARC(_RawBodyCheck, dkim.ARC):  # type: ignore[misc]  # dkimpy: untyped
     """dkimpy's ARC verifier with the body hash checked by ``_RawBody``."""
-
-    def __init__(self, raw: bytes, logger: logging.Logger) -> None:
-        super().__init__(None, logger=logger, timeout=5)
-        self.headers, start = header_block(raw)
-        self.body = b""  # dkimpy is handed no body: ``_RawBody`` hashes it
-        self.raw_body = _RawBody(raw, start)
-
-    def verify_sig_process(
-        self, sig: dict[bytes, bytes], include: list[bytes], header: Any, dnsfunc: Any
-    ) -> bool:
-        checked = self.raw_body.checked(self, sig)
-        return bool(super().verify_sig_process(checked, include, header, dnsfunc))
 
 
 class _Log(logging.Handler):
