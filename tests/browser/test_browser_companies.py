@@ -86,7 +86,7 @@ def test_a_company_is_deleted_after_a_page_naming_what_goes(
     )
     mailbox.append("INBOX", make_mail(from_="news@shop.example", subject="Our offers"))
     add_source(served, mailbox, "acme-ap", "ACME GmbH", mailbox.password)
-    served.cli("fetch", "acme-ap")
+    served.cli("fetch", "acme-ap", "--wait")  # serve may be fetching the new source already
     served.cli("company", "add", "Beta AG")
     add_source(served, mailbox, "beta-ap", "Beta AG", mailbox.password)
 

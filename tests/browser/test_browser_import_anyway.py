@@ -46,7 +46,7 @@ def test_a_not_imported_mail_is_imported_from_the_log_and_its_sender_allowed(
         *("--move-not-imported-to", "Not imported"),
         env={"PW": mailbox.password},
     )
-    served.cli("fetch", "ap")
+    served.cli("fetch", "ap", "--wait")  # serve may be fetching the new source already
     assert mailbox.count("Not imported") == 3
 
     page.goto(served.url + "/runs/1")

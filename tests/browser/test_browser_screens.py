@@ -91,7 +91,7 @@ def stock(served: Served, mailbox: Mailbox) -> None:
         *("--username", mailbox.user, "--password-env", "PW"),
         env={"PW": mailbox.password},
     )
-    served.cli("fetch", "ap")
+    served.cli("fetch", "ap", "--wait")  # serve may be fetching the new source already
 
 
 def overflows(page: Any) -> list[str]:
