@@ -238,10 +238,8 @@ class FolderSync(FolderFiling):
             for doc in it.documents
             if doc.stored_size is None
         ]
-        if any(it.stored for it in items):  # the workers put the rest there: synced with these
-            self.app.blobs.put_many(blobs, staged=True)
-        else:
-            self.app.blobs.put_many(blobs)
+        # what the workers put into the blob folder is synced with these
+        self.app.blobs.put_many(blobs, staged=any(it.stored for it in items))
         self.observer(Step.BLOBS_WRITTEN, self.folder, uids)
         self._commit(validity, uids, uidnext, items)
         with self._pending_lock:  # in the ledger now: later batches find them there

@@ -27,7 +27,7 @@ from invoice_inbox.store.blobs import CHUNK, REFRESH_AFTER, BlobNotFound, Stored
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 _TMP = re.compile(r"\.[0-9a-f]{64}\.\d+\.tmp")
-_STAGING_DIRS: set[Path] = set()  # sub-folders ``stage`` made or found in this process
+_STAGED_IN: set[Path] = set()  # sub-folders ``stage`` made or found in this process
 
 
 class FolderBlobStore:
@@ -35,10 +35,10 @@ class FolderBlobStore:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
         self.url = root.absolute().as_uri()
-        self._dirs: set[Path] = set()
+        self._dirs: set[Path] = set()  # sub-folders this store made or found
 
     def path(self, sha256: str) -> Path:
-        return self.root / sha256[:2] / sha256
+        return _path(self.root, sha256)
 
     def local_path(self, sha256: str) -> Path | None:
         path = self.path(sha256)
@@ -73,13 +73,6 @@ class FolderBlobStore:
             raise BlobNotFound(sha256) from None
         return StoredBlob(sha256, datetime.fromtimestamp(st.st_mtime, UTC), st.st_size)
 
-    def _dir_for(self, final: Path) -> Path:
-        parent = final.parent
-        if parent not in self._dirs:
-            parent.mkdir(parents=True, exist_ok=True)
-            self._dirs.add(parent)
-        return parent
-
     def put_many(self, blobs: Iterable[tuple[str, bytes]], *, staged: bool = False) -> None:
         """Store (sha256, data) pairs durably with one sync for the whole batch.
 
@@ -94,7 +87,7 @@ class FolderBlobStore:
             final = self.path(digest)
             if final in written or _kept(final):
                 continue
-            tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
+            tmp = _folder_of(final, self._dirs) / f".{digest}.{os.getpid()}.tmp"
             _write(tmp, data, sync=_syncfs is None)
             written[final] = tmp
         for final, tmp in written.items():
@@ -118,7 +111,7 @@ class FolderBlobStore:
         final = self.path(digest)
         if _kept(final):
             return digest
-        tmp = self._dir_for(final) / f".{digest}.{os.getpid()}.tmp"
+        tmp = _folder_of(final, self._dirs) / f".{digest}.{os.getpid()}.tmp"
         _write(tmp, data, sync=True)
         os.replace(tmp, final)
         sync_dir(final.parent)
@@ -165,15 +158,25 @@ def stage(root: Path, sha256: str, data: bytes) -> None:
     """Put *data* under its SHA-256 in the blob folder *root*, renamed into place but not
     synced: a decide worker's share of a batch, made durable by the ``put_many(staged=True)``
     of the process that commits it (``FolderBlobStore.staging_root``)."""
-    final = root / sha256[:2] / sha256
+    final = _path(root, sha256)
     if _kept(final):
         return
-    if final.parent not in _STAGING_DIRS:
-        final.parent.mkdir(exist_ok=True)
-        _STAGING_DIRS.add(final.parent)
-    tmp = final.parent / f".{sha256}.{os.getpid()}.tmp"
+    tmp = _folder_of(final, _STAGED_IN) / f".{sha256}.{os.getpid()}.tmp"
     _write(tmp, data, sync=False)
     os.replace(tmp, final)
+
+
+def _path(root: Path, sha256: str) -> Path:
+    return root / sha256[:2] / sha256
+
+
+def _folder_of(final: Path, made: set[Path]) -> Path:
+    """*final*'s sub-folder, made unless it is in *made* (those made or found before)."""
+    parent = final.parent
+    if parent not in made:
+        parent.mkdir(parents=True, exist_ok=True)
+        made.add(parent)
+    return parent
 
 
 def _kept(final: Path) -> bool:
