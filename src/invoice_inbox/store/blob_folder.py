@@ -28,6 +28,7 @@ from invoice_inbox.store.blobs import CHUNK, REFRESH_AFTER, BlobNotFound, Stored
 _SHA = re.compile(r"[0-9a-f]{64}")
 _TMP = re.compile(r"\.[0-9a-f]{64}\.\d+\.tmp")
 _STAGED_IN: set[Path] = set()  # sub-folders ``stage`` made or found in this process
+_STAGING: dict[tuple[Path, str], str] = {}  # (root, prefix): that sub-folder, for ``stage``
 
 
 class FolderBlobStore:
@@ -157,11 +158,16 @@ class FolderBlobStore:
 def stage(root: Path, sha256: str, data: bytes) -> None:
     """Put *data* under its SHA-256 in the blob folder *root*, renamed into place but not
     synced: a decide worker's share of a batch, made durable by the ``put_many(staged=True)``
-    of the process that commits it (``FolderBlobStore.staging_root``)."""
-    final = _path(root, sha256)
+    of the process that commits it (``FolderBlobStore.staging_root``). Paths are plain strings
+    here: a worker stages two blobs per mail, and ``pathlib`` costs more than the write."""
+    folder = _STAGING.get((root, sha256[:2]))
+    if folder is None:
+        folder = str(_folder_of(_path(root, sha256), _STAGED_IN))
+        _STAGING[root, sha256[:2]] = folder
+    final = f"{folder}/{sha256}"
     if _kept(final):
         return
-    tmp = _folder_of(final, _STAGED_IN) / f".{sha256}.{os.getpid()}.tmp"
+    tmp = f"{folder}/.{sha256}.{os.getpid()}.tmp"
     _write(tmp, data, sync=False)
     os.replace(tmp, final)
 
@@ -179,10 +185,10 @@ def _folder_of(final: Path, made: set[Path]) -> Path:
     return parent
 
 
-def _kept(final: Path) -> bool:
+def _kept(final: Path | str) -> bool:
     """Whether *final* is stored; one stored long ago gets a new modification time."""
     try:
-        if time.time() - final.stat().st_mtime > REFRESH_AFTER.total_seconds():
+        if time.time() - os.stat(final).st_mtime > REFRESH_AFTER.total_seconds():
             os.utime(final)
         return True
     except FileNotFoundError:
@@ -195,7 +201,7 @@ def _chunks(f: BinaryIO, chunk_size: int) -> Iterator[bytes]:
             yield chunk
 
 
-def _write(path: Path, data: bytes, *, sync: bool) -> None:
+def _write(path: Path | str, data: bytes, *, sync: bool) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
     try:
         view = memoryview(data)
