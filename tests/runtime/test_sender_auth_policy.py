@@ -10,6 +10,7 @@ from builders import Attachment, make_mail, make_pdf
 from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decide
 from invoice_inbox.pipeline.trust import policy
 from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
+from invoice_inbox.reasons import english
 
 SENDER = "billing@supplier.test"
 REJECT = "From domain supplier.test publishes DMARC p=reject; no aligned SPF or DKIM"
@@ -101,3 +102,27 @@ def test_an_earlier_stop_keeps_its_reason() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="off, flag, require"):
         policy.apply(invoice_decision(), PASSED, mode="strict")
+
+
+@pytest.mark.parametrize("mode", ["flag", "require"])
+def test_each_mail_gets_the_notes_of_its_own_result_and_lookalike(mode: str) -> None:
+    # a run's mails share their notes' English text (policy caches it): one sender's mails
+    # after another's, with and without a look-alike, must each read their own
+    cases = [
+        ("billing@supplier.test", NOTHING, None),
+        ("billing@supp1ier.test", NOTHING, "supplier.test"),
+        ("billing@supp1ier.test", NOTHING, "suppller.test"),
+        ("billing@supp1ier.test", PASSED, "supplier.test"),
+        ("billing@supplier.test", FAILED, None),
+        ("billing@supplier.test", DNS_DOWN, None),
+        ("billing@supp1ier.test", PASSED, None),
+        ("billing@supplier.test", NOTHING, None),
+    ]
+    for _ in range(2):
+        for sender, auth, looks in cases:
+            out = policy.apply(invoice_decision(sender), auth, mode=mode, lookalike_of=looks)
+            assert out.reason_parts and out.reason == english(out.reason_parts)
+            assert (looks is not None) == out.reason.endswith(
+                f"; From domain {auth.from_domain} looks like {looks}"
+            )
+            assert (auth.reason in out.reason) == (not auth.passed)

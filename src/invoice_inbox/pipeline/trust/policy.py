@@ -65,27 +65,24 @@ def apply(
     recorded on it. *blocked*: the company's blocked From domains and why."""
     if mode not in MODES:
         raise ValueError(f"sender authentication must be one of {', '.join(MODES)}, not {mode!r}")
-    recorded = dataclasses.replace(decision, sender_auth=auth, lookalike_of=lookalike_of)
-    if decision.verdict is not Verdict.IMPORT:
-        return recorded  # an earlier check stopped it: that is its reason
+    if decision.verdict is not Verdict.IMPORT:  # an earlier check stopped it: that is its reason
+        return dataclasses.replace(decision, sender_auth=auth, lookalike_of=lookalike_of)
     domain = from_domain(decision, auth)
     who = (decision.headers.sender if decision.headers else None) or None
-    looks = part("lookalike", domain=domain, known=lookalike_of) if lookalike_of else None
     block = blocked_by(domain, blocked or {})
     if block is not None:
         reason = part("sender_blocked", domain=block, why=(blocked or {})[block])
-        return _stopped(recorded, reason, looks)
+        return _stopped(decision, auth, reason, domain, lookalike_of)
     if mode == OFF or (auth is not None and auth.passed):
-        return _passed(recorded, [looks] if looks else [])
+        return _passed(decision, auth, None, domain, lookalike_of)
     if mode == FLAG:
-        notes = [part("sender_not_authenticated", why=_why(auth))]
-        return _passed(recorded, notes + ([looks] if looks else []))
+        return _passed(decision, auth, _why(auth), domain, lookalike_of)
     if auth is not None and auth.status is AuthStatus.TEMPERROR:
         detail = auth.reason.removesuffix("; try again later")
         reason = part("sender_dns_failed", sender=who, detail=detail)
     else:
         reason = part("sender_refused", sender=who, why=_why(auth))
-    return _stopped(recorded, reason, looks)
+    return _stopped(decision, auth, reason, domain, lookalike_of)
 
 
 def _why(auth: SenderAuth | None) -> str:
@@ -94,18 +91,59 @@ def _why(auth: SenderAuth | None) -> str:
     return auth.reason or f"sender authentication: {auth.status}"
 
 
-def _passed(decision: Decision, notes: list[ReasonPart]) -> Decision:
+def _looks(domain: str | None, lookalike_of: str | None) -> ReasonPart | None:
+    return part("lookalike", domain=domain, known=lookalike_of) if lookalike_of else None
+
+
+# the English of the notes a passed mail gets, by (why, From domain, look-alike): a run's mails
+# of one sender get the same notes, and rendering them costs more than the rest of apply
+_NOTES_TEXT: dict[tuple[str | None, str | None, str | None], str] = {}
+_NOTES_KEPT = 1024  # texts kept (then the cache starts again)
+
+
+def _passed(
+    decision: Decision,
+    auth: SenderAuth | None,
+    why: str | None,
+    domain: str | None,
+    lookalike_of: str | None,
+) -> Decision:
+    """Imported as decided; *why* (the mail is not authenticated) and a look-alike noted."""
+    looks = _looks(domain, lookalike_of)
+    notes = [part("sender_not_authenticated", why=why)] if why is not None else []
+    if looks is not None:
+        notes.append(looks)
+    misses = (*decision.misses, CHECK)
     if not notes:
-        return dataclasses.replace(decision, misses=(*decision.misses, CHECK))
-    parts = (*decision.reason_parts, *notes)
-    reason = "; ".join([decision.reason, reasons.english(notes)])
+        return dataclasses.replace(
+            decision, misses=misses, sender_auth=auth, lookalike_of=lookalike_of
+        )
+    key = (why, domain if looks else None, lookalike_of)
+    text = _NOTES_TEXT.get(key)
+    if text is None:
+        text = reasons.english(notes)
+        if len(_NOTES_TEXT) >= _NOTES_KEPT:
+            _NOTES_TEXT.clear()
+        _NOTES_TEXT[key] = text
     return dataclasses.replace(
-        decision, reason=reason, reason_parts=parts, misses=(*decision.misses, CHECK)
+        decision,
+        reason="; ".join([decision.reason, text]),
+        reason_parts=(*decision.reason_parts, *notes),
+        misses=misses,
+        sender_auth=auth,
+        lookalike_of=lookalike_of,
     )
 
 
-def _stopped(decision: Decision, reason: ReasonPart, looks: ReasonPart | None) -> Decision:
+def _stopped(
+    decision: Decision,
+    auth: SenderAuth | None,
+    reason: ReasonPart,
+    domain: str | None,
+    lookalike_of: str | None,
+) -> Decision:
     """Not imported: the documents stay out of the queue, the mail is filed as not imported."""
+    looks = _looks(domain, lookalike_of)
     parts = (reason, looks) if looks else (reason,)
     return dataclasses.replace(
         decision,
@@ -114,4 +152,6 @@ def _stopped(decision: Decision, reason: ReasonPart, looks: ReasonPart | None) -
         reason_parts=parts,
         documents=(),
         hits=(CHECK,),
+        sender_auth=auth,
+        lookalike_of=lookalike_of,
     )
