@@ -60,7 +60,7 @@ def test_usual_values_are_read_without_the_standard_library() -> None:
         'multipart/mixed; boundary="=_bench_00ff"',
     ]
     for value in values:
-        assert mime_params._plain(value) is not None
+        assert mime_params.plain(value) is not None
         same(value)
-    assert mime_params._plain("attachment; filename*=utf-8''%C3%A4.pdf") is None
-    assert mime_params._plain('attachment; filename="a;b.pdf"') is None
+    assert mime_params.plain("attachment; filename*=utf-8''%C3%A4.pdf") is None
+    assert mime_params.plain('attachment; filename="a;b.pdf"') is None

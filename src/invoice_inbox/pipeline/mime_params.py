@@ -24,7 +24,7 @@ from invoice_inbox.pipeline.mime_text import bytes_to_text, declared_text, decod
 Param = str | tuple[str | None, str | None, str]
 
 
-def _plain(value: object) -> list[tuple[str, str]] | None:
+def plain(value: object) -> list[tuple[str, str]] | None:
     """(name, value) of each ``;``-separated piece as ``get_param`` compares and returns them,
     or None when the value is not plain."""
     if not isinstance(value, str) or not value.isascii() or "\\" in value or "*" in value:
@@ -41,7 +41,7 @@ def _plain(value: object) -> list[tuple[str, str]] | None:
     return params
 
 
-def _find(params: list[tuple[str, str]], name: str) -> str | None:
+def find(params: list[tuple[str, str]], name: str) -> str | None:
     wanted = name.lower()
     for key, text in params:
         if key.lower() == wanted:
@@ -51,27 +51,27 @@ def _find(params: list[tuple[str, str]], name: str) -> str | None:
 
 def param(msg: Message, name: str, header: str = "content-type") -> Param | None:
     """``msg.get_param(name, header=header)``."""
-    params = _plain(msg.get(header))
+    params = plain(msg.get(header))
     if params is None:
         return msg.get_param(name, header=header)
-    return _find(params, name)
+    return find(params, name)
 
 
 def charset(msg: Message) -> str | None:
     """``msg.get_content_charset()``."""
-    params = _plain(msg.get("content-type"))
+    params = plain(msg.get("content-type"))
     if params is None:
         return msg.get_content_charset()
-    found = _find(params, "charset")
+    found = find(params, "charset")
     return None if found is None else found.lower()
 
 
 def boundary(msg: Message) -> str | None:
     """``msg.get_boundary()``."""
-    params = _plain(msg.get("content-type"))
+    params = plain(msg.get("content-type"))
     if params is None:
         return msg.get_boundary()
-    found = _find(params, "boundary")
+    found = find(params, "boundary")
     return None if found is None else email.utils.collapse_rfc2231_value(found).rstrip()
 
 
