@@ -16,6 +16,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from invoice_inbox import process_gc
+
 if TYPE_CHECKING:
     from invoice_inbox.cli.base import app
 
@@ -101,6 +103,8 @@ def __getattr__(name: str) -> object:
 def main() -> None:
     load(modules_for(sys.argv[1:]))
     from invoice_inbox.cli.base import app, err
+
+    process_gc.settle()  # what the imports made is out of the collector's way
 
     try:
         app()
