@@ -608,3 +608,34 @@ def test_pdfs_without_embedded_files_are_not_parsed_but_every_einvoice_pdf_is() 
     assert einvoice_pdfs
     for path in einvoice_pdfs:
         assert may_embed_files(path.read_bytes()), path.name
+
+
+def test_one_pass_marks_answer_as_the_two_searches() -> None:
+    """``marks`` finds in one pass what ``may_embed_files`` and the IBAN reader's page-content
+    search find in two: on every name alone and together, escaped, cut short, after noise."""
+    from invoice_inbox.pipeline.einvoice.pdf import marks, may_embed_files
+    from invoice_inbox.pipeline.trust.iban import _MAY_HAVE_CONTENT
+
+    noise = bytes(range(256)) * 4
+    names = [
+        b"/EmbeddedFiles",
+        b"/EmbeddedFile",
+        b"/AF",
+        b"/ObjStm",
+        b"/Obj#53tm",
+        b"/Contents",
+        b"/C#6fnt#65n#74s",
+        b"/C#6Fntents",
+        b"/Content",
+        b"/Af",
+        b"/ObjSt",
+        b"//AF",
+        b"/#41F",
+    ]
+    samples_ = [noise, b""] + [noise + n + noise for n in names]
+    samples_ += [noise + a + b" " + b + noise for a in names for b in names]
+    samples_ += [p.read_bytes() for p in sorted(CORPUS.glob("*.pdf"))]
+    for data in samples_:
+        found = marks(data)
+        assert found.embeds == may_embed_files(data), data[1024:1100]
+        assert found.content == (_MAY_HAVE_CONTENT.search(data) is not None), data[1024:1100]

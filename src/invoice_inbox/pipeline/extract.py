@@ -18,6 +18,7 @@ from enum import StrEnum
 from functools import cached_property
 
 from invoice_inbox.pipeline import containers, einvoice, mime, sniff, tnef
+from invoice_inbox.pipeline.einvoice.pdf import marks as pdf_marks
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
 from invoice_inbox.pipeline.trust import iban
@@ -184,6 +185,7 @@ def _document(
     kind: Kind,
     invoice: einvoice.EInvoice | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    content: bool | None = None,
 ) -> Document:
     origin = f.origin
     pdf = media == sniff.PDF
@@ -196,13 +198,14 @@ def _document(
         origin_sender=origin.sender if origin else None,
         origin_date=origin.date if origin else None,
         damaged=f.damaged,
-        iban=iban.document_iban(f.data, invoice, pdf=pdf, limits=limits),
+        iban=iban.document_iban(f.data, invoice, pdf=pdf, limits=limits, content=content),
     )
 
 
 def _pdf(f: _File, options: Options, out: Extraction) -> None:
+    found = pdf_marks(f.data)  # one pass over the bytes for both readers
     try:
-        invoice = einvoice.read_pdf(f.data, options.limits)
+        invoice = einvoice.read_pdf(f.data, options.limits, embeds=found.embeds)
     except LimitExceeded as exc:  # quarantines the mail; the sentence names the file
         raise LimitExceeded(exc.limit, f"{f.label}: {exc}") from None
     except einvoice.EInvoiceError as exc:
@@ -213,7 +216,7 @@ def _pdf(f: _File, options: Options, out: Extraction) -> None:
         out.skipped.append(Skipped(f.label, note))
         invoice = None
     kind = Kind.EINVOICE_PDF if invoice else Kind.PDF
-    out.documents.append(_document(f, sniff.PDF, kind, invoice, options.limits))
+    out.documents.append(_document(f, sniff.PDF, kind, invoice, options.limits, found.content))
 
 
 # Root elements of the e-invoice vocabularies (UBL, CII, ZUGFeRD 1, KSeF, Order-X, SBDH).

@@ -23,7 +23,12 @@ from schwifty.exceptions import SchwiftyException
 from invoice_inbox.pipeline.einvoice.model import EInvoice
 
 # the e-invoice reader's bounded pypdf reading, shared so that both read a PDF the same way
-from invoice_inbox.pipeline.einvoice.pdf import _BoundedReader, _pypdf_limits, _quiet_pypdf
+from invoice_inbox.pipeline.einvoice.pdf import (
+    CONTENT_NAMES,
+    _BoundedReader,
+    _pypdf_limits,
+    _quiet_pypdf,
+)
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, MB, Limits
 
 PAGES = 3  # pages of a PDF whose text is read
@@ -39,21 +44,11 @@ _SEPARATORS = re.compile(r"[\s.\-]")
 _ACCOUNT = re.compile(r"^[A-Z0-9]{5,34}$")
 
 
-def _pdf_name(name: str) -> str:
-    """A pattern for the PDF name *name* after its ``/``, also with any of its letters written
-    ``#xx`` (in hex of either case), as pypdf reads names."""
-    out = ""
-    for ch in name:
-        escaped = "".join(f"[{d}{d.upper()}]" if d.isalpha() else d for d in f"{ord(ch):02x}")
-        out += f"(?:{ch}|#{escaped})"
-    return out
-
-
 # A page has text only through its /Contents, which sits in the PDF's uncompressed bytes or in
 # an object stream, whose dictionary, uncompressed, says /Type /ObjStm. Without either name
 # pypdf finds no page content: the reader and its page tree (most of a content-less PDF's
 # time here) are not built.
-_MAY_HAVE_CONTENT = re.compile(f"/(?:{_pdf_name('Contents')}|{_pdf_name('ObjStm')})".encode())
+_MAY_HAVE_CONTENT = re.compile(b"/(?:" + CONTENT_NAMES + b")")
 
 
 def normalize(value: str | None) -> str | None:
@@ -88,14 +83,15 @@ def ibans_in_text(text: str) -> list[str]:
     return found
 
 
-def _page_texts(data: bytes, limits: Limits) -> Iterator[str]:
+def _page_texts(data: bytes, limits: Limits, content: bool | None = None) -> Iterator[str]:
     """The text of each of the first pages of a PDF, within the bounds above; nothing when
-    unreadable. Only ``MemoryError`` passes, for the decide worker to name the memory limit."""
+    unreadable. Only ``MemoryError`` passes, for the decide worker to name the memory limit.
+    *content*: ``einvoice.pdf.marks(data).content`` when the caller has it."""
     if len(data) > MAX_PDF_BYTES or not data.lstrip()[:1024].startswith(b"%PDF"):
         return
     if data.rfind(b"%%EOF", max(0, len(data) - EOF_WITHIN)) < 0:
         return  # no end marker: pypdf would search the whole file backwards, line by line
-    if _MAY_HAVE_CONTENT.search(data) is None:
+    if not (_MAY_HAVE_CONTENT.search(data) is not None if content is None else content):
         return  # no page has content
     deadline = time.monotonic() + SECONDS
     size = 0
@@ -137,13 +133,19 @@ def einvoice_iban(invoice: EInvoice | None) -> str | None:
 
 
 def document_iban(
-    data: bytes, invoice: EInvoice | None, *, pdf: bool, limits: Limits = DEFAULT_LIMITS
+    data: bytes,
+    invoice: EInvoice | None,
+    *,
+    pdf: bool,
+    limits: Limits = DEFAULT_LIMITS,
+    content: bool | None = None,
 ) -> str | None:
-    """The IBAN of one document: the e-invoice's, else the first one in a PDF's text."""
+    """The IBAN of one document: the e-invoice's, else the first one in a PDF's text.
+    *content*: ``einvoice.pdf.marks(data).content`` when the caller has it."""
     found = einvoice_iban(invoice)
     if found or not pdf:
         return found
-    for text in _page_texts(data, limits):  # page by page: most say it on the first
+    for text in _page_texts(data, limits, content):  # page by page: most say it on the first
         ibans = ibans_in_text(text)
         if ibans:
             return ibans[0]
