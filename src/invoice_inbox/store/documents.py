@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.json_types import JsonObject
@@ -134,6 +134,23 @@ def listing(
     ]
 
 
+_KEY_LENGTH = bounded.column_length(Document.einvoice_key)
+# the queued documents with any of these contents or e-invoice keys: the lists are bound as
+# they are (expanding), not made into one bound parameter per value on each batch
+_ORIGINALS = (
+    select(Document.id, Document.sha256, Document.einvoice_key, Document.duplicate_of_id)
+    .where(
+        Document.company_id == bindparam("company_id"),
+        in_queue(),
+        or_(
+            Document.sha256.in_(bindparam("shas", expanding=True)),
+            Document.einvoice_key.in_(bindparam("keys", expanding=True)),
+        ),
+    )
+    .order_by(Document.id)
+)
+
+
 @dataclass
 class QueueOriginals:
     """What new documents of a company are compared with: by content (SHA-256), the first
@@ -163,16 +180,11 @@ class QueueOriginals:
             s.execute(
                 select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
             )
-        length = bounded.column_length(Document.einvoice_key)
-        keys = {key for key in (bounded.fit(k, length) for k in keys) if key}  # as stored
-        q = select(
-            Document.id, Document.sha256, Document.einvoice_key, Document.duplicate_of_id
-        ).where(
-            Document.company_id == company_id,
-            in_queue(),
-            or_(Document.sha256.in_(shas), Document.einvoice_key.in_(keys)),
+        keys = {key for key in (bounded.fit(k, _KEY_LENGTH) for k in keys) if key}  # as stored
+        found_rows = s.execute(
+            _ORIGINALS, {"company_id": company_id, "shas": sorted(shas), "keys": sorted(keys)}
         )
-        for doc_id, sha, key, duplicate_of in s.execute(q.order_by(Document.id)):
+        for doc_id, sha, key, duplicate_of in found_rows:
             found.by_sha.setdefault(sha, doc_id)
             if key and duplicate_of is None:
                 found.by_key.setdefault(key, doc_id)
@@ -188,7 +200,7 @@ class QueueOriginals:
         """(the original's id, "exact" or "probable") when a document repeats one, else None."""
         if sha256 in self.by_sha:
             return self.by_sha[sha256], EXACT
-        key = bounded.fit(key, bounded.column_length(Document.einvoice_key))  # as stored
+        key = bounded.fit(key, _KEY_LENGTH)  # as stored
         if key and key in self.by_key:
             return self.by_key[key], PROBABLE
         return None

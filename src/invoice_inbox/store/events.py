@@ -11,19 +11,20 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session, object_session
 
 from invoice_inbox import i18n
 from invoice_inbox.i18n import N_
 from invoice_inbox.json_types import JsonObject
-from invoice_inbox.store import trust_flags
+from invoice_inbox.store import driver_writes, trust_flags
 from invoice_inbox.store.models import Document, Message, Source, utcnow
 from invoice_inbox.store.models_events import Event
 from invoice_inbox.store.models_trust import Supplier
 from invoice_inbox.store.new_rows import LedgerRow, NewMessage, QueueDocument
 
 _EVENTS = cast(Table, Event.__table__)
+_EVENT_COLUMNS = ("company_id", "kind", "payload", "created_at", "dispatched")
 DOCUMENT_CREATED = "document.created"
 SOURCE_DEACTIVATED = "source.deactivated"
 SOURCE_NEEDS_ATTENTION = "source.needs_attention"
@@ -174,7 +175,7 @@ class DocumentsCreated:
 
     def __init__(self, *, company: str, source: str, session: Session | None = None) -> None:
         self.company, self.source, self.session = company, source, session
-        self.values: list[JsonObject] = []
+        self.values: list[tuple[object, ...]] = []  # rows of _EVENT_COLUMNS
         self._modes: dict[int, str | None] = {}  # by source id: one look per source, not mail
         self._locales: dict[int, str | None] = {}  # the same, the company's language
         self._suppliers: dict[int, Supplier | None] = {}  # by id: one look each, not per mail
@@ -199,15 +200,7 @@ class DocumentsCreated:
                 names=self._name(doc),
                 locale=self._locales[row.source_id],
             )
-            self.values.append(
-                {
-                    "company_id": doc.company_id,
-                    "kind": DOCUMENT_CREATED,
-                    "payload": payload,
-                    "created_at": utcnow(),
-                    "dispatched": False,
-                }
-            )
+            self.values.append((doc.company_id, DOCUMENT_CREATED, payload, utcnow(), False))
         return len(self.values) - before
 
     def _source(self, row: LedgerRow) -> Source | None:
@@ -229,8 +222,7 @@ class DocumentsCreated:
     def write(self, s: Session) -> int:
         """Add the events taken so far to the outbox in the caller's transaction; how many."""
         written, self.values = self.values, []
-        if written:
-            s.execute(insert(_EVENTS), written)  # Core: no ORM bulk insert around it
+        driver_writes.insert_rows(s, _EVENTS, _EVENT_COLUMNS, written, ids=False)
         return len(written)
 
 

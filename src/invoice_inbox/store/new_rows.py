@@ -1,5 +1,5 @@
 """A fetch batch's new ledger rows and queue documents as plain objects, written with one INSERT
-per table (Core executemany, no ORM instance, no unit of work).
+per table (at the driver's level, ``store.driver_writes``: no ORM instance, no unit of work).
 
 :class:`NewMessage` and :class:`NewDocument` carry the columns of ``Message`` and ``Document``
 under the same names, so what runs in the batch's transaction after they are inserted (queue
@@ -19,11 +19,11 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Executable, String, Table, bindparam, insert, update
+from sqlalchemy import Executable, String, Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox import reasons
-from invoice_inbox.store import bounded
+from invoice_inbox.store import bounded, driver_writes
 from invoice_inbox.store.errors import TooLong
 from invoice_inbox.store.models import Document, Message, MessageState, utcnow
 
@@ -155,37 +155,18 @@ _DOCUMENT_LIMITS = _limits(_DOCUMENTS, _DOCUMENT_COLUMNS)
 
 def _values(
     objects: Sequence[object], names: tuple[str, ...], limits: tuple[tuple[str, int, str], ...]
-) -> list[dict[str, Any]]:
-    """The INSERT's parameters: one dict per object; ``TooLong`` for a text too long."""
+) -> list[tuple[Any, ...]]:
+    """The INSERT's rows: one tuple of the *names* values per object; ``TooLong`` for a text
+    too long."""
     take = attrgetter(*names)
-    values = [dict(zip(names, take(obj), strict=True)) for obj in objects]
+    values = [take(obj) for obj in objects]
     for name, length, sentence in limits:
+        i = names.index(name)
         for v in values:
-            text = v[name]
+            text = v[i]
             if text is not None and len(text) > length:
                 raise TooLong(sentence)
     return values
-
-
-def _insert(s: Session, table: Table, values: list[dict[str, Any]]) -> list[int]:
-    """Insert *values* with one statement (batched by the driver); their new ids, in order."""
-    dialect = s.get_bind().dialect
-    if dialect.name == "sqlite" and dialect.insert_executemany_returning:
-        # SQLite cannot promise RETURNING's order, but gives a table's new rows increasing ids
-        # in the order of the VALUES (one larger than the largest, one writer at a time)
-        ids = sorted(s.scalars(insert(table).returning(table.c.id), values))
-    elif dialect.insert_executemany_returning_sort_by_parameter_order:
-        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
-        ids = list(s.scalars(statement, values))
-    else:  # an old SQLite without RETURNING: row by row
-        ids = []
-        for v in values:
-            result = cast(CursorResult[Any], s.execute(insert(table), v))
-            key = result.inserted_primary_key
-            assert key is not None
-            ids.append(int(key[0]))
-    assert len(ids) == len(values)
-    return ids
 
 
 def insert_rows(s: Session, rows: Sequence[NewMessage]) -> None:
@@ -195,7 +176,8 @@ def insert_rows(s: Session, rows: Sequence[NewMessage]) -> None:
     for row in rows:
         row.received_at = utcnow()
     message_values = _values(rows, _MESSAGE_COLUMNS, _MESSAGE_LIMITS)
-    for row, row_id in zip(rows, _insert(s, _MESSAGES, message_values), strict=True):
+    inserted = driver_writes.insert_rows(s, _MESSAGES, _MESSAGE_COLUMNS, message_values, ids=True)
+    for row, row_id in zip(rows, inserted, strict=True):
         row.id = row_id
         row.inserted = (row.reason, row.reason_parts, row.duplicate_of_id)
     docs = [doc for row in rows for doc in row.documents]
@@ -205,7 +187,8 @@ def insert_rows(s: Session, rows: Sequence[NewMessage]) -> None:
         for doc in row.documents:
             doc.message_id, doc.created_at = row.id, utcnow()
     values = _values(docs, _DOCUMENT_COLUMNS, _DOCUMENT_LIMITS)
-    for doc, doc_id in zip(docs, _insert(s, _DOCUMENTS, values), strict=True):
+    doc_ids = driver_writes.insert_rows(s, _DOCUMENTS, _DOCUMENT_COLUMNS, values, ids=True)
+    for doc, doc_id in zip(docs, doc_ids, strict=True):
         doc.id = doc_id
 
 
@@ -218,8 +201,10 @@ _ROW_CHANGE = (
         duplicate_of_id=bindparam("new_duplicate_of", type_=_MESSAGES.c.duplicate_of_id.type),
     )
 )
+_ROW_CHANGE_NAMES = ("row_id", "new_reason", "new_parts", "new_duplicate_of")
 # what queue marking and supplier learning may set on a document after its insert
 _DOCUMENT_CHANGES = ("duplicate_of_id", "duplicate_kind", "supplier_id", "bank_alert")
+_SUPPLIER_ONLY = ("supplier_id",)
 _DOCUMENT_UPDATES: dict[tuple[str, ...], Executable] = {}
 
 
@@ -236,37 +221,27 @@ def _document_update(names: tuple[str, ...]) -> Executable:
 
 def write_changes(s: Session, rows: Sequence[NewMessage]) -> None:
     """Write what changed in inserted *rows* and their documents since :func:`insert_rows`: rows'
-    reasons and duplicate links; documents' duplicate links, suppliers and bank alerts (those
-    whose supplier is all that changed: one UPDATE per supplier)."""
+    reasons and duplicate links; documents' duplicate links, suppliers and bank alerts (one
+    executemany per set of changed columns, ``store.driver_writes``)."""
     changed_rows = [
-        {
-            "row_id": row.id,
-            "new_reason": row.reason,
-            "new_parts": row.reason_parts,
-            "new_duplicate_of": row.duplicate_of_id,
-        }
+        (row.id, row.reason, row.reason_parts, row.duplicate_of_id)
         for row in rows
         if (row.reason, row.reason_parts, row.duplicate_of_id) != row.inserted
     ]
-    if changed_rows:
-        s.execute(_ROW_CHANGE, changed_rows)
-    by_supplier: dict[int, list[int]] = defaultdict(list)
-    changed_docs: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    driver_writes.execute_many(s, "message changes", _ROW_CHANGE, _ROW_CHANGE_NAMES, changed_rows)
+    changed_docs: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
     for row in rows:
         for doc in row.documents:
             if doc.duplicate_kind is None and doc.bank_alert is None:
-                if doc.supplier_id is not None:
-                    by_supplier[doc.supplier_id].append(doc.id)
+                if doc.supplier_id is not None:  # most often all that changed
+                    changed_docs[_SUPPLIER_ONLY].append((doc.id, doc.supplier_id))
                 continue
             # the columns set since the insert (all NULL then), as the ORM's flush would write
             names = tuple(n for n in _DOCUMENT_CHANGES if getattr(doc, n) is not None)
             if doc.bank_alert is not None:
                 names += ("bank_alert_known",)
-            changed = {f"new_{n}": getattr(doc, n) for n in names}
-            changed_docs[names].append({"doc_id": doc.id, **changed})
-    for supplier_id, doc_ids in by_supplier.items():
-        s.execute(
-            update(_DOCUMENTS).where(_DOCUMENTS.c.id.in_(doc_ids)).values(supplier_id=supplier_id)
-        )
+            changed_docs[names].append((doc.id, *(getattr(doc, n) for n in names)))
     for names, values in changed_docs.items():
-        s.execute(_document_update(names), values)
+        params = ("doc_id", *(f"new_{n}" for n in names))
+        statement = _document_update(names)
+        driver_writes.execute_many(s, f"document changes {names}", statement, params, values)
