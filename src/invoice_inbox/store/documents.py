@@ -134,6 +134,18 @@ def listing(
     ]
 
 
+# SQLite has no row locks, and a SELECT takes none: a no-op write takes the database's; not of
+# the key (SQLite would look through every table referring to it: each batch would scan all the
+# documents), of a column no index holds
+_SQLITE_LOCK = (
+    update(Company)
+    .where(Company.id == bindparam("company_id"))
+    .values(smtp_daily_cap=Company.smtp_daily_cap)
+)
+# PostgreSQL: FOR NO KEY UPDATE of the company's row: new rows referring to it are not held up
+_ROW_LOCK = (
+    select(Company.id).where(Company.id == bindparam("company_id")).with_for_update(key_share=True)
+)
 _KEY_LENGTH = bounded.column_length(Document.einvoice_key)
 # the queued documents with any of these contents or e-invoice keys: the lists are bound as
 # they are (expanding), not made into one bound parameter per value on each batch
@@ -171,15 +183,9 @@ class QueueOriginals:
         if not shas and not keys:
             return found
         if lock and s.get_bind().dialect.name == "sqlite":
-            # no row locks, and a SELECT takes none: a no-op write takes the database's; not
-            # of the key (SQLite would look through every table referring to it: each batch
-            # would scan all the documents), of a column no index holds
-            cap = Company.smtp_daily_cap
-            s.execute(update(Company).where(Company.id == company_id).values(smtp_daily_cap=cap))
-        elif lock:  # FOR NO KEY UPDATE: new rows referring to the company are not held up
-            s.execute(
-                select(Company.id).where(Company.id == company_id).with_for_update(key_share=True)
-            )
+            s.execute(_SQLITE_LOCK, {"company_id": company_id})
+        elif lock:
+            s.execute(_ROW_LOCK, {"company_id": company_id})
         keys = {key for key in (bounded.fit(k, _KEY_LENGTH) for k in keys) if key}  # as stored
         found_rows = s.execute(
             _ORIGINALS, {"company_id": company_id, "shas": sorted(shas), "keys": sorted(keys)}

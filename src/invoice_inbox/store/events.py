@@ -11,14 +11,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session, object_session
 
 from invoice_inbox import i18n
 from invoice_inbox.i18n import N_
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import driver_writes, trust_flags
-from invoice_inbox.store.models import Document, Message, Source, utcnow
+from invoice_inbox.store.models import Company, Document, Message, Source, utcnow
 from invoice_inbox.store.models_events import Event
 from invoice_inbox.store.models_trust import Supplier
 from invoice_inbox.store.new_rows import LedgerRow, NewMessage, QueueDocument
@@ -165,6 +165,14 @@ def documents_created(s: Session, row: Message, *, company: str, source: str) ->
     return emitted
 
 
+# a source's policy and its company's language, in one query without ORM objects
+_SOURCE_SETTINGS = (
+    select(Source.sender_auth, Company.locale)
+    .join(Company, Source.company_id == Company.id)
+    .where(Source.id == bindparam("source_id"))
+)
+
+
 class DocumentsCreated:
     """The ``document.created`` events of a batch, written with one INSERT (no ORM object
     each): :meth:`add` each row where :func:`documents_created` would be called (its payloads
@@ -187,9 +195,7 @@ class DocumentsCreated:
             if doc.duplicate_kind == "exact":
                 continue
             if row.source_id not in self._modes:
-                src = self._source(row)
-                self._modes[row.source_id] = src.sender_auth if src is not None else None
-                self._locales[row.source_id] = src.company.locale if src is not None else None
+                self._modes[row.source_id], self._locales[row.source_id] = self._source(row)
             mode = self._modes[row.source_id]
             payload = _payload(
                 doc,
@@ -203,11 +209,14 @@ class DocumentsCreated:
             self.values.append((doc.company_id, DOCUMENT_CREATED, payload, utcnow(), False))
         return len(self.values) - before
 
-    def _source(self, row: LedgerRow) -> Source | None:
+    def _source(self, row: LedgerRow) -> tuple[str | None, str | None]:
+        """The sender authentication policy of *row*'s source and its company's language."""
         if isinstance(row, Message):
-            return row.source
+            src = row.source
+            return (src.sender_auth, src.company.locale) if src is not None else (None, None)
         assert self.session is not None, "new rows need the session"
-        return self.session.get(Source, row.source_id)
+        found = self.session.execute(_SOURCE_SETTINGS, {"source_id": row.source_id}).first()
+        return (found[0], found[1]) if found is not None else (None, None)
 
     def _name(self, doc: QueueDocument) -> dict[int, str]:
         """The name of *doc*'s supplier as it is now (a later mail of the batch may rename it)."""

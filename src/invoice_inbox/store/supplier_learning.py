@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, selectinload
 
 from invoice_inbox import freemail
@@ -116,6 +116,23 @@ def learn_many(
             then(row)
 
 
+# _prefetch's queries, built once; the lists are bound as they are (expanding parameters)
+_BY_VAT_IDS = (
+    select(Supplier.vat_id, Supplier.id)
+    .where(
+        Supplier.company_id == bindparam("company_id"),
+        Supplier.vat_id.in_(bindparam("vat_ids", expanding=True)),
+    )
+    .order_by(Supplier.id)
+)
+_DOMAIN_OWNERS = select(SupplierDomain.domain, SupplierDomain.supplier_id).where(
+    SupplierDomain.company_id == bindparam("company_id"),
+    SupplierDomain.domain.in_(bindparam("domains", expanding=True)),
+)
+_SUPPLIERS = select(Supplier).where(Supplier.id.in_(bindparam("ids", expanding=True)))
+_SUPPLIERS_WITH_IBANS = _SUPPLIERS.options(selectinload(Supplier.ibans))
+
+
 def _prefetch(s: Session, company_id: int, rows: list[LedgerRow]) -> None:
     """Fill this transaction's cache (:func:`_cache`) with what :func:`_by_vat_id` and
     :func:`_by_domain` would find for the documents of *rows* that :func:`learn` looks at."""
@@ -137,11 +154,7 @@ def _prefetch(s: Session, company_id: int, rows: list[LedgerRow]) -> None:
     domains = {domain for domain in domains if not is_freemail(domain)}  # each domain once
     by_vat: dict[str, int] = {}
     if vat_ids:
-        found = s.execute(
-            select(Supplier.vat_id, Supplier.id)
-            .where(Supplier.company_id == company_id, Supplier.vat_id.in_(sorted(vat_ids)))
-            .order_by(Supplier.id)
-        )
+        found = s.execute(_BY_VAT_IDS, {"company_id": company_id, "vat_ids": sorted(vat_ids)})
         for vat_id, supplier_id in found:
             assert vat_id is not None  # selected where it is one of vat_ids
             by_vat.setdefault(vat_id, supplier_id)
@@ -152,19 +165,15 @@ def _prefetch(s: Session, company_id: int, rows: list[LedgerRow]) -> None:
         owner: dict[str, int] = {}
         for i in range(0, len(wanted), 500):
             found_owners = s.execute(
-                select(SupplierDomain.domain, SupplierDomain.supplier_id).where(
-                    SupplierDomain.company_id == company_id,
-                    SupplierDomain.domain.in_(wanted[i : i + 500]),
-                )
+                _DOMAIN_OWNERS, {"company_id": company_id, "domains": wanted[i : i + 500]}
             )
             owner.update((domain, supplier_id) for domain, supplier_id in found_owners)
         for domain, chain in parents.items():
             by_domain[domain] = next((owner[d] for d in chain if d in owner), None)
     ids = {*by_vat.values(), *(i for i in by_domain.values() if i is not None)}
-    query = select(Supplier).where(Supplier.id.in_(sorted(ids)))
-    if ibans:
-        query = query.options(selectinload(Supplier.ibans))
-    suppliers = {supplier.id: supplier for supplier in s.scalars(query)} if ids else {}
+    query = _SUPPLIERS_WITH_IBANS if ibans else _SUPPLIERS
+    found_suppliers = s.scalars(query, {"ids": sorted(ids)}) if ids else ()
+    suppliers = {supplier.id: supplier for supplier in found_suppliers}
     for vat_id in vat_ids:
         cache[(company_id, "vat", vat_id)] = suppliers.get(by_vat.get(vat_id, -1))
     for domain, owner_id in by_domain.items():
