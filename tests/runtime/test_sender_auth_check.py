@@ -174,7 +174,8 @@ def test_a_big_signed_mail_is_authenticated_without_a_copy(app: App) -> None:
         return [key.txt] if name == key.record_name and rdtype == "TXT" else []
 
     check = SenderCheck(plan_of(app), lookup=lookup)
-    check.begin(app.db, [Mail(1, b"warm-up")]).results()  # the pool's thread, the imports
+    # the pool's thread, the imports, the public suffix list (built on the first From domain)
+    check.begin(app.db, [Mail(1, make_mail(from_="billing@supplier.test"))]).results()
     tracemalloc.start()
     [auth] = check.begin(app.db, [Mail(1, raw)]).results()
     _, peak = tracemalloc.get_traced_memory()
@@ -251,3 +252,26 @@ def test_after_dns_outlived_the_deadline_the_next_batch_gets_new_threads(app: Ap
     assert first.status is AuthStatus.TEMPERROR
     assert second.status is not AuthStatus.TEMPERROR  # a fresh thread, not the stuck one
     assert len(names) >= 2 and names[0] != names[-1]
+
+
+def test_a_late_mail_leaves_the_others_their_results(app: App) -> None:
+    """One mail's DNS hangs past the deadline: it is temperror, and the batch's other mails,
+    taken by the other thread meanwhile, keep what they found."""
+    release = threading.Event()
+
+    def hangs_for_one(name: str, rdtype: str) -> list[str]:
+        if "hangs.test" in name:
+            release.wait(30)
+        return []
+
+    raws = [make_mail(from_="billing@hangs.test")] + [
+        make_mail(from_=f"billing@s{i}.test", subject=f"Invoice {i}") for i in range(6)
+    ]
+    check = SenderCheck(plan_of(app), lookup=hangs_for_one, threads=2, deadline=0.5)
+    try:
+        results = check.begin(app.db, [Mail(i, raw) for i, raw in enumerate(raws)]).results()
+    finally:
+        release.set()
+        check.close()
+    assert [r.status for r in results] == [AuthStatus.TEMPERROR] + [AuthStatus.NONE] * 6
+    assert [r.from_domain for r in results[1:]] == [f"s{i}.test" for i in range(6)]

@@ -18,6 +18,7 @@ mail (``pipeline.trust.dkim_body`` reads it in pieces), so big mails are checked
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures as cf
 import threading
 import time
@@ -37,7 +38,7 @@ from invoice_inbox.pipeline.trust.result import (
     SenderAuth,
 )
 from invoice_inbox.runtime.source_plan import SourcePlan
-from invoice_inbox.store import suppliers
+from invoice_inbox.store import supplier_views
 from invoice_inbox.store.db import Database
 from invoice_inbox.store.models import Message
 
@@ -72,8 +73,7 @@ class Company:
     @classmethod
     def load(cls, db: Database, company_id: int) -> Company:
         with db.session() as s:
-            known = suppliers.known_domains(s, company_id)
-            blocked = dict(suppliers.blocked_domains(s, company_id))
+            known, blocked = supplier_views.sender_domains(s, company_id)
         return cls(frozenset(d.lower().rstrip(".") for d in known if d), blocked)
 
     def lookalike(self, domain: str | None) -> str | None:
@@ -173,23 +173,21 @@ class SenderCheck:
         """Start checking *mails*; the company's domains are read now."""
         company = Company.load(db, self.plan.company_id) if mails else Company(frozenset(), {})
         lookup = self.lookup  # made here, not by the pool's threads at once
-        results: list[cf.Future[SenderAuth] | SenderAuth] = []
-        pool: cf.ThreadPoolExecutor | None = None
+        ready: list[SenderAuth | None] = []
         for mail in mails:
-            ready = mail.stored or self._given(mail.key)
-            if ready is None and len(mail.raw) > self.plan.policy.max_message_bytes:
-                ready = SenderAuth(AuthStatus.NONE, "not checked: the message is too big")
-            if ready is not None:
-                results.append(ready)
-                continue
-            if pool is None:
-                if self._pool is None:
-                    self._pool = cf.ThreadPoolExecutor(
-                        self.threads, thread_name_prefix="sender-auth"
-                    )
-                pool = self._pool
-            results.append(pool.submit(self._authenticate, mail, lookup))
-        return Pending(self, company, results, pool)
+            given = mail.stored or self._given(mail.key)
+            if given is None and len(mail.raw) > self.plan.policy.max_message_bytes:
+                given = SenderAuth(AuthStatus.NONE, "not checked: the message is too big")
+            ready.append(given)
+        work = _Work(self, mails, lookup, ready)
+        pool: cf.ThreadPoolExecutor | None = None
+        if work.left:
+            if self._pool is None:
+                self._pool = cf.ThreadPoolExecutor(self.threads, thread_name_prefix="sender-auth")
+            pool = self._pool
+            for _ in range(min(self.threads, len(work.left))):
+                pool.submit(work.run)
+        return Pending(self, company, work, pool)
 
     def _abandon(self, pool: cf.ThreadPoolExecutor) -> None:
         """*pool*'s threads wait on DNS past a deadline: they finish on their own, unwaited."""
@@ -239,6 +237,53 @@ class SenderCheck:
             )
 
 
+class _Work:
+    """A batch's mails to authenticate, taken one at a time by the pool's threads (a task per
+    thread, not per mail: submitting and waiting for a future cost as much as a mail whose DNS
+    answers are cached); each result is put in its mail's slot."""
+
+    def __init__(
+        self,
+        check: SenderCheck,
+        mails: Sequence[Mail],
+        lookup: Lookup,
+        ready: list[SenderAuth | None],
+    ) -> None:
+        self.check, self.mails, self.lookup = check, mails, lookup
+        self.slots = ready  # a mail's result once known (given, or authenticated here)
+        self.left = collections.deque(i for i, r in enumerate(ready) if r is None)
+        self.stopped = False  # the batch ended or is late: what has not started never starts
+        self.changed = threading.Condition()
+
+    def run(self) -> None:
+        """Authenticate mails until none are left (or the batch is stopped)."""
+        while not self.stopped:
+            try:
+                i = self.left.popleft()
+            except IndexError:
+                return
+            try:
+                found = self.check._authenticate(self.mails[i], self.lookup)
+            except BaseException as exc:  # _authenticate catches; this is an interrupt
+                found = SenderAuth(AuthStatus.NONE, f"not checked: {type(exc).__name__}")
+            with self.changed:
+                self.slots[i] = found
+                self.changed.notify_all()
+
+    def wait(self, i: int, until: float) -> SenderAuth | None:
+        """Mail *i*'s result, waiting for it until the monotonic time *until*; None if late."""
+        found = self.slots[i]
+        if found is not None:
+            return found
+        with self.changed:
+            while (found := self.slots[i]) is None:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return None
+                self.changed.wait(left)
+        return found
+
+
 class Pending:
     """A batch's sender authentication under way."""
 
@@ -246,41 +291,37 @@ class Pending:
         self,
         check: SenderCheck,
         company: Company,
-        results: list[cf.Future[SenderAuth] | SenderAuth],
+        work: _Work,
         pool: cf.ThreadPoolExecutor | None,
     ) -> None:
         self.check, self.company = check, company
-        self._results, self._pool = results, pool
+        self._work, self._pool = work, pool
+        self._done: list[SenderAuth] | None = None
         self._until = time.monotonic() + check.deadline
 
     def results(self) -> list[SenderAuth]:
         """Each mail's result, in order; waits for them (up to the deadline)."""
+        if self._done is not None:
+            return list(self._done)
         # a few seconds at least once the deciding is done, however long that took
         until = max(self._until, time.monotonic() + min(GRACE, self.check.deadline))
         done: list[SenderAuth] = []
         late = False
-        for item in self._results:
-            if isinstance(item, SenderAuth):
-                done.append(item)
-                continue
-            try:
-                done.append(item.result(timeout=max(0.0, until - time.monotonic())))
-            except cf.TimeoutError:
-                item.cancel()
+        for i in range(len(self._work.slots)):
+            found = self._work.wait(i, until)
+            if found is None:
+                self._work.stopped = True  # the mails not started yet are not started
                 late = True
-                done.append(
-                    SenderAuth(
-                        AuthStatus.TEMPERROR,
-                        f"DNS answers took longer than {self.check.deadline:.0f} s",
-                    )
+                found = SenderAuth(
+                    AuthStatus.TEMPERROR,
+                    f"DNS answers took longer than {self.check.deadline:.0f} s",
                 )
-            except Exception as exc:  # _authenticate catches; this is a cancelled future
-                done.append(SenderAuth(AuthStatus.NONE, f"not checked: {type(exc).__name__}"))
-        self._results = list(done)
+            done.append(found)
+        self._done = done
         if late and self._pool is not None:  # threads still waiting on DNS finish on their own
             self.check._abandon(self._pool)
         self._pool = None
-        return done
+        return list(done)
 
     def apply(self, decisions: Sequence[Decision]) -> list[Decision]:
         """*decisions* (one per mail, in order) under the source's sender policy."""
@@ -301,9 +342,7 @@ class Pending:
 
     def close(self) -> None:
         """Stop what has not started (the batch ended without its decisions)."""
-        for item in self._results:
-            if isinstance(item, cf.Future):
-                item.cancel()
+        self._work.stopped = True
         self._pool = None
 
 

@@ -9,8 +9,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, bindparam, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql.expression import BindParameter, CompoundSelect
 
 from invoice_inbox.freemail import is_freemail
 from invoice_inbox.i18n import N_, gettext
@@ -74,6 +75,39 @@ def known_domains(s: Session, company_id: int) -> set[str]:
             if domain and not is_freemail(domain):
                 found.add(domain)
     return found
+
+
+# what a run's sender check reads for every batch (``sender_domains``), built once: building and
+# compiling the statements cost more than running them
+_COMPANY: BindParameter[int] = bindparam("company_id", type_=Integer)
+# (kind, domain, reason); the reason is NULL on the known rows
+_KNOWN_AND_BLOCKED: CompoundSelect[str, str, str] = union_all(
+    select(literal_column("'known'"), SupplierDomain.domain, null()).where(
+        SupplierDomain.company_id == _COMPANY
+    ),
+    select(literal_column("'blocked'"), BlockedSender.domain, BlockedSender.reason).where(
+        BlockedSender.company_id == _COMPANY
+    ),
+)
+_ALLOWED = select(Source.allowed_senders).where(Source.company_id == _COMPANY)
+
+
+def sender_domains(s: Session, company_id: int) -> tuple[set[str], dict[str, str]]:
+    """``known_domains`` and ``blocked_domains`` together, in two statements."""
+    known: set[str] = set()
+    blocked: dict[str, str] = {}
+    conn = s.connection()
+    for kind, domain, reason in conn.execute(_KNOWN_AND_BLOCKED, {"company_id": company_id}):
+        if kind == "known":
+            known.add(domain)
+        else:
+            blocked[domain] = reason
+    for patterns in conn.execute(_ALLOWED, {"company_id": company_id}).scalars():
+        for pattern in patterns or []:
+            allowed = domain_of(pattern)
+            if allowed and not is_freemail(allowed):
+                known.add(allowed)
+    return known, blocked
 
 
 # why a domain was blocked, as stored (English); ``reason_words`` gives it in the reader's language
