@@ -275,3 +275,33 @@ def test_a_late_mail_leaves_the_others_their_results(app: App) -> None:
         check.close()
     assert [r.status for r in results] == [AuthStatus.TEMPERROR] + [AuthStatus.NONE] * 6
     assert [r.from_domain for r in results[1:]] == [f"s{i}.test" for i in range(6)]
+
+
+def test_each_mail_of_a_batch_gets_the_lookalike_of_its_own_domain(app: App) -> None:
+    """A batch's look-alike answers are kept by From domain: each mail still gets its own."""
+    plan = plan_of(app, allowed_senders=["*@supplier.test", "*@parts-depot.test"])
+    senders = [
+        "billing@supp1ier.test",
+        "billing@parts-dep0t.test",
+        "billing@supp1ier.test",
+        "billing@supplier.test",
+        "billing@unrelated.test",
+        "billing@parts-dep0t.test",
+        "billing@unrelated.test",
+    ]
+    raws = [make_mail(from_=s, subject=f"Invoice {i}") for i, s in enumerate(senders)]
+    check = SenderCheck(plan, lookup=lambda name, rdtype: [])
+    try:
+        pending = check.begin(app.db, [Mail(i, raw) for i, raw in enumerate(raws)])
+        decided = pending.apply([decide(raw, plan.policy) for raw in raws])
+    finally:
+        check.close()
+    assert [d.lookalike_of for d in decided] == [
+        "supplier.test",
+        "parts-depot.test",
+        "supplier.test",
+        None,
+        None,
+        "parts-depot.test",
+        None,
+    ]

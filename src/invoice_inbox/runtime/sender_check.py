@@ -23,7 +23,7 @@ import concurrent.futures as cf
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from invoice_inbox.connectors.dns import resolver_for
 from invoice_inbox.pipeline.decide import Decision
@@ -69,6 +69,11 @@ class Company:
 
     known: frozenset[str]
     blocked: dict[str, str]
+    # each From domain's answer, once asked: a batch has few senders, and comparing one with
+    # every known domain costs more than authenticating its mail
+    _lookalikes: dict[str, str | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def load(cls, db: Database, company_id: int) -> Company:
@@ -80,10 +85,14 @@ class Company:
         """The known domain *domain* imitates, or None (never for a known domain itself)."""
         if not domain or domain in self.known or not self.known:
             return None
+        if domain in self._lookalikes:
+            return self._lookalikes[domain]
         try:
-            return lookalike_of(domain, self.known)
+            found = lookalike_of(domain, self.known)
         except Exception:  # an odd name (bad IDNA): not a look-alike we can tell
-            return None
+            found = None
+        self._lookalikes[domain] = found
+        return found
 
 
 class Breaker:
