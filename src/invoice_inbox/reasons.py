@@ -117,6 +117,8 @@ def documents_found(count: int, sender: str | None, names: str) -> ReasonPart:
 
 def english(parts: Sequence[ReasonPart]) -> str:
     """The reason in English: the text stored in ``message.reason``."""
+    if i18n.current_locale() == i18n.DEFAULT_LOCALE:  # already English: no switch and back
+        return localized(parts)
     with i18n.use_locale(i18n.DEFAULT_LOCALE):
         return localized(parts)
 

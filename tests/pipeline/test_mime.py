@@ -118,6 +118,24 @@ def test_header_block_is_the_text_up_to_the_first_empty_line(pieces: list[bytes]
     assert mime.header_block(raw) == _first_empty_line(raw)
 
 
+@given(
+    st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"A", b": "]), max_size=30),
+    st.sampled_from([(1, 2**62), (3, 7, 2**62), (4, 5, 11, 2**62)]),
+)
+def test_header_block_is_the_same_whatever_the_search_windows(
+    pieces: list[bytes], windows: tuple[int, ...]
+) -> None:
+    """The growing search windows (a few KB first) never change the block, wherever an empty
+    line of either style lies against a window's end."""
+    raw = b"".join(pieces)
+    before = mime._HEADER_WINDOWS
+    mime._HEADER_WINDOWS = windows
+    try:
+        assert mime.header_block(raw) == _first_empty_line(raw)
+    finally:
+        mime._HEADER_WINDOWS = before
+
+
 @pytest.mark.parametrize(
     ("raw", "sender", "name", "subject"),
     [
@@ -164,3 +182,33 @@ def test_a_file_name_in_numbered_parts_beside_a_bare_one_is_read_as_none() -> No
     )
     (part,) = [p for p in mime.parse(raw).parts if p.content_type == "application/pdf"]
     assert part.filename == "scan.pdf", "the Content-Type name is used instead"
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["Jörg", "Grüße", " ", "=?utf-8?q?M=C3=BCnchen?=", "<a@b.test>", '"x"', "\t"]
+        ),
+        max_size=8,
+    ),
+    st.sampled_from(["utf-8", "cp1252", "latin-1"]),
+)
+def test_envelope_fields_with_8bit_bytes_read_as_through_the_standard_library(
+    words: list[str], charset: str
+) -> None:
+    """``mime._envelope`` keeps a From, To or Subject with raw 8-bit bytes as text rather than
+    the ``Header`` compat32 makes of it; decoded, both are the same."""
+    from email.message import Message
+
+    from invoice_inbox.pipeline.mime_text import decode_header_value
+
+    value = "".join(words).encode(charset, "replace").decode("ascii", "surrogateescape")
+    msg = Message()
+    for name in ("From", "To", "Subject", "Date", "Message-ID"):
+        msg.set_raw(name, value)
+    fields = mime._envelope(msg)
+    for name in ("From", "To", "Subject"):
+        assert decode_header_value(fields[name.lower()]) == decode_header_value(msg.get(name))
+    for name in ("Date", "Message-ID"):
+        assert str(fields[name.lower()]) == str(msg.get(name))
+    assert mime._headers_of(msg).subject == decode_header_value(msg.get("Subject"))

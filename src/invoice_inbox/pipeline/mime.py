@@ -128,25 +128,45 @@ MAX_FORWARD_DEPTH = 20
 MAX_PARTS = 5000
 
 
+# the fields Headers is made of, by their lower-cased names
+_ENVELOPE = frozenset(("from", "to", "subject", "date", "message-id"))
+
+
+def _envelope(msg: Message) -> dict[str, object]:
+    """``msg.get(name)`` of each ``_ENVELOPE`` field present, in one pass over the fields. For
+    From, To and Subject a text with raw 8-bit bytes stays text: ``decode_header_value`` gives
+    the same for it as for the ``Header`` compat32 would make of it (one unknown-8bit chunk)."""
+    found: dict[str, object] = {}
+    exact = msg.policy is not policy.compat32
+    for key, value in msg._headers:  # type: ignore[attr-defined]  # (name, value) as stored
+        name = key.lower()
+        if name in _ENVELOPE and name not in found:
+            if exact or not isinstance(value, str) or name in ("date", "message-id"):
+                value = msg.policy.header_fetch_parse(key, value)
+            found[name] = value
+    return found
+
+
 def _headers_of(msg: Message) -> Headers:
-    name, parsed = address(decode_header_value(msg.get("From")))
+    fields = _envelope(msg)
+    name, parsed = address(decode_header_value(fields.get("from")))
     addr = parsed.strip().lower() or None
     if addr and "@" not in addr:
         addr = None
     date = None
-    if msg.get("Date"):
+    if fields.get("date"):
         try:
-            date = email.utils.parsedate_to_datetime(str(msg.get("Date")))
+            date = email.utils.parsedate_to_datetime(str(fields["date"]))
         except (TypeError, ValueError, IndexError, OverflowError):
             date = None
         if date is not None and date.tzinfo is None:  # "-0000": UTC, origin zone unknown
             date = date.replace(tzinfo=UTC)
-    mid = str(msg.get("Message-ID") or "").strip() or None
+    mid = str(fields.get("message-id") or "").strip() or None
     return Headers(
         sender=addr,
         sender_name=name,
-        to=decode_header_value(msg.get("To")),
-        subject=decode_header_value(msg.get("Subject")),
+        to=decode_header_value(fields.get("to")),
+        subject=decode_header_value(fields.get("subject")),
         message_id=mid,
         date=date,
     )
@@ -154,12 +174,23 @@ def _headers_of(msg: Message) -> Headers:
 
 def header_block(raw: bytes) -> bytes:
     """The bytes up to the first empty line (CRLF or LF style); the whole message if none."""
-    crlf = raw.find(b"\r\n\r\n")
-    # an LF-style empty line only counts before that one: no scan of a CRLF mail's whole body
-    lf = raw.find(b"\n\n", 0, crlf + 1) if crlf >= 0 else raw.find(b"\n\n")
-    if lf >= 0:
-        return raw[: lf + 2]
-    return raw if crlf < 0 else raw[: crlf + 4]
+    # Both kinds are looked for in a growing window: neither search crosses a whole body for
+    # the kind of empty line a mail does not use. The first of each kind in a window is the
+    # first in the mail, and one found alone comes before any of the other kind (that one
+    # would start near the window's end, past it).
+    for window in _HEADER_WINDOWS:
+        crlf = raw.find(b"\r\n\r\n", 0, window)
+        lf = raw.find(b"\n\n", 0, window)
+        if lf >= 0 and (crlf < 0 or lf < crlf):
+            return raw[: lf + 2]
+        if crlf >= 0:
+            return raw[: crlf + 4]
+        if window >= len(raw):
+            break
+    return raw
+
+
+_HEADER_WINDOWS = (8 * 1024, 256 * 1024, 2**62)
 
 
 def parse_headers(raw: bytes) -> Headers:

@@ -76,12 +76,10 @@ def leaves(raw: bytes, top: Message, body: int) -> list[Leaf] | None:
     return scan.leaves
 
 
-def _first(headers: list[tuple[str, str]], name: str) -> str | None:
-    """``Message.get(name)`` for header values without 8-bit bytes (no ``Header`` objects)."""
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
+# A part's header fields as set_raw stores them, and the first value of each lower-cased name:
+# ``Message.get(name)`` for values without 8-bit bytes (no ``Header`` objects)
+HeaderList = list[tuple[str, str]]
+First = dict[str, str]
 
 
 def _content_type(value: str | None) -> str:
@@ -99,14 +97,16 @@ class _Scan:
         self.raw = raw
         self.size = len(raw)
         self.leaves: list[Leaf] = []
+        # the last boundary line read: a part's end is read again by its multipart
+        self.last: tuple[int, tuple[bytes, ...], tuple[int, bool, int] | None] | None = None
 
     def part(self, pos: int, bounds: tuple[bytes, ...], depth: int) -> int:
         """Read the part at *pos* inside multiparts with *bounds*; the start of the boundary
         line that ends it."""
         if depth > MAX_DEPTH:
             raise _GiveUp
-        headers, pos = self.headers(pos)
-        ctype = _content_type(_first(headers, "content-type"))
+        headers, first, pos = self.headers(pos)
+        ctype = _content_type(first.get("content-type"))
         maintype = ctype.split("/")[0]
         if maintype == "message" or ctype == "multipart/digest":
             raise _GiveUp
@@ -124,10 +124,10 @@ class _Scan:
             stop -= 1
         if len(self.leaves) >= MAX_LEAVES:
             raise _GiveUp
-        self.leaves.append(_leaf(headers, self.raw[pos:stop]))
+        self.leaves.append(_leaf(headers, first, self.raw[pos:stop]))
         return end
 
-    def headers(self, pos: int) -> tuple[list[tuple[str, str]], int]:
+    def headers(self, pos: int) -> tuple[HeaderList, First, int]:
         """The header fields at *pos* as ``set_raw`` stores them; where the body starts."""
         raw = self.raw
         lines: list[str] = []
@@ -148,7 +148,7 @@ class _Scan:
             lines.append(line)
         if _LONE_CR.search(raw, first, pos):
             raise _GiveUp
-        fields: list[tuple[str, str]] = []
+        fields: HeaderList = []
         value: list[str] = []
         for line in lines:  # as mime_fast._Scan.headers
             if line[0] in " \t":
@@ -163,7 +163,10 @@ class _Scan:
             value = [line]
         if value:
             fields.append(_COMPAT32.header_source_parse(value))
-        return fields, pos
+        by_name: First = {}
+        for name, text in fields:
+            by_name.setdefault(name.lower(), text)
+        return fields, by_name, pos
 
     def multipart(self, msg: Message, pos: int, bounds: tuple[bytes, ...], depth: int) -> int:
         """Read the parts of multipart *msg*, whose body starts at *pos*; where it ends."""
@@ -225,6 +228,9 @@ class _Scan:
         raw = self.raw
         if not raw.startswith(b"--", at):
             return None
+        last = self.last
+        if last is not None and last[0] == at and last[1] is bounds:
+            return last[2]
         found = None
         for index, boundary in enumerate(bounds):
             if not raw.startswith(boundary, at + 2):
@@ -248,14 +254,15 @@ class _Scan:
             if found is not None:
                 raise _GiveUp
             found = (index, close, line_end)
+        self.last = (at, bounds, found)
         return found
 
 
-def _leaf(headers: list[tuple[str, str]], payload: bytes) -> Leaf:
+def _leaf(headers: HeaderList, first: First, payload: bytes) -> Leaf:
     """The fields of a leaf, or the ``Message`` ``mime_fast`` builds for it when a field is
     not plain."""
     try:
-        return _fields(headers, payload)
+        return _fields(first, payload)
     except _NotPlain:
         node = Message()
         for name, value in headers:
@@ -264,10 +271,10 @@ def _leaf(headers: list[tuple[str, str]], payload: bytes) -> Leaf:
         return node
 
 
-def _fields(headers: list[tuple[str, str]], payload: bytes) -> Fields:
-    declared = _first(headers, "content-type")
+def _fields(first: First, payload: bytes) -> Fields:
+    declared = first.get("content-type")
     params = None if declared is None else _params(declared)
-    cte = (_first(headers, "content-transfer-encoding") or "").lower()
+    cte = first.get("content-transfer-encoding", "").lower()
     if cte == "base64":
         data = _base64(payload)
     elif cte == "quoted-printable":
@@ -280,8 +287,8 @@ def _fields(headers: list[tuple[str, str]], payload: bytes) -> Fields:
     if params is not None:
         found = mime_params.find(params, "charset")
         charset = found.lower() if found else None
-    disposition = _first(headers, "content-disposition")
-    content_id = _first(headers, "content-id")
+    disposition = first.get("content-disposition")
+    content_id = first.get("content-id")
     return Fields(
         content_type=_content_type(declared),
         filename=_filename(disposition, params),

@@ -89,9 +89,11 @@ def _page_texts(data: bytes, limits: Limits, content: bool | None = None) -> Ite
     *content*: ``einvoice.pdf.marks(data).content`` when the caller has it."""
     if len(data) > MAX_PDF_BYTES or not data.lstrip()[:1024].startswith(b"%PDF"):
         return
+    if content is False:  # known without a look: before the backward search for %%EOF
+        return
     if data.rfind(b"%%EOF", max(0, len(data) - EOF_WITHIN)) < 0:
         return  # no end marker: pypdf would search the whole file backwards, line by line
-    if not (_MAY_HAVE_CONTENT.search(data) is not None if content is None else content):
+    if content is None and _MAY_HAVE_CONTENT.search(data) is None:
         return  # no page has content
     deadline = time.monotonic() + SECONDS
     size = 0
