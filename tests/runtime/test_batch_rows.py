@@ -32,7 +32,13 @@ from invoice_inbox.pipeline.extract import Document as Extracted
 from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth
 from invoice_inbox.reasons import documents_found, english, part
 from invoice_inbox.runtime.batch_decide import DUPLICATE, SAME_BATCH, BatchItem
-from invoice_inbox.runtime.batch_rows import document_rows, new_row, write_batch
+from invoice_inbox.runtime.batch_rows import (
+    advance_folder,
+    document_rows,
+    new_row,
+    store_run,
+    write_batch,
+)
 from invoice_inbox.runtime.run_summary import RunSummary
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import events, ledger, suppliers
@@ -42,6 +48,7 @@ from invoice_inbox.store.errors import TooLong
 from invoice_inbox.store.models import (
     Base,
     Company,
+    FolderState,
     Message,
     MessageState,
     Run,
@@ -332,3 +339,51 @@ def test_text_too_long_for_its_column_is_refused_as_the_orm_refused_it(
         with db.session() as s:
             assert s.scalar(select(func.count()).select_from(Message)) == 0
     assert refused[1] == refused[0] == "the message filed to is too long: at most 255 characters"
+
+
+def test_the_folder_cursor_moves_forward_only_and_is_made_when_missing(
+    two: tuple[Database, Database],
+) -> None:
+    db = two[0]
+    plan, _ = setup(db)
+    with db.session() as s:  # no cursor yet: made
+        advance_folder(s, plan.id, "INBOX", 7, 40, 41)
+    with db.session() as s:  # a later batch with higher uids: moved
+        advance_folder(s, plan.id, "INBOX", 7, 90, 91)
+    with db.session() as s:  # a batch of lower uids (filed late): the last uid stays
+        advance_folder(s, plan.id, "INBOX", 7, 60, 95)
+    with db.session() as s:
+        advance_folder(s, plan.id, "Archive", 3, 5, 6)
+    with db.session() as s:
+        states = {
+            st.folder: (st.uidvalidity, st.last_uid, st.uidnext)
+            for st in s.scalars(select(FolderState))
+        }
+    assert states == {"INBOX": (7, 90, 95), "Archive": (3, 5, 6)}
+
+
+def test_the_run_figures_stored_with_one_update_are_what_store_into_sets(
+    two: tuple[Database, Database],
+) -> None:
+    stored = []
+    for db in two:
+        _, run_id = setup(db)
+        summary = RunSummary(run_id=run_id, source="ap", status="partial", error="cut off")
+        for i, name in enumerate(("messages_seen", "imported", "not_imported", "quarantined")):
+            setattr(summary, name, 10 + i)
+        summary.duplicates, summary.documents_created, summary.errors = 4, 5, 6
+        with db.session() as s:
+            if db is two[0]:
+                store_run(s, run_id, summary)
+            else:
+                run = s.get(Run, run_id)
+                assert run is not None
+                summary.store_into(run)
+        with db.session() as s:
+            run = s.get(Run, run_id)
+            assert run is not None
+            stored.append({c.name: getattr(run, c.name) for c in Run.__table__.columns})
+    for figures in stored:
+        figures.pop("started_at")
+    assert stored[0] == stored[1]
+    assert stored[0]["status"] == "partial" and stored[0]["errors"] == 6

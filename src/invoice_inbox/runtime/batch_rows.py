@@ -11,17 +11,21 @@ message.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+from sqlalchemy import CursorResult, Table, bindparam, case, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline.decide import Document
 from invoice_inbox.reasons import to_json
 from invoice_inbox.runtime.batch_decide import SAME_BATCH, BatchItem
+from invoice_inbox.runtime.run_summary import RunSummary
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import events, ledger, new_rows, suppliers
 from invoice_inbox.store.documents import Marked, QueueOriginals
 from invoice_inbox.store.models import Document as DocumentRow
+from invoice_inbox.store.models import FolderState, Run
 from invoice_inbox.store.new_rows import NewDocument, NewMessage
 
 
@@ -119,3 +123,63 @@ def write_batch(
     )
     new_rows.write_changes(s, rows)
     created.write(s)
+
+
+_FOLDERS = cast(Table, FolderState.__table__)
+_RUNS = cast(Table, Run.__table__)
+# the folder's uid cursor moved past a committed batch (``updated_at`` set as the ORM would)
+_ADVANCE = (
+    update(_FOLDERS)
+    .where(
+        _FOLDERS.c.source_id == bindparam("of_source"), _FOLDERS.c.folder == bindparam("of_folder")
+    )
+    .values(
+        uidvalidity=bindparam("validity", type_=_FOLDERS.c.uidvalidity.type),
+        last_uid=case(
+            (_FOLDERS.c.last_uid > bindparam("past_uid"), _FOLDERS.c.last_uid),
+            else_=bindparam("past_uid"),
+        ),
+        uidnext=bindparam("new_uidnext", type_=_FOLDERS.c.uidnext.type),
+    )
+)
+
+
+def advance_folder(
+    s: Session, source_id: int, folder: str, validity: int, last_uid: int, uidnext: int
+) -> None:
+    """In the caller's transaction, move *folder*'s cursor: its UIDVALIDITY and UIDNEXT, and its
+    last uid to *last_uid* unless it is past it already. One UPDATE, no ORM object; a folder
+    without a cursor yet gets one (``ledger.folder_state``)."""
+    values = {
+        "of_source": source_id,
+        "of_folder": folder,
+        "validity": validity,
+        "past_uid": last_uid,
+        "new_uidnext": uidnext,
+    }
+    result = cast(CursorResult[Any], s.execute(_ADVANCE, values))
+    if result.rowcount:
+        return
+    st = ledger.folder_state(s, source_id, folder)
+    st.uidvalidity = validity
+    st.last_uid = max(st.last_uid, last_uid)
+    st.uidnext = uidnext
+
+
+_RUN_UPDATES: dict[tuple[str, ...], Any] = {}
+
+
+def store_run(s: Session, run_id: int, summary: RunSummary) -> None:
+    """In the caller's transaction, store *summary*'s figures into its run as
+    ``RunSummary.store_into`` sets them on a ``Run``, with one UPDATE (no ORM object)."""
+    taken = SimpleNamespace()
+    summary.store_into(cast(Run, taken))  # the columns it sets, and their values
+    figures = vars(taken)
+    names = tuple(figures)
+    if names not in _RUN_UPDATES:
+        _RUN_UPDATES[names] = (
+            update(_RUNS)
+            .where(_RUNS.c.id == bindparam("run_id"))
+            .values({n: bindparam(f"new_{n}", type_=_RUNS.c[n].type) for n in names})
+        )
+    s.execute(_RUN_UPDATES[names], {"run_id": run_id, **{f"new_{n}": figures[n] for n in names}})
