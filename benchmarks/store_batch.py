@@ -11,7 +11,9 @@ durable as ``scale_common.py`` makes it (fsync, synchronous commit); or ``--url`
 1. ``commit``: the batch's rows and documents, queue marking, supplier learning, one
    ``document.created`` event per document, the folder cursor, in one transaction: ``old``
    with ORM rows added to the session (a copy of the old ``message_row`` and ``_commit``
-   here), ``new`` with ``runtime.batch_rows.write_batch`` (plain rows, one INSERT per table);
+   here), ``new`` as ``runtime.sync`` commits now: ``runtime.batch_rows.write_batch`` (plain
+   rows written at the driver's level, one statement per table), ``advance_folder`` and
+   ``store_run`` (one UPDATE each);
 2. ``attempts``: for groups of 8 mails, begin (commit) then end (commit) their attempts; ``old``
    with a copy of the old ``begin_attempts`` and ``check_lengths``; ``new`` ends a group's and
    begins the next one's in one transaction (``ledger.switch_attempts``).
@@ -51,7 +53,13 @@ from invoice_inbox.pipeline.extract import Document as Extracted  # noqa: E402
 from invoice_inbox.pipeline.trust.result import AuthStatus, SenderAuth  # noqa: E402
 from invoice_inbox.reasons import to_json  # noqa: E402
 from invoice_inbox.runtime.batch_decide import SAME_BATCH, BatchItem  # noqa: E402
-from invoice_inbox.runtime.batch_rows import document_rows, new_row, write_batch  # noqa: E402
+from invoice_inbox.runtime.batch_rows import (  # noqa: E402
+    advance_folder,
+    document_rows,
+    new_row,
+    store_run,
+    write_batch,
+)
 from invoice_inbox.runtime.run_summary import RunSummary  # noqa: E402
 from invoice_inbox.runtime.source_plan import SourcePlan  # noqa: E402
 from invoice_inbox.store import bounded, events, ledger, suppliers  # noqa: E402
@@ -246,9 +254,14 @@ def commit(db: Database, ids: Ids, n: int, *, core: bool) -> None:
                 then=created.add,
             )
             created.write(s)
+        last_uid = max(int(it.uid) for it in batch)
+        if core:
+            advance_folder(s, ids.source, "INBOX", 1, last_uid, last_uid + 1)
+            store_run(s, ids.run, counted)
+            return
         st = ledger.folder_state(s, ids.source, "INBOX")
         st.uidvalidity = 1
-        st.last_uid = max(st.last_uid, *(int(it.uid) for it in batch))
+        st.last_uid = max(st.last_uid, last_uid)
         st.uidnext = st.last_uid + 1
         run = s.get(Run, ids.run)
         assert run is not None
