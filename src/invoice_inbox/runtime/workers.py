@@ -23,7 +23,9 @@ import atexit
 import contextlib
 import contextvars
 import logging
+import math
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -33,7 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
@@ -82,6 +84,7 @@ class _Worker:
     deadline: float = 0.0
     hung: bool = False
     idle_since: float = 0.0
+    setup: bytes | None = None  # the pickled setup it decides with (``WorkerPool._setup``)
 
     @classmethod
     def start(cls, memory: int) -> _Worker:
@@ -118,7 +121,7 @@ class _Worker:
     def stop(self) -> None:
         """Ask an idle worker to exit, then make sure it did."""
         with contextlib.suppress(OSError):
-            self.conn.send(None)
+            self.conn.send_bytes(worker_process.STOP)
         self.end(kill=False)
 
 
@@ -188,6 +191,19 @@ class _Batch:
     busy: list[_Worker] = field(default_factory=list)
     done: dict[int, Decision] = field(default_factory=dict)
     stops: dict[int, int] = field(default_factory=dict)  # index -> workers it stopped
+    poller: select.poll = field(default_factory=select.poll)  # kept: no set-up per wait
+    polled: set[int] = field(default_factory=set)  # the descriptors registered in it
+
+    def ready(self, timeout: float) -> set[int]:
+        """The busy workers' descriptors with something to read (or ended), waiting up to
+        *timeout* seconds for one."""
+        fds = {w.conn.fileno() for w in self.busy}
+        for fd in fds - self.polled:
+            self.poller.register(fd, select.POLLIN)
+        for fd in self.polled - fds:
+            self.poller.unregister(fd)
+        self.polled = fds
+        return {fd for fd, _ in self.poller.poll(math.ceil(timeout * 1000))}
 
 
 class _Aside:
@@ -230,8 +246,8 @@ class WorkerPool:
         self.policy = policy
         self.size = max(1, size)
         self.limits = policy.limits
-        # sent before each mail, pickled once
-        self._policy = bytes(ForkingPickler.dumps((policy, store)))
+        # pickled once, sent to each worker that has not got it yet
+        self._setup = bytes(ForkingPickler.dumps((policy, store)))
         self._start_failures = 0
 
     def prestart(self) -> None:
@@ -291,16 +307,17 @@ class WorkerPool:
                 self._send(w, batch.raws[i])
 
     def _send(self, w: _Worker, raw: bytes) -> None:
+        setup = None if w.setup == self._setup else self._setup  # another pool's worker
+        w.setup = self._setup
         with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
-            w.conn.send_bytes(self._policy)  # what conn.send((policy, store)) sends
-            w.conn.send_bytes(raw)  # as it is: no pickled copy of a big mail
+            worker_process.send_mail(w.conn, raw, setup)  # as it is: no pickled copy
 
     def _collect(self, batch: _Batch) -> None:
         timeout = max(0.0, min(w.deadline for w in batch.busy) - time.monotonic())
-        wait([w.conn for w in batch.busy], timeout)
+        ready = batch.ready(timeout)
         now = time.monotonic()
         for w in list(batch.busy):
-            if w.conn.poll():
+            if w.conn.fileno() in ready:
                 try:
                     message = decision_wire.recv(w.conn)  # a decision with its documents
                 except (EOFError, OSError):  # it ended with nothing more to say
