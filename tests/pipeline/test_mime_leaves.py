@@ -176,6 +176,12 @@ NOT_READ = {
     "an envelope line in a part": mail(b"From x Mon Mar  4 10:00:00 2024\n", b"x"),
     "a digest": mail(b"Content-Type: multipart/digest; boundary=d\n", b"--d\n\nx\n--d--"),
     "a single part": make_mail(),
+    "a lone CR in a part's header": mail(
+        b"Content-Type: text/plain\rContent-Disposition: attachment; filename=a.pdf\n",
+        base64.encodebytes(PDF),
+        False,
+    ),
+    "a part without an empty line": mail(b"Content-Type: text/plain\nno header\n", b"x"),
     "a lone CR before a boundary": mail(b"Content-Type: text/plain\n", b"x\r--=_b_1\ny", False),
 }
 

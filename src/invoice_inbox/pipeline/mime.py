@@ -180,8 +180,10 @@ def header_block(raw: bytes) -> bytes:
     # would start near the window's end, past it).
     for window in _HEADER_WINDOWS:
         crlf = raw.find(b"\r\n\r\n", 0, window)
-        lf = raw.find(b"\n\n", 0, window)
-        if lf >= 0 and (crlf < 0 or lf < crlf):
+        # an LF one counts only before a CRLF one: the search stops there (a CRLF mail's
+        # header block is read once for each kind)
+        lf = raw.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else window)
+        if lf >= 0:
             return raw[: lf + 2]
         if crlf >= 0:
             return raw[: crlf + 4]

@@ -12,14 +12,17 @@ header lines are ASCII and read without a defect, and no forwarded mail (``messa
 anything else it returns None and ``mime`` reads the mail as before. Within a mail it takes, a
 leaf whose fields are not plain (RFC 2231 or quoted ``;`` in a parameter, base64 that is not
 canonical, uuencode) is given as a ``Message`` built as ``mime_fast`` builds it, for ``mime``'s
-own code. The equivalence with the standard parser is tested with ``mime_fast``'s
-(tests/pipeline/test_mime_fast*.py compare whole parsed mails and decisions).
+own code. A part's header block is read once for a while (``_remembered_head``): a text part's,
+or a supplier's attachment's, repeat from mail to mail. The equivalence with the standard
+parser is tested with ``mime_fast``'s (tests/pipeline/test_mime_fast.py compares whole parsed
+mails and decisions) and in tests/pipeline/test_mime_leaves.py.
 """
 
 from __future__ import annotations
 
 import binascii
 import email.utils
+import functools
 import re
 from email import policy
 from email.message import Message
@@ -35,6 +38,7 @@ MAX_LEAVES = 4000  # more parts: ``mime`` counts them against its own limit
 _HEADER_LINE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 _PLAIN_BOUNDARY = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 _LONE_CR = re.compile(rb"\r(?!\n)")
+_EMPTY_LINE = re.compile(rb"\n\r?\n")
 _COMPAT32 = policy.compat32
 _UUENCODE = ("x-uuencode", "uuencode", "uue", "x-uue")
 
@@ -76,12 +80,6 @@ def leaves(raw: bytes, top: Message, body: int) -> list[Leaf] | None:
     return scan.leaves
 
 
-# A part's header fields as set_raw stores them, and the first value of each lower-cased name:
-# ``Message.get(name)`` for values without 8-bit bytes (no ``Header`` objects)
-HeaderList = list[tuple[str, str]]
-First = dict[str, str]
-
-
 def _content_type(value: str | None) -> str:
     """``Message.get_content_type`` outside a multipart/digest."""
     if value is None:
@@ -105,14 +103,13 @@ class _Scan:
         line that ends it."""
         if depth > MAX_DEPTH:
             raise _GiveUp
-        headers, first, pos = self.headers(pos)
-        ctype = _content_type(first.get("content-type"))
-        maintype = ctype.split("/")[0]
-        if maintype == "message" or ctype == "multipart/digest":
+        head, pos = self.headers(pos)
+        maintype = head.ctype.split("/")[0]
+        if maintype == "message" or head.ctype == "multipart/digest":
             raise _GiveUp
         if maintype == "multipart":
             node = Message()
-            for name, value in headers:
+            for name, value in head.fields:
                 node.set_raw(name, value)
             return self.multipart(node, pos, bounds, depth)
         end = self.next_boundary_line(pos, bounds)
@@ -124,49 +121,25 @@ class _Scan:
             stop -= 1
         if len(self.leaves) >= MAX_LEAVES:
             raise _GiveUp
-        self.leaves.append(_leaf(headers, first, self.raw[pos:stop]))
+        self.leaves.append(_leaf(head, self.raw[pos:stop]))
         return end
 
-    def headers(self, pos: int) -> tuple[HeaderList, First, int]:
-        """The header fields at *pos* as ``set_raw`` stores them; where the body starts."""
+    def headers(self, pos: int) -> tuple[_Head, int]:
+        """The header block at *pos*, read; where the body starts (after its empty line)."""
         raw = self.raw
-        lines: list[str] = []
-        first = pos
-        while True:
-            newline = raw.find(b"\n", pos)
-            if newline < 0:
+        if raw.startswith(b"\n", pos):
+            block, body = b"", pos + 1
+        elif raw.startswith(b"\r\n", pos):
+            block, body = b"", pos + 2
+        else:  # the first empty line ends the first line that ends in a line break before it
+            found = _EMPTY_LINE.search(raw, pos)
+            if found is None:
                 raise _GiveUp
-            chunk = raw[pos : newline + 1]
-            pos = newline + 1
-            if chunk in (b"\n", b"\r\n"):
-                break
-            if not chunk.isascii():
-                raise _GiveUp
-            line = chunk.decode("ascii")
-            if line.startswith(("--", "From ")) or not _HEADER_LINE.match(line):
-                raise _GiveUp
-            lines.append(line)
-        if _LONE_CR.search(raw, first, pos):
+            block, body = raw[pos : found.start() + 1], found.end()
+        head = _remembered_head(block) if len(block) <= _REMEMBERED_BLOCK else _read_head(block)
+        if head is None:
             raise _GiveUp
-        fields: HeaderList = []
-        value: list[str] = []
-        for line in lines:  # as mime_fast._Scan.headers
-            if line[0] in " \t":
-                if not value:
-                    raise _GiveUp
-                value.append(line)
-                continue
-            if value:
-                fields.append(_COMPAT32.header_source_parse(value))
-            if line[0] == ":":
-                raise _GiveUp
-            value = [line]
-        if value:
-            fields.append(_COMPAT32.header_source_parse(value))
-        by_name: First = {}
-        for name, text in fields:
-            by_name.setdefault(name.lower(), text)
-        return fields, by_name, pos
+        return head, body
 
     def multipart(self, msg: Message, pos: int, bounds: tuple[bytes, ...], depth: int) -> int:
         """Read the parts of multipart *msg*, whose body starts at *pos*; where it ends."""
@@ -258,42 +231,114 @@ class _Scan:
         return found
 
 
-def _leaf(headers: HeaderList, first: First, payload: bytes) -> Leaf:
+class _Meta(NamedTuple):
+    """What ``mime._leaf`` reads from a leaf's header fields."""
+
+    content_type: str
+    cte: str
+    filename: str | None
+    disposition: str | None
+    content_id: str | None
+    charset: str | None
+
+
+class _Head(NamedTuple):
+    """A part's header block, read: its fields as ``set_raw`` stores them, its content type
+    (``Message.get_content_type``), and what a leaf's fields are (None: not plain)."""
+
+    fields: tuple[tuple[str, str], ...]
+    ctype: str
+    meta: _Meta | None
+
+
+def _read_head(block: bytes) -> _Head | None:
+    """The header block *block* (its lines, up to the empty line) read as ``mime_fast._Scan``
+    reads it, or None where that gives up or a line has 8-bit bytes."""
+    if not block.isascii() or _LONE_CR.search(block):
+        return None
+    lines = [line + "\n" for line in block.decode("ascii").split("\n")[:-1]]
+    fields: list[tuple[str, str]] = []
+    value: list[str] = []
+    for line in lines:  # as mime_fast._Scan.headers
+        if line.startswith(("--", "From ")) or not _HEADER_LINE.match(line):
+            return None
+        if line[0] in " \t":
+            if not value:
+                return None
+            value.append(line)
+            continue
+        if value:
+            fields.append(_COMPAT32.header_source_parse(value))
+        if line[0] == ":":
+            return None
+        value = [line]
+    if value:
+        fields.append(_COMPAT32.header_source_parse(value))
+    first: dict[str, str] = {}
+    for name, text in fields:
+        first.setdefault(name.lower(), text)
+    try:
+        meta = _meta(first)
+    except _NotPlain:
+        meta = None
+    return _Head(tuple(fields), _content_type(first.get("content-type")), meta)
+
+
+# Parts' header blocks repeat from mail to mail (a text part's, a supplier's attachment's):
+# the small ones are read once for a while. The result is never changed by its users.
+_REMEMBERED_BLOCK = 1024
+_remembered_head = functools.lru_cache(maxsize=512)(_read_head)
+
+
+def _leaf(head: _Head, payload: bytes) -> Leaf:
     """The fields of a leaf, or the ``Message`` ``mime_fast`` builds for it when a field is
     not plain."""
+    meta = head.meta
     try:
-        return _fields(first, payload)
+        if meta is None:
+            raise _NotPlain
+        return Fields(
+            content_type=meta.content_type,
+            filename=meta.filename,
+            disposition=meta.disposition,
+            data=_data(meta.cte, payload),
+            content_id=meta.content_id,
+            charset=meta.charset,
+        )
     except _NotPlain:
         node = Message()
-        for name, value in headers:
+        for name, value in head.fields:
             node.set_raw(name, value)
         node.set_payload(payload.decode("ascii", "surrogateescape"))
         return node
 
 
-def _fields(first: First, payload: bytes) -> Fields:
+def _data(cte: str, payload: bytes) -> bytes:
+    """The decoded bytes of a leaf's *payload*, as ``mime._payload`` gives them without
+    defects."""
+    if cte == "base64":
+        return _base64(payload)
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(payload)  # quopri.decodestring, as get_payload decodes it
+    if cte in _UUENCODE:
+        raise _NotPlain
+    return payload
+
+
+def _meta(first: dict[str, str]) -> _Meta:
     declared = first.get("content-type")
     params = None if declared is None else _params(declared)
-    cte = first.get("content-transfer-encoding", "").lower()
-    if cte == "base64":
-        data = _base64(payload)
-    elif cte == "quoted-printable":
-        data = binascii.a2b_qp(payload)  # quopri.decodestring, as get_payload decodes it
-    elif cte in _UUENCODE:
-        raise _NotPlain
-    else:
-        data = payload
     charset = None
     if params is not None:
         found = mime_params.find(params, "charset")
         charset = found.lower() if found else None
     disposition = first.get("content-disposition")
     content_id = first.get("content-id")
-    return Fields(
+    return _Meta(
         content_type=_content_type(declared),
+        cte=first.get("content-transfer-encoding", "").lower(),
         filename=_filename(disposition, params),
         disposition=disposition.split(";", 1)[0].strip().lower() or None if disposition else None,
-        data=data,
         content_id=content_id.strip().strip("<>").strip() or None if content_id else None,
         charset=charset,
     )
