@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from builders import make_pdf
 from corpus import CORPUS
-from invoice_inbox.pipeline import mime
+from invoice_inbox.pipeline import mime, mime_head
 from invoice_inbox.pipeline.filenames import sanitize
 
 
@@ -128,12 +128,12 @@ def test_header_block_is_the_same_whatever_the_search_windows(
     """The growing search windows (a few KB first) never change the block, wherever an empty
     line of either style lies against a window's end."""
     raw = b"".join(pieces)
-    before = mime._HEADER_WINDOWS
-    mime._HEADER_WINDOWS = windows
+    before = mime_head.WINDOWS
+    mime_head.WINDOWS = windows
     try:
         assert mime.header_block(raw) == _first_empty_line(raw)
     finally:
-        mime._HEADER_WINDOWS = before
+        mime_head.WINDOWS = before
 
 
 @pytest.mark.parametrize(
@@ -196,7 +196,7 @@ def test_a_file_name_in_numbered_parts_beside_a_bare_one_is_read_as_none() -> No
 def test_envelope_fields_with_8bit_bytes_read_as_through_the_standard_library(
     words: list[str], charset: str
 ) -> None:
-    """``mime._envelope`` keeps a From, To or Subject with raw 8-bit bytes as text rather than
+    """``mime_head.envelope`` keeps a From, To or Subject with raw 8-bit bytes as text rather than
     the ``Header`` compat32 makes of it; decoded, both are the same."""
     from email.message import Message
 
@@ -206,7 +206,7 @@ def test_envelope_fields_with_8bit_bytes_read_as_through_the_standard_library(
     msg = Message()
     for name in ("From", "To", "Subject", "Date", "Message-ID"):
         msg.set_raw(name, value)
-    fields = mime._envelope(msg)
+    fields = mime_head.envelope(msg)
     for name in ("From", "To", "Subject"):
         assert decode_header_value(fields[name.lower()]) == decode_header_value(msg.get(name))
     for name in ("Date", "Message-ID"):

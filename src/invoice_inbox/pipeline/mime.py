@@ -26,6 +26,8 @@ from email.parser import BytesHeaderParser, BytesParser
 from typing import cast
 
 from invoice_inbox.pipeline import mime_base64, mime_fast, mime_large, mime_leaves, mime_params
+from invoice_inbox.pipeline.mime_head import envelope
+from invoice_inbox.pipeline.mime_head import header_block as header_block  # mime.header_block
 from invoice_inbox.pipeline.mime_text import address, decode_header_value
 from invoice_inbox.pipeline.mime_text import bytes_to_text as _bytes_to_text
 
@@ -128,27 +130,8 @@ MAX_FORWARD_DEPTH = 20
 MAX_PARTS = 5000
 
 
-# the fields Headers is made of, by their lower-cased names
-_ENVELOPE = frozenset(("from", "to", "subject", "date", "message-id"))
-
-
-def _envelope(msg: Message) -> dict[str, object]:
-    """``msg.get(name)`` of each ``_ENVELOPE`` field present, in one pass over the fields. For
-    From, To and Subject a text with raw 8-bit bytes stays text: ``decode_header_value`` gives
-    the same for it as for the ``Header`` compat32 would make of it (one unknown-8bit chunk)."""
-    found: dict[str, object] = {}
-    exact = msg.policy is not policy.compat32
-    for key, value in msg._headers:  # type: ignore[attr-defined]  # (name, value) as stored
-        name = key.lower()
-        if name in _ENVELOPE and name not in found:
-            if exact or not isinstance(value, str) or name in ("date", "message-id"):
-                value = msg.policy.header_fetch_parse(key, value)
-            found[name] = value
-    return found
-
-
 def _headers_of(msg: Message) -> Headers:
-    fields = _envelope(msg)
+    fields = envelope(msg)
     name, parsed = address(decode_header_value(fields.get("from")))
     addr = parsed.strip().lower() or None
     if addr and "@" not in addr:
@@ -170,29 +153,6 @@ def _headers_of(msg: Message) -> Headers:
         message_id=mid,
         date=date,
     )
-
-
-def header_block(raw: bytes) -> bytes:
-    """The bytes up to the first empty line (CRLF or LF style); the whole message if none."""
-    # Both kinds are looked for in a growing window: neither search crosses a whole body for
-    # the kind of empty line a mail does not use. The first of each kind in a window is the
-    # first in the mail, and one found alone comes before any of the other kind (that one
-    # would start near the window's end, past it).
-    for window in _HEADER_WINDOWS:
-        crlf = raw.find(b"\r\n\r\n", 0, window)
-        # an LF one counts only before a CRLF one: the search stops there (a CRLF mail's
-        # header block is read once for each kind)
-        lf = raw.find(b"\n\n", 0, crlf + 1 if crlf >= 0 else window)
-        if lf >= 0:
-            return raw[: lf + 2]
-        if crlf >= 0:
-            return raw[: crlf + 4]
-        if window >= len(raw):
-            break
-    return raw
-
-
-_HEADER_WINDOWS = (8 * 1024, 256 * 1024, 2**62)
 
 
 def parse_headers(raw: bytes) -> Headers:
