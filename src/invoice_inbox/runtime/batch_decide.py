@@ -64,17 +64,18 @@ def decide_batch(
     items of earlier batches not yet committed, by raw SHA-256, taken before this call (a batch
     committed since is then in the ledger)."""
     earlier = dict(pending or {})
-    with db.session() as s:
+    first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
+    fresh: list[tuple[Key, bytes, str]] = []
+    with db.session() as s:  # the ledger's copies, then the attempts of the mails to decide
         known = {
             sha: (row.id, from_json(row.reason_parts) or row.reason, row.filed_to)
             for sha, row in ledger.originals(s, plan.id, (f[2] for f in fetched)).items()
         }
-    first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
-    fresh: list[tuple[Key, bytes, str]] = []
-    for i, (uid, raw, sha) in enumerate(fetched):
-        if sha not in known and sha not in earlier and sha not in first:
-            first[sha] = i
-            fresh.append((uid, raw, sha))
+        for i, (uid, raw, sha) in enumerate(fetched):
+            if sha not in known and sha not in earlier and sha not in first:
+                first[sha] = i
+                fresh.append((uid, raw, sha))
+        left_over = ledger.attempts(s, plan.id, (sha for _, _, sha in fresh)) if fresh else {}
     checking = senders.begin(db, [Mail(uid, raw) for uid, raw, _ in fresh]) if senders else None
     try:
         decided = decider.decide_recorded(
@@ -82,6 +83,7 @@ def decide_batch(
             plan.id,
             [(sha, raw) for _, raw, sha in fresh],
             deciding=lambda idx: deciding([fresh[i][0] for i in idx]),
+            left_over=left_over,
         )
     except BaseException:
         if checking is not None:

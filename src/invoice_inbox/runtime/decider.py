@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from invoice_inbox.pipeline.decide import Decision, Policy
@@ -74,16 +74,20 @@ class Decider:
         mails: Sequence[tuple[str, bytes]],
         *,
         deciding: Callable[[Sequence[int]], None] = _nothing,
+        left_over: Mapping[str, int] | None = None,
     ) -> list[Decision]:
         """The decisions for *mails* (raw SHA-256, raw bytes) of a source, with their attempts
         recorded as the module says; *deciding* is told the indexes of each group of mails
-        just before they are decided. Attempts end here once the decisions are made, except
-        those of mails quarantined for ``STOPPED_TWICE``: the caller ends them with the
-        transaction that records them (``ledger.end_attempts``)."""
+        just before they are decided. *left_over*: these mails' attempts, when the caller has
+        just asked the ledger (``ledger.attempts``, with its own questions), else asked here.
+        Attempts end here once the decisions are made, except those of mails quarantined for
+        ``STOPPED_TWICE``: the caller ends them with the transaction that records them
+        (``ledger.end_attempts``)."""
         if not mails:
             return []
-        with db.session() as s:
-            left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
+        if left_over is None:
+            with db.session() as s:
+                left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
         fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
         size = max(GROUP, 2 * self.pool.size)
         groups = [fresh[start : start + size] for start in range(0, len(fresh), size)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import NamedTuple, cast
 
 from sqlalchemy import Executable, Table, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -64,23 +64,27 @@ def known_ids(s: Session, source_id: int, folder: str, ids: Iterable[str]) -> se
     return found
 
 
-def originals(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str, Message]:
+class Original(NamedTuple):
+    """What a copy of a ledger row's mail takes from it (``originals``)."""
+
+    id: int
+    reason: str
+    reason_parts: list[dict[str, object]] | None
+    filed_to: str | None
+
+
+def originals(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str, Original]:
     """For each raw SHA-256, the earliest ledger row of this source holding exactly those bytes
-    (never a row that is itself a duplicate); hashes never seen are absent."""
+    (never a row that is itself a duplicate); hashes never seen are absent. Asked for every
+    sync batch: a statement built once, run on the session's connection (no ORM rows)."""
     wanted = list(set(raw_sha256s))
-    found: dict[str, Message] = {}
+    found: dict[str, Original] = {}
+    conn = s.connection()
     for i in range(0, len(wanted), 500):
-        rows = s.scalars(
-            select(Message)
-            .where(
-                Message.source_id == source_id,
-                Message.raw_sha256.in_(wanted[i : i + 500]),
-                Message.duplicate_of_id.is_(None),
-            )
-            .order_by(Message.id)
-        )
-        for row in rows:
-            found.setdefault(row.raw_sha256, row)
+        rows = conn.execute(_ORIGINALS, {"source_id": source_id, "shas": wanted[i : i + 500]})
+        for sha, *row in rows:
+            if sha not in found:
+                found[sha] = Original(*row)
     return found
 
 
@@ -155,13 +159,9 @@ def attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> dict[str
     """For each raw SHA-256, how many decisions of it started and never finished (absent: 0)."""
     wanted = list(set(raw_sha256s))
     found: dict[str, int] = {}
+    conn = s.connection()
     for i in range(0, len(wanted), 500):
-        rows = s.execute(
-            select(DecideAttempt.raw_sha256, DecideAttempt.attempts).where(
-                DecideAttempt.source_id == source_id,
-                DecideAttempt.raw_sha256.in_(wanted[i : i + 500]),
-            )
-        )
+        rows = conn.execute(_ATTEMPTS_OF, {"source_id": source_id, "shas": wanted[i : i + 500]})
         found.update((sha, n) for sha, n in rows)
     return found
 
@@ -202,7 +202,26 @@ def _begin_statement(s: Session) -> Executable:
 
 
 _ATTEMPTS = cast(Table, DecideAttempt.__table__)
+_MESSAGES = cast(Table, Message.__table__)
 _BEGIN: dict[str, Executable] = {}
+# a sync batch's questions, built once (the hashes: an expanding parameter, one per row)
+_ORIGINALS = (
+    select(
+        _MESSAGES.c.raw_sha256,
+        _MESSAGES.c.id,
+        _MESSAGES.c.reason,
+        _MESSAGES.c.reason_parts,
+        _MESSAGES.c.filed_to,
+    )
+    .where(_MESSAGES.c.source_id == bindparam("source_id"))
+    .where(_MESSAGES.c.raw_sha256.in_(bindparam("shas", expanding=True)))
+    .where(_MESSAGES.c.duplicate_of_id.is_(None))
+    .order_by(_MESSAGES.c.id)
+)
+_ATTEMPTS_OF = select(_ATTEMPTS.c.raw_sha256, _ATTEMPTS.c.attempts).where(
+    _ATTEMPTS.c.source_id == bindparam("source_id"),
+    _ATTEMPTS.c.raw_sha256.in_(bindparam("shas", expanding=True)),
+)
 # the end of one attempt: a statement executed for many mails at once
 _END = (
     _ATTEMPTS.delete()
