@@ -55,6 +55,30 @@ def test_next_batch_downloads_while_the_one_before_is_committed(ap: AP) -> None:
     assert ap.mailbox.count("Imported") == 6
 
 
+def test_next_batch_commits_while_the_one_before_is_filed(ap: AP) -> None:
+    """Filing is a stage of its own (runtime.filing_stage): batch 2 is committed while the
+    server still moves batch 1, which is moved only after its own commit."""
+    for n in range(1, 5):
+        ap.mailbox.append("INBOX", invoice(n))
+    ap.add_source("--allow-sender", "billing@supplier.example", *FILED)
+    second_committed = threading.Event()
+    overlapped: list[bool] = []
+    imported_when_filed: list[int] = []
+
+    def observer(step: Step, folder: str, keys: Sequence[Key]) -> None:
+        if step == Step.COMMITTED and 3 in keys:
+            second_committed.set()
+        if step == Step.FILED and 1 in keys:  # batch 1 moved, its rows not yet disposed
+            imported_when_filed.append(ap.mailbox.count("Imported"))
+            overlapped.append(second_committed.wait(WAIT))
+
+    fetch(ap, observer, batch=2)
+    assert overlapped == [True], "batch 2 was not committed while batch 1 was being filed"
+    assert imported_when_filed == [2], "batch 1 alone was moved when its filing ended"
+    assert ap.mailbox.count("Imported") == 4
+    assert all(m["state"] == "disposed" for m in ap.messages())
+
+
 def test_a_copy_in_the_next_batch_is_a_duplicate_of_a_mail_not_yet_committed(ap: AP) -> None:
     first, other = invoice(1), invoice(2)
     for raw in (first, invoice(3), first, other):  # batches of 2: [1, 3] and [1 again, 2]
@@ -89,7 +113,6 @@ class Boom(Exception):
         (Step.DOWNLOADED, 5),  # the download of batch 3 fails
         (Step.DECIDING, 5),  # the decide of batch 3 fails
         (Step.BLOBS_WRITTEN, 5),  # the commit of batch 3 fails
-        (Step.FILED, 3),  # batch 2 is moved, and the run stops before its rows say so
     ],
 )
 def test_a_failing_stage_leaves_the_earlier_batches_done_and_no_later_one_committed(
@@ -107,15 +130,47 @@ def test_a_failing_stage_leaves_the_earlier_batches_done_and_no_later_one_commit
         fetch(ap, observer, batch=2)
     rows = {m["uid"]: m for m in ap.messages()}
     assert sorted(rows) == [1, 2, 3, 4], "only the batches before the failure are committed"
-    disposed = [u for u, m in rows.items() if m["state"] == "disposed"]
-    assert sorted(disposed) == ([1, 2] if step == Step.FILED else [1, 2, 3, 4])
+    assert all(m["state"] == "disposed" for m in rows.values())
     assert ap.mailbox.count("Imported") == 4
-    # the next run files what was committed and imports the rest, each once
+    _the_next_run_files_the_rest_and_imports_each_once(ap)
+
+
+def test_a_failed_filing_stops_the_commits_and_the_next_run_files_what_was_committed(
+    ap: AP,
+) -> None:
+    """Filing is a stage of its own (runtime.filing_stage): batch 2 is moved and its filing
+    fails before its rows say so; a batch committed meanwhile stays unfiled, nothing after the
+    failure is known is committed, and the next run files the committed ones first."""
+    for n in range(1, 9):
+        ap.mailbox.append("INBOX", invoice(n))
+    ap.add_source("--allow-sender", "billing@supplier.example", *FILED)
+
+    failed = threading.Event()
+
+    def observer(reached: Step, folder: str, keys: Sequence[Key]) -> None:
+        if reached == Step.FILED and 3 in keys:
+            failed.set()
+            raise Boom("filed 3")
+        if reached == Step.COMMITTED and 5 in keys:  # batch 3 committed meanwhile
+            assert failed.wait(WAIT)  # batch 4 comes only after the failure is known
+
+    with pytest.raises(Boom):
+        fetch(ap, observer, batch=2)
+    rows = {m["uid"]: m for m in ap.messages()}
+    assert sorted(rows) in ([1, 2, 3, 4], [1, 2, 3, 4, 5, 6]), "none after the failure is known"
+    disposed = sorted(u for u, m in rows.items() if m["state"] == "disposed")
+    assert disposed == [1, 2], "only the batch filed before the failing one is disposed"
+    assert ap.mailbox.count("Imported") == 4, "nothing is filed after the failure"
+    _the_next_run_files_the_rest_and_imports_each_once(ap)
+
+
+def _the_next_run_files_the_rest_and_imports_each_once(ap: AP) -> None:
     fetch(ap, lambda *_: None, batch=2)
     assert sorted(d["filename"] for d in ap.documents()) == sorted(
         f"INV-{n}.pdf" for n in range(1, 9)
     )
     assert ap.mailbox.count("Imported") == 8
+    assert all(m["state"] == "disposed" for m in ap.messages())
 
 
 def test_a_connection_lost_mid_folder_is_a_partial_run_with_the_earlier_batches(ap: AP) -> None:

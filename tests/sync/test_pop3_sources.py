@@ -422,7 +422,9 @@ def test_a_run_that_loses_its_connection_after_dele_deletes_nothing(
     shown = ap.ok("source", "show", "ap", "--json").json()
     assert (shown["failures"], shown["auth_state"]) == (1, "ok")
     handled = ap.messages()
-    assert len(handled) in ((2, 4) if batch == 2 else (5,)), "whole batches, batch 1 first"
+    # whole batches, batch 1 first; a batch read ahead may be committed while the one before
+    # it is filed (runtime.filing_stage), so with batches of 2 the last one may be in too
+    assert len(handled) in ((2, 4, 5) if batch == 2 else (5,)), "whole batches, batch 1 first"
 
     resumed = fetch_json(ap)
     assert resumed["messages_seen"] == 5 - len(handled) and resumed["duplicates"] == 0

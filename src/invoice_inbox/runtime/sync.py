@@ -15,8 +15,10 @@ committed):
    the decision) → write the other blobs and sync them all → one transaction with the
    ledger rows, documents and their outbox events, folder cursor and run counters → file on the
    server (\\Seen, move) → mark the rows disposed. Batches overlap (``runtime.pipelined``): the
-   next one downloads while one is decided and the one before it is committed and filed, in
-   order, with a sequential run's outcome when anything fails.
+   next one downloads while one is decided and the one before it is committed, in order, with
+   a sequential run's outcome when anything fails; committed batches are filed in order on a
+   thread of their own (``runtime.filing_stage``), and a failed filing stops the commits (a
+   batch committed meanwhile is filed by the next run, as after a crash).
 
 Token connectors (Graph, Gmail API) differ only in how new messages are found: rows a cut-off
 run committed but did not file are filed first, then ``changes`` lists the ids since the stored
@@ -43,9 +45,10 @@ from invoice_inbox.connectors.base import (
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import BatchItem, Key, decide_batch
-from invoice_inbox.runtime.batch_rows import advance_folder, new_row, store_run, write_batch
+from invoice_inbox.runtime.batch_rows import new_row, write_batch
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
+from invoice_inbox.runtime.filing_stage import FilingStage
 from invoice_inbox.runtime.folder_filing import FolderFiling
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.pipelined import Stages, run_pipelined
@@ -95,6 +98,7 @@ class FolderSync(FolderFiling):
         self._downloads: UidConnector | None = None  # or the downloads have a session of their own
         self._pending: dict[str, BatchItem] = {}  # decided, not yet committed, by raw SHA-256
         self._pending_lock = threading.Lock()
+        self._filing: FilingStage[list[tuple[int, Key, str | None]]]  # per folder (_batches)
 
     def run(self) -> None:
         if self.conn.cursor_kind == "token":
@@ -180,8 +184,14 @@ class FolderSync(FolderFiling):
             size=lambda fetched: sum(len(raw) for _, raw, _ in fetched),
         )
         keys = (todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size))
+        self._filing = FilingStage(self._file_committed)
         with self._download_session(validity, len(todo)):
-            run_pipelined(keys, stages, check_cancel=self._check_cancel)
+            try:
+                run_pipelined(keys, stages, check_cancel=self._check_cancel)
+            except BaseException:
+                self._filing.close(raise_error=False)  # what was committed is still filed
+                raise
+            self._filing.close()
 
     @contextlib.contextmanager
     def _download_session(self, validity: int, count: int) -> Iterator[None]:
@@ -230,7 +240,8 @@ class FolderSync(FolderFiling):
         return items
 
     def _commit_batch(self, validity: int, uidnext: int | None, items: list[BatchItem]) -> None:
-        """Write the blobs, commit the batch, file it on the server."""
+        """Write the blobs, commit the batch, hand it to the filing stage."""
+        self._filing.check()  # an earlier batch's filing failed: this one is not committed
         uids = [it.uid for it in items]
         blobs = [(it.sha256, it.raw) for it in items if not it.stored] + [
             (doc.sha256, doc.data)
@@ -247,17 +258,22 @@ class FolderSync(FolderFiling):
                 if self._pending.get(it.sha256) is it:
                     del self._pending[it.sha256]
         self.observer(Step.COMMITTED, self.folder, uids)
-        with self._conn_lock:
-            self._file([(it.row_id, it.uid, it.target) for it in items if it.row_id is not None])
+        self._filing.submit(
+            [(it.row_id, it.uid, it.target) for it in items if it.row_id is not None]
+        )
         self.progress.advance(len(uids))
         lease.renew(self.app.db, self.plan.id, self.owner)
+
+    def _file_committed(self, rows: list[tuple[int, Key, str | None]]) -> None:
+        """The filing stage's work: a committed batch flagged and moved (``FolderFiling``)."""
+        with self._conn_lock:  # the downloads may share the connection
+            self._file(rows)
 
     def _commit(
         self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[BatchItem]
     ) -> None:
         """One transaction: ledger rows, documents, their ``document.created`` events (one
-        statement per table: ``batch_rows.write_batch``), the folder cursor, the run counters
-        (one UPDATE each, ``batch_rows.advance_folder`` and ``store_run``)."""
+        statement per table: ``batch_rows.write_batch``), the folder cursor, the run counters."""
         counted = copy.copy(self.summary)  # the run's figures once this commits
         rows = [  # built before the transaction: on SQLite it holds the one write lock
             new_row(self.plan, self.summary.run_id, self.folder, validity, it) for it in items
@@ -265,9 +281,13 @@ class FolderSync(FolderFiling):
         with self.app.db.session(writes=True) as s:
             write_batch(s, self.plan, items, rows, count=counted.count)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
-                last_uid = max((int(u) for u in uids), default=0)
-                advance_folder(s, self.plan.id, self.folder, validity, last_uid, uidnext)
-            store_run(s, self.summary.run_id, counted)
+                st = ledger.folder_state(s, self.plan.id, self.folder)
+                st.uidvalidity = validity
+                st.last_uid = max(st.last_uid, *(int(u) for u in uids))
+                st.uidnext = uidnext
+            run = s.get(Run, self.summary.run_id)
+            assert run is not None
+            counted.store_into(run)
         self.summary.take(counted)  # committed: only now does the run count these mails
 
     def _advance_cursor(self, validity: int, last_uid: int, uidnext: int) -> None:
