@@ -37,6 +37,8 @@ _COMPAT32 = policy.compat32
 # in a header block, in a boundary line and where a boundary line may start. Bodies are not
 # searched for one as a whole (a quarter of the scan's time): only for a CR before a boundary.
 _LONE_CR = re.compile("\r(?!\n)")
+# where the first empty line starts after a line break, and ends
+_EMPTY_LINE = re.compile("\n\r?\n")
 _CHUNK = 4096  # bytes decoded at a time when some are 8-bit
 
 
@@ -77,12 +79,49 @@ def header_message(block: bytes) -> Message | None:
 
 def read_head(block: bytes) -> tuple[Message, int] | None:
     """``header_message`` and where the body starts after it (the end of the empty line)."""
+    text = block.decode("ascii", "surrogateescape")
     msg = Message()
+    # the usual block (no envelope line first, an empty line, no lone CR) in one split; the
+    # scan line by line for the rest
+    if text.startswith(("\n", "\r\n")):
+        return msg, 1 if text[0] == "\n" else 2
+    empty = _EMPTY_LINE.search(text)
+    if empty is not None:
+        fields = header_fields(text[: empty.start() + 1])
+        if fields is not None and not _LONE_CR.search(text, 0, empty.end()):
+            for name, value in fields:
+                msg.set_raw(name, value)
+            return msg, empty.end()
     try:
-        end = _Scan(block.decode("ascii", "surrogateescape")).headers(msg, 0)
+        end = _Scan(text).headers(msg, 0)
     except _GiveUp:
         return None
     return msg, end
+
+
+def header_fields(lines: str) -> list[tuple[str, str]] | None:
+    """The header fields of *lines* (a header block's lines, each ending in its line break,
+    without the empty line; no lone CR) as ``_Scan.headers`` stores them with ``set_raw``;
+    None where it gives up (a line that is no header line, a continuation first, no name)."""
+    fields: list[tuple[str, str]] = []
+    value: list[str] = []
+    for line in lines.split("\n")[:-1]:
+        line += "\n"
+        if line.startswith(("--", "From ")) or not _HEADER_LINE.match(line):
+            return None
+        if line[0] in " \t":
+            if not value:
+                return None
+            value.append(line)
+            continue
+        if value:
+            fields.append(_COMPAT32.header_source_parse(value))
+        if line[0] == ":":
+            return None
+        value = [line]
+    if value:
+        fields.append(_COMPAT32.header_source_parse(value))
+    return fields
 
 
 class _Scan:

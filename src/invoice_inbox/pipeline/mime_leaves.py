@@ -28,7 +28,7 @@ from email import policy
 from email.message import Message
 from typing import NamedTuple
 
-from invoice_inbox.pipeline import mime_base64, mime_params
+from invoice_inbox.pipeline import mime_base64, mime_fast, mime_params
 from invoice_inbox.pipeline.mime_fast import MAX_DEPTH
 from invoice_inbox.pipeline.mime_text import decode_header_value
 
@@ -256,24 +256,9 @@ def _read_head(block: bytes) -> _Head | None:
     reads it, or None where that gives up or a line has 8-bit bytes."""
     if not block.isascii() or _LONE_CR.search(block):
         return None
-    lines = [line + "\n" for line in block.decode("ascii").split("\n")[:-1]]
-    fields: list[tuple[str, str]] = []
-    value: list[str] = []
-    for line in lines:  # as mime_fast._Scan.headers
-        if line.startswith(("--", "From ")) or not _HEADER_LINE.match(line):
-            return None
-        if line[0] in " \t":
-            if not value:
-                return None
-            value.append(line)
-            continue
-        if value:
-            fields.append(_COMPAT32.header_source_parse(value))
-        if line[0] == ":":
-            return None
-        value = [line]
-    if value:
-        fields.append(_COMPAT32.header_source_parse(value))
+    fields = mime_fast.header_fields(block.decode("ascii"))
+    if fields is None:
+        return None
     first: dict[str, str] = {}
     for name, text in fields:
         first.setdefault(name.lower(), text)
