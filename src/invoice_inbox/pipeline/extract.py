@@ -151,7 +151,7 @@ def _classify(f: _File, depth: int, options: Options, out: Extraction) -> None:
     media = sniff.media_type(f.data)
     if f.damaged and media is None:  # nothing recognisable could be decoded
         raise _damaged(f)
-    if sniff.is_never_a_document(f.filename, f.data):
+    if sniff.is_never_a_document(f.filename, f.data, media):
         out.skipped.append(Skipped(f.label, "executable, script or macro file: never a document"))
     elif media == sniff.PDF:
         _pdf(f, options, out)

@@ -90,9 +90,13 @@ def _looks_like_html(data: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html"))
 
 
-def is_never_a_document(name: str | None, data: bytes) -> bool:
-    """Executables, scripts and macro-capable Office files, by bytes or by name."""
-    if media_type(data) in (EXECUTABLE, OLE):
+_UNSET = "unset"
+
+
+def is_never_a_document(name: str | None, data: bytes, media: str | None = _UNSET) -> bool:
+    """Executables, scripts and macro-capable Office files, by bytes or by name. *media*:
+    ``media_type(data)`` when the caller has it."""
+    if (media_type(data) if media is _UNSET else media) in (EXECUTABLE, OLE):
         return True
     if name and "." in name:
         return name.rsplit(".", 1)[1].strip().lower() in NEVER_EXTENSIONS
