@@ -41,6 +41,7 @@ _VAT_NOISE = re.compile(r"[\s.\-/]")
 is_freemail = functools.lru_cache(maxsize=4096)(freemail.is_freemail)
 
 
+@functools.lru_cache(maxsize=4096)  # asked several times per document, of a few senders
 def domain_of(address: str | None) -> str | None:
     """The domain of an address or ``*@domain`` pattern, lower case; None without one."""
     if not address or "@" not in address:
