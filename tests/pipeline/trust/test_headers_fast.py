@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from builders import make_mail
 from corpus import CORPUS
+from invoice_inbox.pipeline.trust.authenticate import FIELDS
 from invoice_inbox.pipeline.trust.headers import (
     MAX_HEADER_BYTES,
     Headers,
@@ -54,6 +55,9 @@ def same(raw: bytes) -> None:
         assert headers.get_all(name.upper()) == want
         assert headers.first(name) == (want[0] if want else None)
     assert from_addresses(headers) == reference_from(headers.get_all("From"))
+    for names in (FIELDS, {"x-odd", "from"}, set()):
+        kept = tuple((n, v) for n, v in headers.fields if n.lower() in names)
+        assert read_headers(raw, names).fields == kept
 
 
 # lines of a header block: fields, folded lines, lines that are no field, odd line ends

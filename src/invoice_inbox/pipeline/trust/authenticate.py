@@ -43,6 +43,9 @@ from invoice_inbox.pipeline.trust.spf_check import check_spf
 
 __all__ = ["authenticate", "authentication_results"]
 
+# the header fields read here and by what is called with them (check_dkim, provider_results)
+FIELDS = frozenset(("from", "message-id", "dkim-signature", "authentication-results", "arc-seal"))
+
 
 def authenticate(
     raw: bytes,
@@ -66,7 +69,7 @@ def authenticate(
 def _authenticate(
     raw: bytes, lookup: Lookup, envelope: Envelope | None, trusted: tuple[str, ...]
 ) -> SenderAuth:
-    headers = read_headers(raw)
+    headers = read_headers(raw, FIELDS)
     domains = {d for d in (address_domain(a) for a in from_addresses(headers)) if d}
     if not domains:
         return SenderAuth(AuthStatus.NONE, "the mail has no From address with a domain to check")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from email.utils import getaddresses
 
@@ -57,14 +58,21 @@ class Headers:
         return found[0] if found else None
 
 
-def read_headers(raw: bytes) -> Headers:
-    """The header fields of ``raw`` in order, unfolded; lines that are not fields are skipped."""
+def read_headers(raw: bytes, names: Collection[str] | None = None) -> Headers:
+    """The header fields of ``raw`` in order, unfolded; lines that are not fields are skipped.
+    *names* (lower case): only the fields of these names are kept (the others are not decoded)."""
     end = head_end(raw)
     head = raw[:end] if end >= 0 else raw[:MAX_HEADER_BYTES]
     if _ODD_LINE.search(head) is not None:
-        return _read_lines(head)
+        read = _read_lines(head)
+        if names is None:
+            return read
+        return Headers(tuple((n, v) for n, v in read.fields if n.lower() in names))
+    wanted = None if names is None else {n.encode("ascii") for n in names}
     fields: list[tuple[str, str]] = []
     for name, value in _FOLDED.findall(head):
+        if wanted is not None and name.lower() not in wanted:
+            continue
         if b"\n" in value:  # continuation lines: each stripped, joined by one space
             text = " ".join(_text(line.strip()) for line in value.split(b"\n"))
         else:
