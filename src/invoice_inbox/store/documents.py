@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import ColumnElement, bindparam, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from invoice_inbox.json_types import JsonObject
@@ -136,11 +137,13 @@ def listing(
 
 # SQLite has no row locks, and a SELECT takes none: a no-op write takes the database's; not of
 # the key (SQLite would look through every table referring to it: each batch would scan all the
-# documents), of a column no index holds
+# documents), of a column no index holds. On the table, not the ORM class: no ORM objects to keep
+# in step, a fifth of the CPU
+_COMPANIES = cast(Table, Company.__table__)
 _SQLITE_LOCK = (
-    update(Company)
-    .where(Company.id == bindparam("company_id"))
-    .values(smtp_daily_cap=Company.smtp_daily_cap)
+    update(_COMPANIES)
+    .where(_COMPANIES.c.id == bindparam("company_id"))
+    .values(smtp_daily_cap=_COMPANIES.c.smtp_daily_cap)
 )
 # PostgreSQL: FOR NO KEY UPDATE of the company's row: new rows referring to it are not held up
 _ROW_LOCK = (
