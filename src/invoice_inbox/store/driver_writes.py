@@ -3,13 +3,14 @@ statement SQLAlchemy compiles (an INSERT of a table's columns, or any Core state
 parameters), each parameter's bind processor (JSON, dates, booleans) taken once per statement
 and applied to the rows' values, and the rows handed to the DBAPI cursor at once. SQLAlchemy's
 own executemany does the same work but builds each row's parameters through the compiled
-statement (``construct_params``): most of a fetch batch commit's CPU, a few hundred rows each.
+statement (``construct_params``): a large part of a fetch batch commit's CPU (hundreds of rows).
 
 With *ids*, :func:`insert_rows` returns the new rows' ids in the rows' order: on SQLite from one
 multi-row ``INSERT ... VALUES (...), (...) RETURNING id`` per chunk (SQLite cannot promise
 RETURNING's order, but gives a table's new rows increasing ids in the order of the VALUES: one
 larger than the largest, one writer at a time), on PostgreSQL from psycopg's ``executemany``
-with ``returning=True`` (one result per row, in order, in one round trip).
+with ``returning=True`` (one result per row, in order, in one round trip; another driver:
+SQLAlchemy's own executemany with RETURNING sorted by the rows' order).
 
 As ``Session.execute`` does, the session is flushed first (what it holds is written before),
 and a driver error is raised as SQLAlchemy raises it (``sqlalchemy.exc.DBAPIError`` and kinds).
@@ -114,8 +115,11 @@ def insert_rows(
         _run(s, st, names, rows, lambda cursor, params: cursor.executemany(st.sql, params))
         return []
     found: list[int]
-    if dialect.name != "sqlite":  # psycopg: one result per row, in order
+    if dialect.name != "sqlite" and dialect.driver == "psycopg":  # one result per row, in order
         found = _run(s, st, names, rows, _returned_ids(st))
+    elif dialect.name != "sqlite":  # another driver: SQLAlchemy's executemany, ids in order
+        statement = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        found = list(s.scalars(statement, [dict(zip(names, row, strict=True)) for row in rows]))
     elif dialect.insert_executemany_returning:
         found = _run(s, st, names, rows, _sqlite_ids(st))
     else:  # an old SQLite without RETURNING: row by row
