@@ -21,6 +21,7 @@ the error.
 from __future__ import annotations
 
 import hashlib
+import pickle
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -39,13 +40,19 @@ def send_decided(
     doc)."""
     if store is not None and _staged(decision, raw, store):
         stored = tuple(_without_data(d, stored=True) for d in decision.documents)
-        conn.send((DECIDED, replace(decision, documents=stored, stored=True), None))
+        _send(conn, (DECIDED, replace(decision, documents=stored, stored=True), None))
         return
     light = replace(decision, documents=tuple(_without_data(d) for d in decision.documents))
     sizes = tuple(len(d.data) for d in decision.documents)
-    conn.send((DECIDED, light, sizes))  # pickled whole before anything is written
+    _send(conn, (DECIDED, light, sizes))  # pickled whole before anything is written
     for doc in decision.documents:
         conn.send_bytes(doc.data)
+
+
+def _send(conn: Connection, message: tuple[object, ...]) -> None:
+    """``conn.send(message)`` without ``ForkingPickler``, whose every pickler copies the copyreg
+    table (3 us a mail here); a decision holds nothing it reduces (sockets, connections)."""
+    conn.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
 
 def recv(conn: Connection) -> object:

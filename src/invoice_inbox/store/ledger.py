@@ -173,7 +173,7 @@ def begin_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> No
     if not wanted:
         return
     now = utcnow()
-    s.execute(
+    s.connection().execute(  # a Core statement: no ORM execution around it
         _begin_statement(s),
         [{"source_id": source_id, "raw_sha256": sha, "started_at": now} for sha in wanted],
     )
@@ -248,7 +248,9 @@ def end_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None
     """These mails' decisions finished (or were recorded): forget their attempts."""
     wanted = sorted(set(raw_sha256s))
     if wanted:
-        s.execute(_END, [{"source_id": source_id, "raw_sha256": sha} for sha in wanted])
+        s.connection().execute(
+            _END, [{"source_id": source_id, "raw_sha256": sha} for sha in wanted]
+        )
 
 
 def switch_attempts(s: Session, source_id: int, ended: Iterable[str], begun: Iterable[str]) -> None:
