@@ -67,3 +67,20 @@ def test_whoever_imports_the_models_gets_every_table() -> None:
         assert r.returncode == 0, r.stderr
         tables = set(json.loads(r.stdout))
         assert {"source", "message", "worker", "event", "oauth_state", "supplier"} <= tables
+
+
+def test_deciding_loads_pypdf_and_schwifty_only_for_a_pdf_that_needs_them() -> None:
+    """Every process that decides (the fetch, each decide worker) imports the decide path; a
+    PDF that cannot embed a file nor show a page's text needs neither library (their import is
+    a tenth of a second of each process's start)."""
+    code = (
+        "import sys\n"
+        "sys.path.insert(0, 'tests')\n"
+        "from builders import Attachment, make_mail\n"
+        "from invoice_inbox.pipeline.decide import Policy, decide\n"
+        "pdf = b'%PDF-1.4\\n' + bytes(range(256)) * 100 + b'\\n%%EOF\\n'\n"
+        "decide(make_mail(attachments=[Attachment('INV-1.pdf', pdf)]), Policy())"
+    )
+    modules = _modules_after(code)
+    assert "invoice_inbox.pipeline.decide" in modules
+    assert "pypdf" not in modules and "schwifty" not in modules

@@ -10,13 +10,13 @@ import hashlib
 
 from builders import Attachment, make_mail, make_sized_pdf
 from invoice_inbox.pipeline.decide import Verdict, decide
-from invoice_inbox.pipeline.einvoice import pdf as einvoice_pdf
+from invoice_inbox.pipeline.einvoice import pdf_reader
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS
 
 
 def test_the_pdf_reader_reads_the_documents_own_bytes() -> None:
     data = make_sized_pdf(256 * 1024, seed=5)
-    reader = einvoice_pdf._BoundedReader(data, DEFAULT_LIMITS.pdf_object_bytes)
+    reader = pdf_reader._BoundedReader(data, DEFAULT_LIMITS.pdf_object_bytes)
     stream = reader.stream
     # pypdf sizes a stream through getbuffer() where it has one, and a buffer view of a
     # BytesIO that shares its bytes copies them

@@ -14,7 +14,7 @@ from builders import Attachment, make_mail, make_pdf, make_tnef, make_zip
 from corpus import CORPUS
 from invoice_inbox.pipeline import containers, tnef
 from invoice_inbox.pipeline.decide import Policy, decide
-from invoice_inbox.pipeline.einvoice import pdf
+from invoice_inbox.pipeline.einvoice import pdf_reader
 
 SENDER = "billing@supplier.example"
 POLICY = Policy(allowed_senders=(SENDER,))
@@ -48,6 +48,6 @@ def test_a_pdf_that_exhausts_memory_raises_it(monkeypatch: pytest.MonkeyPatch) -
     data = (CORPUS / "zugferd-corpus__XRECHNUNG_Einfach.pdf").read_bytes()  # a ZUGFeRD PDF
     raw = _mail("INV-1.pdf", data)
     assert decide(raw, POLICY).verdict == "import"
-    monkeypatch.setattr(pdf, "_BoundedReader", _out_of_memory)
+    monkeypatch.setattr(pdf_reader, "_BoundedReader", _out_of_memory)
     with pytest.raises(MemoryError):
         decide(raw, POLICY)

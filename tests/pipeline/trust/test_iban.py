@@ -15,7 +15,7 @@ from builders import Attachment, make_mail, make_pdf
 from corpus import CORPUS
 from invoice_inbox.pipeline import einvoice
 from invoice_inbox.pipeline.decide import Policy, decide
-from invoice_inbox.pipeline.trust import iban as iban_module
+from invoice_inbox.pipeline.einvoice import pdf_reader
 from invoice_inbox.pipeline.trust.iban import (
     PAGES,
     document_iban,
@@ -213,13 +213,13 @@ def test_a_pdf_without_its_end_marker_is_not_read_for_text(monkeypatch: pytest.M
     """pypdf would search such a file backwards line by line for its end (1.5 ms of a 50 KB
     mail's decide in the ingest benchmark): without a %%EOF near the end it is not opened."""
     opened: list[int] = []
-    real = iban_module._BoundedReader
+    real = pdf_reader._BoundedReader  # what iban reads PDFs with
 
     def counting(data: bytes, *args: object) -> object:
         opened.append(len(data))
         return real(data, *args)
 
-    monkeypatch.setattr(iban_module, "_BoundedReader", counting)
+    monkeypatch.setattr(pdf_reader, "_BoundedReader", counting)
     pdf = make_pdf(f"Rechnung 4711\nIBAN: {GB}")
     assert document_iban(pdf + b"\n" + b"x" * 1000, None, pdf=True) == GB  # a little junk after
     cut = pdf[: pdf.rindex(b"%%EOF")] + b"\n" + bytes(range(256)) * 200
@@ -232,13 +232,13 @@ def test_a_pdf_whose_pages_have_no_content_is_not_opened(monkeypatch: pytest.Mon
     stream: without either name the reader and its page tree are never built. The name counts
     however it is written: ``#xx`` escapes are the same name to pypdf."""
     opened: list[int] = []
-    real = iban_module._BoundedReader
+    real = pdf_reader._BoundedReader  # what iban reads PDFs with
 
     def counting(data: bytes, *args: object) -> object:
         opened.append(len(data))
         return real(data, *args)
 
-    monkeypatch.setattr(iban_module, "_BoundedReader", counting)
+    monkeypatch.setattr(pdf_reader, "_BoundedReader", counting)
     pdf = make_pdf(f"Rechnung 4711\nIBAN: {GB}")
     escaped = pdf.replace(b"/Contents", b"/C#6fnt#65n#74s")
     assert escaped != pdf

@@ -16,19 +16,8 @@ import re
 import time
 from collections.abc import Iterator
 
-from pypdf import apply_configuration
-from schwifty import IBAN
-from schwifty.exceptions import SchwiftyException
-
 from invoice_inbox.pipeline.einvoice.model import EInvoice
-
-# the e-invoice reader's bounded pypdf reading, shared so that both read a PDF the same way
-from invoice_inbox.pipeline.einvoice.pdf import (
-    CONTENT_NAMES,
-    _BoundedReader,
-    _pypdf_limits,
-    _quiet_pypdf,
-)
+from invoice_inbox.pipeline.einvoice.pdf import CONTENT_NAMES
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, MB, Limits
 
 PAGES = 3  # pages of a PDF whose text is read
@@ -58,6 +47,9 @@ def normalize(value: str | None) -> str | None:
     compact = _SEPARATORS.sub("", value).upper()
     if not 15 <= len(compact) <= 34:
         return None
+    from schwifty import IBAN  # imported by the first candidate (a twentieth of a second)
+    from schwifty.exceptions import SchwiftyException
+
     try:
         return IBAN(compact).compact
     except (SchwiftyException, ValueError):
@@ -95,6 +87,16 @@ def _page_texts(data: bytes, limits: Limits, content: bool | None = None) -> Ite
         return  # no end marker: pypdf would search the whole file backwards, line by line
     if content is None and _MAY_HAVE_CONTENT.search(data) is None:
         return  # no page has content
+    # the e-invoice reader's bounded pypdf reading, so that both read a PDF the same way;
+    # imported by the first PDF read for text, as pypdf itself
+    from pypdf import apply_configuration
+
+    from invoice_inbox.pipeline.einvoice.pdf_reader import (
+        _BoundedReader,
+        _pypdf_limits,
+        _quiet_pypdf,
+    )
+
     deadline = time.monotonic() + SECONDS
     size = 0
     with _quiet_pypdf(), apply_configuration(**_pypdf_limits(limits)):
