@@ -32,7 +32,8 @@ from pathlib import Path
 
 from invoice_inbox.pipeline.decide import Decision, Policy
 from invoice_inbox.reasons import part
-from invoice_inbox.runtime.workers import WorkerPool, WorkersUnavailable, quarantined
+from invoice_inbox.runtime.decision_wire import quarantined
+from invoice_inbox.runtime.workers import WorkerPool, WorkersUnavailable
 from invoice_inbox.store import ledger
 from invoice_inbox.store.db import Database
 

@@ -26,7 +26,9 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from invoice_inbox.pipeline.decide import Decision, Document
+from invoice_inbox.pipeline import mime
+from invoice_inbox.pipeline.decide import Decision, Document, Verdict, decision
+from invoice_inbox.reasons import ReasonPart, part
 from invoice_inbox.store.blob_folder import stage
 
 DECIDED = "decided"
@@ -102,3 +104,21 @@ def _with_data(doc: Document, data: bytes) -> Document:
     if digest is not None:  # computed by the worker: not hashed again here
         full.__dict__["sha256"] = digest
     return full
+
+
+HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only up to this size
+
+NOT_PROCESSED = part("not_processed")  # "could not be processed: ..."
+
+
+def quarantined(raw: bytes, *reason: ReasonPart) -> Decision:
+    """A decision made without deciding (a mail that stopped its worker), in the service's
+    process: quarantined with *reason* (its parts). The envelope is read here only from a header
+    block of ordinary size."""
+    headers = None
+    if len(mime.header_block(raw)) <= HEADERS_IN_PARENT:
+        try:
+            headers = mime.parse_headers(raw)
+        except Exception:  # unreadable headers: the row shows none
+            headers = None
+    return decision(Verdict.QUARANTINED, reason, headers, hits=("limits",))

@@ -39,11 +39,11 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
-from invoice_inbox.pipeline import mime
-from invoice_inbox.pipeline.decide import Decision, Policy, Verdict, decision
+from invoice_inbox.pipeline.decide import Decision, Policy
 from invoice_inbox.pipeline.limits import MB
 from invoice_inbox.reasons import ReasonPart, english, part
 from invoice_inbox.runtime import decision_wire, worker_process
+from invoice_inbox.runtime.decision_wire import NOT_PROCESSED, quarantined
 from invoice_inbox.runtime.worker_process import READY
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,6 @@ START_SECONDS = 60.0  # a new worker's time to get ready (start the interpreter,
 TRIES = 2  # a mail whose worker stopped for no limit of ours is tried once more
 START_FAILURES = 3  # workers in a row that die before taking a mail: no worker can work
 IDLE_SECONDS = 300.0  # a worker nobody needed for this long is stopped
-HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only up to this size
 # a busy worker is handed its next mails before it has answered, up to QUEUED of them and as long
 # as they fit in its socket's buffer (half of what the kernel gives, SOCKET_BUFFER asked for):
 # they wait there, so the worker goes on without waiting for this process to take its answer and
@@ -61,6 +60,9 @@ HEADERS_IN_PARENT = 256 * 1024  # a stopped mail's header block read here only u
 # neither side can block the other
 QUEUED = 8
 SOCKET_BUFFER = 1024 * 1024
+
+
+__all__ = ["WorkerPool", "WorkersUnavailable", "quarantined", "shutdown"]
 
 
 class WorkersUnavailable(RuntimeError):
@@ -340,7 +342,7 @@ class WorkerPool:
             batch.busy.remove(w)
             self._requeue(batch, w)
             mb = self.limits.memory_bytes // MB
-            batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, part("worker_memory", mb=mb))
+            batch.done[i] = quarantined(batch.raws[i], NOT_PROCESSED, part("worker_memory", mb=mb))
             w.end(kill=False)
             return
         if kind == "decided":
@@ -348,7 +350,7 @@ class WorkerPool:
             batch.done[i] = payload
         else:
             failed = part("worker_failed", detail=str(payload))
-            batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, failed)
+            batch.done[i] = quarantined(batch.raws[i], NOT_PROCESSED, failed)
         if w.queued:  # it goes on with the mail waiting for it: its time starts now
             w.task = w.queued.popleft()
             w.queued_bytes -= len(batch.raws[w.task])
@@ -382,7 +384,7 @@ class WorkerPool:
         batch.stops[i] = batch.stops.get(i, 0) + 1
         log.warning("mail %d of the batch %s", i + 1, english((why,)))
         if certain or batch.stops[i] >= TRIES:
-            batch.done[i] = quarantined(batch.raws[i], _NOT_PROCESSED, why)
+            batch.done[i] = quarantined(batch.raws[i], NOT_PROCESSED, why)
         else:
             batch.todo.appendleft(i)
 
@@ -399,18 +401,3 @@ class WorkerPool:
                 name = "unknown"
             return part("worker_signal", signal=-code, name=name)
         return part("worker_exit", status=str(code))
-
-
-_NOT_PROCESSED = part("not_processed")  # "could not be processed: ..."
-
-
-def quarantined(raw: bytes, *reason: ReasonPart) -> Decision:
-    """A decision made without deciding: quarantined with *reason* (its parts). The envelope is
-    read here only from a header block of ordinary size (this is the service's own process)."""
-    headers = None
-    if len(mime.header_block(raw)) <= HEADERS_IN_PARENT:
-        try:
-            headers = mime.parse_headers(raw)
-        except Exception:  # unreadable headers: the row shows none
-            headers = None
-    return decision(Verdict.QUARANTINED, reason, headers, hits=("limits",))
