@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
 
+from invoice_inbox import process_gc
 from invoice_inbox.pipeline.decide import Decision, Policy, decide
 from invoice_inbox.runtime import decision_wire
 
@@ -37,6 +38,7 @@ def main(argv: Sequence[str]) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent to handle
     fd, memory = int(argv[1]), int(argv[2])
     _set_limit(resource.RLIMIT_AS, memory)
+    process_gc.settle()  # the imports' objects frozen, the youngest generation collected less often
     with Connection(fd) as conn:
         try:
             conn.send(READY)
