@@ -45,7 +45,7 @@ from invoice_inbox.connectors.base import (
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.batch_decide import BatchItem, Key, decide_batch
-from invoice_inbox.runtime.batch_rows import new_row, write_batch
+from invoice_inbox.runtime.batch_rows import advance_folder, new_row, store_run, write_batch
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.filing_stage import FilingStage
@@ -273,7 +273,8 @@ class FolderSync(FolderFiling):
         self, validity: int, uids: Sequence[Key], uidnext: int | None, items: list[BatchItem]
     ) -> None:
         """One transaction: ledger rows, documents, their ``document.created`` events (one
-        statement per table: ``batch_rows.write_batch``), the folder cursor, the run counters."""
+        statement per table: ``batch_rows.write_batch``), the folder cursor, the run counters
+        (one UPDATE each, ``batch_rows.advance_folder`` and ``store_run``)."""
         counted = copy.copy(self.summary)  # the run's figures once this commits
         rows = [  # built before the transaction: on SQLite it holds the one write lock
             new_row(self.plan, self.summary.run_id, self.folder, validity, it) for it in items
@@ -281,13 +282,9 @@ class FolderSync(FolderFiling):
         with self.app.db.session(writes=True) as s:
             write_batch(s, self.plan, items, rows, count=counted.count)
             if uidnext is not None:  # an IMAP folder: the uid cursor moves with the rows
-                st = ledger.folder_state(s, self.plan.id, self.folder)
-                st.uidvalidity = validity
-                st.last_uid = max(st.last_uid, *(int(u) for u in uids))
-                st.uidnext = uidnext
-            run = s.get(Run, self.summary.run_id)
-            assert run is not None
-            counted.store_into(run)
+                last_uid = max((int(u) for u in uids), default=0)
+                advance_folder(s, self.plan.id, self.folder, validity, last_uid, uidnext)
+            store_run(s, self.summary.run_id, counted)
         self.summary.take(counted)  # committed: only now does the run count these mails
 
     def _advance_cursor(self, validity: int, last_uid: int, uidnext: int) -> None:
