@@ -53,9 +53,9 @@ def test_a_busy_worker_has_its_next_mails_waiting(monkeypatch: pytest.MonkeyPatc
     sent: list[int] = []
     send = WorkerPool._send
 
-    def sending(self: WorkerPool, w: workers._Worker, raw: bytes) -> None:
+    def sending(self: WorkerPool, w: workers._Worker, batch: workers._Batch, i: int) -> None:
         sent.append(len(sent))
-        send(self, w, raw)
+        send(self, w, batch, i)
 
     monkeypatch.setattr(WorkerPool, "_send", sending)
     seen: list[int] = []

@@ -5,6 +5,7 @@ by pools of other policies decide each mail with the policy of the pool that sen
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import signal
 import socket
 import threading
@@ -12,6 +13,7 @@ import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
+from pathlib import Path
 
 import pytest
 
@@ -21,6 +23,7 @@ from invoice_inbox.pipeline.limits import MB, Limits
 from invoice_inbox.runtime import decision_wire, workers
 from invoice_inbox.runtime.worker_process import MAIL, READY, SETUP, send_mail
 from invoice_inbox.runtime.workers import WorkerPool
+from invoice_inbox.store.blob_folder import FolderBlobStore
 
 MEMORY = 781 * MB  # a limit no other test uses: its workers are its own
 LIMITS = Limits(memory_bytes=MEMORY)
@@ -63,6 +66,29 @@ def test_a_worker_decides_each_mail_with_the_last_setup_it_was_sent(
     send_mail(worker.conn, invoice(4))
     verdicts = [decided(worker.conn).verdict for _ in range(4)]
     assert verdicts == [Verdict.NOT_IMPORTED] * 2 + [Verdict.IMPORT] * 2
+
+
+def test_a_mail_sent_with_its_digest_is_staged_under_it(
+    worker: workers._Worker, tmp_path: Path
+) -> None:
+    """The fetch process hashed the mail already: the worker puts it into the blob folder under
+    that digest, hashing it no more (a digest no hash of these bytes gives shows it)."""
+    store = FolderBlobStore(tmp_path).staging_root()
+    raw, given = invoice(5), "ab" * 32
+    send_mail(worker.conn, raw, bytes(ForkingPickler.dumps((OPEN, store))), given)
+    send_mail(worker.conn, raw)  # no digest: hashed by the worker
+    assert decided(worker.conn).stored and decided(worker.conn).stored
+    assert (store / "ab" / given).read_bytes() == raw
+    real = hashlib.sha256(raw).hexdigest()
+    assert (store / real[:2] / real).read_bytes() == raw
+
+
+def test_a_pool_given_the_digests_sends_them(tmp_path: Path) -> None:
+    store = FolderBlobStore(tmp_path).staging_root()
+    raws, given = [invoice(6), invoice(7)], ["cd" * 32, "ef" * 32]
+    decided = WorkerPool(OPEN, size=1, store=store).decide(raws, shas=given)
+    assert all(d.stored for d in decided)
+    assert [(store / sha[:2] / sha).read_bytes() for sha in given] == raws
 
 
 def test_pools_sharing_their_workers_decide_with_their_own_policies() -> None:

@@ -156,7 +156,10 @@ class Decider:
         no worker can start, or the run is interrupted here on purpose (Ctrl-C), the attempts
         are taken back: only a death of the process counts against a mail."""
         try:
-            return self.pool.decide([raw for _, raw in mails], meanwhile) if mails else []
+            if not mails:
+                return []
+            raws, shas = [raw for _, raw in mails], [sha for sha, _ in mails]
+            return self.pool.decide(raws, meanwhile, shas=shas)  # shas: the raw's, hashed here
         except BaseException:
             with contextlib.suppress(Exception), db.session(durable=False) as s:  # may be down
                 ledger.undo_attempts(s, source_id, [*(sha for sha, _ in mails), *begun])

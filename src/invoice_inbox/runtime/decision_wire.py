@@ -35,12 +35,17 @@ DECIDED = "decided"
 
 
 def send_decided(
-    conn: Connection, decision: Decision, *, raw: bytes = b"", store: Path | None = None
+    conn: Connection,
+    decision: Decision,
+    *,
+    raw: bytes = b"",
+    store: Path | None = None,
+    raw_sha256: str | None = None,
 ) -> None:
     """Send ``decision`` with its documents' bytes as messages after it (no pickled copy), or,
     given the blob folder *store*, with the mail *raw* and the documents put there (module
-    doc)."""
-    if store is not None and _staged(decision, raw, store):
+    doc); *raw_sha256*: the fetch process's digest of *raw*, or None to hash it here."""
+    if store is not None and _staged(decision, raw, store, raw_sha256):
         stored = tuple(_without_data(d, stored=True) for d in decision.documents)
         _send(conn, (DECIDED, replace(decision, documents=stored, stored=True), None))
         return
@@ -78,10 +83,11 @@ def recv(conn: Connection) -> object:
     return (DECIDED, replace(decision, documents=tuple(documents)))
 
 
-def _staged(decision: Decision, raw: bytes, store: Path) -> bool:
-    """Put *raw* and the decision's documents into the blob folder; False when it cannot."""
+def _staged(decision: Decision, raw: bytes, store: Path, raw_sha256: str | None = None) -> bool:
+    """Put *raw* (under *raw_sha256*, hashed here when None) and the decision's documents into
+    the blob folder; False when it cannot."""
     try:
-        stage(store, hashlib.sha256(raw).hexdigest(), raw)
+        stage(store, raw_sha256 or hashlib.sha256(raw).hexdigest(), raw)
         for doc in decision.documents:
             stage(store, doc.sha256, doc.data)
     except OSError:

@@ -10,7 +10,9 @@ What the pool sends are ``Connection`` messages, each after a one-byte message s
 is: ``SETUP`` with the pickled policy and blob folder (or None) the next mails are decided with,
 sent only to a worker that has not got this setup yet (workers are shared by pools), and
 ``MAIL`` with a mail's bytes as they are (never unpickled: they are untrusted). The pool writes
-a mail's messages with one system call (``send_mail``), its bytes not copied.
+a mail's messages with one system call (``send_mail``), its bytes not copied. ``MAIL`` may carry
+the mail's SHA-256 (hex), the fetch process's own digest of the same bytes: the mail is then put
+into the blob folder under it without hashing it again.
 """
 
 from __future__ import annotations
@@ -58,8 +60,9 @@ def _serve(conn: Connection) -> None:
             if kind == SETUP:
                 policy, store = ForkingPickler.loads(conn.recv_bytes())  # from the parent
                 continue
-            if kind != MAIL or policy is None:  # STOP (a mail before any setup: a bug)
+            if kind[:1] != MAIL or policy is None:  # STOP (a mail before any setup: a bug)
                 return
+            digest = kind[1:].decode("ascii") or None  # the raw mail's SHA-256, if sent
             raw = conn.recv_bytes()
         except MemoryError:  # the mail alone is more than the limit
             conn.send(("memory", None))
@@ -73,7 +76,7 @@ def _serve(conn: Connection) -> None:
             if store is None:
                 raw = b""  # not needed to send the decision: let go of it first
             # the document bytes apart, not pickled, or into the blob folder with the mail's
-            decision_wire.send_decided(conn, decision, raw=raw, store=store)
+            decision_wire.send_decided(conn, decision, raw=raw, store=store, raw_sha256=digest)
             continue
         except MemoryError:
             pass  # the frames holding the mail's data are released on leaving the handler
@@ -87,13 +90,17 @@ def _serve(conn: Connection) -> None:
         return  # a heap that ran out is not trusted with the next mail
 
 
-def send_mail(conn: Connection, raw: bytes, setup: bytes | None = None) -> None:
-    """The pool's side: send *raw* to the worker on *conn* (after *setup*, pickled, if given)
-    as the messages ``Connection.send_bytes`` sends, written with one ``writev``."""
+def send_mail(
+    conn: Connection, raw: bytes, setup: bytes | None = None, raw_sha256: str | None = None
+) -> None:
+    """The pool's side: send *raw* (with its SHA-256, if given) to the worker on *conn* (after
+    *setup*, pickled, if given) as the messages ``Connection.send_bytes`` sends, written with one
+    ``writev``."""
     parts: list[bytes] = []
     if setup is not None:
         parts += [_header(1), SETUP, _header(len(setup)), setup]
-    parts += [_header(1), MAIL, _header(len(raw)), raw]
+    tag = MAIL + raw_sha256.encode("ascii") if raw_sha256 else MAIL
+    parts += [_header(len(tag)), tag, _header(len(raw)), raw]
     fd, left = conn.fileno(), sum(map(len, parts))
     written = os.writev(fd, parts)
     if written == left:

@@ -189,23 +189,19 @@ def shutdown() -> None:
 @dataclass
 class _Batch:
     raws: Sequence[bytes]
+    shas: Sequence[str] | None  # their SHA-256s, given by the caller
     todo: deque[int]
     busy: list[_Worker] = field(default_factory=list)
     done: dict[int, Decision] = field(default_factory=dict)
     stops: dict[int, int] = field(default_factory=dict)  # index -> workers it stopped
-    poller: select.poll = field(default_factory=select.poll)  # kept: no set-up per wait
-    polled: set[int] = field(default_factory=set)  # the descriptors registered in it
 
     def ready(self, timeout: float) -> set[int]:
         """The busy workers' descriptors with something to read (or ended), waiting up to
-        *timeout* seconds for one."""
-        fds = {w.conn.fileno() for w in self.busy}
-        for fd in fds - self.polled:
-            self.poller.register(fd, select.POLLIN)
-        for fd in self.polled - fds:
-            self.poller.unregister(fd)
-        self.polled = fds
-        return {fd for fd, _ in self.poller.poll(math.ceil(timeout * 1000))}
+        *timeout* seconds for one (one poll, no selector set up and no poll per worker)."""
+        poller = select.poll()
+        for w in self.busy:
+            poller.register(w.conn.fileno(), select.POLLIN)
+        return {fd for fd, _ in poller.poll(math.ceil(timeout * 1000))}
 
 
 class _Aside:
@@ -267,7 +263,11 @@ class WorkerPool:
         return float(self.limits.cpu_seconds * WALL_FACTOR + WALL_GRACE)
 
     def decide(
-        self, raws: Sequence[bytes], meanwhile: Callable[[], None] | None = None
+        self,
+        raws: Sequence[bytes],
+        meanwhile: Callable[[], None] | None = None,
+        *,
+        shas: Sequence[str] | None = None,
     ) -> list[Decision]:
         """The decisions for *raws*, in order; a mail that stopped its worker is quarantined
         with the reason. Raises ``WorkersUnavailable`` when workers cannot be started.
@@ -275,7 +275,7 @@ class WorkerPool:
         the workers (or at once when there are none): the caller's own work (a commit that may
         wait for a database lock) overlaps the deciding, which goes on meanwhile; it has ended
         when this returns, and what it raised ends the batch as a failure to decide would."""
-        batch = _Batch(raws, deque(range(len(raws))))
+        batch = _Batch(raws, shas, deque(range(len(raws))))
         aside = _Aside(meanwhile)
         try:
             while batch.todo or batch.busy:
@@ -297,7 +297,7 @@ class WorkerPool:
             allowed = self.wall_seconds if w.ready else self.wall_seconds + START_SECONDS
             w.task, w.deadline, w.hung = i, time.monotonic() + allowed, False
             batch.busy.append(w)
-            self._send(w, batch.raws[i])
+            self._send(w, batch, i)
         for w in batch.busy:  # each worker's next mails wait for it in its socket
             while batch.todo and w.ready and len(w.queued) < QUEUED:
                 size = len(batch.raws[batch.todo[0]])
@@ -306,13 +306,14 @@ class WorkerPool:
                 i = batch.todo.popleft()
                 w.queued.append(i)
                 w.queued_bytes += size
-                self._send(w, batch.raws[i])
+                self._send(w, batch, i)
 
-    def _send(self, w: _Worker, raw: bytes) -> None:
+    def _send(self, w: _Worker, batch: _Batch, i: int) -> None:
+        raw, sha = batch.raws[i], batch.shas[i] if batch.shas else None
         setup = None if w.setup == self._setup else self._setup  # another pool's worker
         w.setup = self._setup
         with contextlib.suppress(OSError):  # it died first: _collect sees it has ended
-            worker_process.send_mail(w.conn, raw, setup)  # as it is: no pickled copy
+            worker_process.send_mail(w.conn, raw, setup, sha)  # as it is: no pickled copy
 
     def _collect(self, batch: _Batch) -> None:
         timeout = max(0.0, min(w.deadline for w in batch.busy) - time.monotonic())
