@@ -105,24 +105,18 @@ def undisposed(s: Session, source_id: int, folder: str, uidvalidity: int) -> lis
 
 
 def mark_disposed(s: Session, ids: Iterable[int]) -> None:
+    """These rows' mails are filed on the server (one statement built once, on the session's
+    connection: no ORM rows to keep in step, the filing's session holds none)."""
     ids = list(ids)
     if ids:
-        s.execute(
-            update(Message)
-            .where(Message.id.in_(ids))
-            .values(state=MessageState.DISPOSED, filing_error=None, filing_failed_at=None)
-        )
+        s.connection().execute(_DISPOSED, {"ids": ids})
 
 
 def mark_filing_failed(s: Session, ids: Iterable[int], error: str, when: datetime) -> None:
     """The server refused to file these rows' mails: they stay undisposed, with its answer."""
     ids = list(ids)
     if ids:
-        s.execute(
-            update(Message)
-            .where(Message.id.in_(ids))
-            .values(filing_error=error, filing_failed_at=when)
-        )
+        s.connection().execute(_FILING_FAILED, {"ids": ids, "error": error, "when": when})
 
 
 @dataclass(frozen=True)
@@ -222,11 +216,22 @@ _ATTEMPTS_OF = select(_ATTEMPTS.c.raw_sha256, _ATTEMPTS.c.attempts).where(
     _ATTEMPTS.c.source_id == bindparam("source_id"),
     _ATTEMPTS.c.raw_sha256.in_(bindparam("shas", expanding=True)),
 )
-# the end of one attempt: a statement executed for many mails at once
+# the end of attempts: the hashes an expanding parameter
 _END = (
     _ATTEMPTS.delete()
     .where(_ATTEMPTS.c.source_id == bindparam("source_id"))
-    .where(_ATTEMPTS.c.raw_sha256 == bindparam("raw_sha256"))
+    .where(_ATTEMPTS.c.raw_sha256.in_(bindparam("shas", expanding=True)))
+)
+_BY_IDS = _MESSAGES.c.id.in_(bindparam("ids", expanding=True))
+_DISPOSED = (
+    update(_MESSAGES)
+    .where(_BY_IDS)
+    .values(state=MessageState.DISPOSED, filing_error=None, filing_failed_at=None)
+)
+_FILING_FAILED = (
+    update(_MESSAGES)
+    .where(_BY_IDS)
+    .values(filing_error=bindparam("error"), filing_failed_at=bindparam("when"))
 )
 
 
@@ -245,12 +250,11 @@ def undo_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> Non
 
 
 def end_attempts(s: Session, source_id: int, raw_sha256s: Iterable[str]) -> None:
-    """These mails' decisions finished (or were recorded): forget their attempts."""
+    """These mails' decisions finished (or were recorded): forget their attempts (one DELETE
+    for up to 500 of them)."""
     wanted = sorted(set(raw_sha256s))
-    if wanted:
-        s.connection().execute(
-            _END, [{"source_id": source_id, "raw_sha256": sha} for sha in wanted]
-        )
+    for i in range(0, len(wanted), 500):
+        s.connection().execute(_END, {"source_id": source_id, "shas": wanted[i : i + 500]})
 
 
 def switch_attempts(s: Session, source_id: int, ended: Iterable[str], begun: Iterable[str]) -> None:
