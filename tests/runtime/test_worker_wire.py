@@ -21,7 +21,7 @@ from builders import Attachment, make_mail, make_pdf
 from invoice_inbox.pipeline.decide import Decision, Policy, Verdict
 from invoice_inbox.pipeline.limits import MB, Limits
 from invoice_inbox.runtime import decision_wire, workers
-from invoice_inbox.runtime.worker_process import MAIL, READY, SETUP, send_mail
+from invoice_inbox.runtime.worker_process import MAIL, READY, SETUP, STOP, send_mail
 from invoice_inbox.runtime.workers import WorkerPool
 from invoice_inbox.store.blob_folder import FolderBlobStore
 
@@ -132,3 +132,29 @@ def test_a_mail_whose_write_a_signal_cuts_short_arrives_whole() -> None:
         signal.signal(signal.SIGALRM, old)
     assert interrupts
     assert got == [SETUP, b"setup", MAIL, raw]
+
+
+def test_shutdown_asks_every_idle_worker_before_waiting_for_any(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each exits on its own time: asked one after the other, the last waited as long as all."""
+    WorkerPool(OPEN, size=2).decide([invoice(8), invoice(9)])  # two ready workers, now idle
+    idle = list(workers._IDLE._workers[MEMORY])
+    assert len(idle) == 2
+    events: list[str] = []
+    send_bytes, end = Connection.send_bytes, workers._Worker.end
+
+    def sending(self: Connection, buf: bytes, *args: int) -> None:
+        events.append("ask" if buf == STOP else "other")
+        send_bytes(self, buf, *args)
+
+    def ending(self: workers._Worker, *, kill: bool) -> None:
+        events.append("end")
+        end(self, kill=kill)
+
+    monkeypatch.setattr(Connection, "send_bytes", sending)
+    monkeypatch.setattr(workers._Worker, "end", ending)
+    workers.shutdown()
+    asked = events.count("ask")
+    assert asked >= 2 and events[:asked] == ["ask"] * asked  # every idle worker, then waited
+    assert [w.proc.returncode for w in idle] == [0, 0]

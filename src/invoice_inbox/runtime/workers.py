@@ -120,11 +120,12 @@ class _Worker:
             self.proc.kill()
             self.proc.wait()
 
-    def stop(self) -> None:
-        """Ask an idle worker to exit, then make sure it did."""
+    def stop(self, *, wait: bool = True) -> None:
+        """Ask an idle worker to exit, then (*wait*) make sure it did."""
         with contextlib.suppress(OSError):
             self.conn.send_bytes(worker_process.STOP)
-        self.end(kill=False)
+        if wait:
+            self.end(kill=False)
 
 
 def _worker_environment() -> dict[str, str]:
@@ -170,8 +171,10 @@ class _Idle:
         with self._lock:
             workers = [w for group in self._workers.values() for w in group]
             self._workers.clear()
+        for w in workers:  # all asked first: they exit at the same time
+            w.stop(wait=False)
         for w in workers:
-            w.stop()
+            w.end(kill=False)
 
 
 _IDLE = _Idle()
