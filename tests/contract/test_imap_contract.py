@@ -152,7 +152,8 @@ def test_a_run_killed_after_filing_a_batch_reruns_to_exactly_once(cli: Cli, fold
     pdfs = seed(cli.mailbox, invoices=5, others=2)
     cli.add_source("--allow-sender", SUPPLIER, *filed(folder))
     assert cli.fetch_killed_at("filed", nth=1, batch=3) == -9
-    assert 0 < len(cli.messages()) < 7, "the crash really was mid-run"
+    # filing is a stage of its own (runtime.filing_stage): later batches may be committed too
+    assert any(m["state"] != "disposed" for m in cli.messages()), "the crash was mid-run"
     cli.fetch()
     assert_exactly_once(cli, folder, pdfs, others=2)
 

@@ -77,6 +77,9 @@ def test_a_run_killed_mid_way_reruns_to_exactly_once(any_ap: AP, step: str) -> N
     any_ap.add_source("--allow-sender", "billing@supplier.example", *FILED)
     killed = run_helper(any_ap, "kill", step, "1", "3")  # batches of 3: die after the first
     assert killed.returncode == -9, killed.stderr
-    assert 0 < len(any_ap.messages()) < 7, "the crash really was mid-run"
+    if step == "committed":
+        assert 0 < len(any_ap.messages()) < 7, "the crash really was mid-run"
+    else:  # filing is a stage of its own: the later batches may be committed already
+        assert any(m["state"] != "disposed" for m in any_ap.messages()), "killed mid-run"
     any_ap.ok("fetch", "ap")
     assert_exactly_once(any_ap, pdfs, others=2)
