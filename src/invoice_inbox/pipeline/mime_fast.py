@@ -31,6 +31,7 @@ MAX_DEPTH = 40
 # email.feedparser.headerRE: what the feed parser takes for a header line
 _HEADER_LINE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
 # boundaries we match as the feed parser does: printable ASCII (a space only inside)
+_IDENTITY = ("7bit", "8bit", "binary")  # transfer encodings a multipart body may have
 _PLAIN_BOUNDARY = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 _COMPAT32 = policy.compat32
 # A lone CR also ends a line for the feed parser, which matters where lines are told apart:
@@ -124,6 +125,17 @@ def header_fields(lines: str) -> list[tuple[str, str]] | None:
     return fields
 
 
+def plain_boundary(msg: Message) -> str | None:
+    """The boundary of multipart *msg* when the fast readers can follow it (plain characters,
+    an identity transfer encoding), else None: the standard parser reads such a mail."""
+    boundary = mime_params.boundary(msg)
+    if boundary is None or not _PLAIN_BOUNDARY.fullmatch(boundary):
+        return None
+    if str(msg.get("content-transfer-encoding", "8bit")).lower() not in _IDENTITY:
+        return None
+    return boundary
+
+
 class _Scan:
     """One mail's text (bytes as ASCII with surrogate escapes, as the feed parser reads them).
 
@@ -212,14 +224,8 @@ class _Scan:
 
     def multipart(self, msg: Message, pos: int, bounds: tuple[str, ...], depth: int) -> int:
         """Read the parts of multipart *msg*, whose body starts at *pos*; where it ends."""
-        boundary = mime_params.boundary(msg)
-        if boundary is None or not _PLAIN_BOUNDARY.fullmatch(boundary):
-            raise _GiveUp
-        if str(msg.get("content-transfer-encoding", "8bit")).lower() not in (
-            "7bit",
-            "8bit",
-            "binary",
-        ):
+        boundary = plain_boundary(msg)
+        if boundary is None:
             raise _GiveUp
         inner = (*bounds, boundary)
         own = len(bounds)

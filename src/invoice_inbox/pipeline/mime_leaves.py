@@ -36,7 +36,6 @@ MAX_LEAVES = 4000  # more parts: ``mime`` counts them against its own limit
 
 # email.feedparser.headerRE, on a line decoded as ASCII
 _HEADER_LINE = re.compile(r"^(From |[\041-\071\073-\176]*:|[\t ])")
-_PLAIN_BOUNDARY = re.compile(r"[\x21-\x7e][\x20-\x7e]*")
 _LONE_CR = re.compile(rb"\r(?!\n)")
 _EMPTY_LINE = re.compile(rb"\n\r?\n")
 _COMPAT32 = policy.compat32
@@ -143,14 +142,8 @@ class _Scan:
 
     def multipart(self, msg: Message, pos: int, bounds: tuple[bytes, ...], depth: int) -> int:
         """Read the parts of multipart *msg*, whose body starts at *pos*; where it ends."""
-        boundary = mime_params.boundary(msg)
-        if boundary is None or not _PLAIN_BOUNDARY.fullmatch(boundary):
-            raise _GiveUp
-        if str(msg.get("content-transfer-encoding", "8bit")).lower() not in (
-            "7bit",
-            "8bit",
-            "binary",
-        ):
+        boundary = mime_fast.plain_boundary(msg)
+        if boundary is None:
             raise _GiveUp
         inner = (*bounds, boundary.encode("ascii"))
         own = len(bounds)
