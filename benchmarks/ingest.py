@@ -56,6 +56,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+import fs_probe  # noqa: E402
 import ingest_peers as peers  # noqa: E402
 import ingest_profile  # noqa: E402
 import local_dns  # noqa: E402
@@ -215,6 +216,7 @@ def run(args: argparse.Namespace) -> Report:
     try:
         srv.start()
         log(f"dovecot: imap {srv.imap_port}, imaps {srv.imaps_port}")
+        file_ms = {"before": fs_probe.file_cost(tmp_root / "fs-probe-before")}
         import_seconds: dict[str, float] = {}
         for user in users:
             began = time.perf_counter()
@@ -239,6 +241,7 @@ def run(args: argparse.Namespace) -> Report:
             import_seconds=import_seconds,
             target_ratio=TARGET_RATIO,
             target_rss_mb=TARGET_RSS_MB,
+            file_ms=file_ms,
         )
         port = srv.imaps_port if args.tls else srv.imap_port
         ca_file = str(srv.ca_file) if args.tls else None
@@ -292,6 +295,7 @@ def run(args: argparse.Namespace) -> Report:
             report.cpu_split_profiled_s = ingest_profile.split(prof_out)
             report.worker_split_profiled_s = ingest_profile.worker_split(prof_out)
             report.profiled_cpu_s = p.child.cpu
+        report.file_ms["after"] = fs_probe.file_cost(tmp_root / "fs-probe-after")
         return report
     finally:
         srv.stop()

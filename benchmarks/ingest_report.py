@@ -68,6 +68,7 @@ class Report:
     server_inbox: int = -1
     data_dir_mb: float = 0.0
     fetch_rusage: dict[str, float] = field(default_factory=dict)
+    file_ms: dict[str, float] = field(default_factory=dict)  # fs_probe.file_cost by when
     cpu_split_profiled_s: dict[str, float] = field(default_factory=dict)
     worker_split_profiled_s: dict[str, float] = field(default_factory=dict)
     profiled_cpu_s: float = 0.0
@@ -133,6 +134,15 @@ def _processes(r: Report) -> list[str]:
     own, kernel = 1000 * ru["self_cpu"] / n, 1000 * ru["self_system"] / n
     workers = 1000 * r.ingestion_cpu_seconds / n - own
     return [f"processes  : fetch {own:.2f} ms/mail (kernel {kernel:.2f}), workers {workers:.2f}"]
+
+
+def _file_cost(r: Report) -> list[str]:
+    """What writing a 50 KB file cost on the file system before and after the clients ran
+    (``fs_probe``): its recent deletions move it, for mbsync and fetch alike."""
+    if not r.file_ms:
+        return []
+    when = ", ".join(f"{k} {v:.2f}" for k, v in r.file_ms.items())
+    return [f"file system: {when} ms CPU to write + rename a 50 KB file (quiet: about 0.04)"]
 
 
 def _yes(ok: bool) -> str:
@@ -210,6 +220,7 @@ def print_report(r: Report) -> None:
         + (f"; {vs_mbsync}" if vs_mbsync else ""),
         f"peak RSS   : {r.ingestion_peak_rss_mb:.1f} MB (ingestion process)",
         *_processes(r),
+        *_file_cost(r),
         "",
         *_table(r),
         "",
