@@ -27,8 +27,7 @@ from invoice_inbox.store.blobs import CHUNK, REFRESH_AFTER, BlobNotFound, Stored
 
 _SHA = re.compile(r"[0-9a-f]{64}")
 _TMP = re.compile(r"\.[0-9a-f]{64}\.\d+\.tmp")
-_STAGED_IN: set[Path] = set()  # sub-folders ``stage`` made or found in this process
-_STAGING: dict[tuple[Path, str], str] = {}  # (root, prefix): that sub-folder, for ``stage``
+_STAGING: dict[tuple[Path, str], str] = {}  # (root, prefix): the sub-folder ``stage`` made
 
 
 class FolderBlobStore:
@@ -161,9 +160,10 @@ def stage(root: Path, sha256: str, data: bytes) -> None:
     of the process that commits it (``FolderBlobStore.staging_root``). Paths are plain strings
     here: a worker stages two blobs per mail, and ``pathlib`` costs more than the write."""
     folder = _STAGING.get((root, sha256[:2]))
-    if folder is None:
-        folder = str(_folder_of(_path(root, sha256), _STAGED_IN))
-        _STAGING[root, sha256[:2]] = folder
+    if folder is None:  # made (or found) once per process
+        made = root / sha256[:2]
+        made.mkdir(parents=True, exist_ok=True)
+        folder = _STAGING[root, sha256[:2]] = str(made)
     final = f"{folder}/{sha256}"
     if _kept(final):
         return
