@@ -209,7 +209,7 @@ def run(args: argparse.Namespace) -> Report:
     full = not args.fetch_only
     fetch_users = ["bench", "other", "prof"] if full else ["bench"]
 
-    tmp_root = Path(tempfile.mkdtemp(prefix="invoice-inbox-bench-", dir="/tmp"))
+    tmp_root = Path(tempfile.mkdtemp(prefix="invoice-inbox-bench-", dir=args.work_dir))
     tmp_root.chmod(0o755)  # Dovecot's unprivileged processes must traverse it
     users = {BASE_USER: BASE_PW, **{u: FETCH_USERS[u] for u in fetch_users}}
     srv = DovecotServer(tmp_root / "dovecot", users=users, pool_size=0)
@@ -324,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--fetch-only", action="store_true", help="only the raw download and one fetch")
     p.add_argument("--profile", metavar="OUT", help="keep the profiled fetch's cProfile stats")
+    p.add_argument(
+        "--work-dir",
+        default="/tmp",
+        help="where the mail server's and the clients' files go (/tmp); e.g. a tmpfs such as "
+        "/dev/shm takes the file system's own cost out of an A/B comparison of CPU",
+    )
     args = p.parse_args(argv)
     if args.messages < 1 or args.size_kb <= 0 or args.baseline_runs < 1:
         p.error("--messages, --size-kb and --baseline-runs must be positive")
