@@ -84,3 +84,38 @@ def test_deciding_loads_pypdf_and_schwifty_only_for_a_pdf_that_needs_them() -> N
     modules = _modules_after(code)
     assert "invoice_inbox.pipeline.decide" in modules
     assert "pypdf" not in modules and "schwifty" not in modules
+
+
+_READERS = {
+    "invoice_inbox.pipeline.einvoice.vocabulary",  # the XML readers (UBL, CII, KSeF)
+    "invoice_inbox.pipeline.einvoice.model",
+    "invoice_inbox.pipeline.einvoice.view",  # the invoice as the web page shows it
+    "invoice_inbox.pipeline.render",  # a mail body made a PDF
+    "invoice_inbox.pipeline.tnef",  # winmail.dat
+    "tnefparse",
+}
+
+
+def test_a_decide_worker_loads_the_readers_of_rarer_documents_when_one_comes() -> None:
+    """A decide worker starts with the readers every mail needs; the e-invoice XML readers,
+    the invoice view, the body renderer and the TNEF reader come with the first mail that
+    needs one (a worker's start was a third of a second, a third of it these)."""
+    worker = _modules_after("import invoice_inbox.runtime.worker_process")
+    assert "invoice_inbox.pipeline.decide" in worker
+    assert worker & _READERS == set()
+    code = (
+        "import sys\n"
+        "sys.path[:0] = ['tests', 'tests/pipeline']\n"
+        "from builders import Attachment, make_mail\n"
+        "from einvoice_samples import cii_invoice\n"
+        "from invoice_inbox.pipeline.decide import Policy, decide\n"
+        "xml = cii_invoice()\n"
+        "d = decide(make_mail(attachments=[Attachment('INV-1.xml', xml)]), Policy())\n"
+        "assert d.documents[0].einvoice is not None, d.reason\n"
+        "print(d.documents[0].einvoice.format)"
+    )
+    xml = _modules_after(code)
+    assert {
+        "invoice_inbox.pipeline.einvoice.vocabulary",
+        "invoice_inbox.pipeline.einvoice.model",
+    } <= xml

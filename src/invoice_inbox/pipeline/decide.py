@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from invoice_inbox import reasons
-from invoice_inbox.pipeline import extract, mime, render, senders
+from invoice_inbox.pipeline import extract, mime, senders
 from invoice_inbox.pipeline.extract import Document, Kind, Skipped
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
@@ -194,6 +194,8 @@ def check_documents(w: _Work) -> tuple[Verdict, ReasonPart] | None:
         return Verdict.QUARANTINED, part("unreadable", detail=str(exc))
     w.skipped.extend(found.skipped)
     if w.wants_body or (w.policy.body_fallback and not found.documents):
+        from invoice_inbox.pipeline import render  # imported by the first mail rendered
+
         try:
             w.documents.append(_body_document(w.headers, parsed, found.tnef_html, w.policy.limits))
         except render.RenderError as exc:
@@ -211,6 +213,8 @@ def check_documents(w: _Work) -> tuple[Verdict, ReasonPart] | None:
 def _body_document(
     headers: mime.Headers, parsed: mime.ParsedMessage, tnef_html: str | None, limits: Limits
 ) -> Document:
+    from invoice_inbox.pipeline import render
+
     sender = f"{headers.sender_name} <{headers.sender}>" if headers.sender_name else headers.sender
     body = render.Body(
         sender=sender or "",

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
 
-from invoice_inbox.pipeline import containers, einvoice, mime, sniff, tnef
+from invoice_inbox.pipeline import containers, einvoice, mime, sniff
 from invoice_inbox.pipeline.einvoice.pdf import marks as pdf_marks
 from invoice_inbox.pipeline.filenames import sanitize
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, LimitExceeded, Limits
@@ -279,6 +279,8 @@ def _archive(f: _File, depth: int, options: Options, out: Extraction) -> None:
 def _tnef(f: _File, depth: int, options: Options, out: Extraction) -> None:
     if depth >= options.max_depth:
         raise Unreadable(f"{f.label}: containers are nested more than {options.max_depth} deep")
+    from invoice_inbox.pipeline import tnef  # imported by the first winmail.dat
+
     try:
         unpacked = tnef.untnef(f.data)
     except containers.ContainerRefused as exc:

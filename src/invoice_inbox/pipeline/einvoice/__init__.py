@@ -7,13 +7,38 @@ and any document that declares a DOCTYPE is refused (see ``xmlsafe``).
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import EInvoiceError
-from .model import EInvoice
 from .pdf import embedded_xml_name, read_pdf
-from .view import read_view
-from .view_model import InvoiceView
-from .vocabulary import read_xml
-from .xmlsafe import looks_like_xml
+
+if TYPE_CHECKING:
+    from .model import EInvoice
+    from .view import read_view
+    from .view_model import InvoiceView
+    from .vocabulary import read_xml
+    from .xmlsafe import looks_like_xml
+
+# Imported on first use: the XML readers and the invoice view are a third of a decide worker's
+# start (and of the fetch process's), and most mail carries a plain PDF that needs none of them.
+_LAZY = {
+    "EInvoice": "model",
+    "InvoiceView": "view_model",
+    "looks_like_xml": "xmlsafe",
+    "read_view": "view",
+    "read_xml": "vocabulary",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value  # asked once
+    return value
+
 
 __all__ = [
     "EInvoice",

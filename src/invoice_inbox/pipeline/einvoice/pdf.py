@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..limits import DEFAULT_LIMITS, Limits
-from .model import EInvoice
+
+if TYPE_CHECKING:
+    from .model import EInvoice
 
 # the names an embedded file needs in the PDF's uncompressed bytes (``may_embed_files``)
 _FILE_MARKER = re.compile(rb"/(?:EmbeddedFile|AF|ObjStm)")

@@ -15,10 +15,13 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-from invoice_inbox.pipeline.einvoice.model import EInvoice
 from invoice_inbox.pipeline.einvoice.pdf import CONTENT_NAMES
 from invoice_inbox.pipeline.limits import DEFAULT_LIMITS, MB, Limits
+
+if TYPE_CHECKING:
+    from invoice_inbox.pipeline.einvoice.model import EInvoice
 
 PAGES = 3  # pages of a PDF whose text is read
 MAX_PDF_BYTES = 20 * MB  # larger PDFs are not read for an IBAN
