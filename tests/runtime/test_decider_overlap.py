@@ -122,3 +122,32 @@ def test_the_deciding_goes_on_while_what_runs_meanwhile_waits(
         [make_mail(subject=f"n {i}") for i in range(4)], lambda: waited.append(three.wait(30))
     )
     assert waited == [True] and len(decisions) == 4
+
+
+def test_the_first_group_is_begun_ahead_and_taken_back_when_not_decided(db: Database) -> None:
+    """A sync begins a batch's first group of attempts ahead (``begin_recorded``), before it
+    hands the batch before to its commit; deciding then starts with them committed, and a batch
+    not decided after all has them taken back (``abandon``)."""
+    source_id = source(db)
+    mails = [(f"{i:064x}", make_mail(subject=f"Invoice {i}")) for i in range(GROUP + 3)]
+    decider = Decider(Policy(), workers=2)
+    begun = decider.begin_recorded(db, source_id, mails)
+    first = {sha for sha, _ in mails[:GROUP]}
+    assert attempted(db, source_id) == first
+    seen: list[set[str]] = []
+    decisions = decider.decide_recorded(
+        db,
+        source_id,
+        mails,
+        begun=begun,
+        deciding=lambda idx: seen.append(attempted(db, source_id)),
+    )
+    assert len(decisions) == len(mails) and seen[0] == first
+    assert attempted(db, source_id) == set()  # all ended, none begun twice
+
+    again = decider.begin_recorded(db, source_id, mails)
+    assert attempted(db, source_id) == first
+    decider.abandon(db, again)
+    assert attempted(db, source_id) == set()
+    with db.session() as s:  # taken back, not counted as a death
+        assert ledger.attempts(s, source_id, first) == {}

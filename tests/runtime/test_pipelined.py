@@ -89,3 +89,56 @@ def test_the_stages_hand_the_interpreter_lock_on_quickly(monkeypatch: pytest.Mon
     chosen[:] = [0.0001]  # lower already (someone chose it): left alone
     run_pipelined(range(2), stages([]))
     assert chosen == [0.0001]
+
+
+def test_the_next_batch_is_prepared_before_the_one_before_it_goes_to_the_commit() -> None:
+    """A sync commits the first decide attempts of a batch in ``prepare``: on SQLite, one write
+    at a time, that waited for the commit of the batch before it while the workers had no mail.
+    The decided batch is held back until the next one is prepared, when that is downloaded
+    already; else it goes to the commit at once (no waiting for a download), and every batch
+    decided before an error is still committed."""
+    events: list[str] = []
+    started = {n: threading.Event() for n in range(8)}
+
+    def download(n: int) -> int:
+        events.append(f"download {n}")
+        started[n].set()  # the batch before is handed on (the hand-over holds one)
+        return n
+
+    def decide(n: int) -> int:
+        if n + 2 in started:  # the next batch is downloaded while this one is decided
+            assert started[n + 2].wait(ENDS_WITHIN)
+        events.append(f"decide {n}")
+        return n
+
+    s = Stages(
+        download=download,
+        decide=decide,
+        commit=lambda n: events.append(f"commit {n}"),
+        size=lambda n: 1,
+        prepare=lambda n: events.append(f"prepare {n}") or n,
+    )
+    assert run_bounded(lambda: run_pipelined(range(8), s)) is None
+    for n in range(1, 7):
+        assert events.index(f"prepare {n}") < events.index(f"commit {n - 1}"), events
+    assert [e for e in events if e.startswith("commit")] == [f"commit {n}" for n in range(8)]
+
+
+def test_a_decided_batch_is_not_held_back_for_a_download() -> None:
+    """Holding a decided batch back for the next download would let a download that waits for
+    the byte budget wait for itself: the batch goes to the commit first."""
+    committed: list[int] = []
+    gate = threading.Event()
+
+    def download(n: int) -> int:
+        if n == 1:
+            assert gate.wait(ENDS_WITHIN), "batch 0 was held back for this download"
+        return n
+
+    def commit(n: int) -> None:
+        committed.append(n)
+        gate.set()
+
+    s = Stages(download=download, decide=lambda n: n, commit=commit, size=lambda n: 1)
+    assert run_bounded(lambda: run_pipelined(range(3), s)) is None
+    assert committed == [0, 1, 2]

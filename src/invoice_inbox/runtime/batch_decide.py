@@ -14,8 +14,8 @@ from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document
 from invoice_inbox.pipeline.trust.result import SenderAuth
 from invoice_inbox.reasons import Param, Parts, english, from_json, part
-from invoice_inbox.runtime.decider import Decider
-from invoice_inbox.runtime.sender_check import Mail, SenderCheck
+from invoice_inbox.runtime.decider import Begun, Decider
+from invoice_inbox.runtime.sender_check import Mail, Pending, SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.store import ledger
 from invoice_inbox.store.db import Database
@@ -48,11 +48,81 @@ class BatchItem:
     stored: bool = False  # a decide worker put its raw mail and documents into the blob folder
 
 
-def decide_batch(
+@dataclass
+class Prepared:
+    """A fetched batch made ready to decide (:func:`prepare_batch`): what the ledger knows of
+    its mails, the ones to decide, the first group of their attempts committed, and their
+    senders' authentication begun."""
+
+    fetched: Sequence[tuple[Key, bytes, str]]
+    earlier: dict[str, BatchItem]  # first-seen items of earlier batches, not yet committed
+    known: dict[str, tuple[int, Param, str | None]]  # sha -> the ledger's original
+    first: dict[str, int]  # sha -> index of its first occurrence in this batch
+    fresh: list[tuple[Key, bytes, str]]
+    mails: list[tuple[str, bytes]]  # the fresh ones as the decider takes them
+    begun: Begun | None
+    checking: Pending | None
+
+    def abandon(self, db: Database, decider: Decider) -> None:
+        """The batch will not be decided (the run stopped): take back what was begun."""
+        if self.checking is not None:
+            self.checking.close()
+        if self.begun is not None:
+            decider.abandon(db, self.begun)
+
+
+# a downloaded batch (uid, raw bytes, raw SHA-256 each), or the same made ready to decide
+Fetched = list[tuple[Key, bytes, str]] | Prepared
+
+
+def fetched_size(fetched: Fetched) -> int:
+    """The raw bytes of a downloaded batch."""
+    rows = fetched.fetched if isinstance(fetched, Prepared) else fetched
+    return sum(len(raw) for _, raw, _ in rows)
+
+
+def prepare_batch(
     db: Database,
     plan: SourcePlan,
     decider: Decider,
     fetched: Sequence[tuple[Key, bytes, str]],
+    *,
+    senders: SenderCheck | None = None,
+    pending: Mapping[str, BatchItem] | None = None,
+) -> Prepared:
+    """What :func:`decide_batch` does before the workers get the batch's mails, which a caller
+    may do ahead (``runtime.sync`` does it before it hands the batch before to its commit):
+    ask the ledger, commit the first group's attempts (``Decider.begin_recorded``), begin
+    authenticating the senders. *pending*: as for :func:`decide_batch`."""
+    earlier = dict(pending or {})
+    first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
+    fresh: list[tuple[Key, bytes, str]] = []
+    with db.session() as s:  # the ledger's copies, then the attempts of the mails to decide
+        known: dict[str, tuple[int, Param, str | None]] = {
+            sha: (row.id, from_json(row.reason_parts) or row.reason, row.filed_to)
+            for sha, row in ledger.originals(s, plan.id, (f[2] for f in fetched)).items()
+        }
+        for i, (uid, raw, sha) in enumerate(fetched):
+            if sha not in known and sha not in earlier and sha not in first:
+                first[sha] = i
+                fresh.append((uid, raw, sha))
+        left_over = ledger.attempts(s, plan.id, (sha for _, _, sha in fresh)) if fresh else {}
+    mails = [(sha, raw) for _, raw, sha in fresh]
+    begun = decider.begin_recorded(db, plan.id, mails, left_over=left_over) if mails else None
+    try:
+        checking = senders.begin(db, [Mail(uid, raw) for uid, raw, _ in fresh]) if senders else None
+    except BaseException:
+        if begun is not None:
+            decider.abandon(db, begun)
+        raise
+    return Prepared(fetched, earlier, known, first, fresh, mails, begun, checking)
+
+
+def decide_batch(
+    db: Database,
+    plan: SourcePlan,
+    decider: Decider,
+    fetched: Sequence[tuple[Key, bytes, str]] | Prepared,
     *,
     deciding: Callable[[list[Key]], None],
     senders: SenderCheck | None = None,
@@ -62,36 +132,31 @@ def decide_batch(
     already handled; *deciding* is told the uids of each group just before it is decided.
     *senders*: the run's sender authentication (None: not checked). *pending*: the first-seen
     items of earlier batches not yet committed, by raw SHA-256, taken before this call (a batch
-    committed since is then in the ledger)."""
-    earlier = dict(pending or {})
-    first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
-    fresh: list[tuple[Key, bytes, str]] = []
-    with db.session() as s:  # the ledger's copies, then the attempts of the mails to decide
-        known = {
-            sha: (row.id, from_json(row.reason_parts) or row.reason, row.filed_to)
-            for sha, row in ledger.originals(s, plan.id, (f[2] for f in fetched)).items()
-        }
-        for i, (uid, raw, sha) in enumerate(fetched):
-            if sha not in known and sha not in earlier and sha not in first:
-                first[sha] = i
-                fresh.append((uid, raw, sha))
-        left_over = ledger.attempts(s, plan.id, (sha for _, _, sha in fresh)) if fresh else {}
-    checking = senders.begin(db, [Mail(uid, raw) for uid, raw, _ in fresh]) if senders else None
+    committed since is then in the ledger). *fetched* may be :func:`prepare_batch`'s result
+    (made with the same *senders* and *pending*), its first steps taken ahead."""
+    ready = (
+        fetched
+        if isinstance(fetched, Prepared)
+        else prepare_batch(db, plan, decider, fetched, senders=senders, pending=pending)
+    )
+    fresh, checking = ready.fresh, ready.checking
     try:
         decided = decider.decide_recorded(
             db,
             plan.id,
-            [(sha, raw) for _, raw, sha in fresh],
+            ready.mails,
             deciding=lambda idx: deciding([fresh[i][0] for i in idx]),
-            left_over=left_over,
+            left_over=ready.begun.left_over if ready.begun else None,
+            begun=ready.begun,
         )
     except BaseException:
         if checking is not None:
             checking.close()
         raise
+    known, earlier, first = ready.known, ready.earlier, ready.first
     decisions = iter(checking.apply(decided) if checking is not None else decided)
     items: list[BatchItem] = []
-    for i, (uid, raw, sha) in enumerate(fetched):
+    for i, (uid, raw, sha) in enumerate(ready.fetched):
         if sha in known:
             original_id, reason, target = known[sha]
             copy = (part("duplicate", original=reason),)

@@ -16,11 +16,14 @@ commits do not wait for the disk (``Database.session(durable=False)``: they guar
 against the death of this process, which loses nothing the system has been handed). A mail
 found with an attempt left over is decided again on its own, one mail per
 commit, so that a death now points at it alone. That costs a few milliseconds a suspect, once,
-so groups are large (half a sync batch): a batch then takes three such commits, each of which
-may wait for SQLite's one write lock while the batch before it is committed. Deaths happen for
-other reasons too (a deploy, an operator's kill -9, a crash elsewhere), so one such death is not
-proof: a mail that stopped the process twice while decided on its own is not decided again but
-quarantined with ``STOPPED_TWICE`` and filed as not imported, and the run goes on.
+so groups are large (half a sync batch): a batch then takes three such commits. The first,
+before any of its mails is in a worker, is ``begin_recorded``: a sync makes it for the next
+batch before it hands the batch before to its commit, so it does not wait for SQLite's one write
+lock while the workers wait for mail; the others are made while a group is in the workers.
+Deaths happen for other reasons too (a deploy, an operator's kill -9, a crash elsewhere), so one
+such death is not proof: a mail that stopped the process twice while decided on its own is not
+decided again but quarantined with ``STOPPED_TWICE`` and filed as not imported, and the run goes
+on.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from invoice_inbox.pipeline.decide import Decision, Policy
@@ -37,7 +41,7 @@ from invoice_inbox.runtime.workers import WorkerPool, WorkersUnavailable
 from invoice_inbox.store import ledger
 from invoice_inbox.store.db import Database
 
-__all__ = ["STOPPED_TWICE", "Decider", "WorkersUnavailable"]
+__all__ = ["STOPPED_TWICE", "Begun", "Decider", "WorkersUnavailable"]
 
 STOPPED_TWICE = "could not be processed (stopped the worker twice)"
 GIVE_UP = 2  # deaths while a mail was decided on its own, after which it is not decided again
@@ -46,6 +50,18 @@ GROUP = 50  # fresh mails decided under one commit of attempts: a death makes at
 
 def _nothing(indexes: Sequence[int]) -> None:
     return None
+
+
+@dataclass(frozen=True)
+class Begun:
+    """A source's mails split into groups (indexes into *mails*; those with attempts left
+    over are in none), the first group's attempts committed (``Decider.begin_recorded``)."""
+
+    source_id: int
+    mails: Sequence[tuple[str, bytes]]
+    left_over: Mapping[str, int]
+    groups: list[list[int]]
+    shas: list[list[str]]  # each group's raw SHA-256s
 
 
 class Decider:
@@ -68,6 +84,37 @@ class Decider:
         """The decisions for *raws*, in order, each made in a limited worker."""
         return self.pool.decide(raws) if raws else []
 
+    def begin_recorded(
+        self,
+        db: Database,
+        source_id: int,
+        mails: Sequence[tuple[str, bytes]],
+        *,
+        left_over: Mapping[str, int] | None = None,
+    ) -> Begun:
+        """The first step of :meth:`decide_recorded`, which a caller may take ahead (a sync
+        takes it for the next batch before it hands the last one to its commit, so that this
+        commit does not wait for SQLite's one write lock while the workers wait for mail): the
+        mails' groups, and the first group's attempts committed. *left_over* as there."""
+        if left_over is None:
+            with db.session() as s:
+                left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
+        fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
+        size = max(GROUP, 2 * self.pool.size)
+        groups = [fresh[start : start + size] for start in range(0, len(fresh), size)]
+        shas = [[mails[i][0] for i in group] for group in groups]
+        if groups:
+            with db.session(durable=False) as s:
+                ledger.begin_attempts(s, source_id, shas[0])
+        return Begun(source_id, mails, left_over, groups, shas)
+
+    def abandon(self, db: Database, begun: Begun) -> None:
+        """Take back the first group's attempts of *begun*, whose deciding will not come (the
+        run stopped in between): they say nothing about its mails."""
+        if begun.shas:
+            with contextlib.suppress(Exception), db.session(durable=False) as s:  # may be down
+                ledger.undo_attempts(s, begun.source_id, begun.shas[0])
+
     def decide_recorded(
         self,
         db: Database,
@@ -76,27 +123,23 @@ class Decider:
         *,
         deciding: Callable[[Sequence[int]], None] = _nothing,
         left_over: Mapping[str, int] | None = None,
+        begun: Begun | None = None,
     ) -> list[Decision]:
         """The decisions for *mails* (raw SHA-256, raw bytes) of a source, with their attempts
         recorded as the module says; *deciding* is told the indexes of each group of mails
         just before they are decided. *left_over*: these mails' attempts, when the caller has
         just asked the ledger (``ledger.attempts``, with its own questions), else asked here.
+        *begun*: :meth:`begin_recorded` of the same mails, taken ahead by the caller.
         Attempts end here once the decisions are made, except those of mails quarantined for
         ``STOPPED_TWICE``: the caller ends them with the transaction that records them
         (``ledger.end_attempts``)."""
         if not mails:
             return []
-        if left_over is None:
-            with db.session() as s:
-                left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
-        fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
-        size = max(GROUP, 2 * self.pool.size)
-        groups = [fresh[start : start + size] for start in range(0, len(fresh), size)]
-        shas = [[mails[i][0] for i in group] for group in groups]
+        if begun is None:
+            begun = self.begin_recorded(db, source_id, mails, left_over=left_over)
+        assert begun.mails is mails and begun.source_id == source_id, "begun for other mails"
+        left_over, groups, shas = begun.left_over, begun.groups, begun.shas
         decisions: dict[int, Decision] = {}
-        if groups:
-            with db.session(durable=False) as s:
-                ledger.begin_attempts(s, source_id, shas[0])
         for k, group in enumerate(groups):
             ended = shas[k - 1] if k else []  # decided: their attempts end ...
             following = shas[k + 1] if k + 1 < len(groups) else []  # ... as the next ones begin

@@ -7,6 +7,13 @@ written, committed and filed on another. The stages hand batches on in order, so
 committed and filed in the order they were listed, each in its own transaction, each filed only
 after its commit: the guarantees of a sequential run hold (invariants 1, 2 and 5).
 
+The deciding thread prepares each batch (``Stages.prepare``: a sync commits the first decide
+attempts of its mails there) before it hands the batch decided before it to the commit stage,
+when that next batch is downloaded already: on SQLite, one write at a time, that commit would
+otherwise hold the write lock while the workers wait for the preparing (a third of the deciding
+thread's time at 10,000 mails). When the next batch is not there yet, the decided one goes to
+the commit at once and is not held back for a download.
+
 Errors keep a sequential run's outcome: the first error of any stage stops new work, every batch
 before the failing one is still committed and filed, no batch from the failing one on is
 committed, and the error is raised once the stages have stopped (a download error is raised
@@ -86,6 +93,14 @@ def _put(q: queue.Queue[Any], item: object, halt: threading.Event | None = None)
                 return False
 
 
+def _ready(downloaded: queue.Queue[Any]) -> Any:
+    """The next downloaded batch if it is there now, else None."""
+    try:
+        return downloaded.get_nowait()
+    except queue.Empty:
+        return None
+
+
 def _next(downloaded: queue.Queue[Any], downloader: threading.Thread) -> Any:
     """The next downloaded batch; ``_END`` also when the downloader stopped without saying so
     (it gives up handing on batches once a later stage has failed)."""
@@ -98,7 +113,10 @@ def _next(downloaded: queue.Queue[Any], downloader: threading.Thread) -> Any:
 
 
 class Stages(Generic[B, D]):
-    """What each stage does with one batch; *size* is a downloaded batch's bytes."""
+    """What each stage does with one batch; *size* is a downloaded batch's bytes. *prepare*
+    (optional) readies a downloaded batch for *decide* on the deciding thread, before the
+    batch decided before it is handed to the commit (the module doc); *abandon* takes back
+    what *prepare* did when the batch will not be decided after all."""
 
     def __init__(
         self,
@@ -106,8 +124,12 @@ class Stages(Generic[B, D]):
         decide: Callable[[B], D],
         commit: Callable[[D], None],
         size: Callable[[B], int],
+        *,
+        prepare: Callable[[B], B] = lambda batch: batch,
+        abandon: Callable[[B], None] = lambda batch: None,
     ) -> None:
         self.download, self.decide, self.commit, self.size = download, decide, commit, size
+        self.prepare, self.abandon = prepare, abandon
 
 
 def run_pipelined(
@@ -161,21 +183,36 @@ def run_pipelined(
     for t in threads:
         t.start()
     failed: BaseException | None = None
+    held: tuple[D, int] | None = None  # decided, handed to the commit once the next is ready
     try:
         while not commit_error:
             check_cancel()
-            item = _next(downloaded, threads[0])
+            item = _ready(downloaded) if held is not None else None
+            if item is None:  # the next batch is not downloaded yet: the commit goes first
+                if held is not None:
+                    _put(decided, held)
+                    held = None
+                item = _next(downloaded, threads[0])
             if item is _END:
                 break
             if isinstance(item, _Failed):
                 raise item.error
             batch, size = item
-            result = stages.decide(batch)
-            _put(decided, (result, size))  # the committer takes every item until _END
+            batch = stages.prepare(batch)
+            if held is not None:
+                try:
+                    _put(decided, held)  # the committer takes every item until _END
+                except BaseException:
+                    stages.abandon(batch)
+                    raise
+                held = None
+            held = (stages.decide(batch), size)
     except BaseException as exc:
         failed = exc
     finally:
         halt.set()
+        if held is not None:  # decided before the error: committed as any batch before it
+            _put(decided, held)
         _put(decided, _END)
         threads[1].join()  # every batch handed on is committed (or drained after an error)
         while threads[0].is_alive():  # the downloader may wait to hand on a batch

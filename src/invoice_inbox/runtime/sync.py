@@ -44,7 +44,15 @@ from invoice_inbox.connectors.base import (
 )
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import lease
-from invoice_inbox.runtime.batch_decide import BatchItem, Key, decide_batch
+from invoice_inbox.runtime.batch_decide import (
+    BatchItem,
+    Fetched,
+    Key,
+    Prepared,
+    decide_batch,
+    fetched_size,
+    prepare_batch,
+)
 from invoice_inbox.runtime.batch_rows import advance_folder, new_row, store_run, write_batch
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
@@ -177,11 +185,13 @@ class FolderSync(FolderFiling):
 
     def _batches(self, validity: int, todo: Sequence[Key], uidnext: int | None) -> None:
         """Download, decide, commit and file *todo* in batches, overlapping (module doc)."""
-        stages: Stages[list[tuple[Key, bytes, str]], list[BatchItem]] = Stages(
+        stages: Stages[Fetched, list[BatchItem]] = Stages(
             download=self._download,
             decide=self._decide,
             commit=lambda items: self._commit_batch(validity, uidnext, items),
-            size=lambda fetched: sum(len(raw) for _, raw, _ in fetched),
+            size=fetched_size,
+            prepare=self._prepare,
+            abandon=self._abandon,
         )
         keys = (todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size))
         self._filing = FilingStage(self._file_committed)
@@ -223,17 +233,29 @@ class FolderSync(FolderFiling):
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
         return fetched
 
-    def _decide(self, fetched: list[tuple[Key, bytes, str]]) -> list[BatchItem]:
+    def _prepare(self, fetched: Fetched) -> Fetched:
+        """The batch's first steps of deciding (``batch_decide.prepare_batch``), taken before
+        the batch before it is handed to the commit stage (``run_pipelined``)."""
+        if isinstance(fetched, Prepared):
+            return fetched
         with self._pending_lock:
             pending = dict(self._pending)  # before the ledger is asked (batch_decide)
+        return prepare_batch(
+            self.app.db, self.plan, self.decider, fetched, senders=self.senders, pending=pending
+        )
+
+    def _abandon(self, fetched: Fetched) -> None:
+        if isinstance(fetched, Prepared):
+            fetched.abandon(self.app.db, self.decider)
+
+    def _decide(self, fetched: Fetched) -> list[BatchItem]:
         items = decide_batch(
             self.app.db,
             self.plan,
             self.decider,
-            fetched,
+            self._prepare(fetched),
             deciding=lambda keys: self.observer(Step.DECIDING, self.folder, keys),
             senders=self.senders,
-            pending=pending,
         )
         with self._pending_lock:
             self._pending.update((it.sha256, it) for it in items if it.duplicate_of is None)
