@@ -11,7 +11,9 @@ the pipeline, or none.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from invoice_inbox.connectors.base import Connector, FolderStatus
@@ -40,13 +42,24 @@ _MODULE_OF = {
 }
 
 
-def __getattr__(name: str) -> object:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # found directly from now on
-    return value
+def lazy_names(package: str, module_of: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` for *package* that imports each name of *module_of* from its
+    module (absolute, or relative to *package*) when it is first asked for, and keeps it in the
+    package's namespace, found directly from then on. Here, not in a module of its own: the
+    package imports none (``tests/test_package_imports.py``)."""
+
+    def __getattr__(name: str) -> Any:
+        module = module_of.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__
+
+
+__getattr__ = lazy_names(__name__, _MODULE_OF)
 
 
 def __dir__() -> list[str]:

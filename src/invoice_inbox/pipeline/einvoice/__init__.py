@@ -7,8 +7,9 @@ and any document that declares a DOCTYPE is refused (see ``xmlsafe``).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from invoice_inbox import lazy_names
 
 from .errors import EInvoiceError
 from .pdf import embedded_xml_name, read_pdf
@@ -22,22 +23,16 @@ if TYPE_CHECKING:
 
 # Imported on first use: the XML readers and the invoice view are a third of a decide worker's
 # start (and of the fetch process's), and most mail carries a plain PDF that needs none of them.
-_LAZY = {
-    "EInvoice": "model",
-    "InvoiceView": "view_model",
-    "looks_like_xml": "xmlsafe",
-    "read_view": "view",
-    "read_xml": "vocabulary",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value  # asked once
-    return value
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "EInvoice": ".model",
+        "InvoiceView": ".view_model",
+        "looks_like_xml": ".xmlsafe",
+        "read_view": ".view",
+        "read_xml": ".vocabulary",
+    },
+)
 
 
 __all__ = [
