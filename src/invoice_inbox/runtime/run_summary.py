@@ -57,6 +57,13 @@ class RunSummary:
         else:
             self.duplicates += 1
 
+    def stopped(self, error: str) -> None:
+        """An error ended the run: partial when it had committed mail (its counts are only
+        what was committed), else failed."""
+        self.status = RunStatus.PARTIAL if self.messages_seen else RunStatus.FAILED
+        self.error = error
+        self.errors += 1
+
     def take(self, other: RunSummary) -> None:
         """Adopt *other*'s figures (a copy counted in a transaction that committed)."""
         for f in fields(self):

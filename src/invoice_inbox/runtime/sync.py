@@ -372,13 +372,13 @@ def sync_source(
                     senders=senders,
                 ).run()
         except (ConnectorError, lease.LeaseLost, RunCancelled) as exc:
-            _stopped(summary, str(exc))
+            summary.stopped(str(exc))
             _finish(app, summary)
             if isinstance(exc, ConnectorError) and summary.status == RunStatus.PARTIAL:
                 raise RunPartial(summary, exc) from exc
             raise
         except Exception as exc:  # e.g. the disk is full: the run is over, and says why
-            _stopped(summary, f"{type(exc).__name__}: {exc}")
+            summary.stopped(f"{type(exc).__name__}: {exc}")
             with contextlib.suppress(Exception):  # the database may be what failed
                 _finish(app, summary)
             raise
@@ -388,14 +388,6 @@ def sync_source(
         summary.status = RunStatus.SUCCEEDED
         _finish(app, summary)
         return summary
-
-
-def _stopped(summary: RunSummary, error: str) -> None:
-    """An error ended the run: partial when it had committed mail (its counts are only what
-    was committed), else failed."""
-    summary.status = RunStatus.PARTIAL if summary.messages_seen else RunStatus.FAILED
-    summary.error = error
-    summary.errors += 1
 
 
 def _finish(app: App, summary: RunSummary) -> None:
