@@ -136,7 +136,7 @@ def fetch_run(
 ) -> FetchRun:
     """``source add`` + ``fetch --json`` for *user* in a fresh data dir under *root*."""
     data_dir = root / f"data-{user}"
-    env = dict(os.environ, BENCH_PW=FETCH_USERS[user])
+    env = dict(os.environ, BENCH_PW=FETCH_USERS.get(user, f"{user}pw"))  # pairN: pairNpw
     env.pop("INVOICE_INBOX_DATABASE_URL", None)
     _compiled(env)
     port = srv.imaps_port if tls else srv.imap_port
@@ -208,10 +208,12 @@ def run(args: argparse.Namespace) -> Report:
     log(f"corpus: {maildir} ({'reused' if cached else 'generated'} in {corpus_seconds:.1f} s)")
     full = not args.fetch_only
     fetch_users = ["bench", "other", "prof"] if full else ["bench"]
+    pair_users = [f"pair{k}" for k in range(args.pairs)] if full else []
 
     tmp_root = Path(tempfile.mkdtemp(prefix="invoice-inbox-bench-", dir=args.work_dir))
     tmp_root.chmod(0o755)  # Dovecot's unprivileged processes must traverse it
     users = {BASE_USER: BASE_PW, **{u: FETCH_USERS[u] for u in fetch_users}}
+    users.update((u, f"{u}pw") for u in pair_users)
     srv = DovecotServer(tmp_root / "dovecot", users=users, pool_size=0)
     try:
         srv.start()
@@ -295,6 +297,12 @@ def run(args: argparse.Namespace) -> Report:
             report.cpu_split_profiled_s = ingest_profile.split(prof_out)
             report.worker_split_profiled_s = ingest_profile.worker_split(prof_out)
             report.profiled_cpu_s = p.child.cpu
+        for user in pair_users:  # mbsync and fetch again, in turns, for a median
+            m = peers.mbsync_client(base, tmp_root, log)
+            f = fetch_run(srv, tmp_root, user, args.tls, count)
+            log(f"pair {user}: mbsync {m.seconds:.2f} s, fetch {f.child.seconds:.2f} s")
+            report.failures += f.failures
+            report.pairs.append((m.messages / m.seconds, count / f.child.seconds))
         report.file_ms["after"] = fs_probe.file_cost(tmp_root / "fs-probe-after")
         return report
     finally:
@@ -325,14 +333,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fetch-only", action="store_true", help="only the raw download and one fetch")
     p.add_argument("--profile", metavar="OUT", help="keep the profiled fetch's cProfile stats")
     p.add_argument(
+        "--pairs",
+        type=int,
+        default=0,
+        help="after the full run, N more runs of mbsync and fetch in turns, each fetch on a "
+        "mailbox of its own; the report adds the median fetch / mbsync (0)",
+    )
+    p.add_argument(
         "--work-dir",
         default="/tmp",
         help="where the mail server's and the clients' files go (/tmp); e.g. a tmpfs such as "
         "/dev/shm takes the file system's own cost out of an A/B comparison of CPU",
     )
     args = p.parse_args(argv)
-    if args.messages < 1 or args.size_kb <= 0 or args.baseline_runs < 1:
-        p.error("--messages, --size-kb and --baseline-runs must be positive")
+    if args.messages < 1 or args.size_kb <= 0 or args.baseline_runs < 1 or args.pairs < 0:
+        p.error("--messages, --size-kb and --baseline-runs must be positive, --pairs not negative")
+    if args.pairs and args.fetch_only:
+        p.error("--pairs needs the full run (drop --fetch-only)")
     if args.profile and args.fetch_only:
         p.error("--profile needs the full run (drop --fetch-only)")
     report = run(args)

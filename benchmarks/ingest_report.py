@@ -4,6 +4,7 @@ of the fetch's CPU time per mail."""
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 from ingest_profile import CATEGORIES  # the CPU split's categories
@@ -74,6 +75,10 @@ class Report:
     profiled_cpu_s: float = 0.0
     cpu_split_ms_per_mail: dict[str, float] = field(default_factory=dict)
     profile: str | None = None
+    # --pairs: (mbsync msg/s, fetch msg/s) of each further pair run in turns, and the median
+    # of fetch / mbsync over them and the main run
+    pairs: list[tuple[float, float]] = field(default_factory=list)
+    pairs_median_vs_mbsync: float | None = None
     target_ratio_met: bool = False
     target_rss_met: bool = False
     failures: list[str] = field(default_factory=list)
@@ -99,6 +104,9 @@ class Report:
         self.ratio_percent = 100.0 * fetch.msg_per_s / raw.msg_per_s
         if mbsync is not None and mbsync.msg_per_s:
             self.fetch_vs_mbsync = fetch.msg_per_s / mbsync.msg_per_s
+            if self.pairs:
+                ratios = [f / m for m, f in [(mbsync.msg_per_s, fetch.msg_per_s), *self.pairs]]
+                self.pairs_median_vs_mbsync = statistics.median(ratios)
         self.target_ratio_met = self.ratio_percent >= self.target_ratio
         self.target_rss_met = self.ingestion_peak_rss_mb < self.target_rss_mb
         # shares of the profiled run, applied to the unprofiled run's CPU per mail: the
@@ -143,6 +151,18 @@ def _file_cost(r: Report) -> list[str]:
         return []
     when = ", ".join(f"{k} {v:.2f}" for k, v in r.file_ms.items())
     return [f"file system: {when} ms CPU to write + rename a 50 KB file (quiet: about 0.04)"]
+
+
+def _pairs(r: Report) -> list[str]:
+    """``--pairs``: mbsync and fetch again, in turns, each pair under like conditions."""
+    if not r.pairs:
+        return []
+    each = ", ".join(f"{m:,.0f}/{f:,.0f} ({f / m:.2f})" for m, f in r.pairs)
+    median = r.pairs_median_vs_mbsync
+    return [
+        f"pairs      : mbsync/fetch msg/s in turns after the main run: {each}"
+        + (f"; median of all {len(r.pairs) + 1}: {median:.2f} x mbsync" if median else "")
+    ]
 
 
 def _yes(ok: bool) -> str:
@@ -221,6 +241,7 @@ def print_report(r: Report) -> None:
         f"peak RSS   : {r.ingestion_peak_rss_mb:.1f} MB (ingestion process)",
         *_processes(r),
         *_file_cost(r),
+        *_pairs(r),
         "",
         *_table(r),
         "",
@@ -234,5 +255,8 @@ def print_report(r: Report) -> None:
     ]
     if r.fetch_vs_mbsync is not None:
         lines.append(f"target: fetch >= mbsync (FSync yes): {_yes(r.fetch_vs_mbsync >= 1)}")
+    if r.pairs_median_vs_mbsync is not None:
+        median = r.pairs_median_vs_mbsync
+        lines.append(f"target, median of the pairs: {median:.2f} x mbsync: {_yes(median >= 1)}")
     lines += [f"FAILED: {f}" for f in r.failures]
     print("\n".join(lines), flush=True)
