@@ -59,8 +59,7 @@ class Prepared:
     known: dict[str, tuple[int, Param, str | None]]  # sha -> the ledger's original
     first: dict[str, int]  # sha -> index of its first occurrence in this batch
     fresh: list[tuple[Key, bytes, str]]
-    mails: list[tuple[str, bytes]]  # the fresh ones as the decider takes them
-    begun: Begun | None
+    begun: Begun | None  # None: nothing to decide
     checking: Pending | None
 
     def abandon(self, db: Database, decider: Decider) -> None:
@@ -90,10 +89,13 @@ def prepare_batch(
     senders: SenderCheck | None = None,
     pending: Mapping[str, BatchItem] | None = None,
 ) -> Prepared:
-    """What :func:`decide_batch` does before the workers get the batch's mails, which a caller
-    may do ahead (``runtime.sync`` does it before it hands the batch before to its commit):
-    ask the ledger, commit the first group's attempts (``Decider.begin_recorded``), begin
-    authenticating the senders. *pending*: as for :func:`decide_batch`."""
+    """A batch of messages (uid, raw bytes, raw SHA-256) made ready for :func:`decide_batch`
+    before the workers get its mails, which ``runtime.sync`` does before it hands the batch
+    before to its commit: ask the ledger, commit the first group's attempts
+    (``Decider.begin_recorded``), begin authenticating the senders. *senders*: the run's
+    sender authentication (None: not checked). *pending*: the first-seen items of earlier
+    batches not yet committed, by raw SHA-256, taken before this call (a batch committed since
+    is then in the ledger)."""
     earlier = dict(pending or {})
     first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
     fresh: list[tuple[Key, bytes, str]] = []
@@ -115,39 +117,28 @@ def prepare_batch(
         if begun is not None:
             decider.abandon(db, begun)
         raise
-    return Prepared(fetched, earlier, known, first, fresh, mails, begun, checking)
+    return Prepared(fetched, earlier, known, first, fresh, begun, checking)
 
 
 def decide_batch(
     db: Database,
     plan: SourcePlan,
     decider: Decider,
-    fetched: Sequence[tuple[Key, bytes, str]] | Prepared,
+    ready: Prepared,
     *,
     deciding: Callable[[list[Key]], None],
-    senders: SenderCheck | None = None,
-    pending: Mapping[str, BatchItem] | None = None,
 ) -> list[BatchItem]:
-    """Decide for each message (uid, raw bytes, raw SHA-256), or recognise it as a copy of one
-    already handled; *deciding* is told the uids of each group just before it is decided.
-    *senders*: the run's sender authentication (None: not checked). *pending*: the first-seen
-    items of earlier batches not yet committed, by raw SHA-256, taken before this call (a batch
-    committed since is then in the ledger). *fetched* may be :func:`prepare_batch`'s result
-    (made with the same *senders* and *pending*), its first steps taken ahead."""
-    ready = (
-        fetched
-        if isinstance(fetched, Prepared)
-        else prepare_batch(db, plan, decider, fetched, senders=senders, pending=pending)
-    )
-    fresh, checking = ready.fresh, ready.checking
+    """Decide for each message of the batch *ready* (:func:`prepare_batch`), or recognise it as
+    a copy of one already handled; *deciding* is told the uids of each group just before it is
+    decided."""
+    fresh, checking, begun = ready.fresh, ready.checking, ready.begun
     try:
         decided = decider.decide_recorded(
             db,
             plan.id,
-            ready.mails,
+            begun.mails if begun else [],
             deciding=lambda idx: deciding([fresh[i][0] for i in idx]),
-            left_over=ready.begun.left_over if ready.begun else None,
-            begun=ready.begun,
+            begun=begun,
         )
     except BaseException:
         if checking is not None:

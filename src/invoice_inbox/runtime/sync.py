@@ -233,7 +233,7 @@ class FolderSync(FolderFiling):
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
         return fetched
 
-    def _prepare(self, fetched: Fetched) -> Fetched:
+    def _prepare(self, fetched: Fetched) -> Prepared:
         """The batch's first steps of deciding (``batch_decide.prepare_batch``), taken before
         the batch before it is handed to the commit stage (``run_pipelined``)."""
         if isinstance(fetched, Prepared):
@@ -255,7 +255,6 @@ class FolderSync(FolderFiling):
             self.decider,
             self._prepare(fetched),
             deciding=lambda keys: self.observer(Step.DECIDING, self.folder, keys),
-            senders=self.senders,
         )
         with self._pending_lock:
             self._pending.update((it.sha256, it) for it in items if it.duplicate_of is None)
