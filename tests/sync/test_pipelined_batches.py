@@ -11,10 +11,12 @@ import pytest
 
 from builders import Attachment, make_mail, make_pdf
 from conftest import AP
+from harness.dovecot import write_maildir
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import Key, Step
+from invoice_inbox.runtime.sync_steps import BATCH, BATCH_MOST, batches
 
 FILED = ("--move-imported-to", "Imported")
 WAIT = 20.0  # seconds an observer waits for another stage before giving up (never in a pass)
@@ -34,6 +36,40 @@ def fetch(ap: AP, observer: Callable[[Step, str, Sequence[Key]], None], batch: i
         runner.fetch(app, "ap", observer=observer, batch_size=batch)
     finally:
         app.close()
+
+
+def test_a_backlog_is_fetched_in_batches_that_grow_from_the_first(ap: AP, tmp_path) -> None:
+    """Without a batch size, a folder's first batch is ``BATCH`` mails (a small folder is one
+    small batch) and each next one twice the one before, up to ``BATCH_MOST``; each batch is
+    committed whole, in order, every mail once."""
+    count = BATCH + 2 * BATCH + BATCH_MOST + 7  # 100, 200, 400, then the 7 left
+    mails = (
+        make_mail(subject=f"Note {n}", message_id=f"<n{n}@supplier.example>") for n in range(count)
+    )
+    ap.mailbox.server.import_maildir(ap.mailbox.user, write_maildir(tmp_path / "md", mails))
+    listed = ap.mailbox.uids()
+    ap.add_source("--move-not-imported-to", "Not imported")
+    committed: list[Sequence[Key]] = []
+
+    def observer(step: Step, folder: str, keys: Sequence[Key]) -> None:
+        if step == Step.COMMITTED:
+            committed.append(list(keys))
+
+    app = App.open(ap.data_dir)
+    try:
+        summary = runner.fetch(app, "ap", observer=observer)
+    finally:
+        app.close()
+    assert [len(keys) for keys in committed] == [BATCH, 2 * BATCH, BATCH_MOST, 7]
+    assert [k for keys in committed for k in keys] == listed
+    assert summary.messages_seen == summary.not_imported == count
+    assert ap.mailbox.count("Not imported") == count
+
+
+def test_a_batch_size_given_is_every_batch() -> None:
+    assert [len(b) for b in batches(list(range(7)), 3)] == [3, 3, 1]
+    assert [len(b) for b in batches(list(range(1550)))] == [100, 200, 400, 400, 400, 50]
+    assert (BATCH, BATCH_MOST) == (100, 400)
 
 
 def test_next_batch_downloads_while_the_one_before_is_committed(ap: AP) -> None:

@@ -47,7 +47,7 @@ from invoice_inbox.runtime.sender_check import (
     stored_envelope,
 )
 from invoice_inbox.runtime.source_plan import SourcePlan
-from invoice_inbox.runtime.sync import BATCH
+from invoice_inbox.runtime.sync_steps import BATCH
 from invoice_inbox.store import events, ledger, runs, sources, suppliers
 from invoice_inbox.store.documents import QueueOriginals
 from invoice_inbox.store.models import Message, MessageState, Run, RunStatus, Source, utcnow

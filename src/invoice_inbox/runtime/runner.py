@@ -24,7 +24,7 @@ from invoice_inbox.i18n import _
 from invoice_inbox.runtime import health
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
-from invoice_inbox.runtime.sync import BATCH, sync_source
+from invoice_inbox.runtime.sync import sync_source
 from invoice_inbox.runtime.sync_steps import Observer
 from invoice_inbox.store import sources
 from invoice_inbox.store.blobs import BlobStoreError
@@ -259,7 +259,7 @@ def fetch(
     trigger: str = "manual",
     observer: Observer | None = None,
     progress: Callable[[int, int], None] | None = None,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
     cancel: threading.Event | None = None,
     owner: str | None = None,
 ) -> RunSummary:

@@ -63,14 +63,21 @@ from invoice_inbox.runtime.pipelined import Stages, run_pipelined
 from invoice_inbox.runtime.run_summary import RunPartial, RunSummary
 from invoice_inbox.runtime.sender_check import SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
-from invoice_inbox.runtime.sync_steps import Observer, Progress, RunCancelled, Step, noop
+from invoice_inbox.runtime.sync_steps import (
+    BATCH,
+    Observer,
+    Progress,
+    RunCancelled,
+    Step,
+    batches,
+    noop,
+)
 from invoice_inbox.store import ledger, runs
 from invoice_inbox.store.blob_folder import FolderBlobStore
 from invoice_inbox.store.models import Run, RunStatus, utcnow
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
 TOKEN_EPOCH = 0  # the ledger's uidvalidity for messages keyed by a remote id
 
 
@@ -90,7 +97,7 @@ class FolderSync(FolderFiling):
         progress: Progress,
         created_folders: set[str],
         decider: Decider,
-        batch_size: int = BATCH,
+        batch_size: int | None = None,
         cancel: threading.Event | None = None,
         senders: SenderCheck | None = None,
     ) -> None:
@@ -193,7 +200,7 @@ class FolderSync(FolderFiling):
             prepare=self._prepare,
             abandon=self._abandon,
         )
-        keys = (todo[i : i + self.batch_size] for i in range(0, len(todo), self.batch_size))
+        keys = batches(todo, self.batch_size)
         self._filing = FilingStage(self._file_committed)
         with self._download_session(validity, len(todo)):
             try:
@@ -209,7 +216,7 @@ class FolderSync(FolderFiling):
         and closed at its end, so a download need not wait for the batch before it to be moved
         (``connectors.imap_downloads``); where none can be had, the two share ``self.conn``."""
         conn = self.conn
-        if count > self.batch_size and isinstance(conn, SecondSession):
+        if count > (self.batch_size or BATCH) and isinstance(conn, SecondSession):
             self._downloads = conn.download_session(self.folder, validity)
         try:
             yield
@@ -324,7 +331,7 @@ def sync_source(
     trigger: str = "manual",
     observer: Observer | None = None,
     progress: Callable[[int, int], None] | None = None,
-    batch_size: int = BATCH,
+    batch_size: int | None = None,
     cancel: threading.Event | None = None,
     owner: str | None = None,
 ) -> RunSummary:
@@ -335,7 +342,8 @@ def sync_source(
     being set (``RunCancelled``), checked between batches. A run that had committed mail before
     its error is ``partial``, else ``failed``; a connector error after committed mail is raised
     as ``RunPartial``, which carries the summary. *owner*: the lease is already held under that
-    name (the scheduler claimed the source) and kept by the caller."""
+    name (the scheduler claimed the source) and kept by the caller. *batch_size*: the size of
+    every batch (default: growing ones, ``sync_steps.batches``)."""
     from invoice_inbox.store import sources
 
     with app.db.session() as s:

@@ -1,9 +1,10 @@
 """The points of a mail's path through a sync run that an observer is told of (progress bars,
-the crash tests), the run's progress count, and the cancellation of a run between batches."""
+the crash tests), the run's progress count, the cancellation of a run between batches, and the
+sizes of a folder's batches."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -22,6 +23,23 @@ class Step(StrEnum):
 
 
 Observer = Callable[[Step, str, Sequence[Key]], None]
+
+BATCH = 100  # a folder's first batch (and each batch, when a caller sets the size)
+BATCH_MOST = 400  # the batches after the first double up to this many mails
+
+
+def batches(todo: Sequence[Key], size: int | None = None) -> Iterator[Sequence[Key]]:
+    """*todo* in batches of *size* mails; without *size*, the first of ``BATCH`` and each next
+    one twice the one before, up to ``BATCH_MOST``. A folder of a few mails is one small batch
+    and its first commit comes early; a backlog of thousands takes fewer transactions, syncs
+    and server commands per mail (a batch's fixed cost: ``benchmarks/ingest.py``), while
+    ``pipelined.IN_FLIGHT_BYTES`` keeps the bytes in flight bounded either way."""
+    step, i = size or BATCH, 0
+    while i < len(todo):
+        yield todo[i : i + step]
+        i += step
+        if size is None:
+            step = min(step * 2, BATCH_MOST)
 
 
 class RunCancelled(Exception):
