@@ -29,6 +29,7 @@ from pathlib import Path
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Decision, Document, Verdict, decision
 from invoice_inbox.reasons import ReasonPart, part
+from invoice_inbox.runtime import decision_codec
 from invoice_inbox.store.blob_folder import stage
 
 DECIDED = "decided"
@@ -44,14 +45,23 @@ def send_decided(
 ) -> None:
     """Send ``decision`` with its documents' bytes as messages after it (no pickled copy), or,
     given the blob folder *store*, with the mail *raw* and the documents put there (module
-    doc); *raw_sha256*: the fetch process's digest of *raw*, or None to hash it here."""
+    doc); *raw_sha256*: the fetch process's digest of *raw*, or None to hash it here. A plain
+    decision goes as plain values (``decision_codec``), any other pickled."""
     if store is not None and _staged(decision, raw, store, raw_sha256):
+        packed = decision_codec.pack(decision, stored=True, sizes=None)
+        if packed is not None:
+            conn.send_bytes(packed)
+            return
         stored = tuple(_without_data(d, stored=True) for d in decision.documents)
         _send(conn, (DECIDED, replace(decision, documents=stored, stored=True), None))
         return
-    light = replace(decision, documents=tuple(_without_data(d) for d in decision.documents))
     sizes = tuple(len(d.data) for d in decision.documents)
-    _send(conn, (DECIDED, light, sizes))  # pickled whole before anything is written
+    packed = decision_codec.pack(decision, stored=False, sizes=sizes)
+    if packed is not None:
+        conn.send_bytes(packed)
+    else:
+        light = replace(decision, documents=tuple(_without_data(d) for d in decision.documents))
+        _send(conn, (DECIDED, light, sizes))  # pickled whole before anything is written
     for doc in decision.documents:
         conn.send_bytes(doc.data)
 
@@ -64,12 +74,16 @@ def _send(conn: Connection, message: tuple[object, ...]) -> None:
 
 def recv(conn: Connection) -> object:
     """The next message from a worker; a decision comes whole: ``("decided", decision)``."""
-    message = conn.recv()
-    if not (isinstance(message, tuple) and len(message) == 3 and message[0] == DECIDED):
-        return message
-    _, decision, sizes = message
-    if not isinstance(decision, Decision):
-        raise EOFError("the worker sent a decision out of order")
+    data = conn.recv_bytes()
+    if data[:1] == decision_codec.MARK:
+        decision, sizes = decision_codec.unpack(data)
+    else:
+        message = pickle.loads(data)
+        if not (isinstance(message, tuple) and len(message) == 3 and message[0] == DECIDED):
+            return message
+        _, decision, sizes = message
+        if not isinstance(decision, Decision):
+            raise EOFError("the worker sent a decision out of order")
     if sizes is None and decision.stored:  # its bytes are in the blob folder
         return (DECIDED, decision)
     if sizes is None or len(sizes) != len(decision.documents):
