@@ -9,7 +9,9 @@ the service with its workers, a power cut, a kill -9. ``Decider.decide_recorded`
 commits an attempt for each mail before deciding it (``store.ledger.begin_attempts``) and ends it
 as soon as its decision is made, so that a left-over attempt means the process died while that
 mail was being decided (a database error or a death after the decision leave none). Mails are
-decided in groups of ``GROUP`` (or twice the pool's size); the end of one group's attempts and
+decided in groups of half the batch (at least ``GROUP``, and twice the pool's size); the pool
+drains at the end of each group (``benchmarks/ingest.py``: eight groups of a 400-mail batch left
+both workers idle a fifth of the time), and the end of one group's attempts and
 the start of the next's are one commit, made while the group between them is in the workers (so
 the deciding never waits for it), which makes one death charge at most two groups' mails; these
 commits do not wait for the disk (``Database.session(durable=False)``: they guard
@@ -45,7 +47,7 @@ __all__ = ["STOPPED_TWICE", "Begun", "Decider", "WorkersUnavailable"]
 
 STOPPED_TWICE = "could not be processed (stopped the worker twice)"
 GIVE_UP = 2  # deaths while a mail was decided on its own, after which it is not decided again
-GROUP = 50  # fresh mails decided under one commit of attempts: a death makes at most these suspect
+GROUP = 50  # fresh mails at least in a group: a death makes at most two groups' mails suspect
 
 
 def _nothing(indexes: Sequence[int]) -> None:
@@ -100,7 +102,7 @@ class Decider:
             with db.session() as s:
                 left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
         fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
-        size = max(GROUP, 2 * self.pool.size)
+        size = max(GROUP, 2 * self.pool.size, -(-len(fresh) // 2))  # half the batch
         groups = [fresh[start : start + size] for start in range(0, len(fresh), size)]
         shas = [[mails[i][0] for i in group] for group in groups]
         if groups:
