@@ -1,5 +1,6 @@
 """The commit that ends one group's decide attempts and begins the next group's runs while a
-group is in the workers, never between groups: the deciding does not wait for the database."""
+group is in the workers, never between groups: the deciding does not wait for the database. A
+sync's batch is one group, its attempts begun ahead (``Stages.prepare_ahead``)."""
 
 from __future__ import annotations
 
@@ -50,8 +51,7 @@ def test_attempts_switch_while_a_group_is_in_the_workers(
 ) -> None:
     source_id = source(db)
     mails = [(f"{i:064x}", make_mail(subject=f"Invoice {i}")) for i in range(3 * GROUP)]
-    half = len(mails) // 2  # a group is half the batch (at least GROUP mails)
-    groups = [[sha for sha, _ in mails[:half]], [sha for sha, _ in mails[half:]]]
+    groups = [[sha for sha, _ in mails[k * GROUP : (k + 1) * GROUP]] for k in range(3)]
     events: list[str] = []
     seen: list[set[str]] = []
     hand_out = WorkerPool._hand_out
@@ -71,17 +71,17 @@ def test_attempts_switch_while_a_group_is_in_the_workers(
 
     monkeypatch.setattr(WorkerPool, "_hand_out", handing_out)
     monkeypatch.setattr(decider_module.ledger, "switch_attempts", switching)
-    decider = Decider(Policy(), workers=2)
+    decider = Decider(Policy(), workers=2, group=GROUP)  # a sync's batch is one group
     decisions = decider.decide_recorded(db, source_id, mails, deciding=deciding)
 
     assert [d.verdict for d in decisions] == [Verdict.NOT_IMPORTED] * len(mails)  # no PDF
     # each group: its attempts and the previous group's are committed when it starts ...
-    assert seen == [set(groups[0]), set(groups[0] + groups[1])]
+    assert seen == [set(groups[0]), set(groups[0] + groups[1]), set(groups[1] + groups[2])]
     assert attempted(db, source_id) == set()  # ... and none is left at the end
     # ... and the switch is made after the group's first mails went to the workers, while the
     # deciding goes on (on a thread of its own), and before the next group begins
     starts = [i for i, e in enumerate(events) if e == "group"] + [len(events)]
-    for k in range(2):
+    for k in range(3):
         during = events[starts[k] + 1 : starts[k + 1]]
         assert during[0] == "hand out" and during.count("switch") == 1, events
 
@@ -131,7 +131,7 @@ def test_the_first_group_is_begun_ahead_and_taken_back_when_not_decided(db: Data
     not decided after all has them taken back (``abandon``)."""
     source_id = source(db)
     mails = [(f"{i:064x}", make_mail(subject=f"Invoice {i}")) for i in range(GROUP + 3)]
-    decider = Decider(Policy(), workers=2)
+    decider = Decider(Policy(), workers=2, group=GROUP)
     begun = decider.begin_recorded(db, source_id, mails)
     first = {sha for sha, _ in mails[:GROUP]}
     assert attempted(db, source_id) == first
@@ -152,3 +152,43 @@ def test_the_first_group_is_begun_ahead_and_taken_back_when_not_decided(db: Data
     assert attempted(db, source_id) == set()
     with db.session() as s:  # taken back, not counted as a death
         assert ledger.attempts(s, source_id, first) == {}
+
+
+def test_a_batch_prepared_ahead_takes_the_items_it_awaits(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch prepared while the one before was decided awaits the items of mails first seen
+    there: from the batch before's pending items, or, committed meanwhile, the ledger's rows;
+    one found nowhere (the batch before was not decided) stops it."""
+    from types import SimpleNamespace
+
+    from invoice_inbox.runtime import batch_decide
+    from invoice_inbox.runtime.batch_decide import Prepared, prepare_batch, take_awaited
+
+    plan = SimpleNamespace(id=source(db))
+    fetched = [(1, b"a", "a" * 64), (2, b"b", "b" * 64), (3, b"c", "c" * 64)]
+    deciding = {"a" * 64, "b" * 64}
+    ready = prepare_batch(db, plan, Decider(Policy(), workers=1), fetched, deciding=deciding)  # type: ignore[arg-type]
+    assert isinstance(ready, Prepared) and ready.awaiting == deciding
+    assert [sha for _, _, sha in ready.fresh] == ["c" * 64]  # only the new one is decided here
+    row = SimpleNamespace(id=7, reason_parts=None, reason="imported", filed_to="Imported")
+    monkeypatch.setattr(batch_decide.ledger, "originals", lambda s, sid, shas: {"b" * 64: row})
+    item = object()
+    take_awaited(db, plan, ready, {"a" * 64: item})  # type: ignore[arg-type, dict-item]
+    assert ready.earlier["a" * 64] is item and ready.known["b" * 64] == (7, "imported", "Imported")
+    assert not ready.awaiting
+    ready.awaiting = {"d" * 64}
+    with pytest.raises(RuntimeError):
+        take_awaited(db, plan, ready, {})  # type: ignore[arg-type]
+    ready.abandon(db, Decider(Policy(), workers=1))
+
+
+def test_a_sync_batch_is_decided_as_one_group(db: Database) -> None:
+    source_id = source(db)
+    mails = [(f"{i:064x}", make_mail(subject=f"Invoice {i}")) for i in range(3 * GROUP)]
+    decider = Decider(Policy(), workers=2)
+    begun = decider.begin_recorded(db, source_id, mails)
+    assert begun.groups == [list(range(len(mails)))]
+    assert attempted(db, source_id) == {sha for sha, _ in mails}
+    decisions = decider.decide_recorded(db, source_id, mails, begun=begun)
+    assert len(decisions) == len(mails) and attempted(db, source_id) == set()

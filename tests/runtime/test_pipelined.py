@@ -142,3 +142,64 @@ def test_a_decided_batch_is_not_held_back_for_a_download() -> None:
     s = Stages(download=download, decide=lambda n: n, commit=commit, size=lambda n: 1)
     assert run_bounded(lambda: run_pipelined(range(3), s)) is None
     assert committed == [0, 1, 2]
+
+
+def test_the_next_batch_is_prepared_ahead_while_the_one_before_is_decided() -> None:
+    """With ``prepare_ahead``, the next downloaded batch is prepared on a thread of its own
+    while the one before it is decided (the workers then wait for no preparing between two
+    batches); ``prepare`` finishes it before the one before goes to the commit."""
+    events: list[str] = []
+    ahead = {n: threading.Event() for n in range(6)}
+
+    def prepare_ahead(n: int) -> int:
+        events.append(f"ahead {n}")
+        ahead[n].set()
+        return n
+
+    def decide(n: int) -> int:
+        if n + 1 in ahead:  # batch n+1 is prepared while batch n is still being decided
+            assert ahead[n + 1].wait(ENDS_WITHIN), f"batch {n + 1} was not prepared ahead"
+        events.append(f"decide {n}")
+        return n
+
+    s = Stages(
+        download=lambda n: n,
+        decide=decide,
+        commit=lambda n: events.append(f"commit {n}"),
+        size=lambda n: 1,
+        prepare=lambda n: events.append(f"prepare {n}") or n,
+        prepare_ahead=prepare_ahead,
+    )
+    assert run_bounded(lambda: run_pipelined(range(6), s)) is None
+    for n in range(1, 6):
+        assert events.index(f"ahead {n}") < events.index(f"decide {n - 1}"), events
+        assert events.index(f"prepare {n}") < events.index(f"commit {n - 1}"), events
+    assert [e for e in events if e.startswith("commit")] == [f"commit {n}" for n in range(6)]
+
+
+def test_a_batch_prepared_ahead_is_taken_back_when_the_one_before_fails() -> None:
+    abandoned: list[int] = []
+    committed: list[int] = []
+    prepared = threading.Event()
+
+    def decide(n: int) -> int:
+        if n == 1:
+            assert prepared.wait(ENDS_WITHIN)
+            raise Boom("decide of 1")
+        return n
+
+    def prepare_ahead(n: int) -> int:
+        if n == 2:
+            prepared.set()
+        return n
+
+    s = Stages(
+        download=lambda n: n,
+        decide=decide,
+        commit=committed.append,
+        size=lambda n: 1,
+        prepare_ahead=prepare_ahead,
+        abandon=abandoned.append,
+    )
+    assert isinstance(run_bounded(lambda: run_pipelined(range(4), s)), Boom)
+    assert committed == [0] and abandoned == [2]

@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from builders import make_mail, make_pdf
 from conftest import AP
-from invoice_inbox.runtime.decider import GROUP
+from harness.dovecot import write_maildir
+from invoice_inbox.runtime.sync_steps import BATCH
 from sync.test_poisoned_mail import (
     FILED,
     HELPER,
@@ -59,14 +61,19 @@ def test_a_death_after_the_decisions_leaves_no_suspects(ap: AP) -> None:
     assert (summary["imported"], summary["quarantined"]) == (3, 0)
 
 
-def test_a_death_while_deciding_a_batch_makes_at_most_a_group_of_suspects(ap: AP) -> None:
-    mails = 2 * max(GROUP, 2 * (os.cpu_count() or 1)) + 3
-    for i in range(mails):
-        ap.mailbox.append("INBOX", make_mail(from_=SENDER, subject=f"Note {i}", body=f"n {i}"))
+def test_a_death_while_deciding_a_batch_makes_at_most_two_batches_of_suspects(
+    ap: AP, tmp_path: Path
+) -> None:
+    """A sync's batch is one group, and the next batch's attempts are begun while it is
+    decided (``Stages.prepare_ahead``): a death makes at most those two batches suspects, never
+    the mail after them, and the next run decides them all."""
+    mails = BATCH + 2 * BATCH + 4  # batches of 100, 200 and 4
+    notes = (make_mail(from_=SENDER, subject=f"Note {i}", body=f"n {i}") for i in range(mails))
+    ap.mailbox.server.import_maildir(ap.mailbox.user, write_maildir(tmp_path / "md", notes))
     ap.add_source("--allow-sender", SENDER, *FILED)
 
-    assert kill_at(ap, "deciding").returncode == -9  # while deciding the first group
-    assert 0 < attempts_left(ap) <= max(GROUP, 2 * (os.cpu_count() or 1)) < mails
+    assert kill_at(ap, "deciding").returncode == -9  # while deciding the first batch
+    assert 0 < attempts_left(ap) <= BATCH + 2 * BATCH < mails
 
     summary = ap.ok("fetch", "ap", "--json").json()
     assert (summary["not_imported"], summary["quarantined"]) == (mails, 0)

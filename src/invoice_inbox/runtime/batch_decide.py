@@ -7,8 +7,10 @@ order."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
 
 from invoice_inbox.pipeline import mime
 from invoice_inbox.pipeline.decide import Document
@@ -61,6 +63,9 @@ class Prepared:
     fresh: list[tuple[Key, bytes, str]]
     begun: Begun | None  # None: nothing to decide
     checking: Pending | None
+    # first seen in the batch still being decided when this one was prepared: its items join
+    # ``earlier`` before this batch is decided (``runtime.sync``)
+    awaiting: set[str] = field(default_factory=set)
 
     def abandon(self, db: Database, decider: Decider) -> None:
         """The batch will not be decided (the run stopped): take back what was begun."""
@@ -88,6 +93,7 @@ def prepare_batch(
     *,
     senders: SenderCheck | None = None,
     pending: Mapping[str, BatchItem] | None = None,
+    deciding: Collection[str] = (),
 ) -> Prepared:
     """A batch of messages (uid, raw bytes, raw SHA-256) made ready for :func:`decide_batch`
     before the workers get its mails, which ``runtime.sync`` does before it hands the batch
@@ -95,17 +101,20 @@ def prepare_batch(
     (``Decider.begin_recorded``), begin authenticating the senders. *senders*: the run's
     sender authentication (None: not checked). *pending*: the first-seen items of earlier
     batches not yet committed, by raw SHA-256, taken before this call (a batch committed since
-    is then in the ledger)."""
+    is then in the ledger). *deciding*: the raw SHA-256s first seen in the batch being decided
+    meanwhile, not yet items: not decided again here, but ``awaiting`` their items."""
     earlier = dict(pending or {})
+    awaiting: set[str] = set()
     first: dict[str, int] = {}  # sha -> index of its first occurrence in this batch
     fresh: list[tuple[Key, bytes, str]] = []
     with db.session() as s:  # the ledger's copies, then the attempts of the mails to decide
-        known: dict[str, tuple[int, Param, str | None]] = {
-            sha: (row.id, from_json(row.reason_parts) or row.reason, row.filed_to)
-            for sha, row in ledger.originals(s, plan.id, (f[2] for f in fetched)).items()
-        }
+        known = _originals(s, plan.id, (f[2] for f in fetched))
         for i, (uid, raw, sha) in enumerate(fetched):
-            if sha not in known and sha not in earlier and sha not in first:
+            if sha in known or sha in earlier:
+                continue
+            if sha in deciding:
+                awaiting.add(sha)
+            elif sha not in first:
                 first[sha] = i
                 fresh.append((uid, raw, sha))
         left_over = ledger.attempts(s, plan.id, (sha for _, _, sha in fresh)) if fresh else {}
@@ -117,7 +126,36 @@ def prepare_batch(
         if begun is not None:
             decider.abandon(db, begun)
         raise
-    return Prepared(fetched, earlier, known, first, fresh, begun, checking)
+    return Prepared(fetched, earlier, known, first, fresh, begun, checking, awaiting)
+
+
+def take_awaited(
+    db: Database, plan: SourcePlan, ready: Prepared, pending: Mapping[str, BatchItem]
+) -> None:
+    """Give *ready* the items of the mails it awaits (prepared while the batch they were first
+    seen in was decided): from *pending* (that batch's items, taken before it is handed to
+    its commit), or, when that batch was committed meanwhile, the ledger's rows."""
+    if not ready.awaiting:
+        return
+    ready.earlier.update((sha, pending[sha]) for sha in ready.awaiting if sha in pending)
+    missing = [sha for sha in ready.awaiting if sha not in pending]
+    if missing:
+        with db.session() as s:
+            ready.known.update(_originals(s, plan.id, missing))
+    lost = ready.awaiting - ready.earlier.keys() - ready.known.keys()
+    if lost:  # the batch they were first seen in was not decided: this one is not either
+        raise RuntimeError(f"{len(lost)} mails of the batch before were neither decided nor kept")
+    ready.awaiting = set()
+
+
+def _originals(
+    s: Session, source_id: int, shas: Iterable[str]
+) -> dict[str, tuple[int, Param, str | None]]:
+    """The ledger's originals of *shas*: row id, reason (parts, or the text) and target."""
+    return {
+        sha: (row.id, from_json(row.reason_parts) or row.reason, row.filed_to)
+        for sha, row in ledger.originals(s, source_id, shas).items()
+    }
 
 
 def decide_batch(

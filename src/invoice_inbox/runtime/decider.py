@@ -8,20 +8,20 @@ What the pool cannot catch is the death of the whole process: the machine's OOM 
 the service with its workers, a power cut, a kill -9. ``Decider.decide_recorded`` therefore
 commits an attempt for each mail before deciding it (``store.ledger.begin_attempts``) and ends it
 as soon as its decision is made, so that a left-over attempt means the process died while that
-mail was being decided (a database error or a death after the decision leave none). Mails are
-decided in groups of half the batch (at least ``GROUP``, and twice the pool's size); the pool
-drains at the end of each group (``benchmarks/ingest.py``: eight groups of a 400-mail batch left
-both workers idle a fifth of the time), and the end of one group's attempts and
-the start of the next's are one commit, made while the group between them is in the workers (so
-the deciding never waits for it), which makes one death charge at most two groups' mails; these
-commits do not wait for the disk (``Database.session(durable=False)``: they guard
-against the death of this process, which loses nothing the system has been handed). A mail
-found with an attempt left over is decided again on its own, one mail per
-commit, so that a death now points at it alone. That costs a few milliseconds a suspect, once,
-so groups are large (half a sync batch): a batch then takes three such commits. The first,
-before any of its mails is in a worker, is ``begin_recorded``: a sync makes it for the next
-batch before it hands the batch before to its commit, so it does not wait for SQLite's one write
-lock while the workers wait for mail; the others are made while a group is in the workers.
+mail was being decided (a database error or a death after the decision leave none). A sync
+batch's mails are decided as one group: its attempts are committed before any of them is in a
+worker, by ``begin_recorded``, which a sync takes on a thread of its own while the batch before
+is decided (``Stages.prepare_ahead``), so the workers never wait for it, and ended once the
+batch is decided. Smaller groups (``group``: at least twice the pool's size) are decided one
+after the other, the pool drained at each group's end: there the end of one group's attempts
+and the start of the next's are one commit, made while the group between them is in the
+workers; on SQLite that commit waits for the batch commit before it, and the workers with it
+(a 400-mail batch in two groups left them idle a tenth of a 10,000-mail fetch). These commits
+do not wait for the disk (``Database.session(durable=False)``: they guard against the death of
+this process, which loses nothing the system has been handed). One death makes the mails of the
+group being decided and those begun ahead (at most two batches) suspects, each decided again on
+its own, one mail per commit, so that a death now points at it alone: a few milliseconds a
+suspect, once.
 Deaths happen for other reasons too (a deploy, an operator's kill -9, a crash elsewhere), so one
 such death is not proof: a mail that stopped the process twice while decided on its own is not
 decided again but quarantined with ``STOPPED_TWICE`` and filed as not imported, and the run goes
@@ -47,7 +47,7 @@ __all__ = ["STOPPED_TWICE", "Begun", "Decider", "WorkersUnavailable"]
 
 STOPPED_TWICE = "could not be processed (stopped the worker twice)"
 GIVE_UP = 2  # deaths while a mail was decided on its own, after which it is not decided again
-GROUP = 50  # fresh mails at least in a group: a death makes at most two groups' mails suspect
+GROUP = 50  # the smallest group a caller may ask for (``Decider(group=...)``)
 
 
 def _nothing(indexes: Sequence[int]) -> None:
@@ -70,11 +70,18 @@ class Decider:
     """The deciding of one run: its policy on up to *workers* limited workers at a time."""
 
     def __init__(
-        self, policy: Policy, *, workers: int | None = None, store: Path | None = None
+        self,
+        policy: Policy,
+        *,
+        workers: int | None = None,
+        store: Path | None = None,
+        group: int | None = None,
     ) -> None:
         """*store*: the blob folder the workers put each decided mail's blobs in (``stored``
-        decisions, made durable by the caller), or None: the decisions carry the bytes."""
+        decisions, made durable by the caller), or None: the decisions carry the bytes.
+        *group*: mails decided under one commit of attempts (None: all of a batch's)."""
         self.policy = policy
+        self.group = max(GROUP, group) if group else None
         size = workers if workers else (os.cpu_count() or 1)
         self.pool = WorkerPool(policy, size=size, store=store)
 
@@ -102,7 +109,7 @@ class Decider:
             with db.session() as s:
                 left_over = ledger.attempts(s, source_id, (sha for sha, _ in mails))
         fresh = [i for i, (sha, _) in enumerate(mails) if sha not in left_over]
-        size = max(GROUP, 2 * self.pool.size, -(-len(fresh) // 2))  # half the batch
+        size = max(self.group or len(fresh), 2 * self.pool.size)
         groups = [fresh[start : start + size] for start in range(0, len(fresh), size)]
         shas = [[mails[i][0] for i in group] for group in groups]
         if groups:

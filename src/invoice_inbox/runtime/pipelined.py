@@ -115,8 +115,10 @@ def _next(downloaded: queue.Queue[Any], downloader: threading.Thread) -> Any:
 class Stages(Generic[B, D]):
     """What each stage does with one batch; *size* is a downloaded batch's bytes. *prepare*
     (optional) readies a downloaded batch for *decide* on the deciding thread, before the
-    batch decided before it is handed to the commit (the module doc); *abandon* takes back
-    what *prepare* did when the batch will not be decided after all."""
+    batch decided before it is handed to the commit (the module doc); *prepare_ahead*
+    (optional) does most of that earlier, on a thread of its own while the batch before is
+    decided, and *prepare* then finishes it; *abandon* takes back what they did when the batch
+    will not be decided after all."""
 
     def __init__(
         self,
@@ -126,10 +128,46 @@ class Stages(Generic[B, D]):
         size: Callable[[B], int],
         *,
         prepare: Callable[[B], B] = lambda batch: batch,
+        prepare_ahead: Callable[[B], B] | None = None,
         abandon: Callable[[B], None] = lambda batch: None,
     ) -> None:
         self.download, self.decide, self.commit, self.size = download, decide, commit, size
-        self.prepare, self.abandon = prepare, abandon
+        self.prepare, self.prepare_ahead, self.abandon = prepare, prepare_ahead, abandon
+
+
+class _Ahead:
+    """The next downloaded batch, taken and prepared (``Stages.prepare_ahead``) on a thread of
+    its own while the deciding thread decides the one before it: the workers then wait for
+    none of that preparing between two batches (a tenth of a 10,000-mail fetch, both idle)."""
+
+    def __init__(
+        self, downloaded: queue.Queue[Any], downloader: threading.Thread, stages: Stages[Any, Any]
+    ) -> None:
+        self.item: Any = None
+        self.downloaded, self.downloader, self.stages = downloaded, downloader, stages
+        self.thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._run,), name="batch-prepare"
+        )
+        self.thread.start()
+
+    def _run(self) -> None:
+        item = _next(self.downloaded, self.downloader)
+        if item is not _END and not isinstance(item, _Failed):
+            batch, size = item
+            try:
+                assert self.stages.prepare_ahead is not None
+                item = (self.stages.prepare_ahead(batch), size)
+            except BaseException as exc:  # raised by the deciding thread when its turn comes
+                item = _Failed(exc)
+        self.item = item
+
+    def ready(self) -> bool:
+        return not self.thread.is_alive()
+
+    def take(self) -> Any:
+        """The batch (with its size), ``_END`` or ``_Failed``, once the thread has ended."""
+        self.thread.join()
+        return self.item
 
 
 def run_pipelined(
@@ -184,28 +222,37 @@ def run_pipelined(
         t.start()
     failed: BaseException | None = None
     held: tuple[D, int] | None = None  # decided, handed to the commit once the next is ready
+    ahead: _Ahead | None = None  # the next batch, prepared while *held* was decided
     try:
         while not commit_error:
             check_cancel()
-            item = _ready(downloaded) if held is not None else None
-            if item is None:  # the next batch is not downloaded yet: the commit goes first
-                if held is not None:
+            if ahead is not None:
+                if held is not None and not ahead.ready():  # not there yet: the commit first
                     _put(decided, held)
                     held = None
-                item = _next(downloaded, threads[0])
+                item, ahead = ahead.take(), None
+            else:
+                item = _ready(downloaded) if held is not None else None
+                if item is None:  # the next batch is not downloaded yet: the commit goes first
+                    if held is not None:
+                        _put(decided, held)
+                        held = None
+                    item = _next(downloaded, threads[0])
             if item is _END:
                 break
             if isinstance(item, _Failed):
                 raise item.error
             batch, size = item
-            batch = stages.prepare(batch)
-            if held is not None:
-                try:
+            try:
+                batch = stages.prepare(batch)
+                if held is not None:
                     _put(decided, held)  # the committer takes every item until _END
-                except BaseException:
-                    stages.abandon(batch)
-                    raise
-                held = None
+                    held = None
+            except BaseException:
+                stages.abandon(batch)
+                raise
+            if stages.prepare_ahead is not None:
+                ahead = _Ahead(downloaded, threads[0], stages)
             held = (stages.decide(batch), size)
     except BaseException as exc:
         failed = exc
@@ -214,6 +261,10 @@ def run_pipelined(
         if held is not None:  # decided before the error: committed as any batch before it
             _put(decided, held)
         _put(decided, _END)
+        if ahead is not None:  # prepared for nothing: taken back
+            item = ahead.take()
+            if item is not _END and not isinstance(item, _Failed):
+                stages.abandon(item[0])
         threads[1].join()  # every batch handed on is committed (or drained after an error)
         while threads[0].is_alive():  # the downloader may wait to hand on a batch
             with contextlib.suppress(queue.Empty):

@@ -168,6 +168,7 @@ class SenderCheck:
         # the deciding wait for them); a batch whose DNS outlived the deadline leaves them to
         # finish on their own, and the next batch gets new ones
         self._pool: cf.ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()  # a sync begins the next batch on a thread of its own
 
     @property
     def lookup(self) -> Lookup:
@@ -191,24 +192,29 @@ class SenderCheck:
         work = _Work(self, mails, lookup, ready)
         pool: cf.ThreadPoolExecutor | None = None
         if work.left:
-            if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(self.threads, thread_name_prefix="sender-auth")
-            pool = self._pool
-            for _ in range(min(self.threads, len(work.left))):
-                pool.submit(work.run)
+            with self._pool_lock:
+                if self._pool is None:
+                    self._pool = cf.ThreadPoolExecutor(
+                        self.threads, thread_name_prefix="sender-auth"
+                    )
+                pool = self._pool
+                for _ in range(min(self.threads, len(work.left))):
+                    pool.submit(work.run)
         return Pending(self, company, work, pool)
 
     def _abandon(self, pool: cf.ThreadPoolExecutor) -> None:
         """*pool*'s threads wait on DNS past a deadline: they finish on their own, unwaited."""
-        if self._pool is pool:
-            self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+        with self._pool_lock:
+            if self._pool is pool:
+                self._pool = None
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         """The run is over: its threads end once idle (one waiting on DNS, when it is done)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
 
     def _given(self, key: Key) -> SenderAuth | None:
         """The result the connector computed when it received the mail, if it did."""

@@ -33,7 +33,7 @@ import copy
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from invoice_inbox.connectors.base import (
     Connector,
@@ -52,6 +52,7 @@ from invoice_inbox.runtime.batch_decide import (
     decide_batch,
     fetched_size,
     prepare_batch,
+    take_awaited,
 )
 from invoice_inbox.runtime.batch_rows import advance_folder, new_row, store_run, write_batch
 from invoice_inbox.runtime.context import App
@@ -113,6 +114,7 @@ class FolderSync(FolderFiling):
         self._downloads: UidConnector | None = None  # or the downloads have a session of their own
         self._pending: dict[str, BatchItem] = {}  # decided, not yet committed, by raw SHA-256
         self._pending_lock = threading.Lock()
+        self._deciding: frozenset[str] = frozenset()  # first seen in the batch being decided
         self._filing: FilingStage[list[tuple[int, Key, str | None]]]  # per folder (_batches)
 
     def run(self) -> None:
@@ -198,6 +200,7 @@ class FolderSync(FolderFiling):
             commit=lambda items: self._commit_batch(validity, uidnext, items),
             size=fetched_size,
             prepare=self._prepare,
+            prepare_ahead=self._prepare_ahead,
             abandon=self._abandon,
         )
         keys = batches(todo, self.batch_size)
@@ -242,14 +245,34 @@ class FolderSync(FolderFiling):
 
     def _prepare(self, fetched: Fetched) -> Prepared:
         """The batch's first steps of deciding (``batch_decide.prepare_batch``), taken before
-        the batch before it is handed to the commit stage (``run_pipelined``)."""
+        the batch before it is handed to the commit stage (``run_pipelined``); one prepared
+        ahead gets the items it awaits now."""
+        if isinstance(fetched, Prepared):
+            with self._pending_lock:
+                pending = dict(self._pending)
+            take_awaited(self.app.db, self.plan, fetched, pending)
+            ready = fetched
+        else:
+            ready = self._prepared(fetched, deciding=())
+        self._deciding = frozenset(ready.first)
+        return ready
+
+    def _prepare_ahead(self, fetched: Fetched) -> Fetched:
+        """Prepare *fetched* on a thread of its own while the batch before it is decided
+        (``Stages.prepare_ahead``): the mails first seen in that one await their items."""
         if isinstance(fetched, Prepared):
             return fetched
+        return self._prepared(fetched, deciding=self._deciding)
+
+    def _prepared(
+        self, fetched: list[tuple[Key, bytes, str]], deciding: Collection[str]
+    ) -> Prepared:
         with self._pending_lock:
             pending = dict(self._pending)  # before the ledger is asked (batch_decide)
         return prepare_batch(
-            self.app.db, self.plan, self.decider, fetched, senders=self.senders, pending=pending
-        )
+            self.app.db, self.plan, self.decider, fetched, senders=self.senders, pending=pending,
+            deciding=deciding,
+        )  # fmt: skip
 
     def _abandon(self, fetched: Fetched) -> None:
         if isinstance(fetched, Prepared):
