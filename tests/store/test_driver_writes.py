@@ -52,6 +52,8 @@ DATETIMES = [
     WHEN.replace(microsecond=0),  # SQLAlchemy writes the microseconds even when 0
     WHEN.astimezone(timezone(timedelta(hours=2))),
     datetime(5, 1, 2, 3, 4, 5, tzinfo=UTC),  # a year of fewer than 4 digits
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(0))),
+    datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
 ]
 
 

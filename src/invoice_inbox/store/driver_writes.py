@@ -263,6 +263,8 @@ def _sqlite_utc(value: datetime | None) -> str | None:
     """``UTCDateTime``'s value on SQLite: UTC without a zone, as ``DATETIME`` writes it."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # most are (``utcnow``): no converted copies made
+        return value.isoformat(" ", "microseconds")[:-6]  # without its "+00:00"
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
