@@ -33,7 +33,7 @@ import copy
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from invoice_inbox.connectors.base import (
     Connector,
@@ -48,16 +48,13 @@ from invoice_inbox.runtime.batch_decide import (
     BatchItem,
     Fetched,
     Key,
-    Prepared,
-    decide_batch,
     fetched_size,
-    prepare_batch,
-    take_awaited,
 )
 from invoice_inbox.runtime.batch_rows import advance_folder, new_row, store_run, write_batch
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.decider import Decider
 from invoice_inbox.runtime.filing_stage import FilingStage
+from invoice_inbox.runtime.folder_deciding import FolderDeciding
 from invoice_inbox.runtime.folder_filing import FolderFiling
 from invoice_inbox.runtime.logs import log_context
 from invoice_inbox.runtime.pipelined import Stages, run_pipelined
@@ -82,7 +79,7 @@ log = logging.getLogger(__name__)
 TOKEN_EPOCH = 0  # the ledger's uidvalidity for messages keyed by a remote id
 
 
-class FolderSync(FolderFiling):
+class FolderSync(FolderDeciding, FolderFiling):
     """Syncs one folder of one source on an open connector, within a run."""
 
     def __init__(
@@ -242,53 +239,6 @@ class FolderSync(FolderFiling):
                 self.observer(Step.DOWNLOADED, self.folder, [uid])
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
         return fetched
-
-    def _prepare(self, fetched: Fetched) -> Prepared:
-        """The batch's first steps of deciding (``batch_decide.prepare_batch``), taken before
-        the batch before it is handed to the commit stage (``run_pipelined``); one prepared
-        ahead gets the items it awaits now."""
-        if isinstance(fetched, Prepared):
-            with self._pending_lock:
-                pending = dict(self._pending)
-            take_awaited(self.app.db, self.plan, fetched, pending)
-            ready = fetched
-        else:
-            ready = self._prepared(fetched, deciding=())
-        self._deciding = frozenset(ready.first)
-        return ready
-
-    def _prepare_ahead(self, fetched: Fetched) -> Fetched:
-        """Prepare *fetched* on a thread of its own while the batch before it is decided
-        (``Stages.prepare_ahead``): the mails first seen in that one await their items."""
-        if isinstance(fetched, Prepared):
-            return fetched
-        return self._prepared(fetched, deciding=self._deciding)
-
-    def _prepared(
-        self, fetched: list[tuple[Key, bytes, str]], deciding: Collection[str]
-    ) -> Prepared:
-        with self._pending_lock:
-            pending = dict(self._pending)  # before the ledger is asked (batch_decide)
-        return prepare_batch(
-            self.app.db, self.plan, self.decider, fetched, senders=self.senders, pending=pending,
-            deciding=deciding,
-        )  # fmt: skip
-
-    def _abandon(self, fetched: Fetched) -> None:
-        if isinstance(fetched, Prepared):
-            fetched.abandon(self.app.db, self.decider)
-
-    def _decide(self, fetched: Fetched) -> list[BatchItem]:
-        items = decide_batch(
-            self.app.db,
-            self.plan,
-            self.decider,
-            self._prepare(fetched),
-            deciding=lambda keys: self.observer(Step.DECIDING, self.folder, keys),
-        )
-        with self._pending_lock:
-            self._pending.update((it.sha256, it) for it in items if it.duplicate_of is None)
-        return items
 
     def _commit_batch(self, validity: int, uidnext: int | None, items: list[BatchItem]) -> None:
         """Write the blobs, commit the batch, hand it to the filing stage."""
