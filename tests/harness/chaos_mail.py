@@ -142,7 +142,7 @@ def configure(
     from invoice_inbox.runtime.context import App
     from invoice_inbox.store import sources
 
-    egress.allow_private(True)
+    egress.allow_private(True)  # the receiver is on 127.0.0.1; only while it is configured
     app = App.open(data_dir)
     try:
         with app.db.session() as s:
@@ -155,3 +155,4 @@ def configure(
                 )
     finally:
         app.close()
+        egress.allow_private(False)  # the pytest process's later tests refuse such URLs again
