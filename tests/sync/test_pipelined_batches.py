@@ -16,7 +16,7 @@ from invoice_inbox.errors import ConnectorError
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.sync import Key, Step
-from invoice_inbox.runtime.sync_steps import BATCH, BATCH_MOST, batches
+from invoice_inbox.runtime.sync_steps import BATCH, BATCH_BYTES, BATCH_MOST, Batches
 
 FILED = ("--move-imported-to", "Imported")
 WAIT = 20.0  # seconds an observer waits for another stage before giving up (never in a pass)
@@ -67,9 +67,22 @@ def test_a_backlog_is_fetched_in_batches_that_grow_from_the_first(ap: AP, tmp_pa
 
 
 def test_a_batch_size_given_is_every_batch() -> None:
-    assert [len(b) for b in batches(list(range(7)), 3)] == [3, 3, 1]
-    assert [len(b) for b in batches(list(range(1550)))] == [100, 200, 400, 400, 400, 50]
+    assert [len(b) for b in Batches(list(range(7)), 3)] == [3, 3, 1]
+    assert [len(b) for b in Batches(list(range(1550)))] == [100, 200, 400, 400, 400, 50]
     assert (BATCH, BATCH_MOST) == (100, 400)
+
+
+def test_batches_of_large_mails_grow_only_as_far_as_their_bytes_allow() -> None:
+    """The next batch is as many mails as the last one's average size fits into BATCH_BYTES
+    (never fewer than the first batch): a folder of 500 KB mails keeps batches of 100."""
+    for mail_size, expected in ((50_000, 400), (200_000, 125), (500_000, 100)):
+        sizes = Batches(list(range(5000)))
+        got = []
+        for keys in sizes:
+            got.append(len(keys))
+            sizes.downloaded(len(keys), len(keys) * mail_size)
+        assert got[0] == BATCH and max(got) == min(expected, BATCH_MOST), mail_size
+        assert max(got) * mail_size <= max(BATCH_BYTES, BATCH * mail_size)
 
 
 def test_next_batch_downloads_while_the_one_before_is_committed(ap: AP) -> None:

@@ -63,11 +63,11 @@ from invoice_inbox.runtime.sender_check import SenderCheck
 from invoice_inbox.runtime.source_plan import SourcePlan
 from invoice_inbox.runtime.sync_steps import (
     BATCH,
+    Batches,
     Observer,
     Progress,
     RunCancelled,
     Step,
-    batches,
     noop,
 )
 from invoice_inbox.store import ledger, runs
@@ -112,6 +112,7 @@ class FolderSync(FolderDeciding, FolderFiling):
         self._pending: dict[str, BatchItem] = {}  # decided, not yet committed, by raw SHA-256
         self._pending_lock = threading.Lock()
         self._deciding: frozenset[str] = frozenset()  # first seen in the batch being decided
+        self._sizes = Batches(())  # the folder's batches (_batches)
         self._filing: FilingStage[list[tuple[int, Key, str | None]]]  # per folder (_batches)
 
     def run(self) -> None:
@@ -200,7 +201,7 @@ class FolderSync(FolderDeciding, FolderFiling):
             prepare_ahead=self._prepare_ahead,
             abandon=self._abandon,
         )
-        keys = batches(todo, self.batch_size)
+        keys = self._sizes = Batches(todo, self.batch_size)
         self._filing = FilingStage(self._file_committed)
         with self._download_session(validity, len(todo)):
             try:
@@ -238,6 +239,7 @@ class FolderSync(FolderDeciding, FolderFiling):
             for uid, raw in self._fetch(uids):
                 self.observer(Step.DOWNLOADED, self.folder, [uid])
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
+        self._sizes.downloaded(len(fetched), sum(len(raw) for _, raw, _ in fetched))
         return fetched
 
     def _commit_batch(self, validity: int, uidnext: int | None, items: list[BatchItem]) -> None:
@@ -316,7 +318,7 @@ def sync_source(
     its error is ``partial``, else ``failed``; a connector error after committed mail is raised
     as ``RunPartial``, which carries the summary. *owner*: the lease is already held under that
     name (the scheduler claimed the source) and kept by the caller. *batch_size*: the size of
-    every batch (default: growing ones, ``sync_steps.batches``)."""
+    every batch (default: growing ones, ``sync_steps.Batches``)."""
     from invoice_inbox.store import sources
 
     with app.db.session() as s:

@@ -25,21 +25,41 @@ class Step(StrEnum):
 Observer = Callable[[Step, str, Sequence[Key]], None]
 
 BATCH = 100  # a folder's first batch (and each batch, when a caller sets the size)
-BATCH_MOST = 400  # the batches after the first double up to this many mails
+BATCH_MOST = 400  # the batches after the first double up to this many mails ...
+BATCH_BYTES = 24 * 1024 * 1024  # ... while the last one's mails, as many, hold no more bytes
 
 
-def batches(todo: Sequence[Key], size: int | None = None) -> Iterator[Sequence[Key]]:
+class Batches:
     """*todo* in batches of *size* mails; without *size*, the first of ``BATCH`` and each next
-    one twice the one before, up to ``BATCH_MOST``. A folder of a few mails is one small batch
-    and its first commit comes early; a backlog of thousands takes fewer transactions, syncs
-    and server commands per mail (a batch's fixed cost: ``benchmarks/ingest.py``), while
-    ``pipelined.IN_FLIGHT_BYTES`` keeps the bytes in flight bounded either way."""
-    step, i = size or BATCH, 0
-    while i < len(todo):
-        yield todo[i : i + step]
-        i += step
-        if size is None:
-            step = min(step * 2, BATCH_MOST)
+    one twice the one before, up to ``BATCH_MOST`` and to as many mails as the batch before's
+    average size fits into ``BATCH_BYTES`` (never fewer than ``BATCH``: the size before). A
+    folder of a few mails is one small batch and its first commit comes early; a backlog of
+    thousands takes fewer transactions, syncs and server commands per mail (a batch's fixed
+    cost: ``benchmarks/ingest.py``), and one of large mails keeps its batches small, as
+    ``pipelined.IN_FLIGHT_BYTES`` waits only between batches. The downloader tells
+    :meth:`downloaded` each batch's bytes before it asks for the next."""
+
+    def __init__(self, todo: Sequence[Key], size: int | None = None) -> None:
+        self.todo, self.size = todo, size
+        self._last: tuple[int, int] | None = None  # the last batch: mails, bytes
+
+    def downloaded(self, count: int, size: int) -> None:
+        self._last = (count, size)
+
+    def __iter__(self) -> Iterator[Sequence[Key]]:
+        step, i = self.size or BATCH, 0
+        while i < len(self.todo):
+            yield self.todo[i : i + step]
+            i += step
+            if self.size is None:
+                step = self._next(step)
+
+    def _next(self, step: int) -> int:
+        step = min(step * 2, BATCH_MOST)
+        if self._last is not None and self._last[1] > 0:
+            count, size = self._last
+            step = min(step, BATCH_BYTES * count // size)
+        return max(step, BATCH)
 
 
 class RunCancelled(Exception):
