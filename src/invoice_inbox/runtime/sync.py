@@ -239,7 +239,7 @@ class FolderSync(FolderDeciding, FolderFiling):
             for uid, raw in self._fetch(uids):
                 self.observer(Step.DOWNLOADED, self.folder, [uid])
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
-        self._sizes.downloaded(len(fetched), sum(len(raw) for _, raw, _ in fetched))
+        self._sizes.downloaded(len(fetched), fetched_size(fetched))
         return fetched
 
     def _commit_batch(self, validity: int, uidnext: int | None, items: list[BatchItem]) -> None:
