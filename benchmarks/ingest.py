@@ -50,8 +50,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -60,6 +62,7 @@ import fs_probe  # noqa: E402
 import ingest_peers as peers  # noqa: E402
 import ingest_profile  # noqa: E402
 import local_dns  # noqa: E402
+import proctree  # noqa: E402
 from ingest_corpus import _messages, corpus  # noqa: E402, F401  (used by sweep.py)
 from ingest_peers import ChildRun, run_child  # noqa: E402
 from ingest_report import Report, Row, print_report  # noqa: E402
@@ -75,6 +78,7 @@ NOT_IMPORTED_FOLDER = "Not imported"
 TARGET_RATIO = 25.0  # percent of the raw download rate
 TARGET_RSS_MB = 300.0
 MB = 1024 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -88,6 +92,16 @@ def raw_download(port: int, tls: ssl.SSLContext | None, user: str, password: str
     """Download every INBOX message with plain imaplib, 100 uids per UID FETCH."""
     got = peers.raw_download(HOST, port, tls, user, password)
     return Download(int(got["messages"]), int(got["bytes"]), got["seconds"])
+
+
+def served(srv: DovecotServer, client: Callable[[], T]) -> tuple[T, float]:
+    """*client*'s result and the CPU seconds Dovecot's processes used meanwhile (its imap
+    processes exit at logout and are counted once the master has reaped them)."""
+    assert srv.pid is not None
+    before = proctree.tree_cpu_seconds(srv.pid)
+    result = client()
+    time.sleep(0.2)  # the master reaps the client's imap processes
+    return result, proctree.tree_cpu_seconds(srv.pid) - before
 
 
 def _cli(data_dir: Path, *args: str) -> list[str]:
@@ -112,6 +126,7 @@ class FetchRun:
     data_dir_mb: float
     failures: list[str]
     rusage: dict[str, float]  # CPU seconds of the fetch process itself and of its workers
+    server_cpu: float  # the mail server's CPU seconds while it ran (``served``)
 
 
 PYCACHE = REPO / "benchmarks" / ".cache" / "pycache"
@@ -161,7 +176,7 @@ def fetch_run(
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ingest_profile.SITE), env.get("PYTHONPATH")) if p
         )
-    child = run_child(argv, env, root)
+    child, server_cpu = served(srv, lambda: run_child(argv, env, root))
     failures = []
     if child.returncode != 0:
         failures.append(f"fetch exited {child.returncode}: {child.stderr.strip()[-2000:]}")
@@ -186,18 +201,20 @@ def fetch_run(
     with contextlib.suppress(OSError, ValueError):
         usage = ingest_profile.rusage(out)
     failures = [f"{user}: {f}" for f in failures]
-    return FetchRun(child, summary, imported, inbox, size, failures, usage)
+    return FetchRun(child, summary, imported, inbox, size, failures, usage, server_cpu)
 
 
 def _fetch_row(name: str, transport: str, f: FetchRun, count: int, total: int) -> Row:
     c = f.child
-    return Row(name, transport, count, total, c.seconds, c.seconds, c.cpu, c.max_rss_mb)
+    return Row(
+        name, transport, count, total, c.seconds, c.seconds, c.cpu, c.max_rss_mb, f.server_cpu
+    )  # fmt: skip
 
 
-def _peer_row(p: peers.PeerRun, transport: str) -> Row:
+def _peer_row(p: peers.PeerRun, transport: str, server_cpu: float) -> Row:
     return Row(
         p.name, transport, p.messages, p.bytes, p.seconds, p.process_seconds, p.cpu_seconds,
-        p.max_rss_mb,
+        p.max_rss_mb, server_cpu,
     )  # fmt: skip
 
 
@@ -252,27 +269,27 @@ def run(args: argparse.Namespace) -> Report:
 
         raws = []
         for _ in range(args.baseline_runs):
-            d = peers.raw_client(base)
+            d, d_server = served(srv, lambda: peers.raw_client(base))
             log(f"raw: {d.messages} messages, {d.bytes / MB:.1f} MB in {d.seconds:.2f} s")
             if d.messages != count:
                 raise RuntimeError(f"raw download got {d.messages} messages, not {count}")
-            raws.append(d)
-        best = min(raws, key=lambda d: d.seconds)
+            raws.append((d, d_server))
+        best, best_server = min(raws, key=lambda d: d[0].seconds)
         report.total_bytes = best.bytes
-        report.baseline_runs_seconds = [d.seconds for d in raws]
-        report.rows.append(_peer_row(best, transport))
+        report.baseline_runs_seconds = [d.seconds for d, _ in raws]
+        report.rows.append(_peer_row(best, transport, best_server))
 
         if full:
-            m = peers.mbsync_client(base, tmp_root, log)
+            m, m_server = served(srv, lambda: peers.mbsync_client(base, tmp_root, log))
             log(f"mbsync: {m.messages} messages in {m.seconds:.2f} s")
             if m.messages != count:
                 report.failures.append(f"mbsync copied {m.messages} messages, not {count}")
-            report.rows.append(_peer_row(m, transport))
-            t = peers.imaptools_client(base, log)
+            report.rows.append(_peer_row(m, transport, m_server))
+            t, t_server = served(srv, lambda: peers.imaptools_client(base, log))
             log(f"imap-tools: {t.messages} messages in {t.seconds:.2f} s")
             if t.messages != count:
                 report.failures.append(f"imap-tools read {t.messages} messages, not {count}")
-            report.rows.append(_peer_row(t, transport))
+            report.rows.append(_peer_row(t, transport, t_server))
 
         log("fetch: invoice-inbox fetch bench --json")
         main = fetch_run(srv, tmp_root, "bench", args.tls, count)

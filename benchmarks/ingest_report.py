@@ -15,7 +15,8 @@ MB = 1024 * 1024
 @dataclass
 class Row:
     """One client run. ``seconds`` is the transfer (for fetch: spawn to exit, start-up
-    included); ``process_seconds``, ``cpu_seconds`` and ``max_rss_mb`` are the whole process."""
+    included); ``process_seconds``, ``cpu_seconds`` and ``max_rss_mb`` are the whole process;
+    ``server_cpu_seconds`` is what Dovecot's processes used while it ran."""
 
     client: str
     transport: str
@@ -25,6 +26,7 @@ class Row:
     process_seconds: float
     cpu_seconds: float
     max_rss_mb: float
+    server_cpu_seconds: float = 0.0
 
     @property
     def msg_per_s(self) -> float:
@@ -33,6 +35,16 @@ class Row:
     @property
     def cpu_ms_per_mail(self) -> float:
         return 1000 * self.cpu_seconds / max(self.messages, 1)
+
+    @property
+    def server_ms_per_mail(self) -> float:
+        return 1000 * self.server_cpu_seconds / max(self.messages, 1)
+
+    def ceiling(self, cores: int) -> float:
+        """The msg/s the machine's *cores* allow at this run's CPU per mail, client and server
+        together: what the run would reach with every core busy all the time."""
+        ms = self.cpu_ms_per_mail + self.server_ms_per_mail
+        return 1000 * cores / ms if ms else 0.0
 
 
 @dataclass
@@ -165,6 +177,29 @@ def _pairs(r: Report) -> list[str]:
     ]
 
 
+def _budget(r: Report) -> list[str]:
+    """The CPU budget: how close each run of mbsync and fetch came to what the cores allow
+    at its CPU per mail (its own and the server's), and the CPU per mail at which fetch's
+    ceiling would be mbsync's measured rate."""
+    fetch, mbsync = r.row("fetch"), r.row("mbsync")
+    if fetch is None or mbsync is None or not fetch.server_cpu_seconds:
+        return []
+    lines = []
+    for row in (mbsync, fetch):
+        ceiling = row.ceiling(r.nproc)
+        lines.append(
+            f"CPU budget : {row.client} {row.cpu_ms_per_mail:.3f} + server "
+            f"{row.server_ms_per_mail:.3f} ms/mail: at most {ceiling:,.0f} msg/s on {r.nproc} "
+            f"cores, reached {row.msg_per_s:,.0f} ({100 * row.msg_per_s / ceiling:.0f} %)"
+        )
+    need = 1000 * r.nproc / mbsync.msg_per_s - fetch.server_ms_per_mail
+    lines.append(
+        f"CPU budget : fetch's ceiling is mbsync's {mbsync.msg_per_s:,.0f} msg/s at {need:.3f} "
+        f"ms/mail of its own (now {fetch.cpu_ms_per_mail:.3f}), every core busy all the time"
+    )
+    return lines
+
+
 def _yes(ok: bool) -> str:
     return "yes" if ok else "no"
 
@@ -173,7 +208,7 @@ def _table(r: Report) -> list[str]:
     raw, mbsync = r.row("raw"), r.row("mbsync")
     head = (
         f"{'client':<11}{'transport':<10}{'wall s':>8}{'msg/s':>9}{'MB/s':>8}{'CPU s':>7}"
-        f"{'CPU ms/mail':>12}{'peak RSS MB':>12}{'x raw':>8}{'x mbsync':>9}"
+        f"{'CPU ms/mail':>12}{'server ms':>10}{'peak RSS MB':>12}{'x raw':>8}{'x mbsync':>9}"
     )
     lines = [head, "-" * len(head)]
     for row in r.rows:
@@ -182,11 +217,13 @@ def _table(r: Report) -> list[str]:
         lines.append(
             f"{row.client:<11}{row.transport:<10}{row.seconds:>8.2f}{row.msg_per_s:>9,.0f}"
             f"{row.bytes / MB / row.seconds:>8.1f}{row.cpu_seconds:>7.2f}"
-            f"{row.cpu_ms_per_mail:>12.3f}{row.max_rss_mb:>12.1f}{vs_raw:>8}{vs_mb:>9}"
+            f"{row.cpu_ms_per_mail:>12.3f}{row.server_ms_per_mail:>10.3f}{row.max_rss_mb:>12.1f}"
+            f"{vs_raw:>8}{vs_mb:>9}"
         )
     lines.append(
         "(raw and imap-tools: transfer time inside the process; mbsync and fetch: the whole "
-        "process, start-up included; CPU: the whole process, from wait4; peak RSS: its VmHWM)"
+        "process, start-up included; CPU: the whole process, from wait4; server ms: Dovecot's "
+        "CPU per mail while the client ran; peak RSS: its VmHWM)"
     )
     return lines
 
@@ -242,6 +279,7 @@ def print_report(r: Report) -> None:
         *_processes(r),
         *_file_cost(r),
         *_pairs(r),
+        *_budget(r),
         "",
         *_table(r),
         "",

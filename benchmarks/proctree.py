@@ -1,7 +1,10 @@
 """Peak memory of a process tree: a thread polls /proc for the processes under one root and
 keeps each one's VmHWM (the kernel's record of its peak RSS), with a role read from its
 command line. Polling every 20 ms sees every process that lives that long; a process's VmHWM
-is its true peak up to the last poll before it exits."""
+is its true peak up to the last poll before it exits.
+
+``tree_cpu_seconds``: the CPU time a long-running process tree (a mail server) has used so far,
+its exited processes included; the difference over a client's run is what serving it cost."""
 
 from __future__ import annotations
 
@@ -24,6 +27,43 @@ def _ppid(pid: str) -> int | None:
     except OSError:
         return None
     return int(stat.rpartition(")")[2].split()[1])
+
+
+def _parents() -> dict[int, int]:
+    """Each process's parent, now."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and (ppid := _ppid(entry)) is not None:
+            parents[int(entry)] = ppid
+    return parents
+
+
+def _tree(root: int, parents: dict[int, int]) -> set[int]:
+    """*root* and every process under it."""
+    tree = {root}
+    grew = True
+    while grew:
+        grew = False
+        for pid, ppid in parents.items():
+            if ppid in tree and pid not in tree:
+                tree.add(pid)
+                grew = True
+    return tree
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU seconds of *root*'s tree: each live process's own, and the exited
+    children each one has reaped (a process's ``cutime``/``cstime``; a live child is counted
+    once, on its own, as its parent has not reaped it)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree(root, _parents()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # exited meanwhile: its parent has it now, or soon
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / tick
 
 
 def _hwm_kb(pid: int) -> int | None:
@@ -78,19 +118,8 @@ class TreeWatch(threading.Thread):
             self.done.wait(self.interval)
 
     def scan(self) -> None:
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit() and (ppid := _ppid(entry)) is not None:
-                parents[int(entry)] = ppid
-        tree = {self.root}
-        grew = True
-        while grew:
-            grew = False
-            for pid, ppid in parents.items():
-                if ppid in tree and pid not in tree:
-                    tree.add(pid)
-                    grew = True
-        for pid in tree:
+        parents = _parents()
+        for pid in _tree(self.root, parents):
             hwm = _hwm_kb(pid)
             command = _cmdline(pid)
             if hwm is None:
