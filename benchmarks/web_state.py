@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from invoice_inbox.auth import oauth
+from invoice_inbox.auth import oauth, oauth_signin
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import sources, users
 from invoice_inbox.web import oauth_state
@@ -101,7 +101,7 @@ def measure(app: App, runs: int) -> dict[str, dict[str, float]]:
     results["limiter: refused"] = timed(lambda _: limiter.attempt("10.9.9.9", "bench@x.test"), runs)
 
     def sign_in(_: int) -> None:
-        auth = oauth.authorization_request(ep, "app", ["Mail.Read"], "http://x.test/cb")
+        auth = oauth_signin.authorization_request(ep, "app", ["Mail.Read"], "http://x.test/cb")
         pending = oauth_state.Pending("sign-in", source_id, user.id, ep, "app", auth)
         oauth_state.keep(app, auth.state, pending)
         assert oauth_state.take(app, auth.state, user.id) is not None

@@ -36,7 +36,7 @@ from harness.pg_fixtures import (  # noqa: F401 (registers the --db option and t
     pytest_configure,
 )
 from harness.s3 import s3_bucket, s3_env, s3_server  # noqa: F401 (the S3 server fixtures)
-from invoice_inbox.auth.oauth import AppTokens
+from invoice_inbox.auth.oauth_tokens import AppTokens
 
 # An Exchange-style shared-mailbox login ("user@domain\\sharedbox"), to prove it is sent unchanged.
 SHARED_MAILBOX_LOGIN = "ap@buyer.example\\invoices"

@@ -14,21 +14,22 @@ import pytest
 
 from fakes.oauth import FakeIdentityProvider
 from invoice_inbox.auth.oauth import (
-    AppTokens,
-    AuthRequest,
     ConsentMissing,
-    DelegatedTokens,
     Endpoints,
     NeedsReauth,
     OAuthFailed,
     Token,
+    google,
+    microsoft,
+)
+from invoice_inbox.auth.oauth_signin import (
+    AuthRequest,
     admin_consent_url,
     authorization_request,
     exchange_code,
-    google,
-    microsoft,
     parse_callback,
 )
+from invoice_inbox.auth.oauth_tokens import AppTokens, DelegatedTokens
 from invoice_inbox.errors import ConnectFailed
 
 TENANT = "buyer.example"

@@ -133,6 +133,8 @@ def test_fetch_imports_what_a_fetch_needs_and_not_the_rest(tmp_path: Path, ap: A
         "httpx",  # a password IMAP source: no OAuth2, no HTTP connector
         "authlib",
         "invoice_inbox.auth.oauth",
+        "invoice_inbox.auth.oauth_signin",
+        "invoice_inbox.auth.oauth_tokens",
         "invoice_inbox.connectors.graph",
         "invoice_inbox.connectors.gmail",
         "invoice_inbox.cli.serve",  # the other commands

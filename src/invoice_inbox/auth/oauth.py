@@ -3,13 +3,16 @@
 Two ways to get an access token:
 
 - *delegated* (a person signs in once): the authorization code grant with PKCE S256
-  (RFC 6749 §4.1, RFC 7636) — :func:`authorization_request`, :func:`parse_callback`,
-  :func:`exchange_code` — then :class:`DelegatedTokens` keeps the access token fresh with the
-  refresh token (§6), saving every rotated refresh token before it is used;
+  (RFC 6749 §4.1, RFC 7636) — ``auth.oauth_signin`` — then ``auth.oauth_tokens.DelegatedTokens``
+  keeps the access token fresh with the refresh token (§6), saving every rotated refresh token
+  before it is used;
 - *app-only* (a tenant admin consents once): the client credentials grant (§4.4) —
-  :class:`AppTokens`, one cached token per (token endpoint, client, scope) in the process.
+  ``auth.oauth_tokens.AppTokens``, one cached token per (token endpoint, client, scope) in the
+  process.
 
-Both token classes are :class:`~invoice_inbox.connectors.http.TokenFn`. Refusals become
+This module holds what both share: the providers' endpoints, the errors, the token and the
+token endpoint's request and answers. Both token classes are
+:class:`~invoice_inbox.connectors.http.TokenFn`. Refusals become
 :class:`OAuthFailed` (or :class:`NeedsReauth` / :class:`ConsentMissing`, which say what the user
 must do); network trouble and 5xx answers stay transient (``ConnectFailed``/``ProtocolFailed``).
 No token, code, verifier or secret is ever logged or put into a message or a repr.
@@ -23,16 +26,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import threading
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from invoice_inbox.errors import ConnectFailed, LoginFailed, ProtocolFailed
 from invoice_inbox.json_types import JsonObject
@@ -145,139 +143,10 @@ class Token:
         )
 
 
-@dataclass(frozen=True)
-class AuthRequest:
-    """One sign-in in progress: the URL to open and what the answer must be checked against."""
-
-    url: str
-    state: str
-    code_verifier: str = field(repr=False)
-    redirect_uri: str
-
-
-# ----------------------------------------------------------------------------- sign-in
-
-
-def _with_query(url: str, params: Mapping[str, str]) -> str:
-    return f"{url}{'&' if urlsplit(url).query else '?'}{urlencode(params)}"
-
-
-def authorization_request(
-    ep: Endpoints,
-    client_id: str,
-    scopes: Sequence[str],
-    redirect_uri: str,
-    *,
-    login_hint: str | None = None,
-) -> AuthRequest:
-    """The authorization code request with PKCE S256 and a random state.
-
-    Microsoft: ``offline_access`` is added to *scopes* (else no refresh token is issued) and the
-    answer comes in the query. Google: ``access_type=offline`` and ``prompt=consent`` so that a
-    refresh token is issued even if the user consented before.
-    """
-    scope_list = list(scopes)
-    if ep.provider == "microsoft" and "offline_access" not in scope_list:
-        scope_list.append("offline_access")
-    state = generate_token(32)
-    verifier = generate_token(64)  # RFC 7636 §4.1: 43..128 unreserved characters
-    params = {
-        "client_id": client_id,
-        "response_type": "code",
-        "redirect_uri": redirect_uri,
-        "scope": " ".join(scope_list),
-        "state": state,
-        # types-authlib leaves this function unannotated
-        "code_challenge": create_s256_code_challenge(verifier),  # type: ignore[no-untyped-call]
-        "code_challenge_method": "S256",
-    }
-    if ep.provider == "google":
-        params |= {"access_type": "offline", "prompt": "consent"}
-    else:
-        params["response_mode"] = "query"
-    if login_hint:
-        params["login_hint"] = login_hint
-    url = _with_query(ep.authorize, params)
-    return AuthRequest(url=url, state=state, code_verifier=verifier, redirect_uri=redirect_uri)
-
-
-def parse_callback(query: Mapping[str, str], request: AuthRequest) -> str:
-    """The authorization code from the redirect's query, after checking it answers *request*."""
-    if query.get("state") != request.state:
-        raise OAuthFailed(
-            "the answer does not belong to this request (its state differs); start the sign-in "
-            "again",
-            error="state_mismatch",
-        )
-    error = query.get("error")
-    if error:
-        description = _first_line(query.get("error_description") or "")
-        if error == "access_denied":
-            message = "the sign-in was cancelled or refused"
-        else:
-            message = f"the sign-in failed ({error})"
-        raise OAuthFailed(
-            f"{message}: {description}" if description else message,
-            error=error,
-            description=query.get("error_description") or "",
-        )
-    code = query.get("code")
-    if not code:
-        raise OAuthFailed("the answer to the sign-in carries no authorization code")
-    return code
-
-
-def exchange_code(
-    ep: Endpoints,
-    client_id: str,
-    client_secret: str | None,
-    code: str,
-    request: AuthRequest,
-    *,
-    timeout: float = 30,
-    clock: Callable[[], float] = time.time,
-) -> Token:
-    """Redeem an authorization code (with its PKCE verifier) for access and refresh tokens."""
-    form = {
-        "grant_type": "authorization_code",
-        "code": code,
-        "redirect_uri": request.redirect_uri,
-        "code_verifier": request.code_verifier,
-    }
-    now = clock()
-    body = _token_request(ep, client_id, client_secret, form, timeout=timeout)
-    if "error" in body:
-        error, description = _error_of(body)
-        raise OAuthFailed(
-            f"{ep.service} did not complete the sign-in ({error}): {_first_line(description)}; "
-            "start it again",
-            error=error,
-            description=description,
-        )
-    return _token_of(ep, body, now)
-
-
-def admin_consent_url(
-    ep: Endpoints,
-    client_id: str,
-    redirect_uri: str,
-    *,
-    state: str | None = None,
-    scope: str = GRAPH_DEFAULT_SCOPE,
-) -> str:
-    """The Entra ID admin consent URL: a tenant admin opens it to grant the app's permissions."""
-    if not ep.admin_consent:
-        raise ValueError(f"{ep.service} has no admin consent endpoint")
-    params = {"client_id": client_id, "scope": scope, "redirect_uri": redirect_uri}
-    if state is not None:
-        params["state"] = state
-    return _with_query(ep.admin_consent, params)
-
-
 # ----------------------------------------------------------------------------- token endpoint
 
 
-def _first_line(text: str, limit: int = 300) -> str:
+def first_line(text: str, limit: int = 300) -> str:
     """The human part of a provider's text (Entra appends trace and correlation IDs)."""
     line = text.strip().splitlines()[0].strip() if text.strip() else ""
     return line if len(line) <= limit else line[: limit - 1] + "…"
@@ -290,11 +159,11 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
-def _error_of(body: JsonObject) -> tuple[str, str]:
+def error_of(body: JsonObject) -> tuple[str, str]:
     return str(body.get("error") or "unknown_error"), str(body.get("error_description") or "")
 
 
-def _token_request(
+def token_request(
     ep: Endpoints,
     client_id: str,
     client_secret: str | None,
@@ -340,7 +209,7 @@ def _token_request(
     return body
 
 
-def _token_of(ep: Endpoints, body: JsonObject, now: float) -> Token:
+def token_of(ep: Endpoints, body: JsonObject, now: float) -> Token:
     try:
         lifetime = float(body.get("expires_in", 3600))
     except (TypeError, ValueError):
@@ -362,222 +231,21 @@ def _entra_codes(body: JsonObject) -> set[int]:
     return codes
 
 
-def _consent_missing(body: JsonObject) -> bool:
+def consent_missing(body: JsonObject) -> bool:
     description = str(body.get("error_description") or "").lower()
     return bool(_entra_codes(body) & CONSENT_CODES) or "has not consented" in description
 
 
-def _temporary(ep: Endpoints, error: str, description: str) -> ProtocolFailed | None:
+def temporary_failure(ep: Endpoints, error: str, description: str) -> ProtocolFailed | None:
     if error in ("temporarily_unavailable", "server_error"):
-        return ProtocolFailed(f"{ep.service} is unavailable ({error}): {_first_line(description)}")
+        return ProtocolFailed(f"{ep.service} is unavailable ({error}): {first_line(description)}")
     return None
 
 
-def _refused_client(ep: Endpoints, error: str, description: str) -> OAuthFailed:
+def refused_client(ep: Endpoints, error: str, description: str) -> OAuthFailed:
     return OAuthFailed(
-        f"{ep.service} refused the app's credentials ({error}): {_first_line(description)}; "
+        f"{ep.service} refused the app's credentials ({error}): {first_line(description)}; "
         "check the client ID and secret, and create a new secret if it expired",
         error=error,
         description=description,
     )
-
-
-# ----------------------------------------------------------------------------- delegated
-
-
-class DelegatedTokens:
-    """A person's access token, refreshed with the refresh token when due (a TokenFn).
-
-    A refresh happens when the access token expires within *margin* seconds, or on
-    ``renew=True``. A rotated refresh token is handed to *save* before the new access token is
-    returned; the old refresh token is kept only when none came back (Google). One lock: two
-    threads never spend the same refresh token, and a thread that waited for another's refresh
-    uses its result.
-    """
-
-    def __init__(
-        self,
-        ep: Endpoints,
-        client_id: str,
-        client_secret: str | None,
-        scopes: Sequence[str],
-        token: Token,
-        save: Callable[[Token], None],
-        *,
-        clock: Callable[[], float] = time.time,
-        margin: float = 300,
-        timeout: float = 30,
-    ) -> None:
-        self._ep = ep
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._scopes = list(scopes)
-        self._token = token
-        self._save = save
-        self._clock = clock
-        self._margin = margin
-        self._timeout = timeout
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"DelegatedTokens(client_id={self._client_id!r}, provider={self._ep.provider!r})"
-
-    @property
-    def token(self) -> Token:
-        return self._token
-
-    def __call__(self, renew: bool = False) -> str:
-        seen = self._token
-        with self._lock:
-            if self._token is not seen:  # another thread refreshed while this one waited
-                return self._token.access_token
-            if renew or self._token.expires_within(self._margin, self._clock()):
-                self._token = self._refresh()
-                self._save(self._token)
-            return self._token.access_token
-
-    def _refresh(self) -> Token:
-        old = self._token
-        if not old.refresh_token:
-            raise NeedsReauth(
-                f"no refresh token is saved for this {self._ep.service} sign-in; sign in again "
-                f"with {AUTHENTICATE_HINT}",
-                error="no_refresh_token",
-            )
-        form = {"grant_type": "refresh_token", "refresh_token": old.refresh_token}
-        if self._ep.provider == "microsoft":  # required by Entra ID, not used by Google
-            form["scope"] = " ".join(self._scopes)
-        now = self._clock()
-        body = _token_request(
-            self._ep, self._client_id, self._client_secret, form, timeout=self._timeout
-        )
-        if "error" in body:
-            raise self._refusal(body)
-        new = _token_of(self._ep, body, now)
-        return Token(
-            access_token=new.access_token,
-            expires_at=new.expires_at,
-            refresh_token=new.refresh_token or old.refresh_token,
-            scope=new.scope or old.scope,
-        )
-
-    def _refusal(self, body: JsonObject) -> Exception:
-        error, description = _error_of(body)
-        temporary = _temporary(self._ep, error, description)
-        if temporary:
-            return temporary
-        if error == "invalid_client":
-            return _refused_client(self._ep, error, description)
-        if error in ("invalid_grant", "interaction_required", "consent_required") or (
-            _consent_missing(body)
-        ):
-            return NeedsReauth(
-                f"{self._ep.service} no longer accepts the saved sign-in ({error}: "
-                f"{_first_line(description)}); sign in again with {AUTHENTICATE_HINT}",
-                error=error,
-                description=description,
-            )
-        return OAuthFailed(
-            f"{self._ep.service} refused to refresh the access token ({error}): "
-            f"{_first_line(description)}",
-            error=error,
-            description=description,
-        )
-
-
-# ----------------------------------------------------------------------------- app-only
-
-
-class AppTokens:
-    """An app-only access token by the client credentials grant, cached until *margin* before
-    it expires (a TokenFn). :meth:`shared` gives one instance per (token URL, client, scope)."""
-
-    _shared: ClassVar[dict[tuple[str, str, str], AppTokens]] = {}
-    _shared_lock: ClassVar[threading.Lock] = threading.Lock()
-
-    def __init__(
-        self,
-        ep: Endpoints,
-        client_id: str,
-        client_secret: str,
-        scope: str,
-        *,
-        clock: Callable[[], float] = time.time,
-        margin: float = 300,
-        timeout: float = 30,
-    ) -> None:
-        self._ep = ep
-        self._client_id = client_id
-        self._client_secret = client_secret
-        self._scope = scope
-        self._clock = clock
-        self._margin = margin
-        self._timeout = timeout
-        self._token: Token | None = None
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"AppTokens(client_id={self._client_id!r}, scope={self._scope!r})"
-
-    @classmethod
-    def shared(cls, ep: Endpoints, client_id: str, client_secret: str, scope: str) -> AppTokens:
-        """The process-wide instance for this tenant's token endpoint, client and scope; a
-        changed client secret (a new one was entered) replaces it."""
-        key = (ep.token, client_id, scope)
-        with cls._shared_lock:
-            found = cls._shared.get(key)
-            if found is None or found._client_secret != client_secret:
-                found = cls._shared[key] = cls(ep, client_id, client_secret, scope)
-            return found
-
-    @classmethod
-    def forget_shared(cls) -> None:
-        """Drop every shared instance (their cached tokens with them)."""
-        with cls._shared_lock:
-            cls._shared.clear()
-
-    def __call__(self, renew: bool = False) -> str:
-        seen = self._token
-        with self._lock:
-            if self._token is not None and self._token is not seen:
-                return self._token.access_token  # fetched by another thread meanwhile
-            if (
-                renew
-                or self._token is None
-                or self._token.expires_within(self._margin, self._clock())
-            ):
-                self._token = self._fetch()
-            return self._token.access_token
-
-    def _fetch(self) -> Token:
-        form = {"grant_type": "client_credentials", "scope": self._scope}
-        now = self._clock()
-        body = _token_request(
-            self._ep, self._client_id, self._client_secret, form, timeout=self._timeout
-        )
-        if "error" in body:
-            raise self._refusal(body)
-        return _token_of(self._ep, body, now)
-
-    def _refusal(self, body: JsonObject) -> Exception:
-        error, description = _error_of(body)
-        temporary = _temporary(self._ep, error, description)
-        if temporary:
-            return temporary
-        if _consent_missing(body) or (
-            error in ("unauthorized_client", "invalid_client") and "consent" in description.lower()
-        ):
-            return ConsentMissing(
-                f"the tenant's administrator has not consented to this app "
-                f"({_first_line(description)}); open the URL from {CONSENT_HINT} as an "
-                "administrator, then try again",
-                error=error,
-                description=description,
-            )
-        if error == "invalid_client":
-            return _refused_client(self._ep, error, description)
-        return OAuthFailed(
-            f"{self._ep.service} refused an app-only token ({error}): {_first_line(description)}",
-            error=error,
-            description=description,
-        )

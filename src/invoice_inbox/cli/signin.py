@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from invoice_inbox.auth import oauth
+from invoice_inbox.auth import oauth, oauth_signin
 from invoice_inbox.auth.loopback import PATH, CallbackServer
 from invoice_inbox.cli.base import UserError, out, source_app, state, warn
 from invoice_inbox.connectors import presets
@@ -82,7 +82,7 @@ def source_authenticate(
     except OSError as exc:
         raise UserError(f"cannot listen on 127.0.0.1:{redirect_port}: {exc.strerror}") from None
     with server:
-        request = oauth.authorization_request(
+        request = oauth_signin.authorization_request(
             c.endpoints, c.client_id, c.scopes, server.redirect_uri, login_hint=c.user
         )
         out.print(f"Open this address in a browser and sign in as {c.user}:")
@@ -91,8 +91,8 @@ def source_authenticate(
         query = server.wait(timeout)
     if query is None:
         raise UserError(f"no sign-in came back within {timeout:g} seconds; run the command again")
-    code = oauth.parse_callback(query, request)
-    token = oauth.exchange_code(c.endpoints, c.client_id, c.client_secret, code, request)
+    code = oauth_signin.parse_callback(query, request)
+    token = oauth_signin.exchange_code(c.endpoints, c.client_id, c.client_secret, code, request)
     if token.refresh_token is None:
         warn(
             "the provider gave no refresh token, so the sign-in lasts about an hour; allow"
@@ -117,7 +117,7 @@ def source_consent_url(
     c = _client(name, auth=presets.APP)
     redirect_uri = f"http://127.0.0.1:{redirect_port}{PATH}"
     request_state = secrets.token_urlsafe(24)
-    url = oauth.admin_consent_url(
+    url = oauth_signin.admin_consent_url(
         c.endpoints, c.client_id, redirect_uri, state=request_state, scope=c.scopes[0]
     )
     out.print("An administrator of the tenant opens this address and accepts:")

@@ -147,11 +147,11 @@ def _login(app: App, src: Source) -> _Login:
 def _token_fn(app: App, login: _Login) -> TokenFn | None:
     if login.auth == presets.PASSWORD:
         return None
-    from invoice_inbox.auth import oauth
+    from invoice_inbox.auth import oauth, oauth_tokens
 
     assert login.client_id is not None and login.endpoints is not None
     if login.auth == presets.APP:
-        return oauth.AppTokens.shared(
+        return oauth_tokens.AppTokens.shared(
             login.endpoints, login.client_id, login.client_secret or "", login.scopes[0]
         )
     assert login.token is not None  # _login refused a source nobody signed in to
@@ -159,7 +159,7 @@ def _token_fn(app: App, login: _Login) -> TokenFn | None:
     def save(token: oauth.Token) -> None:
         store_token(app, login.id, token)
 
-    return oauth.DelegatedTokens(
+    return oauth_tokens.DelegatedTokens(
         login.endpoints,
         login.client_id,
         login.client_secret,

@@ -21,7 +21,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from invoice_inbox.auth import oauth
+from invoice_inbox.auth import oauth, oauth_signin
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store.models import utcnow
 from invoice_inbox.store.models_state import OAuthState
@@ -38,7 +38,7 @@ class Pending:
     user_id: int
     endpoints: oauth.Endpoints
     client_id: str
-    request: oauth.AuthRequest | None = field(default=None, repr=False)
+    request: oauth_signin.AuthRequest | None = field(default=None, repr=False)
 
 
 def _key(text: str) -> str:
@@ -99,7 +99,7 @@ def take(app: App, state: str, user_id: int) -> Pending | None:
         row.user_id,
         oauth.Endpoints(**data["endpoints"]),
         data["client_id"],
-        oauth.AuthRequest(**request) if request else None,
+        oauth_signin.AuthRequest(**request) if request else None,
     )
 
 

@@ -27,7 +27,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from invoice_inbox.auth import oauth
+from invoice_inbox.auth import oauth, oauth_signin
 from invoice_inbox.connectors import presets
 from invoice_inbox.errors import ConnectorError
 from invoice_inbox.i18n import gettext as _
@@ -111,7 +111,7 @@ def authenticate(request: Request, page: PageUser, source_id: int) -> Response:
             return redirect(f"/sources/{src.id}#credentials")
         scopes, login_hint = runner.scopes_for(src), src.username
     ep, client_id = ready
-    auth = oauth.authorization_request(
+    auth = oauth_signin.authorization_request(
         ep, client_id, scopes, redirect_uri(request), login_hint=login_hint
     )
     pending = Pending(SIGN_IN, source_id, page.access.user_id, ep, client_id, auth)
@@ -131,7 +131,9 @@ def admin_consent(request: Request, page: PageUser, source_id: int) -> Response:
         scope = runner.scopes_for(src)[0]
     ep, client_id = ready
     state = secrets.token_urlsafe(24)
-    url = oauth.admin_consent_url(ep, client_id, redirect_uri(request), state=state, scope=scope)
+    url = oauth_signin.admin_consent_url(
+        ep, client_id, redirect_uri(request), state=state, scope=scope
+    )
     pending = Pending(CONSENT, source_id, page.access.user_id, ep, client_id)
     oauth_state.keep(context(request).app, state, pending)
     return RedirectResponse(url, status_code=303)
@@ -172,8 +174,8 @@ def callback(request: Request, page: PageUser) -> Response:
         return redirect(back, flash=given)
     assert pending.request is not None
     try:
-        code = oauth.parse_callback(query, pending.request)
-        token = oauth.exchange_code(
+        code = oauth_signin.parse_callback(query, pending.request)
+        token = oauth_signin.exchange_code(
             pending.endpoints, pending.client_id, client_secret, code, pending.request
         )
     except ConnectorError as exc:  # OAuthFailed, or the token endpoint could not be reached
