@@ -18,7 +18,8 @@ What it relies on, from the Graph documentation (learn.microsoft.com/graph/...):
   /outlook-get-mime-message). Neither delta nor ``$value`` changes ``isRead``.
 - Folders: ``GET /users/{m}/mailFolders`` lists only the root's children ("List mailFolders",
   /api/user-list-mailfolders), so ``childFolders`` are walked; ``inbox``, ``archive``, ... are
-  well-known names usable instead of ids ("mailFolder resource type", /api/resources/mailfolder).
+  well-known names usable instead of ids ("mailFolder resource type", /api/resources/mailfolder);
+  this part lives in :mod:`.graph_folders`.
 - Moves and ``isRead`` changes go in JSON batches ("Combine multiple HTTP requests using JSON
   batching", /json-batching): ``POST /$batch`` with ``{"requests": [...]}``, at most 20 per
   batch, each with its own ``id``, ``method``, ``url`` relative to the version root, ``headers``
@@ -50,15 +51,14 @@ import httpx
 
 from invoice_inbox.connectors.base import Changes
 from invoice_inbox.connectors.graph_batch import IMMUTABLE_IDS, NO_MAILBOX, JsonBatching
+from invoice_inbox.connectors.graph_folders import GraphFolders
 from invoice_inbox.connectors.http import HttpError, RestClient, TokenFn
 from invoice_inbox.connectors.ordered_fetch import ordered
 from invoice_inbox.errors import FolderMissing, LoginFailed, ProtocolFailed
 from invoice_inbox.json_types import JsonObject
 
 GRAPH_URL = "https://graph.microsoft.com/v1.0"
-FOLDER_PAGE = 100  # $top for folder listings; Graph's default page is only 10
 DELTA_SELECT = "id,isRead,receivedDateTime"
-WELL_KNOWN = frozenset({"inbox", "archive", "junkemail", "deleteditems", "sentitems", "drafts"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,7 +79,7 @@ class GraphSettings:
     concurrency: int = 4  # Outlook: at most 4 concurrent requests per app and mailbox
 
 
-class GraphConnector(JsonBatching):
+class GraphConnector(GraphFolders, JsonBatching):
     """One mailbox through Microsoft Graph for one source. Not thread-safe; one per worker."""
 
     cursor_kind: Literal["token"] = "token"
@@ -181,88 +181,6 @@ class GraphConnector(JsonBatching):
     def check(self) -> list[str]:
         return self.list_folders()
 
-    def list_folders(self) -> list[str]:
-        """Every folder as a display-name path ``Parent/Child``, parents first.
-
-        ``GET /users/{m}/mailFolders?$top=100`` lists the root's children only, so every
-        folder with ``childFolderCount > 0`` is walked through ``.../childFolders``."""
-        ids: dict[str, str] = {}
-        self._walk(f"{self._user}/mailFolders?$top={FOLDER_PAGE}", "", ids)
-        self._ids = ids
-        self._paths = {folder_id: path for path, folder_id in ids.items()}
-        return list(ids)
-
-    def _walk(self, url: str, prefix: str, ids: dict[str, str]) -> None:
-        for page in self._pages(url):
-            for folder in page.get("value") or []:
-                path = prefix + _text(folder, "displayName")
-                ids[path] = _text(folder, "id")
-                if folder.get("childFolderCount"):
-                    children = f"{self._folder_url(ids[path])}/childFolders?$top={FOLDER_PAGE}"
-                    self._walk(children, path + "/", ids)
-
-    def _folder_url(self, folder_id: str) -> str:
-        return f"{self._user}/mailFolders/{quote(folder_id, safe='=')}"
-
-    def _match(self, path: str) -> str | None:
-        """The id of the folder at display path *path*; folder names are case-insensitive in
-        Exchange, so a differently-cased spelling matches too."""
-        if self._ids is None:
-            self.list_folders()
-        assert self._ids is not None
-        if path in self._ids:
-            return self._ids[path]
-        folded = path.casefold()
-        return next((i for p, i in self._ids.items() if p.casefold() == folded), None)
-
-    def _well_known_id(self, name: str) -> str | None:
-        """``GET /users/{m}/mailFolders/{name}``: a well-known folder's id, whatever the
-        mailbox's language calls it; None when the mailbox has no such folder."""
-        if name not in self._well_known:
-            try:
-                folder = self._json("GET", f"{self._user}/mailFolders/{name}?$select=id")
-            except HttpError as exc:
-                if exc.status != 404:
-                    raise
-                self._well_known[name] = None
-            else:
-                self._well_known[name] = _text(folder, "id")
-        return self._well_known[name]
-
-    def _locate(self, parts: list[str]) -> tuple[int, str | None, str]:
-        """How far *parts* exists: (levels found, id of the deepest, its display path).
-
-        The first level is a well-known name (``INBOX`` in any case is the inbox, whatever
-        the mailbox's language calls it) or else a display name."""
-        first = parts[0]
-        folder_id = None
-        if first.casefold() in WELL_KNOWN:
-            folder_id = self._well_known_id(first.casefold())
-        if folder_id is None:
-            folder_id = self._match(first)
-        if folder_id is None:
-            return 0, None, ""
-        if len(parts) > 1 and self._ids is None:
-            self.list_folders()  # children are found by their display-name paths
-        path = self._paths.get(folder_id, first)
-        found = 1
-        for part in parts[1:]:
-            child = self._match(f"{path}/{part}")
-            if child is None:
-                break
-            folder_id, path, found = child, self._paths.get(child, f"{path}/{part}"), found + 1
-        return found, folder_id, path
-
-    def _find(self, folder: str) -> str | None:
-        """The id of *folder*, listing the folders anew once if it is not known yet."""
-        parts = _split(folder)
-        listed_now = self._ids is None
-        found, folder_id, _path = self._locate(parts)
-        if found < len(parts) and not listed_now:  # perhaps created by someone meanwhile
-            self.list_folders()
-            found, folder_id, _path = self._locate(parts)
-        return folder_id if found == len(parts) else None
-
     def open_folder(self, folder: str) -> None:
         folder_id = self._find(folder)
         if folder_id is None:
@@ -271,39 +189,6 @@ class GraphConnector(JsonBatching):
 
     def ensure_folder(self, folder: str) -> None:
         self._ensure(folder)
-
-    def _ensure(self, folder: str) -> str:
-        """Create the missing levels of *folder*; its id.
-
-        ``POST /users/{m}/mailFolders`` for a top level, ``POST .../mailFolders/{id}/
-        childFolders`` below ("Create mailFolder", "Create child folder"). A 409
-        ``ErrorFolderExists`` means another client created it meanwhile: list again, carry on."""
-        parts = _split(folder)
-        found, folder_id, path = self._locate(parts)
-        while found < len(parts):
-            name = parts[found]
-            url = f"{self._user}/mailFolders"
-            if folder_id is not None:
-                url = f"{self._folder_url(folder_id)}/childFolders"
-            try:
-                created = self._json("POST", url, json={"displayName": name})
-            except HttpError as exc:
-                if exc.status != 409:
-                    raise
-                self.list_folders()
-                again = self._locate(parts)
-                if again[0] <= found:
-                    raise ProtocolFailed(f'cannot create folder "{folder}": {exc}') from exc
-                found, folder_id, path = again
-                continue
-            folder_id = _text(created, "id")
-            path = f"{path}/{name}" if path else name
-            if self._ids is not None:
-                self._ids[path] = folder_id
-            self._paths[folder_id] = path
-            found += 1
-        assert folder_id is not None
-        return folder_id
 
     # -- messages -----------------------------------------------------------------------
 
@@ -426,20 +311,6 @@ def _origin(url: str) -> tuple[str, str, int | None]:
     except (httpx.InvalidURL, TypeError):
         return "", "", None
     return parsed.scheme, parsed.host, parsed.port
-
-
-def _text(obj: JsonObject, key: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        raise ProtocolFailed(f"Microsoft Graph sent a folder without {key}")
-    return value
-
-
-def _split(folder: str) -> list[str]:
-    parts = folder.split("/")
-    if not all(part.strip() for part in parts):
-        raise ProtocolFailed(f'invalid folder name "{folder}": empty level between "/"')
-    return parts
 
 
 def _when(value: object) -> datetime | None:
