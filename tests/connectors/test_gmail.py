@@ -14,7 +14,8 @@ import pytest
 from builders import make_mail
 from fakes.gmail import FakeGmail, FakeGmailMailbox
 from invoice_inbox.connectors.base import TokenConnector
-from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings, decode_raw
+from invoice_inbox.connectors.gmail import GmailConnector, GmailSettings
+from invoice_inbox.connectors.gmail_wire import decode_raw
 from invoice_inbox.connectors.http import HttpError
 from invoice_inbox.errors import FolderMissing, LoginFailed
 
