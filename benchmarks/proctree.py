@@ -38,8 +38,10 @@ def _parents() -> dict[int, int]:
     return parents
 
 
-def _tree(root: int, parents: dict[int, int]) -> set[int]:
-    """*root* and every process under it."""
+def tree(root: int, parents: dict[int, int] | None = None) -> set[int]:
+    """*root* and every process under it (*parents*: each process's parent, read now if None)."""
+    if parents is None:
+        parents = _parents()
     tree = {root}
     grew = True
     while grew:
@@ -57,7 +59,7 @@ def tree_cpu_seconds(root: int) -> float:
     once, on its own, as its parent has not reaped it)."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in _tree(root, _parents()):
+    for pid in tree(root):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
         except OSError:
@@ -119,7 +121,7 @@ class TreeWatch(threading.Thread):
 
     def scan(self) -> None:
         parents = _parents()
-        for pid in _tree(self.root, parents):
+        for pid in tree(self.root, parents):
             hwm = _hwm_kb(pid)
             command = _cmdline(pid)
             if hwm is None:

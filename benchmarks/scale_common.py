@@ -26,6 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import proctree  # noqa: E402
+
 from harness.dovecot import DovecotServer  # noqa: E402
 from harness.postgres import PostgresServer, find_postgres_bin  # noqa: E402
 
@@ -303,39 +305,9 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, every: float 
 
 # -- /proc --------------------------------------------------------------------------------
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    except OSError:
-        return None
-
 
 def descendants(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and (f := _stat_fields(int(entry))) is not None:
-            parents[int(entry)] = int(f[1])
-    tree, grew = {root}, True
-    while grew:
-        grew = False
-        for pid, ppid in parents.items():
-            if ppid in tree and pid not in tree:
-                tree.add(pid)
-                grew = True
-    return sorted(tree)
-
-
-def tree_cpu(root: int) -> float:
-    """CPU seconds of a process tree: each live process's own time plus its reaped children's."""
-    total = 0
-    for pid in descendants(root):
-        f = _stat_fields(pid)
-        if f:  # fields after the name: utime=11, stime=12, cutime=13, cstime=14 (0-based)
-            total += sum(int(x) for x in f[11:15])
-    return total / CLK_TCK
+    return sorted(proctree.tree(root))
 
 
 def status_kb(pid: int, key: str) -> int:

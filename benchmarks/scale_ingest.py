@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import local_dns
+import proctree
 import scale_common as sc
 from ingest import corpus, raw_download
 from sqlalchemy import create_engine, text
@@ -100,8 +101,8 @@ def run_setup(args: argparse.Namespace, st: Setup, srv: sc.ManyUsersDovecot,
         app.close()
     read_url = url or f"sqlite:///{data / 'invoice-inbox.db'}"
     sc.log(f"{tag}: {len(users)} sources added; starting {st.workers} worker(s)")
-    pg_cpu0 = sc.tree_cpu(pg.pid)
-    dc_cpu0 = sc.tree_cpu(srv.pid or 0)
+    pg_cpu0 = proctree.tree_cpu_seconds(pg.pid)
+    dc_cpu0 = proctree.tree_cpu_seconds(srv.pid or 0)
     began = time.perf_counter()
     workers = [
         sc.start_worker(data, url, st.concurrency, root / f"{tag}-w{i}.log")
@@ -113,7 +114,7 @@ def run_setup(args: argparse.Namespace, st: Setup, srv: sc.ManyUsersDovecot,
     def done() -> bool:
         disposed, _ = counts(read_url)
         for w in workers:
-            cpu[w.pid] = sc.tree_cpu(w.pid)
+            cpu[w.pid] = proctree.tree_cpu_seconds(w.pid)
             st.peak_rss_mb = max(st.peak_rss_mb, sc.tree_rss_mb(w.pid))
         if time.perf_counter() - last_note[0] > 5:
             last_note[0] = time.perf_counter()
@@ -126,8 +127,8 @@ def run_setup(args: argparse.Namespace, st: Setup, srv: sc.ManyUsersDovecot,
     finally:
         sc.stop_workers(workers)
     st.workers_cpu_s = sum(cpu.values())
-    st.postgres_cpu_s = sc.tree_cpu(pg.pid) - pg_cpu0
-    st.dovecot_cpu_s = sc.tree_cpu(srv.pid or 0) - dc_cpu0
+    st.postgres_cpu_s = proctree.tree_cpu_seconds(pg.pid) - pg_cpu0
+    st.dovecot_cpu_s = proctree.tree_cpu_seconds(srv.pid or 0) - dc_cpu0
     st.msg_per_s = total / st.seconds
     st.disposed, st.documents = counts(read_url)
     st.server_imported = sum(srv.folder_count(u, "Imported") for u in users)

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 import local_dns
+import proctree
 import scale_common as sc
 import spy
 from ingest import _messages
@@ -121,9 +122,9 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
     from invoice_inbox.store.models import Source
 
     n = args.mailboxes
-    cpu0 = {w.pid: sc.tree_cpu(w.pid) for w in workers}
-    pg0 = sc.tree_cpu(pg.pid) if pg else 0.0
-    dc0 = sc.tree_cpu(srv.pid or 0)
+    cpu0 = {w.pid: proctree.tree_cpu_seconds(w.pid) for w in workers}
+    pg0 = proctree.tree_cpu_seconds(pg.pid) if pg else 0.0
+    dc0 = proctree.tree_cpu_seconds(srv.pid or 0)
     spies = [
         spy.record(args.py_spy, w.pid, args.profile_dir, f"sweep-{sw.workers}x{sw.concurrency}-{i}",
                wall=args.profile == "wall")
@@ -140,7 +141,7 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
     def done() -> bool:
         got, _, _ = finished_since(app, mark)
         for w in workers:
-            cpu[w.pid] = sc.tree_cpu(w.pid)
+            cpu[w.pid] = proctree.tree_cpu_seconds(w.pid)
         if time.perf_counter() - note[0] > 5:
             note[0] = time.perf_counter()
             sc.log(f"sweep {sw.workers}x{sw.concurrency}: {got}/{n} sources ran")
@@ -159,8 +160,8 @@ def sweep_once(args: argparse.Namespace, app, sw: Sweep, workers: list[sc.Worker
         sw.db_commits_per_source = (xact_commits(app) - commits0) / n
     sw.workers_cpu_ms_per_source = 1000 * sum(cpu[p] - cpu0[p] for p in cpu) / n
     if pg:
-        sw.postgres_cpu_ms_per_source = 1000 * (sc.tree_cpu(pg.pid) - pg0) / n
-    sw.dovecot_cpu_ms_per_source = 1000 * (sc.tree_cpu(srv.pid or 0) - dc0) / n
+        sw.postgres_cpu_ms_per_source = 1000 * (proctree.tree_cpu_seconds(pg.pid) - pg0) / n
+    sw.dovecot_cpu_ms_per_source = 1000 * (proctree.tree_cpu_seconds(srv.pid or 0) - dc0) / n
     sw.target_met = sw.seconds < TARGET_SECONDS
     sc.log(f"sweep {sw.workers}x{sw.concurrency}: {sw.seconds:.1f} s, runs {sw.runs}")
 
