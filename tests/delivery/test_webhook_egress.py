@@ -30,7 +30,7 @@ from cryptography.x509.oid import NameOID
 from sqlalchemy import select
 
 from fakes.receivers import WebhookReceiver
-from invoice_inbox.delivery import egress, webhooks
+from invoice_inbox.delivery import egress, webhook_subscriptions, webhooks
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, sources
 from invoice_inbox.store.models_events import Webhook, WebhookDelivery
@@ -51,7 +51,7 @@ def app(tmp_path: Path) -> Iterator[App]:
 def subscribe(app: App, url: str) -> None:
     with app.db.session() as s:
         company = sources.company(s, "ACME", create=True)
-        webhooks.create(s, app.secrets, company, url, [events.DOCUMENT_CREATED])
+        webhook_subscriptions.create(s, app.secrets, company, url, [events.DOCUMENT_CREATED])
 
 
 def emit(app: App) -> None:
@@ -91,7 +91,7 @@ def the_delivery(app: App) -> WebhookDelivery:
 def test_a_subscription_to_a_non_public_address_is_refused_when_saved(
     app: App, outside: list[tuple[str, int]], url: str, kind: str
 ) -> None:
-    with pytest.raises(webhooks.WebhookProblem, match=kind) as refused:
+    with pytest.raises(webhook_subscriptions.WebhookProblem, match=kind) as refused:
         subscribe(app, url)
     assert "public addresses only" in str(refused.value)
     with app.db.session() as s:
@@ -105,7 +105,7 @@ def test_the_operators_allowance_lets_a_local_receiver_have_its_delivery(
     with WebhookReceiver() as receiver:
         url = receiver.url.replace("127.0.0.1", "localhost")
         monkeypatch.delenv("INVOICE_INBOX_ALLOW_PRIVATE_WEBHOOKS", raising=False)
-        with pytest.raises(webhooks.WebhookProblem, match="loopback"):
+        with pytest.raises(webhook_subscriptions.WebhookProblem, match="loopback"):
             subscribe(app, url)  # not without it
         monkeypatch.setenv("INVOICE_INBOX_ALLOW_PRIVATE_WEBHOOKS", "1")
         subscribe(app, url)

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from builders import Attachment, make_mail, make_pdf
 from fakes.receivers import WebhookReceiver
 from harness.dovecot import DovecotServer, Mailbox, free_ports
-from invoice_inbox.delivery import webhooks
+from invoice_inbox.delivery import webhook_subscriptions, webhooks
 from invoice_inbox.errors import ConnectFailed, LoginFailed
 from invoice_inbox.runtime import health, runner
 from invoice_inbox.runtime.context import App
@@ -64,7 +64,7 @@ def add_source(app: App, name: str, mailbox: Mailbox, company: str, password: st
 def subscribe(app: App, company: str, url: str, kinds: list[str], active: bool = True) -> str:
     """A subscription made as the screens make it; its signing secret."""
     with app.db.session() as s:
-        _, secret = webhooks.create(
+        _, secret = webhook_subscriptions.create(
             s, app.secrets, sources.company(s, company, create=True), url, kinds, active=active
         )
     return secret
@@ -303,7 +303,7 @@ def test_a_test_event_goes_to_that_subscription_only_even_when_off(app: App) -> 
 def test_a_subscription_needs_a_web_url_and_known_events(
     app: App, url: str, kinds: list[str], problem: str
 ) -> None:
-    with pytest.raises(webhooks.WebhookProblem, match=problem):
+    with pytest.raises(webhook_subscriptions.WebhookProblem, match=problem):
         subscribe(app, "ACME", url, kinds)
 
 

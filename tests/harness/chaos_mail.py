@@ -137,7 +137,7 @@ def configure(
 ) -> None:
     """Companies, sources and one ``document.created`` webhook per company, in the database
     that ``INVOICE_INBOX_DATABASE_URL`` names (the data dir holds the secret key)."""
-    from invoice_inbox.delivery import egress, webhooks
+    from invoice_inbox.delivery import egress, webhook_subscriptions
     from invoice_inbox.runtime import configure as conf
     from invoice_inbox.runtime.context import App
     from invoice_inbox.store import sources
@@ -150,7 +150,7 @@ def configure(
                 conf.create(app, s, source_values(box, port, instant=instant))
             s.flush()
             for company in corpus.queue:
-                webhooks.create(
+                webhook_subscriptions.create(
                     s, app.secrets, sources.company(s, company), webhook_url, ["document.created"]
                 )
     finally:

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from invoice_inbox.cli import app as cli
-from invoice_inbox.delivery import notify, webhooks
+from invoice_inbox.delivery import notify, webhook_subscriptions, webhooks
 from invoice_inbox.runtime import lease
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.registry import Registry
@@ -101,7 +101,9 @@ def at_once(*jobs: Any) -> None:
 def test_two_workers_send_each_webhook_delivery_once(app: App, receiver: SlowReceiver) -> None:
     with app.db.session() as s:
         company = sources.company(s, "ACME")
-        webhooks.create(s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED])
+        webhook_subscriptions.create(
+            s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED]
+        )
         for i in range(4):
             events.emit(s, company.id, events.DOCUMENT_CREATED, {"n": i})
     webhooks.dispatch(app.db)
@@ -118,7 +120,9 @@ def test_two_workers_send_each_webhook_delivery_once(app: App, receiver: SlowRec
 def test_two_workers_dispatching_at_once_make_each_delivery_once(app: App) -> None:
     with app.db.session() as s:
         company = sources.company(s, "ACME")
-        webhooks.create(s, app.secrets, company, "http://127.0.0.1:9/h", ["document.created"])
+        webhook_subscriptions.create(
+            s, app.secrets, company, "http://127.0.0.1:9/h", ["document.created"]
+        )
         for i in range(50):
             events.emit(s, company.id, events.DOCUMENT_CREATED, {"n": i})
     for _ in range(3):
@@ -132,7 +136,9 @@ def test_a_dead_senders_webhook_claim_runs_out_and_the_same_delivery_is_sent(
 ) -> None:
     with app.db.session() as s:
         company = sources.company(s, "ACME")
-        webhooks.create(s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED])
+        webhook_subscriptions.create(
+            s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED]
+        )
         events.emit(s, company.id, events.DOCUMENT_CREATED, {"n": 1})
     webhooks.dispatch(app.db)
     now = utcnow()

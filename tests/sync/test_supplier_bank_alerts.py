@@ -17,7 +17,7 @@ from corpus import CORPUS
 from fakes.receivers import WebhookReceiver
 from harness.dns_server import DnsServer
 from harness.dovecot import Mailbox
-from invoice_inbox.delivery import webhooks
+from invoice_inbox.delivery import webhook_subscriptions, webhooks
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.runtime.recheck import recheck
@@ -101,7 +101,9 @@ def test_a_bank_detail_change_is_flagged_notified_and_sent_once(app: App, mailbo
     with WebhookReceiver() as receiver:
         with app.db.session() as s:
             company = sources.company(s, "ACME")
-            webhooks.create(s, app.secrets, company, receiver.url, [events.BANK_DETAILS_CHANGED])
+            webhook_subscriptions.create(
+                s, app.secrets, company, receiver.url, [events.BANK_DETAILS_CHANGED]
+            )
         send(mailbox, "Factur-X 471102", FACTURX.name, FACTURX.read_bytes())
         send(mailbox, "Rechnung 3", "rechnung-3.pdf", plain_pdf("3", FOREIGN))
         send(mailbox, "Lunch?", "menu.pdf", b"not a pdf", sender="Chef <chef@kantine.test>")

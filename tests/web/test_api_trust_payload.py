@@ -16,7 +16,7 @@ from builders import Attachment, make_mail, make_pdf
 from fakes.receivers import WebhookReceiver
 from harness.dns_server import DnsServer
 from harness.dovecot import Mailbox
-from invoice_inbox.delivery import webhooks
+from invoice_inbox.delivery import webhook_subscriptions, webhooks
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, sources, users
@@ -66,7 +66,9 @@ def test_the_webhook_and_the_api_say_the_bank_details_changed(app: App, mailbox:
     with WebhookReceiver() as receiver:
         with app.db.session() as s:
             company = sources.company(s, "ACME")
-            webhooks.create(s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED])
+            webhook_subscriptions.create(
+                s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED]
+            )
         mailbox.append("INBOX", invoice("2", FOREIGN))
         runner.fetch(app, "ap")
         webhooks.dispatch(app.db)

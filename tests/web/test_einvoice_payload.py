@@ -22,7 +22,7 @@ from fakes.receivers import WebhookReceiver
 from harness.dns_server import DnsServer
 from harness.dovecot import Mailbox
 from invoice_inbox.cli import app as cli
-from invoice_inbox.delivery import webhooks
+from invoice_inbox.delivery import webhook_subscriptions, webhooks
 from invoice_inbox.runtime import runner
 from invoice_inbox.runtime.context import App
 from invoice_inbox.store import events, sources, users
@@ -81,7 +81,9 @@ def test_webhook_api_and_cli_carry_the_same_einvoice_and_the_flag(
     with WebhookReceiver() as receiver:
         with app.db.session() as s:
             company = sources.company(s, "ACME")
-            webhooks.create(s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED])
+            webhook_subscriptions.create(
+                s, app.secrets, company, receiver.url, [events.DOCUMENT_CREATED]
+            )
         mailbox.append("INBOX", mail("changed.xml", changed))
         mailbox.append("INBOX", mail("fine.xml", CII.read_bytes()))
         runner.fetch(app, "ap")

@@ -4,7 +4,8 @@
 of the event's company that asked for its kind. ``deliver_due`` POSTs each due delivery and keeps
 the log: a 2xx answer delivers it; any other answer, a redirect or a network error is a failed
 attempt, retried after 30 s, 1 min, 2 min, ... (at most 1 h apart) until 24 hours after the
-delivery was made; then it is marked failed. A delivery is sent at least once: a receiver may get
+delivery was made; then it is marked failed. The subscriptions themselves (made, changed, checked,
+listed) are ``delivery.webhook_subscriptions``. A delivery is sent at least once: a receiver may get
 one twice (a crash right after sending) and should skip a ``X-Invoice-Inbox-Delivery`` it knows.
 
 What a receiver gets::
@@ -37,7 +38,6 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -47,11 +47,12 @@ import invoice_inbox
 from invoice_inbox.auth.secrets import SecretBox, SecretError
 from invoice_inbox.delivery import egress
 from invoice_inbox.delivery.signing import TOLERANCE, new_secret, signature, verify
+from invoice_inbox.delivery.webhook_subscriptions import WebhookProblem
 from invoice_inbox.i18n import _
 from invoice_inbox.json_types import JsonObject
 from invoice_inbox.store import events
 from invoice_inbox.store.db import Database
-from invoice_inbox.store.models import Company, utcnow
+from invoice_inbox.store.models import utcnow
 from invoice_inbox.store.models_events import Event, Webhook, WebhookDelivery
 from invoice_inbox.store.rowcount import rowcount
 
@@ -67,102 +68,7 @@ CLAIM = timedelta(minutes=2)  # a delivery being sent is not picked up by anothe
 TIMEOUT = 10.0
 
 
-class WebhookProblem(ValueError):
-    """A mistake in a subscription (its URL, its events), in one plain sentence in the reader's
-    language; ``field`` names what is wrong ("url", "events"), whatever the language."""
-
-    def __init__(self, message: str, field: str = "url") -> None:
-        super().__init__(message)
-        self.field = field
-
-
-# -- subscriptions -----------------------------------------------------------------------------
-
-
-def check_url(url: str) -> str:
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise WebhookProblem(_("the URL must start with http:// or https:// and name a host"))
-    if parts.username or parts.password:
-        raise WebhookProblem(_("the URL must not contain a user name or password"))
-    refused = egress.check_url_host(url)
-    if refused is not None:
-        raise WebhookProblem(
-            _(
-                "the URL's host is refused: %(refused)s; webhooks go to public addresses only "
-                "(the operator may allow private ones: serve --allow-private-webhooks)"
-            )
-            % {"refused": refused}
-        )
-    return url
-
-
-def check_events(kinds: list[str]) -> list[str]:
-    unknown = [k for k in kinds if k not in events.KINDS]
-    if unknown:
-        raise WebhookProblem(
-            _("unknown event %(event)s; choose from %(events)s")
-            % {"event": repr(unknown[0]), "events": ", ".join(events.KINDS)},
-            field="events",
-        )
-    if not kinds:
-        raise WebhookProblem(_("choose at least one event"), field="events")
-    return [k for k in events.KINDS if k in kinds]  # a fixed order, no repeats
-
-
-def create(
-    s: Session,
-    box: SecretBox,
-    company: Company,
-    url: str,
-    kinds: list[str],
-    *,
-    description: str = "",
-    active: bool = True,
-) -> tuple[Webhook, str]:
-    """A new subscription: (its row, its signing secret, which is shown this once)."""
-    secret = new_secret()
-    hook = Webhook(
-        company_id=company.id,
-        url=check_url(url),
-        events=check_events(kinds),
-        secret=box.encrypt(secret),
-        description=description.strip(),
-        active=active,
-    )
-    s.add(hook)
-    s.flush()
-    return hook, secret
-
-
-def change(
-    hook: Webhook,
-    *,
-    url: str | None = None,
-    kinds: list[str] | None = None,
-    description: str | None = None,
-    active: bool | None = None,
-) -> None:
-    """Change what is given; nothing is changed when any of it is wrong."""
-    url = check_url(url) if url is not None else None
-    kinds = check_events(kinds) if kinds is not None else None
-    if url is not None:
-        hook.url = url
-    if kinds is not None:
-        hook.events = kinds
-    if description is not None:
-        hook.description = description.strip()
-    if active is not None:
-        hook.active = active
-
-
-def of_companies(s: Session, company_ids: set[int] | None) -> list[Webhook]:
-    """Subscriptions by company name, then id; *company_ids* None: every company's."""
-    q = select(Webhook).join(Company, Webhook.company_id == Company.id)
-    if company_ids is not None:
-        q = q.where(Webhook.company_id.in_(company_ids))
-    return list(s.scalars(q.order_by(Company.name, Webhook.id)))
+# -- a subscription's log (the subscriptions themselves: ``delivery.webhook_subscriptions``) -----
 
 
 def deliveries(s: Session, webhook_id: int, limit: int = 100) -> list[WebhookDelivery]:

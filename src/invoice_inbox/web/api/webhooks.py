@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from invoice_inbox.delivery import webhooks
+from invoice_inbox.delivery import webhook_subscriptions, webhooks
 from invoice_inbox.store import events
 from invoice_inbox.store.models import Company
 from invoice_inbox.store.models_events import Webhook, WebhookDelivery
@@ -114,14 +114,14 @@ def _hook(s: Session, access: Access, webhook_id: int) -> Webhook:
     return hook
 
 
-def _invalid(field: str, problem: webhooks.WebhookProblem) -> JSONResponse:
+def _invalid(field: str, problem: webhook_subscriptions.WebhookProblem) -> JSONResponse:
     return JSONResponse(
         {"detail": str(problem), "problems": [{"field": field, "problem": str(problem)}]},
         status_code=422,
     )
 
 
-def _field(problem: webhooks.WebhookProblem) -> str:
+def _field(problem: webhook_subscriptions.WebhookProblem) -> str:
     return problem.field
 
 
@@ -130,7 +130,7 @@ def list_webhooks(request: Request, access: ApiUser) -> list[WebhookOut]:
     """The subscriptions of your companies (all, for administrators)."""
     with context(request).app.db.session() as s:
         seen = None if access.is_admin else set(access.company_ids)
-        return [_out(h) for h in webhooks.of_companies(s, seen)]
+        return [_out(h) for h in webhook_subscriptions.of_companies(s, seen)]
 
 
 @router.post("", response_model=WebhookCreated, status_code=201)
@@ -149,12 +149,12 @@ def create_webhook(request: Request, access: ApiUser, body: WebhookIn) -> Respon
         else:
             return _invalid(
                 "company_id",
-                webhooks.WebhookProblem(
+                webhook_subscriptions.WebhookProblem(
                     "name the company: company_id or company", field="company_id"
                 ),
             )
         try:
-            hook, secret = webhooks.create(
+            hook, secret = webhook_subscriptions.create(
                 s,
                 app.secrets,
                 company,
@@ -163,7 +163,7 @@ def create_webhook(request: Request, access: ApiUser, body: WebhookIn) -> Respon
                 description=body.description,
                 active=body.active,
             )
-        except webhooks.WebhookProblem as exc:
+        except webhook_subscriptions.WebhookProblem as exc:
             return _invalid(_field(exc), exc)
         return WebhookCreated(**_out(hook).model_dump(), secret=secret)
 
@@ -183,14 +183,14 @@ def change_webhook(
         hook = _hook(s, access, webhook_id)
         access.require_admin()
         try:
-            webhooks.change(
+            webhook_subscriptions.change(
                 hook,
                 url=body.url,
                 kinds=body.events,
                 description=body.description,
                 active=body.active,
             )
-        except webhooks.WebhookProblem as exc:
+        except webhook_subscriptions.WebhookProblem as exc:
             return _invalid(_field(exc), exc)
         s.flush()
         return _out(hook)

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from invoice_inbox.delivery import webhooks
+from invoice_inbox.delivery import webhook_subscriptions, webhooks
 from invoice_inbox.i18n import N_
 from invoice_inbox.i18n import gettext as _
 from invoice_inbox.store import events
@@ -64,12 +64,12 @@ def _sentence(problem: Exception) -> str:
 def _check(form: HookForm) -> None:
     """Fill ``form.errors`` for the URL and the events, in plain words."""
     try:
-        form.url = webhooks.check_url(form.url)
-    except webhooks.WebhookProblem as exc:
+        form.url = webhook_subscriptions.check_url(form.url)
+    except webhook_subscriptions.WebhookProblem as exc:
         form.errors["url"] = _sentence(exc)
     try:
-        form.kinds = webhooks.check_events(form.kinds)
-    except webhooks.WebhookProblem as exc:
+        form.kinds = webhook_subscriptions.check_events(form.kinds)
+    except webhook_subscriptions.WebhookProblem as exc:
         form.errors["events"] = _sentence(exc)
 
 
@@ -108,7 +108,7 @@ def webhooks_page(request: Request, page: PageUser) -> Response:
     page.access.require_admin()
     with context(request).app.db.session() as s:
         groups: dict[str, list[_Summary]] = {}
-        for hook in webhooks.of_companies(s, None):
+        for hook in webhook_subscriptions.of_companies(s, None):
             groups.setdefault(hook.company.name, []).append(_summary(s, hook))
         has_companies = s.scalar(select(func.count(Company.id))) or 0
         return render(
@@ -163,7 +163,7 @@ def create_webhook(
         if company is None:
             form.errors["company"] = _("Choose the company whose events are sent.")
         if company is not None and not form.errors:
-            hook, secret = webhooks.create(
+            hook, secret = webhook_subscriptions.create(
                 s, app.secrets, company, form.url, form.kinds, description=form.description
             )
             shown = {"id": hook.id, "url": hook.url, "company": company.name}
@@ -227,7 +227,7 @@ def change_webhook(
         return _detail(request, page, webhook_id, form)
     with context(request).app.db.session() as s:
         hook = _hook(s, webhook_id)
-        webhooks.change(
+        webhook_subscriptions.change(
             hook, url=form.url, kinds=form.kinds, description=form.description, active=form.active
         )
     flash = (
@@ -243,7 +243,7 @@ def test_webhook(request: Request, page: PageUser, webhook_id: int) -> Response:
     page.access.require_admin()
     try:
         webhooks.ping(context(request).app.db, webhook_id)
-    except webhooks.WebhookProblem:
+    except webhook_subscriptions.WebhookProblem:
         raise NotFound(_("no such webhook")) from None
     return redirect(
         f"/webhooks/{webhook_id}",
