@@ -56,7 +56,7 @@ from invoice_inbox.store.models import utcnow
 from invoice_inbox.store.models_events import Event, Webhook, WebhookDelivery
 from invoice_inbox.store.rowcount import rowcount
 
-__all__ = ["TOLERANCE", "WebhookProblem", "new_secret", "signature", "verify"]
+__all__ = ["TOLERANCE", "new_secret", "signature", "verify"]
 
 log = logging.getLogger(__name__)
 

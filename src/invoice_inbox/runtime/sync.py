@@ -112,7 +112,7 @@ class FolderSync(FolderDeciding, FolderFiling):
         self._pending: dict[str, BatchItem] = {}  # decided, not yet committed, by raw SHA-256
         self._pending_lock = threading.Lock()
         self._deciding: frozenset[str] = frozenset()  # first seen in the batch being decided
-        self._sizes = Batches(())  # the folder's batches (_batches)
+        self._keys = Batches(())  # the folder's batches of keys, told each one's bytes (_batches)
         self._filing: FilingStage[list[tuple[int, Key, str | None]]]  # per folder (_batches)
 
     def run(self) -> None:
@@ -201,7 +201,7 @@ class FolderSync(FolderDeciding, FolderFiling):
             prepare_ahead=self._prepare_ahead,
             abandon=self._abandon,
         )
-        keys = self._sizes = Batches(todo, self.batch_size)
+        keys = self._keys = Batches(todo, self.batch_size)
         self._filing = FilingStage(self._file_committed)
         with self._download_session(validity, len(todo)):
             try:
@@ -239,7 +239,7 @@ class FolderSync(FolderDeciding, FolderFiling):
             for uid, raw in self._fetch(uids):
                 self.observer(Step.DOWNLOADED, self.folder, [uid])
                 fetched.append((uid, raw, hashlib.sha256(raw).hexdigest()))
-        self._sizes.downloaded(len(fetched), fetched_size(fetched))
+        self._keys.downloaded(len(fetched), fetched_size(fetched))
         return fetched
 
     def _commit_batch(self, validity: int, uidnext: int | None, items: list[BatchItem]) -> None:
